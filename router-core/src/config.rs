@@ -1,0 +1,494 @@
+//! Router configuration as users write it (TOML or JSON), and the errors that invalid configuration gives.
+//!
+//! A [`RouterConfig`] is the endpoints, one root [`PolicySpec`] and any number of named groups (policies that
+//! other policies target). Every spec is checked when the [`crate::Router`] is built; an error names the field
+//! path and what was expected, so a user can fix it without reading the source.
+
+use crate::condition::RawValue;
+use crate::duration::Duration;
+use crate::model::{Endpoint, ErrorClass};
+use crate::state::TrackingConfig;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// The kinds of policy. Each is a type in [`crate::policy`]; `routesim policies` lists them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PolicyKind {
+    /// Rotate through the eligible targets.
+    RoundRobin,
+    /// Random, proportional to static weights.
+    Weighted,
+    /// Fewest requests in flight.
+    LeastOutstanding,
+    /// Power of two choices on peak-EWMA load.
+    P2c,
+    /// Lowest latency average, randomised within a tolerance buffer.
+    Latency,
+    /// Quota headroom, with tapering thresholds and complexity tiers.
+    Usage,
+    /// Cheapest endpoint able to serve the request.
+    Cost,
+    /// Weighted score over cost, latency, load and quota headroom.
+    Hybrid,
+    /// Rules on request metadata choosing a target.
+    Conditional,
+    /// Consistent hashing of a request key: the same key keeps its endpoint.
+    Sticky,
+    /// The first eligible target, in order.
+    Fallback,
+}
+
+impl PolicyKind {
+    /// Every kind, in documentation order.
+    pub const ALL: [PolicyKind; 11] = [
+        PolicyKind::RoundRobin,
+        PolicyKind::Weighted,
+        PolicyKind::LeastOutstanding,
+        PolicyKind::P2c,
+        PolicyKind::Latency,
+        PolicyKind::Usage,
+        PolicyKind::Cost,
+        PolicyKind::Hybrid,
+        PolicyKind::Conditional,
+        PolicyKind::Sticky,
+        PolicyKind::Fallback,
+    ];
+
+    /// The name used in config files.
+    pub fn name(self) -> &'static str {
+        match self {
+            PolicyKind::RoundRobin => "round-robin",
+            PolicyKind::Weighted => "weighted",
+            PolicyKind::LeastOutstanding => "least-outstanding",
+            PolicyKind::P2c => "p2c",
+            PolicyKind::Latency => "latency",
+            PolicyKind::Usage => "usage",
+            PolicyKind::Cost => "cost",
+            PolicyKind::Hybrid => "hybrid",
+            PolicyKind::Conditional => "conditional",
+            PolicyKind::Sticky => "sticky",
+            PolicyKind::Fallback => "fallback",
+        }
+    }
+
+    /// A one-line description.
+    pub fn summary(self) -> &'static str {
+        match self {
+            PolicyKind::RoundRobin => "rotate through eligible targets in order",
+            PolicyKind::Weighted => "random pick proportional to static weights",
+            PolicyKind::LeastOutstanding => "fewest requests in flight (random among ties)",
+            PolicyKind::P2c => "power of two random choices on peak-EWMA latency x (in-flight + 1)",
+            PolicyKind::Latency => {
+                "lowest latency EMA, random within `buffer` of the best; lowest tier when all exceed `slow_threshold`"
+            }
+            PolicyKind::Usage => {
+                "quota headroom: share tapers past `threshold` of RPM/TPM; task classes map to `tiers` with spill-over"
+            }
+            PolicyKind::Cost => "cheapest expected cost among endpoints able to serve the request",
+            PolicyKind::Hybrid => {
+                "min of weighted normalised cost, latency, load and quota use; `latency_ceiling` excludes slow endpoints"
+            }
+            PolicyKind::Conditional => "first rule whose `when` matches request metadata picks the target; else `default`",
+            PolicyKind::Sticky => "consistent hashing on a metadata `key`: a key keeps its endpoint while eligible",
+            PolicyKind::Fallback => "first eligible target in the listed order",
+        }
+    }
+
+    /// The kind-specific fields this kind accepts.
+    fn fields(self) -> &'static [&'static str] {
+        match self {
+            PolicyKind::RoundRobin | PolicyKind::Weighted | PolicyKind::Fallback => &[],
+            PolicyKind::LeastOutstanding | PolicyKind::P2c | PolicyKind::Cost => &[],
+            PolicyKind::Latency => &["buffer", "slow_threshold"],
+            PolicyKind::Usage => &["threshold", "tiers"],
+            PolicyKind::Hybrid => &["weights", "buffer", "latency_ceiling"],
+            PolicyKind::Conditional => &["rules", "default"],
+            PolicyKind::Sticky => &["key", "default", "virtual_nodes"],
+        }
+    }
+}
+
+/// A target of a policy: an endpoint id or a group name, optionally with a weight.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TargetSpec {
+    /// `"gpt-4o-mini"`.
+    Name(String),
+    /// `{ id = "gpt-4o-mini", weight = 3 }`.
+    Weighted {
+        /// Endpoint id or group name.
+        id: String,
+        /// Relative weight for weighted routing (defaults to the endpoint's static weight).
+        weight: f64,
+    },
+}
+
+impl TargetSpec {
+    /// The endpoint id or group name.
+    pub fn id(&self) -> &str {
+        match self {
+            TargetSpec::Name(n) | TargetSpec::Weighted { id: n, .. } => n,
+        }
+    }
+}
+
+/// Weights of the hybrid score. Each term is min-max normalised over the candidates, so weights compare
+/// like with like; they need not sum to one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HybridWeights {
+    /// Expected cost of the request on the endpoint.
+    pub cost: f64,
+    /// Latency average.
+    pub latency: f64,
+    /// Requests in flight relative to the endpoint's concurrency.
+    pub load: f64,
+    /// Quota used (max of RPM and TPM fractions): a high weight keeps headroom.
+    pub quota: f64,
+}
+
+/// A conditional rule: when the condition holds, route to the target.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSpec {
+    /// The condition (see [`crate::condition`]).
+    pub when: RawValue,
+    /// Endpoint id or group name.
+    pub target: String,
+}
+
+/// Fallback chains: one list for every error class, or one per class.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum FallbackSpec {
+    /// The same ordered chain for every retryable error.
+    List(Vec<String>),
+    /// A chain per error class; classes without one use `default`.
+    PerClass(PerClassFallbacks),
+}
+
+/// Fallback chains per error class.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PerClassFallbacks {
+    /// Chain for classes without their own.
+    pub default: Vec<String>,
+    /// After a 429.
+    pub rate_limited: Option<Vec<String>>,
+    /// After a 5xx.
+    pub server: Option<Vec<String>>,
+    /// After a timeout.
+    pub timeout: Option<Vec<String>>,
+    /// After any other error.
+    pub other: Option<Vec<String>>,
+}
+
+impl FallbackSpec {
+    /// The chain for an error class.
+    pub fn chain(&self, class: ErrorClass) -> &[String] {
+        match self {
+            FallbackSpec::List(l) => l,
+            FallbackSpec::PerClass(p) => {
+                let specific = match class {
+                    ErrorClass::RateLimited => &p.rate_limited,
+                    ErrorClass::Server => &p.server,
+                    ErrorClass::Timeout => &p.timeout,
+                    ErrorClass::Other => &p.other,
+                };
+                specific.as_deref().unwrap_or(&p.default)
+            }
+        }
+    }
+}
+
+/// Jitter applied to backoff delays.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Jitter {
+    /// Uniform in [0, delay] ("full jitter"; the default, it spreads retry storms best).
+    #[default]
+    Full,
+    /// delay/2 + uniform in [0, delay/2].
+    Equal,
+    /// No jitter.
+    None,
+}
+
+/// Retry budget: retries may add at most `ratio` of the first-attempt volume, plus `min_per_s`
+/// (as Finagle's and Linkerd's budgets do), so retries cannot amplify an outage into a storm.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BudgetConfig {
+    /// Retries allowed per first attempt (e.g. 0.2 = at most 20% extra load).
+    pub ratio: f64,
+    /// Retries always allowed per second regardless of volume.
+    pub min_per_s: f64,
+}
+
+impl Default for BudgetConfig {
+    fn default() -> Self {
+        BudgetConfig { ratio: 0.2, min_per_s: 10.0 }
+    }
+}
+
+/// How failed attempts are retried.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryConfig {
+    /// Attempts in total, the first included (1 = never retry).
+    pub max_attempts: u32,
+    /// Error classes that are retried.
+    pub retry_on: Vec<ErrorClass>,
+    /// First backoff delay, for a retry on the same endpoint (a fallback to another endpoint goes at once).
+    pub base_delay: Duration,
+    /// Cap on the backoff delay.
+    pub max_delay: Duration,
+    /// Growth factor per attempt (>= 1).
+    pub multiplier: f64,
+    /// Jitter on the backoff delay.
+    pub jitter: Jitter,
+    /// Wait at least the Retry-After a 429 carried before retrying the same endpoint.
+    pub honor_retry_after: bool,
+    /// Whether a retry may go to the endpoint that just failed when no other is eligible.
+    pub same_endpoint: bool,
+    /// Retry budget; `None` for unlimited retries.
+    pub budget: Option<BudgetConfig>,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            max_attempts: 3,
+            retry_on: vec![ErrorClass::RateLimited, ErrorClass::Server, ErrorClass::Timeout],
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(10),
+            multiplier: 2.0,
+            jitter: Jitter::Full,
+            honor_retry_after: true,
+            same_endpoint: true,
+            budget: Some(BudgetConfig::default()),
+        }
+    }
+}
+
+/// Exact-match response cache.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    /// How long a cached response stays valid.
+    pub ttl: Duration,
+    /// Maximum number of cached keys (oldest evicted first).
+    pub capacity: usize,
+}
+
+/// Batching of deferrable requests to a batch endpoint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchConfig {
+    /// The batch endpoint (must have `batch = true`).
+    pub endpoint: String,
+    /// Release a batch when it holds this many requests ...
+    pub max_size: u32,
+    /// ... or when its oldest request has waited this long.
+    pub max_wait: Duration,
+}
+
+/// One routing policy: its kind, targets and parameters. At the root of a router it may also carry the
+/// resilience settings (fallbacks, retries, cache, batching, tracking windows).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySpec {
+    /// Name, unique among policies, groups and endpoints.
+    pub name: String,
+    /// Which policy.
+    pub kind: PolicyKind,
+    /// Free text for reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Endpoints or groups to choose among; empty means every non-batch endpoint.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<TargetSpec>,
+    /// latency, hybrid: pick randomly among candidates within this fraction of the best score (e.g. 0.2 = 20%).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buffer: Option<f64>,
+    /// latency: when every candidate's average exceeds this, route to the lowest-tier (simplest) candidates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slow_threshold: Option<Duration>,
+    /// usage: fraction of RPM/TPM (0..1) past which an endpoint's share tapers linearly to zero at the limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+    /// usage: task class -> lowest model tier that may serve it; spills to the next tier when a tier is full.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tiers: Option<BTreeMap<String, u8>>,
+    /// hybrid: weights of the score terms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<HybridWeights>,
+    /// hybrid: endpoints whose latency average exceeds this are excluded (unless all do).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ceiling: Option<Duration>,
+    /// conditional: rules, first match wins.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<RuleSpec>,
+    /// conditional: target when no rule matches; sticky: target for requests without the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+    /// sticky: the metadata field whose value keeps its endpoint (e.g. "user" or "session").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// sticky: points per target on the hash ring (default 64).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub virtual_nodes: Option<u32>,
+    /// Root only: fallback chains after a failed attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallbacks: Option<FallbackSpec>,
+    /// Root only: retry policy. Without it, failed attempts follow the fallback chain once each, or are not retried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryConfig>,
+    /// Root only: exact-match response cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<CacheConfig>,
+    /// Root only: batching of deferrable requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batching: Option<BatchConfig>,
+    /// Root only: measurement windows and circuit breaker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking: Option<TrackingConfig>,
+}
+
+impl PolicySpec {
+    /// A spec of the given name and kind with no targets (all endpoints) and default parameters.
+    pub fn new(name: impl Into<String>, kind: PolicyKind) -> Self {
+        PolicySpec {
+            name: name.into(),
+            kind,
+            description: None,
+            targets: Vec::new(),
+            buffer: None,
+            slow_threshold: None,
+            threshold: None,
+            tiers: None,
+            weights: None,
+            latency_ceiling: None,
+            rules: Vec::new(),
+            default: None,
+            key: None,
+            virtual_nodes: None,
+            fallbacks: None,
+            retry: None,
+            cache: None,
+            batching: None,
+            tracking: None,
+        }
+    }
+
+    /// Kind-specific fields that are set, by name.
+    pub(crate) fn set_fields(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        let mut put = |set: bool, name| {
+            if set {
+                v.push(name)
+            }
+        };
+        put(self.buffer.is_some(), "buffer");
+        put(self.slow_threshold.is_some(), "slow_threshold");
+        put(self.threshold.is_some(), "threshold");
+        put(self.tiers.is_some(), "tiers");
+        put(self.weights.is_some(), "weights");
+        put(self.latency_ceiling.is_some(), "latency_ceiling");
+        put(!self.rules.is_empty(), "rules");
+        put(self.default.is_some(), "default");
+        put(self.key.is_some(), "key");
+        put(self.virtual_nodes.is_some(), "virtual_nodes");
+        v
+    }
+
+    /// Root-only fields that are set, by name.
+    pub(crate) fn root_fields(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        if self.fallbacks.is_some() {
+            v.push("fallbacks");
+        }
+        if self.retry.is_some() {
+            v.push("retry");
+        }
+        if self.cache.is_some() {
+            v.push("cache");
+        }
+        if self.batching.is_some() {
+            v.push("batching");
+        }
+        if self.tracking.is_some() {
+            v.push("tracking");
+        }
+        v
+    }
+
+    /// Checks that only fields of this kind are set.
+    pub(crate) fn check_fields(&self, path: &str) -> Result<(), ConfigError> {
+        for f in self.set_fields() {
+            if !self.kind.fields().contains(&f) {
+                let accepted = self.kind.fields();
+                let hint = if accepted.is_empty() {
+                    "it takes no parameters besides targets".to_string()
+                } else {
+                    format!("it accepts {}", accepted.join(", "))
+                };
+                return Err(ConfigError::new(
+                    format!("{path}.{f}"),
+                    format!("`{f}` does not apply to kind `{}`: {hint}", self.kind.name()),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Everything needed to build a [`crate::Router`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouterConfig {
+    /// The endpoints, in a fixed order (their [`crate::EndpointIdx`]).
+    pub endpoints: Vec<Endpoint>,
+    /// The root policy.
+    pub policy: PolicySpec,
+    /// Named policies that other policies may target.
+    #[serde(default)]
+    pub groups: Vec<PolicySpec>,
+    /// Seed of the router's keyed random choices.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+/// An invalid configuration: where (a field path such as `policy.weights.cost` or `groups[1].targets[0]`)
+/// and what was expected.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    /// Field path from the root of the [`RouterConfig`].
+    pub path: String,
+    /// What was expected, and what was found.
+    pub message: String,
+}
+
+impl ConfigError {
+    /// An error at `path`.
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError { path: path.into(), message: message.into() }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Checks that `x` is finite and within `[lo, hi]`.
+pub(crate) fn check_range(path: &str, x: f64, lo: f64, hi: f64) -> Result<(), ConfigError> {
+    if x.is_finite() && x >= lo && x <= hi {
+        Ok(())
+    } else {
+        Err(ConfigError::new(path, format!("expected a number in {lo}..={hi}, found {x}")))
+    }
+}

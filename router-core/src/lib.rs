@@ -1,0 +1,46 @@
+//! router-core: the routing policies of a multi-LLM gateway, as a clock-free library.
+//!
+//! The same code decides in a production gateway (a tokio service) and inside the `routesim` simulator,
+//! so it never reads a clock, spawns a task or touches the network: time is an argument (`now`, integer
+//! nanoseconds) of every call. A [`Router`] is built from a validated [`RouterConfig`] and answers
+//! [`Router::decide`]; the caller feeds back what happened through [`Router::on_dispatch`],
+//! [`Router::on_result`] and [`Router::on_health`].
+//!
+//! ```
+//! use router_core::{Decision, Endpoint, Outcome, PolicyKind, PolicySpec, RequestInfo, Router, RouterConfig};
+//!
+//! let cfg = RouterConfig {
+//!     endpoints: vec![Endpoint::new("a"), Endpoint::new("b")],
+//!     policy: PolicySpec::new("rr", PolicyKind::RoundRobin),
+//!     groups: vec![],
+//!     seed: 7,
+//! };
+//! let mut router = Router::new(&cfg).unwrap();
+//! let req = RequestInfo::new(1, 500);
+//! let Decision::Route { endpoint, .. } = router.decide(&req, 0) else { panic!() };
+//! router.on_dispatch(endpoint, &req, 0);
+//! router.on_result(endpoint, &req, &Outcome::success(800_000_000, Some(200_000_000), 500, 120), 800_000_000);
+//! ```
+//!
+//! Module map: [`model`] (endpoints, requests, outcomes), [`state`] (per-endpoint live state),
+//! [`policy`] (filter -> scorer -> selector, one type per policy), [`condition`] (metadata rules),
+//! [`resilience`] (retry, cache, batching), [`config`] (what users write), [`router`] (the entry point).
+
+pub mod condition;
+pub mod config;
+pub mod duration;
+pub mod keyed_rand;
+pub mod model;
+pub mod policy;
+pub mod resilience;
+pub mod router;
+pub mod state;
+
+pub use config::{
+    BatchConfig, BudgetConfig, CacheConfig, ConfigError, FallbackSpec, HybridWeights, Jitter, PolicyKind, PolicySpec,
+    RetryConfig, RouterConfig, RuleSpec, TargetSpec,
+};
+pub use duration::Duration;
+pub use model::*;
+pub use router::{Attempts, Decision, GiveUpReason, MAX_ENDPOINTS, NextAttempt, RejectReason, Router};
+pub use state::{CircuitConfig, EmaConfig, TrackingConfig};

@@ -1,0 +1,300 @@
+//! Routing policies, built from three composable parts: **filter -> scorer -> selector**.
+//!
+//! - The *filter* is shared by every policy and is the safety net: a candidate is dropped when its circuit is
+//!   open, it is unhealthy, its quota is exhausted (or a 429 told us to back off), it is at its concurrency
+//!   limit, its context window is too small, it lacks a required capability, or it was already tried.
+//!   See [`Ctx::eligible`].
+//! - A *scorer* gives each surviving candidate a number (latency average, expected cost, hybrid score, ...).
+//! - A *selector* picks one: minimum, minimum within a tolerance buffer, weighted random, two random
+//!   choices, round robin, first in order (see [`select`]).
+//!
+//! A policy's targets may be endpoints or other policies ("groups"), to any depth: a target that is a policy
+//! is resolved by asking that policy, and its pick then competes as a candidate. So conditional ->
+//! weighted group -> fallback chain is just three policies targeting each other.
+
+mod conditional;
+mod cost;
+mod fallback;
+mod hybrid;
+mod latency;
+mod least_outstanding;
+mod p2c;
+mod round_robin;
+pub mod select;
+mod sticky;
+mod usage;
+mod weighted;
+
+pub use conditional::Conditional;
+pub use cost::CostBased;
+pub use fallback::FallbackChain;
+pub use hybrid::Hybrid;
+pub use latency::LatencyBased;
+pub use least_outstanding::LeastOutstanding;
+pub use p2c::PowerOfTwo;
+pub use round_robin::RoundRobin;
+pub use sticky::Sticky;
+pub use usage::UsageBased;
+pub use weighted::WeightedRandom;
+
+use crate::keyed_rand::KeyedRand;
+use crate::model::{Endpoint, EndpointIdx, Nanos, RequestInfo};
+use crate::state::{EndpointState, TrackingConfig};
+use std::fmt::Debug;
+
+/// A routing policy: given the live state, choose one endpoint for a request, or none.
+///
+/// Implementations read state through [`Ctx`] and never mutate endpoint state; the [`crate::Router`] applies
+/// feedback. Per-policy mutable state (a round-robin cursor) lives in [`Ctx::counter`].
+pub trait Policy: Send + Sync + Debug {
+    /// Chooses an eligible endpoint for `req`, or `None` when no target is eligible.
+    fn select(&self, ctx: &mut Ctx<'_>, req: &RequestInfo) -> Option<EndpointIdx>;
+}
+
+/// Index of a policy inside a router's policy arena.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PolicyIdx(pub u16);
+
+/// A resolved target: an endpoint or another policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// An endpoint.
+    Endpoint(EndpointIdx),
+    /// A policy (group), asked to choose.
+    Policy(PolicyIdx),
+}
+
+/// A resolved target with its static weight.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WeightedTarget {
+    /// The target.
+    pub target: Target,
+    /// Weight for weighted selection.
+    pub weight: f64,
+}
+
+/// A candidate endpoint during one selection: its static weight and a score set by the scorer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Cand {
+    /// The endpoint.
+    pub ep: EndpointIdx,
+    /// Static weight (from the target or the endpoint).
+    pub weight: f64,
+    /// Score (lower is better) or dynamic weight, as the policy uses it.
+    pub score: f64,
+}
+
+/// Why an endpoint was filtered out; counted to explain a rejection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Why {
+    /// Circuit open.
+    CircuitOpen = 0,
+    /// Health check failed.
+    Unhealthy = 1,
+    /// RPM/TPM quota exhausted or throttled by Retry-After.
+    QuotaExhausted = 2,
+    /// At its concurrency limit.
+    AtCapacity = 3,
+    /// Context window too small or capability missing.
+    Incapable = 4,
+    /// Already tried for this request, or a batch endpoint.
+    Excluded = 5,
+}
+
+/// A fixed-size set of endpoint indices (up to [`crate::MAX_ENDPOINTS`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EndpointSet([u64; 4]);
+
+impl EndpointSet {
+    /// Adds an endpoint.
+    #[inline]
+    pub fn insert(&mut self, e: EndpointIdx) {
+        let i = e.get();
+        self.0[i / 64] |= 1 << (i % 64);
+    }
+    /// Whether the endpoint is in the set.
+    #[inline]
+    pub fn contains(&self, e: EndpointIdx) -> bool {
+        let i = e.get();
+        self.0[i / 64] & (1 << (i % 64)) != 0
+    }
+    /// Number of endpoints in the set.
+    pub fn len(&self) -> u32 {
+        self.0.iter().map(|w| w.count_ones()).sum()
+    }
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0 == [0; 4]
+    }
+}
+
+/// Everything a policy may read while selecting, plus scratch space and keyed randomness.
+pub struct Ctx<'a> {
+    /// Current time.
+    pub now: Nanos,
+    /// Static endpoint descriptions.
+    pub endpoints: &'a [Endpoint],
+    /// Live endpoint state.
+    pub states: &'a [EndpointState],
+    /// Tracking configuration (circuit settings, default output tokens).
+    pub tracking: &'a TrackingConfig,
+    pub(crate) policies: &'a [Box<dyn Policy>],
+    pub(crate) counters: &'a mut [u64],
+    pub(crate) scratch: &'a mut Vec<Cand>,
+    /// Random numbers keyed by (router seed, request id, attempt).
+    pub rand: KeyedRand,
+    pub(crate) exclude: EndpointSet,
+    pub(crate) why: [u32; 6],
+    pub(crate) depth: u8,
+}
+
+impl<'a> Ctx<'a> {
+    /// Whether endpoint `e` may take `req` now; counts the reason when it may not.
+    #[inline]
+    pub fn eligible(&mut self, e: EndpointIdx, req: &RequestInfo) -> bool {
+        match check(self.endpoints, self.states, self.tracking, self.exclude, e, req, self.now) {
+            Ok(()) => true,
+            Err(why) => {
+                self.why[why as usize] += 1;
+                false
+            }
+        }
+    }
+
+    /// Resolves one target to an eligible endpoint: an endpoint if eligible, or a policy's choice.
+    #[inline]
+    pub fn resolve(&mut self, t: Target, req: &RequestInfo) -> Option<EndpointIdx> {
+        match t {
+            Target::Endpoint(e) => self.eligible(e, req).then_some(e),
+            Target::Policy(p) => {
+                // Cycles are rejected when the router is built; the depth guard is a second safety net.
+                if self.depth >= 32 {
+                    return None;
+                }
+                let policies = self.policies;
+                self.depth += 1;
+                let r = policies[p.0 as usize].select(self, req);
+                self.depth -= 1;
+                r
+            }
+        }
+    }
+
+    /// Resolves every target and pushes the eligible picks onto the scratch stack. Returns the start of this
+    /// call's candidates; the caller reads `candidates(start)` and must call [`Ctx::release`] with it.
+    #[inline]
+    pub fn gather(&mut self, targets: &[WeightedTarget], req: &RequestInfo) -> usize {
+        let start = self.scratch.len();
+        for wt in targets {
+            if let Some(ep) = self.resolve(wt.target, req) {
+                // A group may pick an endpoint another target already named: keep the first.
+                if matches!(wt.target, Target::Policy(_)) && self.scratch[start..].iter().any(|c| c.ep == ep) {
+                    continue;
+                }
+                self.scratch.push(Cand { ep, weight: wt.weight, score: 0.0 });
+            }
+        }
+        start
+    }
+
+    /// The candidates pushed since `start`.
+    #[inline]
+    pub fn candidates(&mut self, start: usize) -> &mut [Cand] {
+        &mut self.scratch[start..]
+    }
+
+    /// Pops the candidates pushed since `start`.
+    #[inline]
+    pub fn release(&mut self, start: usize) {
+        self.scratch.truncate(start);
+    }
+
+    /// The mutable counter of policy `p` (a round-robin cursor).
+    #[inline]
+    pub fn counter(&mut self, p: PolicyIdx) -> &mut u64 {
+        &mut self.counters[p.0 as usize]
+    }
+
+    /// State of endpoint `e`.
+    #[inline]
+    pub fn state(&self, e: EndpointIdx) -> &EndpointState {
+        &self.states[e.get()]
+    }
+
+    /// Static description of endpoint `e`.
+    #[inline]
+    pub fn endpoint(&self, e: EndpointIdx) -> &Endpoint {
+        &self.endpoints[e.get()]
+    }
+
+    /// Runs the full gather -> score -> select pipeline with the given scorer and selector.
+    #[inline]
+    pub fn pick(
+        &mut self,
+        targets: &[WeightedTarget],
+        req: &RequestInfo,
+        score: impl FnOnce(&Ctx<'_>, &mut [Cand]),
+        choose: impl FnOnce(&mut [Cand], &mut KeyedRand) -> Option<usize>,
+    ) -> Option<EndpointIdx> {
+        let start = self.gather(targets, req);
+        let mut cands = std::mem::take(self.scratch);
+        score(self, &mut cands[start..]);
+        let picked = choose(&mut cands[start..], &mut self.rand).map(|i| cands[start + i].ep);
+        cands.truncate(start);
+        *self.scratch = cands;
+        picked
+    }
+}
+
+/// The shared eligibility filter: the safety net every policy goes through.
+#[inline]
+pub fn check(
+    endpoints: &[Endpoint],
+    states: &[EndpointState],
+    tracking: &TrackingConfig,
+    exclude: EndpointSet,
+    e: EndpointIdx,
+    req: &RequestInfo,
+    now: Nanos,
+) -> Result<(), Why> {
+    let ep = &endpoints[e.get()];
+    let st = &states[e.get()];
+    if ep.batch || exclude.contains(e) {
+        return Err(Why::Excluded);
+    }
+    if !st.circuit_allows(now, &tracking.circuit) {
+        return Err(Why::CircuitOpen);
+    }
+    if !st.healthy {
+        return Err(Why::Unhealthy);
+    }
+    let expected = req.expected_tokens(tracking.default_output_tokens);
+    if let Some(ctx) = ep.limits.context_window
+        && req.input_tokens as u64 + req.expected_output_tokens.unwrap_or(0) as u64 > ctx as u64
+    {
+        return Err(Why::Incapable);
+    }
+    if !req.required_capabilities.is_empty()
+        && !req.required_capabilities.iter().all(|c| ep.capabilities.iter().any(|h| h == c))
+    {
+        return Err(Why::Incapable);
+    }
+    if st.throttled_until > now
+        || ep.limits.rpm.is_some_and(|rpm| st.window_requests() + 1 > rpm as u64)
+        || ep.limits.tpm.is_some_and(|tpm| st.window_tokens() + expected > tpm)
+    {
+        return Err(Why::QuotaExhausted);
+    }
+    if ep.limits.concurrency.is_some_and(|c| st.in_flight >= c) {
+        return Err(Why::AtCapacity);
+    }
+    Ok(())
+}
+
+/// Fraction of the quota used in the current window: the larger of the RPM and TPM fractions (0 if unlimited).
+#[inline]
+pub fn quota_utilisation(ep: &Endpoint, st: &EndpointState) -> f64 {
+    let r = ep.limits.rpm.map_or(0.0, |rpm| st.window_requests() as f64 / rpm.max(1) as f64);
+    let t = ep.limits.tpm.map_or(0.0, |tpm| st.window_tokens() as f64 / tpm.max(1) as f64);
+    r.max(t)
+}

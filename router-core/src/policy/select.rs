@@ -1,0 +1,138 @@
+//! Selectors: the last stage of a policy, picking one candidate from the scored set.
+//!
+//! Each returns the index of the chosen candidate in the slice, or `None` for an empty slice. Randomness
+//! comes from the request-keyed [`KeyedRand`], so the same request makes the same choice in every run.
+
+use super::Cand;
+use crate::keyed_rand::KeyedRand;
+
+/// The first candidate (ordered fallback).
+#[inline]
+pub fn first(c: &[Cand]) -> Option<usize> {
+    (!c.is_empty()).then_some(0)
+}
+
+/// The lowest score; ties go to a uniformly random one of the tied candidates (so equal endpoints share
+/// load instead of the first one taking everything).
+#[inline]
+pub fn min_score(c: &[Cand], rand: &mut KeyedRand) -> Option<usize> {
+    within(c, 0.0, rand)
+}
+
+/// Uniformly random among the candidates whose score is within `buffer` (a fraction) of the best:
+/// `score <= best * (1 + buffer)`, or `score <= best + buffer` when the best is zero or negative.
+/// This is the anti-herding tolerance of latency-based routing.
+#[inline]
+pub fn within(c: &[Cand], buffer: f64, rand: &mut KeyedRand) -> Option<usize> {
+    let best = c.iter().map(|x| x.score).fold(f64::INFINITY, f64::min);
+    if !best.is_finite() {
+        return (!c.is_empty()).then(|| rand.below(c.len()));
+    }
+    let limit = if best > 0.0 { best * (1.0 + buffer) } else { best + buffer };
+    let n = c.iter().filter(|x| x.score <= limit).count();
+    let mut k = rand.below(n.max(1));
+    c.iter().position(|x| {
+        if x.score <= limit {
+            if k == 0 {
+                return true;
+            }
+            k -= 1;
+        }
+        false
+    })
+}
+
+/// Random, proportional to `score` used as a weight (non-positive weights never win unless all are).
+#[inline]
+pub fn weighted(c: &[Cand], rand: &mut KeyedRand) -> Option<usize> {
+    if c.is_empty() {
+        return None;
+    }
+    let total: f64 = c.iter().map(|x| x.score.max(0.0)).sum();
+    if !(total > 0.0) || !total.is_finite() {
+        return Some(rand.below(c.len()));
+    }
+    let mut u = rand.unit() * total;
+    for (i, x) in c.iter().enumerate() {
+        let w = x.score.max(0.0);
+        if u < w {
+            return Some(i);
+        }
+        u -= w;
+    }
+    c.iter().rposition(|x| x.score > 0.0)
+}
+
+/// Power of two choices: two distinct random candidates, the lower score wins.
+#[inline]
+pub fn two_choices(c: &[Cand], rand: &mut KeyedRand) -> Option<usize> {
+    match c.len() {
+        0 => None,
+        1 => Some(0),
+        n => {
+            let a = rand.below(n);
+            let mut b = rand.below(n - 1);
+            if b >= a {
+                b += 1;
+            }
+            Some(if c[b].score < c[a].score { b } else { a })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::EndpointIdx;
+
+    fn cands(scores: &[f64]) -> Vec<Cand> {
+        scores.iter().enumerate().map(|(i, &s)| Cand { ep: EndpointIdx(i as u16), weight: 1.0, score: s }).collect()
+    }
+
+    #[test]
+    fn within_buffer_spreads_over_near_equal_candidates_only() {
+        let c = cands(&[1.0, 1.1, 1.5, 0.95]);
+        let mut seen = [0u32; 4];
+        for id in 0..4000 {
+            seen[within(&c, 0.2, &mut KeyedRand::new(0, id, 0)).unwrap()] += 1;
+        }
+        assert_eq!(seen[2], 0, "1.5 is beyond 20% of 0.95");
+        for i in [0, 1, 3] {
+            assert!(seen[i] > 1100, "{seen:?}");
+        }
+        assert_eq!(min_score(&c, &mut KeyedRand::new(0, 1, 0)), Some(3));
+    }
+
+    #[test]
+    fn weighted_follows_weights_and_skips_zero() {
+        let c = cands(&[3.0, 1.0, 0.0]);
+        let mut seen = [0u32; 3];
+        for id in 0..40_000 {
+            seen[weighted(&c, &mut KeyedRand::new(1, id, 0)).unwrap()] += 1;
+        }
+        assert_eq!(seen[2], 0);
+        let share = seen[0] as f64 / 40_000.0;
+        assert!((share - 0.75).abs() < 0.01, "{share}");
+    }
+
+    #[test]
+    fn two_choices_never_picks_the_worst_of_three_by_much() {
+        let c = cands(&[1.0, 2.0, 3.0]);
+        let mut worst = 0;
+        for id in 0..3000 {
+            if two_choices(&c, &mut KeyedRand::new(2, id, 0)) == Some(2) {
+                worst += 1;
+            }
+        }
+        assert_eq!(worst, 0, "the worst can only win against itself, and the two picks are distinct");
+    }
+
+    #[test]
+    fn empty_sets_give_none() {
+        let mut r = KeyedRand::new(0, 0, 0);
+        assert_eq!(within(&[], 0.1, &mut r), None);
+        assert_eq!(weighted(&[], &mut r), None);
+        assert_eq!(two_choices(&[], &mut r), None);
+        assert_eq!(first(&[]), None);
+    }
+}

@@ -1,0 +1,743 @@
+//! The [`Router`]: a validated configuration plus live state, answering `decide` and taking feedback.
+//!
+//! The call protocol, identical in a gateway and in the simulator:
+//!
+//! 1. [`Router::decide`] for a new request: route to an endpoint, answer from cache, hold for a batch, or reject.
+//! 2. [`Router::on_dispatch`] when an attempt is sent, [`Router::on_result`] when it ends.
+//! 3. After a failed attempt, [`Router::next_attempt`] says whether and where to retry (fallback chain,
+//!    another endpoint by the policy, or the same one after a backoff) or to give up.
+//! 4. [`Router::on_health`] whenever a health check reports, [`Router::poll_batch`] at a batch deadline.
+//!
+//! Every call takes `now`; the router never reads a clock, never spawns, never does I/O, and after
+//! construction `decide` and the feedback calls do not allocate (the response cache, when enabled,
+//! allocates its table up front).
+
+use crate::condition::Condition;
+use crate::config::{ConfigError, PolicyKind, PolicySpec, RetryConfig, RouterConfig, TargetSpec, check_range};
+use crate::keyed_rand::KeyedRand;
+use crate::model::{Endpoint, EndpointIdx, ErrorClass, Nanos, Outcome, RequestInfo};
+use crate::policy::{
+    Cand, Conditional, CostBased, Ctx, EndpointSet, FallbackChain, Hybrid, LatencyBased, LeastOutstanding, Policy,
+    PolicyIdx, PowerOfTwo, RoundRobin, Sticky, Target, UsageBased, WeightedRandom, WeightedTarget, Why, check,
+};
+use crate::resilience::{BatchTicket, Batcher, ResponseCache, RetryBudget, backoff_delay};
+use crate::state::{EndpointState, TrackingConfig};
+use std::collections::BTreeMap;
+
+/// Most endpoints one router can hold.
+pub const MAX_ENDPOINTS: usize = 256;
+
+/// What to do with a new request.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Decision {
+    /// Send it to `endpoint`. After a failure ask [`Router::next_attempt`], which follows the fallback plan
+    /// ([`Router::fallback_chain`]) and the retry policy, at most `max_attempts` attempts in all.
+    Route {
+        /// The endpoint for the first attempt.
+        endpoint: EndpointIdx,
+        /// Attempts allowed in total, the first included.
+        max_attempts: u32,
+    },
+    /// The response cache holds an answer: no endpoint is called.
+    CacheHit,
+    /// A deferrable request: hold it for a batch (see [`BatchTicket`]).
+    Batch(BatchTicket),
+    /// No endpoint can take it.
+    Reject(RejectReason),
+}
+
+/// Why a request was rejected: the most common reason its candidates were filtered out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RejectReason {
+    /// Every candidate's circuit is open.
+    AllCircuitsOpen,
+    /// Every candidate failed its health check.
+    AllUnhealthy,
+    /// Every candidate is out of RPM/TPM quota or backing off after a 429.
+    QuotaExhausted,
+    /// Every candidate is at its concurrency limit.
+    AtCapacity,
+    /// No candidate has the context window or capabilities the request needs.
+    NoCapableEndpoint,
+    /// No rule matched and there is no default, or every candidate was already tried.
+    NoRoute,
+}
+
+impl RejectReason {
+    /// Short name for reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            RejectReason::AllCircuitsOpen => "all_circuits_open",
+            RejectReason::AllUnhealthy => "all_unhealthy",
+            RejectReason::QuotaExhausted => "quota_exhausted",
+            RejectReason::AtCapacity => "at_capacity",
+            RejectReason::NoCapableEndpoint => "no_capable_endpoint",
+            RejectReason::NoRoute => "no_route",
+        }
+    }
+
+    fn from_counts(why: &[u32; 6]) -> Self {
+        const ORDER: [(Why, RejectReason); 5] = [
+            (Why::CircuitOpen, RejectReason::AllCircuitsOpen),
+            (Why::Unhealthy, RejectReason::AllUnhealthy),
+            (Why::QuotaExhausted, RejectReason::QuotaExhausted),
+            (Why::AtCapacity, RejectReason::AtCapacity),
+            (Why::Incapable, RejectReason::NoCapableEndpoint),
+        ];
+        let mut best = (0, RejectReason::NoRoute);
+        for (w, r) in ORDER {
+            if why[w as usize] > best.0 {
+                best = (why[w as usize], r);
+            }
+        }
+        best.1
+    }
+}
+
+/// The attempts made so far for one request; the caller keeps it between [`Router::next_attempt`] calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Attempts {
+    /// Attempts made.
+    pub count: u32,
+    /// Endpoints tried.
+    pub tried: EndpointSet,
+    /// The endpoint of the latest attempt.
+    pub last: EndpointIdx,
+}
+
+impl Attempts {
+    /// The log after the first attempt on `endpoint`.
+    pub fn first(endpoint: EndpointIdx) -> Self {
+        let mut tried = EndpointSet::default();
+        tried.insert(endpoint);
+        Attempts { count: 1, tried, last: endpoint }
+    }
+}
+
+/// What to do after a failed attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NextAttempt {
+    /// Try `endpoint` after `delay`. `fallback` is true when it differs from the endpoint that just failed.
+    Retry {
+        /// Where.
+        endpoint: EndpointIdx,
+        /// Backoff before the attempt (zero for a fallback to another endpoint).
+        delay: Nanos,
+        /// Whether this moves to another endpoint.
+        fallback: bool,
+    },
+    /// Stop: the request fails with the last attempt's error.
+    GiveUp(GiveUpReason),
+}
+
+/// Why no further attempt is made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GiveUpReason {
+    /// The attempt succeeded (nothing to retry).
+    Succeeded,
+    /// The error class is not retried.
+    NotRetryable,
+    /// The attempt limit is reached.
+    MaxAttempts,
+    /// The retry budget is spent.
+    BudgetExhausted,
+    /// No endpoint is left to try.
+    NoEndpoint,
+}
+
+/// A routing policy with its endpoints, live state and resilience settings. `Send`: one router per gateway
+/// worker (or behind a mutex), or one per simulated policy.
+#[derive(Debug)]
+pub struct Router {
+    name: String,
+    kind: PolicyKind,
+    endpoints: Vec<Endpoint>,
+    states: Vec<EndpointState>,
+    policies: Vec<Box<dyn Policy>>,
+    counters: Vec<u64>,
+    scratch: Vec<Cand>,
+    tracking: TrackingConfig,
+    retry: RetryConfig,
+    budget: Option<RetryBudget>,
+    fallbacks: [Vec<EndpointIdx>; 4],
+    cache: Option<ResponseCache>,
+    batcher: Option<Batcher>,
+    seed: u64,
+    advanced_to: Nanos,
+}
+
+// ===== impl Router: decisions and feedback =====
+
+impl Router {
+    /// Decides what to do with a new request at `now`.
+    pub fn decide(&mut self, req: &RequestInfo, now: Nanos) -> Decision {
+        self.advance(now);
+        if let (Some(cache), Some(key)) = (&self.cache, req.cache_key)
+            && cache.hit(key, now)
+        {
+            return Decision::CacheHit;
+        }
+        if req.deferrable
+            && let Some(b) = &mut self.batcher
+        {
+            return Decision::Batch(b.add(now));
+        }
+        if let Some(b) = &mut self.budget {
+            b.deposit(now);
+        }
+        let (picked, why) = self.select(req, now, EndpointSet::default(), 0);
+        match picked {
+            Some(endpoint) => Decision::Route { endpoint, max_attempts: self.retry.max_attempts },
+            None => Decision::Reject(RejectReason::from_counts(&why)),
+        }
+    }
+
+    fn select(&mut self, req: &RequestInfo, now: Nanos, exclude: EndpointSet, salt: u64) -> (Option<EndpointIdx>, [u32; 6]) {
+        let mut ctx = Ctx {
+            now,
+            endpoints: &self.endpoints,
+            states: &self.states,
+            tracking: &self.tracking,
+            policies: &self.policies,
+            counters: &mut self.counters,
+            scratch: &mut self.scratch,
+            rand: KeyedRand::new(self.seed, req.id, salt),
+            exclude,
+            why: [0; 6],
+            depth: 0,
+        };
+        let picked = self.policies[0].select(&mut ctx, req);
+        (picked, ctx.why)
+    }
+
+    fn advance(&mut self, now: Nanos) {
+        if now > self.advanced_to {
+            self.advanced_to = now;
+            for s in &mut self.states {
+                s.advance(now);
+            }
+        }
+    }
+
+    /// Records that an attempt of `req` was sent to `ep` at `now`.
+    pub fn on_dispatch(&mut self, ep: EndpointIdx, req: &RequestInfo, now: Nanos) {
+        let Some(st) = self.states.get_mut(ep.get()) else { return };
+        let tokens = req.input_tokens as u64 + req.expected_output_tokens.unwrap_or(0) as u64;
+        st.on_dispatch(tokens, now, &self.tracking.circuit);
+    }
+
+    /// Records the outcome of an attempt of `req` on `ep` at `now`: latency averages, quota usage, error rate,
+    /// spend, throttling on 429, the circuit breaker and the response cache.
+    pub fn on_result(&mut self, ep: EndpointIdx, req: &RequestInfo, outcome: &Outcome, now: Nanos) {
+        let Some(endpoint) = self.endpoints.get(ep.get()) else { return };
+        let cost = endpoint.price.cost(outcome.input_tokens, outcome.output_tokens);
+        let extra = (outcome.output_tokens as u64).saturating_sub(req.expected_output_tokens.unwrap_or(0) as u64);
+        self.states[ep.get()].on_result(outcome, cost, extra, now, &self.tracking);
+        if outcome.is_success()
+            && let (Some(cache), Some(key)) = (&mut self.cache, req.cache_key)
+        {
+            cache.insert(key, now);
+        }
+    }
+
+    /// Records a health-check result for `ep`.
+    pub fn on_health(&mut self, ep: EndpointIdx, healthy: bool, _now: Nanos) {
+        if let Some(st) = self.states.get_mut(ep.get()) {
+            st.healthy = healthy;
+        }
+    }
+
+    /// After a failed attempt: retry where and when, or give up. Updates `attempts` when it retries.
+    ///
+    /// The next endpoint is the first untried eligible endpoint of the fallback chain for the error class;
+    /// without a chain, the policy chooses again among the endpoints not yet tried; when nothing else is
+    /// eligible and `retry.same_endpoint` allows it, the same endpoint is retried after an exponential
+    /// backoff with jitter (at least the Retry-After of a 429). Retries draw on the retry budget.
+    pub fn next_attempt(&mut self, req: &RequestInfo, attempts: &mut Attempts, outcome: &Outcome, now: Nanos) -> NextAttempt {
+        let Some(class) = outcome.error else { return NextAttempt::GiveUp(GiveUpReason::Succeeded) };
+        if !self.retry.retry_on.contains(&class) {
+            return NextAttempt::GiveUp(GiveUpReason::NotRetryable);
+        }
+        if attempts.count >= self.retry.max_attempts {
+            return NextAttempt::GiveUp(GiveUpReason::MaxAttempts);
+        }
+        self.advance(now);
+        let chain = &self.fallbacks[class.index()];
+        let other = if chain.is_empty() {
+            self.select(req, now, attempts.tried, 0x100 + attempts.count as u64).0
+        } else {
+            chain.iter().copied().find(|&e| {
+                check(&self.endpoints, &self.states, &self.tracking, attempts.tried, e, req, now).is_ok()
+            })
+        };
+        let (endpoint, delay) = match other {
+            Some(e) => (e, 0),
+            None if self.retry.same_endpoint
+                && self.states[attempts.last.get()].circuit_allows(now, &self.tracking.circuit) =>
+            {
+                let mut rand = KeyedRand::new(self.seed, req.id, 0x200 + attempts.count as u64);
+                let mut d = backoff_delay(&self.retry, attempts.count, &mut rand);
+                if self.retry.honor_retry_after && class == ErrorClass::RateLimited {
+                    d = d.max(outcome.retry_after.unwrap_or(0));
+                }
+                (attempts.last, d)
+            }
+            None => return NextAttempt::GiveUp(GiveUpReason::NoEndpoint),
+        };
+        if let Some(b) = &mut self.budget
+            && !b.withdraw(now)
+        {
+            return NextAttempt::GiveUp(GiveUpReason::BudgetExhausted);
+        }
+        let fallback = endpoint != attempts.last;
+        attempts.count += 1;
+        attempts.tried.insert(endpoint);
+        attempts.last = endpoint;
+        NextAttempt::Retry { endpoint, delay, fallback }
+    }
+
+    /// Releases the open batch if its deadline passed: `Some((batch, size))`.
+    pub fn poll_batch(&mut self, now: Nanos) -> Option<(u64, u32)> {
+        self.batcher.as_mut()?.poll(now)
+    }
+
+    // ===== accessors =====
+
+    /// The policy's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The root policy's kind.
+    pub fn kind(&self) -> PolicyKind {
+        self.kind
+    }
+
+    /// The endpoints, in index order.
+    pub fn endpoints(&self) -> &[Endpoint] {
+        &self.endpoints
+    }
+
+    /// The index of the endpoint with id `id`.
+    pub fn endpoint_index(&self, id: &str) -> Option<EndpointIdx> {
+        self.endpoints.iter().position(|e| e.id == id).map(|i| EndpointIdx(i as u16))
+    }
+
+    /// Live state of `ep`.
+    pub fn state(&self, ep: EndpointIdx) -> &EndpointState {
+        &self.states[ep.get()]
+    }
+
+    /// The fallback chain followed after an error of `class` (empty: the policy chooses again).
+    pub fn fallback_chain(&self, class: ErrorClass) -> &[EndpointIdx] {
+        &self.fallbacks[class.index()]
+    }
+
+    /// The retry policy in force.
+    pub fn retry_config(&self) -> &RetryConfig {
+        &self.retry
+    }
+
+    /// The tracking configuration in force.
+    pub fn tracking(&self) -> &TrackingConfig {
+        &self.tracking
+    }
+
+    /// Whether `ep` is eligible for `req` at `now` (as the shared filter sees it), for diagnostics and tests.
+    pub fn is_eligible(&self, ep: EndpointIdx, req: &RequestInfo, now: Nanos) -> bool {
+        ep.get() < self.endpoints.len()
+            && check(&self.endpoints, &self.states, &self.tracking, EndpointSet::default(), ep, req, now).is_ok()
+    }
+}
+
+// ===== impl Router: construction and validation =====
+
+struct Names<'c> {
+    endpoints: BTreeMap<&'c str, EndpointIdx>,
+    policies: BTreeMap<&'c str, PolicyIdx>,
+}
+
+impl Names<'_> {
+    fn target(&self, name: &str, path: &str) -> Result<Target, ConfigError> {
+        if let Some(&e) = self.endpoints.get(name) {
+            return Ok(Target::Endpoint(e));
+        }
+        if let Some(&p) = self.policies.get(name) {
+            if p.0 == 0 {
+                return Err(ConfigError::new(path, format!("`{name}` is the root policy itself: a policy cannot target itself")));
+            }
+            return Ok(Target::Policy(p));
+        }
+        Err(ConfigError::new(path, format!("unknown target `{name}`: expected an endpoint id or a group name ({})", self.known())))
+    }
+
+    fn endpoint(&self, name: &str, path: &str) -> Result<EndpointIdx, ConfigError> {
+        self.endpoints.get(name).copied().ok_or_else(|| {
+            let ids: Vec<_> = self.endpoints.keys().copied().collect();
+            ConfigError::new(path, format!("unknown endpoint `{name}`: expected one of {}", ids.join(", ")))
+        })
+    }
+
+    fn known(&self) -> String {
+        let eps: Vec<_> = self.endpoints.keys().copied().collect();
+        let gs: Vec<_> = self.policies.iter().filter(|(_, p)| p.0 != 0).map(|(n, _)| *n).collect();
+        if gs.is_empty() {
+            format!("endpoints: {}", eps.join(", "))
+        } else {
+            format!("endpoints: {}; groups: {}", eps.join(", "), gs.join(", "))
+        }
+    }
+}
+
+fn validate_endpoints(endpoints: &[Endpoint]) -> Result<(), ConfigError> {
+    if endpoints.is_empty() {
+        return Err(ConfigError::new("endpoints", "expected at least one endpoint"));
+    }
+    if endpoints.len() > MAX_ENDPOINTS {
+        return Err(ConfigError::new("endpoints", format!("expected at most {MAX_ENDPOINTS} endpoints, found {}", endpoints.len())));
+    }
+    for (i, e) in endpoints.iter().enumerate() {
+        let p = format!("endpoints[{i}]");
+        if e.id.trim().is_empty() {
+            return Err(ConfigError::new(format!("{p}.id"), "expected a non-empty id"));
+        }
+        if let Some(j) = endpoints[..i].iter().position(|o| o.id == e.id) {
+            return Err(ConfigError::new(format!("{p}.id"), format!("duplicate endpoint id `{}` (also endpoints[{j}])", e.id)));
+        }
+        check_range(&format!("{p}.weight"), e.weight, 0.0, f64::MAX)?;
+        check_range(&format!("{p}.price.input_per_mtok"), e.price.input_per_mtok, 0.0, f64::MAX)?;
+        check_range(&format!("{p}.price.output_per_mtok"), e.price.output_per_mtok, 0.0, f64::MAX)?;
+        let l = &e.limits;
+        for (name, v) in [
+            ("rpm", l.rpm.map(u64::from)),
+            ("tpm", l.tpm),
+            ("concurrency", l.concurrency.map(u64::from)),
+            ("context_window", l.context_window.map(u64::from)),
+        ] {
+            if v == Some(0) {
+                return Err(ConfigError::new(format!("{p}.limits.{name}"), "expected a positive limit (omit it for unlimited), found 0"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn validate_tracking(t: &TrackingConfig, p: &str) -> Result<(), ConfigError> {
+    for (name, ema) in [("latency", &t.latency), ("ttft", &t.ttft)] {
+        match (ema.window, ema.alpha) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::new(format!("{p}.{name}"), "expected either `window` or `alpha`, not both"));
+            }
+            (_, Some(a)) => check_range(&format!("{p}.{name}.alpha"), a, f64::MIN_POSITIVE, 1.0)?,
+            (Some(w), None) if w.nanos() == 0 => {
+                return Err(ConfigError::new(format!("{p}.{name}.window"), "expected a positive window like \"5m\""));
+            }
+            _ => {}
+        }
+    }
+    for (name, d) in [("error_window", t.error_window), ("quota_window", t.quota_window), ("peak_decay", t.peak_decay)] {
+        if d.nanos() == 0 {
+            return Err(ConfigError::new(format!("{p}.{name}"), "expected a positive duration"));
+        }
+    }
+    check_range(&format!("{p}.circuit.error_rate"), t.circuit.error_rate, f64::MIN_POSITIVE, 1.0)?;
+    Ok(())
+}
+
+fn validate_retry(r: &RetryConfig, p: &str) -> Result<(), ConfigError> {
+    if !(1..=100).contains(&r.max_attempts) {
+        return Err(ConfigError::new(format!("{p}.max_attempts"), format!("expected 1..=100, found {}", r.max_attempts)));
+    }
+    check_range(&format!("{p}.multiplier"), r.multiplier, 1.0, 100.0)?;
+    if r.base_delay > r.max_delay {
+        return Err(ConfigError::new(format!("{p}.base_delay"), "expected base_delay <= max_delay"));
+    }
+    if let Some(b) = &r.budget {
+        check_range(&format!("{p}.budget.ratio"), b.ratio, 0.0, 1000.0)?;
+        check_range(&format!("{p}.budget.min_per_s"), b.min_per_s, 0.0, 1e9)?;
+    }
+    Ok(())
+}
+
+/// Rejects a policy graph with a cycle, naming it.
+fn check_cycles(specs: &[(&PolicySpec, String)], names: &Names<'_>) -> Result<(), ConfigError> {
+    let edges = |s: &PolicySpec| -> Vec<(usize, String)> {
+        let mut out = Vec::new();
+        let mut add = |name: &str| {
+            if let Some(p) = names.policies.get(name) {
+                out.push((p.0 as usize, name.to_string()));
+            }
+        };
+        s.targets.iter().for_each(|t| add(t.id()));
+        s.rules.iter().for_each(|r| add(&r.target));
+        if let Some(d) = &s.default {
+            add(d);
+        }
+        out
+    };
+    // 0 = unvisited, 1 = on the stack, 2 = done.
+    fn dfs(
+        v: usize,
+        specs: &[(&PolicySpec, String)],
+        edges: &dyn Fn(&PolicySpec) -> Vec<(usize, String)>,
+        color: &mut [u8],
+        stack: &mut Vec<usize>,
+    ) -> Result<(), ConfigError> {
+        color[v] = 1;
+        stack.push(v);
+        for (w, _) in edges(specs[v].0) {
+            if color[w] == 1 {
+                let pos = stack.iter().position(|&x| x == w).unwrap_or(0);
+                let mut cycle: Vec<&str> = stack[pos..].iter().map(|&i| specs[i].0.name.as_str()).collect();
+                cycle.push(&specs[w].0.name);
+                return Err(ConfigError::new(
+                    specs[v].1.clone(),
+                    format!("policies target each other in a cycle: {}", cycle.join(" -> ")),
+                ));
+            }
+            if color[w] == 0 {
+                dfs(w, specs, edges, color, stack)?;
+            }
+        }
+        stack.pop();
+        color[v] = 2;
+        Ok(())
+    }
+    let mut color = vec![0u8; specs.len()];
+    for v in 0..specs.len() {
+        if color[v] == 0 {
+            dfs(v, specs, &edges, &mut color, &mut Vec::new())?;
+        }
+    }
+    Ok(())
+}
+
+fn compile_targets(spec: &PolicySpec, p: &str, names: &Names<'_>, endpoints: &[Endpoint]) -> Result<Vec<WeightedTarget>, ConfigError> {
+    let targets: Vec<WeightedTarget> = if spec.targets.is_empty() {
+        endpoints
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| !e.batch)
+            .map(|(i, e)| WeightedTarget { target: Target::Endpoint(EndpointIdx(i as u16)), weight: e.weight })
+            .collect()
+    } else {
+        spec.targets
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let tp = format!("{p}.targets[{i}]");
+                let target = names.target(t.id(), &tp)?;
+                if let Target::Endpoint(e) = target
+                    && endpoints[e.get()].batch
+                {
+                    return Err(ConfigError::new(tp, format!("`{}` is a batch endpoint: only `batching` may send to it", t.id())));
+                }
+                let weight = match (t, target) {
+                    (TargetSpec::Weighted { weight, .. }, _) => {
+                        check_range(&format!("{tp}.weight"), *weight, 0.0, f64::MAX)?;
+                        *weight
+                    }
+                    (_, Target::Endpoint(e)) => endpoints[e.get()].weight,
+                    _ => 1.0,
+                };
+                Ok(WeightedTarget { target, weight })
+            })
+            .collect::<Result<_, _>>()?
+    };
+    if targets.is_empty() {
+        return Err(ConfigError::new(format!("{p}.targets"), "expected at least one target that is not a batch endpoint"));
+    }
+    if spec.kind == PolicyKind::Weighted && targets.iter().all(|t| t.weight == 0.0) {
+        return Err(ConfigError::new(format!("{p}.targets"), "expected at least one positive weight, found all zero"));
+    }
+    Ok(targets)
+}
+
+fn compile_policy(
+    idx: PolicyIdx,
+    spec: &PolicySpec,
+    p: &str,
+    names: &Names<'_>,
+    endpoints: &[Endpoint],
+) -> Result<Box<dyn Policy>, ConfigError> {
+    spec.check_fields(p)?;
+    let targets = compile_targets(spec, p, names, endpoints)?;
+    let buffer = spec.buffer.unwrap_or(0.0);
+    check_range(&format!("{p}.buffer"), buffer, 0.0, 10.0)?;
+    Ok(match spec.kind {
+        PolicyKind::RoundRobin => Box::new(RoundRobin::new(idx, targets)),
+        PolicyKind::Weighted => Box::new(WeightedRandom::new(targets)),
+        PolicyKind::LeastOutstanding => Box::new(LeastOutstanding::new(targets)),
+        PolicyKind::P2c => Box::new(PowerOfTwo::new(targets)),
+        PolicyKind::Cost => Box::new(CostBased::new(targets)),
+        PolicyKind::Fallback => Box::new(FallbackChain::new(targets)),
+        PolicyKind::Latency => Box::new(LatencyBased::new(targets, buffer, spec.slow_threshold.map(|d| d.nanos()))),
+        PolicyKind::Usage => {
+            let threshold = spec.threshold.unwrap_or(0.8);
+            if !(threshold > 0.0 && threshold < 1.0) {
+                return Err(ConfigError::new(format!("{p}.threshold"), format!("expected a fraction strictly between 0 and 1, found {threshold}")));
+            }
+            let tiers = spec.tiers.clone().unwrap_or_default().into_iter().collect();
+            Box::new(UsageBased::new(targets, threshold, tiers))
+        }
+        PolicyKind::Hybrid => {
+            let w = spec.weights.ok_or_else(|| {
+                ConfigError::new(format!("{p}.weights"), "expected weights = { cost = .., latency = .., load = .., quota = .. }")
+            })?;
+            for (n, v) in [("cost", w.cost), ("latency", w.latency), ("load", w.load), ("quota", w.quota)] {
+                check_range(&format!("{p}.weights.{n}"), v, 0.0, f64::MAX)?;
+            }
+            if w.cost + w.latency + w.load + w.quota <= 0.0 {
+                return Err(ConfigError::new(format!("{p}.weights"), "expected at least one positive weight, found all zero"));
+            }
+            Box::new(Hybrid::new(targets, w, buffer, spec.latency_ceiling.map(|d| d.nanos())))
+        }
+        PolicyKind::Conditional => {
+            if spec.rules.is_empty() {
+                return Err(ConfigError::new(format!("{p}.rules"), "expected at least one rule { when = {...}, target = \"...\" }"));
+            }
+            let rules = spec
+                .rules
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let rp = format!("{p}.rules[{i}]");
+                    let cond = Condition::compile(&r.when, &format!("{rp}.when")).map_err(|(path, m)| ConfigError::new(path, m))?;
+                    Ok((cond, names.target(&r.target, &format!("{rp}.target"))?))
+                })
+                .collect::<Result<Vec<_>, ConfigError>>()?;
+            let default = spec.default.as_deref().map(|d| names.target(d, &format!("{p}.default"))).transpose()?;
+            Box::new(Conditional::new(rules, default))
+        }
+        PolicyKind::Sticky => {
+            let key = spec.key.clone().filter(|k| !k.is_empty()).ok_or_else(|| {
+                ConfigError::new(format!("{p}.key"), "expected the metadata field to stick on, e.g. key = \"user\"")
+            })?;
+            let vnodes = spec.virtual_nodes.unwrap_or(64);
+            if !(1..=1024).contains(&vnodes) {
+                return Err(ConfigError::new(format!("{p}.virtual_nodes"), format!("expected 1..=1024, found {vnodes}")));
+            }
+            let target_names: Vec<String> = if spec.targets.is_empty() {
+                endpoints.iter().filter(|e| !e.batch).map(|e| e.id.clone()).collect()
+            } else {
+                spec.targets.iter().map(|t| t.id().to_string()).collect()
+            };
+            let default = spec.default.as_deref().map(|d| names.target(d, &format!("{p}.default"))).transpose()?;
+            Box::new(Sticky::new(key, targets, &target_names, vnodes, default))
+        }
+    })
+}
+
+impl Router {
+    /// Builds a router from a configuration, validating all of it.
+    pub fn new(cfg: &RouterConfig) -> Result<Router, ConfigError> {
+        validate_endpoints(&cfg.endpoints)?;
+        let mut names = Names {
+            endpoints: cfg.endpoints.iter().enumerate().map(|(i, e)| (e.id.as_str(), EndpointIdx(i as u16))).collect(),
+            policies: BTreeMap::new(),
+        };
+        let mut specs: Vec<(&PolicySpec, String)> = vec![(&cfg.policy, "policy".to_string())];
+        specs.extend(cfg.groups.iter().enumerate().map(|(j, g)| (g, format!("groups[{j}]"))));
+        for (i, (spec, p)) in specs.iter().enumerate() {
+            if spec.name.trim().is_empty() {
+                return Err(ConfigError::new(format!("{p}.name"), "expected a non-empty name"));
+            }
+            if names.endpoints.contains_key(spec.name.as_str()) || names.policies.contains_key(spec.name.as_str()) {
+                return Err(ConfigError::new(format!("{p}.name"), format!("duplicate name `{}`: names of policies, groups and endpoints must be unique", spec.name)));
+            }
+            if i > 0
+                && let Some(f) = spec.root_fields().first()
+            {
+                return Err(ConfigError::new(format!("{p}.{f}"), format!("`{f}` is only allowed on the root policy, not on a group")));
+            }
+            names.policies.insert(spec.name.as_str(), PolicyIdx(i as u16));
+        }
+        check_cycles(&specs, &names)?;
+        let policies = specs
+            .iter()
+            .enumerate()
+            .map(|(i, (spec, p))| compile_policy(PolicyIdx(i as u16), spec, p, &names, &cfg.endpoints))
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let root = &cfg.policy;
+        let tracking = root.tracking.unwrap_or_default();
+        validate_tracking(&tracking, "policy.tracking")?;
+        let mut fallbacks: [Vec<EndpointIdx>; 4] = Default::default();
+        if let Some(spec) = &root.fallbacks {
+            for class in ErrorClass::ALL {
+                let chain = spec.chain(class);
+                fallbacks[class.index()] = chain
+                    .iter()
+                    .enumerate()
+                    .map(|(i, id)| {
+                        let path = match spec {
+                            crate::config::FallbackSpec::List(_) => format!("policy.fallbacks[{i}]"),
+                            crate::config::FallbackSpec::PerClass(_) => format!("policy.fallbacks.{}[{i}]", class.name()),
+                        };
+                        let e = names.endpoint(id, &path)?;
+                        if cfg.endpoints[e.get()].batch {
+                            return Err(ConfigError::new(path, format!("`{id}` is a batch endpoint and cannot serve a fallback")));
+                        }
+                        Ok(e)
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+        }
+        let retry = match &root.retry {
+            Some(r) => r.clone(),
+            None => RetryConfig {
+                max_attempts: 1 + fallbacks.iter().map(Vec::len).max().unwrap_or(0) as u32,
+                same_endpoint: false,
+                budget: None,
+                ..RetryConfig::default()
+            },
+        };
+        validate_retry(&retry, "policy.retry")?;
+        let cache = match &root.cache {
+            Some(c) if c.capacity == 0 => return Err(ConfigError::new("policy.cache.capacity", "expected a positive capacity")),
+            Some(c) if c.ttl.nanos() == 0 => return Err(ConfigError::new("policy.cache.ttl", "expected a positive ttl like \"10m\"")),
+            Some(c) => Some(ResponseCache::new(c)),
+            None => None,
+        };
+        let batcher = match &root.batching {
+            Some(b) => {
+                let e = names.endpoint(&b.endpoint, "policy.batching.endpoint")?;
+                if !cfg.endpoints[e.get()].batch {
+                    return Err(ConfigError::new("policy.batching.endpoint", format!("`{}` is not a batch endpoint: set `batch = true` on it", b.endpoint)));
+                }
+                if b.max_size == 0 {
+                    return Err(ConfigError::new("policy.batching.max_size", "expected a positive batch size"));
+                }
+                if b.max_wait.nanos() == 0 {
+                    return Err(ConfigError::new("policy.batching.max_wait", "expected a positive duration like \"30m\""));
+                }
+                Some(Batcher::new(b, e))
+            }
+            None => None,
+        };
+        let n = cfg.endpoints.len();
+        Ok(Router {
+            name: root.name.clone(),
+            kind: root.kind,
+            endpoints: cfg.endpoints.clone(),
+            states: (0..n).map(|_| EndpointState::new(&tracking)).collect(),
+            counters: vec![0; policies.len()],
+            policies,
+            scratch: Vec::with_capacity(n * 4),
+            tracking,
+            budget: retry.budget.map(RetryBudget::new),
+            retry,
+            fallbacks,
+            cache,
+            batcher,
+            seed: cfg.seed,
+            advanced_to: 0,
+        })
+    }
+}
+
+// A router must be movable into a tokio task or a simulator thread.
+const _: fn() = || {
+    fn assert_send<T: Send>() {}
+    assert_send::<Router>();
+};

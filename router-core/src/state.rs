@@ -1,0 +1,629 @@
+//! Live per-endpoint state: latency estimates, quota usage, error rates, spend, health and the circuit breaker.
+//!
+//! State changes only through the router's feedback calls (`on_dispatch`, `on_result`, `on_health`), each of
+//! which takes `now` from the caller. Nothing here reads a clock, and nothing allocates after construction.
+
+use crate::duration::Duration;
+use crate::model::{ErrorClass, Nanos, Outcome};
+use serde::{Deserialize, Serialize};
+
+// ===== configuration =====
+
+/// How a moving average of latency is maintained.
+///
+/// Either a **time window** (`window = "5m"`): an exponentially time-decayed mean in which a sample's weight
+/// falls by `e` every `window`, so 5-15 minute windows are expressed directly and a burst of simultaneous
+/// samples is averaged rather than letting the last one win; or a **per-sample** smoothing factor
+/// (`alpha = 0.1`): `ema <- alpha * x + (1 - alpha) * ema`, as many gateways (and the SimPy peer model) do.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmaConfig {
+    /// Time constant of the time-decayed mean.
+    #[serde(default)]
+    pub window: Option<Duration>,
+    /// Per-sample smoothing factor in (0, 1].
+    #[serde(default)]
+    pub alpha: Option<f64>,
+    /// Estimate before any sample (default 0: an unmeasured endpoint looks fast, so it is tried).
+    #[serde(default)]
+    pub initial: Duration,
+}
+
+impl Default for EmaConfig {
+    fn default() -> Self {
+        EmaConfig { window: Some(Duration::from_secs(300)), alpha: None, initial: Duration::ZERO }
+    }
+}
+
+/// Circuit-breaker settings: when an endpoint is taken out of rotation, and for how long.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CircuitConfig {
+    /// Whether the breaker is active at all.
+    pub enabled: bool,
+    /// Open after this many consecutive failed attempts (server errors and timeouts; 429s are quota, not health).
+    pub consecutive_failures: u32,
+    /// Open when the failure rate over the error window reaches this fraction (0..=1) ...
+    pub error_rate: f64,
+    /// ... provided the window holds at least this many attempts.
+    pub min_requests: u32,
+    /// How long an open circuit stays open before a half-open probe is allowed (the cooldown).
+    pub cooldown: Duration,
+    /// How many probe requests a half-open circuit lets through at once.
+    pub half_open_probes: u32,
+}
+
+impl Default for CircuitConfig {
+    fn default() -> Self {
+        CircuitConfig {
+            enabled: true,
+            consecutive_failures: 5,
+            error_rate: 0.5,
+            min_requests: 20,
+            cooldown: Duration::from_secs(30),
+            half_open_probes: 1,
+        }
+    }
+}
+
+/// What the router measures per endpoint and over which windows.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrackingConfig {
+    /// End-to-end latency average (successful attempts: queueing plus service, as a client sees it).
+    pub latency: EmaConfig,
+    /// Time-to-first-token average.
+    pub ttft: EmaConfig,
+    /// Decay time of the peak-sensitive EWMA (tower's `PeakEwma`; default 10 s).
+    pub peak_decay: Duration,
+    /// Round-trip time assumed for an endpoint with no measurement yet by the peak EWMA (default 1 s), so a new
+    /// endpoint is not flooded before it has a baseline.
+    pub peak_default: Duration,
+    /// Window of the error-rate estimate (default 60 s).
+    pub error_window: Duration,
+    /// Window of request/token usage compared with the RPM and TPM quotas (default 60 s: "per minute").
+    pub quota_window: Duration,
+    /// Output tokens assumed for quota accounting and cost estimates when a request does not say (default 256).
+    pub default_output_tokens: u32,
+    /// Circuit breaker.
+    pub circuit: CircuitConfig,
+}
+
+impl Default for TrackingConfig {
+    fn default() -> Self {
+        TrackingConfig {
+            latency: EmaConfig::default(),
+            ttft: EmaConfig::default(),
+            peak_decay: Duration::from_secs(10),
+            peak_default: Duration::from_secs(1),
+            error_window: Duration::from_secs(60),
+            quota_window: Duration::from_secs(60),
+            default_output_tokens: 256,
+            circuit: CircuitConfig::default(),
+        }
+    }
+}
+
+// ===== impl Ema =====
+
+/// A moving average of a latency-like quantity (see [`EmaConfig`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Ema {
+    mode: EmaMode,
+    /// Decayed sum of samples (time mode) or the current average (alpha mode), in nanoseconds.
+    sum: f64,
+    /// Decayed count of samples (time mode).
+    weight: f64,
+    last: Nanos,
+    samples: u64,
+    initial: f64,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum EmaMode {
+    Time { tau_ns: f64 },
+    Alpha(f64),
+}
+
+impl Ema {
+    /// A fresh average configured by `cfg`. A config with neither window nor alpha falls back to a 5 minute window.
+    pub fn new(cfg: &EmaConfig) -> Self {
+        let mode = match (cfg.alpha, cfg.window) {
+            (Some(a), _) => EmaMode::Alpha(a.clamp(f64::MIN_POSITIVE, 1.0)),
+            (None, Some(w)) => EmaMode::Time { tau_ns: (w.nanos().max(1)) as f64 },
+            (None, None) => EmaMode::Time { tau_ns: 300e9 },
+        };
+        let initial = cfg.initial.nanos() as f64;
+        Ema { mode, sum: initial, weight: 0.0, last: 0, samples: 0, initial }
+    }
+
+    /// Adds a sample `x` (nanoseconds) observed at `now`.
+    #[inline]
+    pub fn observe(&mut self, x: Nanos, now: Nanos) {
+        let x = x as f64;
+        match self.mode {
+            EmaMode::Alpha(a) => self.sum = a * x + (1.0 - a) * self.sum,
+            EmaMode::Time { tau_ns } => {
+                let decay = if self.samples == 0 {
+                    0.0
+                } else {
+                    (-(now.saturating_sub(self.last) as f64) / tau_ns).exp()
+                };
+                self.sum = self.sum * decay + x;
+                self.weight = self.weight * decay + 1.0;
+            }
+        }
+        self.last = now;
+        self.samples += 1;
+    }
+
+    /// The current estimate in nanoseconds (the configured initial value before any sample).
+    #[inline]
+    pub fn value(&self) -> f64 {
+        match self.mode {
+            EmaMode::Alpha(_) => self.sum,
+            EmaMode::Time { .. } if self.samples == 0 => self.initial,
+            EmaMode::Time { .. } => self.sum / self.weight,
+        }
+    }
+
+    /// Number of samples seen.
+    #[inline]
+    pub fn samples(&self) -> u64 {
+        self.samples
+    }
+}
+
+// ===== impl PeakEwma =====
+
+/// Peak-sensitive EWMA of round-trip time, after tower's `PeakEwma` (itself from Finagle).
+///
+/// A sample above the estimate replaces it at once (the peak); a sample below it is blended in with weight
+/// `1 - exp(-elapsed / decay)`. Reading the estimate decays it toward zero with the same time constant, so an
+/// endpoint that was slow a while ago becomes attractive again. The load is `estimate x (in_flight + 1)`;
+/// an endpoint never measured counts as `default` (1 s) so that it is not flooded before a baseline exists.
+#[derive(Clone, Copy, Debug)]
+pub struct PeakEwma {
+    rtt: f64,
+    updated: Nanos,
+    decay_ns: f64,
+    measured: bool,
+}
+
+impl PeakEwma {
+    /// A fresh estimate with the given decay time and default round-trip time.
+    pub fn new(decay: Duration, default: Duration) -> Self {
+        PeakEwma { rtt: default.nanos() as f64, updated: 0, decay_ns: decay.nanos().max(1) as f64, measured: false }
+    }
+
+    /// Records a round-trip time sample at `now`.
+    #[inline]
+    pub fn observe(&mut self, rtt: Nanos, now: Nanos) {
+        let rtt = rtt as f64;
+        if !self.measured || rtt > self.rtt {
+            self.rtt = rtt;
+            self.measured = true;
+        } else {
+            let elapsed = now.saturating_sub(self.updated) as f64;
+            let decay = (-elapsed / self.decay_ns).exp();
+            self.rtt = self.rtt * decay + rtt * (1.0 - decay);
+        }
+        self.updated = now;
+    }
+
+    /// The estimate at `now`, decayed since the last sample (nanoseconds).
+    #[inline]
+    pub fn estimate(&self, now: Nanos) -> f64 {
+        if !self.measured {
+            return self.rtt;
+        }
+        let elapsed = now.saturating_sub(self.updated) as f64;
+        self.rtt * (-elapsed / self.decay_ns).exp()
+    }
+
+    /// tower's load measure: decayed estimate x (in-flight + 1).
+    #[inline]
+    pub fn cost(&self, now: Nanos, in_flight: u32) -> f64 {
+        self.estimate(now) * (in_flight as f64 + 1.0)
+    }
+}
+
+// ===== impl SlidingWindow =====
+
+const BUCKETS: usize = 60;
+
+/// Counters over a sliding time window, kept in 60 buckets (one second each for a one-minute window).
+/// Memory is fixed; advancing costs at most one pass over the buckets.
+#[derive(Clone, Debug)]
+pub struct SlidingWindow<const K: usize> {
+    width: Nanos,
+    head: usize,
+    head_start: Nanos,
+    buckets: [[u64; K]; BUCKETS],
+    sums: [u64; K],
+}
+
+impl<const K: usize> SlidingWindow<K> {
+    /// A window of the given span (at least 60 ns).
+    pub fn new(span: Duration) -> Self {
+        SlidingWindow {
+            width: (span.nanos() / BUCKETS as u64).max(1),
+            head: 0,
+            head_start: 0,
+            buckets: [[0; K]; BUCKETS],
+            sums: [0; K],
+        }
+    }
+
+    /// Moves the window forward to `now`, forgetting buckets that fell out of it.
+    #[inline]
+    pub fn advance(&mut self, now: Nanos) {
+        if now < self.head_start + self.width {
+            return;
+        }
+        let steps = (now - self.head_start) / self.width;
+        if steps >= BUCKETS as u64 {
+            self.buckets = [[0; K]; BUCKETS];
+            self.sums = [0; K];
+            self.head_start = now - now % self.width;
+            return;
+        }
+        for _ in 0..steps {
+            self.head = (self.head + 1) % BUCKETS;
+            for k in 0..K {
+                self.sums[k] -= self.buckets[self.head][k];
+            }
+            self.buckets[self.head] = [0; K];
+        }
+        self.head_start += steps * self.width;
+    }
+
+    /// Adds `v` to counter `k` in the current bucket (after advancing to `now`).
+    #[inline]
+    pub fn add(&mut self, now: Nanos, k: usize, v: u64) {
+        self.advance(now);
+        self.buckets[self.head][k] += v;
+        self.sums[k] += v;
+    }
+
+    /// The sum of counter `k` over the window, as of the last advance.
+    #[inline]
+    pub fn sum(&self, k: usize) -> u64 {
+        self.sums[k]
+    }
+}
+
+// ===== impl Circuit =====
+
+/// State of an endpoint's circuit breaker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Circuit {
+    /// Normal operation.
+    Closed,
+    /// Out of rotation until the given time, then half-open.
+    Open {
+        /// When the cooldown ends.
+        until: Nanos,
+    },
+    /// Cooldown over: a limited number of probe requests may go through; their result closes or re-opens it.
+    HalfOpen {
+        /// Probes currently in flight.
+        probes: u32,
+    },
+}
+
+// ===== impl EndpointState =====
+
+const QUOTA_REQUESTS: usize = 0;
+const QUOTA_TOKENS: usize = 1;
+const ERR_ATTEMPTS: usize = 0;
+const ERR_FAILURES: usize = 1;
+
+/// Everything the router knows about one endpoint right now.
+#[derive(Clone, Debug)]
+pub struct EndpointState {
+    /// Attempts dispatched and not yet finished.
+    pub in_flight: u32,
+    /// Latency average of successful attempts.
+    pub latency: Ema,
+    /// Time-to-first-token average.
+    pub ttft: Ema,
+    /// Peak-sensitive EWMA of latency.
+    pub peak: PeakEwma,
+    quota: SlidingWindow<2>,
+    errors: SlidingWindow<2>,
+    /// Total spend on this endpoint in USD.
+    pub spend_usd: f64,
+    /// Health as last reported by a health check (starts healthy).
+    pub healthy: bool,
+    /// A 429 with Retry-After keeps the endpoint out of rotation until this time.
+    pub throttled_until: Nanos,
+    /// Circuit breaker state.
+    pub circuit: Circuit,
+    /// Consecutive failed attempts (reset by a success).
+    pub consecutive_failures: u32,
+    /// Attempts dispatched in total.
+    pub dispatched: u64,
+    /// Failed attempts in total.
+    pub failed: u64,
+}
+
+impl EndpointState {
+    /// Fresh state: healthy, closed circuit, no history.
+    pub fn new(cfg: &TrackingConfig) -> Self {
+        EndpointState {
+            in_flight: 0,
+            latency: Ema::new(&cfg.latency),
+            ttft: Ema::new(&cfg.ttft),
+            peak: PeakEwma::new(cfg.peak_decay, cfg.peak_default),
+            quota: SlidingWindow::new(cfg.quota_window),
+            errors: SlidingWindow::new(cfg.error_window),
+            spend_usd: 0.0,
+            healthy: true,
+            throttled_until: 0,
+            circuit: Circuit::Closed,
+            consecutive_failures: 0,
+            dispatched: 0,
+            failed: 0,
+        }
+    }
+
+    /// Moves the sliding windows to `now`.
+    #[inline]
+    pub fn advance(&mut self, now: Nanos) {
+        self.quota.advance(now);
+        self.errors.advance(now);
+    }
+
+    /// Requests counted in the quota window.
+    #[inline]
+    pub fn window_requests(&self) -> u64 {
+        self.quota.sum(QUOTA_REQUESTS)
+    }
+
+    /// Tokens counted in the quota window.
+    #[inline]
+    pub fn window_tokens(&self) -> u64 {
+        self.quota.sum(QUOTA_TOKENS)
+    }
+
+    /// Failure rate of attempts finished in the error window (0 with no attempts).
+    #[inline]
+    pub fn error_rate(&self) -> f64 {
+        let n = self.errors.sum(ERR_ATTEMPTS);
+        if n == 0 { 0.0 } else { self.errors.sum(ERR_FAILURES) as f64 / n as f64 }
+    }
+
+    /// Attempts finished in the error window.
+    #[inline]
+    pub fn window_attempts(&self) -> u64 {
+        self.errors.sum(ERR_ATTEMPTS)
+    }
+
+    /// Whether the circuit lets a request through at `now` (closed, half-open with a free probe, or open with
+    /// its cooldown over).
+    #[inline]
+    pub fn circuit_allows(&self, now: Nanos, cfg: &CircuitConfig) -> bool {
+        match self.circuit {
+            Circuit::Closed => true,
+            Circuit::Open { until } => now >= until,
+            Circuit::HalfOpen { probes } => probes < cfg.half_open_probes.max(1),
+        }
+    }
+
+    /// Records a dispatch of `tokens` expected tokens at `now`.
+    pub fn on_dispatch(&mut self, tokens: u64, now: Nanos, cfg: &CircuitConfig) {
+        self.in_flight += 1;
+        self.dispatched += 1;
+        self.quota.add(now, QUOTA_REQUESTS, 1);
+        self.quota.add(now, QUOTA_TOKENS, tokens);
+        match self.circuit {
+            Circuit::Open { until } if now >= until => self.circuit = Circuit::HalfOpen { probes: 1 },
+            Circuit::HalfOpen { probes } if probes < cfg.half_open_probes.max(1) => {
+                self.circuit = Circuit::HalfOpen { probes: probes + 1 }
+            }
+            _ => {}
+        }
+    }
+
+    /// Records the outcome of an attempt at `now`: latency averages, errors, spend, throttling and the circuit.
+    /// `extra_tokens` are tokens not counted at dispatch (output tokens beyond the estimate).
+    pub fn on_result(&mut self, outcome: &Outcome, cost_usd: f64, extra_tokens: u64, now: Nanos, cfg: &TrackingConfig) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        self.spend_usd += cost_usd;
+        if extra_tokens > 0 {
+            self.quota.add(now, QUOTA_TOKENS, extra_tokens);
+        }
+        let health_failure = matches!(outcome.error, Some(ErrorClass::Server | ErrorClass::Timeout));
+        self.errors.add(now, ERR_ATTEMPTS, 1);
+        match outcome.error {
+            None => {
+                self.latency.observe(outcome.latency, now);
+                self.peak.observe(outcome.latency, now);
+                if let Some(t) = outcome.ttft {
+                    self.ttft.observe(t, now);
+                }
+                self.consecutive_failures = 0;
+            }
+            Some(class) => {
+                self.failed += 1;
+                if health_failure {
+                    self.errors.add(now, ERR_FAILURES, 1);
+                    self.consecutive_failures += 1;
+                    // A timeout is also a latency observation: the endpoint was at least this slow.
+                    if class == ErrorClass::Timeout {
+                        self.peak.observe(outcome.latency, now);
+                    }
+                }
+                if class == ErrorClass::RateLimited {
+                    let wait = outcome.retry_after.unwrap_or(cfg.circuit.cooldown.nanos().min(1_000_000_000));
+                    self.throttled_until = self.throttled_until.max(now.saturating_add(wait));
+                }
+            }
+        }
+        self.update_circuit(health_failure, outcome.error.is_none(), now, &cfg.circuit);
+    }
+
+    fn update_circuit(&mut self, failure: bool, success: bool, now: Nanos, cfg: &CircuitConfig) {
+        if !cfg.enabled {
+            return;
+        }
+        let open = Circuit::Open { until: now.saturating_add(cfg.cooldown.nanos()) };
+        match self.circuit {
+            Circuit::HalfOpen { probes } => {
+                if failure {
+                    self.circuit = open;
+                } else if success {
+                    self.circuit = Circuit::Closed;
+                    self.consecutive_failures = 0;
+                } else {
+                    self.circuit = Circuit::HalfOpen { probes: probes.saturating_sub(1) };
+                }
+            }
+            Circuit::Closed if failure => {
+                let by_count = cfg.consecutive_failures > 0 && self.consecutive_failures >= cfg.consecutive_failures;
+                let by_rate = self.window_attempts() >= cfg.min_requests.max(1) as u64
+                    && self.error_rate() >= cfg.error_rate;
+                if by_count || by_rate {
+                    self.circuit = open;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::NANOS_PER_SEC as S;
+
+    fn cfg() -> TrackingConfig {
+        TrackingConfig::default()
+    }
+
+    #[test]
+    fn time_window_ema_averages_simultaneous_samples() {
+        let mut e = Ema::new(&EmaConfig { window: Some(Duration::from_secs(300)), alpha: None, initial: Duration::ZERO });
+        e.observe(S, 10 * S);
+        e.observe(3 * S, 10 * S);
+        assert!((e.value() - 2.0 * S as f64).abs() < 1.0);
+    }
+
+    #[test]
+    fn time_window_ema_forgets_with_its_time_constant() {
+        let mut e = Ema::new(&EmaConfig { window: Some(Duration::from_secs(60)), alpha: None, initial: Duration::ZERO });
+        e.observe(S, 0);
+        // One window later the old sample weighs e^-1 against the new one's 1.
+        e.observe(3 * S, 60 * S);
+        let w = (-1.0f64).exp();
+        let expected = (w * 1.0 + 3.0) / (w + 1.0) * S as f64;
+        assert!((e.value() - expected).abs() < 1e3, "{} vs {expected}", e.value());
+        // A single outlier after many samples moves a long-window average only a little: no overreaction.
+        let mut e = Ema::new(&EmaConfig { window: Some(Duration::from_secs(600)), alpha: None, initial: Duration::ZERO });
+        for i in 0..300 {
+            e.observe(S, i * S);
+        }
+        e.observe(30 * S, 300 * S);
+        assert!(e.value() < 1.2 * S as f64);
+    }
+
+    #[test]
+    fn alpha_ema_matches_the_textbook_recurrence() {
+        let mut e = Ema::new(&EmaConfig { window: None, alpha: Some(0.1), initial: Duration::ZERO });
+        e.observe(10, 0);
+        e.observe(20, 1);
+        assert!((e.value() - (0.1 * 20.0 + 0.9 * 1.0)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn peak_ewma_takes_peaks_at_once_and_decays_back() {
+        let mut p = PeakEwma::new(Duration::from_secs(10), Duration::from_secs(1));
+        assert_eq!(p.estimate(0), S as f64, "unmeasured endpoints count as the default rtt");
+        p.observe(S / 10, 0);
+        p.observe(2 * S, S);
+        assert_eq!(p.estimate(S), 2.0 * S as f64);
+        // A fast sample 10 s later blends with weight 1 - e^-1.
+        p.observe(S / 10, 11 * S);
+        let d = (-1.0f64).exp();
+        let expected = 2.0 * d + 0.1 * (1.0 - d);
+        assert!((p.estimate(11 * S) / S as f64 - expected).abs() < 1e-9);
+        assert!(p.estimate(100 * S) < 0.01 * S as f64, "the estimate decays while idle");
+        assert!(p.cost(11 * S, 3) > p.cost(11 * S, 0) * 3.9);
+    }
+
+    #[test]
+    fn sliding_window_forgets_old_buckets() {
+        let mut w: SlidingWindow<1> = SlidingWindow::new(Duration::from_secs(60));
+        for t in 0..60 {
+            w.add(t * S, 0, 1);
+        }
+        assert_eq!(w.sum(0), 60);
+        w.advance(90 * S);
+        assert_eq!(w.sum(0), 29, "buckets of seconds 0..=30 fell out");
+        w.advance(1_000 * S);
+        assert_eq!(w.sum(0), 0);
+    }
+
+    #[test]
+    fn circuit_opens_after_consecutive_failures_and_half_opens_after_cooldown() {
+        let c = cfg();
+        let mut s = EndpointState::new(&c);
+        for i in 0..5 {
+            assert!(s.circuit_allows(i * S, &c.circuit));
+            s.on_dispatch(1, i * S, &c.circuit);
+            s.on_result(&Outcome::failure(ErrorClass::Server, S / 10), 0.0, 0, i * S + S / 10, &c);
+        }
+        let opened_at = 4 * S + S / 10;
+        assert_eq!(s.circuit, Circuit::Open { until: opened_at + 30 * S });
+        assert!(!s.circuit_allows(opened_at + 29 * S, &c.circuit));
+        assert!(s.circuit_allows(opened_at + 30 * S, &c.circuit));
+        // The probe is dispatched: half-open, and no second probe is allowed.
+        s.on_dispatch(1, opened_at + 30 * S, &c.circuit);
+        assert_eq!(s.circuit, Circuit::HalfOpen { probes: 1 });
+        assert!(!s.circuit_allows(opened_at + 30 * S, &c.circuit));
+        // A successful probe closes it.
+        s.on_result(&Outcome::success(S, None, 10, 10), 0.0, 0, opened_at + 31 * S, &c);
+        assert_eq!(s.circuit, Circuit::Closed);
+    }
+
+    #[test]
+    fn failed_probe_reopens_the_circuit() {
+        let c = cfg();
+        let mut s = EndpointState::new(&c);
+        s.circuit = Circuit::Open { until: 10 };
+        s.on_dispatch(1, 10, &c.circuit);
+        s.on_result(&Outcome::failure(ErrorClass::Timeout, 5), 0.0, 0, 20, &c);
+        assert_eq!(s.circuit, Circuit::Open { until: 20 + 30 * S });
+    }
+
+    #[test]
+    fn rate_limits_throttle_instead_of_tripping_the_circuit() {
+        let c = cfg();
+        let mut s = EndpointState::new(&c);
+        for i in 0..10 {
+            s.on_dispatch(1, i, &c.circuit);
+            let mut o = Outcome::failure(ErrorClass::RateLimited, 1);
+            o.retry_after = Some(7 * S);
+            s.on_result(&o, 0.0, 0, i, &c);
+        }
+        assert_eq!(s.circuit, Circuit::Closed);
+        assert_eq!(s.throttled_until, 9 + 7 * S);
+    }
+
+    #[test]
+    fn error_rate_trips_the_circuit_with_enough_volume() {
+        let mut c = cfg();
+        c.circuit.consecutive_failures = 0;
+        let mut s = EndpointState::new(&c);
+        for i in 0..40u64 {
+            s.on_dispatch(1, i, &c.circuit);
+            let o = if i % 2 == 0 { Outcome::failure(ErrorClass::Server, 1) } else { Outcome::success(1, None, 1, 1) };
+            s.on_result(&o, 0.0, 0, i, &c);
+            if i < 19 {
+                assert_eq!(s.circuit, Circuit::Closed, "not before min_requests attempts");
+            }
+        }
+        assert!(matches!(s.circuit, Circuit::Open { .. }));
+    }
+}
