@@ -1,0 +1,604 @@
+//! The discrete-event engine: virtual time, the event queue and the event loop of one simulation run.
+//!
+//! One run = one scenario x one policy x one replication. The engine owns time and events and no routing
+//! logic: every routing choice (first attempt, retry, fallback, cache, batch, rejection) is a call into the
+//! router-core [`Router`], exactly as a gateway makes it. Providers are passive models ([`crate::provider`]).
+//!
+//! Events: arrival, attempt start (after a backoff), service done (success or failure, frees a provider
+//! slot), refusal (an immediate 429/503), timeout, health check, fault start/end, batch deadline and batch
+//! done. Memory is bounded by the requests in flight: a request's state is a slab entry freed when it ends.
+//!
+//! Common random numbers: arrivals and request attributes come from the traffic model keyed by (seed,
+//! replication, request id); a provider's luck for an attempt is keyed by (seed, replication, request id,
+//! attempt, endpoint). Two policies run on the same scenario and replication therefore see identical
+//! traffic, and identical draws whenever they make the same attempt.
+
+pub mod queue;
+
+use crate::metrics::Metrics;
+use crate::provider::{Admission, FaultKind, Provider, Waiting};
+use crate::rng::{KeyedRng, Stream, key};
+use crate::scenario::Compiled;
+use crate::traffic::{Arrival, ArrivalSource};
+use queue::EventQueue;
+use rand::Rng;
+use router_core::{
+    Attempts, Decision, EndpointIdx, ErrorClass, Nanos, NextAttempt, Outcome, RequestInfo, Router, nanos_to_secs,
+};
+
+/// One request's outcome, for per-request records (`--records`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RequestRecord {
+    /// Request id.
+    pub id: u64,
+    /// Task class index.
+    pub class: u16,
+    /// Arrival time in seconds since the start of the run.
+    pub arrival_s: f64,
+    /// End-to-end latency in seconds.
+    pub latency_s: f64,
+    /// Time to first token in seconds (NaN when it failed).
+    pub ttft_s: f64,
+    /// Final error class, `None` on success.
+    pub error: Option<ErrorClass>,
+    /// Whether the router rejected it without an attempt.
+    pub rejected: bool,
+    /// Whether it was answered from the cache.
+    pub cache_hit: bool,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Endpoint of the last attempt (`None` when there was none).
+    pub endpoint: Option<u16>,
+    /// Cost in USD.
+    pub cost_usd: f64,
+    /// Input tokens.
+    pub input_tokens: u32,
+    /// Output tokens.
+    pub output_tokens: u32,
+    /// Whether it counts in the summary (arrived after warm-up).
+    pub measured: bool,
+}
+
+/// Options of one run.
+#[derive(Default)]
+pub struct RunOptions<'a> {
+    /// Stop at this simulated time even if requests are in flight (they are counted as in flight).
+    pub horizon: Option<Nanos>,
+    /// Receives one record per finished request.
+    pub records: Option<&'a mut dyn FnMut(&RequestRecord)>,
+    /// Called now and then with the number of requests generated so far (progress bars).
+    pub progress: Option<&'a (dyn Fn(u64) + Sync)>,
+}
+
+/// What one run produced.
+#[derive(Clone, Debug)]
+pub struct RunResult {
+    /// Policy name.
+    pub policy: String,
+    /// Replication number.
+    pub replication: u32,
+    /// Everything measured.
+    pub metrics: Metrics,
+    /// Simulated time when the run ended.
+    pub end: Nanos,
+    /// Requests still in flight at the end (non-zero only with a horizon).
+    pub in_flight: u64,
+    /// Events processed.
+    pub events: u64,
+    /// Final spend per endpoint as the router tracked it (cross-checks the metrics' cost).
+    pub router_spend: Vec<f64>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Ev {
+    Arrival,
+    AttemptStart { req: u32, gen: u32 },
+    ServiceDone { ep: u16, handle: u64 },
+    Refused { handle: u64 },
+    Timeout { handle: u64 },
+    HealthCheck,
+    Fault { idx: u16, on: bool },
+    BatchDeadline,
+    BatchDone { req: u32, gen: u32 },
+}
+
+#[derive(Clone, Debug)]
+struct Req {
+    gen: u32,
+    live: bool,
+    arrival: Arrival,
+    measured: bool,
+    attempts: Attempts,
+    ep: EndpointIdx,
+    dispatched: Nanos,
+    /// Set while the current attempt waits in a provider queue.
+    queued: bool,
+    /// The current attempt ended (result delivered or timed out); later events for it are ignored.
+    done: bool,
+    /// Drawn outcome of the current attempt once in service, or the refusal.
+    error: Option<ErrorClass>,
+    retry_after: Option<Nanos>,
+    first_token: Nanos,
+    cost: f64,
+    cache_hit: bool,
+}
+
+/// Packs (slab index, generation, attempt) into a handle that detects stale events.
+#[inline]
+fn handle(req: u32, gen: u32, attempt: u32) -> u64 {
+    ((req as u64) << 40) | ((gen as u64 & 0xFF_FFFF) << 16) | (attempt as u64 & 0xFFFF)
+}
+
+#[inline]
+fn unhandle(h: u64) -> (u32, u32, u32) {
+    ((h >> 40) as u32, ((h >> 16) & 0xFF_FFFF) as u32, (h & 0xFFFF) as u32)
+}
+
+/// The request info of an arrival, written into its class template so that no request allocates.
+#[inline]
+fn fill_info<'t>(templates: &'t mut [RequestInfo], a: &Arrival) -> &'t RequestInfo {
+    let t = &mut templates[a.class as usize];
+    t.id = a.id;
+    t.input_tokens = a.input_tokens;
+    t.expected_output_tokens = a.expected_output.then_some(a.output_tokens);
+    t.deferrable = a.deferrable;
+    t.cache_key = a.cache_key;
+    t
+}
+
+/// Simulates one policy for one replication of a compiled scenario.
+pub fn run(model: &Compiled, policy: usize, replication: u32, opts: RunOptions<'_>) -> RunResult {
+    let router = Router::new(&model.router_configs[policy]).expect("router configs are validated when the scenario is compiled");
+    let mut sim = Sim::new(model, router, replication);
+    sim.run(opts)
+}
+
+struct Sim<'m> {
+    model: &'m Compiled,
+    router: Router,
+    providers: Vec<Provider>,
+    source: ArrivalSource<'m>,
+    pending_arrival: Option<Arrival>,
+    events: EventQueue<Ev>,
+    reqs: Vec<Req>,
+    free: Vec<u32>,
+    templates: Vec<RequestInfo>,
+    metrics: Metrics,
+    replication: u32,
+    now: Nanos,
+    in_flight: u64,
+    batch_held: Vec<u32>,
+    batch_seq: u64,
+    batch_ep: Option<EndpointIdx>,
+}
+
+impl<'m> Sim<'m> {
+    fn new(model: &'m Compiled, router: Router, replication: u32) -> Self {
+        let providers = model.endpoints.iter().map(Provider::new).collect();
+        let classes = model.traffic.class_count();
+        Sim {
+            model,
+            router,
+            providers,
+            source: ArrivalSource::new(&model.traffic, model.seed, replication, model.limit),
+            pending_arrival: None,
+            events: EventQueue::default(),
+            reqs: Vec::new(),
+            free: Vec::new(),
+            templates: (0..classes).map(|c| model.traffic.request_template(c)).collect(),
+            metrics: Metrics::new(model.endpoints.len(), classes, model.interval),
+            replication,
+            now: 0,
+            in_flight: 0,
+            batch_held: Vec::new(),
+            batch_seq: 0,
+            batch_ep: None,
+        }
+    }
+
+    fn run(&mut self, mut opts: RunOptions<'_>) -> RunResult {
+        self.pending_arrival = self.source.next();
+        if let Some(a) = self.pending_arrival {
+            self.events.push(a.at, Ev::Arrival);
+        }
+        for (i, f) in self.model.faults.iter().enumerate() {
+            self.events.push(f.spec.start.nanos(), Ev::Fault { idx: i as u16, on: true });
+            self.events.push(f.spec.start.nanos().saturating_add(f.spec.duration.nanos()), Ev::Fault { idx: i as u16, on: false });
+        }
+        if let Some(iv) = self.model.health_interval {
+            self.events.push(iv, Ev::HealthCheck);
+        }
+        let mut processed = 0u64;
+        while let Some(t) = self.events.peek_time() {
+            if opts.horizon.is_some_and(|h| t > h) {
+                break;
+            }
+            // Periodic events keep firing forever: stop once no request can come or is in flight.
+            if self.pending_arrival.is_none() && self.in_flight == 0 && self.batch_held.is_empty() {
+                break;
+            }
+            let Some((t, ev)) = self.events.pop() else { break };
+            while t >= self.metrics.series.boundary() {
+                let q = self.queue_len();
+                self.metrics.series.close(q);
+            }
+            self.now = t;
+            processed += 1;
+            match ev {
+                Ev::Arrival => self.on_arrival(&mut opts),
+                Ev::AttemptStart { req, gen } => {
+                    if self.reqs[req as usize].gen == gen && self.reqs[req as usize].live {
+                        let ep = self.reqs[req as usize].ep;
+                        self.dispatch(req, ep, &mut opts);
+                    }
+                }
+                Ev::ServiceDone { ep, handle } => self.on_service_done(ep, handle, &mut opts),
+                Ev::Refused { handle } => {
+                    if let Some(r) = self.current(handle) {
+                        self.finish_attempt(r, &mut opts);
+                    }
+                }
+                Ev::Timeout { handle } => self.on_timeout(handle, &mut opts),
+                Ev::HealthCheck => self.on_health_check(),
+                Ev::Fault { idx, on } => self.on_fault(idx as usize, on),
+                Ev::BatchDeadline => {
+                    if self.router.poll_batch(self.now).is_some() {
+                        self.release_batch();
+                    }
+                }
+                Ev::BatchDone { req, gen } => self.on_batch_done(req, gen, &mut opts),
+            }
+        }
+        let q = self.queue_len();
+        self.metrics.series.finish(q);
+        RunResult {
+            policy: self.router.name().to_string(),
+            replication: self.replication,
+            metrics: self.metrics.clone(),
+            end: self.now,
+            in_flight: self.in_flight,
+            events: processed,
+            router_spend: (0..self.providers.len()).map(|i| self.router.state(EndpointIdx(i as u16)).spend_usd).collect(),
+        }
+    }
+
+    fn queue_len(&self) -> u64 {
+        self.providers.iter().map(|p| p.queue_len() as u64).sum()
+    }
+
+
+    fn alloc(&mut self, arrival: Arrival) -> u32 {
+        let measured = arrival.at >= self.model.warmup_until && arrival.id >= self.model.warmup_requests;
+        let fresh = Req {
+            gen: 0,
+            live: true,
+            arrival,
+            measured,
+            attempts: Attempts::first(EndpointIdx(0)),
+            ep: EndpointIdx(0),
+            dispatched: 0,
+            queued: false,
+            done: false,
+            error: None,
+            retry_after: None,
+            first_token: 0,
+            cost: 0.0,
+            cache_hit: false,
+        };
+        self.in_flight += 1;
+        match self.free.pop() {
+            Some(i) => {
+                let gen = self.reqs[i as usize].gen.wrapping_add(1) & 0xFF_FFFF;
+                self.reqs[i as usize] = Req { gen, ..fresh };
+                i
+            }
+            None => {
+                self.reqs.push(fresh);
+                (self.reqs.len() - 1) as u32
+            }
+        }
+    }
+
+    fn release(&mut self, r: u32) {
+        self.reqs[r as usize].live = false;
+        self.free.push(r);
+        self.in_flight -= 1;
+    }
+
+    /// The slab index of a handle's request if the handle still names its current, unfinished attempt.
+    fn current(&self, h: u64) -> Option<u32> {
+        let (r, gen, attempt) = unhandle(h);
+        let q = self.reqs.get(r as usize)?;
+        (q.live && q.gen == gen && q.attempts.count == attempt && !q.done).then_some(r)
+    }
+
+    fn on_arrival(&mut self, opts: &mut RunOptions<'_>) {
+        let Some(a) = self.pending_arrival.take() else { return };
+        self.pending_arrival = self.source.next();
+        if let Some(next) = self.pending_arrival {
+            self.events.push(next.at, Ev::Arrival);
+        }
+        if let Some(p) = opts.progress
+            && a.id % 65_536 == 0
+        {
+            p(a.id);
+        }
+        self.metrics.counts.arrivals += 1;
+        let r = self.alloc(a);
+        if self.reqs[r as usize].measured {
+            self.metrics.counts.requests += 1;
+        }
+        let now = self.now;
+        let info = fill_info(&mut self.templates, &self.reqs[r as usize].arrival);
+        let decision = self.router.decide(info, now);
+        match decision {
+            Decision::Route { endpoint, .. } => {
+                self.reqs[r as usize].attempts = Attempts::first(endpoint);
+                self.dispatch(r, endpoint, opts);
+            }
+            Decision::CacheHit => {
+                self.reqs[r as usize].cache_hit = true;
+                if self.reqs[r as usize].measured {
+                    self.metrics.counts.cache_hits += 1;
+                }
+                let latency = self.model.cache_latency;
+                self.complete(r, latency, latency, opts);
+            }
+            Decision::Batch(ticket) => {
+                self.batch_held.push(r);
+                self.batch_seq = ticket.batch;
+                self.batch_ep = Some(ticket.endpoint);
+                if ticket.release.is_some() {
+                    self.release_batch();
+                } else if self.batch_held.len() == 1 {
+                    self.events.push(ticket.deadline, Ev::BatchDeadline);
+                }
+            }
+            Decision::Reject(_) => {
+                if self.reqs[r as usize].measured {
+                    self.metrics.counts.rejected += 1;
+                }
+                self.fail(r, None, opts);
+            }
+        }
+    }
+
+    fn dispatch(&mut self, r: u32, ep: EndpointIdx, _opts: &mut RunOptions<'_>) {
+        let now = self.now;
+        {
+            let q = &mut self.reqs[r as usize];
+            q.ep = ep;
+            q.dispatched = now;
+            q.done = false;
+            q.queued = false;
+            q.error = None;
+            q.retry_after = None;
+        }
+        let info = fill_info(&mut self.templates, &self.reqs[r as usize].arrival);
+        self.router.on_dispatch(ep, info, now);
+        self.metrics.series.attempt(ep.get());
+        let a = self.reqs[r as usize].arrival;
+        let (gen, attempt) = (self.reqs[r as usize].gen, self.reqs[r as usize].attempts.count);
+        let h = handle(r, gen, attempt);
+        let tokens = a.input_tokens as u64 + a.output_tokens as u64;
+        match self.providers[ep.get()].admit(tokens, now) {
+            Admission::Refused { class, latency, retry_after } => {
+                let q = &mut self.reqs[r as usize];
+                q.error = Some(class);
+                q.retry_after = retry_after;
+                self.events.push(now + latency, Ev::Refused { handle: h });
+            }
+            Admission::Start => self.start_service(r, ep, h),
+            Admission::Queued => {
+                self.providers[ep.get()].enqueue(Waiting { handle: h, since: now });
+                self.reqs[r as usize].queued = true;
+                if let Some(t) = self.model.timeout {
+                    self.events.push(now + t, Ev::Timeout { handle: h });
+                }
+            }
+        }
+    }
+
+    fn start_service(&mut self, r: u32, ep: EndpointIdx, h: u64) {
+        let now = self.now;
+        let q = &self.reqs[r as usize];
+        let a = q.arrival;
+        let k = key(self.model.seed, self.replication, Stream::Service, a.id, ((q.attempts.count as u64) << 16) | ep.0 as u64);
+        let mut rng = KeyedRng::new(k);
+        let u_err = (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
+        let svc = self.providers[ep.get()].draw(a.output_tokens, u_err, &mut rng);
+        let dispatched = q.dispatched;
+        let was_queued = q.queued;
+        let q = &mut self.reqs[r as usize];
+        q.queued = false;
+        q.error = svc.error;
+        q.first_token = now + svc.ttft;
+        let end = now + svc.duration;
+        self.events.push(end, Ev::ServiceDone { ep: ep.0, handle: h });
+        // A queued attempt already has its timeout scheduled; one that starts at once needs one only if it
+        // would outlast the timeout.
+        if let Some(t) = self.model.timeout
+            && !was_queued
+            && end > dispatched + t
+        {
+            self.events.push(dispatched + t, Ev::Timeout { handle: h });
+        }
+    }
+
+    fn on_service_done(&mut self, ep: u16, h: u64, opts: &mut RunOptions<'_>) {
+        // Free the slot first: the next queued attempt (if any, and not abandoned) starts now.
+        let reqs = &self.reqs;
+        let stale = |wh: u64| {
+            let (r, gen, attempt) = unhandle(wh);
+            let q = &reqs[r as usize];
+            !(q.live && q.gen == gen && q.attempts.count == attempt && !q.done)
+        };
+        if let Some(w) = self.providers[ep as usize].release(stale) {
+            let (r, _, _) = unhandle(w.handle);
+            self.start_service(r, EndpointIdx(ep), w.handle);
+        }
+        if let Some(r) = self.current(h) {
+            self.finish_attempt(r, opts);
+        }
+    }
+
+    fn on_timeout(&mut self, h: u64, opts: &mut RunOptions<'_>) {
+        let Some(r) = self.current(h) else { return };
+        let q = &mut self.reqs[r as usize];
+        q.error = Some(ErrorClass::Timeout);
+        q.retry_after = None;
+        self.finish_attempt(r, opts);
+    }
+
+    /// The current attempt of `r` ended now with the error stored in the request (or success).
+    fn finish_attempt(&mut self, r: u32, opts: &mut RunOptions<'_>) {
+        let now = self.now;
+        let (ep, a, error, retry_after, dispatched, first_token, measured) = {
+            let q = &mut self.reqs[r as usize];
+            q.done = true;
+            (q.ep, q.arrival, q.error, q.retry_after, q.dispatched, q.first_token, q.measured)
+        };
+        let success = error.is_none();
+        let cost = self.providers[ep.get()].cost(success, a.input_tokens, a.output_tokens);
+        let outcome = Outcome {
+            error,
+            ttft: success.then(|| first_token.saturating_sub(dispatched)),
+            latency: now - dispatched,
+            input_tokens: if success || self.model.endpoints[ep.get()].bill_failed_input { a.input_tokens } else { 0 },
+            output_tokens: if success { a.output_tokens } else { 0 },
+            retry_after,
+        };
+        let info = fill_info(&mut self.templates, &self.reqs[r as usize].arrival);
+        self.router.on_result(ep, info, &outcome, now);
+        self.reqs[r as usize].cost += cost;
+        self.metrics.series.cost(cost);
+        if measured {
+            let tokens = [outcome.input_tokens as u64, outcome.output_tokens as u64];
+            self.metrics.attempt(ep.get(), error, cost, tokens);
+        }
+        if success {
+            let latency = now - a.at;
+            let ttft = first_token.saturating_sub(a.at);
+            self.complete(r, latency, ttft, opts);
+            return;
+        }
+        let mut attempts = self.reqs[r as usize].attempts;
+        let info = fill_info(&mut self.templates, &self.reqs[r as usize].arrival);
+        match self.router.next_attempt(info, &mut attempts, &outcome, now) {
+            NextAttempt::Retry { endpoint, delay, fallback } => {
+                self.reqs[r as usize].attempts = attempts;
+                if measured {
+                    self.metrics.counts.retries += 1;
+                    self.metrics.counts.fallbacks += fallback as u64;
+                }
+                if delay == 0 {
+                    self.dispatch(r, endpoint, opts);
+                } else {
+                    let q = &mut self.reqs[r as usize];
+                    q.ep = endpoint;
+                    let gen = q.gen;
+                    self.events.push(now + delay, Ev::AttemptStart { req: r, gen });
+                }
+            }
+            NextAttempt::GiveUp(_) => self.fail(r, error, opts),
+        }
+    }
+
+    fn complete(&mut self, r: u32, latency: Nanos, ttft: Nanos, opts: &mut RunOptions<'_>) {
+        let q = &self.reqs[r as usize];
+        if q.measured {
+            self.metrics.success(q.arrival.class as usize, latency, ttft);
+        }
+        self.metrics.series.completed(latency);
+        self.emit(r, Some((latency, ttft)), None, opts);
+        self.release(r);
+    }
+
+    fn fail(&mut self, r: u32, error: Option<ErrorClass>, opts: &mut RunOptions<'_>) {
+        if self.reqs[r as usize].measured
+            && let Some(e) = error
+        {
+            self.metrics.failure(e);
+        }
+        self.metrics.series.failed();
+        self.emit(r, None, error, opts);
+        self.release(r);
+    }
+
+    fn emit(&mut self, r: u32, ok: Option<(Nanos, Nanos)>, error: Option<ErrorClass>, opts: &mut RunOptions<'_>) {
+        let Some(sink) = opts.records.as_mut() else { return };
+        let q = &self.reqs[r as usize];
+        let attempted = !(q.cache_hit || (ok.is_none() && error.is_none()));
+        let attempts = if attempted { q.attempts.count } else { 0 };
+        let rec = RequestRecord {
+            id: q.arrival.id,
+            class: q.arrival.class,
+            arrival_s: nanos_to_secs(q.arrival.at),
+            latency_s: ok.map_or(nanos_to_secs(self.now - q.arrival.at), |(l, _)| nanos_to_secs(l)),
+            ttft_s: ok.map_or(f64::NAN, |(_, t)| nanos_to_secs(t)),
+            error,
+            rejected: ok.is_none() && error.is_none(),
+            cache_hit: q.cache_hit,
+            attempts,
+            endpoint: (attempts > 0).then_some(q.ep.0),
+            cost_usd: q.cost,
+            input_tokens: q.arrival.input_tokens,
+            output_tokens: q.arrival.output_tokens,
+            measured: q.measured,
+        };
+        sink(&rec);
+    }
+
+    fn on_health_check(&mut self) {
+        let now = self.now;
+        for (i, p) in self.providers.iter().enumerate() {
+            self.router.on_health(EndpointIdx(i as u16), !p.is_down(), now);
+        }
+        if let Some(iv) = self.model.health_interval {
+            self.events.push(now + iv, Ev::HealthCheck);
+        }
+    }
+
+    fn on_fault(&mut self, idx: usize, on: bool) {
+        let f = &self.model.faults[idx];
+        let p = &mut self.providers[f.endpoint.get()];
+        match f.spec.kind {
+            FaultKind::Outage => p.set_outage(on),
+            FaultKind::Degradation => p.set_degradation(f.spec.factor.unwrap_or(1.0), on),
+            FaultKind::ErrorBurst => {
+                p.set_burst(f.spec.class.unwrap_or(ErrorClass::Server), f.spec.rate.unwrap_or(0.0), on)
+            }
+        }
+    }
+
+    /// Sends the held batch to the batch endpoint: all its requests complete together after the turnaround.
+    fn release_batch(&mut self) {
+        let held = std::mem::take(&mut self.batch_held);
+        let now = self.now;
+        let Some(ep) = self.batch_ep else { return };
+        let k = key(self.model.seed, self.replication, Stream::Batch, self.batch_seq, 0);
+        let turnaround = self.providers[ep.get()].batch_turnaround(&mut KeyedRng::new(k));
+        for r in held {
+            let info = fill_info(&mut self.templates, &self.reqs[r as usize].arrival);
+            self.router.on_dispatch(ep, info, now);
+            self.metrics.series.attempt(ep.get());
+            let q = &mut self.reqs[r as usize];
+            q.ep = ep;
+            q.dispatched = now;
+            q.first_token = now + turnaround;
+            if q.measured {
+                self.metrics.counts.batched += 1;
+            }
+            let gen = q.gen;
+            self.events.push(now + turnaround, Ev::BatchDone { req: r, gen });
+        }
+    }
+
+    fn on_batch_done(&mut self, r: u32, gen: u32, opts: &mut RunOptions<'_>) {
+        let q = &self.reqs[r as usize];
+        if !(q.live && q.gen == gen) {
+            return;
+        }
+        self.finish_attempt(r, opts);
+    }
+}

@@ -1,0 +1,233 @@
+//! Experiments: every policy of a scenario x every replication, run in parallel, summarised with confidence
+//! intervals and paired differences.
+//!
+//! Each (policy, replication) run is independent and deterministic: its random streams depend only on
+//! (seed, replication, what is drawn), never on the thread that runs it, so results are identical for any
+//! thread count. Replication r of every policy sees the same traffic and provider luck (common random
+//! numbers), which is what makes the paired differences against the baseline tight.
+
+use crate::engine::{self, RunOptions, RunResult};
+use crate::metrics::LatencyHistogram;
+use crate::report::{CdfSeries, Estimate, METRICS, PairedRow, PolicyRow, RunReport, ShareRow, TimeseriesRow};
+use crate::scenario::Compiled;
+use crate::stats::{mean_ci95, paired_diff};
+use rayon::prelude::*;
+use router_core::ErrorClass;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+/// The raw results of an experiment: `runs[p][r]` is policy `p` (in scenario order), replication `r`.
+#[derive(Debug)]
+pub struct Experiment {
+    /// Policy names, in the order of `runs`.
+    pub policies: Vec<String>,
+    /// Results per policy and replication.
+    pub runs: Vec<Vec<RunResult>>,
+    /// Wall-clock seconds the runs took.
+    pub wall_s: f64,
+}
+
+impl Experiment {
+    /// Requests simulated in total (all policies, replications, warm-up included).
+    pub fn simulated_requests(&self) -> u64 {
+        self.runs.iter().flatten().map(|r| r.metrics.counts.arrivals).sum()
+    }
+
+    /// Simulated requests per second of wall-clock time.
+    pub fn requests_per_s(&self) -> f64 {
+        self.simulated_requests() as f64 / self.wall_s.max(1e-9)
+    }
+}
+
+/// Runs the policies `selected` (indices into the scenario's policies) for every replication, in parallel.
+/// `progress` is told the number of requests generated so far, summed over runs.
+pub fn run(model: &Compiled, selected: &[usize], progress: Option<&(dyn Fn(u64) + Sync)>) -> Experiment {
+    let reps = model.scenario.replications;
+    let jobs: Vec<(usize, u32)> = selected.iter().flat_map(|&p| (0..reps).map(move |r| (p, r))).collect();
+    let done = AtomicU64::new(0);
+    let per_run_last: Vec<AtomicU64> = jobs.iter().map(|_| AtomicU64::new(0)).collect();
+    let start = Instant::now();
+    let results: Vec<RunResult> = jobs
+        .par_iter()
+        .enumerate()
+        .map(|(j, &(p, r))| {
+            let tick = |n: u64| {
+                let prev = per_run_last[j].swap(n, Ordering::Relaxed);
+                let total = done.fetch_add(n.saturating_sub(prev), Ordering::Relaxed) + n.saturating_sub(prev);
+                if let Some(f) = progress {
+                    f(total);
+                }
+            };
+            let opts = RunOptions { progress: progress.is_some().then_some(&tick as &(dyn Fn(u64) + Sync)), ..Default::default() };
+            engine::run(model, p, r, opts)
+        })
+        .collect();
+    let wall_s = start.elapsed().as_secs_f64();
+    let mut runs: Vec<Vec<RunResult>> = selected.iter().map(|_| Vec::with_capacity(reps as usize)).collect();
+    for (res, &(p, _)) in results.into_iter().zip(&jobs) {
+        let slot = selected.iter().position(|&q| q == p).unwrap_or(0);
+        runs[slot].push(res);
+    }
+    let policies = selected.iter().map(|&p| model.scenario.policies[p].name.clone()).collect();
+    Experiment { policies, runs, wall_s }
+}
+
+/// Per-replication values of every summary metric of one run, keyed like [`METRICS`]' columns.
+fn row_of_run(r: &RunResult) -> PolicyRow {
+    let m = &r.metrics;
+    let c = &m.counts;
+    let n = c.requests.max(1) as f64;
+    let p = |x: f64| Estimate::point(x);
+    PolicyRow {
+        policy: r.policy.clone(),
+        replications: 1,
+        requests: p(c.requests as f64),
+        success_rate: p(c.succeeded as f64 / n),
+        latency_mean_s: p(m.latency.mean_s()),
+        latency_p50_s: p(m.latency.quantile_s(0.50)),
+        latency_p95_s: p(m.latency.quantile_s(0.95)),
+        latency_p99_s: p(m.latency.quantile_s(0.99)),
+        ttft_p50_s: p(m.ttft.quantile_s(0.50)),
+        ttft_p95_s: p(m.ttft.quantile_s(0.95)),
+        cost_usd: p(m.cost_usd),
+        cost_per_1k_usd: p(m.cost_usd / n * 1000.0),
+        errors_429: p(c.attempt_errors[ErrorClass::RateLimited.index()] as f64),
+        errors_5xx: p(c.attempt_errors[ErrorClass::Server.index()] as f64),
+        timeouts: p(c.attempt_errors[ErrorClass::Timeout.index()] as f64),
+        retries: p(c.retries as f64),
+        fallbacks: p(c.fallbacks as f64),
+        cache_hits: p(c.cache_hits as f64),
+        rejected: p(c.rejected as f64),
+    }
+}
+
+/// Sets every metric of `row` to the mean and 95% half-width of the per-replication rows.
+fn aggregate(policy: &str, reps: &[PolicyRow]) -> PolicyRow {
+    let mut row = PolicyRow { policy: policy.to_string(), replications: reps.len() as u32, ..Default::default() };
+    for m in METRICS {
+        let xs: Vec<f64> = reps.iter().map(|r| (m.get)(r).mean).collect();
+        let iv = mean_ci95(&xs);
+        if let Some(f) = field_mut(&mut row, m.column) {
+            *f = Estimate::from(&iv);
+        }
+    }
+    row
+}
+
+/// Mutable access to a metric of a row by its column name (`None` for an unknown column; a test checks that
+/// every column of [`METRICS`] is mapped).
+fn field_mut<'a>(row: &'a mut PolicyRow, column: &str) -> Option<&'a mut Estimate> {
+    Some(match column {
+        "requests" => &mut row.requests,
+        "success_rate" => &mut row.success_rate,
+        "latency_mean_s" => &mut row.latency_mean_s,
+        "latency_p50_s" => &mut row.latency_p50_s,
+        "latency_p95_s" => &mut row.latency_p95_s,
+        "latency_p99_s" => &mut row.latency_p99_s,
+        "ttft_p50_s" => &mut row.ttft_p50_s,
+        "ttft_p95_s" => &mut row.ttft_p95_s,
+        "cost_usd" => &mut row.cost_usd,
+        "cost_per_1k_usd" => &mut row.cost_per_1k_usd,
+        "errors_429" => &mut row.errors_429,
+        "errors_5xx" => &mut row.errors_5xx,
+        "timeouts" => &mut row.timeouts,
+        "retries" => &mut row.retries,
+        "fallbacks" => &mut row.fallbacks,
+        "cache_hits" => &mut row.cache_hits,
+        "rejected" => &mut row.rejected,
+        _ => return None,
+    })
+}
+
+/// Summarises an experiment: one row per policy with 95% intervals over replications, paired differences
+/// against the baseline, pooled latency CDFs and the time series.
+pub fn report(model: &Compiled, exp: &Experiment) -> RunReport {
+    let per_rep: Vec<Vec<PolicyRow>> = exp.runs.iter().map(|runs| runs.iter().map(row_of_run).collect()).collect();
+    let rows: Vec<PolicyRow> = exp.policies.iter().zip(&per_rep).map(|(name, reps)| aggregate(name, reps)).collect();
+    let base_name = &model.scenario.policies[model.baseline].name;
+    let baseline = exp.policies.iter().position(|p| p == base_name);
+    let mut paired = Vec::new();
+    if let Some(b) = baseline {
+        for (i, name) in exp.policies.iter().enumerate() {
+            if i == b {
+                continue;
+            }
+            for m in METRICS {
+                let a: Vec<f64> = per_rep[i].iter().map(|r| (m.get)(r).mean).collect();
+                let z: Vec<f64> = per_rep[b].iter().map(|r| (m.get)(r).mean).collect();
+                if let Ok(iv) = paired_diff(&a, &z) {
+                    paired.push(PairedRow::new(name.clone(), base_name.clone(), m.column, iv.mean, iv.half_width));
+                }
+            }
+        }
+    }
+    let cdf = exp
+        .policies
+        .iter()
+        .zip(&exp.runs)
+        .map(|(name, runs)| {
+            let mut pooled = LatencyHistogram::default();
+            runs.iter().for_each(|r| pooled.merge(&r.metrics.latency));
+            CdfSeries { policy: name.clone(), points: pooled.cdf(200) }
+        })
+        .collect();
+    let ids = model.endpoint_ids();
+    let mut timeseries = Vec::new();
+    let mut shares = Vec::new();
+    for (name, runs) in exp.policies.iter().zip(&exp.runs) {
+        for r in runs {
+            let width_s = r.metrics.series.width() as f64 / 1e9;
+            for row in &r.metrics.series.rows {
+                let t = row.start as f64 / 1e9;
+                let finished = row.completed + row.failed;
+                timeseries.push(TimeseriesRow {
+                    policy: name.clone(),
+                    replication: r.replication,
+                    t_start_s: t,
+                    interval_s: width_s,
+                    throughput_rps: row.completed as f64 / width_s,
+                    p95_s: row.p95_s.is_finite().then_some(row.p95_s),
+                    error_rate: if finished == 0 { 0.0 } else { row.failed as f64 / finished as f64 },
+                    cost_usd: row.cost_usd,
+                    queue_len: row.queue_len as f64,
+                });
+                let total: u64 = row.attempts.iter().sum();
+                for (e, &a) in row.attempts.iter().enumerate() {
+                    shares.push(ShareRow {
+                        policy: name.clone(),
+                        replication: r.replication,
+                        t_start_s: t,
+                        endpoint: ids[e].clone(),
+                        share: if total == 0 { 0.0 } else { a as f64 / total as f64 },
+                    });
+                }
+            }
+        }
+    }
+    RunReport {
+        scenario: model.scenario.name.clone(),
+        seed: model.seed,
+        replications: model.scenario.replications,
+        baseline: baseline.map(|_| base_name.clone()),
+        rows,
+        paired,
+        cdf,
+        timeseries,
+        shares,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_metric_column_maps_to_its_field() {
+        for (i, m) in METRICS.iter().enumerate() {
+            let mut row = PolicyRow::default();
+            let f = field_mut(&mut row, m.column).unwrap_or_else(|| panic!("{} is not mapped", m.column));
+            *f = Estimate::point(i as f64 + 1.0);
+            assert_eq!((m.get)(&row).mean, i as f64 + 1.0, "{} maps to the wrong field", m.column);
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! routesim: a discrete-event simulator for multi-LLM gateway routing.
+//!
+//! The data flow is scenario -> traffic -> engine -> router-core -> provider models -> metrics -> report;
+//! see `ARCHITECTURE.md` at the repository root for where each concept lives.
+
+pub mod engine;
+pub mod metrics;
+pub mod provider;
+pub mod report;
+pub mod rng;
+pub mod scenario;
+pub mod stats;
+pub mod traffic;
+pub mod validate;
+pub mod commands;
+pub mod experiment;
+pub mod records;

@@ -1,0 +1,197 @@
+//! Streaming metrics of one simulation run: HDR histograms, counters, cost, per-endpoint shares and a
+//! per-interval time series. Memory is constant in the number of requests (it grows only with the number of
+//! endpoints, task classes and time intervals).
+//!
+//! Requests that arrive during the warm-up are simulated but not measured (their latency, cost and errors are
+//! left out of the summary), while the time series covers the whole run so that a user can see the warm-up.
+
+pub mod timeseries;
+
+pub use timeseries::{Interval, TimeSeries};
+
+use hdrhistogram::Histogram;
+use router_core::{ErrorClass, Nanos};
+
+/// Histogram resolution: latencies are recorded in microseconds with 3 significant digits (0.1%).
+const SIGFIG: u8 = 3;
+/// Largest recordable latency: 30 days in microseconds (larger values are clamped).
+const MAX_US: u64 = 30 * 86_400 * 1_000_000;
+
+/// A latency histogram in microseconds.
+#[derive(Clone, Debug)]
+pub struct LatencyHistogram(Histogram<u64>);
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        LatencyHistogram(Histogram::new_with_bounds(1, MAX_US, SIGFIG).expect("static histogram bounds are valid"))
+    }
+}
+
+impl LatencyHistogram {
+    /// Records a latency in nanoseconds.
+    #[inline]
+    pub fn record(&mut self, ns: Nanos) {
+        let us = (ns / 1_000).clamp(1, MAX_US);
+        // Cannot fail: the value is clamped into the histogram's range.
+        let _ = self.0.record(us);
+    }
+
+    /// The quantile `q` in seconds (NaN when empty).
+    pub fn quantile_s(&self, q: f64) -> f64 {
+        if self.0.is_empty() { f64::NAN } else { self.0.value_at_quantile(q) as f64 / 1e6 }
+    }
+
+    /// The mean in seconds (NaN when empty).
+    pub fn mean_s(&self) -> f64 {
+        if self.0.is_empty() { f64::NAN } else { self.0.mean() / 1e6 }
+    }
+
+    /// Number of recorded values.
+    pub fn len(&self) -> u64 {
+        self.0.len()
+    }
+
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Adds another histogram's counts (pooling replications).
+    pub fn merge(&mut self, other: &LatencyHistogram) {
+        // Cannot fail: both histograms have the same bounds.
+        let _ = self.0.add(&other.0);
+    }
+
+    /// Clears all counts, keeping the allocation.
+    pub fn reset(&mut self) {
+        self.0.reset();
+    }
+
+    /// Points `(latency_s, cumulative probability)` of the empirical CDF, at most `n` of them.
+    pub fn cdf(&self, n: usize) -> Vec<(f64, f64)> {
+        if self.0.is_empty() {
+            return Vec::new();
+        }
+        (0..=n)
+            .map(|i| {
+                let q = i as f64 / n as f64;
+                (self.0.value_at_quantile(q) as f64 / 1e6, q)
+            })
+            .collect()
+    }
+}
+
+/// Counters of one run (measured requests only, after warm-up).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Counts {
+    /// Requests generated, warm-up included.
+    pub arrivals: u64,
+    /// Requests measured (arrived after the warm-up).
+    pub requests: u64,
+    /// Measured requests that succeeded (cache hits included).
+    pub succeeded: u64,
+    /// Measured requests that failed after their last attempt, by the last error class.
+    pub failed: [u64; 4],
+    /// Measured requests rejected by the router without an attempt.
+    pub rejected: u64,
+    /// Measured requests answered from the response cache.
+    pub cache_hits: u64,
+    /// Measured requests sent through a batch endpoint.
+    pub batched: u64,
+    /// Attempts of measured requests.
+    pub attempts: u64,
+    /// Attempts after the first (on any endpoint).
+    pub retries: u64,
+    /// Attempts on a different endpoint than the previous one.
+    pub fallbacks: u64,
+    /// Failed attempts by class (429s are `attempt_errors[RateLimited]`).
+    pub attempt_errors: [u64; 4],
+}
+
+impl Counts {
+    /// Requests that failed, any class.
+    pub fn failed_total(&self) -> u64 {
+        self.failed.iter().sum()
+    }
+}
+
+/// Everything measured in one run of one policy.
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    /// Counters.
+    pub counts: Counts,
+    /// End-to-end latency of successful measured requests.
+    pub latency: LatencyHistogram,
+    /// Time to first token of successful measured requests.
+    pub ttft: LatencyHistogram,
+    /// Latency per task class.
+    pub latency_by_class: Vec<LatencyHistogram>,
+    /// TTFT per task class.
+    pub ttft_by_class: Vec<LatencyHistogram>,
+    /// Total cost of measured requests in USD.
+    pub cost_usd: f64,
+    /// Sum of input + output tokens of measured successful attempts (for the cost identity check).
+    pub tokens: [u64; 2],
+    /// Attempts per endpoint (measured requests).
+    pub endpoint_attempts: Vec<u64>,
+    /// Cost per endpoint in USD (measured requests).
+    pub endpoint_cost: Vec<f64>,
+    /// Sum of latencies of successful measured requests in seconds (Little's law check).
+    pub latency_sum_s: f64,
+    /// The time series (whole run).
+    pub series: TimeSeries,
+}
+
+impl Metrics {
+    /// Empty metrics for `endpoints` endpoints, `classes` task classes and the given time-series interval.
+    pub fn new(endpoints: usize, classes: usize, interval: Nanos) -> Self {
+        Metrics {
+            counts: Counts::default(),
+            latency: LatencyHistogram::default(),
+            ttft: LatencyHistogram::default(),
+            latency_by_class: vec![LatencyHistogram::default(); classes],
+            ttft_by_class: vec![LatencyHistogram::default(); classes],
+            cost_usd: 0.0,
+            tokens: [0; 2],
+            endpoint_attempts: vec![0; endpoints],
+            endpoint_cost: vec![0.0; endpoints],
+            latency_sum_s: 0.0,
+            series: TimeSeries::new(interval, endpoints),
+        }
+    }
+
+    /// A measured request that succeeded after `latency` with first token after `ttft`.
+    #[inline]
+    pub fn success(&mut self, class: usize, latency: Nanos, ttft: Nanos) {
+        self.counts.succeeded += 1;
+        self.latency.record(latency);
+        self.ttft.record(ttft);
+        if let Some(h) = self.latency_by_class.get_mut(class) {
+            h.record(latency);
+        }
+        if let Some(h) = self.ttft_by_class.get_mut(class) {
+            h.record(ttft);
+        }
+        self.latency_sum_s += latency as f64 * 1e-9;
+    }
+
+    /// A measured request that failed with `class` after its last attempt.
+    #[inline]
+    pub fn failure(&mut self, class: ErrorClass) {
+        self.counts.failed[class.index()] += 1;
+    }
+
+    /// A measured attempt on `endpoint` that cost `cost` and produced `tokens` (input, output) on success.
+    #[inline]
+    pub fn attempt(&mut self, endpoint: usize, error: Option<ErrorClass>, cost: f64, tokens: [u64; 2]) {
+        self.counts.attempts += 1;
+        self.endpoint_attempts[endpoint] += 1;
+        self.endpoint_cost[endpoint] += cost;
+        self.cost_usd += cost;
+        self.tokens[0] += tokens[0];
+        self.tokens[1] += tokens[1];
+        if let Some(c) = error {
+            self.counts.attempt_errors[c.index()] += 1;
+        }
+    }
+}

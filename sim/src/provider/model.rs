@@ -1,0 +1,272 @@
+//! The runtime model of one provider endpoint: slots, queue, quotas, service-time draws, errors and faults.
+//!
+//! The model is passive: the engine asks it to admit an attempt, to draw the attempt's service, and to hand
+//! over the next queued attempt when a slot frees. It owns no clock and schedules nothing.
+
+use super::spec::EndpointSpec;
+use crate::scenario::dist::Sampler;
+use router_core::state::SlidingWindow;
+use router_core::{Duration, ErrorClass, Nanos, Price};
+use std::collections::VecDeque;
+
+/// What a provider does with an arriving attempt.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Admission {
+    /// A slot is free: service starts now.
+    Start,
+    /// All slots are busy: the attempt waits in the queue.
+    Queued,
+    /// Refused at once with this error after `latency` (429 over quota, 503 when full or down).
+    Refused {
+        /// The error class.
+        class: ErrorClass,
+        /// How long until the client sees the refusal.
+        latency: Nanos,
+        /// Retry-After, on 429.
+        retry_after: Option<Nanos>,
+    },
+}
+
+/// The drawn service of one attempt.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Service {
+    /// `None` on success.
+    pub error: Option<ErrorClass>,
+    /// Time from service start to the first token.
+    pub ttft: Nanos,
+    /// Time from service start to the end of the attempt (success or failure).
+    pub duration: Nanos,
+}
+
+/// A queued attempt: an opaque handle the engine gave, with its enqueue time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Waiting {
+    /// Engine handle of the attempt.
+    pub handle: u64,
+    /// When it joined the queue.
+    pub since: Nanos,
+}
+
+/// One simulated provider endpoint.
+#[derive(Debug)]
+pub struct Provider {
+    slots: u32,
+    busy: u32,
+    queue: VecDeque<Waiting>,
+    queue_capacity: Option<u32>,
+    ttft: Sampler,
+    tpot: Sampler,
+    slowdown: Vec<[f64; 2]>,
+    cum_errors: [f64; 4],
+    fail_after: f64,
+    hang: Nanos,
+    retry_after: Nanos,
+    reject_latency: Nanos,
+    rpm: Option<u64>,
+    tpm: Option<u64>,
+    window: SlidingWindow<2>,
+    price: Price,
+    bill_failed_input: bool,
+    batch_turnaround: Option<Sampler>,
+    outages: u32,
+    degradation: f64,
+    burst: [f64; 4],
+}
+
+/// Error classes in the order of the cumulative error table.
+const CLASSES: [ErrorClass; 4] = [ErrorClass::RateLimited, ErrorClass::Server, ErrorClass::Server, ErrorClass::Timeout];
+
+impl Provider {
+    /// A provider from its (validated) scenario spec.
+    pub fn new(spec: &EndpointSpec) -> Self {
+        let e = spec.errors;
+        let mut cum = [e.rate_limited, e.server, e.unavailable, e.timeout];
+        for i in 1..4 {
+            cum[i] += cum[i - 1];
+        }
+        Provider {
+            slots: spec.slots.max(1),
+            busy: 0,
+            queue: VecDeque::new(),
+            queue_capacity: spec.queue_capacity,
+            ttft: spec.ttft.sampler(),
+            tpot: spec.tpot.sampler(),
+            slowdown: spec.slowdown.clone(),
+            cum_errors: cum,
+            fail_after: spec.fail_after,
+            hang: spec.hang.nanos(),
+            retry_after: spec.retry_after.nanos(),
+            reject_latency: spec.reject_latency.nanos(),
+            rpm: spec.limits.rpm.map(u64::from),
+            tpm: spec.limits.tpm,
+            window: SlidingWindow::new(Duration::from_secs(60)),
+            price: spec.price,
+            bill_failed_input: spec.bill_failed_input,
+            batch_turnaround: spec.batch_turnaround.as_ref().map(|d| d.sampler()),
+            outages: 0,
+            degradation: 1.0,
+            burst: [0.0; 4],
+        }
+    }
+
+    /// Admits an attempt of `tokens` total tokens at `now`: refuse (down, over quota, full), start, or queue.
+    pub fn admit(&mut self, tokens: u64, now: Nanos) -> Admission {
+        if self.outages > 0 {
+            return Admission::Refused { class: ErrorClass::Server, latency: self.reject_latency, retry_after: None };
+        }
+        self.window.advance(now);
+        let over_rpm = self.rpm.is_some_and(|l| self.window.sum(0) + 1 > l);
+        let over_tpm = self.tpm.is_some_and(|l| self.window.sum(1) + tokens > l);
+        if over_rpm || over_tpm {
+            return Admission::Refused {
+                class: ErrorClass::RateLimited,
+                latency: self.reject_latency,
+                retry_after: Some(self.retry_after),
+            };
+        }
+        self.window.add(now, 0, 1);
+        self.window.add(now, 1, tokens);
+        if self.busy < self.slots {
+            self.busy += 1;
+            return Admission::Start;
+        }
+        match self.queue_capacity {
+            Some(cap) if self.queue.len() as u64 >= cap as u64 => {
+                Admission::Refused { class: ErrorClass::Server, latency: self.reject_latency, retry_after: None }
+            }
+            _ => Admission::Queued,
+        }
+    }
+
+    /// Puts a queued attempt at the back of the queue (after [`Admission::Queued`]).
+    pub fn enqueue(&mut self, w: Waiting) {
+        self.queue.push_back(w);
+    }
+
+    /// Frees a slot at the end of a service. Returns the next queued attempt, which takes the slot at once.
+    /// `skip` tells whether a queued handle was abandoned (timed out) and must be dropped.
+    pub fn release(&mut self, mut skip: impl FnMut(u64) -> bool) -> Option<Waiting> {
+        while let Some(w) = self.queue.pop_front() {
+            if !skip(w.handle) {
+                return Some(w);
+            }
+        }
+        self.busy = self.busy.saturating_sub(1);
+        None
+    }
+
+    /// Draws the service of an attempt with `output_tokens` completion tokens, from uniform `u_err` (the error
+    /// draw) and the attempt's random stream.
+    pub fn draw<R: rand::Rng + ?Sized>(&self, output_tokens: u32, u_err: f64, rng: &mut R) -> Service {
+        let error = self.error_class(u_err);
+        let ttft_s = self.ttft.sample(rng);
+        let tpot_s = self.tpot.sample(rng);
+        let factor = self.slowdown_factor() * self.degradation;
+        let ttft = secs(ttft_s * factor);
+        let full = secs((ttft_s + output_tokens.saturating_sub(1) as f64 * tpot_s) * factor);
+        match error {
+            None => Service { error: None, ttft, duration: full.max(ttft) },
+            Some(ErrorClass::Timeout) => Service { error, ttft: 0, duration: self.hang },
+            Some(ErrorClass::RateLimited) => Service { error, ttft: 0, duration: self.reject_latency },
+            Some(_) => Service { error, ttft: 0, duration: (full as f64 * self.fail_after) as Nanos },
+        }
+    }
+
+    fn error_class(&self, u: f64) -> Option<ErrorClass> {
+        let mut acc = 0.0;
+        for (i, &c) in self.cum_errors.iter().enumerate() {
+            // Scheduled error bursts add their probability to the class.
+            let p = c + acc + self.burst[i];
+            if u < p {
+                return Some(CLASSES[i]);
+            }
+            acc += self.burst[i];
+        }
+        None
+    }
+
+    fn slowdown_factor(&self) -> f64 {
+        let pts = &self.slowdown;
+        if pts.is_empty() {
+            return 1.0;
+        }
+        let u = self.busy as f64 / self.slots as f64;
+        if u <= pts[0][0] {
+            return pts[0][1];
+        }
+        for w in pts.windows(2) {
+            let ([u0, f0], [u1, f1]) = (w[0], w[1]);
+            if u <= u1 {
+                return f0 + (f1 - f0) * (u - u0) / (u1 - u0);
+            }
+        }
+        pts[pts.len() - 1][1]
+    }
+
+    /// Draws the completion time of a released batch (batch endpoints).
+    pub fn batch_turnaround<R: rand::Rng + ?Sized>(&self, rng: &mut R) -> Nanos {
+        self.batch_turnaround.as_ref().map_or(0, |s| secs(s.sample(rng)))
+    }
+
+    /// Cost in USD of an attempt: full price on success, input tokens only (if configured) on failure.
+    pub fn cost(&self, success: bool, input: u32, output: u32) -> f64 {
+        if success {
+            self.price.cost(input, output)
+        } else if self.bill_failed_input {
+            self.price.cost(input, 0)
+        } else {
+            0.0
+        }
+    }
+
+    /// Attempts waiting in the queue (including abandoned ones not yet skipped).
+    pub fn queue_len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Busy slots.
+    pub fn busy(&self) -> u32 {
+        self.busy
+    }
+
+    /// Whether an outage is in force (health checks fail).
+    pub fn is_down(&self) -> bool {
+        self.outages > 0
+    }
+
+    /// Starts or ends an outage.
+    pub fn set_outage(&mut self, on: bool) {
+        if on {
+            self.outages += 1;
+        } else {
+            self.outages = self.outages.saturating_sub(1);
+        }
+    }
+
+    /// Multiplies (on) or divides (off) the service times by `factor`.
+    pub fn set_degradation(&mut self, factor: f64, on: bool) {
+        if on {
+            self.degradation *= factor;
+        } else {
+            self.degradation /= factor;
+        }
+    }
+
+    /// Adds (on) or removes (off) an extra error probability for `class`.
+    pub fn set_burst(&mut self, class: ErrorClass, rate: f64, on: bool) {
+        let i = match class {
+            ErrorClass::RateLimited => 0,
+            ErrorClass::Server | ErrorClass::Other => 1,
+            ErrorClass::Timeout => 3,
+        };
+        self.burst[i] += if on { rate } else { -rate };
+        if self.burst[i].abs() < 1e-12 {
+            self.burst[i] = 0.0;
+        }
+    }
+}
+
+#[inline]
+fn secs(s: f64) -> Nanos {
+    router_core::secs_to_nanos(s)
+}

@@ -1,0 +1,453 @@
+//! The report data model: plain, serializable values that the engine fills in and every writer reads.
+//!
+//! Nothing here knows how a simulation runs. The engine (or a test, or `routesim tune`) builds a
+//! [`RunReport`]; the table, file and plot writers only read it. The list of per-policy metrics lives
+//! in one place, [`METRICS`], so the CSV, the Parquet file and the terminal table cannot drift apart.
+//!
+//! Units: times are seconds, money is US dollars, rates and shares are fractions in `[0, 1]`, counts
+//! are per replication (a mean over replications, hence `f64`).
+
+use serde::Serialize;
+
+// ===== Estimate =====
+
+/// A point estimate over replications with its 95% confidence half-width.
+///
+/// `ci95` is the half-width of a Student-t 95% confidence interval of the mean over replications, so
+/// the interval is `mean ± ci95`. It is `None` when it is unknown, for instance with one replication.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct Estimate {
+    /// Mean over replications.
+    pub mean: f64,
+    /// 95% confidence half-width, if known.
+    pub ci95: Option<f64>,
+}
+
+impl Estimate {
+    /// An estimate without a confidence interval (one replication, or a deterministic quantity).
+    pub const fn point(mean: f64) -> Self {
+        Self { mean, ci95: None }
+    }
+
+    /// An estimate with a 95% confidence half-width.
+    pub const fn with_ci(mean: f64, ci95: f64) -> Self {
+        Self { mean, ci95: Some(ci95) }
+    }
+
+    /// Lower end of the 95% interval, or the mean when the half-width is unknown.
+    pub fn lower(&self) -> f64 {
+        self.mean - self.ci95.unwrap_or(0.0)
+    }
+
+    /// Upper end of the 95% interval, or the mean when the half-width is unknown.
+    pub fn upper(&self) -> f64 {
+        self.mean + self.ci95.unwrap_or(0.0)
+    }
+}
+
+impl From<&crate::stats::Interval> for Estimate {
+    fn from(interval: &crate::stats::Interval) -> Self {
+        Self { mean: interval.mean, ci95: interval.half_width }
+    }
+}
+
+// ===== PolicyRow =====
+
+/// The summary of one policy over all replications: one row of `summary.csv` and of the table.
+///
+/// Every metric is an [`Estimate`] over replications. Counts (`requests`, `errors_429`, ...) are per
+/// replication. Attempt-level counters (`errors_429`, `errors_5xx`, `timeouts`) count attempts, so a
+/// request retried twice after two 429s adds 2 to `errors_429`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct PolicyRow {
+    /// Policy name as written in the scenario.
+    pub policy: String,
+    /// Number of replications the estimates are taken over.
+    pub replications: u32,
+    /// Requests that arrived after warm-up.
+    pub requests: Estimate,
+    /// Fraction of requests that completed successfully, in `[0, 1]`.
+    pub success_rate: Estimate,
+    /// Mean end-to-end latency of successful requests, seconds.
+    pub latency_mean_s: Estimate,
+    /// Median end-to-end latency, seconds.
+    pub latency_p50_s: Estimate,
+    /// 95th percentile end-to-end latency, seconds.
+    pub latency_p95_s: Estimate,
+    /// 99th percentile end-to-end latency, seconds.
+    pub latency_p99_s: Estimate,
+    /// Median time to first token, seconds.
+    pub ttft_p50_s: Estimate,
+    /// 95th percentile time to first token, seconds.
+    pub ttft_p95_s: Estimate,
+    /// Total cost, US dollars.
+    pub cost_usd: Estimate,
+    /// Cost per 1000 requests, US dollars.
+    pub cost_per_1k_usd: Estimate,
+    /// Attempts answered with HTTP 429 (rate limited).
+    pub errors_429: Estimate,
+    /// Attempts answered with a 5xx status.
+    pub errors_5xx: Estimate,
+    /// Attempts that timed out on the client side.
+    pub timeouts: Estimate,
+    /// Retries issued (attempts beyond the first on the same plan step).
+    pub retries: Estimate,
+    /// Fallbacks taken to another endpoint.
+    pub fallbacks: Estimate,
+    /// Requests answered from the response cache.
+    pub cache_hits: Estimate,
+    /// Requests the router rejected without an attempt.
+    pub rejected: Estimate,
+}
+
+impl PolicyRow {
+    /// Error rate `1 - success_rate` with the same half-width.
+    pub fn error_rate(&self) -> Estimate {
+        Estimate { mean: 1.0 - self.success_rate.mean, ci95: self.success_rate.ci95 }
+    }
+}
+
+// ===== Metric table =====
+
+/// How a metric is written in the terminal table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// A count: no decimals when the value is integral and has no interval, else one decimal.
+    Count,
+    /// A fraction in `[0, 1]` shown as a percentage with two decimals.
+    Percent,
+    /// A number shown with this many significant digits (decimals chosen from its magnitude).
+    Significant(u32),
+}
+
+/// One per-policy metric: its column name, how the table shows it, and how to read it from a row.
+#[derive(Debug, Clone, Copy)]
+pub struct Metric {
+    /// Column name in CSV and Parquet (the CI column is `<column>_ci95`); also the name used in
+    /// [`PairedRow::metric`].
+    pub column: &'static str,
+    /// Short header with unit for the terminal table.
+    pub header: &'static str,
+    /// Whether the terminal table shows this metric (files always contain every metric).
+    pub in_table: bool,
+    /// Number format in the terminal table.
+    pub format: Format,
+    /// Reads the metric from a row.
+    pub get: fn(&PolicyRow) -> Estimate,
+}
+
+/// Every per-policy metric, in column order. CSV, Parquet and the table are all derived from this list.
+pub const METRICS: &[Metric] = &[
+    Metric { column: "requests", header: "requests", in_table: true, format: Format::Count, get: |r| r.requests },
+    Metric {
+        column: "success_rate",
+        header: "success %",
+        in_table: true,
+        format: Format::Percent,
+        get: |r| r.success_rate,
+    },
+    Metric {
+        column: "latency_mean_s",
+        header: "mean s",
+        in_table: false,
+        format: Format::Significant(4),
+        get: |r| r.latency_mean_s,
+    },
+    Metric {
+        column: "latency_p50_s",
+        header: "p50 s",
+        in_table: true,
+        format: Format::Significant(4),
+        get: |r| r.latency_p50_s,
+    },
+    Metric {
+        column: "latency_p95_s",
+        header: "p95 s",
+        in_table: true,
+        format: Format::Significant(4),
+        get: |r| r.latency_p95_s,
+    },
+    Metric {
+        column: "latency_p99_s",
+        header: "p99 s",
+        in_table: true,
+        format: Format::Significant(4),
+        get: |r| r.latency_p99_s,
+    },
+    Metric {
+        column: "ttft_p50_s",
+        header: "TTFT p50 s",
+        in_table: true,
+        format: Format::Significant(4),
+        get: |r| r.ttft_p50_s,
+    },
+    Metric {
+        column: "ttft_p95_s",
+        header: "TTFT p95 s",
+        in_table: false,
+        format: Format::Significant(4),
+        get: |r| r.ttft_p95_s,
+    },
+    Metric {
+        column: "cost_usd",
+        header: "cost USD",
+        in_table: true,
+        format: Format::Significant(4),
+        get: |r| r.cost_usd,
+    },
+    Metric {
+        column: "cost_per_1k_usd",
+        header: "USD/1k req",
+        in_table: true,
+        format: Format::Significant(4),
+        get: |r| r.cost_per_1k_usd,
+    },
+    Metric { column: "errors_429", header: "429s", in_table: true, format: Format::Count, get: |r| r.errors_429 },
+    Metric { column: "errors_5xx", header: "5xx", in_table: false, format: Format::Count, get: |r| r.errors_5xx },
+    Metric { column: "timeouts", header: "timeouts", in_table: false, format: Format::Count, get: |r| r.timeouts },
+    Metric { column: "retries", header: "retries", in_table: true, format: Format::Count, get: |r| r.retries },
+    Metric { column: "fallbacks", header: "fallbacks", in_table: true, format: Format::Count, get: |r| r.fallbacks },
+    Metric {
+        column: "cache_hits",
+        header: "cache hits",
+        in_table: false,
+        format: Format::Count,
+        get: |r| r.cache_hits,
+    },
+    Metric { column: "rejected", header: "rejected", in_table: false, format: Format::Count, get: |r| r.rejected },
+];
+
+/// Looks a metric up by its column name.
+pub fn metric(column: &str) -> Option<&'static Metric> {
+    METRICS.iter().find(|m| m.column == column)
+}
+
+// ===== Paired differences =====
+
+/// The paired difference `policy - baseline` of one metric over common-random-number replications.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PairedRow {
+    /// The policy compared.
+    pub policy: String,
+    /// The baseline policy.
+    pub baseline: String,
+    /// Metric column name, normally one of [`METRICS`].
+    pub metric: String,
+    /// Mean over replications of `policy - baseline`.
+    pub mean_diff: f64,
+    /// 95% confidence half-width of the mean difference, if known.
+    pub ci95: Option<f64>,
+    /// Whether the 95% interval excludes zero.
+    pub significant: bool,
+}
+
+impl PairedRow {
+    /// Builds a row and derives `significant` (the interval `mean_diff ± ci95` excludes zero; never
+    /// significant without a half-width).
+    pub fn new(
+        policy: impl Into<String>,
+        baseline: impl Into<String>,
+        metric: impl Into<String>,
+        mean_diff: f64,
+        ci95: Option<f64>,
+    ) -> Self {
+        let significant = ci95.is_some_and(|h| h.is_finite() && mean_diff.abs() > h);
+        Self { policy: policy.into(), baseline: baseline.into(), metric: metric.into(), mean_diff, ci95, significant }
+    }
+}
+
+// ===== Distributions and time series =====
+
+/// The empirical CDF of end-to-end latency of one policy (pooled over replications).
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct CdfSeries {
+    /// Policy name.
+    pub policy: String,
+    /// `(latency seconds, cumulative probability)` pairs, ascending in both coordinates.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// One interval of one replication of one policy.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct TimeseriesRow {
+    /// Policy name.
+    pub policy: String,
+    /// Replication index, from 0.
+    pub replication: u32,
+    /// Start of the interval in simulated seconds since the start of the run.
+    pub t_start_s: f64,
+    /// Interval length, seconds.
+    pub interval_s: f64,
+    /// Completed requests per second in the interval.
+    pub throughput_rps: f64,
+    /// 95th percentile latency of requests completed in the interval; `None` when none completed.
+    pub p95_s: Option<f64>,
+    /// Fraction of requests finished in the interval that failed, in `[0, 1]`.
+    pub error_rate: f64,
+    /// Cost incurred in the interval, US dollars.
+    pub cost_usd: f64,
+    /// Requests waiting in endpoint queues (summed over endpoints): the time average over the
+    /// interval where the engine tracks it, else the value at the interval's end.
+    pub queue_len: f64,
+}
+
+/// The share of one endpoint among the attempts started in one interval.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct ShareRow {
+    /// Policy name.
+    pub policy: String,
+    /// Replication index, from 0.
+    pub replication: u32,
+    /// Start of the interval in simulated seconds (matches [`TimeseriesRow::t_start_s`]).
+    pub t_start_s: f64,
+    /// Endpoint id.
+    pub endpoint: String,
+    /// Fraction of the interval's attempts sent to this endpoint, in `[0, 1]`.
+    pub share: f64,
+}
+
+// ===== RunReport =====
+
+/// Everything one `routesim run` reports.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct RunReport {
+    /// Scenario name.
+    pub scenario: String,
+    /// Master seed.
+    pub seed: u64,
+    /// Number of replications.
+    pub replications: u32,
+    /// Baseline policy of the paired differences, if any.
+    pub baseline: Option<String>,
+    /// One row per policy, in scenario order (this order also fixes plot colours).
+    pub rows: Vec<PolicyRow>,
+    /// Paired differences against the baseline.
+    pub paired: Vec<PairedRow>,
+    /// Latency CDF per policy.
+    pub cdf: Vec<CdfSeries>,
+    /// Per-interval time series.
+    pub timeseries: Vec<TimeseriesRow>,
+    /// Per-interval, per-endpoint traffic shares.
+    pub shares: Vec<ShareRow>,
+}
+
+impl RunReport {
+    /// Indices into [`RunReport::rows`] of the policies on the Pareto frontier of cost per 1k
+    /// requests against p95 latency (both minimised), ordered by ascending p95.
+    pub fn frontier(&self) -> Vec<usize> {
+        let points: Vec<(f64, f64)> =
+            self.rows.iter().map(|r| (r.latency_p95_s.mean, r.cost_per_1k_usd.mean)).collect();
+        super::pareto_frontier(&points)
+    }
+
+    /// Policy names in a stable order: the rows first, then names that only occur in the CDF, time
+    /// series or share data, in order of first appearance. Plot colours are indexed by this order.
+    pub fn policy_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        let candidates = self
+            .rows
+            .iter()
+            .map(|r| r.policy.as_str())
+            .chain(self.cdf.iter().map(|c| c.policy.as_str()))
+            .chain(self.timeseries.iter().map(|t| t.policy.as_str()))
+            .chain(self.shares.iter().map(|s| s.policy.as_str()));
+        for name in candidates {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        names
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_columns_are_unique_and_cover_the_required_set() {
+        let mut seen = std::collections::BTreeSet::new();
+        for m in METRICS {
+            assert!(seen.insert(m.column), "duplicate column {}", m.column);
+        }
+        for required in [
+            "requests",
+            "success_rate",
+            "latency_p50_s",
+            "latency_p95_s",
+            "latency_p99_s",
+            "ttft_p50_s",
+            "cost_usd",
+            "cost_per_1k_usd",
+            "errors_429",
+            "retries",
+            "fallbacks",
+        ] {
+            assert!(seen.contains(required), "missing {required}");
+        }
+    }
+
+    #[test]
+    fn metric_accessors_read_their_own_field() {
+        // Give each field a distinct value and check each accessor returns the value of its column.
+        let mut row = PolicyRow::default();
+        let fields: [(&str, &mut Estimate); 17] = [
+            ("requests", &mut row.requests),
+            ("success_rate", &mut row.success_rate),
+            ("latency_mean_s", &mut row.latency_mean_s),
+            ("latency_p50_s", &mut row.latency_p50_s),
+            ("latency_p95_s", &mut row.latency_p95_s),
+            ("latency_p99_s", &mut row.latency_p99_s),
+            ("ttft_p50_s", &mut row.ttft_p50_s),
+            ("ttft_p95_s", &mut row.ttft_p95_s),
+            ("cost_usd", &mut row.cost_usd),
+            ("cost_per_1k_usd", &mut row.cost_per_1k_usd),
+            ("errors_429", &mut row.errors_429),
+            ("errors_5xx", &mut row.errors_5xx),
+            ("timeouts", &mut row.timeouts),
+            ("retries", &mut row.retries),
+            ("fallbacks", &mut row.fallbacks),
+            ("cache_hits", &mut row.cache_hits),
+            ("rejected", &mut row.rejected),
+        ];
+        let names: Vec<&str> = fields.iter().map(|(n, _)| *n).collect();
+        for (i, (_, field)) in fields.into_iter().enumerate() {
+            **field = Estimate::with_ci(i as f64, 0.5);
+        }
+        assert_eq!(names.len(), METRICS.len());
+        for (i, name) in names.iter().enumerate() {
+            let m = metric(name).expect("metric listed");
+            assert_eq!((m.get)(&row).mean, i as f64, "accessor of {name}");
+        }
+    }
+
+    #[test]
+    fn paired_row_is_significant_only_when_interval_excludes_zero() {
+        assert!(PairedRow::new("a", "b", "cost_usd", -1.0, Some(0.5)).significant);
+        assert!(!PairedRow::new("a", "b", "cost_usd", -1.0, Some(1.5)).significant);
+        assert!(!PairedRow::new("a", "b", "cost_usd", -1.0, None).significant);
+        assert!(!PairedRow::new("a", "b", "cost_usd", 1.0, Some(f64::NAN)).significant);
+    }
+
+    #[test]
+    fn policy_names_keep_row_order_then_first_appearance() {
+        let report = RunReport {
+            rows: vec![
+                PolicyRow { policy: "b".into(), ..Default::default() },
+                PolicyRow { policy: "a".into(), ..Default::default() },
+            ],
+            cdf: vec![CdfSeries { policy: "c".into(), points: vec![] }],
+            shares: vec![ShareRow { policy: "a".into(), ..Default::default() }],
+            ..Default::default()
+        };
+        assert_eq!(report.policy_names(), vec!["b", "a", "c"]);
+    }
+
+    #[test]
+    fn error_rate_is_complement_of_success_rate() {
+        let row = PolicyRow { success_rate: Estimate::with_ci(0.98, 0.01), ..Default::default() };
+        let e = row.error_rate();
+        assert!((e.mean - 0.02).abs() < 1e-12);
+        assert_eq!(e.ci95, Some(0.01));
+    }
+}

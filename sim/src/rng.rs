@@ -1,0 +1,1 @@
+//! Common-random-number streams: every draw is keyed by what it describes.

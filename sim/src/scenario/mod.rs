@@ -1,0 +1,301 @@
+//! Scenario files: the TOML a user writes, parsed, validated and compiled into what the engine runs.
+//!
+//! A scenario names the traffic, the endpoints (router view + provider model), scheduled faults, the policies
+//! to compare, the seed, the run length and the warm-up. Every error names the file, the field path and what
+//! was expected, with a "did you mean" for typos (see [`diag`]).
+
+pub mod diag;
+pub mod dist;
+
+use crate::provider::{EndpointSpec, FaultSpec};
+use crate::traffic::{Limit, TrafficConfig, TrafficModel};
+use diag::ScenarioError;
+use router_core::{ConfigError, Duration, EndpointIdx, Nanos, PolicySpec, Router, RouterConfig};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Client behaviour around each request.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    /// Per-attempt timeout; a timed-out attempt is a `timeout` error the router may retry. None = wait forever.
+    #[serde(default)]
+    pub timeout: Option<Duration>,
+    /// Latency of a response served from the router's cache (default 5ms).
+    #[serde(default)]
+    pub cache_latency: Option<Duration>,
+}
+
+/// Health checks feeding `on_health`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthConfig {
+    /// Interval between checks of every endpoint (default 10s); "0s" disables them.
+    #[serde(default = "default_health")]
+    pub interval: Duration,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig { interval: default_health() }
+    }
+}
+
+fn default_health() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// Report settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportConfig {
+    /// Width of a time-series interval (default 1m).
+    #[serde(default = "default_interval")]
+    pub interval: Duration,
+    /// Policy the others are compared with (default: the first).
+    #[serde(default)]
+    pub baseline: Option<String>,
+}
+
+impl Default for ReportConfig {
+    fn default() -> Self {
+        ReportConfig { interval: default_interval(), baseline: None }
+    }
+}
+
+fn default_interval() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn default_one() -> u32 {
+    1
+}
+
+/// A scenario file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Name, used for the results folder.
+    pub name: String,
+    /// What the scenario shows.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// Master seed of every random stream.
+    #[serde(default)]
+    pub seed: u64,
+    /// Independent replications (each with its own streams derived from the seed).
+    #[serde(default = "default_one")]
+    pub replications: u32,
+    /// Simulated time during which requests arrive.
+    #[serde(default)]
+    pub duration: Option<Duration>,
+    /// Number of requests (whichever of duration and requests comes first ends the arrivals).
+    #[serde(default)]
+    pub requests: Option<u64>,
+    /// Requests arriving before this time are simulated but not measured.
+    #[serde(default)]
+    pub warmup: Option<Duration>,
+    /// Requests with an id below this are simulated but not measured.
+    #[serde(default)]
+    pub warmup_requests: Option<u64>,
+    /// The traffic model.
+    pub traffic: TrafficConfig,
+    /// The endpoints.
+    pub endpoints: Vec<EndpointSpec>,
+    /// Scheduled faults.
+    #[serde(default)]
+    pub faults: Vec<FaultSpec>,
+    /// The policies to compare.
+    pub policies: Vec<PolicySpec>,
+    /// Named policies that policies may target.
+    #[serde(default)]
+    pub groups: Vec<PolicySpec>,
+    /// Client behaviour.
+    #[serde(default)]
+    pub client: ClientConfig,
+    /// Health checks.
+    #[serde(default)]
+    pub health: HealthConfig,
+    /// Report settings.
+    #[serde(default)]
+    pub report: ReportConfig,
+}
+
+/// A fault bound to its endpoint.
+#[derive(Clone, Debug)]
+pub struct CompiledFault {
+    /// The endpoint.
+    pub endpoint: EndpointIdx,
+    /// The fault.
+    pub spec: FaultSpec,
+}
+
+/// A validated scenario, ready to run.
+#[derive(Debug)]
+pub struct Compiled {
+    /// The scenario as resolved (after command-line overrides).
+    pub scenario: Scenario,
+    /// The file it came from.
+    pub file: PathBuf,
+    /// Traffic model.
+    pub traffic: TrafficModel,
+    /// Endpoints (provider models).
+    pub endpoints: Vec<EndpointSpec>,
+    /// One router configuration per policy, in scenario order.
+    pub router_configs: Vec<RouterConfig>,
+    /// Faults.
+    pub faults: Vec<CompiledFault>,
+    /// When arrivals stop.
+    pub limit: Limit,
+    /// Warm-up end time.
+    pub warmup_until: Nanos,
+    /// Warm-up request count.
+    pub warmup_requests: u64,
+    /// Client timeout per attempt.
+    pub timeout: Option<Nanos>,
+    /// Latency of a cache hit.
+    pub cache_latency: Nanos,
+    /// Health-check interval.
+    pub health_interval: Option<Nanos>,
+    /// Time-series interval.
+    pub interval: Nanos,
+    /// Master seed.
+    pub seed: u64,
+    /// Index of the baseline policy.
+    pub baseline: usize,
+}
+
+impl Scenario {
+    /// Reads and parses a scenario file (no semantic validation yet: see [`Scenario::compile`]).
+    pub fn load(file: &Path) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| ScenarioError::invalid(file, "", format!("cannot read the scenario file: {e}")))?;
+        Scenario::parse(file, &text)
+    }
+
+    /// Parses scenario text; `file` names it in errors.
+    pub fn parse(file: &Path, text: &str) -> Result<Scenario, ScenarioError> {
+        diag::parse_toml(file, text)
+    }
+
+    /// Validates the scenario and builds everything the engine needs.
+    pub fn compile(self, file: &Path) -> Result<Compiled, ScenarioError> {
+        let err = |path: String, msg: String| ScenarioError::invalid(file, &path, msg);
+        if self.name.trim().is_empty() {
+            return Err(err("name".into(), "expected a non-empty name".into()));
+        }
+        if self.duration.is_none() && self.requests.is_none() {
+            return Err(err("duration".into(), "expected `duration` (like \"1h\") or `requests` (a count), found neither".into()));
+        }
+        if self.requests == Some(0) || self.duration.is_some_and(|d| d.nanos() == 0) {
+            return Err(err(if self.requests == Some(0) { "requests" } else { "duration" }.into(), "expected a positive run length".into()));
+        }
+        if !(1..=10_000).contains(&self.replications) {
+            return Err(err("replications".into(), format!("expected 1..=10000, found {}", self.replications)));
+        }
+        if self.report.interval.nanos() == 0 {
+            return Err(err("report.interval".into(), "expected a positive interval like \"1m\"".into()));
+        }
+        let traffic = TrafficModel::new(&self.traffic).map_err(|(path, msg)| err(join("traffic", &path), msg))?;
+        if self.endpoints.is_empty() {
+            return Err(err("endpoints".into(), "expected at least one [[endpoints]] entry".into()));
+        }
+        for (i, e) in self.endpoints.iter().enumerate() {
+            e.validate().map_err(|(f, m)| err(format!("endpoints[{i}].{f}"), m))?;
+        }
+        let ids: Vec<&str> = self.endpoints.iter().map(|e| e.id.as_str()).collect();
+        let mut faults = Vec::new();
+        for (i, f) in self.faults.iter().enumerate() {
+            f.validate().map_err(|(p, m)| err(format!("faults[{i}].{p}"), m))?;
+            let Some(idx) = ids.iter().position(|id| *id == f.endpoint) else {
+                let e = err(format!("faults[{i}].endpoint"), format!("unknown endpoint `{}`: expected one of {}", f.endpoint, ids.join(", ")));
+                return Err(e.with_suggestion(diag::nearest(&f.endpoint, ids.iter().copied())));
+            };
+            faults.push(CompiledFault { endpoint: EndpointIdx(idx as u16), spec: f.clone() });
+        }
+        if self.policies.is_empty() {
+            return Err(err("policies".into(), "expected at least one [[policies]] entry to simulate".into()));
+        }
+        let router_endpoints: Vec<_> = self.endpoints.iter().map(EndpointSpec::router_endpoint).collect();
+        let mut names: Vec<&str> = ids.clone();
+        names.extend(self.groups.iter().map(|g| g.name.as_str()));
+        let mut router_configs = Vec::with_capacity(self.policies.len());
+        for (i, p) in self.policies.iter().enumerate() {
+            if let Some(j) = self.policies[..i].iter().position(|q| q.name == p.name) {
+                return Err(err(format!("policies[{i}].name"), format!("duplicate policy name `{}` (also policies[{j}])", p.name)));
+            }
+            let cfg = RouterConfig {
+                endpoints: router_endpoints.clone(),
+                policy: p.clone(),
+                groups: self.groups.clone(),
+                seed: self.seed,
+            };
+            Router::new(&cfg).map_err(|e| router_error(file, i, e, &names))?;
+            router_configs.push(cfg);
+        }
+        let baseline = match &self.report.baseline {
+            None => 0,
+            Some(b) => self.policies.iter().position(|p| &p.name == b).ok_or_else(|| {
+                let pn: Vec<&str> = self.policies.iter().map(|p| p.name.as_str()).collect();
+                err("report.baseline".into(), format!("unknown policy `{b}`: expected one of {}", pn.join(", ")))
+                    .with_suggestion(diag::nearest(b, pn.iter().copied()))
+            })?,
+        };
+        let limit = Limit { until: self.duration.map(|d| d.nanos()), max_requests: self.requests };
+        Ok(Compiled {
+            file: file.to_path_buf(),
+            traffic,
+            endpoints: self.endpoints.clone(),
+            router_configs,
+            faults,
+            limit,
+            warmup_until: self.warmup.map_or(0, |d| d.nanos()),
+            warmup_requests: self.warmup_requests.unwrap_or(0),
+            timeout: self.client.timeout.map(|d| d.nanos()).filter(|&t| t > 0),
+            cache_latency: self.client.cache_latency.map_or(5_000_000, |d| d.nanos()),
+            health_interval: Some(self.health.interval.nanos()).filter(|&t| t > 0),
+            interval: self.report.interval.nanos(),
+            seed: self.seed,
+            baseline,
+            scenario: self,
+        })
+    }
+}
+
+impl Compiled {
+    /// Policy names in scenario order.
+    pub fn policy_names(&self) -> Vec<String> {
+        self.scenario.policies.iter().map(|p| p.name.clone()).collect()
+    }
+
+    /// Endpoint ids in scenario order.
+    pub fn endpoint_ids(&self) -> Vec<String> {
+        self.endpoints.iter().map(|e| e.id.clone()).collect()
+    }
+
+    /// Task class names in scenario order.
+    pub fn class_names(&self) -> Vec<String> {
+        self.traffic.class_names()
+    }
+}
+
+fn join(prefix: &str, path: &str) -> String {
+    if path.is_empty() { prefix.to_string() } else { format!("{prefix}.{path}") }
+}
+
+/// Maps a router-core error (paths relative to one router config) onto the scenario's field paths.
+fn router_error(file: &Path, policy: usize, e: ConfigError, names: &[&str]) -> ScenarioError {
+    let path = match e.path.strip_prefix("policy") {
+        Some(rest) => format!("policies[{policy}]{rest}"),
+        None => e.path.clone(),
+    };
+    let mut out = ScenarioError::invalid(file, &path, e.message.clone());
+    for marker in ["unknown target `", "unknown endpoint `"] {
+        if let Some(rest) = e.message.strip_prefix(marker)
+            && let Some(name) = rest.split('`').next()
+        {
+            out = out.with_suggestion(diag::nearest(name, names.iter().copied()));
+        }
+    }
+    out
+}

@@ -1,0 +1,1 @@
+//! Traffic models: arrival processes and the mix of task classes.

@@ -1,0 +1,3 @@
+//! Validation of the simulator against queueing theory.
+
+pub mod theory;
