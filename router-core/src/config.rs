@@ -310,7 +310,8 @@ pub struct PolicySpec {
     /// Endpoints or groups to choose among; empty means every non-batch endpoint.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<TargetSpec>,
-    /// latency, hybrid: pick randomly among candidates within this fraction of the best score (e.g. 0.2 = 20%).
+    /// latency: pick randomly among candidates whose average is within this fraction of the best (0.2 = 20%);
+    /// hybrid: among candidates whose score (0..=1) is within this margin of the best.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub buffer: Option<f64>,
     /// latency: when every candidate's average exceeds this, route to the lowest-tier (simplest) candidates.

@@ -20,6 +20,7 @@ use crate::policy::{
     Cand, Conditional, CostBased, Ctx, EndpointSet, FallbackChain, Hybrid, LatencyBased, LeastOutstanding, Policy,
     PolicyIdx, PowerOfTwo, RoundRobin, Sticky, Target, UsageBased, WeightedRandom, WeightedTarget, Why, check,
 };
+use crate::resilience::cache::MAX_CACHE_CAPACITY;
 use crate::resilience::{BatchTicket, Batcher, ResponseCache, RetryBudget, backoff_delay};
 use crate::state::{EndpointState, TrackingConfig};
 use std::collections::BTreeMap;
@@ -273,7 +274,7 @@ impl Router {
         let (endpoint, delay) = match other {
             Some(e) => (e, 0),
             None if self.retry.same_endpoint
-                && self.states[attempts.last.get()].circuit_allows(now, &self.tracking.circuit) =>
+                && self.states.get(attempts.last.get()).is_some_and(|s| s.circuit_allows(now, &self.tracking.circuit)) =>
             {
                 let mut rand = KeyedRand::new(self.seed, req.id, 0x200 + attempts.count as u64);
                 let mut d = backoff_delay(&self.retry, attempts.count, &mut rand);
@@ -459,54 +460,77 @@ fn validate_retry(r: &RetryConfig, p: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// Rejects a policy graph with a cycle, naming it.
-fn check_cycles(specs: &[(&PolicySpec, String)], names: &Names<'_>) -> Result<(), ConfigError> {
-    let edges = |s: &PolicySpec| -> Vec<(usize, String)> {
-        let mut out = Vec::new();
-        let mut add = |name: &str| {
-            if let Some(p) = names.policies.get(name) {
-                out.push((p.0 as usize, name.to_string()));
-            }
-        };
-        s.targets.iter().for_each(|t| add(t.id()));
-        s.rules.iter().for_each(|r| add(&r.target));
-        if let Some(d) = &s.default {
-            add(d);
+/// Deepest nesting of groups a router accepts (root -> group -> group ... counts the groups below the root).
+pub const MAX_GROUP_DEPTH: usize = 16;
+
+/// Most groups one router can hold.
+pub const MAX_GROUPS: usize = 4096;
+
+/// The policies a spec targets, each with the path of the field that names it (`targets[0]`, `rules[1].target`,
+/// `default`).
+fn policy_edges(s: &PolicySpec, names: &Names<'_>) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let mut add = |name: &str, field: String| {
+        if let Some(p) = names.policies.get(name) {
+            out.push((p.0 as usize, field));
         }
-        out
     };
-    // 0 = unvisited, 1 = on the stack, 2 = done.
-    fn dfs(
-        v: usize,
-        specs: &[(&PolicySpec, String)],
-        edges: &dyn Fn(&PolicySpec) -> Vec<(usize, String)>,
-        color: &mut [u8],
-        stack: &mut Vec<usize>,
-    ) -> Result<(), ConfigError> {
-        color[v] = 1;
-        stack.push(v);
-        for (w, _) in edges(specs[v].0) {
-            if color[w] == 1 {
-                let pos = stack.iter().position(|&x| x == w).unwrap_or(0);
-                let mut cycle: Vec<&str> = stack[pos..].iter().map(|&i| specs[i].0.name.as_str()).collect();
-                cycle.push(&specs[w].0.name);
+    s.targets.iter().enumerate().for_each(|(i, t)| add(t.id(), format!("targets[{i}]")));
+    s.rules.iter().enumerate().for_each(|(i, r)| add(&r.target, format!("rules[{i}].target")));
+    if let Some(d) = &s.default {
+        add(d, "default".to_string());
+    }
+    out
+}
+
+/// Rejects a policy graph with a cycle (naming the field that closes it and the cycle itself), or nested
+/// deeper than [`MAX_GROUP_DEPTH`].
+fn check_cycles(specs: &[(&PolicySpec, String)], names: &Names<'_>) -> Result<(), ConfigError> {
+    let edges: Vec<Vec<(usize, String)>> = specs.iter().map(|(s, _)| policy_edges(s, names)).collect();
+    // 0 = unvisited, 1 = on the stack, 2 = done; height = longest chain of groups below a policy.
+    struct Walk<'a> {
+        specs: &'a [(&'a PolicySpec, String)],
+        edges: &'a [Vec<(usize, String)>],
+        color: Vec<u8>,
+        height: Vec<usize>,
+        stack: Vec<usize>,
+    }
+    fn dfs(w: &mut Walk<'_>, v: usize) -> Result<(), ConfigError> {
+        w.color[v] = 1;
+        w.stack.push(v);
+        let mut height = 0;
+        for (to, field) in &w.edges[v] {
+            let to = *to;
+            if w.color[to] == 1 {
+                let pos = w.stack.iter().position(|&x| x == to).unwrap_or(0);
+                let mut cycle: Vec<&str> = w.stack[pos..].iter().map(|&i| w.specs[i].0.name.as_str()).collect();
+                cycle.push(&w.specs[to].0.name);
                 return Err(ConfigError::new(
-                    specs[v].1.clone(),
-                    format!("policies target each other in a cycle: {}", cycle.join(" -> ")),
+                    format!("{}.{field}", w.specs[v].1),
+                    format!("policies target each other in a cycle: {}; expected groups that form a tree", cycle.join(" -> ")),
                 ));
             }
-            if color[w] == 0 {
-                dfs(w, specs, edges, color, stack)?;
+            if w.color[to] == 0 {
+                dfs(w, to)?;
+            }
+            height = height.max(1 + w.height[to]);
+            if height > MAX_GROUP_DEPTH {
+                return Err(ConfigError::new(
+                    format!("{}.{field}", w.specs[v].1),
+                    format!("groups nest more than {MAX_GROUP_DEPTH} levels deep below `{}`", w.specs[v].0.name),
+                ));
             }
         }
-        stack.pop();
-        color[v] = 2;
+        w.height[v] = height;
+        w.stack.pop();
+        w.color[v] = 2;
         Ok(())
     }
-    let mut color = vec![0u8; specs.len()];
-    for v in 0..specs.len() {
-        if color[v] == 0 {
-            dfs(v, specs, &edges, &mut color, &mut Vec::new())?;
+    let n = specs.len();
+    let mut w = Walk { specs, edges: &edges, color: vec![0; n], height: vec![0; n], stack: Vec::new() };
+    for v in 0..n {
+        if w.color[v] == 0 {
+            dfs(&mut w, v)?;
         }
     }
     Ok(())
@@ -546,6 +570,17 @@ fn compile_targets(spec: &PolicySpec, p: &str, names: &Names<'_>, endpoints: &[E
     };
     if targets.is_empty() {
         return Err(ConfigError::new(format!("{p}.targets"), "expected at least one target that is not a batch endpoint"));
+    }
+    if targets.len() > MAX_ENDPOINTS {
+        return Err(ConfigError::new(format!("{p}.targets"), format!("expected at most {MAX_ENDPOINTS} targets, found {}", targets.len())));
+    }
+    for (i, t) in spec.targets.iter().enumerate() {
+        if let Some(j) = spec.targets[..i].iter().position(|o| o.id() == t.id()) {
+            return Err(ConfigError::new(
+                format!("{p}.targets[{i}]"),
+                format!("duplicate target `{}` (also targets[{j}]): list each target once and give it a weight instead", t.id()),
+            ));
+        }
     }
     if spec.kind == PolicyKind::Weighted && targets.iter().all(|t| t.weight == 0.0) {
         return Err(ConfigError::new(format!("{p}.targets"), "expected at least one positive weight, found all zero"));
@@ -636,6 +671,9 @@ impl Router {
             endpoints: cfg.endpoints.iter().enumerate().map(|(i, e)| (e.id.as_str(), EndpointIdx(i as u16))).collect(),
             policies: BTreeMap::new(),
         };
+        if cfg.groups.len() > MAX_GROUPS {
+            return Err(ConfigError::new("groups", format!("expected at most {MAX_GROUPS} groups, found {}", cfg.groups.len())));
+        }
         let mut specs: Vec<(&PolicySpec, String)> = vec![(&cfg.policy, "policy".to_string())];
         specs.extend(cfg.groups.iter().enumerate().map(|(j, g)| (g, format!("groups[{j}]"))));
         for (i, (spec, p)) in specs.iter().enumerate() {
@@ -694,7 +732,12 @@ impl Router {
         };
         validate_retry(&retry, "policy.retry")?;
         let cache = match &root.cache {
-            Some(c) if c.capacity == 0 => return Err(ConfigError::new("policy.cache.capacity", "expected a positive capacity")),
+            Some(c) if c.capacity == 0 || c.capacity > MAX_CACHE_CAPACITY => {
+                return Err(ConfigError::new(
+                    "policy.cache.capacity",
+                    format!("expected a capacity in 1..={MAX_CACHE_CAPACITY}, found {}", c.capacity),
+                ));
+            }
             Some(c) if c.ttl.nanos() == 0 => return Err(ConfigError::new("policy.cache.ttl", "expected a positive ttl like \"10m\"")),
             Some(c) => Some(ResponseCache::new(c)),
             None => None,

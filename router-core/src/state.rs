@@ -258,7 +258,7 @@ impl<const K: usize> SlidingWindow<K> {
     /// Moves the window forward to `now`, forgetting buckets that fell out of it.
     #[inline]
     pub fn advance(&mut self, now: Nanos) {
-        if now < self.head_start + self.width {
+        if now < self.head_start.saturating_add(self.width) {
             return;
         }
         let steps = (now - self.head_start) / self.width;

@@ -6,7 +6,10 @@
 //! thread count. Replication r of every policy sees the same traffic and provider luck (common random
 //! numbers), which is what makes the paired differences against the baseline tight.
 
-use crate::engine::{self, RunOptions, RunResult};
+use crate::engine::{self, RequestRecord, RunOptions, RunResult};
+use crate::records::RecordWriter;
+use anyhow::Result;
+use std::path::Path;
 use crate::metrics::LatencyHistogram;
 use crate::report::{CdfSeries, Estimate, METRICS, PairedRow, PolicyRow, RunReport, ShareRow, TimeseriesRow};
 use crate::scenario::Compiled;
@@ -39,37 +42,55 @@ impl Experiment {
     }
 }
 
-/// Runs the policies `selected` (indices into the scenario's policies) for every replication, in parallel.
-/// `progress` is told the number of requests generated so far, summed over runs.
-pub fn run(model: &Compiled, selected: &[usize], progress: Option<&(dyn Fn(u64) + Sync)>) -> Experiment {
+/// What an experiment reports besides its results.
+#[derive(Default)]
+pub struct ExperimentOptions<'a> {
+    /// Told the number of requests generated so far, summed over runs (progress bars).
+    pub progress: Option<&'a (dyn Fn(u64) + Sync)>,
+    /// When set, every run streams its per-request records to `<dir>/<policy>-r<replication>.parquet`.
+    pub records_dir: Option<&'a Path>,
+}
+
+/// Runs the policies `selected` (indices into the scenario's policies) for every replication, in parallel on
+/// rayon's current pool.
+pub fn run(model: &Compiled, selected: &[usize], opts: &ExperimentOptions<'_>) -> Result<Experiment> {
     let reps = model.scenario.replications;
     let jobs: Vec<(usize, u32)> = selected.iter().flat_map(|&p| (0..reps).map(move |r| (p, r))).collect();
     let done = AtomicU64::new(0);
     let per_run_last: Vec<AtomicU64> = jobs.iter().map(|_| AtomicU64::new(0)).collect();
     let start = Instant::now();
-    let results: Vec<RunResult> = jobs
+    let results: Vec<Result<RunResult>> = jobs
         .par_iter()
         .enumerate()
         .map(|(j, &(p, r))| {
             let tick = |n: u64| {
                 let prev = per_run_last[j].swap(n, Ordering::Relaxed);
                 let total = done.fetch_add(n.saturating_sub(prev), Ordering::Relaxed) + n.saturating_sub(prev);
-                if let Some(f) = progress {
+                if let Some(f) = opts.progress {
                     f(total);
                 }
             };
-            let opts = RunOptions { progress: progress.is_some().then_some(&tick as &(dyn Fn(u64) + Sync)), ..Default::default() };
-            engine::run(model, p, r, opts)
+            let progress = opts.progress.is_some().then_some(&tick as &(dyn Fn(u64) + Sync));
+            let Some(dir) = opts.records_dir else {
+                return Ok(engine::run(model, p, r, RunOptions { progress, ..Default::default() }));
+            };
+            let name = &model.scenario.policies[p].name;
+            let path = dir.join(format!("{name}-r{r}.parquet"));
+            let mut writer = RecordWriter::create(&path, name, r, model.class_names(), model.endpoint_ids())?;
+            let mut sink = |rec: &RequestRecord| writer.push(rec);
+            let res = engine::run(model, p, r, RunOptions { progress, records: Some(&mut sink), ..Default::default() });
+            writer.finish()?;
+            Ok(res)
         })
         .collect();
     let wall_s = start.elapsed().as_secs_f64();
     let mut runs: Vec<Vec<RunResult>> = selected.iter().map(|_| Vec::with_capacity(reps as usize)).collect();
     for (res, &(p, _)) in results.into_iter().zip(&jobs) {
         let slot = selected.iter().position(|&q| q == p).unwrap_or(0);
-        runs[slot].push(res);
+        runs[slot].push(res?);
     }
     let policies = selected.iter().map(|&p| model.scenario.policies[p].name.clone()).collect();
-    Experiment { policies, runs, wall_s }
+    Ok(Experiment { policies, runs, wall_s })
 }
 
 /// Per-replication values of every summary metric of one run, keyed like [`METRICS`]' columns.

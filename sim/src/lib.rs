@@ -12,6 +12,7 @@ pub mod scenario;
 pub mod stats;
 pub mod traffic;
 pub mod validate;
-pub mod commands;
+
 pub mod experiment;
 pub mod records;
+pub mod commands;

@@ -1,1 +1,5 @@
-fn main() {}
+//! The `routesim` binary: see [`sim::commands`].
+
+fn main() -> std::process::ExitCode {
+    sim::commands::main()
+}

@@ -30,6 +30,7 @@ impl RecordWriter {
         let schema = Self::frame(&[], policy, replication, &classes, &endpoints)?.schema().as_ref().clone();
         let writer = ParquetWriter::new(file)
             .batched(&schema)
+            .map_err(anyhow::Error::from)
             .with_context(|| format!("starting the Parquet writer for {}", path.display()))?;
         Ok(RecordWriter {
             path: path.to_path_buf(),
@@ -98,7 +99,7 @@ impl RecordWriter {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
-        self.writer.finish().with_context(|| format!("finishing {}", self.path.display()))?;
+        self.writer.finish().map_err(anyhow::Error::from).with_context(|| format!("finishing {}", self.path.display()))?;
         Ok(self.rows)
     }
 }

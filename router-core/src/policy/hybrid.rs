@@ -9,10 +9,13 @@ use crate::model::{EndpointIdx, Nanos, RequestInfo};
 /// `score = w_cost * cost' + w_latency * latency' + w_load * load' + w_quota * quota'`
 ///
 /// where each term is min-max normalised over the candidates (0 = best candidate, 1 = worst), so weights
-/// compare like with like. *cost* is the request's expected cost on the endpoint, *latency* its latency
+/// compare like with like, and the weights are divided by their sum, so the score lies in 0..=1 whatever
+/// scale they were written in. *cost* is the request's expected cost on the endpoint, *latency* its latency
 /// average, *load* its in-flight count relative to its concurrency limit (or raw in-flight count when
-/// unlimited), *quota* the fraction of its RPM/TPM used in the window. The lowest score wins, randomised
-/// within `buffer` like latency routing.
+/// unlimited), *quota* the fraction of its RPM/TPM used in the window. The lowest score wins; with a
+/// `buffer`, the pick is uniform among the candidates whose score is within `buffer` of the best (an
+/// absolute margin on the 0..=1 scale: 0.05 = within 5% of the spread between best and worst), so
+/// near-equal endpoints share the traffic instead of herding.
 ///
 /// Safety nets: open circuits, unhealthy endpoints and exhausted quotas never reach the score (the shared
 /// filter removes them), and endpoints whose latency average exceeds `latency_ceiling` are excluded unless
@@ -27,7 +30,21 @@ pub struct Hybrid {
 
 impl Hybrid {
     /// Hybrid routing over `targets`.
+    ///
+    /// The weights are rescaled to sum to one (the router rejects negative or all-zero weights).
     pub fn new(targets: Vec<WeightedTarget>, weights: HybridWeights, buffer: f64, ceiling: Option<Nanos>) -> Self {
+        let sum = weights.cost + weights.latency + weights.load + weights.quota;
+        let weights = if sum > 0.0 && sum.is_finite() {
+            HybridWeights {
+                cost: weights.cost / sum,
+                latency: weights.latency / sum,
+                load: weights.load / sum,
+                quota: weights.quota / sum,
+            }
+        } else {
+            // Only reachable by building a `Hybrid` by hand: score by cost and latency equally.
+            HybridWeights { cost: 0.5, latency: 0.5, load: 0.0, quota: 0.0 }
+        };
         Hybrid { targets, weights, buffer, ceiling }
     }
 }
@@ -98,7 +115,7 @@ impl Policy for Hybrid {
                     };
                 }
             },
-            |cands, rand| select::within(cands, self.buffer, rand),
+            |cands, rand| select::within_abs(cands, self.buffer, rand),
         )
     }
 }

@@ -29,6 +29,24 @@ pub fn within(c: &[Cand], buffer: f64, rand: &mut KeyedRand) -> Option<usize> {
         return (!c.is_empty()).then(|| rand.below(c.len()));
     }
     let limit = if best > 0.0 { best * (1.0 + buffer) } else { best + buffer };
+    nth_at_most(c, limit, rand)
+}
+
+/// Uniformly random among the candidates whose score is within `margin` (an absolute amount) of the best:
+/// `score <= best + margin`. Hybrid routing uses it on scores normalised to 0..=1. Infinite scores never
+/// win unless every score is infinite.
+#[inline]
+pub fn within_abs(c: &[Cand], margin: f64, rand: &mut KeyedRand) -> Option<usize> {
+    let best = c.iter().map(|x| x.score).fold(f64::INFINITY, f64::min);
+    if !best.is_finite() {
+        return (!c.is_empty()).then(|| rand.below(c.len()));
+    }
+    nth_at_most(c, best + margin.max(0.0), rand)
+}
+
+/// A uniformly random candidate among those with `score <= limit` (at least one must qualify).
+#[inline]
+fn nth_at_most(c: &[Cand], limit: f64, rand: &mut KeyedRand) -> Option<usize> {
     let n = c.iter().filter(|x| x.score <= limit).count();
     let mut k = rand.below(n.max(1));
     c.iter().position(|x| {

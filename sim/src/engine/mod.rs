@@ -92,19 +92,19 @@ pub struct RunResult {
 #[derive(Clone, Copy, Debug)]
 enum Ev {
     Arrival,
-    AttemptStart { req: u32, gen: u32 },
+    AttemptStart { req: u32, generation: u32 },
     ServiceDone { ep: u16, handle: u64 },
     Refused { handle: u64 },
     Timeout { handle: u64 },
     HealthCheck,
     Fault { idx: u16, on: bool },
     BatchDeadline,
-    BatchDone { req: u32, gen: u32 },
+    BatchDone { req: u32, generation: u32 },
 }
 
 #[derive(Clone, Debug)]
 struct Req {
-    gen: u32,
+    generation: u32,
     live: bool,
     arrival: Arrival,
     measured: bool,
@@ -125,8 +125,8 @@ struct Req {
 
 /// Packs (slab index, generation, attempt) into a handle that detects stale events.
 #[inline]
-fn handle(req: u32, gen: u32, attempt: u32) -> u64 {
-    ((req as u64) << 40) | ((gen as u64 & 0xFF_FFFF) << 16) | (attempt as u64 & 0xFFFF)
+fn handle(req: u32, generation: u32, attempt: u32) -> u64 {
+    ((req as u64) << 40) | ((generation as u64 & 0xFF_FFFF) << 16) | (attempt as u64 & 0xFFFF)
 }
 
 #[inline]
@@ -170,6 +170,8 @@ struct Sim<'m> {
     batch_held: Vec<u32>,
     batch_seq: u64,
     batch_ep: Option<EndpointIdx>,
+    /// Time of the previous event, for the occupancy integral.
+    last_event: Nanos,
 }
 
 impl<'m> Sim<'m> {
@@ -193,6 +195,7 @@ impl<'m> Sim<'m> {
             batch_held: Vec::new(),
             batch_seq: 0,
             batch_ep: None,
+            last_event: 0,
         }
     }
 
@@ -222,12 +225,13 @@ impl<'m> Sim<'m> {
                 let q = self.queue_len();
                 self.metrics.series.close(q);
             }
+            self.integrate_occupancy(t);
             self.now = t;
             processed += 1;
             match ev {
                 Ev::Arrival => self.on_arrival(&mut opts),
-                Ev::AttemptStart { req, gen } => {
-                    if self.reqs[req as usize].gen == gen && self.reqs[req as usize].live {
+                Ev::AttemptStart { req, generation } => {
+                    if self.reqs[req as usize].generation == generation && self.reqs[req as usize].live {
                         let ep = self.reqs[req as usize].ep;
                         self.dispatch(req, ep, &mut opts);
                     }
@@ -246,7 +250,7 @@ impl<'m> Sim<'m> {
                         self.release_batch();
                     }
                 }
-                Ev::BatchDone { req, gen } => self.on_batch_done(req, gen, &mut opts),
+                Ev::BatchDone { req, generation } => self.on_batch_done(req, generation, &mut opts),
             }
         }
         let q = self.queue_len();
@@ -262,6 +266,18 @@ impl<'m> Sim<'m> {
         }
     }
 
+    /// Adds `in_flight x dt` since the previous event to the occupancy integral (after the warm-up only).
+    #[inline]
+    fn integrate_occupancy(&mut self, t: Nanos) {
+        let from = self.last_event.max(self.model.warmup_until);
+        if t > from {
+            let dt = (t - from) as f64 * 1e-9;
+            self.metrics.queueing.in_system_area += self.in_flight as f64 * dt;
+            self.metrics.queueing.observed_s += dt;
+        }
+        self.last_event = t;
+    }
+
     fn queue_len(&self) -> u64 {
         self.providers.iter().map(|p| p.queue_len() as u64).sum()
     }
@@ -270,7 +286,7 @@ impl<'m> Sim<'m> {
     fn alloc(&mut self, arrival: Arrival) -> u32 {
         let measured = arrival.at >= self.model.warmup_until && arrival.id >= self.model.warmup_requests;
         let fresh = Req {
-            gen: 0,
+            generation: 0,
             live: true,
             arrival,
             measured,
@@ -288,8 +304,8 @@ impl<'m> Sim<'m> {
         self.in_flight += 1;
         match self.free.pop() {
             Some(i) => {
-                let gen = self.reqs[i as usize].gen.wrapping_add(1) & 0xFF_FFFF;
-                self.reqs[i as usize] = Req { gen, ..fresh };
+                let generation = self.reqs[i as usize].generation.wrapping_add(1) & 0xFF_FFFF;
+                self.reqs[i as usize] = Req { generation, ..fresh };
                 i
             }
             None => {
@@ -300,6 +316,11 @@ impl<'m> Sim<'m> {
     }
 
     fn release(&mut self, r: u32) {
+        let q = &self.reqs[r as usize];
+        if q.measured {
+            self.metrics.queueing.finished += 1;
+            self.metrics.queueing.sojourn_sum_s += (self.now - q.arrival.at) as f64 * 1e-9;
+        }
         self.reqs[r as usize].live = false;
         self.free.push(r);
         self.in_flight -= 1;
@@ -307,9 +328,9 @@ impl<'m> Sim<'m> {
 
     /// The slab index of a handle's request if the handle still names its current, unfinished attempt.
     fn current(&self, h: u64) -> Option<u32> {
-        let (r, gen, attempt) = unhandle(h);
+        let (r, generation, attempt) = unhandle(h);
         let q = self.reqs.get(r as usize)?;
-        (q.live && q.gen == gen && q.attempts.count == attempt && !q.done).then_some(r)
+        (q.live && q.generation == generation && q.attempts.count == attempt && !q.done).then_some(r)
     }
 
     fn on_arrival(&mut self, opts: &mut RunOptions<'_>) {
@@ -378,8 +399,8 @@ impl<'m> Sim<'m> {
         self.router.on_dispatch(ep, info, now);
         self.metrics.series.attempt(ep.get());
         let a = self.reqs[r as usize].arrival;
-        let (gen, attempt) = (self.reqs[r as usize].gen, self.reqs[r as usize].attempts.count);
-        let h = handle(r, gen, attempt);
+        let (generation, attempt) = (self.reqs[r as usize].generation, self.reqs[r as usize].attempts.count);
+        let h = handle(r, generation, attempt);
         let tokens = a.input_tokens as u64 + a.output_tokens as u64;
         match self.providers[ep.get()].admit(tokens, now) {
             Admission::Refused { class, latency, retry_after } => {
@@ -409,6 +430,12 @@ impl<'m> Sim<'m> {
         let svc = self.providers[ep.get()].draw(a.output_tokens, u_err, &mut rng);
         let dispatched = q.dispatched;
         let was_queued = q.queued;
+        if q.measured {
+            let qs = &mut self.metrics.queueing;
+            qs.served += 1;
+            qs.waited += was_queued as u64;
+            qs.wait_sum_s += (now - dispatched) as f64 * 1e-9;
+        }
         let q = &mut self.reqs[r as usize];
         q.queued = false;
         q.error = svc.error;
@@ -429,9 +456,9 @@ impl<'m> Sim<'m> {
         // Free the slot first: the next queued attempt (if any, and not abandoned) starts now.
         let reqs = &self.reqs;
         let stale = |wh: u64| {
-            let (r, gen, attempt) = unhandle(wh);
+            let (r, generation, attempt) = unhandle(wh);
             let q = &reqs[r as usize];
-            !(q.live && q.gen == gen && q.attempts.count == attempt && !q.done)
+            !(q.live && q.generation == generation && q.attempts.count == attempt && !q.done)
         };
         if let Some(w) = self.providers[ep as usize].release(stale) {
             let (r, _, _) = unhandle(w.handle);
@@ -496,8 +523,8 @@ impl<'m> Sim<'m> {
                 } else {
                     let q = &mut self.reqs[r as usize];
                     q.ep = endpoint;
-                    let gen = q.gen;
-                    self.events.push(now + delay, Ev::AttemptStart { req: r, gen });
+                    let generation = q.generation;
+                    self.events.push(now + delay, Ev::AttemptStart { req: r, generation });
                 }
             }
             NextAttempt::GiveUp(_) => self.fail(r, error, opts),
@@ -589,14 +616,14 @@ impl<'m> Sim<'m> {
             if q.measured {
                 self.metrics.counts.batched += 1;
             }
-            let gen = q.gen;
-            self.events.push(now + turnaround, Ev::BatchDone { req: r, gen });
+            let generation = q.generation;
+            self.events.push(now + turnaround, Ev::BatchDone { req: r, generation });
         }
     }
 
-    fn on_batch_done(&mut self, r: u32, gen: u32, opts: &mut RunOptions<'_>) {
+    fn on_batch_done(&mut self, r: u32, generation: u32, opts: &mut RunOptions<'_>) {
         let q = &self.reqs[r as usize];
-        if !(q.live && q.gen == gen) {
+        if !(q.live && q.generation == generation) {
             return;
         }
         self.finish_attempt(r, opts);

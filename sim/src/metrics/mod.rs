@@ -115,6 +115,42 @@ impl Counts {
     }
 }
 
+/// Queueing at the providers and occupancy of the whole system, for the checks against queueing theory.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct QueueStats {
+    /// Attempts of measured requests that reached service.
+    pub served: u64,
+    /// Of those, how many waited in a provider queue first.
+    pub waited: u64,
+    /// Sum of their queue waits, in seconds.
+    pub wait_sum_s: f64,
+    /// Measured requests that left the system (succeeded, failed or rejected).
+    pub finished: u64,
+    /// Sum of their times in the system, in seconds.
+    pub sojourn_sum_s: f64,
+    /// Time integral of the number of requests in the system after the warm-up, in request-seconds.
+    pub in_system_area: f64,
+    /// Length of that integration window, in seconds.
+    pub observed_s: f64,
+}
+
+impl QueueStats {
+    /// Mean queue wait per served attempt, in seconds.
+    pub fn mean_wait_s(&self) -> f64 {
+        self.wait_sum_s / self.served.max(1) as f64
+    }
+
+    /// Fraction of served attempts that waited.
+    pub fn p_wait(&self) -> f64 {
+        self.waited as f64 / self.served.max(1) as f64
+    }
+
+    /// Time-average number of requests in the system.
+    pub fn mean_in_system(&self) -> f64 {
+        if self.observed_s > 0.0 { self.in_system_area / self.observed_s } else { 0.0 }
+    }
+}
+
 /// Everything measured in one run of one policy.
 #[derive(Clone, Debug)]
 pub struct Metrics {
@@ -130,8 +166,12 @@ pub struct Metrics {
     pub ttft_by_class: Vec<LatencyHistogram>,
     /// Total cost of measured requests in USD.
     pub cost_usd: f64,
-    /// Sum of input + output tokens of measured successful attempts (for the cost identity check).
+    /// Input and output tokens billed, over all endpoints (measured requests).
     pub tokens: [u64; 2],
+    /// Input and output tokens billed per endpoint (the cost identity: cost = sum of tokens x prices).
+    pub endpoint_tokens: Vec<[u64; 2]>,
+    /// Queueing and occupancy.
+    pub queueing: QueueStats,
     /// Attempts per endpoint (measured requests).
     pub endpoint_attempts: Vec<u64>,
     /// Cost per endpoint in USD (measured requests).
@@ -153,6 +193,8 @@ impl Metrics {
             ttft_by_class: vec![LatencyHistogram::default(); classes],
             cost_usd: 0.0,
             tokens: [0; 2],
+            endpoint_tokens: vec![[0; 2]; endpoints],
+            queueing: QueueStats::default(),
             endpoint_attempts: vec![0; endpoints],
             endpoint_cost: vec![0.0; endpoints],
             latency_sum_s: 0.0,
@@ -181,7 +223,7 @@ impl Metrics {
         self.counts.failed[class.index()] += 1;
     }
 
-    /// A measured attempt on `endpoint` that cost `cost` and produced `tokens` (input, output) on success.
+    /// A measured attempt on `endpoint` that cost `cost` and billed `tokens` (input, output).
     #[inline]
     pub fn attempt(&mut self, endpoint: usize, error: Option<ErrorClass>, cost: f64, tokens: [u64; 2]) {
         self.counts.attempts += 1;
@@ -190,6 +232,8 @@ impl Metrics {
         self.cost_usd += cost;
         self.tokens[0] += tokens[0];
         self.tokens[1] += tokens[1];
+        self.endpoint_tokens[endpoint][0] += tokens[0];
+        self.endpoint_tokens[endpoint][1] += tokens[1];
         if let Some(c) = error {
             self.counts.attempt_errors[c.index()] += 1;
         }

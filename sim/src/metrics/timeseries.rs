@@ -69,6 +69,7 @@ impl TimeSeries {
     /// Closes the open interval with the queue length observed at its end and opens the next one.
     pub fn close(&mut self, queue_len: u64) {
         let next_start = self.boundary();
+        let endpoints = self.current.attempts.len();
         let mut row = std::mem::replace(
             &mut self.current,
             Interval {
@@ -77,7 +78,7 @@ impl TimeSeries {
                 failed: 0,
                 p95_s: f64::NAN,
                 cost_usd: 0.0,
-                attempts: vec![0; self.current.attempts.len()],
+                attempts: vec![0; endpoints],
                 queue_len: 0,
             },
         );

@@ -155,8 +155,8 @@ impl EndpointSpec {
         if !(0.0..=1.0).contains(&self.fail_after) {
             return Err(("fail_after".into(), format!("expected a fraction in 0..=1, found {}", self.fail_after)));
         }
-        self.ttft.validate().map_err(|m| ("ttft".to_string(), m))?;
-        self.tpot.validate().map_err(|m| ("tpot".to_string(), m))?;
+        self.ttft.validate().map_err(|(f, m)| (format!("ttft.{f}"), m))?;
+        self.tpot.validate().map_err(|(f, m)| (format!("tpot.{f}"), m))?;
         let mut last_u = -1.0;
         for (i, [u, f]) in self.slowdown.iter().copied().enumerate() {
             if !(0.0..=1.0).contains(&u) || u <= last_u {
@@ -168,7 +168,7 @@ impl EndpointSpec {
             last_u = u;
         }
         match (&self.batch_turnaround, self.batch) {
-            (Some(d), true) => d.validate().map_err(|m| ("batch_turnaround".to_string(), m))?,
+            (Some(d), true) => d.validate().map_err(|(f, m)| (format!("batch_turnaround.{f}"), m))?,
             (None, true) => {
                 return Err(("batch_turnaround".into(), "expected a completion-time distribution for a batch endpoint".into()));
             }

@@ -20,6 +20,7 @@ use plotters::coord::Shift;
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
 use plotters::style::FontStyle;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::model::{CdfSeries, Estimate, RunReport, ShareRow, TimeseriesRow};
 use super::pareto::pareto_frontier;
@@ -432,9 +433,9 @@ fn draw_timeseries<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &R
 
     // Common time axis and p95 scale so the policies can be compared row by row.
     let interval_of = |p: &PolicySeries<'_>| p.ts.iter().map(|t| t.interval_s).find(|d| d.is_finite() && *d > 0.0);
-    let t_end = |p: &PolicySeries<'_>| {
+    let t_end = |p: &PolicySeries<'_>| -> Vec<f64> {
         let d = interval_of(p).unwrap_or(0.0);
-        p.ts.iter().map(|t| t.t_start_s + t.interval_s).chain(p.shares.iter().map(|s| s.t_start_s + d))
+        p.ts.iter().map(|t| t.t_start_s + t.interval_s).chain(p.shares.iter().map(|s| s.t_start_s + d)).collect()
     };
     let Some((t0, t1)) =
         finite_range(data.iter().flat_map(|p| {
@@ -530,10 +531,10 @@ fn draw_share_panel<DB: DrawingBackend>(
     chart.draw_series(rects)?;
     if starts.is_empty() {
         let (w, h) = chart.plotting_area().dim_in_pixel();
-        chart.plotting_area().draw(&Text::new(
+        chart.plotting_area().strip_coord_spec().draw(&Text::new(
             "no share data",
             (w as i32 / 2, h as i32 / 2),
-            (FONT, LABEL_SIZE).into_font().pos(Pos::new(HPos::Center, VPos::Center)),
+            (FONT, LABEL_SIZE).into_font().color(&BLACK).pos(Pos::new(HPos::Center, VPos::Center)),
         ))?;
     }
     Ok(())
@@ -602,7 +603,7 @@ fn draw_cost_bars<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &Ru
         return draw_no_data(&area, "policy results");
     }
     let names: Vec<&str> = report.rows.iter().map(|r| r.policy.as_str()).collect();
-    let font = (FONT, LABEL_SIZE).into_font();
+    let font = TextStyle::from((FONT, LABEL_SIZE).into_font());
     let label_width = names
         .iter()
         .filter_map(|n| area.estimate_text_size(n, &font).ok())
@@ -644,33 +645,34 @@ fn bar_panel<DB: DrawingBackend>(
     // Head room on the right for the value labels.
     let x1 = if hi > 0.0 { hi * 1.3 } else { 1.0 };
     let x0 = if lo < 0.0 { lo * 1.3 } else { 0.0 };
-    let y_keys: Vec<f64> = (0..n).map(|i| i as f64).collect();
     let mut chart = ChartBuilder::on(area)
         .caption(caption, (FONT, DESC_SIZE + 2))
         .margin(15)
         .margin_right(30)
         .x_label_area_size(55)
         .y_label_area_size(label_width)
-        .build_cartesian_2d(x0..x1, (-0.6..n as f64 - 0.4).with_key_points(y_keys))?;
-    let label_of = |y: &f64| {
-        let k = y.round();
-        if (y - k).abs() < 1e-6 && k >= 0.0 && (k as usize) < n {
-            names[n - 1 - k as usize].to_string()
-        } else {
-            String::new()
-        }
-    };
+        .build_cartesian_2d(x0..x1, -0.6..n as f64 - 0.4)?;
     chart
         .configure_mesh()
         .x_desc(x_desc)
         .x_label_formatter(&|x| tick(*x))
-        .y_label_formatter(&label_of)
+        .y_labels(0)
         .label_style((FONT, LABEL_SIZE))
         .axis_desc_style((FONT, DESC_SIZE))
         .disable_y_mesh()
         .light_line_style(BLACK.mix(0.05))
         .bold_line_style(BLACK.mix(0.15))
         .draw()?;
+    // Policy names left of the axis, at each bar's centre (in the parent area's pixel coordinates).
+    let base = area.get_base_pixel();
+    for (i, name) in names.iter().enumerate() {
+        let (px, py) = chart.backend_coord(&(x0, y_of(i)));
+        area.draw(&Text::new(
+            name.to_string(),
+            (px - base.0 - 8, py - base.1),
+            (FONT, LABEL_SIZE).into_font().color(&BLACK).pos(Pos::new(HPos::Right, VPos::Center)),
+        ))?;
+    }
     for (i, v) in vals.iter().enumerate() {
         let Some(v) = v else { continue };
         let y = y_of(i);

@@ -1,0 +1,83 @@
+//! The `routesim` command line: argument parsing (clap) and one module per subcommand.
+//!
+//! `main.rs` only calls [`main`]. Exit status: 0 on success, 1 when a run fails (I/O, a failed validation
+//! check), 2 when the input is invalid (scenario, arguments).
+
+pub mod bench;
+pub mod load;
+pub mod policies;
+pub mod run;
+pub mod validate;
+
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// routesim: decide how your LLM gateway should route before you deploy it.
+#[derive(Debug, Parser)]
+#[command(name = "routesim", version, about, long_about = None)]
+pub struct Cli {
+    /// The subcommand.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run every policy of a scenario against the same traffic and report cost and latency.
+    Run(run::RunArgs),
+    /// Simulate a scenario without writing files and print simulated requests per second of wall time.
+    Bench(bench::BenchArgs),
+    /// List the routing policies, one line each.
+    Policies,
+    /// Check the simulator against queueing theory (M/M/c, M/G/1, Erlang B, Little's law, identities).
+    Validate(validate::ValidateArgs),
+}
+
+/// A command's failure: invalid input (exit 2) or a failed run (exit 1).
+#[derive(Debug)]
+pub enum Failure {
+    /// The user's input is invalid; the message says where and what was expected.
+    Invalid(String),
+    /// Something went wrong while running.
+    Failed(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Failed(e)
+    }
+}
+
+impl From<crate::scenario::diag::ScenarioError> for Failure {
+    fn from(e: crate::scenario::diag::ScenarioError) -> Self {
+        Failure::Invalid(e.to_string())
+    }
+}
+
+/// Parses the command line, runs the subcommand and maps failures to an exit status.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run::run(&args),
+        Command::Bench(args) => bench::run(&args),
+        Command::Policies => {
+            print!("{}", policies::render());
+            Ok(())
+        }
+        Command::Validate(args) => validate::run(&args),
+
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Invalid(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Failed(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! End-to-end properties of the simulator: determinism, common random numbers, conservation, the cost
+//! identity, faults, quotas, timeouts and retries.
+
+use router_core::{ErrorClass, secs_to_nanos};
+use sim::engine::{self, RequestRecord, RunOptions, RunResult};
+use sim::experiment::{self, ExperimentOptions};
+use sim::report::write_summary;
+use sim::scenario::{Compiled, Scenario};
+use std::path::Path;
+
+const BASE: &str = include_str!("data/base.toml");
+const QUICKSTART: &str = include_str!("../../scenarios/quickstart.toml");
+
+fn compile(text: &str) -> Compiled {
+    let path = Path::new("test.toml");
+    Scenario::parse(path, text).unwrap_or_else(|e| panic!("{e}")).compile(path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn quickstart(requests: u64, replications: u32) -> Compiled {
+    let path = Path::new("scenarios/quickstart.toml");
+    let mut s = Scenario::parse(path, QUICKSTART).expect("quickstart parses");
+    s.requests = Some(requests);
+    s.duration = None;
+    s.replications = replications;
+    s.compile(path).expect("quickstart compiles")
+}
+
+fn run_records(model: &Compiled, policy: usize) -> (RunResult, Vec<RequestRecord>) {
+    let mut recs = Vec::new();
+    let mut sink = |r: &RequestRecord| recs.push(r.clone());
+    let res = engine::run(model, policy, 0, RunOptions { records: Some(&mut sink), ..Default::default() });
+    (res, recs)
+}
+
+fn summary_bytes(model: &Compiled, threads: usize) -> Vec<u8> {
+    let all: Vec<usize> = (0..model.scenario.policies.len()).collect();
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");
+    let exp = pool.install(|| experiment::run(model, &all, &ExperimentOptions::default())).expect("runs");
+    let dir = std::env::temp_dir().join(format!("routesim-det-{}-{threads}-{}", std::process::id(), rand_suffix()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    write_summary(&experiment::report(model, &exp), &dir).expect("summary");
+    let bytes = std::fs::read(dir.join("summary.csv")).expect("csv");
+    let parquet = std::fs::read(dir.join("summary.parquet")).expect("parquet");
+    let _ = std::fs::remove_dir_all(&dir);
+    [bytes, parquet].concat()
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+}
+
+#[test]
+fn same_scenario_and_seed_give_byte_identical_summaries_for_any_thread_count() {
+    let model = quickstart(15_000, 2);
+    let one = summary_bytes(&model, 1);
+    assert_eq!(one, summary_bytes(&model, 2));
+    assert_eq!(one, summary_bytes(&model, 1));
+}
+
+#[test]
+fn every_policy_sees_the_same_traffic() {
+    // Common random numbers: request i arrives at the same time with the same tokens under every policy,
+    // whatever the routing did to the requests before it.
+    let model = quickstart(5_000, 1);
+    let (_, a) = run_records(&model, 0);
+    let (_, b) = run_records(&model, 4);
+    let key = |r: &RequestRecord| (r.id, r.arrival_s.to_bits(), r.class, r.input_tokens, r.output_tokens);
+    let mut ka: Vec<_> = a.iter().map(key).collect();
+    let mut kb: Vec<_> = b.iter().map(key).collect();
+    ka.sort_unstable();
+    kb.sort_unstable();
+    assert_eq!(ka.len(), 5_000);
+    assert_eq!(ka, kb);
+}
+
+#[test]
+fn policies_that_decide_the_same_give_identical_results() {
+    // With one endpoint, round-robin and cost-based routing make identical decisions: every draw (arrivals,
+    // provider luck per attempt) must then coincide, so every metric is equal.
+    let one = BASE.replace("fallbacks = [\"premium\"]\n", "targets = [\"cheap\"]\n").replace(
+        "kind = \"round-robin\"",
+        "kind = \"round-robin\"\ntargets = [\"cheap\"]\nretry = { max_attempts = 2 }",
+    );
+    let one = one.replace("kind = \"cost\"", "kind = \"cost\"\nretry = { max_attempts = 2 }");
+    let one = one.replace("tpot = { dist = \"constant\", value = \"10ms\" }", "tpot = { dist = \"constant\", value = \"10ms\" }\nerrors = { server = 0.1 }");
+    let model = compile(&one);
+    let (a, ra) = run_records(&model, 0);
+    let (b, rb) = run_records(&model, 1);
+    assert_eq!(a.metrics.counts, b.metrics.counts);
+    assert_eq!(a.metrics.cost_usd, b.metrics.cost_usd);
+    assert_eq!(ra, rb);
+    assert!(a.metrics.counts.retries > 0, "the test needs retries to be meaningful");
+}
+
+#[test]
+fn requests_are_conserved_at_any_horizon() {
+    let model = quickstart(30_000, 1);
+    for policy in 0..model.scenario.policies.len() {
+        for horizon_s in [60.0, 300.0, f64::INFINITY] {
+            let horizon = horizon_s.is_finite().then(|| secs_to_nanos(horizon_s));
+            let r = engine::run(&model, policy, 0, RunOptions { horizon, ..Default::default() });
+            let c = &r.metrics.counts;
+            // The quickstart's 10-minute warm-up: measured + warm-up requests = arrivals.
+            let warm = c.arrivals - c.requests;
+            let ended = c.succeeded + c.failed_total() + c.rejected;
+            assert!(
+                ended + r.in_flight >= c.requests && ended + r.in_flight <= c.requests + warm,
+                "policy {policy} horizon {horizon_s}: {c:?} in flight {}",
+                r.in_flight
+            );
+            if horizon.is_none() {
+                assert_eq!(r.in_flight, 0);
+                assert_eq!(ended, c.requests, "policy {policy}: every measured request ends exactly once");
+            }
+        }
+    }
+}
+
+#[test]
+fn conservation_is_exact_without_warmup() {
+    let text = QUICKSTART.replace("warmup = \"10m\"\n", "");
+    let mut model = compile(&text);
+    model.limit.until = Some(secs_to_nanos(12.0 * 3600.0));
+    model.limit.max_requests = Some(40_000);
+    for policy in 0..model.scenario.policies.len() {
+        let r = engine::run(&model, policy, 0, RunOptions { horizon: Some(secs_to_nanos(600.0)), ..Default::default() });
+        let c = &r.metrics.counts;
+        assert_eq!(c.arrivals, c.requests);
+        assert_eq!(c.arrivals, c.succeeded + c.failed_total() + c.rejected + r.in_flight, "policy {policy}");
+    }
+}
+
+#[test]
+fn cost_equals_tokens_times_prices_and_the_routers_spend() {
+    let text = QUICKSTART.replace("warmup = \"10m\"\n", "");
+    let mut model = compile(&text);
+    model.limit.max_requests = Some(20_000);
+    for policy in 0..model.scenario.policies.len() {
+        let r = engine::run(&model, policy, 0, RunOptions::default());
+        let m = &r.metrics;
+        let priced: f64 = model
+            .endpoints
+            .iter()
+            .zip(&m.endpoint_tokens)
+            .map(|(e, t)| (t[0] as f64 * e.price.input_per_mtok + t[1] as f64 * e.price.output_per_mtok) / 1e6)
+            .sum();
+        assert!(m.cost_usd > 0.0);
+        assert!((priced - m.cost_usd).abs() <= 1e-9 * m.cost_usd, "policy {policy}: {priced} vs {}", m.cost_usd);
+        let spend: f64 = r.router_spend.iter().sum();
+        assert!((spend - m.cost_usd).abs() <= 1e-9 * m.cost_usd, "policy {policy}: router spend {spend}");
+        let by_endpoint: f64 = m.endpoint_cost.iter().sum();
+        assert!((by_endpoint - m.cost_usd).abs() <= 1e-9 * m.cost_usd);
+    }
+}
+
+const TWO: &str = r#"
+name = "two"
+seed = 3
+duration = "400s"
+
+[traffic]
+rate = 20.0
+
+[[traffic.classes]]
+name = "chat"
+input_tokens = { dist = "constant", value = 100 }
+output_tokens = { dist = "constant", value = 10 }
+
+[[endpoints]]
+id = "a"
+ttft = { dist = "constant", value = "100ms" }
+tpot = { dist = "constant", value = "1ms" }
+
+[[endpoints]]
+id = "b"
+ttft = { dist = "constant", value = "100ms" }
+tpot = { dist = "constant", value = "1ms" }
+
+[health]
+interval = "1s"
+
+[report]
+interval = "10s"
+
+[[policies]]
+name = "rr"
+kind = "round-robin"
+retry = { max_attempts = 2 }
+"#;
+
+#[test]
+fn an_outage_removes_its_endpoint_for_its_window() {
+    let text = format!("{TWO}\n[[faults]]\nendpoint = \"a\"\nkind = \"outage\"\nstart = \"100s\"\nduration = \"100s\"\n");
+    let model = compile(&text);
+    let r = engine::run(&model, 0, 0, RunOptions::default());
+    let rows = &r.metrics.series.rows;
+    let t = |row: &sim::metrics::timeseries::Interval| row.start as f64 / 1e9;
+    for row in rows {
+        let (a, b) = (row.attempts[0], row.attempts[1]);
+        if t(row) >= 110.0 && t(row) < 200.0 {
+            assert_eq!(a, 0, "interval at {}s: endpoint a must get no attempt during the outage", t(row));
+            assert!(b > 150, "interval at {}s: b takes everything", t(row));
+        } else if t(row) >= 210.0 && t(row) < 390.0 || t(row) < 90.0 {
+            assert!(a > 60 && b > 60, "interval at {}s: both serve outside the outage ({a}, {b})", t(row));
+        }
+    }
+    // Within the first second of the outage, before a health check, a's refusals are retried on b.
+    assert_eq!(r.metrics.counts.failed_total(), 0);
+    assert!(r.metrics.counts.fallbacks > 0);
+}
+
+#[test]
+fn rpm_limits_produce_429s_and_cap_the_served_rate() {
+    let text = TWO
+        .replace("id = \"a\"\n", "id = \"a\"\nlimits = { rpm = 300 }\nretry_after = \"1s\"\n")
+        .replace("retry = { max_attempts = 2 }", "targets = [\"a\"]\nretry = { max_attempts = 1 }");
+    let model = compile(&text);
+    let r = engine::run(&model, 0, 0, RunOptions::default());
+    let c = &r.metrics.counts;
+    // 20 req/s offered, 5 req/s allowed: about 3/4 of the attempts are refused with 429.
+    let rl = c.attempt_errors[ErrorClass::RateLimited.index()];
+    assert!(rl > 0);
+    let served_per_min = c.succeeded as f64 / (400.0 / 60.0);
+    assert!(served_per_min <= 300.0 + 1e-9, "{served_per_min}");
+    assert!(served_per_min > 250.0, "{served_per_min}");
+    assert_eq!(c.failed[ErrorClass::RateLimited.index()], rl);
+}
+
+#[test]
+fn a_client_timeout_ends_hung_attempts_and_retries_elsewhere() {
+    let text = TWO
+        .replace("tpot = { dist = \"constant\", value = \"1ms\" }\n\n[[endpoints]]\nid = \"b\"", "tpot = { dist = \"constant\", value = \"1ms\" }\nerrors = { timeout = 0.2 }\n\n[[endpoints]]\nid = \"b\"")
+        .replace("[health]", "[client]\ntimeout = \"2s\"\n\n[health]");
+    let model = compile(&text);
+    let r = engine::run(&model, 0, 0, RunOptions::default());
+    let c = &r.metrics.counts;
+    assert!(c.attempt_errors[ErrorClass::Timeout.index()] > 0);
+    // A timed-out attempt costs 2 s and is retried on b (100 ms + 9 ms): no request takes much longer.
+    assert!(r.metrics.latency.quantile_s(1.0) < 2.2, "{}", r.metrics.latency.quantile_s(1.0));
+    assert!(r.metrics.latency.quantile_s(1.0) >= 2.0);
+    assert_eq!(c.failed_total(), 0, "a retried timeout succeeds on b (b never hangs)");
+}
