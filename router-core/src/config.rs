@@ -490,6 +490,7 @@ pub(crate) fn check_range(path: &str, x: f64, lo: f64, hi: f64) -> Result<(), Co
     if x.is_finite() && x >= lo && x <= hi {
         Ok(())
     } else {
-        Err(ConfigError::new(path, format!("expected a number in {lo}..={hi}, found {x}")))
+        let expected = if hi == f64::MAX { format!("a finite number >= {lo}") } else { format!("a number in {lo}..={hi}") };
+        Err(ConfigError::new(path, format!("expected {expected}, found {x}")))
     }
 }

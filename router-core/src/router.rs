@@ -157,6 +157,7 @@ pub struct Router {
     policies: Vec<Box<dyn Policy>>,
     counters: Vec<u64>,
     scratch: Vec<Cand>,
+    terms: Vec<[f64; 4]>,
     tracking: TrackingConfig,
     retry: RetryConfig,
     budget: Option<RetryBudget>,
@@ -202,6 +203,7 @@ impl Router {
             policies: &self.policies,
             counters: &mut self.counters,
             scratch: &mut self.scratch,
+            terms: &mut self.terms,
             rand: KeyedRand::new(self.seed, req.id, salt),
             exclude,
             why: [0; 6],
@@ -759,6 +761,11 @@ impl Router {
             None => None,
         };
         let n = cfg.endpoints.len();
+        // Scratch for candidates: the policies active at once form a chain of at most MAX_GROUP_DEPTH + 1, each
+        // with at most its target count of candidates, so this capacity is never exceeded (no allocation later).
+        let per_policy: Vec<usize> = specs.iter().map(|(s, _)| if s.targets.is_empty() { n } else { s.targets.len() }).collect();
+        let widest = per_policy.iter().copied().max().unwrap_or(n);
+        let scratch_cap = per_policy.iter().sum::<usize>().min((MAX_GROUP_DEPTH + 1) * widest);
         Ok(Router {
             name: root.name.clone(),
             kind: root.kind,
@@ -766,7 +773,8 @@ impl Router {
             states: (0..n).map(|_| EndpointState::new(&tracking)).collect(),
             counters: vec![0; policies.len()],
             policies,
-            scratch: Vec::with_capacity(n * 4),
+            scratch: Vec::with_capacity(scratch_cap),
+            terms: Vec::with_capacity(widest),
             tracking,
             budget: retry.budget.map(RetryBudget::new),
             retry,

@@ -49,73 +49,70 @@ impl Hybrid {
     }
 }
 
-#[derive(Clone, Copy)]
-struct Terms {
-    cost: f64,
-    latency: f64,
-    load: f64,
-    quota: f64,
+const COST: usize = 0;
+const LATENCY: usize = 1;
+const LOAD: usize = 2;
+const QUOTA: usize = 3;
+
+impl Hybrid {
+    /// The raw terms of endpoint `e` for `req`, indexed by `COST`, `LATENCY`, `LOAD`, `QUOTA`. The cost is
+    /// left in USD x 1e6 (min-max normalisation does not care about its unit).
+    #[inline]
+    fn terms(ctx: &Ctx<'_>, e: EndpointIdx, req: &RequestInfo) -> [f64; 4] {
+        let (ep, st) = (ctx.endpoint(e), ctx.state(e));
+        let out = req.expected_output_tokens.unwrap_or(ctx.tracking.default_output_tokens);
+        [
+            req.input_tokens as f64 * ep.price.input_per_mtok + out as f64 * ep.price.output_per_mtok,
+            st.latency.value(),
+            match ep.limits.concurrency {
+                Some(c) => st.in_flight as f64 / c.max(1) as f64,
+                None => st.in_flight as f64,
+            },
+            quota_utilisation(ep, st),
+        ]
+    }
 }
 
 impl Policy for Hybrid {
     fn select(&self, ctx: &mut Ctx<'_>, req: &RequestInfo) -> Option<EndpointIdx> {
-        let default_out = ctx.tracking.default_output_tokens;
+        let start = ctx.gather(&self.targets, req);
+        // Nested policies have finished by now, so the candidate and term buffers are ours until we return.
+        let mut cands = std::mem::take(ctx.scratch);
+        let mut terms = std::mem::take(ctx.terms);
+        terms.clear();
+        let (mut lo, mut hi) = ([f64::INFINITY; 4], [f64::NEG_INFINITY; 4]);
+        for c in &cands[start..] {
+            let t = Self::terms(ctx, c.ep, req);
+            for k in 0..4 {
+                if t[k] < lo[k] {
+                    lo[k] = t[k];
+                }
+                if t[k] > hi[k] {
+                    hi[k] = t[k];
+                }
+            }
+            terms.push(t);
+        }
+        // score = sum_k w_k (t_k - lo_k) / (hi_k - lo_k): fold each weight and range into one factor.
         let w = self.weights;
-        let ceiling = self.ceiling.map(|c| c as f64);
-        ctx.pick(
-            &self.targets,
-            req,
-            |ctx, cands| {
-                let terms = |e: EndpointIdx| {
-                    let (ep, st) = (ctx.endpoint(e), ctx.state(e));
-                    Terms {
-                        cost: ep.price.expected_cost(req, default_out),
-                        latency: st.latency.value(),
-                        load: match ep.limits.concurrency {
-                            Some(c) => st.in_flight as f64 / c.max(1) as f64,
-                            None => st.in_flight as f64,
-                        },
-                        quota: quota_utilisation(ep, st),
-                    }
-                };
-                let inf = f64::INFINITY;
-                let (mut lo, mut hi) = (Terms { cost: inf, latency: inf, load: inf, quota: inf }, Terms {
-                    cost: -inf,
-                    latency: -inf,
-                    load: -inf,
-                    quota: -inf,
-                });
-                let mut any_under_ceiling = false;
-                for c in cands.iter() {
-                    let t = terms(c.ep);
-                    lo = Terms {
-                        cost: lo.cost.min(t.cost),
-                        latency: lo.latency.min(t.latency),
-                        load: lo.load.min(t.load),
-                        quota: lo.quota.min(t.quota),
-                    };
-                    hi = Terms {
-                        cost: hi.cost.max(t.cost),
-                        latency: hi.latency.max(t.latency),
-                        load: hi.load.max(t.load),
-                        quota: hi.quota.max(t.quota),
-                    };
-                    any_under_ceiling |= ceiling.is_none_or(|c| t.latency <= c);
-                }
-                let norm = |x: f64, lo: f64, hi: f64| if hi > lo { (x - lo) / (hi - lo) } else { 0.0 };
-                for c in cands.iter_mut() {
-                    let t = terms(c.ep);
-                    c.score = if any_under_ceiling && ceiling.is_some_and(|cl| t.latency > cl) {
-                        inf
-                    } else {
-                        w.cost * norm(t.cost, lo.cost, hi.cost)
-                            + w.latency * norm(t.latency, lo.latency, hi.latency)
-                            + w.load * norm(t.load, lo.load, hi.load)
-                            + w.quota * norm(t.quota, lo.quota, hi.quota)
-                    };
-                }
-            },
-            |cands, rand| select::within_abs(cands, self.buffer, rand),
-        )
+        let weights = [w.cost, w.latency, w.load, w.quota];
+        let factor: [f64; 4] = std::array::from_fn(|k| if hi[k] > lo[k] { weights[k] / (hi[k] - lo[k]) } else { 0.0 });
+        // The ceiling applies only when some candidate is under it, i.e. when the fastest is.
+        let ceiling = self.ceiling.map(|c| c as f64).filter(|&c| lo[LATENCY] <= c);
+        for (c, t) in cands[start..].iter_mut().zip(&terms) {
+            c.score = if ceiling.is_some_and(|cl| t[LATENCY] > cl) {
+                f64::INFINITY
+            } else {
+                factor[COST] * (t[COST] - lo[COST])
+                    + factor[LATENCY] * (t[LATENCY] - lo[LATENCY])
+                    + factor[LOAD] * (t[LOAD] - lo[LOAD])
+                    + factor[QUOTA] * (t[QUOTA] - lo[QUOTA])
+            };
+        }
+        let picked = select::within_abs(&cands[start..], self.buffer, &mut ctx.rand).map(|i| cands[start + i].ep);
+        cands.truncate(start);
+        *ctx.scratch = cands;
+        *ctx.terms = terms;
+        picked
     }
 }

@@ -141,6 +141,8 @@ pub struct Ctx<'a> {
     pub(crate) policies: &'a [Box<dyn Policy>],
     pub(crate) counters: &'a mut [u64],
     pub(crate) scratch: &'a mut Vec<Cand>,
+    /// Per-candidate score terms of the policy currently scoring (hybrid), parallel to its candidates.
+    pub(crate) terms: &'a mut Vec<[f64; 4]>,
     /// Random numbers keyed by (router seed, request id, attempt).
     pub rand: KeyedRand,
     pub(crate) exclude: EndpointSet,
@@ -186,7 +188,12 @@ impl<'a> Ctx<'a> {
     pub fn gather(&mut self, targets: &[WeightedTarget], req: &RequestInfo) -> usize {
         let start = self.scratch.len();
         for wt in targets {
-            if let Some(ep) = self.resolve(wt.target, req) {
+            // Endpoints, the common case, are filtered inline; groups recurse.
+            let picked = match wt.target {
+                Target::Endpoint(e) => self.eligible(e, req).then_some(e),
+                Target::Policy(_) => self.resolve(wt.target, req),
+            };
+            if let Some(ep) = picked {
                 // A group may pick an endpoint another target already named: keep the first.
                 if matches!(wt.target, Target::Policy(_)) && self.scratch[start..].iter().any(|c| c.ep == ep) {
                     continue;

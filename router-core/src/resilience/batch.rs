@@ -4,9 +4,10 @@ use crate::config::BatchConfig;
 use crate::model::{EndpointIdx, Nanos};
 
 /// What the router tells the caller about a deferrable request: hold it in batch `batch`, which goes to
-/// `endpoint` when released. `release` is `Some(n)` when this request completes the batch: the caller sends
-/// the `n` held requests of that batch now. Otherwise the caller holds it, and releases the batch at
-/// `deadline` at the latest (by calling [`crate::Router::poll_batch`] then).
+/// `endpoint` when released. `release` is `Some(n)` when this request completes the batch (it is full, or
+/// its deadline has already passed): the caller sends the `n` held requests of that batch now. Otherwise the
+/// caller holds it, and releases the batch at `deadline` at the latest (by calling
+/// [`crate::Router::poll_batch`] then).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BatchTicket {
     /// The batch endpoint.
@@ -48,7 +49,8 @@ impl Batcher {
             release: None,
             deadline: self.opened.saturating_add(self.max_wait),
         };
-        if self.count >= self.max_size {
+        // A full batch goes now; so does an overdue one (its deadline passed before anyone polled it).
+        if self.count >= self.max_size || now >= ticket.deadline {
             let size = self.count;
             self.close();
             BatchTicket { release: Some(size), ..ticket }
@@ -91,6 +93,16 @@ mod tests {
         let t = b.add(20);
         assert_eq!((t.batch, t.release, t.deadline), (0, Some(3), 100));
         assert_eq!(b.add(30).batch, 1);
+    }
+
+    #[test]
+    fn a_request_joining_an_overdue_batch_releases_it() {
+        let mut b = batcher();
+        b.add(5);
+        let t = b.add(200);
+        assert_eq!((t.batch, t.release, t.deadline), (0, Some(2), 105));
+        assert_eq!(b.poll(300), None);
+        assert_eq!(b.add(300).deadline, 400);
     }
 
     #[test]

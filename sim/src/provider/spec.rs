@@ -48,6 +48,10 @@ pub struct EndpointSpec {
     /// concurrency cap and the context window.
     #[serde(default)]
     pub limits: Limits,
+    /// Whether the gateway is configured with this endpoint's RPM/TPM quotas (default true). With false the
+    /// provider still enforces them, and the router learns of them only from 429s and their Retry-After.
+    #[serde(default = "yes")]
+    pub quota_aware: bool,
     /// Tags for conditional routing.
     #[serde(default)]
     pub tags: Vec<String>,
@@ -97,6 +101,9 @@ pub struct EndpointSpec {
     pub batch_turnaround: Option<DistConfig<Duration>>,
 }
 
+fn yes() -> bool {
+    true
+}
 fn one() -> f64 {
     1.0
 }
@@ -125,7 +132,7 @@ impl EndpointSpec {
             model: self.model.clone(),
             tier: self.tier,
             price: self.price,
-            limits: self.limits,
+            limits: if self.quota_aware { self.limits } else { Limits { rpm: None, tpm: None, ..self.limits } },
             tags: self.tags.clone(),
             capabilities: self.capabilities.clone(),
             weight: self.weight,

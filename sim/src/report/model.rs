@@ -412,7 +412,7 @@ mod tests {
         ];
         let names: Vec<&str> = fields.iter().map(|(n, _)| *n).collect();
         for (i, (_, field)) in fields.into_iter().enumerate() {
-            **field = Estimate::with_ci(i as f64, 0.5);
+            *field = Estimate::with_ci(i as f64, 0.5);
         }
         assert_eq!(names.len(), METRICS.len());
         for (i, name) in names.iter().enumerate() {

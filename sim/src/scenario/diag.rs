@@ -130,10 +130,10 @@ mod tests {
     #[test]
     fn unknown_field_names_path_line_and_suggestion() {
         let e = err("[[items]]\nrate = 1.0\nkind = \"weighted\"\n\n[[items]]\nrtae = 2.0\nkind = \"weighted\"\n");
-        assert_eq!(e.path, "items[1]");
+        assert_eq!(e.path, "items[1].rtae");
         assert_eq!(e.line, Some(6));
         assert_eq!(e.suggestion.as_deref(), Some("rate"));
-        assert!(e.to_string().starts_with("s.toml:6: field `items[1]`: unknown field `rtae`"), "{e}");
+        assert!(e.to_string().starts_with("s.toml:6: field `items[1].rtae`: unknown field `rtae`"), "{e}");
     }
 
     #[test]

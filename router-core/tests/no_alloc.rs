@@ -1,0 +1,147 @@
+//! The hot path does not allocate: after warm-up, `decide` + `on_dispatch` + `on_result` for every policy kind,
+//! the retry path (`next_attempt`), cache hits, batching and health updates make zero heap allocations.
+//!
+//! A counting global allocator counts allocations made by the current thread only, so the test harness's
+//! other threads do not disturb the count.
+
+#[path = "common/workload.rs"]
+mod workload;
+
+use router_core::{
+    Attempts, BatchConfig, CacheConfig, Decision, Duration, Endpoint, ErrorClass, FallbackSpec, NextAttempt, Outcome,
+    PolicyKind, RetryConfig,
+};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use workload::Driver;
+
+struct Counting;
+
+thread_local! {
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn count() {
+    let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count();
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count();
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count();
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations made by `f` on this thread.
+fn allocations(f: impl FnOnce()) -> u64 {
+    let before = ALLOCS.with(Cell::get);
+    f();
+    ALLOCS.with(Cell::get) - before
+}
+
+#[test]
+fn the_counter_sees_allocations() {
+    assert!(allocations(|| drop(std::hint::black_box(vec![1u8; 16]))) >= 1);
+}
+
+#[test]
+fn decide_and_feedback_do_not_allocate_for_any_policy() {
+    for kind in PolicyKind::ALL {
+        for n in [4, 16, 64] {
+            let mut d = Driver::new(kind, n);
+            for _ in 0..5_000 {
+                d.step();
+            }
+            let mut routed = 0;
+            let a = allocations(|| {
+                for _ in 0..20_000 {
+                    if matches!(std::hint::black_box(d.step()), Decision::Route { .. }) {
+                        routed += 1;
+                    }
+                }
+            });
+            assert_eq!(a, 0, "{} at {n} endpoints allocated {a} times", kind.name());
+            assert_eq!(routed, 20_000, "{} at {n}: every request is routed", kind.name());
+        }
+    }
+}
+
+/// A driver whose router also has fallbacks, retries, a cache and batching.
+fn full(kind: PolicyKind) -> Driver {
+    let mut cfg = workload::config(kind, 16);
+    cfg.endpoints.push(Endpoint { batch: true, ..Endpoint::new("bulk") });
+    cfg.policy.fallbacks = Some(FallbackSpec::List(vec!["e3".into(), "e5".into(), "e7".into()]));
+    cfg.policy.retry = Some(RetryConfig { max_attempts: 4, ..RetryConfig::default() });
+    cfg.policy.cache = Some(CacheConfig { ttl: Duration::from_secs(2), capacity: 64 });
+    cfg.policy.batching =
+        Some(BatchConfig { endpoint: "bulk".into(), max_size: 8, max_wait: Duration::from_millis(500) });
+    Driver { router: router_core::Router::new(&cfg).unwrap(), reqs: workload::requests(), now: 0, i: 0 }
+}
+
+/// One request through the whole protocol: cache keys, deferrable requests, failures of every class with
+/// retries and fallbacks, health checks and batch polls.
+fn full_step(d: &mut Driver) {
+    d.i += 1;
+    d.now += 1_000_000;
+    let (i, now) = (d.i, d.now);
+    let k = (i % d.reqs.len() as u64) as usize;
+    let req = &mut d.reqs[k];
+    req.id = i;
+    req.cache_key = (i % 3 == 0).then_some(i % 200);
+    req.deferrable = i % 17 == 0;
+    let r = &mut d.router;
+    if let Decision::Route { endpoint, .. } = r.decide(req, now) {
+        let mut attempts = Attempts::first(endpoint);
+        let mut ep = endpoint;
+        loop {
+            r.on_dispatch(ep, req, now);
+            let outcome = match (i + attempts.count as u64) % 11 {
+                0 => Outcome::failure(ErrorClass::Server, 50_000_000),
+                1 => Outcome { retry_after: Some(200_000_000), ..Outcome::failure(ErrorClass::RateLimited, 1_000_000) },
+                2 => Outcome::failure(ErrorClass::Timeout, 30_000_000_000),
+                3 if i % 2 == 0 => Outcome::failure(ErrorClass::Other, 1_000_000),
+                _ => Outcome::success(400_000_000, Some(80_000_000), req.input_tokens, 150),
+            };
+            r.on_result(ep, req, &outcome, now);
+            match r.next_attempt(req, &mut attempts, &outcome, now) {
+                NextAttempt::Retry { endpoint, .. } => ep = endpoint,
+                NextAttempt::GiveUp(_) => break,
+            }
+        }
+    }
+    if i % 100 == 0 {
+        let e = router_core::EndpointIdx((i / 100 % 16) as u16);
+        r.on_health(e, i % 300 != 0, now);
+    }
+    let _ = r.poll_batch(now);
+}
+
+#[test]
+fn retries_fallbacks_cache_and_batching_do_not_allocate() {
+    for kind in PolicyKind::ALL {
+        let mut d = full(kind);
+        for _ in 0..20_000 {
+            full_step(&mut d);
+        }
+        let a = allocations(|| {
+            for _ in 0..50_000 {
+                full_step(&mut d);
+            }
+        });
+        assert_eq!(a, 0, "{} allocated {a} times on the full protocol", kind.name());
+    }
+}
