@@ -118,7 +118,10 @@ impl Condition {
                     all.push(if key == "$and" { Condition::And(subs) } else { Condition::Or(subs) });
                 }
                 k if k.starts_with('$') => {
-                    return Err((here, format!("unknown operator `{k}` at field level: expected a field name or one of $and, $or")));
+                    return Err((
+                        here,
+                        format!("unknown operator `{k}` at field level: expected a field name or one of $and, $or"),
+                    ));
                 }
                 field => {
                     let field = field.strip_prefix("metadata.").unwrap_or(field).to_string();
@@ -130,7 +133,10 @@ impl Condition {
                             for (op_name, operand) in ops {
                                 let op_path = format!("{here}.{op_name}");
                                 let op = Op::parse(op_name).ok_or_else(|| {
-                                    (op_path.clone(), format!("unknown operator `{op_name}`: expected one of {OPERATORS}"))
+                                    (
+                                        op_path.clone(),
+                                        format!("unknown operator `{op_name}`: expected one of {OPERATORS}"),
+                                    )
                                 })?;
                                 let operands = compile_operands(op, operand, &op_path)?;
                                 all.push(Condition::Compare { field: field.clone(), op, operands });
@@ -193,7 +199,9 @@ fn scalar(raw: &RawValue, path: &str) -> Result<MetaValue, (String, String)> {
 fn compile_operands(op: Op, raw: &RawValue, path: &str) -> Result<Vec<MetaValue>, (String, String)> {
     match op {
         Op::In | Op::Nin => match raw {
-            RawValue::List(items) => items.iter().enumerate().map(|(i, x)| scalar(x, &format!("{path}[{i}]"))).collect(),
+            RawValue::List(items) => {
+                items.iter().enumerate().map(|(i, x)| scalar(x, &format!("{path}[{i}]"))).collect()
+            }
             _ => Err((path.to_string(), "expected a list of values".into())),
         },
         Op::Gt | Op::Gte | Op::Lt | Op::Lte => match scalar(raw, path)? {

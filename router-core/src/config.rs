@@ -90,7 +90,9 @@ impl PolicyKind {
             PolicyKind::Hybrid => {
                 "min of weighted normalised cost, latency, load and quota use; `latency_ceiling` excludes slow endpoints"
             }
-            PolicyKind::Conditional => "first rule whose `when` matches request metadata picks the target; else `default`",
+            PolicyKind::Conditional => {
+                "first rule whose `when` matches request metadata picks the target; else `default`"
+            }
             PolicyKind::Sticky => "consistent hashing on a metadata `key`: a key keeps its endpoint while eligible",
             PolicyKind::Fallback => "first eligible target in the listed order",
         }
@@ -490,7 +492,8 @@ pub(crate) fn check_range(path: &str, x: f64, lo: f64, hi: f64) -> Result<(), Co
     if x.is_finite() && x >= lo && x <= hi {
         Ok(())
     } else {
-        let expected = if hi == f64::MAX { format!("a finite number >= {lo}") } else { format!("a number in {lo}..={hi}") };
+        let expected =
+            if hi == f64::MAX { format!("a finite number >= {lo}") } else { format!("a number in {lo}..={hi}") };
         Err(ConfigError::new(path, format!("expected {expected}, found {x}")))
     }
 }

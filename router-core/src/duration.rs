@@ -97,7 +97,7 @@ impl fmt::Display for Duration {
             return write!(f, "0s");
         }
         for (unit, scale) in UNITS.iter().rev() {
-            if self.0 % scale == 0 {
+            if self.0.is_multiple_of(*scale) {
                 return write!(f, "{}{}", self.0 / scale, unit);
             }
         }

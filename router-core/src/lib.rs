@@ -26,6 +26,8 @@
 //! [`policy`] (filter -> scorer -> selector, one type per policy), [`condition`] (metadata rules),
 //! [`resilience`] (retry, cache, batching), [`config`] (what users write), [`router`] (the entry point).
 
+#![warn(missing_docs)]
+
 pub mod condition;
 pub mod config;
 pub mod duration;
@@ -42,5 +44,12 @@ pub use config::{
 };
 pub use duration::Duration;
 pub use model::*;
-pub use router::{Attempts, Decision, GiveUpReason, MAX_ENDPOINTS, NextAttempt, RejectReason, Router};
+pub use router::{
+    Attempts, Decision, GiveUpReason, MAX_ENDPOINTS, MAX_GROUP_DEPTH, MAX_GROUPS, NextAttempt, RejectReason, Router,
+};
 pub use state::{CircuitConfig, EmaConfig, TrackingConfig};
+
+/// The code blocks of `README.md`, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -17,8 +17,9 @@ use crate::config::{ConfigError, PolicyKind, PolicySpec, RetryConfig, RouterConf
 use crate::keyed_rand::KeyedRand;
 use crate::model::{Endpoint, EndpointIdx, ErrorClass, Nanos, Outcome, RequestInfo};
 use crate::policy::{
-    Cand, Conditional, CostBased, Ctx, EndpointSet, FallbackChain, Hybrid, LatencyBased, LeastOutstanding, Policy,
-    PolicyIdx, PowerOfTwo, RoundRobin, Sticky, Target, UsageBased, WeightedRandom, WeightedTarget, Why, check,
+    Cand, Conditional, CostBased, Ctx, EndpointSet, FallbackChain, Gate, Hybrid, LatencyBased, LeastOutstanding,
+    Policy, PolicyIdx, PowerOfTwo, RoundRobin, Scored, Sticky, Target, UsageBased, WeightedRandom, WeightedTarget, Why,
+    check,
 };
 use crate::resilience::cache::MAX_CACHE_CAPACITY;
 use crate::resilience::{BatchTicket, Batcher, ResponseCache, RetryBudget, backoff_delay};
@@ -108,6 +109,7 @@ pub struct Attempts {
 
 impl Attempts {
     /// The log after the first attempt on `endpoint`.
+    #[inline]
     pub fn first(endpoint: EndpointIdx) -> Self {
         let mut tried = EndpointSet::default();
         tried.insert(endpoint);
@@ -153,11 +155,12 @@ pub struct Router {
     name: String,
     kind: PolicyKind,
     endpoints: Vec<Endpoint>,
+    gates: Vec<Gate>,
     states: Vec<EndpointState>,
     policies: Vec<Box<dyn Policy>>,
     counters: Vec<u64>,
     scratch: Vec<Cand>,
-    terms: Vec<[f64; 4]>,
+    terms: Vec<Scored>,
     tracking: TrackingConfig,
     retry: RetryConfig,
     budget: Option<RetryBudget>,
@@ -165,7 +168,8 @@ pub struct Router {
     cache: Option<ResponseCache>,
     batcher: Option<Batcher>,
     seed: u64,
-    advanced_to: Nanos,
+    /// The next bucket boundary of the endpoints' sliding windows.
+    next_tick: Nanos,
 }
 
 // ===== impl Router: decisions and feedback =====
@@ -194,12 +198,19 @@ impl Router {
         }
     }
 
-    fn select(&mut self, req: &RequestInfo, now: Nanos, exclude: EndpointSet, salt: u64) -> (Option<EndpointIdx>, [u32; 6]) {
+    fn select(
+        &mut self,
+        req: &RequestInfo,
+        now: Nanos,
+        exclude: EndpointSet,
+        salt: u64,
+    ) -> (Option<EndpointIdx>, [u32; 6]) {
         let mut ctx = Ctx {
             now,
             endpoints: &self.endpoints,
             states: &self.states,
             tracking: &self.tracking,
+            gates: &self.gates,
             policies: &self.policies,
             counters: &mut self.counters,
             scratch: &mut self.scratch,
@@ -208,17 +219,24 @@ impl Router {
             exclude,
             why: [0; 6],
             depth: 0,
+            context_tokens: req.input_tokens as u64 + req.expected_output_tokens.unwrap_or(0) as u64,
+            quota_tokens: req.expected_tokens(self.tracking.default_output_tokens),
         };
         let picked = self.policies[0].select(&mut ctx, req);
         (picked, ctx.why)
     }
 
+    /// Moves every endpoint's windows to `now`. They all share bucket boundaries, so this only walks the
+    /// endpoints when a boundary has passed (about once per second with the default one-minute windows).
+    #[inline]
     fn advance(&mut self, now: Nanos) {
-        if now > self.advanced_to {
-            self.advanced_to = now;
+        if now >= self.next_tick {
+            let mut next = Nanos::MAX;
             for s in &mut self.states {
                 s.advance(now);
+                next = next.min(s.next_boundary());
             }
+            self.next_tick = next;
         }
     }
 
@@ -256,7 +274,13 @@ impl Router {
     /// without a chain, the policy chooses again among the endpoints not yet tried; when nothing else is
     /// eligible and `retry.same_endpoint` allows it, the same endpoint is retried after an exponential
     /// backoff with jitter (at least the Retry-After of a 429). Retries draw on the retry budget.
-    pub fn next_attempt(&mut self, req: &RequestInfo, attempts: &mut Attempts, outcome: &Outcome, now: Nanos) -> NextAttempt {
+    pub fn next_attempt(
+        &mut self,
+        req: &RequestInfo,
+        attempts: &mut Attempts,
+        outcome: &Outcome,
+        now: Nanos,
+    ) -> NextAttempt {
         let Some(class) = outcome.error else { return NextAttempt::GiveUp(GiveUpReason::Succeeded) };
         if !self.retry.retry_on.contains(&class) {
             return NextAttempt::GiveUp(GiveUpReason::NotRetryable);
@@ -269,14 +293,18 @@ impl Router {
         let other = if chain.is_empty() {
             self.select(req, now, attempts.tried, 0x100 + attempts.count as u64).0
         } else {
-            chain.iter().copied().find(|&e| {
-                check(&self.endpoints, &self.states, &self.tracking, attempts.tried, e, req, now).is_ok()
-            })
+            chain
+                .iter()
+                .copied()
+                .find(|&e| check(&self.endpoints, &self.states, &self.tracking, attempts.tried, e, req, now).is_ok())
         };
         let (endpoint, delay) = match other {
             Some(e) => (e, 0),
             None if self.retry.same_endpoint
-                && self.states.get(attempts.last.get()).is_some_and(|s| s.circuit_allows(now, &self.tracking.circuit)) =>
+                && self
+                    .states
+                    .get(attempts.last.get())
+                    .is_some_and(|s| s.circuit_allows(now, &self.tracking.circuit)) =>
             {
                 let mut rand = KeyedRand::new(self.seed, req.id, 0x200 + attempts.count as u64);
                 let mut d = backoff_delay(&self.retry, attempts.count, &mut rand);
@@ -327,6 +355,11 @@ impl Router {
     }
 
     /// Live state of `ep`.
+    ///
+    /// # Panics
+    ///
+    /// If `ep` is not an endpoint of this router (indices come from `decide`, `next_attempt` or
+    /// [`Router::endpoint_index`]).
     pub fn state(&self, ep: EndpointIdx) -> &EndpointState {
         &self.states[ep.get()]
     }
@@ -367,11 +400,17 @@ impl Names<'_> {
         }
         if let Some(&p) = self.policies.get(name) {
             if p.0 == 0 {
-                return Err(ConfigError::new(path, format!("`{name}` is the root policy itself: a policy cannot target itself")));
+                return Err(ConfigError::new(
+                    path,
+                    format!("`{name}` is the root policy itself: a policy cannot target itself"),
+                ));
             }
             return Ok(Target::Policy(p));
         }
-        Err(ConfigError::new(path, format!("unknown target `{name}`: expected an endpoint id or a group name ({})", self.known())))
+        Err(ConfigError::new(
+            path,
+            format!("unknown target `{name}`: expected an endpoint id or a group name ({})", self.known()),
+        ))
     }
 
     fn endpoint(&self, name: &str, path: &str) -> Result<EndpointIdx, ConfigError> {
@@ -397,7 +436,10 @@ fn validate_endpoints(endpoints: &[Endpoint]) -> Result<(), ConfigError> {
         return Err(ConfigError::new("endpoints", "expected at least one endpoint"));
     }
     if endpoints.len() > MAX_ENDPOINTS {
-        return Err(ConfigError::new("endpoints", format!("expected at most {MAX_ENDPOINTS} endpoints, found {}", endpoints.len())));
+        return Err(ConfigError::new(
+            "endpoints",
+            format!("expected at most {MAX_ENDPOINTS} endpoints, found {}", endpoints.len()),
+        ));
     }
     for (i, e) in endpoints.iter().enumerate() {
         let p = format!("endpoints[{i}]");
@@ -405,7 +447,10 @@ fn validate_endpoints(endpoints: &[Endpoint]) -> Result<(), ConfigError> {
             return Err(ConfigError::new(format!("{p}.id"), "expected a non-empty id"));
         }
         if let Some(j) = endpoints[..i].iter().position(|o| o.id == e.id) {
-            return Err(ConfigError::new(format!("{p}.id"), format!("duplicate endpoint id `{}` (also endpoints[{j}])", e.id)));
+            return Err(ConfigError::new(
+                format!("{p}.id"),
+                format!("duplicate endpoint id `{}` (also endpoints[{j}])", e.id),
+            ));
         }
         check_range(&format!("{p}.weight"), e.weight, 0.0, f64::MAX)?;
         check_range(&format!("{p}.price.input_per_mtok"), e.price.input_per_mtok, 0.0, f64::MAX)?;
@@ -418,7 +463,10 @@ fn validate_endpoints(endpoints: &[Endpoint]) -> Result<(), ConfigError> {
             ("context_window", l.context_window.map(u64::from)),
         ] {
             if v == Some(0) {
-                return Err(ConfigError::new(format!("{p}.limits.{name}"), "expected a positive limit (omit it for unlimited), found 0"));
+                return Err(ConfigError::new(
+                    format!("{p}.limits.{name}"),
+                    "expected a positive limit (omit it for unlimited), found 0",
+                ));
             }
         }
     }
@@ -438,7 +486,8 @@ fn validate_tracking(t: &TrackingConfig, p: &str) -> Result<(), ConfigError> {
             _ => {}
         }
     }
-    for (name, d) in [("error_window", t.error_window), ("quota_window", t.quota_window), ("peak_decay", t.peak_decay)] {
+    for (name, d) in [("error_window", t.error_window), ("quota_window", t.quota_window), ("peak_decay", t.peak_decay)]
+    {
         if d.nanos() == 0 {
             return Err(ConfigError::new(format!("{p}.{name}"), "expected a positive duration"));
         }
@@ -449,7 +498,10 @@ fn validate_tracking(t: &TrackingConfig, p: &str) -> Result<(), ConfigError> {
 
 fn validate_retry(r: &RetryConfig, p: &str) -> Result<(), ConfigError> {
     if !(1..=100).contains(&r.max_attempts) {
-        return Err(ConfigError::new(format!("{p}.max_attempts"), format!("expected 1..=100, found {}", r.max_attempts)));
+        return Err(ConfigError::new(
+            format!("{p}.max_attempts"),
+            format!("expected 1..=100, found {}", r.max_attempts),
+        ));
     }
     check_range(&format!("{p}.multiplier"), r.multiplier, 1.0, 100.0)?;
     if r.base_delay > r.max_delay {
@@ -509,7 +561,10 @@ fn check_cycles(specs: &[(&PolicySpec, String)], names: &Names<'_>) -> Result<()
                 cycle.push(&w.specs[to].0.name);
                 return Err(ConfigError::new(
                     format!("{}.{field}", w.specs[v].1),
-                    format!("policies target each other in a cycle: {}; expected groups that form a tree", cycle.join(" -> ")),
+                    format!(
+                        "policies target each other in a cycle: {}; expected groups that form a tree",
+                        cycle.join(" -> ")
+                    ),
                 ));
             }
             if w.color[to] == 0 {
@@ -538,7 +593,12 @@ fn check_cycles(specs: &[(&PolicySpec, String)], names: &Names<'_>) -> Result<()
     Ok(())
 }
 
-fn compile_targets(spec: &PolicySpec, p: &str, names: &Names<'_>, endpoints: &[Endpoint]) -> Result<Vec<WeightedTarget>, ConfigError> {
+fn compile_targets(
+    spec: &PolicySpec,
+    p: &str,
+    names: &Names<'_>,
+    endpoints: &[Endpoint],
+) -> Result<Vec<WeightedTarget>, ConfigError> {
     let targets: Vec<WeightedTarget> = if spec.targets.is_empty() {
         endpoints
             .iter()
@@ -556,7 +616,10 @@ fn compile_targets(spec: &PolicySpec, p: &str, names: &Names<'_>, endpoints: &[E
                 if let Target::Endpoint(e) = target
                     && endpoints[e.get()].batch
                 {
-                    return Err(ConfigError::new(tp, format!("`{}` is a batch endpoint: only `batching` may send to it", t.id())));
+                    return Err(ConfigError::new(
+                        tp,
+                        format!("`{}` is a batch endpoint: only `batching` may send to it", t.id()),
+                    ));
                 }
                 let weight = match (t, target) {
                     (TargetSpec::Weighted { weight, .. }, _) => {
@@ -571,16 +634,25 @@ fn compile_targets(spec: &PolicySpec, p: &str, names: &Names<'_>, endpoints: &[E
             .collect::<Result<_, _>>()?
     };
     if targets.is_empty() {
-        return Err(ConfigError::new(format!("{p}.targets"), "expected at least one target that is not a batch endpoint"));
+        return Err(ConfigError::new(
+            format!("{p}.targets"),
+            "expected at least one target that is not a batch endpoint",
+        ));
     }
     if targets.len() > MAX_ENDPOINTS {
-        return Err(ConfigError::new(format!("{p}.targets"), format!("expected at most {MAX_ENDPOINTS} targets, found {}", targets.len())));
+        return Err(ConfigError::new(
+            format!("{p}.targets"),
+            format!("expected at most {MAX_ENDPOINTS} targets, found {}", targets.len()),
+        ));
     }
     for (i, t) in spec.targets.iter().enumerate() {
         if let Some(j) = spec.targets[..i].iter().position(|o| o.id() == t.id()) {
             return Err(ConfigError::new(
                 format!("{p}.targets[{i}]"),
-                format!("duplicate target `{}` (also targets[{j}]): list each target once and give it a weight instead", t.id()),
+                format!(
+                    "duplicate target `{}` (also targets[{j}]): list each target once and give it a weight instead",
+                    t.id()
+                ),
             ));
         }
     }
@@ -612,26 +684,38 @@ fn compile_policy(
         PolicyKind::Usage => {
             let threshold = spec.threshold.unwrap_or(0.8);
             if !(threshold > 0.0 && threshold < 1.0) {
-                return Err(ConfigError::new(format!("{p}.threshold"), format!("expected a fraction strictly between 0 and 1, found {threshold}")));
+                return Err(ConfigError::new(
+                    format!("{p}.threshold"),
+                    format!("expected a fraction strictly between 0 and 1, found {threshold}"),
+                ));
             }
             let tiers = spec.tiers.clone().unwrap_or_default().into_iter().collect();
             Box::new(UsageBased::new(targets, threshold, tiers))
         }
         PolicyKind::Hybrid => {
             let w = spec.weights.ok_or_else(|| {
-                ConfigError::new(format!("{p}.weights"), "expected weights = { cost = .., latency = .., load = .., quota = .. }")
+                ConfigError::new(
+                    format!("{p}.weights"),
+                    "expected weights = { cost = .., latency = .., load = .., quota = .. }",
+                )
             })?;
             for (n, v) in [("cost", w.cost), ("latency", w.latency), ("load", w.load), ("quota", w.quota)] {
                 check_range(&format!("{p}.weights.{n}"), v, 0.0, f64::MAX)?;
             }
             if w.cost + w.latency + w.load + w.quota <= 0.0 {
-                return Err(ConfigError::new(format!("{p}.weights"), "expected at least one positive weight, found all zero"));
+                return Err(ConfigError::new(
+                    format!("{p}.weights"),
+                    "expected at least one positive weight, found all zero",
+                ));
             }
             Box::new(Hybrid::new(targets, w, buffer, spec.latency_ceiling.map(|d| d.nanos())))
         }
         PolicyKind::Conditional => {
             if spec.rules.is_empty() {
-                return Err(ConfigError::new(format!("{p}.rules"), "expected at least one rule { when = {...}, target = \"...\" }"));
+                return Err(ConfigError::new(
+                    format!("{p}.rules"),
+                    "expected at least one rule { when = {...}, target = \"...\" }",
+                ));
             }
             let rules = spec
                 .rules
@@ -639,7 +723,8 @@ fn compile_policy(
                 .enumerate()
                 .map(|(i, r)| {
                     let rp = format!("{p}.rules[{i}]");
-                    let cond = Condition::compile(&r.when, &format!("{rp}.when")).map_err(|(path, m)| ConfigError::new(path, m))?;
+                    let cond = Condition::compile(&r.when, &format!("{rp}.when"))
+                        .map_err(|(path, m)| ConfigError::new(path, m))?;
                     Ok((cond, names.target(&r.target, &format!("{rp}.target"))?))
                 })
                 .collect::<Result<Vec<_>, ConfigError>>()?;
@@ -652,7 +737,10 @@ fn compile_policy(
             })?;
             let vnodes = spec.virtual_nodes.unwrap_or(64);
             if !(1..=1024).contains(&vnodes) {
-                return Err(ConfigError::new(format!("{p}.virtual_nodes"), format!("expected 1..=1024, found {vnodes}")));
+                return Err(ConfigError::new(
+                    format!("{p}.virtual_nodes"),
+                    format!("expected 1..=1024, found {vnodes}"),
+                ));
             }
             let target_names: Vec<String> = if spec.targets.is_empty() {
                 endpoints.iter().filter(|e| !e.batch).map(|e| e.id.clone()).collect()
@@ -674,7 +762,10 @@ impl Router {
             policies: BTreeMap::new(),
         };
         if cfg.groups.len() > MAX_GROUPS {
-            return Err(ConfigError::new("groups", format!("expected at most {MAX_GROUPS} groups, found {}", cfg.groups.len())));
+            return Err(ConfigError::new(
+                "groups",
+                format!("expected at most {MAX_GROUPS} groups, found {}", cfg.groups.len()),
+            ));
         }
         let mut specs: Vec<(&PolicySpec, String)> = vec![(&cfg.policy, "policy".to_string())];
         specs.extend(cfg.groups.iter().enumerate().map(|(j, g)| (g, format!("groups[{j}]"))));
@@ -683,12 +774,18 @@ impl Router {
                 return Err(ConfigError::new(format!("{p}.name"), "expected a non-empty name"));
             }
             if names.endpoints.contains_key(spec.name.as_str()) || names.policies.contains_key(spec.name.as_str()) {
-                return Err(ConfigError::new(format!("{p}.name"), format!("duplicate name `{}`: names of policies, groups and endpoints must be unique", spec.name)));
+                return Err(ConfigError::new(
+                    format!("{p}.name"),
+                    format!("duplicate name `{}`: names of policies, groups and endpoints must be unique", spec.name),
+                ));
             }
             if i > 0
                 && let Some(f) = spec.root_fields().first()
             {
-                return Err(ConfigError::new(format!("{p}.{f}"), format!("`{f}` is only allowed on the root policy, not on a group")));
+                return Err(ConfigError::new(
+                    format!("{p}.{f}"),
+                    format!("`{f}` is only allowed on the root policy, not on a group"),
+                ));
             }
             names.policies.insert(spec.name.as_str(), PolicyIdx(i as u16));
         }
@@ -712,11 +809,16 @@ impl Router {
                     .map(|(i, id)| {
                         let path = match spec {
                             crate::config::FallbackSpec::List(_) => format!("policy.fallbacks[{i}]"),
-                            crate::config::FallbackSpec::PerClass(_) => format!("policy.fallbacks.{}[{i}]", class.name()),
+                            crate::config::FallbackSpec::PerClass(_) => {
+                                format!("policy.fallbacks.{}[{i}]", class.name())
+                            }
                         };
                         let e = names.endpoint(id, &path)?;
                         if cfg.endpoints[e.get()].batch {
-                            return Err(ConfigError::new(path, format!("`{id}` is a batch endpoint and cannot serve a fallback")));
+                            return Err(ConfigError::new(
+                                path,
+                                format!("`{id}` is a batch endpoint and cannot serve a fallback"),
+                            ));
                         }
                         Ok(e)
                     })
@@ -740,7 +842,9 @@ impl Router {
                     format!("expected a capacity in 1..={MAX_CACHE_CAPACITY}, found {}", c.capacity),
                 ));
             }
-            Some(c) if c.ttl.nanos() == 0 => return Err(ConfigError::new("policy.cache.ttl", "expected a positive ttl like \"10m\"")),
+            Some(c) if c.ttl.nanos() == 0 => {
+                return Err(ConfigError::new("policy.cache.ttl", "expected a positive ttl like \"10m\""));
+            }
             Some(c) => Some(ResponseCache::new(c)),
             None => None,
         };
@@ -748,13 +852,19 @@ impl Router {
             Some(b) => {
                 let e = names.endpoint(&b.endpoint, "policy.batching.endpoint")?;
                 if !cfg.endpoints[e.get()].batch {
-                    return Err(ConfigError::new("policy.batching.endpoint", format!("`{}` is not a batch endpoint: set `batch = true` on it", b.endpoint)));
+                    return Err(ConfigError::new(
+                        "policy.batching.endpoint",
+                        format!("`{}` is not a batch endpoint: set `batch = true` on it", b.endpoint),
+                    ));
                 }
                 if b.max_size == 0 {
                     return Err(ConfigError::new("policy.batching.max_size", "expected a positive batch size"));
                 }
                 if b.max_wait.nanos() == 0 {
-                    return Err(ConfigError::new("policy.batching.max_wait", "expected a positive duration like \"30m\""));
+                    return Err(ConfigError::new(
+                        "policy.batching.max_wait",
+                        "expected a positive duration like \"30m\"",
+                    ));
                 }
                 Some(Batcher::new(b, e))
             }
@@ -763,13 +873,15 @@ impl Router {
         let n = cfg.endpoints.len();
         // Scratch for candidates: the policies active at once form a chain of at most MAX_GROUP_DEPTH + 1, each
         // with at most its target count of candidates, so this capacity is never exceeded (no allocation later).
-        let per_policy: Vec<usize> = specs.iter().map(|(s, _)| if s.targets.is_empty() { n } else { s.targets.len() }).collect();
+        let per_policy: Vec<usize> =
+            specs.iter().map(|(s, _)| if s.targets.is_empty() { n } else { s.targets.len() }).collect();
         let widest = per_policy.iter().copied().max().unwrap_or(n);
         let scratch_cap = per_policy.iter().sum::<usize>().min((MAX_GROUP_DEPTH + 1) * widest);
         Ok(Router {
             name: root.name.clone(),
             kind: root.kind,
             endpoints: cfg.endpoints.clone(),
+            gates: cfg.endpoints.iter().map(Gate::new).collect(),
             states: (0..n).map(|_| EndpointState::new(&tracking)).collect(),
             counters: vec![0; policies.len()],
             policies,
@@ -782,7 +894,7 @@ impl Router {
             cache,
             batcher,
             seed: cfg.seed,
-            advanced_to: 0,
+            next_tick: 0,
         })
     }
 }

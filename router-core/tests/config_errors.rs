@@ -28,7 +28,7 @@ fn cases() -> Vec<(String, &'static str, &'static str)> {
             "batch endpoint",
         ),
         // Weights.
-        (p("kind = \"hybrid\"\nweights = { cost = -1.0, latency = 1.0 }"), "policy.weights.cost", "expected a number in 0..="),
+        (p("kind = \"hybrid\"\nweights = { cost = -1.0, latency = 1.0 }"), "policy.weights.cost", "expected a finite number >= 0, found -1"),
         (p("kind = \"hybrid\"\nweights = { latency = nan }"), "policy.weights.latency", "found NaN"),
         (p("kind = \"hybrid\"\nweights = { cost = 0.0 }"), "policy.weights", "at least one positive weight, found all zero"),
         (p("kind = \"hybrid\""), "policy.weights", "expected weights = {"),
@@ -41,7 +41,7 @@ fn cases() -> Vec<(String, &'static str, &'static str)> {
         (
             "[[endpoints]]\nid = \"a\"\n[[endpoints]]\nid = \"b\"\nweight = -1.0\n[policy]\nname = \"w\"\nkind = \"weighted\"".into(),
             "endpoints[1].weight",
-            "expected a number in 0..=",
+            "expected a finite number >= 0, found -1",
         ),
         (
             "[[endpoints]]\nid = \"a\"\nweight = 0.0\n[[endpoints]]\nid = \"b\"\nweight = 0.0\n[policy]\nname = \"w\"\nkind = \"weighted\"".into(),
@@ -136,8 +136,21 @@ fn every_invalid_config_names_its_field_path_and_what_was_expected() {
         assert_eq!(e.to_string(), format!("{}: {}", e.path, e.message));
         let first = e.message.split_whitespace().next().unwrap_or("");
         assert!(
-            ["expected", "unknown", "duplicate", "policies", "groups", "`a`", "`bulk`", "`buffer`", "`weights`", "`retry`", "`g`", "`root`"]
-                .contains(&first),
+            [
+                "expected",
+                "unknown",
+                "duplicate",
+                "policies",
+                "groups",
+                "`a`",
+                "`bulk`",
+                "`buffer`",
+                "`weights`",
+                "`retry`",
+                "`g`",
+                "`root`"
+            ]
+            .contains(&first),
             "message should say what was expected: {}",
             e.message
         );

@@ -51,7 +51,8 @@ fn weighted_random_follows_target_and_endpoint_weights() {
 
 #[test]
 fn least_outstanding_picks_the_endpoint_with_fewest_in_flight() {
-    let mut r = router(&format!("{}[policy]\nname = \"lo\"\nkind = \"least-outstanding\"\n", endpoints(&["a", "b", "c"])));
+    let mut r =
+        router(&format!("{}[policy]\nname = \"lo\"\nkind = \"least-outstanding\"\n", endpoints(&["a", "b", "c"])));
     let (a, b, c) = (idx(&r, "a"), idx(&r, "b"), idx(&r, "c"));
     let req = RequestInfo::new(1, 10);
     for _ in 0..2 {
@@ -483,7 +484,10 @@ fn sticky_requests_without_the_key_use_the_default_then_the_ring() {
 
 #[test]
 fn fallback_policy_takes_the_first_eligible_target_in_order() {
-    let src = format!("{}[policy]\nname = \"f\"\nkind = \"fallback\"\ntargets = [\"b\", \"c\", \"a\"]\n", endpoints(&["a", "b", "c"]));
+    let src = format!(
+        "{}[policy]\nname = \"f\"\nkind = \"fallback\"\ntargets = [\"b\", \"c\", \"a\"]\n",
+        endpoints(&["a", "b", "c"])
+    );
     let mut r = router(&src);
     assert_eq!(pick_id(&mut r, &RequestInfo::new(1, 10), 0), "b");
     r.on_health(idx(&r, "b"), false, 0);

@@ -131,8 +131,7 @@ fn build(eps: &[EpParams], p: &PolicyParams) -> (RouterConfig, Vec<bool>) {
     if !allowed.iter().any(|&a| a) {
         allowed = vec![true; n];
     }
-    let names: Vec<TargetSpec> =
-        (0..n).filter(|&i| allowed[i]).map(|i| TargetSpec::Name(format!("e{i}"))).collect();
+    let names: Vec<TargetSpec> = (0..n).filter(|&i| allowed[i]).map(|i| TargetSpec::Name(format!("e{i}"))).collect();
     let mut groups = Vec::new();
     let configure = |spec: &mut PolicySpec, k: PolicyKind| match k {
         PolicyKind::Latency => {
@@ -218,7 +217,8 @@ fn build(eps: &[EpParams], p: &PolicyParams) -> (RouterConfig, Vec<bool>) {
     }
     if let Some(size) = p.batching {
         endpoints.push(Endpoint { batch: true, ..Endpoint::new("bulk") });
-        root.batching = Some(BatchConfig { endpoint: "bulk".into(), max_size: size, max_wait: Duration::from_secs(30) });
+        root.batching =
+            Some(BatchConfig { endpoint: "bulk".into(), max_size: size, max_wait: Duration::from_secs(30) });
         allowed.push(false);
     }
     if kind_root == PolicyKind::Weighted && root.targets.is_empty() {
@@ -273,7 +273,14 @@ fn request(id: u64, op: &Op) -> RequestInfo {
 
 fn outcome(code: u8, latency: u64, retry_after: Option<u64>, req: &RequestInfo) -> Outcome {
     let class = match code {
-        0..=3 => return Outcome::success(latency, Some(latency / 5), req.input_tokens, req.expected_output_tokens.unwrap_or(200)),
+        0..=3 => {
+            return Outcome::success(
+                latency,
+                Some(latency / 5),
+                req.input_tokens,
+                req.expected_output_tokens.unwrap_or(200),
+            );
+        }
         4 => ErrorClass::RateLimited,
         5 => ErrorClass::Server,
         6 => ErrorClass::Timeout,
@@ -283,7 +290,13 @@ fn outcome(code: u8, latency: u64, retry_after: Option<u64>, req: &RequestInfo) 
 }
 
 /// Checks that `e` is a legitimate choice for `req` at `now`.
-fn assert_legit(r: &Router, e: EndpointIdx, req: &RequestInfo, now: u64, allowed: &[bool]) -> Result<(), TestCaseError> {
+fn assert_legit(
+    r: &Router,
+    e: EndpointIdx,
+    req: &RequestInfo,
+    now: u64,
+    allowed: &[bool],
+) -> Result<(), TestCaseError> {
     prop_assert!(e.get() < r.endpoints().len(), "unknown endpoint {e}");
     prop_assert!(allowed[e.get()], "endpoint {e} is not a target of the policy");
     prop_assert!(r.is_eligible(e, req, now), "ineligible endpoint {e}");
@@ -353,7 +366,9 @@ fn run_events(cfg: &RouterConfig, allowed: &[bool], ops: &[Op]) -> Result<(), Te
                     NextAttempt::Retry { endpoint, delay, fallback } => {
                         prop_assert!(o.error.is_some());
                         prop_assert!(endpoint.get() < n);
-                        prop_assert!(attempts.count == before.count + 1 && attempts.count <= r.retry_config().max_attempts);
+                        prop_assert!(
+                            attempts.count == before.count + 1 && attempts.count <= r.retry_config().max_attempts
+                        );
                         prop_assert_eq!(fallback, endpoint != before.last);
                         if fallback {
                             prop_assert!(!before.tried.contains(endpoint), "fallback to an endpoint already tried");
@@ -495,40 +510,59 @@ fn wild_name() -> impl Strategy<Value = String> {
 fn wild_spec(name: BoxedStrategy<String>) -> impl Strategy<Value = PolicySpec> {
     (
         (name, 0usize..11, prop::collection::vec((wild_name(), prop::option::of(wild_f64())), 0..4)),
-        (prop::option::of(wild_f64()), prop::option::of(wild_f64()), prop::option::of((wild_f64(), wild_f64(), wild_f64(), wild_f64()))),
-        (prop::option::of(wild_duration()), prop::option::of(wild_duration()), prop::option::of(wild_name()), prop::option::of(0u32..2000)),
+        (
+            prop::option::of(wild_f64()),
+            prop::option::of(wild_f64()),
+            prop::option::of((wild_f64(), wild_f64(), wild_f64(), wild_f64())),
+        ),
+        (
+            prop::option::of(wild_duration()),
+            prop::option::of(wild_duration()),
+            prop::option::of(wild_name()),
+            prop::option::of(0u32..2000),
+        ),
         (prop::collection::vec(wild_name(), 0..3), any::<bool>()),
     )
-        .prop_map(|((name, kind, targets), (buffer, threshold, weights), (ceiling, slow, default, vnodes), (rules, key))| {
-            let mut s = PolicySpec::new(name, PolicyKind::ALL[kind]);
-            s.targets = targets
-                .into_iter()
-                .map(|(id, w)| match w {
-                    Some(weight) => TargetSpec::Weighted { id, weight },
-                    None => TargetSpec::Name(id),
-                })
-                .collect();
-            s.buffer = buffer;
-            s.threshold = threshold;
-            s.weights = weights.map(|(cost, latency, load, quota)| HybridWeights { cost, latency, load, quota });
-            s.latency_ceiling = ceiling;
-            s.slow_threshold = slow;
-            s.default = default;
-            s.virtual_nodes = vnodes;
-            s.key = key.then(|| "user".to_string());
-            s.rules = rules
-                .into_iter()
-                .map(|target| RuleSpec { when: RawValue::Map(BTreeMap::from([("user".to_string(), RawValue::Num(1.0))])), target })
-                .collect();
-            s
-        })
+        .prop_map(
+            |((name, kind, targets), (buffer, threshold, weights), (ceiling, slow, default, vnodes), (rules, key))| {
+                let mut s = PolicySpec::new(name, PolicyKind::ALL[kind]);
+                s.targets = targets
+                    .into_iter()
+                    .map(|(id, w)| match w {
+                        Some(weight) => TargetSpec::Weighted { id, weight },
+                        None => TargetSpec::Name(id),
+                    })
+                    .collect();
+                s.buffer = buffer;
+                s.threshold = threshold;
+                s.weights = weights.map(|(cost, latency, load, quota)| HybridWeights { cost, latency, load, quota });
+                s.latency_ceiling = ceiling;
+                s.slow_threshold = slow;
+                s.default = default;
+                s.virtual_nodes = vnodes;
+                s.key = key.then(|| "user".to_string());
+                s.rules = rules
+                    .into_iter()
+                    .map(|target| RuleSpec {
+                        when: RawValue::Map(BTreeMap::from([("user".to_string(), RawValue::Num(1.0))])),
+                        target,
+                    })
+                    .collect();
+                s
+            },
+        )
 }
 
 fn wild_config() -> impl Strategy<Value = RouterConfig> {
     let endpoint = (
         wild_name(),
         (wild_f64(), wild_f64(), wild_f64()),
-        (prop::option::of(0u32..3), prop::option::of(0u64..3000), prop::option::of(0u32..3), prop::option::of(0u32..2000)),
+        (
+            prop::option::of(0u32..3),
+            prop::option::of(0u64..3000),
+            prop::option::of(0u32..3),
+            prop::option::of(0u32..2000),
+        ),
         any::<bool>(),
     )
         .prop_map(|(id, (weight, pin, pout), (rpm, tpm, concurrency, context_window), batch)| Endpoint {
@@ -538,7 +572,14 @@ fn wild_config() -> impl Strategy<Value = RouterConfig> {
             batch,
             ..Endpoint::new(id)
         });
-    let retry = (0u32..6, wild_f64(), wild_duration(), wild_duration(), any::<bool>(), prop::option::of((wild_f64(), wild_f64())))
+    let retry = (
+        0u32..6,
+        wild_f64(),
+        wild_duration(),
+        wild_duration(),
+        any::<bool>(),
+        prop::option::of((wild_f64(), wild_f64())),
+    )
         .prop_map(|(max_attempts, multiplier, base_delay, max_delay, same_endpoint, budget)| RetryConfig {
             max_attempts,
             multiplier,
@@ -548,33 +589,45 @@ fn wild_config() -> impl Strategy<Value = RouterConfig> {
             budget: budget.map(|(ratio, min_per_s)| BudgetConfig { ratio, min_per_s }),
             ..RetryConfig::default()
         });
-    let tracking = (wild_f64(), wild_duration(), wild_duration(), 0u32..4, wild_duration(), prop::option::of(wild_f64()))
-        .prop_map(|(error_rate, quota_window, error_window, consecutive, cooldown, alpha)| {
-            let mut t = TrackingConfig::default();
-            t.circuit.error_rate = error_rate;
-            t.circuit.consecutive_failures = consecutive;
-            t.circuit.cooldown = cooldown;
-            t.quota_window = quota_window;
-            t.error_window = error_window;
-            if alpha.is_some() {
-                t.latency.window = None;
-                t.latency.alpha = alpha;
-            }
-            t
-        });
+    let tracking =
+        (wild_f64(), wild_duration(), wild_duration(), 0u32..4, wild_duration(), prop::option::of(wild_f64()))
+            .prop_map(|(error_rate, quota_window, error_window, consecutive, cooldown, alpha)| {
+                let mut t = TrackingConfig::default();
+                t.circuit.error_rate = error_rate;
+                t.circuit.consecutive_failures = consecutive;
+                t.circuit.cooldown = cooldown;
+                t.quota_window = quota_window;
+                t.error_window = error_window;
+                if alpha.is_some() {
+                    t.latency.window = None;
+                    t.latency.alpha = alpha;
+                }
+                t
+            });
     (
         prop::collection::vec(endpoint, 0..5),
         wild_spec(Just("root".to_string()).boxed()),
-        prop::collection::vec(wild_spec(prop::sample::select(vec!["g0", "g1", "a", "root"]).prop_map(String::from).boxed()), 0..3),
-        (prop::option::of(prop::collection::vec(wild_name(), 0..3)), prop::option::of(retry), prop::option::of(tracking)),
-        (prop::option::of((wild_duration(), prop::sample::select(vec![0usize, 1, 3, usize::MAX]))), prop::option::of((wild_name(), 0u32..3, wild_duration()))),
+        prop::collection::vec(
+            wild_spec(prop::sample::select(vec!["g0", "g1", "a", "root"]).prop_map(String::from).boxed()),
+            0..3,
+        ),
+        (
+            prop::option::of(prop::collection::vec(wild_name(), 0..3)),
+            prop::option::of(retry),
+            prop::option::of(tracking),
+        ),
+        (
+            prop::option::of((wild_duration(), prop::sample::select(vec![0usize, 1, 3, usize::MAX]))),
+            prop::option::of((wild_name(), 0u32..3, wild_duration())),
+        ),
     )
         .prop_map(|(endpoints, mut policy, groups, (fallbacks, retry, tracking), (cache, batching))| {
             policy.fallbacks = fallbacks.map(FallbackSpec::List);
             policy.retry = retry;
             policy.tracking = tracking;
             policy.cache = cache.map(|(ttl, capacity)| CacheConfig { ttl, capacity });
-            policy.batching = batching.map(|(endpoint, max_size, max_wait)| BatchConfig { endpoint, max_size, max_wait });
+            policy.batching =
+                batching.map(|(endpoint, max_size, max_wait)| BatchConfig { endpoint, max_size, max_wait });
             RouterConfig { endpoints, policy, groups, seed: 3 }
         })
 }

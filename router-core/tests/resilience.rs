@@ -134,8 +134,10 @@ fn backoff_grows_exponentially_up_to_the_cap() {
         delays.push(r.next_attempt(&req, &mut attempts, &server, 0));
     }
     let a = idx(&r, "a");
-    let want: Vec<NextAttempt> =
-        [100, 200, 400, 500, 500].iter().map(|ms| NextAttempt::Retry { endpoint: a, delay: ms * MS, fallback: false }).collect();
+    let want: Vec<NextAttempt> = [100, 200, 400, 500, 500]
+        .iter()
+        .map(|ms| NextAttempt::Retry { endpoint: a, delay: ms * MS, fallback: false })
+        .collect();
     assert_eq!(delays, want);
     assert_eq!(r.next_attempt(&req, &mut attempts, &server, 0), NextAttempt::GiveUp(GiveUpReason::MaxAttempts));
 }
@@ -171,7 +173,8 @@ fn retry_after_is_honoured_on_429() {
     let (_, next) = first_failure(&mut r, &RequestInfo::new(1, 10), &limited(5 * S), 0);
     assert_eq!(next, NextAttempt::Retry { endpoint: idx(&r, "a"), delay: 100 * MS, fallback: false });
     // With another endpoint available, a 429 fails over at once instead of waiting.
-    let mut r = router(&format!("{}[policy]\nname = \"f\"\nkind = \"fallback\"\nretry = {retry}\n", endpoints(&["a", "b"])));
+    let mut r =
+        router(&format!("{}[policy]\nname = \"f\"\nkind = \"fallback\"\nretry = {retry}\n", endpoints(&["a", "b"])));
     let (_, next) = first_failure(&mut r, &RequestInfo::new(1, 10), &limited(5 * S), 0);
     assert_eq!(next, NextAttempt::Retry { endpoint: idx(&r, "b"), delay: 0, fallback: true });
 }
@@ -188,7 +191,11 @@ fn the_retry_budget_limits_retries_to_a_share_of_first_attempts() {
     }
     // ratio 0.5: a burst of 50 plus half the first attempts.
     let mut r = single("{ budget = { ratio = 0.5, min_per_s = 0.0 } }\n".to_owned() + NO_CIRCUIT);
-    let retried = (0..1000).filter(|&id| matches!(first_failure(&mut r, &RequestInfo::new(id, 10), &server, 0).1, NextAttempt::Retry { .. })).count();
+    let retried = (0..1000)
+        .filter(|&id| {
+            matches!(first_failure(&mut r, &RequestInfo::new(id, 10), &server, 0).1, NextAttempt::Retry { .. })
+        })
+        .count();
     assert!((540..=560).contains(&retried), "{retried}");
     // The floor refills with time: 2 per second.
     let mut r = single("{ budget = { ratio = 0.0, min_per_s = 2.0 } }\n".to_owned() + NO_CIRCUIT);
@@ -327,7 +334,8 @@ fn a_partial_batch_is_released_at_max_wait() {
 
 #[test]
 fn without_batching_deferrable_requests_route_normally() {
-    let mut r = router(&BATCHED.replace("batching = { endpoint = \"batch-api\", max_size = 3, max_wait = \"10m\" }\n", ""));
+    let mut r =
+        router(&BATCHED.replace("batching = { endpoint = \"batch-api\", max_size = 3, max_wait = \"10m\" }\n", ""));
     for i in 0..20 {
         assert_eq!(pick_id(&mut r, &deferrable(i), 0), "online");
     }

@@ -11,7 +11,7 @@ use crate::records::RecordWriter;
 use anyhow::Result;
 use std::path::Path;
 use crate::metrics::LatencyHistogram;
-use crate::report::{CdfSeries, Estimate, METRICS, PairedRow, PolicyRow, RunReport, ShareRow, TimeseriesRow};
+use crate::report::{CdfSeries, ClassRow, Estimate, METRICS, PairedRow, PolicyRow, RunReport, ShareRow, TimeseriesRow};
 use crate::scenario::Compiled;
 use crate::stats::{mean_ci95, paired_diff};
 use rayon::prelude::*;
@@ -225,6 +225,26 @@ pub fn report(model: &Compiled, exp: &Experiment) -> RunReport {
             }
         }
     }
+    let mut classes = Vec::new();
+    for (name, runs) in exp.policies.iter().zip(&exp.runs) {
+        for (c, class) in model.class_names().into_iter().enumerate() {
+            let (mut lat, mut ttft) = (LatencyHistogram::default(), LatencyHistogram::default());
+            for r in runs {
+                let (l, t) = r.metrics.class_latency(c);
+                lat.merge(l);
+                ttft.merge(t);
+            }
+            classes.push(ClassRow {
+                policy: name.clone(),
+                class,
+                succeeded: lat.len(),
+                latency_p50_s: lat.quantile_s(0.5),
+                latency_p95_s: lat.quantile_s(0.95),
+                ttft_p50_s: ttft.quantile_s(0.5),
+                ttft_p95_s: ttft.quantile_s(0.95),
+            });
+        }
+    }
     RunReport {
         scenario: model.scenario.name.clone(),
         seed: model.seed,
@@ -235,6 +255,7 @@ pub fn report(model: &Compiled, exp: &Experiment) -> RunReport {
         cdf,
         timeseries,
         shares,
+        classes,
     }
 }
 

@@ -1,6 +1,6 @@
 //! Hybrid routing: a weighted score over cost, latency, load and quota headroom, with safety nets.
 
-use super::{Ctx, Policy, WeightedTarget, quota_utilisation, select};
+use super::{Ctx, Policy, Scored, Target, WeightedTarget};
 use crate::config::HybridWeights;
 use crate::model::{EndpointIdx, Nanos, RequestInfo};
 
@@ -23,30 +23,11 @@ use crate::model::{EndpointIdx, Nanos, RequestInfo};
 #[derive(Debug)]
 pub struct Hybrid {
     targets: Vec<WeightedTarget>,
-    weights: HybridWeights,
+    weights: [f64; 4],
     buffer: f64,
     ceiling: Option<Nanos>,
-}
-
-impl Hybrid {
-    /// Hybrid routing over `targets`.
-    ///
-    /// The weights are rescaled to sum to one (the router rejects negative or all-zero weights).
-    pub fn new(targets: Vec<WeightedTarget>, weights: HybridWeights, buffer: f64, ceiling: Option<Nanos>) -> Self {
-        let sum = weights.cost + weights.latency + weights.load + weights.quota;
-        let weights = if sum > 0.0 && sum.is_finite() {
-            HybridWeights {
-                cost: weights.cost / sum,
-                latency: weights.latency / sum,
-                load: weights.load / sum,
-                quota: weights.quota / sum,
-            }
-        } else {
-            // Only reachable by building a `Hybrid` by hand: score by cost and latency equally.
-            HybridWeights { cost: 0.5, latency: 0.5, load: 0.0, quota: 0.0 }
-        };
-        Hybrid { targets, weights, buffer, ceiling }
-    }
+    /// Every target is an endpoint: filter and measure in one pass, with no group to ask.
+    direct: bool,
 }
 
 const COST: usize = 0;
@@ -55,63 +36,126 @@ const LOAD: usize = 2;
 const QUOTA: usize = 3;
 
 impl Hybrid {
+    /// Hybrid routing over `targets`.
+    ///
+    /// The weights are rescaled to sum to one (the router rejects negative or all-zero weights).
+    pub fn new(targets: Vec<WeightedTarget>, weights: HybridWeights, buffer: f64, ceiling: Option<Nanos>) -> Self {
+        let w = [weights.cost, weights.latency, weights.load, weights.quota]
+            .map(|x| if x.is_finite() { x.max(0.0) } else { 0.0 });
+        // Divide by the largest first so that the sum cannot overflow.
+        let largest = w.iter().copied().fold(0.0, f64::max);
+        let w = if largest > 0.0 {
+            let w = w.map(|x| x / largest);
+            let sum: f64 = w.iter().sum();
+            w.map(|x| x / sum)
+        } else {
+            // Only reachable by building a `Hybrid` by hand: score by cost and latency equally.
+            [0.5, 0.5, 0.0, 0.0]
+        };
+        let direct = targets.iter().all(|t| matches!(t.target, Target::Endpoint(_)));
+        Hybrid { targets, weights: w, buffer: buffer.max(0.0), ceiling, direct }
+    }
+
     /// The raw terms of endpoint `e` for `req`, indexed by `COST`, `LATENCY`, `LOAD`, `QUOTA`. The cost is
     /// left in USD x 1e6 (min-max normalisation does not care about its unit).
-    #[inline]
+    #[inline(always)]
     fn terms(ctx: &Ctx<'_>, e: EndpointIdx, req: &RequestInfo) -> [f64; 4] {
-        let (ep, st) = (ctx.endpoint(e), ctx.state(e));
+        let (st, gate) = (ctx.state(e), &ctx.gates[e.get()]);
         let out = req.expected_output_tokens.unwrap_or(ctx.tracking.default_output_tokens);
         [
-            req.input_tokens as f64 * ep.price.input_per_mtok + out as f64 * ep.price.output_per_mtok,
+            req.input_tokens as f64 * gate.price_in + out as f64 * gate.price_out,
             st.latency.value(),
-            match ep.limits.concurrency {
-                Some(c) => st.in_flight as f64 / c.max(1) as f64,
-                None => st.in_flight as f64,
-            },
-            quota_utilisation(ep, st),
+            gate.load(st),
+            gate.quota_utilisation(st),
         ]
+    }
+}
+
+/// Widens the per-term ranges `lo..=hi` to include `t`.
+#[inline(always)]
+fn widen(lo: &mut [f64; 4], hi: &mut [f64; 4], t: &[f64; 4]) {
+    for k in 0..4 {
+        lo[k] = if t[k] < lo[k] { t[k] } else { lo[k] };
+        hi[k] = if t[k] > hi[k] { t[k] } else { hi[k] };
     }
 }
 
 impl Policy for Hybrid {
     fn select(&self, ctx: &mut Ctx<'_>, req: &RequestInfo) -> Option<EndpointIdx> {
-        let start = ctx.gather(&self.targets, req);
-        // Nested policies have finished by now, so the candidate and term buffers are ours until we return.
-        let mut cands = std::mem::take(ctx.scratch);
-        let mut terms = std::mem::take(ctx.terms);
-        terms.clear();
         let (mut lo, mut hi) = ([f64::INFINITY; 4], [f64::NEG_INFINITY; 4]);
-        for c in &cands[start..] {
-            let t = Self::terms(ctx, c.ep, req);
-            for k in 0..4 {
-                if t[k] < lo[k] {
-                    lo[k] = t[k];
-                }
-                if t[k] > hi[k] {
-                    hi[k] = t[k];
+        // Groups are asked first (they may use the buffer themselves); after that `terms` is ours until we
+        // return. It is written by index and keeps its length between calls (stale entries past `n` are never
+        // read), so the loop has no capacity check, no register spills around one and no clearing.
+        let blank = Scored { terms: [0.0; 4], ep: EndpointIdx(0), score: 0.0 };
+        let mut n = 0;
+        let mut terms = if self.direct {
+            let mut terms = std::mem::take(ctx.terms);
+            if terms.len() < self.targets.len() {
+                terms.resize(self.targets.len(), blank);
+            }
+            for wt in &self.targets {
+                if let Target::Endpoint(e) = wt.target
+                    && ctx.eligible(e, req)
+                {
+                    let t = Self::terms(ctx, e, req);
+                    widen(&mut lo, &mut hi, &t);
+                    terms[n] = Scored { terms: t, ep: e, score: 0.0 };
+                    n += 1;
                 }
             }
-            terms.push(t);
-        }
-        // score = sum_k w_k (t_k - lo_k) / (hi_k - lo_k): fold each weight and range into one factor.
+            terms
+        } else {
+            let start = ctx.gather(&self.targets, req);
+            let mut terms = std::mem::take(ctx.terms);
+            let found = ctx.scratch.len() - start;
+            if terms.len() < found {
+                terms.resize(found, blank);
+            }
+            for i in start..ctx.scratch.len() {
+                let e = ctx.scratch[i].ep;
+                let t = Self::terms(ctx, e, req);
+                widen(&mut lo, &mut hi, &t);
+                terms[n] = Scored { terms: t, ep: e, score: 0.0 };
+                n += 1;
+            }
+            ctx.release(start);
+            terms
+        };
+        let scored = &mut terms[..n];
+        // score = sum_k w_k (t_k - lo_k) / (hi_k - lo_k) = sum_k f_k t_k - sum_k f_k lo_k, f_k = w_k / (hi_k - lo_k).
         let w = self.weights;
-        let weights = [w.cost, w.latency, w.load, w.quota];
-        let factor: [f64; 4] = std::array::from_fn(|k| if hi[k] > lo[k] { weights[k] / (hi[k] - lo[k]) } else { 0.0 });
+        let f: [f64; 4] = std::array::from_fn(|k| if hi[k] > lo[k] { w[k] / (hi[k] - lo[k]) } else { 0.0 });
+        let offset = f[COST] * lo[COST] + f[LATENCY] * lo[LATENCY] + f[LOAD] * lo[LOAD] + f[QUOTA] * lo[QUOTA];
         // The ceiling applies only when some candidate is under it, i.e. when the fastest is.
-        let ceiling = self.ceiling.map(|c| c as f64).filter(|&c| lo[LATENCY] <= c);
-        for (c, t) in cands[start..].iter_mut().zip(&terms) {
-            c.score = if ceiling.is_some_and(|cl| t[LATENCY] > cl) {
+        let ceiling = self.ceiling.map(|c| c as f64).filter(|&c| lo[LATENCY] <= c).unwrap_or(f64::INFINITY);
+        let (mut best, mut best_at) = (f64::INFINITY, 0);
+        for (i, c) in scored.iter_mut().enumerate() {
+            let t = &c.terms;
+            c.score = if t[LATENCY] > ceiling {
                 f64::INFINITY
             } else {
-                factor[COST] * (t[COST] - lo[COST])
-                    + factor[LATENCY] * (t[LATENCY] - lo[LATENCY])
-                    + factor[LOAD] * (t[LOAD] - lo[LOAD])
-                    + factor[QUOTA] * (t[QUOTA] - lo[QUOTA])
+                (f[COST] * t[COST] + f[LATENCY] * t[LATENCY] + f[LOAD] * t[LOAD] + f[QUOTA] * t[QUOTA] - offset)
+                    .max(0.0)
             };
+            if c.score < best {
+                (best, best_at) = (c.score, i);
+            }
         }
-        let picked = select::within_abs(&cands[start..], self.buffer, &mut ctx.rand).map(|i| cands[start + i].ep);
-        cands.truncate(start);
-        *ctx.scratch = cands;
+        // Uniform among the candidates within `buffer` of the best, as `select::within_abs`.
+        let picked = if scored.is_empty() {
+            None
+        } else if !best.is_finite() {
+            Some(scored[ctx.rand.below(scored.len())].ep)
+        } else {
+            let limit = best + self.buffer;
+            match scored.iter().filter(|c| c.score <= limit).count() {
+                1 => Some(scored[best_at].ep),
+                within => {
+                    let k = ctx.rand.below(within);
+                    scored.iter().filter(|c| c.score <= limit).nth(k).map(|c| c.ep)
+                }
+            }
+        };
         *ctx.terms = terms;
         picked
     }

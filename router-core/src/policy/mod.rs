@@ -39,7 +39,7 @@ pub use weighted::WeightedRandom;
 
 use crate::keyed_rand::KeyedRand;
 use crate::model::{Endpoint, EndpointIdx, Nanos, RequestInfo};
-use crate::state::{EndpointState, TrackingConfig};
+use crate::state::{Circuit, EndpointState, TrackingConfig};
 use std::fmt::Debug;
 
 /// A routing policy: given the live state, choose one endpoint for a request, or none.
@@ -82,6 +82,14 @@ pub struct Cand {
     pub weight: f64,
     /// Score (lower is better) or dynamic weight, as the policy uses it.
     pub score: f64,
+}
+
+/// A candidate with the raw terms of a multi-term score (hybrid routing).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Scored {
+    pub(crate) terms: [f64; 4],
+    pub(crate) ep: EndpointIdx,
+    pub(crate) score: f64,
 }
 
 /// Why an endpoint was filtered out; counted to explain a rejection.
@@ -128,6 +136,70 @@ impl EndpointSet {
     }
 }
 
+/// An endpoint's static limits in the form the hot path wants: no `Option`s (unlimited is `u64::MAX`) and
+/// reciprocals instead of divisions. Built once per router; see [`Gate::new`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Gate {
+    /// A batch endpoint (never chosen by a policy).
+    pub batch: bool,
+    /// Whether the endpoint declares capabilities (a request requiring some is checked against them).
+    pub has_capabilities: bool,
+    /// Context window in tokens.
+    pub context: u64,
+    /// Requests per quota window.
+    pub rpm: u64,
+    /// Tokens per quota window.
+    pub tpm: u64,
+    /// Concurrent requests.
+    pub concurrency: u32,
+    /// 1 / rpm (0 when unlimited).
+    pub inv_rpm: f64,
+    /// 1 / tpm (0 when unlimited).
+    pub inv_tpm: f64,
+    /// 1 / concurrency (1 when unlimited, so the load is the raw in-flight count).
+    pub inv_concurrency: f64,
+    /// Price per million input tokens.
+    pub price_in: f64,
+    /// Price per million output tokens.
+    pub price_out: f64,
+}
+
+impl Gate {
+    /// The gate of an endpoint.
+    pub fn new(ep: &Endpoint) -> Self {
+        let l = &ep.limits;
+        Gate {
+            batch: ep.batch,
+            has_capabilities: !ep.capabilities.is_empty(),
+            context: l.context_window.map_or(u64::MAX, u64::from),
+            rpm: l.rpm.map_or(u64::MAX, u64::from),
+            tpm: l.tpm.unwrap_or(u64::MAX),
+            concurrency: l.concurrency.unwrap_or(u32::MAX),
+            inv_rpm: l.rpm.map_or(0.0, |r| 1.0 / r.max(1) as f64),
+            inv_tpm: l.tpm.map_or(0.0, |t| 1.0 / t.max(1) as f64),
+            inv_concurrency: l.concurrency.map_or(1.0, |c| 1.0 / c.max(1) as f64),
+            price_in: ep.price.input_per_mtok,
+            price_out: ep.price.output_per_mtok,
+        }
+    }
+
+    /// Fraction of the quota used in the current window, as [`quota_utilisation`] computes it.
+    #[inline]
+    pub fn quota_utilisation(&self, st: &EndpointState) -> f64 {
+        // Through i64: a signed conversion is one instruction, and window sums never reach 2^63. Neither
+        // fraction is NaN, so a plain comparison picks the larger.
+        let r = st.window_requests() as i64 as f64 * self.inv_rpm;
+        let t = st.window_tokens() as i64 as f64 * self.inv_tpm;
+        if r > t { r } else { t }
+    }
+
+    /// In-flight requests relative to the concurrency limit (the raw count when unlimited).
+    #[inline]
+    pub fn load(&self, st: &EndpointState) -> f64 {
+        st.in_flight as f64 * self.inv_concurrency
+    }
+}
+
 /// Everything a policy may read while selecting, plus scratch space and keyed randomness.
 pub struct Ctx<'a> {
     /// Current time.
@@ -138,29 +210,88 @@ pub struct Ctx<'a> {
     pub states: &'a [EndpointState],
     /// Tracking configuration (circuit settings, default output tokens).
     pub tracking: &'a TrackingConfig,
+    /// Static limits per endpoint, in hot-path form.
+    pub gates: &'a [Gate],
     pub(crate) policies: &'a [Box<dyn Policy>],
     pub(crate) counters: &'a mut [u64],
     pub(crate) scratch: &'a mut Vec<Cand>,
-    /// Per-candidate score terms of the policy currently scoring (hybrid), parallel to its candidates.
-    pub(crate) terms: &'a mut Vec<[f64; 4]>,
+    /// Candidates with their score terms, for the policy currently scoring (hybrid).
+    pub(crate) terms: &'a mut Vec<Scored>,
     /// Random numbers keyed by (router seed, request id, attempt).
     pub rand: KeyedRand,
     pub(crate) exclude: EndpointSet,
     pub(crate) why: [u32; 6],
     pub(crate) depth: u8,
+    /// The request's tokens as the context-window check counts them (input + expected output, or input).
+    pub(crate) context_tokens: u64,
+    /// The request's tokens as the TPM check counts them (input + expected or default output).
+    pub(crate) quota_tokens: u64,
 }
 
 impl<'a> Ctx<'a> {
     /// Whether endpoint `e` may take `req` now; counts the reason when it may not.
-    #[inline]
+    #[inline(always)]
     pub fn eligible(&mut self, e: EndpointIdx, req: &RequestInfo) -> bool {
-        match check(self.endpoints, self.states, self.tracking, self.exclude, e, req, self.now) {
+        let verdict = self.check_fast(e, req);
+        debug_assert_eq!(
+            verdict,
+            check(self.endpoints, self.states, self.tracking, self.exclude, e, req, self.now),
+            "the fast filter agrees with `check`"
+        );
+        match verdict {
             Ok(()) => true,
             Err(why) => {
                 self.why[why as usize] += 1;
                 false
             }
         }
+    }
+
+    /// [`check`] on the precomputed [`Gate`]s and per-request token counts: same verdicts, fewer branches.
+    #[inline(always)]
+    fn check_fast(&self, e: EndpointIdx, req: &RequestInfo) -> Result<(), Why> {
+        let (g, st) = (&self.gates[e.get()], &self.states[e.get()]);
+        // The common case, an endpoint that passes everything, in one branch: every test evaluated with `&`.
+        // Anything unusual (a circuit not closed, required capabilities) takes the ordered path below,
+        // which also names the reason.
+        let pass = !g.batch
+            & !self.exclude.contains(e)
+            & matches!(st.circuit, Circuit::Closed)
+            & st.healthy
+            & (self.context_tokens <= g.context)
+            & req.required_capabilities.is_empty()
+            & (st.throttled_until <= self.now)
+            & (st.window_requests() < g.rpm)
+            & (st.window_tokens().saturating_add(self.quota_tokens) <= g.tpm)
+            & (st.in_flight < g.concurrency);
+        if pass {
+            return Ok(());
+        }
+        if g.batch || self.exclude.contains(e) {
+            return Err(Why::Excluded);
+        }
+        if !st.circuit_allows(self.now, &self.tracking.circuit) {
+            return Err(Why::CircuitOpen);
+        }
+        if !st.healthy {
+            return Err(Why::Unhealthy);
+        }
+        if self.context_tokens > g.context
+            || (!req.required_capabilities.is_empty()
+                && (!g.has_capabilities || !has_capabilities(&self.endpoints[e.get()], req)))
+        {
+            return Err(Why::Incapable);
+        }
+        if st.throttled_until > self.now
+            || st.window_requests() >= g.rpm
+            || st.window_tokens().saturating_add(self.quota_tokens) > g.tpm
+        {
+            return Err(Why::QuotaExhausted);
+        }
+        if st.in_flight >= g.concurrency {
+            return Err(Why::AtCapacity);
+        }
+        Ok(())
     }
 
     /// Resolves one target to an eligible endpoint: an endpoint if eligible, or a policy's choice.
@@ -281,9 +412,7 @@ pub fn check(
     {
         return Err(Why::Incapable);
     }
-    if !req.required_capabilities.is_empty()
-        && !req.required_capabilities.iter().all(|c| ep.capabilities.iter().any(|h| h == c))
-    {
+    if !req.required_capabilities.is_empty() && !has_capabilities(ep, req) {
         return Err(Why::Incapable);
     }
     if st.throttled_until > now
@@ -296,6 +425,12 @@ pub fn check(
         return Err(Why::AtCapacity);
     }
     Ok(())
+}
+
+/// Whether `ep` has every capability `req` requires.
+#[inline]
+fn has_capabilities(ep: &Endpoint, req: &RequestInfo) -> bool {
+    req.required_capabilities.iter().all(|c| ep.capabilities.iter().any(|h| h == c))
 }
 
 /// Fraction of the quota used in the current window: the larger of the RPM and TPM fractions (0 if unlimited).

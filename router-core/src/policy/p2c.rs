@@ -1,6 +1,6 @@
 //! Power of two choices on peak-EWMA load, as tower's `p2c` balancer over `PeakEwma`.
 
-use super::{Ctx, Policy, WeightedTarget, select};
+use super::{Ctx, Policy, WeightedTarget};
 use crate::model::{EndpointIdx, RequestInfo};
 
 /// Draws two distinct eligible endpoints at random and sends the request to the one with the lower load,
@@ -20,17 +20,28 @@ impl PowerOfTwo {
 
 impl Policy for PowerOfTwo {
     fn select(&self, ctx: &mut Ctx<'_>, req: &RequestInfo) -> Option<EndpointIdx> {
-        let now = ctx.now;
-        ctx.pick(
-            &self.targets,
-            req,
-            |ctx, cands| {
-                for c in cands {
-                    let st = ctx.state(c.ep);
-                    c.score = st.peak.cost(now, st.in_flight);
+        let start = ctx.gather(&self.targets, req);
+        let n = ctx.scratch.len() - start;
+        // As `select::two_choices`, but only the two drawn candidates are scored (the score decays an
+        // estimate with `exp`, which is worth skipping for the others).
+        let picked = match n {
+            0 => None,
+            1 => Some(ctx.scratch[start].ep),
+            _ => {
+                let a = ctx.rand.below(n);
+                let mut b = ctx.rand.below(n - 1);
+                if b >= a {
+                    b += 1;
                 }
-            },
-            |cands, rand| select::two_choices(cands, rand),
-        )
+                let (ea, eb) = (ctx.scratch[start + a].ep, ctx.scratch[start + b].ep);
+                let load = |e: EndpointIdx| {
+                    let st = ctx.state(e);
+                    st.peak.cost(ctx.now, st.in_flight)
+                };
+                Some(if load(eb) < load(ea) { eb } else { ea })
+            }
+        };
+        ctx.release(start);
+        picked
     }
 }

@@ -29,7 +29,7 @@ pub fn within(c: &[Cand], buffer: f64, rand: &mut KeyedRand) -> Option<usize> {
         return (!c.is_empty()).then(|| rand.below(c.len()));
     }
     let limit = if best > 0.0 { best * (1.0 + buffer) } else { best + buffer };
-    nth_at_most(c, limit, rand)
+    nth_at_most(c, limit, c.iter().filter(|x| x.score <= limit).count(), rand)
 }
 
 /// Uniformly random among the candidates whose score is within `margin` (an absolute amount) of the best:
@@ -41,13 +41,13 @@ pub fn within_abs(c: &[Cand], margin: f64, rand: &mut KeyedRand) -> Option<usize
     if !best.is_finite() {
         return (!c.is_empty()).then(|| rand.below(c.len()));
     }
-    nth_at_most(c, best + margin.max(0.0), rand)
+    let limit = best + margin.max(0.0);
+    nth_at_most(c, limit, c.iter().filter(|x| x.score <= limit).count(), rand)
 }
 
-/// A uniformly random candidate among those with `score <= limit` (at least one must qualify).
+/// A uniformly random candidate among the `n` (> 0) whose `score <= limit`.
 #[inline]
-fn nth_at_most(c: &[Cand], limit: f64, rand: &mut KeyedRand) -> Option<usize> {
-    let n = c.iter().filter(|x| x.score <= limit).count();
+pub fn nth_at_most(c: &[Cand], limit: f64, n: usize, rand: &mut KeyedRand) -> Option<usize> {
     let mut k = rand.below(n.max(1));
     c.iter().position(|x| {
         if x.score <= limit {
@@ -67,7 +67,7 @@ pub fn weighted(c: &[Cand], rand: &mut KeyedRand) -> Option<usize> {
         return None;
     }
     let total: f64 = c.iter().map(|x| x.score.max(0.0)).sum();
-    if !(total > 0.0) || !total.is_finite() {
+    if !total.is_finite() || total <= 0.0 {
         return Some(rand.below(c.len()));
     }
     let mut u = rand.unit() * total;
@@ -119,6 +119,20 @@ mod tests {
             assert!(seen[i] > 1100, "{seen:?}");
         }
         assert_eq!(min_score(&c, &mut KeyedRand::new(0, 1, 0)), Some(3));
+    }
+
+    #[test]
+    fn within_abs_uses_an_absolute_margin() {
+        let c = cands(&[0.0, 0.04, 0.06, f64::INFINITY]);
+        let mut seen = [0u32; 4];
+        for id in 0..3000 {
+            seen[within_abs(&c, 0.05, &mut KeyedRand::new(3, id, 0)).unwrap()] += 1;
+        }
+        assert_eq!((seen[2], seen[3]), (0, 0), "{seen:?}");
+        assert!(seen[0] > 1300 && seen[1] > 1300, "{seen:?}");
+        assert_eq!(within_abs(&c, 0.0, &mut KeyedRand::new(3, 1, 0)), Some(0));
+        let inf = cands(&[f64::INFINITY, f64::INFINITY]);
+        assert!(within_abs(&inf, 0.0, &mut KeyedRand::new(3, 1, 0)).is_some(), "all infinite: any");
     }
 
     #[test]

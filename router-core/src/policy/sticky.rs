@@ -23,7 +23,13 @@ pub struct Sticky {
 impl Sticky {
     /// A ring over `targets`, whose names (stable across configs) place their points: `names[i]` is the name of
     /// `targets[i]`. At most [`crate::MAX_ENDPOINTS`] targets take part.
-    pub fn new(key: String, targets: Vec<WeightedTarget>, names: &[String], virtual_nodes: u32, default: Option<Target>) -> Self {
+    pub fn new(
+        key: String,
+        targets: Vec<WeightedTarget>,
+        names: &[String],
+        virtual_nodes: u32,
+        default: Option<Target>,
+    ) -> Self {
         debug_assert_eq!(names.len(), targets.len(), "one name per target");
         let mut ring: Vec<(u64, u16)> = names
             .iter()

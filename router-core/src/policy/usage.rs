@@ -1,6 +1,6 @@
 //! Usage-based routing: spread traffic by quota headroom, and map task classes to model tiers.
 
-use super::{Cand, Ctx, Policy, WeightedTarget, quota_utilisation, select};
+use super::{Cand, Ctx, Policy, WeightedTarget, select};
 use crate::model::{EndpointIdx, RequestInfo};
 
 /// Weight left to an endpoint that is nearly out of quota but not yet exhausted.
@@ -60,7 +60,7 @@ impl Policy for UsageBased {
             req,
             |ctx, cands| {
                 for c in cands.iter_mut() {
-                    let u = quota_utilisation(ctx.endpoint(c.ep), ctx.state(c.ep));
+                    let u = ctx.gates[c.ep.get()].quota_utilisation(ctx.state(c.ep));
                     c.score = c.weight * self.taper(u);
                 }
                 if let Some(t) = want {

@@ -34,7 +34,14 @@ pub struct Batcher {
 impl Batcher {
     /// A batcher for `endpoint`.
     pub fn new(cfg: &BatchConfig, endpoint: EndpointIdx) -> Self {
-        Batcher { endpoint, max_size: cfg.max_size.max(1), max_wait: cfg.max_wait.nanos(), batch: 0, count: 0, opened: 0 }
+        Batcher {
+            endpoint,
+            max_size: cfg.max_size.max(1),
+            max_wait: cfg.max_wait.nanos(),
+            batch: 0,
+            count: 0,
+            opened: 0,
+        }
     }
 
     /// Adds a request at `now`.

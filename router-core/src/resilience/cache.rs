@@ -118,14 +118,22 @@ impl ResponseCache {
 
     fn unlink(&mut self, n: u32) {
         let Node { prev, next, .. } = self.nodes[n as usize];
-        if prev == NIL { self.head = next } else { self.nodes[prev as usize].next = next }
+        if prev == NIL {
+            self.head = next
+        } else {
+            self.nodes[prev as usize].next = next
+        }
         if next == NIL { self.tail = prev } else { self.nodes[next as usize].prev = prev }
     }
 
     fn push_back(&mut self, n: u32) {
         self.nodes[n as usize].prev = self.tail;
         self.nodes[n as usize].next = NIL;
-        if self.tail == NIL { self.head = n } else { self.nodes[self.tail as usize].next = n }
+        if self.tail == NIL {
+            self.head = n
+        } else {
+            self.nodes[self.tail as usize].next = n
+        }
         self.tail = n;
     }
 

@@ -17,7 +17,7 @@ pub mod queue;
 
 use crate::metrics::Metrics;
 use crate::provider::{Admission, FaultKind, Provider, Waiting};
-use crate::rng::{KeyedRng, Stream, key};
+use crate::rng::{KeyedRng, Stream, StreamBase, key};
 use crate::scenario::Compiled;
 use crate::traffic::{Arrival, ArrivalSource};
 use queue::EventQueue;
@@ -172,6 +172,12 @@ struct Sim<'m> {
     batch_ep: Option<EndpointIdx>,
     /// Time of the previous event, for the occupancy integral.
     last_event: Nanos,
+    /// Measured requests in the system (arrived after the warm-up, not yet finished).
+    measured_in_flight: u64,
+    /// Arrival time of the first measured request: start of the occupancy window.
+    first_measured: Option<Nanos>,
+    /// Key base of the provider-luck streams of this replication.
+    service_keys: StreamBase,
 }
 
 impl<'m> Sim<'m> {
@@ -196,14 +202,14 @@ impl<'m> Sim<'m> {
             batch_seq: 0,
             batch_ep: None,
             last_event: 0,
+            measured_in_flight: 0,
+            first_measured: None,
+            service_keys: StreamBase::new(model.seed, replication, Stream::Service),
         }
     }
 
     fn run(&mut self, mut opts: RunOptions<'_>) -> RunResult {
         self.pending_arrival = self.source.next();
-        if let Some(a) = self.pending_arrival {
-            self.events.push(a.at, Ev::Arrival);
-        }
         for (i, f) in self.model.faults.iter().enumerate() {
             self.events.push(f.spec.start.nanos(), Ev::Fault { idx: i as u16, on: true });
             self.events.push(f.spec.start.nanos().saturating_add(f.spec.duration.nanos()), Ev::Fault { idx: i as u16, on: false });
@@ -212,7 +218,16 @@ impl<'m> Sim<'m> {
             self.events.push(iv, Ev::HealthCheck);
         }
         let mut processed = 0u64;
-        while let Some(t) = self.events.peek_time() {
+        loop {
+            // The next arrival waits outside the queue (one push and pop fewer per request); it goes first
+            // only when strictly earlier than every queued event, so ties are resolved the same way always.
+            let queued = self.events.peek_time();
+            let (t, arrival) = match (self.pending_arrival.map(|a| a.at), queued) {
+                (Some(a), Some(q)) if a < q => (a, true),
+                (_, Some(q)) => (q, false),
+                (Some(a), None) => (a, true),
+                (None, None) => break,
+            };
             if opts.horizon.is_some_and(|h| t > h) {
                 break;
             }
@@ -220,7 +235,12 @@ impl<'m> Sim<'m> {
             if self.pending_arrival.is_none() && self.in_flight == 0 && self.batch_held.is_empty() {
                 break;
             }
-            let Some((t, ev)) = self.events.pop() else { break };
+            let ev = if arrival {
+                Ev::Arrival
+            } else {
+                let Some((_, ev)) = self.events.pop() else { break };
+                ev
+            };
             while t >= self.metrics.series.boundary() {
                 let q = self.queue_len();
                 self.metrics.series.close(q);
@@ -255,6 +275,10 @@ impl<'m> Sim<'m> {
         }
         let q = self.queue_len();
         self.metrics.series.finish(q);
+        self.integrate_occupancy(self.now);
+        if let Some(first) = self.first_measured {
+            self.metrics.queueing.observed_s = self.now.saturating_sub(first) as f64 * 1e-9;
+        }
         RunResult {
             policy: self.router.name().to_string(),
             replication: self.replication,
@@ -266,14 +290,11 @@ impl<'m> Sim<'m> {
         }
     }
 
-    /// Adds `in_flight x dt` since the previous event to the occupancy integral (after the warm-up only).
+    /// Adds `measured requests in the system x dt` since the previous event to the occupancy integral.
     #[inline]
     fn integrate_occupancy(&mut self, t: Nanos) {
-        let from = self.last_event.max(self.model.warmup_until);
-        if t > from {
-            let dt = (t - from) as f64 * 1e-9;
-            self.metrics.queueing.in_system_area += self.in_flight as f64 * dt;
-            self.metrics.queueing.observed_s += dt;
+        if self.measured_in_flight > 0 && t > self.last_event {
+            self.metrics.queueing.in_system_area += self.measured_in_flight as f64 * (t - self.last_event) as f64 * 1e-9;
         }
         self.last_event = t;
     }
@@ -302,6 +323,10 @@ impl<'m> Sim<'m> {
             cache_hit: false,
         };
         self.in_flight += 1;
+        if measured {
+            self.measured_in_flight += 1;
+            self.first_measured.get_or_insert(arrival.at);
+        }
         match self.free.pop() {
             Some(i) => {
                 let generation = self.reqs[i as usize].generation.wrapping_add(1) & 0xFF_FFFF;
@@ -318,6 +343,7 @@ impl<'m> Sim<'m> {
     fn release(&mut self, r: u32) {
         let q = &self.reqs[r as usize];
         if q.measured {
+            self.measured_in_flight -= 1;
             self.metrics.queueing.finished += 1;
             self.metrics.queueing.sojourn_sum_s += (self.now - q.arrival.at) as f64 * 1e-9;
         }
@@ -336,9 +362,6 @@ impl<'m> Sim<'m> {
     fn on_arrival(&mut self, opts: &mut RunOptions<'_>) {
         let Some(a) = self.pending_arrival.take() else { return };
         self.pending_arrival = self.source.next();
-        if let Some(next) = self.pending_arrival {
-            self.events.push(next.at, Ev::Arrival);
-        }
         if let Some(p) = opts.progress
             && a.id % 65_536 == 0
         {
@@ -424,7 +447,7 @@ impl<'m> Sim<'m> {
         let now = self.now;
         let q = &self.reqs[r as usize];
         let a = q.arrival;
-        let k = key(self.model.seed, self.replication, Stream::Service, a.id, ((q.attempts.count as u64) << 16) | ep.0 as u64);
+        let k = self.service_keys.key(a.id, ((q.attempts.count as u64) << 16) | ep.0 as u64);
         let mut rng = KeyedRng::new(k);
         let u_err = (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
         let svc = self.providers[ep.get()].draw(a.output_tokens, u_err, &mut rng);

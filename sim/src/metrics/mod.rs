@@ -28,6 +28,12 @@ impl Default for LatencyHistogram {
 }
 
 impl LatencyHistogram {
+    /// A cheaper histogram for per-interval quantiles: 2 significant digits (1%) up to 1 day, so that
+    /// resetting and reading it every interval stays cheap.
+    pub fn coarse() -> Self {
+        LatencyHistogram(Histogram::new_with_bounds(1, 86_400 * 1_000_000, 2).expect("static histogram bounds are valid"))
+    }
+
     /// Records a latency in nanoseconds.
     #[inline]
     pub fn record(&mut self, ns: Nanos) {
@@ -128,9 +134,9 @@ pub struct QueueStats {
     pub finished: u64,
     /// Sum of their times in the system, in seconds.
     pub sojourn_sum_s: f64,
-    /// Time integral of the number of requests in the system after the warm-up, in request-seconds.
+    /// Time integral of the number of measured requests in the system, in request-seconds.
     pub in_system_area: f64,
-    /// Length of that integration window, in seconds.
+    /// From the first measured arrival to the end of the run, in seconds.
     pub observed_s: f64,
 }
 
@@ -160,9 +166,9 @@ pub struct Metrics {
     pub latency: LatencyHistogram,
     /// Time to first token of successful measured requests.
     pub ttft: LatencyHistogram,
-    /// Latency per task class.
+    /// Latency per task class (empty with a single class: [`Metrics::class_latency`] then gives the overall).
     pub latency_by_class: Vec<LatencyHistogram>,
-    /// TTFT per task class.
+    /// TTFT per task class (empty with a single class, like `latency_by_class`).
     pub ttft_by_class: Vec<LatencyHistogram>,
     /// Total cost of measured requests in USD.
     pub cost_usd: f64,
@@ -189,8 +195,8 @@ impl Metrics {
             counts: Counts::default(),
             latency: LatencyHistogram::default(),
             ttft: LatencyHistogram::default(),
-            latency_by_class: vec![LatencyHistogram::default(); classes],
-            ttft_by_class: vec![LatencyHistogram::default(); classes],
+            latency_by_class: if classes > 1 { vec![LatencyHistogram::default(); classes] } else { Vec::new() },
+            ttft_by_class: if classes > 1 { vec![LatencyHistogram::default(); classes] } else { Vec::new() },
             cost_usd: 0.0,
             tokens: [0; 2],
             endpoint_tokens: vec![[0; 2]; endpoints],
@@ -199,6 +205,14 @@ impl Metrics {
             endpoint_cost: vec![0.0; endpoints],
             latency_sum_s: 0.0,
             series: TimeSeries::new(interval, endpoints),
+        }
+    }
+
+    /// Latency and TTFT histograms of task class `class`.
+    pub fn class_latency(&self, class: usize) -> (&LatencyHistogram, &LatencyHistogram) {
+        match (self.latency_by_class.get(class), self.ttft_by_class.get(class)) {
+            (Some(l), Some(t)) => (l, t),
+            _ => (&self.latency, &self.ttft),
         }
     }
 

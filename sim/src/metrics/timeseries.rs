@@ -50,7 +50,7 @@ impl TimeSeries {
                 attempts: vec![0; endpoints],
                 queue_len: 0,
             },
-            hist: LatencyHistogram::default(),
+            hist: LatencyHistogram::coarse(),
             rows: Vec::new(),
         }
     }

@@ -41,6 +41,25 @@ pub fn write_timeseries(report: &RunReport, dir: &Path) -> Result<Vec<PathBuf>> 
     ])
 }
 
+/// Writes `classes.csv` (latency and TTFT quantiles per policy and task class) into `dir`.
+pub fn write_classes(report: &RunReport, dir: &Path) -> Result<PathBuf> {
+    let c = &report.classes;
+    let mut df = DataFrame::new_infer_height(vec![
+        Column::new("policy".into(), c.iter().map(|r| r.policy.as_str()).collect::<Vec<_>>()),
+        Column::new("class".into(), c.iter().map(|r| r.class.as_str()).collect::<Vec<_>>()),
+        Column::new("succeeded".into(), c.iter().map(|r| r.succeeded).collect::<Vec<_>>()),
+        Column::new("latency_p50_s".into(), c.iter().map(|r| r.latency_p50_s).collect::<Vec<_>>()),
+        Column::new("latency_p95_s".into(), c.iter().map(|r| r.latency_p95_s).collect::<Vec<_>>()),
+        Column::new("ttft_p50_s".into(), c.iter().map(|r| r.ttft_p50_s).collect::<Vec<_>>()),
+        Column::new("ttft_p95_s".into(), c.iter().map(|r| r.ttft_p95_s).collect::<Vec<_>>()),
+    ])
+    .context("building the per-class table")?;
+    let path = dir.join("classes.csv");
+    let file = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+    CsvWriter::new(file).finish(&mut df).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
 /// Writes `latency_cdf.parquet` (columns `policy, latency_s, cum_prob`) into `dir`.
 pub fn write_cdf(report: &RunReport, dir: &Path) -> Result<PathBuf> {
     let mut df = cdf_frame(report)?;

@@ -25,9 +25,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-pub use files::{write_cdf, write_paired, write_summary, write_timeseries};
+pub use files::{write_cdf, write_classes, write_paired, write_summary, write_timeseries};
 pub use model::{
-    CdfSeries, Estimate, Format, METRICS, Metric, PairedRow, PolicyRow, RunReport, ShareRow, TimeseriesRow, metric,
+    CdfSeries, ClassRow, Estimate, Format, METRICS, Metric, PairedRow, PolicyRow, RunReport, ShareRow, TimeseriesRow, metric,
 };
 pub use pareto::pareto_frontier;
 pub use plots::write_plots;
@@ -35,7 +35,7 @@ pub use table::render_table;
 
 /// Writes every report file and plot into `dir` (created if missing) and returns the written paths
 /// in a stable order: `summary.csv`, `summary.parquet`, `paired.csv`, `paired.parquet`,
-/// `timeseries.parquet`, `shares.parquet`, `latency_cdf.parquet`, then the PNG and SVG of
+/// `timeseries.parquet`, `shares.parquet`, `latency_cdf.parquet`, `classes.csv`, then the PNG and SVG of
 /// `latency_cdf`, `cost_vs_p95`, `timeseries` and `cost_bars`.
 pub fn write_all(report: &RunReport, dir: &Path) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating the report directory {}", dir.display()))?;
@@ -43,6 +43,7 @@ pub fn write_all(report: &RunReport, dir: &Path) -> Result<Vec<PathBuf>> {
     paths.extend(write_paired(report, dir)?);
     paths.extend(write_timeseries(report, dir)?);
     paths.push(write_cdf(report, dir)?);
+    paths.push(write_classes(report, dir)?);
     paths.extend(write_plots(report, dir)?);
     Ok(paths)
 }
@@ -85,6 +86,7 @@ mod tests {
                 "timeseries.parquet",
                 "shares.parquet",
                 "latency_cdf.parquet",
+                "classes.csv",
                 "latency_cdf.png",
                 "latency_cdf.svg",
                 "cost_vs_p95.png",

@@ -306,6 +306,25 @@ pub struct ShareRow {
     pub share: f64,
 }
 
+/// Latency quantiles of one task class under one policy, pooled over replications.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct ClassRow {
+    /// Policy name.
+    pub policy: String,
+    /// Task class name.
+    pub class: String,
+    /// Successful measured requests of the class, over all replications.
+    pub succeeded: u64,
+    /// Median end-to-end latency (s).
+    pub latency_p50_s: f64,
+    /// 95th percentile end-to-end latency (s).
+    pub latency_p95_s: f64,
+    /// Median time to first token (s).
+    pub ttft_p50_s: f64,
+    /// 95th percentile time to first token (s).
+    pub ttft_p95_s: f64,
+}
+
 // ===== RunReport =====
 
 /// Everything one `routesim run` reports.
@@ -329,6 +348,8 @@ pub struct RunReport {
     pub timeseries: Vec<TimeseriesRow>,
     /// Per-interval, per-endpoint traffic shares.
     pub shares: Vec<ShareRow>,
+    /// Latency per task class and policy.
+    pub classes: Vec<ClassRow>,
 }
 
 impl RunReport {

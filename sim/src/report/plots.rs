@@ -290,6 +290,9 @@ fn draw_cost_vs_p95<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &
     let (x0, x1) = padded(xr.0, xr.1, 0.12);
     let (y0, y1) = padded(yr.0, yr.1, 0.15);
     let (x0, y0) = (if xr.0 >= 0.0 { x0.max(0.0) } else { x0 }, if yr.0 >= 0.0 { y0.max(0.0) } else { y0 });
+    // Head room above the highest point for the legend (top left), so that it never hides a point.
+    let legend_rows = points.len() as f64 + 1.0;
+    let y1 = y1 + (y1 - y0) * (0.06 * legend_rows).min(0.9);
 
     let mut chart = ChartBuilder::on(&area)
         .margin(20)
@@ -343,7 +346,7 @@ fn draw_cost_vs_p95<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &
     // Below and left of the frontier no policy can sit, so the lower-left corner is free.
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::LowerLeft)
+        .position(SeriesLabelPosition::UpperLeft)
         .margin(12)
         .label_font((FONT, LEGEND_SIZE))
         .background_style(WHITE.mix(0.9))

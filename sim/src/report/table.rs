@@ -9,6 +9,10 @@ use std::fmt::Write as _;
 
 use super::model::{Estimate, Format, METRICS, Metric, RunReport, metric};
 
+/// The metrics whose paired differences the terminal shows (`paired.csv` has every metric).
+const HEADLINE: [&str; 6] =
+    ["success_rate", "latency_p50_s", "latency_p95_s", "latency_p99_s", "cost_per_1k_usd", "errors_429"];
+
 /// Separator between columns.
 const GAP: &str = "  ";
 
@@ -69,10 +73,11 @@ fn render_paired(report: &RunReport, out: &mut String) {
         report.baseline.as_deref().or_else(|| report.paired.first().map(|p| p.baseline.as_str())).unwrap_or("");
     let _ = writeln!(
         out,
-        "Paired differences against baseline \"{baseline}\" (policy - baseline; * = 95% CI excludes zero)"
+        "Paired differences against baseline \"{baseline}\" (policy - baseline; * = 95% CI excludes zero; \
+         headline metrics, all in paired.csv)"
     );
     out.push('\n');
-    let rows = &report.paired;
+    let rows: Vec<_> = report.paired.iter().filter(|p| HEADLINE.contains(&p.metric.as_str())).collect();
     let format_of = |name: &str| metric(name).map_or(Format::Significant(4), |m| m.format);
     let columns = vec![
         Column {

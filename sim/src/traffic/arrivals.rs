@@ -6,7 +6,7 @@
 //! depends on routing, so every policy of a replication sees exactly the same requests.
 
 use super::TrafficModel;
-use crate::rng::{self, KeyedRng, Stream, key};
+use crate::rng::{self, KeyedRng, Stream, StreamBase, key};
 use rand::Rng;
 use rand_distr::{Distribution, Exp1};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -49,8 +49,7 @@ const HORIZON: Nanos = 100 * 365 * 86_400 * 1_000_000_000;
 /// Generates the arrivals of one replication, in time order.
 pub struct ArrivalSource<'m> {
     model: &'m TrafficModel,
-    seed: u64,
-    replication: u32,
+    attrs: StreamBase,
     limit: Limit,
     times: Xoshiro256PlusPlus,
     modulation: Xoshiro256PlusPlus,
@@ -72,8 +71,7 @@ impl<'m> ArrivalSource<'m> {
         };
         ArrivalSource {
             model,
-            seed,
-            replication,
+            attrs: StreamBase::new(seed, replication, Stream::RequestAttrs),
             limit,
             times: rng::sequential(key(seed, replication, Stream::Arrivals, 0, 0)),
             modulation,
@@ -131,7 +129,7 @@ impl<'m> ArrivalSource<'m> {
     }
 
     fn attributes(&self, id: u64) -> Arrival {
-        let mut r = KeyedRng::new(key(self.seed, self.replication, Stream::RequestAttrs, id, 0));
+        let mut r = KeyedRng::new(self.attrs.key(id, 0));
         let cum = &self.model.cum_weights;
         let u = r.unit();
         let class = cum.partition_point(|&c| c <= u).min(cum.len() - 1);
