@@ -7,15 +7,15 @@
 //! numbers), which is what makes the paired differences against the baseline tight.
 
 use crate::engine::{self, RequestRecord, RunOptions, RunResult};
-use crate::records::RecordWriter;
-use anyhow::Result;
-use std::path::Path;
 use crate::metrics::LatencyHistogram;
+use crate::records::RecordWriter;
 use crate::report::{CdfSeries, ClassRow, Estimate, METRICS, PairedRow, PolicyRow, RunReport, ShareRow, TimeseriesRow};
 use crate::scenario::Compiled;
 use crate::stats::{mean_ci95, paired_diff};
+use anyhow::Result;
 use rayon::prelude::*;
 use router_core::ErrorClass;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 

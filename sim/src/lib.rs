@@ -13,6 +13,6 @@ pub mod stats;
 pub mod traffic;
 pub mod validate;
 
+pub mod commands;
 pub mod experiment;
 pub mod records;
-pub mod commands;

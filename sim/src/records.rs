@@ -25,7 +25,13 @@ pub struct RecordWriter {
 
 impl RecordWriter {
     /// Creates `path` for the records of `policy`, replication `replication`.
-    pub fn create(path: &Path, policy: &str, replication: u32, classes: Vec<String>, endpoints: Vec<String>) -> Result<Self> {
+    pub fn create(
+        path: &Path,
+        policy: &str,
+        replication: u32,
+        classes: Vec<String>,
+        endpoints: Vec<String>,
+    ) -> Result<Self> {
         let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
         let schema = Self::frame(&[], policy, replication, &classes, &endpoints)?.schema().as_ref().clone();
         let writer = ParquetWriter::new(file)
@@ -45,7 +51,13 @@ impl RecordWriter {
         })
     }
 
-    fn frame(recs: &[RequestRecord], policy: &str, replication: u32, classes: &[String], endpoints: &[String]) -> Result<DataFrame> {
+    fn frame(
+        recs: &[RequestRecord],
+        policy: &str,
+        replication: u32,
+        classes: &[String],
+        endpoints: &[String],
+    ) -> Result<DataFrame> {
         let n = recs.len();
         let name = |i: Option<u16>, names: &[String]| i.and_then(|i| names.get(i as usize).cloned());
         let df = DataFrame::new_infer_height(vec![
@@ -55,7 +67,10 @@ impl RecordWriter {
             Column::new("class".into(), recs.iter().map(|r| name(Some(r.class), classes)).collect::<Vec<_>>()),
             Column::new("arrival_s".into(), recs.iter().map(|r| r.arrival_s).collect::<Vec<_>>()),
             Column::new("latency_s".into(), recs.iter().map(|r| r.latency_s).collect::<Vec<_>>()),
-            Column::new("ttft_s".into(), recs.iter().map(|r| r.ttft_s.is_finite().then_some(r.ttft_s)).collect::<Vec<_>>()),
+            Column::new(
+                "ttft_s".into(),
+                recs.iter().map(|r| r.ttft_s.is_finite().then_some(r.ttft_s)).collect::<Vec<_>>(),
+            ),
             Column::new("success".into(), recs.iter().map(|r| r.error.is_none() && !r.rejected).collect::<Vec<_>>()),
             Column::new("error".into(), recs.iter().map(|r| r.error.map(|e| e.name().to_string())).collect::<Vec<_>>()),
             Column::new("rejected".into(), recs.iter().map(|r| r.rejected).collect::<Vec<_>>()),
@@ -99,7 +114,10 @@ impl RecordWriter {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
-        self.writer.finish().map_err(anyhow::Error::from).with_context(|| format!("finishing {}", self.path.display()))?;
+        self.writer
+            .finish()
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("finishing {}", self.path.display()))?;
         Ok(self.rows)
     }
 }

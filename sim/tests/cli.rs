@@ -7,11 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn routesim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_routesim"))
-        .args(args)
-        .current_dir(repo_root())
-        .output()
-        .expect("routesim runs")
+    Command::new(env!("CARGO_BIN_EXE_routesim")).args(args).current_dir(repo_root()).output().expect("routesim runs")
 }
 
 fn repo_root() -> PathBuf {

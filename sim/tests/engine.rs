@@ -82,7 +82,10 @@ fn policies_that_decide_the_same_give_identical_results() {
         "kind = \"round-robin\"\ntargets = [\"cheap\"]\nretry = { max_attempts = 2 }",
     );
     let one = one.replace("kind = \"cost\"", "kind = \"cost\"\nretry = { max_attempts = 2 }");
-    let one = one.replace("tpot = { dist = \"constant\", value = \"10ms\" }", "tpot = { dist = \"constant\", value = \"10ms\" }\nerrors = { server = 0.1 }");
+    let one = one.replace(
+        "tpot = { dist = \"constant\", value = \"10ms\" }",
+        "tpot = { dist = \"constant\", value = \"10ms\" }\nerrors = { server = 0.1 }",
+    );
     let model = compile(&one);
     let (a, ra) = run_records(&model, 0);
     let (b, rb) = run_records(&model, 1);
@@ -127,7 +130,8 @@ fn conservation_is_exact_without_warmup() {
     model.limit.until = Some(secs_to_nanos(12.0 * 3600.0));
     model.limit.max_requests = Some(40_000);
     for policy in 0..model.scenario.policies.len() {
-        let r = engine::run(&model, policy, 0, RunOptions { horizon: Some(secs_to_nanos(600.0)), ..Default::default() });
+        let r =
+            engine::run(&model, policy, 0, RunOptions { horizon: Some(secs_to_nanos(600.0)), ..Default::default() });
         let c = &r.metrics.counts;
         assert_eq!(c.arrivals, c.requests);
         assert_eq!(c.arrivals, c.succeeded + c.failed_total() + c.rejected + r.in_flight, "policy {policy}");
@@ -194,7 +198,9 @@ retry = { max_attempts = 2 }
 
 #[test]
 fn an_outage_removes_its_endpoint_for_its_window() {
-    let text = format!("{TWO}\n[[faults]]\nendpoint = \"a\"\nkind = \"outage\"\nstart = \"100500ms\"\nduration = \"99500ms\"\n");
+    let text = format!(
+        "{TWO}\n[[faults]]\nendpoint = \"a\"\nkind = \"outage\"\nstart = \"100500ms\"\nduration = \"99500ms\"\n"
+    );
     let model = compile(&text);
     let r = engine::run(&model, 0, 0, RunOptions::default());
     let rows = &r.metrics.series.rows;
@@ -236,7 +242,10 @@ fn rpm_limits_produce_429s_and_cap_the_served_rate() {
 #[test]
 fn a_client_timeout_ends_hung_attempts_and_retries_elsewhere() {
     let text = TWO
-        .replace("tpot = { dist = \"constant\", value = \"1ms\" }\n\n[[endpoints]]\nid = \"b\"", "tpot = { dist = \"constant\", value = \"1ms\" }\nerrors = { timeout = 0.2 }\n\n[[endpoints]]\nid = \"b\"")
+        .replace(
+            "tpot = { dist = \"constant\", value = \"1ms\" }\n\n[[endpoints]]\nid = \"b\"",
+            "tpot = { dist = \"constant\", value = \"1ms\" }\nerrors = { timeout = 0.2 }\n\n[[endpoints]]\nid = \"b\"",
+        )
         .replace("[health]", "[client]\ntimeout = \"2s\"\n\n[health]");
     let model = compile(&text);
     let r = engine::run(&model, 0, 0, RunOptions::default());

@@ -78,7 +78,10 @@ pub fn run(args: &BenchArgs) -> Result<(), Failure> {
         println!("{v}");
         return Ok(());
     }
-    println!("routesim bench: scenario \"{}\", {} thread(s), {} replication(s)", model.scenario.name, args.threads, args.replications);
+    println!(
+        "routesim bench: scenario \"{}\", {} thread(s), {} replication(s)",
+        model.scenario.name, args.threads, args.replications
+    );
     println!("{:<24} {:>12} {:>9} {:>16} {:>14}", "policy", "requests", "wall s", "requests/s", "events/s");
     for r in &rows {
         println!(

@@ -41,7 +41,10 @@ pub fn select_policies(model: &Compiled, names: Option<&[String]>) -> Result<Vec
             let e = ScenarioError::invalid(
                 &model.file,
                 "policies",
-                format!("--policies names `{n}`, which the scenario does not define: expected one of {}", all.join(", ")),
+                format!(
+                    "--policies names `{n}`, which the scenario does not define: expected one of {}",
+                    all.join(", ")
+                ),
             );
             return Err(e.with_suggestion(nearest(n, all.iter().map(String::as_str))));
         };

@@ -9,7 +9,6 @@ pub mod policies;
 pub mod run;
 pub mod validate;
 
-
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -67,7 +66,6 @@ pub fn main() -> ExitCode {
             Ok(())
         }
         Command::Validate(args) => validate::run(&args),
-
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

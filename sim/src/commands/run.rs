@@ -85,15 +85,21 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
 /// `results/<scenario>-<UTC timestamp>`.
 fn default_dir(model: &Compiled) -> PathBuf {
     let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S");
-    let name: String =
-        model.scenario.name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect();
+    let name: String = model
+        .scenario
+        .name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .collect();
     Path::new("results").join(format!("{name}-{stamp}"))
 }
 
 /// A progress bar on stderr when it is a terminal (indicatif hides it otherwise).
 pub fn progress_bar(total: u64) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template("{bar:40} {percent:>3}% {human_pos}/{human_len} requests, eta {eta}") {
+    if let Ok(style) =
+        ProgressStyle::with_template("{bar:40} {percent:>3}% {human_pos}/{human_len} requests, eta {eta}")
+    {
         bar.set_style(style);
     }
     bar
@@ -104,7 +110,8 @@ pub fn with_threads<T: Send>(threads: Option<usize>, f: impl FnOnce() -> T + Sen
     match threads {
         None => Ok(f()),
         Some(n) => {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build().context("starting the worker threads")?;
+            let pool =
+                rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build().context("starting the worker threads")?;
             Ok(pool.install(f))
         }
     }

@@ -148,7 +148,8 @@ fn fill_info<'t>(templates: &'t mut [RequestInfo], a: &Arrival) -> &'t RequestIn
 
 /// Simulates one policy for one replication of a compiled scenario.
 pub fn run(model: &Compiled, policy: usize, replication: u32, opts: RunOptions<'_>) -> RunResult {
-    let router = Router::new(&model.router_configs[policy]).expect("router configs are validated when the scenario is compiled");
+    let router =
+        Router::new(&model.router_configs[policy]).expect("router configs are validated when the scenario is compiled");
     let mut sim = Sim::new(model, router, replication);
     sim.run(opts)
 }
@@ -212,7 +213,10 @@ impl<'m> Sim<'m> {
         self.pending_arrival = self.source.next();
         for (i, f) in self.model.faults.iter().enumerate() {
             self.events.push(f.spec.start.nanos(), Ev::Fault { idx: i as u16, on: true });
-            self.events.push(f.spec.start.nanos().saturating_add(f.spec.duration.nanos()), Ev::Fault { idx: i as u16, on: false });
+            self.events.push(
+                f.spec.start.nanos().saturating_add(f.spec.duration.nanos()),
+                Ev::Fault { idx: i as u16, on: false },
+            );
         }
         if let Some(iv) = self.model.health_interval {
             self.events.push(iv, Ev::HealthCheck);
@@ -286,7 +290,9 @@ impl<'m> Sim<'m> {
             end: self.now,
             in_flight: self.in_flight,
             events: processed,
-            router_spend: (0..self.providers.len()).map(|i| self.router.state(EndpointIdx(i as u16)).spend_usd).collect(),
+            router_spend: (0..self.providers.len())
+                .map(|i| self.router.state(EndpointIdx(i as u16)).spend_usd)
+                .collect(),
         }
     }
 
@@ -294,7 +300,8 @@ impl<'m> Sim<'m> {
     #[inline]
     fn integrate_occupancy(&mut self, t: Nanos) {
         if self.measured_in_flight > 0 && t > self.last_event {
-            self.metrics.queueing.in_system_area += self.measured_in_flight as f64 * (t - self.last_event) as f64 * 1e-9;
+            self.metrics.queueing.in_system_area +=
+                self.measured_in_flight as f64 * (t - self.last_event) as f64 * 1e-9;
         }
         self.last_event = t;
     }
@@ -302,7 +309,6 @@ impl<'m> Sim<'m> {
     fn queue_len(&self) -> u64 {
         self.providers.iter().map(|p| p.queue_len() as u64).sum()
     }
-
 
     fn alloc(&mut self, arrival: Arrival) -> u32 {
         let measured = arrival.at >= self.model.warmup_until && arrival.id >= self.model.warmup_requests;

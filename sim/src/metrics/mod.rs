@@ -31,7 +31,9 @@ impl LatencyHistogram {
     /// A cheaper histogram for per-interval quantiles: 2 significant digits (1%) up to 1 day, so that
     /// resetting and reading it every interval stays cheap.
     pub fn coarse() -> Self {
-        LatencyHistogram(Histogram::new_with_bounds(1, 86_400 * 1_000_000, 2).expect("static histogram bounds are valid"))
+        LatencyHistogram(
+            Histogram::new_with_bounds(1, 86_400 * 1_000_000, 2).expect("static histogram bounds are valid"),
+        )
     }
 
     /// Records a latency in nanoseconds.

@@ -46,7 +46,9 @@ impl FaultSpec {
         }
         match self.kind {
             FaultKind::Outage => {
-                for (f, set) in [("factor", self.factor.is_some()), ("rate", self.rate.is_some()), ("class", self.class.is_some())] {
+                for (f, set) in
+                    [("factor", self.factor.is_some()), ("rate", self.rate.is_some()), ("class", self.class.is_some())]
+                {
                     if set {
                         return Err((f.into(), format!("`{f}` does not apply to an outage")));
                     }
@@ -55,7 +57,9 @@ impl FaultSpec {
             FaultKind::Degradation => match self.factor {
                 Some(f) if f.is_finite() && f > 0.0 => {}
                 Some(f) => return Err(("factor".into(), format!("expected a positive factor, found {f}"))),
-                None => return Err(("factor".into(), "expected the service-time multiplier, e.g. factor = 3.0".into())),
+                None => {
+                    return Err(("factor".into(), "expected the service-time multiplier, e.g. factor = 3.0".into()));
+                }
             },
             FaultKind::ErrorBurst => match self.rate {
                 Some(r) if (0.0..=1.0).contains(&r) => {}

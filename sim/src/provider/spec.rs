@@ -154,7 +154,10 @@ impl EndpointSpec {
         prob("unavailable", self.errors.unavailable)?;
         prob("timeout", self.errors.timeout)?;
         if self.errors.total() > 1.0 {
-            return Err(("errors".into(), format!("expected probabilities summing to at most 1, found {}", self.errors.total())));
+            return Err((
+                "errors".into(),
+                format!("expected probabilities summing to at most 1, found {}", self.errors.total()),
+            ));
         }
         if self.slots == 0 && !self.batch {
             return Err(("slots".into(), "expected at least one slot".into()));
@@ -167,7 +170,10 @@ impl EndpointSpec {
         let mut last_u = -1.0;
         for (i, [u, f]) in self.slowdown.iter().copied().enumerate() {
             if !(0.0..=1.0).contains(&u) || u <= last_u {
-                return Err((format!("slowdown[{i}]"), format!("expected utilisations increasing within 0..=1, found {u}")));
+                return Err((
+                    format!("slowdown[{i}]"),
+                    format!("expected utilisations increasing within 0..=1, found {u}"),
+                ));
             }
             if !(f.is_finite() && f > 0.0) {
                 return Err((format!("slowdown[{i}]"), format!("expected a positive factor, found {f}")));
@@ -177,10 +183,16 @@ impl EndpointSpec {
         match (&self.batch_turnaround, self.batch) {
             (Some(d), true) => d.validate().map_err(|(f, m)| (format!("batch_turnaround.{f}"), m))?,
             (None, true) => {
-                return Err(("batch_turnaround".into(), "expected a completion-time distribution for a batch endpoint".into()));
+                return Err((
+                    "batch_turnaround".into(),
+                    "expected a completion-time distribution for a batch endpoint".into(),
+                ));
             }
             (Some(_), false) => {
-                return Err(("batch_turnaround".into(), "only batch endpoints (batch = true) take a batch_turnaround".into()));
+                return Err((
+                    "batch_turnaround".into(),
+                    "only batch endpoints (batch = true) take a batch_turnaround".into(),
+                ));
             }
             (None, false) => {}
         }

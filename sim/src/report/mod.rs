@@ -27,7 +27,8 @@ use anyhow::{Context, Result};
 
 pub use files::{write_cdf, write_classes, write_paired, write_summary, write_timeseries};
 pub use model::{
-    CdfSeries, ClassRow, Estimate, Format, METRICS, Metric, PairedRow, PolicyRow, RunReport, ShareRow, TimeseriesRow, metric,
+    CdfSeries, ClassRow, Estimate, Format, METRICS, Metric, PairedRow, PolicyRow, RunReport, ShareRow, TimeseriesRow,
+    metric,
 };
 pub use pareto::pareto_frontier;
 pub use plots::write_plots;

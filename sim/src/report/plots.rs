@@ -804,6 +804,7 @@ mod tests {
             cdf,
             timeseries,
             shares,
+            classes: Vec::new(),
         }
     }
 

@@ -23,7 +23,13 @@ pub struct ScenarioError {
 impl ScenarioError {
     /// An error at `path` of `file`.
     pub fn invalid(file: &Path, path: &str, message: impl Into<String>) -> Self {
-        ScenarioError { file: file.to_path_buf(), path: path.to_string(), line: None, message: message.into(), suggestion: None }
+        ScenarioError {
+            file: file.to_path_buf(),
+            path: path.to_string(),
+            line: None,
+            message: message.into(),
+            suggestion: None,
+        }
     }
 
     /// Adds a "did you mean" suggestion (no-op for `None`).

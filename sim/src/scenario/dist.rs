@@ -106,7 +106,10 @@ impl<V: DistValue> DistConfig<V> {
                 positive("median", median.to_f64())?;
                 nonneg("sigma", *sigma)?;
                 if *sigma > 5.0 {
-                    return Err(("sigma".into(), format!("expected sigma <= 5 (a larger one has no usable mean), found {sigma}")));
+                    return Err((
+                        "sigma".into(),
+                        format!("expected sigma <= 5 (a larger one has no usable mean), found {sigma}"),
+                    ));
                 }
                 Ok(())
             }
@@ -118,28 +121,40 @@ impl<V: DistValue> DistConfig<V> {
                 nonneg("low", low.to_f64())?;
                 nonneg("high", high.to_f64())?;
                 if high.to_f64() < low.to_f64() {
-                    return Err(("high".into(), format!("expected high >= low ({}), found {}", low.to_f64(), high.to_f64())));
+                    return Err((
+                        "high".into(),
+                        format!("expected high >= low ({}), found {}", low.to_f64(), high.to_f64()),
+                    ));
                 }
                 Ok(())
             }
             DistConfig::Empirical { values, probs } => {
                 if values.len() < 2 {
-                    return Err(("values".into(), format!("expected at least 2 quantile values, found {}", values.len())));
+                    return Err((
+                        "values".into(),
+                        format!("expected at least 2 quantile values, found {}", values.len()),
+                    ));
                 }
                 for (i, w) in values.windows(2).enumerate() {
                     nonneg(&format!("values[{i}]"), w[0].to_f64())?;
                     if w[1].to_f64() < w[0].to_f64() || !w[1].to_f64().is_finite() {
-                        return Err((format!("values[{}]", i + 1), "expected non-decreasing finite quantile values".into()));
+                        return Err((
+                            format!("values[{}]", i + 1),
+                            "expected non-decreasing finite quantile values".into(),
+                        ));
                     }
                 }
                 if let Some(p) = probs {
                     if p.len() != values.len() {
-                        return Err(("probs".into(), format!("expected {} probabilities (one per value), found {}", values.len(), p.len())));
+                        return Err((
+                            "probs".into(),
+                            format!("expected {} probabilities (one per value), found {}", values.len(), p.len()),
+                        ));
                     }
                     if p.first() != Some(&0.0) || p.last() != Some(&1.0) {
                         return Err(("probs".into(), "expected probabilities from 0 to 1 (first 0, last 1)".into()));
                     }
-                    if p.windows(2).any(|w| !(w[1] > w[0])) {
+                    if p.windows(2).any(|w| w[1] <= w[0] || w[1].is_nan()) {
                         return Err(("probs".into(), "expected strictly increasing probabilities".into()));
                     }
                 }
@@ -174,7 +189,9 @@ impl<V: DistValue> DistConfig<V> {
                     Err(_) => Sampler::Constant(m.max(0.0)),
                 }
             }
-            DistConfig::Uniform { low, high } => Sampler::Uniform { low: low.to_f64(), high: high.to_f64().max(low.to_f64()) },
+            DistConfig::Uniform { low, high } => {
+                Sampler::Uniform { low: low.to_f64(), high: high.to_f64().max(low.to_f64()) }
+            }
             DistConfig::Empirical { values, probs } => {
                 let v: Vec<f64> = values.iter().map(|x| x.to_f64()).collect();
                 let n = v.len().max(2);

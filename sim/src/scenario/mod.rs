@@ -185,10 +185,16 @@ impl Scenario {
             return Err(err("name".into(), "expected a non-empty name".into()));
         }
         if self.duration.is_none() && self.requests.is_none() {
-            return Err(err("duration".into(), "expected `duration` (like \"1h\") or `requests` (a count), found neither".into()));
+            return Err(err(
+                "duration".into(),
+                "expected `duration` (like \"1h\") or `requests` (a count), found neither".into(),
+            ));
         }
         if self.requests == Some(0) || self.duration.is_some_and(|d| d.nanos() == 0) {
-            return Err(err(if self.requests == Some(0) { "requests" } else { "duration" }.into(), "expected a positive run length".into()));
+            return Err(err(
+                if self.requests == Some(0) { "requests" } else { "duration" }.into(),
+                "expected a positive run length".into(),
+            ));
         }
         if !(1..=10_000).contains(&self.replications) {
             return Err(err("replications".into(), format!("expected 1..=10000, found {}", self.replications)));
@@ -208,7 +214,10 @@ impl Scenario {
         for (i, f) in self.faults.iter().enumerate() {
             f.validate().map_err(|(p, m)| err(format!("faults[{i}].{p}"), m))?;
             let Some(idx) = ids.iter().position(|id| *id == f.endpoint) else {
-                let e = err(format!("faults[{i}].endpoint"), format!("unknown endpoint `{}`: expected one of {}", f.endpoint, ids.join(", ")));
+                let e = err(
+                    format!("faults[{i}].endpoint"),
+                    format!("unknown endpoint `{}`: expected one of {}", f.endpoint, ids.join(", ")),
+                );
                 return Err(e.with_suggestion(diag::nearest(&f.endpoint, ids.iter().copied())));
             };
             faults.push(CompiledFault { endpoint: EndpointIdx(idx as u16), spec: f.clone() });
@@ -222,7 +231,10 @@ impl Scenario {
         let mut router_configs = Vec::with_capacity(self.policies.len());
         for (i, p) in self.policies.iter().enumerate() {
             if let Some(j) = self.policies[..i].iter().position(|q| q.name == p.name) {
-                return Err(err(format!("policies[{i}].name"), format!("duplicate policy name `{}` (also policies[{j}])", p.name)));
+                return Err(err(
+                    format!("policies[{i}].name"),
+                    format!("duplicate policy name `{}` (also policies[{j}])", p.name),
+                ));
             }
             let cfg = RouterConfig {
                 endpoints: router_endpoints.clone(),

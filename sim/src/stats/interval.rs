@@ -101,7 +101,7 @@ impl fmt::Display for Interval {
 /// `None` unless `0 < prob < 1` and `dof` is finite and positive. Example: the two-sided 95%
 /// critical value with 4 degrees of freedom is `student_t_quantile(0.975, 4.0) = 2.776`.
 pub fn student_t_quantile(prob: f64, dof: f64) -> Option<f64> {
-    if !(prob > 0.0 && prob < 1.0) || !dof.is_finite() || dof <= 0.0 {
+    if !(prob > 0.0 && prob < 1.0 && dof.is_finite() && dof > 0.0) {
         return None;
     }
     let t = StudentsT::new(0.0, 1.0, dof).ok()?;

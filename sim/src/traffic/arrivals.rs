@@ -203,7 +203,9 @@ deferrable = 1.0
         let chat = a.iter().filter(|x| x.class == 0).count() as f64 / a.len() as f64;
         assert!((chat - 0.75).abs() < 0.01, "{chat}");
         // Class attributes: batch requests are all deferrable, chat repeats half the time from 10 prompts.
-        assert!(a.iter().filter(|x| x.class == 1).all(|x| x.deferrable && x.input_tokens == 2000 && x.cache_key.is_none()));
+        assert!(
+            a.iter().filter(|x| x.class == 1).all(|x| x.deferrable && x.input_tokens == 2000 && x.cache_key.is_none())
+        );
         let chats: Vec<_> = a.iter().filter(|x| x.class == 0).collect();
         let repeats = chats.iter().filter(|x| x.cache_key.is_some()).count() as f64 / chats.len() as f64;
         assert!((repeats - 0.5).abs() < 0.01, "{repeats}");
@@ -230,7 +232,10 @@ deferrable = 1.0
         let a = collect(TWO_CLASSES, 3, 0, limit);
         let b = collect(&TWO_CLASSES.replace("rate = 50.0", "rate = 5.0"), 3, 0, limit);
         for (x, y) in a.iter().zip(&b) {
-            assert_eq!((x.class, x.input_tokens, x.output_tokens, x.cache_key), (y.class, y.input_tokens, y.output_tokens, y.cache_key));
+            assert_eq!(
+                (x.class, x.input_tokens, x.output_tokens, x.cache_key),
+                (y.class, y.input_tokens, y.output_tokens, y.cache_key)
+            );
             assert_ne!(x.at, y.at);
         }
     }

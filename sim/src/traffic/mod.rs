@@ -148,7 +148,10 @@ impl TrafficModel {
             }
             for (i, s) in b.states.iter().enumerate() {
                 if !(s.factor.is_finite() && s.factor >= 0.0) {
-                    return Err((format!("bursts.states[{i}].factor"), format!("expected a multiplier >= 0, found {}", s.factor)));
+                    return Err((
+                        format!("bursts.states[{i}].factor"),
+                        format!("expected a multiplier >= 0, found {}", s.factor),
+                    ));
                 }
                 if s.mean_duration.nanos() == 0 {
                     return Err((format!("bursts.states[{i}].mean_duration"), "expected a positive duration".into()));
@@ -268,7 +271,9 @@ output_tokens = { dist = "constant", value = 50 }
 
     #[test]
     fn templates_carry_the_class_tags() {
-        let text = format!("{BASE}complexity = 0.7\ncapabilities = [\"vision\"]\nmetadata = {{ tier = \"pro\", priority = 2 }}\n");
+        let text = format!(
+            "{BASE}complexity = 0.7\ncapabilities = [\"vision\"]\nmetadata = {{ tier = \"pro\", priority = 2 }}\n"
+        );
         let m = TrafficModel::new(&config(&text)).expect("valid");
         let t = m.request_template(0);
         assert_eq!(t.task_class.as_deref(), Some("chat"));
@@ -284,7 +289,12 @@ output_tokens = { dist = "constant", value = 50 }
             (BASE.replace("rate = 10.0", "rate = 0.0"), "rate"),
             (format!("{BASE}deferrable = 1.5\n"), "classes[0].deferrable"),
             (BASE.replace("value = 50", "value = -5"), "classes[0].output_tokens.value"),
-            (format!("{BASE}[[classes]]\nname = \"chat\"\ninput_tokens = {{ dist = \"constant\", value = 1 }}\noutput_tokens = {{ dist = \"constant\", value = 1 }}\n"), "classes[1].name"),
+            (
+                format!(
+                    "{BASE}[[classes]]\nname = \"chat\"\ninput_tokens = {{ dist = \"constant\", value = 1 }}\noutput_tokens = {{ dist = \"constant\", value = 1 }}\n"
+                ),
+                "classes[1].name",
+            ),
             (format!("{BASE}[bursts]\nstates = [{{ factor = 1.0, mean_duration = \"1m\" }}]\n"), "bursts.states"),
         ];
         for (text, path) in cases {

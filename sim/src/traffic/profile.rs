@@ -80,13 +80,19 @@ impl Profile {
             Profile::Constant => Ok(()),
             Profile::BusinessHours { open, close, off_hours, ramp } => {
                 if open.as_secs_f64() >= DAY || close.as_secs_f64() > DAY || close <= open {
-                    return Err(("close".into(), format!("expected 0 <= open < close <= 24h, found open {open}, close {close}")));
+                    return Err((
+                        "close".into(),
+                        format!("expected 0 <= open < close <= 24h, found open {open}, close {close}"),
+                    ));
                 }
                 if !(0.0..=1.0).contains(off_hours) {
                     return Err(("off_hours".into(), format!("expected a factor in 0..=1, found {off_hours}")));
                 }
                 if ramp.as_secs_f64() > close.as_secs_f64() - open.as_secs_f64() {
-                    return Err(("ramp".into(), format!("expected a ramp no longer than the office hours, found {ramp}")));
+                    return Err((
+                        "ramp".into(),
+                        format!("expected a ramp no longer than the office hours, found {ramp}"),
+                    ));
                 }
                 Ok(())
             }
@@ -112,7 +118,10 @@ impl Profile {
                     }
                 }
                 if points.iter().all(|(_, f)| *f == 0.0) {
-                    return Err(("points".into(), "expected some factor above 0 (no traffic would ever arrive)".into()));
+                    return Err((
+                        "points".into(),
+                        "expected some factor above 0 (no traffic would ever arrive)".into(),
+                    ));
                 }
                 Ok(())
             }

@@ -114,9 +114,15 @@ pub fn run_all(effort: Effort, progress: &dyn Fn(&str)) -> Result<Vec<CheckResul
     progress("M/M/10/10 Erlang B");
     for &a in &[5.0, 8.0] {
         let runs = simulate(MODELS[4], effort, effort.requests, |s| s.traffic.rate = a)?;
-        let blocked: Vec<f64> =
-            runs.iter().map(|r| r.metrics.counts.failed_total() as f64 / r.metrics.counts.requests.max(1) as f64).collect();
-        pending.push(Pending { name: format!("M/M/10/10 a={a} P(block)"), expected: erlang_b(10, a)?, values: blocked });
+        let blocked: Vec<f64> = runs
+            .iter()
+            .map(|r| r.metrics.counts.failed_total() as f64 / r.metrics.counts.requests.max(1) as f64)
+            .collect();
+        pending.push(Pending {
+            name: format!("M/M/10/10 a={a} P(block)"),
+            expected: erlang_b(10, a)?,
+            values: blocked,
+        });
     }
     progress("Little's law");
     let runs = simulate(MODELS[5], effort, effort.requests, |_| {})?;
@@ -132,13 +138,23 @@ pub fn run_all(effort: Effort, progress: &dyn Fn(&str)) -> Result<Vec<CheckResul
 }
 
 /// Compiles an embedded model with overrides and runs its replications.
-fn simulate(model: (&str, &str), effort: Effort, requests: u64, edit: impl FnOnce(&mut Scenario)) -> Result<Vec<RunResult>> {
+fn simulate(
+    model: (&str, &str),
+    effort: Effort,
+    requests: u64,
+    edit: impl FnOnce(&mut Scenario),
+) -> Result<Vec<RunResult>> {
     let compiled = compile(model, effort.replications, requests, edit)?;
     let exp = experiment::run(&compiled, &[0], &ExperimentOptions::default())?;
     exp.runs.into_iter().next().ok_or_else(|| anyhow!("{}: no runs", model.0))
 }
 
-fn compile(model: (&str, &str), replications: u32, requests: u64, edit: impl FnOnce(&mut Scenario)) -> Result<Compiled> {
+fn compile(
+    model: (&str, &str),
+    replications: u32,
+    requests: u64,
+    edit: impl FnOnce(&mut Scenario),
+) -> Result<Compiled> {
     let path = Path::new(model.0);
     let mut s = Scenario::parse(path, model.1)?;
     s.replications = replications;
@@ -207,7 +223,12 @@ fn quickstart_checks(effort: Effort) -> Result<Vec<CheckResult>> {
         requests += c.requests;
         accounted += c.succeeded + c.failed_total() + c.rejected + r.in_flight;
     }
-    out.push(exact("quickstart conservation: requests = ok + failed + rejected", requests as f64, accounted as f64, 0.0));
+    out.push(exact(
+        "quickstart conservation: requests = ok + failed + rejected",
+        requests as f64,
+        accounted as f64,
+        0.0,
+    ));
     // Cost identity: cost = sum over endpoints of tokens x prices.
     let (mut cost, mut priced) = (0.0, 0.0);
     for r in exp.runs.iter().flatten() {
@@ -218,7 +239,8 @@ fn quickstart_checks(effort: Effort) -> Result<Vec<CheckResult>> {
     }
     out.push(exact("quickstart cost = sum(tokens x price) (USD)", priced, cost, 1e-9));
     // Determinism: the same scenario and seed give a byte-identical summary, with 1 thread or many.
-    let again = crate::commands::run::with_threads(Some(1), || experiment::run(&model, &all, &ExperimentOptions::default()))??;
+    let again =
+        crate::commands::run::with_threads(Some(1), || experiment::run(&model, &all, &ExperimentOptions::default()))??;
     use polars::prelude::SerWriter;
     let csv = |e: &experiment::Experiment| -> Result<String> {
         let mut df = summary_frame(&experiment::report(&model, e))?;
