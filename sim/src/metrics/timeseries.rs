@@ -1,11 +1,16 @@
 //! Per-interval time series: throughput, p95 latency, error rate, cost, queue length and per-endpoint share.
 //!
 //! It shows what aggregates hide: herding onto one endpoint, traffic shifting as a quota fills, failover during
-//! an outage. One row per interval of simulated time, so memory grows with the simulated duration, not with the
-//! number of requests.
+//! an outage. One row per interval of simulated time. Memory is bounded: when a run has produced
+//! [`MAX_ROWS`] intervals, adjacent pairs are merged and the interval width doubles, so a very long run
+//! keeps between `MAX_ROWS / 2` and `MAX_ROWS` rows of coarser intervals (the p95 of a merged interval is
+//! the completion-weighted mean of the two, an approximation; every count and cost stays exact).
 
 use super::LatencyHistogram;
 use router_core::Nanos;
+
+/// Most rows a series keeps before it halves its resolution.
+pub const MAX_ROWS: usize = 4096;
 
 /// One interval of the time series.
 #[derive(Clone, Debug, PartialEq)]
@@ -86,6 +91,37 @@ impl TimeSeries {
         row.queue_len = queue_len;
         self.hist.reset();
         self.rows.push(row);
+        if self.rows.len() >= MAX_ROWS && self.rows.len() % 2 == 0 {
+            self.coarsen();
+        }
+    }
+
+    /// Merges adjacent pairs of rows and doubles the interval width.
+    fn coarsen(&mut self) {
+        let rows = std::mem::take(&mut self.rows);
+        let mut it = rows.into_iter();
+        while let (Some(mut a), Some(b)) = (it.next(), it.next()) {
+            let p95 = match (a.p95_s.is_finite(), b.p95_s.is_finite()) {
+                (true, true) => {
+                    let (wa, wb) = (a.completed as f64, b.completed as f64);
+                    if wa + wb > 0.0 { (a.p95_s * wa + b.p95_s * wb) / (wa + wb) } else { a.p95_s.max(b.p95_s) }
+                }
+                (true, false) => a.p95_s,
+                _ => b.p95_s,
+            };
+            a.completed += b.completed;
+            a.failed += b.failed;
+            a.cost_usd += b.cost_usd;
+            a.p95_s = p95;
+            a.queue_len = b.queue_len;
+            for (x, y) in a.attempts.iter_mut().zip(&b.attempts) {
+                *x += y;
+            }
+            self.rows.push(a);
+        }
+        // The open interval started at the old boundary, which is a boundary of the coarser grid too: it now
+        // covers twice the time.
+        self.width *= 2;
     }
 
     /// A request completed successfully with `latency`.
@@ -125,6 +161,26 @@ impl TimeSeries {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_runs_coarsen_instead_of_growing() {
+        let mut ts = TimeSeries::new(10, 1);
+        let mut total = 0u64;
+        for i in 0..(3 * MAX_ROWS as u64) {
+            while i * 10 >= ts.boundary() {
+                ts.close(0);
+            }
+            ts.attempt(0);
+            ts.completed(1_000_000);
+            total += 1;
+        }
+        ts.finish(0);
+        assert!(ts.rows.len() <= MAX_ROWS && ts.rows.len() >= MAX_ROWS / 4, "{}", ts.rows.len());
+        assert_eq!(ts.width(), 40);
+        assert_eq!(ts.rows.iter().map(|r| r.completed).sum::<u64>(), total);
+        assert_eq!(ts.rows.iter().map(|r| r.attempts[0]).sum::<u64>(), total);
+        assert!(ts.rows.windows(2).all(|w| w[1].start > w[0].start));
+    }
 
     #[test]
     fn intervals_close_in_order_with_their_own_p95() {
