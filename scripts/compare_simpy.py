@@ -58,7 +58,8 @@ def routesim_behaviour(path, n, seeds, tmp):
 def simpy_run(peer, lam, n, seed):
     out = subprocess.run([sys.executable, str(peer), "--lam", str(lam), "--n", str(n), "--seed", str(seed), "--json"],
                          check=True, capture_output=True, text=True).stdout
-    return json.loads(out)
+    line = next(l for l in out.splitlines() if l.startswith("JSON "))
+    return json.loads(line[len("JSON "):])
 
 
 def main():

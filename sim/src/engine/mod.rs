@@ -22,6 +22,7 @@ use crate::scenario::Compiled;
 use crate::traffic::{Arrival, ArrivalSource};
 use queue::EventQueue;
 use rand::Rng;
+use router_core::policy::EndpointSet;
 use router_core::{
     Attempts, Decision, EndpointIdx, ErrorClass, Nanos, NextAttempt, Outcome, RequestInfo, Router, nanos_to_secs,
 };
@@ -312,38 +313,54 @@ impl<'m> Sim<'m> {
 
     fn alloc(&mut self, arrival: Arrival) -> u32 {
         let measured = arrival.at >= self.model.warmup_until && arrival.id >= self.model.warmup_requests;
-        let fresh = Req {
-            generation: 0,
-            live: true,
-            arrival,
-            measured,
-            attempts: Attempts::first(EndpointIdx(0)),
-            ep: EndpointIdx(0),
-            dispatched: 0,
-            queued: false,
-            done: false,
-            error: None,
-            retry_after: None,
-            first_token: 0,
-            cost: 0.0,
-            cache_hit: false,
-        };
         self.in_flight += 1;
         if measured {
             self.measured_in_flight += 1;
             self.first_measured.get_or_insert(arrival.at);
         }
-        match self.free.pop() {
-            Some(i) => {
-                let generation = self.reqs[i as usize].generation.wrapping_add(1) & 0xFF_FFFF;
-                self.reqs[i as usize] = Req { generation, ..fresh };
-                i
-            }
+        let r = match self.free.pop() {
+            Some(i) => i,
             None => {
-                self.reqs.push(fresh);
+                self.reqs.push(Req {
+                    generation: 0,
+                    live: false,
+                    arrival,
+                    measured,
+                    attempts: Attempts { count: 0, tried: EndpointSet::default(), last: EndpointIdx(0) },
+                    ep: EndpointIdx(0),
+                    dispatched: 0,
+                    queued: false,
+                    done: false,
+                    error: None,
+                    retry_after: None,
+                    first_token: 0,
+                    cost: 0.0,
+                    cache_hit: false,
+                });
                 (self.reqs.len() - 1) as u32
             }
-        }
+        };
+        // Field by field, in place: a recycled slot keeps its allocation-free layout and no large temporary is
+        // built and copied on this hot path.
+        let q = &mut self.reqs[r as usize];
+        debug_assert!(!q.live, "the free list holds only finished requests");
+        q.generation = q.generation.wrapping_add(1) & 0xFF_FFFF;
+        q.live = true;
+        q.arrival = arrival;
+        q.measured = measured;
+        q.attempts.count = 0;
+        q.attempts.tried = EndpointSet::default();
+        q.attempts.last = EndpointIdx(0);
+        q.ep = EndpointIdx(0);
+        q.dispatched = 0;
+        q.queued = false;
+        q.done = false;
+        q.error = None;
+        q.retry_after = None;
+        q.first_token = 0;
+        q.cost = 0.0;
+        q.cache_hit = false;
+        r
     }
 
     fn release(&mut self, r: u32) {
@@ -379,11 +396,17 @@ impl<'m> Sim<'m> {
             self.metrics.counts.requests += 1;
         }
         let now = self.now;
-        let info = fill_info(&mut self.templates, &self.reqs[r as usize].arrival);
+        // From the local copy of the arrival, not the slab entry just written (no store-to-load round trip).
+        let info = fill_info(&mut self.templates, &a);
         let decision = self.router.decide(info, now);
         match decision {
             Decision::Route { endpoint, .. } => {
-                self.reqs[r as usize].attempts = Attempts::first(endpoint);
+                // In place (not `Attempts::first`): a whole-struct copy right after a one-word store into it
+                // stalls on store forwarding in this, the hottest path.
+                let at = &mut self.reqs[r as usize].attempts;
+                at.count = 1;
+                at.tried.insert(endpoint);
+                at.last = endpoint;
                 self.dispatch(r, endpoint, opts);
             }
             Decision::CacheHit => {

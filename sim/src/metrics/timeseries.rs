@@ -31,6 +31,21 @@ pub struct Interval {
     pub queue_len: u64,
 }
 
+impl Interval {
+    /// An interval starting at `start` with nothing in it yet.
+    fn empty(start: Nanos, endpoints: usize) -> Self {
+        Interval {
+            start,
+            completed: 0,
+            failed: 0,
+            p95_s: f64::NAN,
+            cost_usd: 0.0,
+            attempts: vec![0; endpoints],
+            queue_len: 0,
+        }
+    }
+}
+
 /// The time series of one run.
 #[derive(Clone, Debug)]
 pub struct TimeSeries {
@@ -46,15 +61,7 @@ impl TimeSeries {
     pub fn new(width: Nanos, endpoints: usize) -> Self {
         TimeSeries {
             width: width.max(1),
-            current: Interval {
-                start: 0,
-                completed: 0,
-                failed: 0,
-                p95_s: f64::NAN,
-                cost_usd: 0.0,
-                attempts: vec![0; endpoints],
-                queue_len: 0,
-            },
+            current: Interval::empty(0, endpoints),
             hist: LatencyHistogram::coarse(),
             rows: Vec::new(),
         }
@@ -75,18 +82,7 @@ impl TimeSeries {
     pub fn close(&mut self, queue_len: u64) {
         let next_start = self.boundary();
         let endpoints = self.current.attempts.len();
-        let mut row = std::mem::replace(
-            &mut self.current,
-            Interval {
-                start: next_start,
-                completed: 0,
-                failed: 0,
-                p95_s: f64::NAN,
-                cost_usd: 0.0,
-                attempts: vec![0; endpoints],
-                queue_len: 0,
-            },
-        );
+        let mut row = std::mem::replace(&mut self.current, Interval::empty(next_start, endpoints));
         row.p95_s = self.hist.quantile_s(0.95);
         row.queue_len = queue_len;
         self.hist.reset();
