@@ -14,6 +14,7 @@ pub type Nanos = u64;
 pub const NANOS_PER_SEC: u64 = 1_000_000_000;
 
 /// Converts seconds (as `f64`) to [`Nanos`], saturating at 0 and `u64::MAX`.
+#[inline]
 pub fn secs_to_nanos(secs: f64) -> Nanos {
     if secs.is_nan() || secs <= 0.0 {
         0
@@ -24,6 +25,7 @@ pub fn secs_to_nanos(secs: f64) -> Nanos {
 }
 
 /// Converts [`Nanos`] to seconds.
+#[inline]
 pub fn nanos_to_secs(n: Nanos) -> f64 {
     n as f64 / NANOS_PER_SEC as f64
 }

@@ -27,6 +27,9 @@ pub struct BenchArgs {
     /// Master seed, replacing the scenario's.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Runs of each policy; the median wall time is reported (a shared machine is noisy).
+    #[arg(long, default_value_t = 3)]
+    pub repeat: u32,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -51,15 +54,26 @@ pub fn run(args: &BenchArgs) -> Result<(), Failure> {
     let selected = select_policies(&model, args.policies.as_deref())?;
     let mut rows = Vec::new();
     for &p in &selected {
-        let exp = with_threads(Some(args.threads), || experiment::run(&model, &[p], &ExperimentOptions::default()))??;
+        let mut walls = Vec::with_capacity(args.repeat.max(1) as usize);
+        let mut last = None;
+        for _ in 0..args.repeat.max(1) {
+            let exp =
+                with_threads(Some(args.threads), || experiment::run(&model, &[p], &ExperimentOptions::default()))??;
+            walls.push(exp.wall_s);
+            last = Some(exp);
+        }
+        let Some(exp) = last else { continue };
+        walls.sort_by(f64::total_cmp);
+        let wall_s = walls[walls.len() / 2].max(1e-9);
         let events: u64 = exp.runs.iter().flatten().map(|r| r.events).sum();
+        let requests = exp.simulated_requests();
         rows.push(Row {
             policy: exp.policies[0].clone(),
-            requests: exp.simulated_requests(),
+            requests,
             events,
-            wall_s: exp.wall_s,
-            requests_per_s: exp.requests_per_s(),
-            events_per_s: events as f64 / exp.wall_s.max(1e-9),
+            wall_s,
+            requests_per_s: requests as f64 / wall_s,
+            events_per_s: events as f64 / wall_s,
         });
     }
     let requests: u64 = rows.iter().map(|r| r.requests).sum();
@@ -69,6 +83,7 @@ pub fn run(args: &BenchArgs) -> Result<(), Failure> {
         let v = serde_json::json!({
             "scenario": model.scenario.name,
             "threads": args.threads,
+            "repeat": args.repeat.max(1),
             "policies": rows,
             "requests": requests,
             "wall_s": wall,
@@ -79,8 +94,11 @@ pub fn run(args: &BenchArgs) -> Result<(), Failure> {
         return Ok(());
     }
     println!(
-        "routesim bench: scenario \"{}\", {} thread(s), {} replication(s)",
-        model.scenario.name, args.threads, args.replications
+        "routesim bench: scenario \"{}\", {} thread(s), {} replication(s), median of {} run(s)",
+        model.scenario.name,
+        args.threads,
+        args.replications,
+        args.repeat.max(1)
     );
     println!("{:<24} {:>12} {:>9} {:>16} {:>14}", "policy", "requests", "wall s", "requests/s", "events/s");
     for r in &rows {

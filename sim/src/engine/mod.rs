@@ -178,6 +178,10 @@ struct Sim<'m> {
     measured_in_flight: u64,
     /// Arrival time of the first measured request: start of the occupancy window.
     first_measured: Option<Nanos>,
+    /// Occupancy integral of measured requests in request-nanoseconds (exact integer arithmetic).
+    area_ns: u128,
+    /// Time in the system of finished measured requests, in nanoseconds (exact).
+    sojourn_ns: u128,
     /// Key base of the provider-luck streams of this replication.
     service_keys: StreamBase,
 }
@@ -206,6 +210,8 @@ impl<'m> Sim<'m> {
             last_event: 0,
             measured_in_flight: 0,
             first_measured: None,
+            area_ns: 0,
+            sojourn_ns: 0,
             service_keys: StreamBase::new(model.seed, replication, Stream::Service),
         }
     }
@@ -283,6 +289,8 @@ impl<'m> Sim<'m> {
         self.integrate_occupancy(self.now);
         if let Some(first) = self.first_measured {
             self.metrics.queueing.observed_s = self.now.saturating_sub(first) as f64 * 1e-9;
+            self.metrics.queueing.in_system_area = self.area_ns as f64 * 1e-9;
+            self.metrics.queueing.sojourn_sum_s = self.sojourn_ns as f64 * 1e-9;
         }
         RunResult {
             policy: self.router.name().to_string(),
@@ -300,9 +308,8 @@ impl<'m> Sim<'m> {
     /// Adds `measured requests in the system x dt` since the previous event to the occupancy integral.
     #[inline]
     fn integrate_occupancy(&mut self, t: Nanos) {
-        if self.measured_in_flight > 0 && t > self.last_event {
-            self.metrics.queueing.in_system_area +=
-                self.measured_in_flight as f64 * (t - self.last_event) as f64 * 1e-9;
+        if t > self.last_event {
+            self.area_ns += self.measured_in_flight as u128 * (t - self.last_event) as u128;
         }
         self.last_event = t;
     }
@@ -368,7 +375,7 @@ impl<'m> Sim<'m> {
         if q.measured {
             self.measured_in_flight -= 1;
             self.metrics.queueing.finished += 1;
-            self.metrics.queueing.sojourn_sum_s += (self.now - q.arrival.at) as f64 * 1e-9;
+            self.sojourn_ns += (self.now - q.arrival.at) as u128;
         }
         self.reqs[r as usize].live = false;
         self.free.push(r);

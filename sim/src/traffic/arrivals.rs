@@ -86,7 +86,7 @@ impl<'m> ArrivalSource<'m> {
 
     /// The next arrival, or `None` once the limit is reached.
     #[allow(clippy::should_implement_trait)]
-    #[inline]
+    #[inline(always)]
     pub fn next(&mut self) -> Option<Arrival> {
         if self.done || self.limit.max_requests.is_some_and(|n| self.next_id >= n) {
             self.done = true;
@@ -129,7 +129,7 @@ impl<'m> ArrivalSource<'m> {
         b.states[self.burst_state].factor
     }
 
-    #[inline]
+    #[inline(always)]
     fn attributes(&self, id: u64) -> Arrival {
         let mut r = KeyedRng::new(self.attrs.key(id, 0));
         let cum = &self.model.cum_weights;
