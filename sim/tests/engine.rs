@@ -256,3 +256,72 @@ fn a_client_timeout_ends_hung_attempts_and_retries_elsewhere() {
     assert!(r.metrics.latency.quantile_s(1.0) >= 2.0);
     assert_eq!(c.failed_total(), 0, "a retried timeout succeeds on b (b never hangs)");
 }
+
+const BATCHING: &str = r#"
+name = "batching"
+seed = 9
+duration = "600s"
+
+[traffic]
+rate = 10.0
+
+[[traffic.classes]]
+name = "interactive"
+input_tokens = { dist = "constant", value = 1000 }
+output_tokens = { dist = "constant", value = 100 }
+
+[[traffic.classes]]
+name = "nightly"
+input_tokens = { dist = "constant", value = 1000 }
+output_tokens = { dist = "constant", value = 100 }
+deferrable = 1.0
+
+[[endpoints]]
+id = "online"
+price = { input_per_mtok = 2.0, output_per_mtok = 8.0 }
+ttft = { dist = "constant", value = "500ms" }
+tpot = { dist = "constant", value = "10ms" }
+
+[[endpoints]]
+id = "batch-api"
+batch = true
+price = { input_per_mtok = 1.0, output_per_mtok = 4.0 }
+ttft = { dist = "constant", value = "0s" }
+tpot = { dist = "constant", value = "0s" }
+batch_turnaround = { dist = "uniform", low = "60s", high = "120s" }
+
+[health]
+interval = "0s"
+
+[[policies]]
+name = "with-batching"
+kind = "round-robin"
+batching = { endpoint = "batch-api", max_size = 50, max_wait = "30s" }
+"#;
+
+#[test]
+fn deferrable_requests_go_through_the_cheaper_slower_batch_endpoint() {
+    let model = compile(BATCHING);
+    let (r, recs) = run_records(&model, 0);
+    let c = &r.metrics.counts;
+    let nightly: Vec<_> = recs.iter().filter(|x| x.class == 1).collect();
+    let interactive: Vec<_> = recs.iter().filter(|x| x.class == 0).collect();
+    assert!(!nightly.is_empty() && !interactive.is_empty());
+    assert_eq!(c.batched, nightly.len() as u64, "every deferrable request is batched");
+    assert_eq!(c.failed_total(), 0);
+    for x in &nightly {
+        assert_eq!(x.endpoint, Some(1), "deferrable requests run on the batch endpoint");
+        // Held at most max_wait, then the batch turnaround (60-120 s).
+        assert!(x.latency_s >= 60.0 && x.latency_s <= 30.0 + 120.0 + 1e-6, "{}", x.latency_s);
+        assert!((x.cost_usd - (1000.0 * 1.0 + 100.0 * 4.0) / 1e6).abs() < 1e-12, "batch price");
+    }
+    for x in &interactive {
+        assert_eq!(x.endpoint, Some(0));
+        assert!((x.latency_s - (0.5 + 99.0 * 0.01)).abs() < 1e-6, "{}", x.latency_s);
+        assert!((x.cost_usd - (1000.0 * 2.0 + 100.0 * 8.0) / 1e6).abs() < 1e-12);
+    }
+    // Batches of 50 fill in about 10 s at 5 deferrable requests per second, before max_wait: the wait in the
+    // batch is short, so most latencies are close to the turnaround alone.
+    let mean = nightly.iter().map(|x| x.latency_s).sum::<f64>() / nightly.len() as f64;
+    assert!((mean - (90.0 + 5.0)).abs() < 5.0, "{mean}");
+}

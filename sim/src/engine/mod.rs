@@ -670,6 +670,7 @@ impl<'m> Sim<'m> {
             self.metrics.series.attempt(ep.get());
             let q = &mut self.reqs[r as usize];
             q.ep = ep;
+            q.attempts = Attempts::first(ep);
             q.dispatched = now;
             q.first_token = now + turnaround;
             if q.measured {
