@@ -87,7 +87,7 @@ impl TimeSeries {
         row.queue_len = queue_len;
         self.hist.reset();
         self.rows.push(row);
-        if self.rows.len() >= MAX_ROWS && self.rows.len() % 2 == 0 {
+        if self.rows.len() >= MAX_ROWS && self.rows.len().is_multiple_of(2) {
             self.coarsen();
         }
     }
