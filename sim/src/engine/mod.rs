@@ -252,7 +252,8 @@ impl<'m> Sim<'m> {
                 let Some((_, ev)) = self.events.pop() else { break };
                 ev
             };
-            while t >= self.metrics.series.boundary() {
+            // (An event at the end of time, from a saturated service time, closes no further interval.)
+            while t >= self.metrics.series.boundary() && self.metrics.series.boundary() < Nanos::MAX {
                 let q = self.queue_len();
                 self.metrics.series.close(q);
             }
@@ -466,14 +467,14 @@ impl<'m> Sim<'m> {
                 let q = &mut self.reqs[r as usize];
                 q.error = Some(class);
                 q.retry_after = retry_after;
-                self.events.push(now + latency, Ev::Refused { handle: h });
+                self.events.push(now.saturating_add(latency), Ev::Refused { handle: h });
             }
             Admission::Start => self.start_service(r, ep, h),
             Admission::Queued => {
                 self.providers[ep.get()].enqueue(Waiting { handle: h, since: now });
                 self.reqs[r as usize].queued = true;
                 if let Some(t) = self.model.timeout {
-                    self.events.push(now + t, Ev::Timeout { handle: h });
+                    self.events.push(now.saturating_add(t), Ev::Timeout { handle: h });
                 }
             }
         }
@@ -498,16 +499,16 @@ impl<'m> Sim<'m> {
         let q = &mut self.reqs[r as usize];
         q.queued = false;
         q.error = svc.error;
-        q.first_token = now + svc.ttft;
-        let end = now + svc.duration;
+        q.first_token = now.saturating_add(svc.ttft);
+        let end = now.saturating_add(svc.duration);
         self.events.push(end, Ev::ServiceDone { ep: ep.0, handle: h });
         // A queued attempt already has its timeout scheduled; one that starts at once needs one only if it
         // would outlast the timeout.
         if let Some(t) = self.model.timeout
             && !was_queued
-            && end > dispatched + t
+            && end > dispatched.saturating_add(t)
         {
-            self.events.push(dispatched + t, Ev::Timeout { handle: h });
+            self.events.push(dispatched.saturating_add(t), Ev::Timeout { handle: h });
         }
     }
 
@@ -583,7 +584,7 @@ impl<'m> Sim<'m> {
                     let q = &mut self.reqs[r as usize];
                     q.ep = endpoint;
                     let generation = q.generation;
-                    self.events.push(now + delay, Ev::AttemptStart { req: r, generation });
+                    self.events.push(now.saturating_add(delay), Ev::AttemptStart { req: r, generation });
                 }
             }
             NextAttempt::GiveUp(_) => self.fail(r, error, opts),
@@ -641,7 +642,7 @@ impl<'m> Sim<'m> {
             self.router.on_health(EndpointIdx(i as u16), !p.is_down(), now);
         }
         if let Some(iv) = self.model.health_interval {
-            self.events.push(now + iv, Ev::HealthCheck);
+            self.events.push(now.saturating_add(iv), Ev::HealthCheck);
         }
     }
 
@@ -672,12 +673,12 @@ impl<'m> Sim<'m> {
             q.ep = ep;
             q.attempts = Attempts::first(ep);
             q.dispatched = now;
-            q.first_token = now + turnaround;
+            q.first_token = now.saturating_add(turnaround);
             if q.measured {
                 self.metrics.counts.batched += 1;
             }
             let generation = q.generation;
-            self.events.push(now + turnaround, Ev::BatchDone { req: r, generation });
+            self.events.push(now.saturating_add(turnaround), Ev::BatchDone { req: r, generation });
         }
     }
 

@@ -75,7 +75,7 @@ impl TimeSeries {
     /// End of the open interval: the engine calls [`TimeSeries::close`] before handling any event at or after it.
     #[inline]
     pub fn boundary(&self) -> Nanos {
-        self.current.start + self.width
+        self.current.start.saturating_add(self.width)
     }
 
     /// Closes the open interval with the queue length observed at its end and opens the next one.
