@@ -197,8 +197,8 @@ pub fn report(model: &Compiled, exp: &Experiment) -> RunReport {
     let mut shares = Vec::new();
     for (name, runs) in exp.policies.iter().zip(&exp.runs) {
         for r in runs {
-            let width_s = r.metrics.series.width() as f64 / 1e9;
             for row in &r.metrics.series.rows {
+                let width_s = row.width.max(1) as f64 / 1e9;
                 let t = row.start as f64 / 1e9;
                 let finished = row.completed + row.failed;
                 timeseries.push(TimeseriesRow {

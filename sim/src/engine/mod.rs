@@ -101,6 +101,7 @@ enum Ev {
     Fault { idx: u16, on: bool },
     BatchDeadline,
     BatchDone { req: u32, generation: u32 },
+    CacheDone { req: u32, generation: u32 },
 }
 
 #[derive(Clone, Debug)]
@@ -114,6 +115,8 @@ struct Req {
     dispatched: Nanos,
     /// Set while the current attempt waits in a provider queue.
     queued: bool,
+    /// The current attempt reached the model (service started); refusals and queue timeouts did not.
+    started: bool,
     /// The current attempt ended (result delivered or timed out); later events for it are ignored.
     done: bool,
     /// Drawn outcome of the current attempt once in service, or the refusal.
@@ -127,12 +130,14 @@ struct Req {
 /// Packs (slab index, generation, attempt) into a handle that detects stale events.
 #[inline]
 fn handle(req: u32, generation: u32, attempt: u32) -> u64 {
-    ((req as u64) << 40) | ((generation as u64 & 0xFF_FFFF) << 16) | (attempt as u64 & 0xFFFF)
+    // 32 bits of slab index (any number of requests in flight), 24 of generation, 8 of attempt (router-core
+    // caps `max_attempts` at 100).
+    ((req as u64) << 32) | ((generation as u64 & 0xFF_FFFF) << 8) | (attempt as u64 & 0xFF)
 }
 
 #[inline]
 fn unhandle(h: u64) -> (u32, u32, u32) {
-    ((h >> 40) as u32, ((h >> 16) & 0xFF_FFFF) as u32, (h & 0xFFFF) as u32)
+    ((h >> 32) as u32, ((h >> 8) & 0xFF_FFFF) as u32, (h & 0xFF) as u32)
 }
 
 /// The request info of an arrival, written into its class template so that no request allocates.
@@ -283,10 +288,17 @@ impl<'m> Sim<'m> {
                     }
                 }
                 Ev::BatchDone { req, generation } => self.on_batch_done(req, generation, &mut opts),
+                Ev::CacheDone { req, generation } => {
+                    let q = &self.reqs[req as usize];
+                    if q.live && q.generation == generation {
+                        let latency = self.model.cache_latency;
+                        self.complete(req, latency, latency, &mut opts);
+                    }
+                }
             }
         }
         let q = self.queue_len();
-        self.metrics.series.finish(q);
+        self.metrics.series.finish(q, self.now);
         self.integrate_occupancy(self.now);
         if let Some(first) = self.first_measured {
             self.metrics.queueing.observed_s = self.now.saturating_sub(first) as f64 * 1e-9;
@@ -338,6 +350,7 @@ impl<'m> Sim<'m> {
                     ep: EndpointIdx(0),
                     dispatched: 0,
                     queued: false,
+                    started: false,
                     done: false,
                     error: None,
                     retry_after: None,
@@ -362,6 +375,7 @@ impl<'m> Sim<'m> {
         q.ep = EndpointIdx(0);
         q.dispatched = 0;
         q.queued = false;
+        q.started = false;
         q.done = false;
         q.error = None;
         q.retry_after = None;
@@ -387,7 +401,7 @@ impl<'m> Sim<'m> {
     fn current(&self, h: u64) -> Option<u32> {
         let (r, generation, attempt) = unhandle(h);
         let q = self.reqs.get(r as usize)?;
-        (q.live && q.generation == generation && q.attempts.count == attempt && !q.done).then_some(r)
+        (q.live && q.generation == generation && q.attempts.count & 0xFF == attempt && !q.done).then_some(r)
     }
 
     fn on_arrival(&mut self, opts: &mut RunOptions<'_>) {
@@ -422,8 +436,9 @@ impl<'m> Sim<'m> {
                 if self.reqs[r as usize].measured {
                     self.metrics.counts.cache_hits += 1;
                 }
-                let latency = self.model.cache_latency;
-                self.complete(r, latency, latency, opts);
+                // The answer arrives after the cache's latency: the request stays in the system until then.
+                let generation = self.reqs[r as usize].generation;
+                self.events.push(now.saturating_add(self.model.cache_latency), Ev::CacheDone { req: r, generation });
             }
             Decision::Batch(ticket) => {
                 self.batch_held.push(r);
@@ -452,6 +467,7 @@ impl<'m> Sim<'m> {
             q.dispatched = now;
             q.done = false;
             q.queued = false;
+            q.started = false;
             q.error = None;
             q.retry_after = None;
         }
@@ -498,6 +514,7 @@ impl<'m> Sim<'m> {
         }
         let q = &mut self.reqs[r as usize];
         q.queued = false;
+        q.started = true;
         q.error = svc.error;
         q.first_token = now.saturating_add(svc.ttft);
         let end = now.saturating_add(svc.duration);
@@ -518,7 +535,7 @@ impl<'m> Sim<'m> {
         let stale = |wh: u64| {
             let (r, generation, attempt) = unhandle(wh);
             let q = &reqs[r as usize];
-            !(q.live && q.generation == generation && q.attempts.count == attempt && !q.done)
+            !(q.live && q.generation == generation && q.attempts.count & 0xFF == attempt && !q.done)
         };
         if let Some(w) = self.providers[ep as usize].release(stale) {
             let (r, _, _) = unhandle(w.handle);
@@ -534,24 +551,35 @@ impl<'m> Sim<'m> {
         let q = &mut self.reqs[r as usize];
         q.error = Some(ErrorClass::Timeout);
         q.retry_after = None;
+        if q.queued {
+            q.queued = false;
+            let ep = q.ep;
+            self.providers[ep.get()].abandon();
+        }
         self.finish_attempt(r, opts);
     }
 
     /// The current attempt of `r` ended now with the error stored in the request (or success).
     fn finish_attempt(&mut self, r: u32, opts: &mut RunOptions<'_>) {
         let now = self.now;
-        let (ep, a, error, retry_after, dispatched, first_token, measured) = {
+        let (ep, a, error, retry_after, dispatched, first_token, measured, started) = {
             let q = &mut self.reqs[r as usize];
             q.done = true;
-            (q.ep, q.arrival, q.error, q.retry_after, q.dispatched, q.first_token, q.measured)
+            (q.ep, q.arrival, q.error, q.retry_after, q.dispatched, q.first_token, q.measured, q.started)
         };
         let success = error.is_none();
-        let cost = self.providers[ep.get()].cost(success, a.input_tokens, a.output_tokens);
+        // An attempt that never reached the model (refused at admission: 429 over quota, 503 when full or down;
+        // or timed out in the queue) is never billed.
+        let cost = if started { self.providers[ep.get()].cost(success, a.input_tokens, a.output_tokens) } else { 0.0 };
         let outcome = Outcome {
             error,
             ttft: success.then(|| first_token.saturating_sub(dispatched)),
             latency: now - dispatched,
-            input_tokens: if success || self.model.endpoints[ep.get()].bill_failed_input { a.input_tokens } else { 0 },
+            input_tokens: if success || (started && self.model.endpoints[ep.get()].bill_failed_input) {
+                a.input_tokens
+            } else {
+                0
+            },
             output_tokens: if success { a.output_tokens } else { 0 },
             retry_after,
         };
@@ -672,6 +700,7 @@ impl<'m> Sim<'m> {
             let q = &mut self.reqs[r as usize];
             q.ep = ep;
             q.attempts = Attempts::first(ep);
+            q.started = true;
             q.dispatched = now;
             q.first_token = now.saturating_add(turnaround);
             if q.measured {

@@ -39,8 +39,8 @@ impl LatencyHistogram {
     /// Records a latency in nanoseconds.
     #[inline]
     pub fn record(&mut self, ns: Nanos) {
-        let us = (ns / 1_000).clamp(1, MAX_US);
-        // Cannot fail: the value is clamped into the histogram's range.
+        let us = (ns / 1_000).clamp(1, self.0.high());
+        // Cannot fail: the value is clamped into this histogram's range (latencies beyond it count at the top).
         let _ = self.0.record(us);
     }
 

@@ -17,6 +17,8 @@ pub const MAX_ROWS: usize = 4096;
 pub struct Interval {
     /// Start of the interval (simulated ns since the start of the run).
     pub start: Nanos,
+    /// Its length in ns (the last interval of a run is usually shorter).
+    pub width: Nanos,
     /// Requests that completed successfully in the interval.
     pub completed: u64,
     /// Requests that failed in the interval.
@@ -36,6 +38,7 @@ impl Interval {
     fn empty(start: Nanos, endpoints: usize) -> Self {
         Interval {
             start,
+            width: 0,
             completed: 0,
             failed: 0,
             p95_s: f64::NAN,
@@ -85,6 +88,7 @@ impl TimeSeries {
         let mut row = std::mem::replace(&mut self.current, Interval::empty(next_start, endpoints));
         row.p95_s = self.hist.quantile_s(0.95);
         row.queue_len = queue_len;
+        row.width = self.width;
         self.hist.reset();
         self.rows.push(row);
         if self.rows.len() >= MAX_ROWS && self.rows.len().is_multiple_of(2) {
@@ -106,6 +110,7 @@ impl TimeSeries {
                 _ => b.p95_s,
             };
             a.completed += b.completed;
+            a.width += b.width;
             a.failed += b.failed;
             a.cost_usd += b.cost_usd;
             a.p95_s = p95;
@@ -145,11 +150,16 @@ impl TimeSeries {
         self.current.cost_usd += usd;
     }
 
-    /// Closes the last, partial interval at the end of the run (if it saw anything).
-    pub fn finish(&mut self, queue_len: u64) {
+    /// Closes the last, partial interval at the end of the run (`end`), if it saw anything; its width is the
+    /// part that elapsed, so rates computed from it are not understated.
+    pub fn finish(&mut self, queue_len: u64, end: Nanos) {
         let c = &self.current;
         if c.completed + c.failed > 0 || c.attempts.iter().any(|&a| a > 0) {
+            let start = c.start;
             self.close(queue_len);
+            if let Some(last) = self.rows.iter_mut().rev().find(|r| r.start == start) {
+                last.width = end.saturating_sub(start).clamp(1, last.width.max(1));
+            }
         }
     }
 }
@@ -170,7 +180,7 @@ mod tests {
             ts.completed(1_000_000);
             total += 1;
         }
-        ts.finish(0);
+        ts.finish(0, u64::MAX);
         assert!(ts.rows.len() <= MAX_ROWS && ts.rows.len() >= MAX_ROWS / 4, "{}", ts.rows.len());
         assert_eq!(ts.width(), 40);
         assert_eq!(ts.rows.iter().map(|r| r.completed).sum::<u64>(), total);
@@ -187,7 +197,7 @@ mod tests {
         ts.attempt(1);
         ts.close(3);
         ts.completed(5_000_000_000);
-        ts.finish(0);
+        ts.finish(0, u64::MAX);
         assert_eq!(ts.rows.len(), 2);
         assert_eq!(ts.rows[0].start, 0);
         assert_eq!(ts.rows[1].start, 10);

@@ -54,6 +54,8 @@ pub struct Provider {
     busy: u32,
     queue: VecDeque<Waiting>,
     queue_capacity: Option<u32>,
+    /// Live attempts in `queue` (entries of abandoned attempts are skipped when they reach the head).
+    waiting: u32,
     ttft: Sampler,
     tpot: Sampler,
     slowdown: Vec<[f64; 2]>,
@@ -89,6 +91,7 @@ impl Provider {
             busy: 0,
             queue: VecDeque::new(),
             queue_capacity: spec.queue_capacity,
+            waiting: 0,
             ttft: spec.ttft.sampler(),
             tpot: spec.tpot.sampler(),
             slowdown: spec.slowdown.clone(),
@@ -124,23 +127,38 @@ impl Provider {
                 retry_after: Some(self.retry_after),
             };
         }
+        let admission = if self.busy < self.slots {
+            self.busy += 1;
+            Admission::Start
+        } else {
+            match self.queue_capacity {
+                // Only live waiters count: attempts that timed out in the queue no longer take a place.
+                Some(cap) if self.waiting as u64 >= cap as u64 => {
+                    return Admission::Refused {
+                        class: ErrorClass::Server,
+                        latency: self.reject_latency,
+                        retry_after: None,
+                    };
+                }
+                _ => Admission::Queued,
+            }
+        };
+        // Only admitted attempts use the quota (a 503 for a full queue does not).
         self.window.add(now, 0, 1);
         self.window.add(now, 1, tokens);
-        if self.busy < self.slots {
-            self.busy += 1;
-            return Admission::Start;
-        }
-        match self.queue_capacity {
-            Some(cap) if self.queue.len() as u64 >= cap as u64 => {
-                Admission::Refused { class: ErrorClass::Server, latency: self.reject_latency, retry_after: None }
-            }
-            _ => Admission::Queued,
-        }
+        admission
     }
 
     /// Puts a queued attempt at the back of the queue (after [`Admission::Queued`]).
     pub fn enqueue(&mut self, w: Waiting) {
         self.queue.push_back(w);
+        self.waiting += 1;
+    }
+
+    /// A queued attempt gave up (client timeout): it no longer counts as waiting. Its entry is dropped lazily
+    /// when it reaches the head of the queue.
+    pub fn abandon(&mut self) {
+        self.waiting = self.waiting.saturating_sub(1);
     }
 
     /// Frees a slot at the end of a service. Returns the next queued attempt, which takes the slot at once.
@@ -148,6 +166,7 @@ impl Provider {
     pub fn release(&mut self, mut skip: impl FnMut(u64) -> bool) -> Option<Waiting> {
         while let Some(w) = self.queue.pop_front() {
             if !skip(w.handle) {
+                self.waiting = self.waiting.saturating_sub(1);
                 return Some(w);
             }
         }
@@ -219,9 +238,9 @@ impl Provider {
         }
     }
 
-    /// Attempts waiting in the queue (including abandoned ones not yet skipped).
+    /// Attempts waiting in the queue (abandoned ones excluded).
     pub fn queue_len(&self) -> usize {
-        self.queue.len()
+        self.waiting as usize
     }
 
     /// Busy slots.
@@ -269,4 +288,49 @@ impl Provider {
 #[inline]
 fn secs(s: f64) -> Nanos {
     router_core::secs_to_nanos(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provider(extra: &str) -> Provider {
+        let text = format!(
+            "id = \"p\"\nslots = 1\nttft = {{ dist = \"constant\", value = \"1s\" }}\ntpot = {{ dist = \"constant\", value = \"0s\" }}\n{extra}"
+        );
+        let spec: EndpointSpec = toml::from_str(&text).expect("spec parses");
+        spec.validate().expect("valid");
+        Provider::new(&spec)
+    }
+
+    #[test]
+    fn abandoned_waiters_free_their_queue_place() {
+        let mut p = provider("queue_capacity = 1");
+        assert_eq!(p.admit(10, 0), Admission::Start);
+        assert_eq!(p.admit(10, 0), Admission::Queued);
+        p.enqueue(Waiting { handle: 1, since: 0 });
+        assert!(matches!(p.admit(10, 0), Admission::Refused { class: ErrorClass::Server, .. }), "queue full");
+        // The waiter times out: its place is free again although its entry is still in the deque.
+        p.abandon();
+        assert_eq!(p.queue_len(), 0);
+        assert_eq!(p.admit(10, 0), Admission::Queued);
+        p.enqueue(Waiting { handle: 2, since: 0 });
+        // When the slot frees, the abandoned entry is skipped and the live one starts.
+        let next = p.release(|h| h == 1);
+        assert_eq!(next.map(|w| w.handle), Some(2));
+        assert_eq!(p.queue_len(), 0);
+    }
+
+    #[test]
+    fn refusals_for_a_full_queue_do_not_use_the_quota() {
+        let mut p = provider("queue_capacity = 0\nlimits = { rpm = 2 }");
+        assert_eq!(p.admit(10, 0), Admission::Start);
+        for _ in 0..5 {
+            assert!(matches!(p.admit(10, 0), Admission::Refused { class: ErrorClass::Server, .. }));
+        }
+        // Only one request used the quota: one more fits before the 429s start.
+        assert!(p.release(|_| false).is_none());
+        assert_eq!(p.admit(10, 0), Admission::Start);
+        assert!(matches!(p.admit(10, 0), Admission::Refused { class: ErrorClass::RateLimited, .. }));
+    }
 }
