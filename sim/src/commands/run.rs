@@ -60,7 +60,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
 
     let report = experiment::report(&model, &exp);
     print!("{}", render_table(&report));
-    for w in steady_state_warnings(&model, &exp) {
+    for w in steady_state_warnings(&model, &exp).into_iter().chain(empty_replication_warnings(&exp)) {
         eprintln!("warning: {w}");
     }
     let mut files = write_all(&report, &dir)?;
@@ -135,6 +135,25 @@ fn steady_state_warnings(model: &Compiled, exp: &experiment::Experiment) -> Vec<
         }
     }
     out
+}
+
+/// Replications without a single measured success have no latency quantiles; the summary averages the other
+/// replications, so say how many were left out.
+fn empty_replication_warnings(exp: &experiment::Experiment) -> Vec<String> {
+    exp.policies
+        .iter()
+        .zip(&exp.runs)
+        .filter_map(|(name, runs)| {
+            let empty = runs.iter().filter(|r| r.metrics.latency.is_empty()).count();
+            (empty > 0).then(|| {
+                format!(
+                    "policy `{name}`: {empty} of {} replications had no successful request; its latency columns \
+                     average the other replications only",
+                    runs.len()
+                )
+            })
+        })
+        .collect()
 }
 
 fn manifest(
