@@ -134,87 +134,44 @@ pub struct Metric {
     pub format: Format,
     /// Reads the metric from a row.
     pub get: fn(&PolicyRow) -> Estimate,
+    /// The metric's field in a row, for filling it in.
+    pub get_mut: fn(&mut PolicyRow) -> &mut Estimate,
+}
+
+/// One [`Metric`] for the field `$field` of [`PolicyRow`]: the column is the field's name, and both accessors
+/// are derived from it, so a metric cannot read one field and write another.
+macro_rules! metric {
+    ($field:ident, $header:literal, $in_table:literal, $format:expr) => {
+        Metric {
+            column: stringify!($field),
+            header: $header,
+            in_table: $in_table,
+            format: $format,
+            get: |r| r.$field,
+            get_mut: |r| &mut r.$field,
+        }
+    };
 }
 
 /// Every per-policy metric, in column order. CSV, Parquet and the table are all derived from this list.
 pub const METRICS: &[Metric] = &[
-    Metric { column: "requests", header: "requests", in_table: true, format: Format::Count, get: |r| r.requests },
-    Metric {
-        column: "success_rate",
-        header: "success %",
-        in_table: true,
-        format: Format::Percent,
-        get: |r| r.success_rate,
-    },
-    Metric {
-        column: "latency_mean_s",
-        header: "mean s",
-        in_table: false,
-        format: Format::Significant(4),
-        get: |r| r.latency_mean_s,
-    },
-    Metric {
-        column: "latency_p50_s",
-        header: "p50 s",
-        in_table: true,
-        format: Format::Significant(4),
-        get: |r| r.latency_p50_s,
-    },
-    Metric {
-        column: "latency_p95_s",
-        header: "p95 s",
-        in_table: true,
-        format: Format::Significant(4),
-        get: |r| r.latency_p95_s,
-    },
-    Metric {
-        column: "latency_p99_s",
-        header: "p99 s",
-        in_table: true,
-        format: Format::Significant(4),
-        get: |r| r.latency_p99_s,
-    },
-    Metric {
-        column: "ttft_p50_s",
-        header: "TTFT p50 s",
-        in_table: true,
-        format: Format::Significant(4),
-        get: |r| r.ttft_p50_s,
-    },
-    Metric {
-        column: "ttft_p95_s",
-        header: "TTFT p95 s",
-        in_table: false,
-        format: Format::Significant(4),
-        get: |r| r.ttft_p95_s,
-    },
-    Metric {
-        column: "cost_usd",
-        header: "cost USD",
-        in_table: true,
-        format: Format::Significant(4),
-        get: |r| r.cost_usd,
-    },
-    Metric {
-        column: "cost_per_1k_usd",
-        header: "USD/1k req",
-        in_table: true,
-        format: Format::Significant(4),
-        get: |r| r.cost_per_1k_usd,
-    },
-    Metric { column: "errors_429", header: "429s", in_table: true, format: Format::Count, get: |r| r.errors_429 },
-    Metric { column: "errors_5xx", header: "5xx", in_table: false, format: Format::Count, get: |r| r.errors_5xx },
-    Metric { column: "timeouts", header: "timeouts", in_table: false, format: Format::Count, get: |r| r.timeouts },
-    Metric { column: "retries", header: "retries", in_table: true, format: Format::Count, get: |r| r.retries },
-    Metric { column: "fallbacks", header: "fallbacks", in_table: true, format: Format::Count, get: |r| r.fallbacks },
-    Metric {
-        column: "cache_hits",
-        header: "cache hits",
-        in_table: false,
-        format: Format::Count,
-        get: |r| r.cache_hits,
-    },
-    Metric { column: "rejected", header: "rejected", in_table: false, format: Format::Count, get: |r| r.rejected },
+    metric!(requests, "requests", true, Format::Count),
+    metric!(success_rate, "success %", true, Format::Percent),
+    metric!(latency_mean_s, "mean s", false, Format::Significant(4)),
+    metric!(latency_p50_s, "p50 s", true, Format::Significant(4)),
+    metric!(latency_p95_s, "p95 s", true, Format::Significant(4)),
+    metric!(latency_p99_s, "p99 s", true, Format::Significant(4)),
+    metric!(ttft_p50_s, "TTFT p50 s", true, Format::Significant(4)),
+    metric!(ttft_p95_s, "TTFT p95 s", false, Format::Significant(4)),
+    metric!(cost_usd, "cost USD", true, Format::Significant(4)),
+    metric!(cost_per_1k_usd, "USD/1k req", true, Format::Significant(4)),
+    metric!(errors_429, "429s", true, Format::Count),
+    metric!(errors_5xx, "5xx", false, Format::Count),
+    metric!(timeouts, "timeouts", false, Format::Count),
+    metric!(retries, "retries", true, Format::Count),
+    metric!(fallbacks, "fallbacks", true, Format::Count),
+    metric!(cache_hits, "cache hits", false, Format::Count),
+    metric!(rejected, "rejected", false, Format::Count),
 ];
 
 /// Looks a metric up by its column name.
@@ -439,6 +396,14 @@ mod tests {
         for (i, name) in names.iter().enumerate() {
             let m = metric(name).expect("metric listed");
             assert_eq!((m.get)(&row).mean, i as f64, "accessor of {name}");
+        }
+        // Writing through `get_mut` changes exactly the field `get` reads, and no other.
+        for (i, m) in METRICS.iter().enumerate() {
+            *(m.get_mut)(&mut row) = Estimate::point(100.0 + i as f64);
+            assert_eq!((m.get)(&row).mean, 100.0 + i as f64, "get_mut of {}", m.column);
+            for (j, other) in METRICS.iter().enumerate().skip(i + 1) {
+                assert_eq!((other.get)(&row).mean, j as f64, "{} wrote {}", m.column, other.column);
+            }
         }
     }
 
