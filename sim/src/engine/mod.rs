@@ -140,6 +140,15 @@ fn unhandle(h: u64) -> (u32, u32, u32) {
     ((h >> 32) as u32, ((h >> 8) & 0xFF_FFFF) as u32, (h & 0xFF) as u32)
 }
 
+/// The slab index of a handle's request if the handle still names that request's current, unfinished attempt
+/// (a free function so that it can be called while a provider is borrowed mutably).
+#[inline]
+fn current_attempt(reqs: &[Req], h: u64) -> Option<u32> {
+    let (r, generation, attempt) = unhandle(h);
+    let q = reqs.get(r as usize)?;
+    (q.live && q.generation == generation && q.attempts.count & 0xFF == attempt && !q.done).then_some(r)
+}
+
 /// The request info of an arrival, written into its class template so that no request allocates.
 #[inline]
 fn fill_info<'t>(templates: &'t mut [RequestInfo], a: &Arrival) -> &'t RequestInfo {
@@ -268,7 +277,7 @@ impl<'m> Sim<'m> {
             match ev {
                 Ev::Arrival => self.on_arrival(&mut opts),
                 Ev::AttemptStart { req, generation } => {
-                    if self.reqs[req as usize].generation == generation && self.reqs[req as usize].live {
+                    if self.is_live(req, generation) {
                         let ep = self.reqs[req as usize].ep;
                         self.dispatch(req, ep, &mut opts);
                     }
@@ -287,10 +296,13 @@ impl<'m> Sim<'m> {
                         self.release_batch();
                     }
                 }
-                Ev::BatchDone { req, generation } => self.on_batch_done(req, generation, &mut opts),
+                Ev::BatchDone { req, generation } => {
+                    if self.is_live(req, generation) {
+                        self.finish_attempt(req, &mut opts);
+                    }
+                }
                 Ev::CacheDone { req, generation } => {
-                    let q = &self.reqs[req as usize];
-                    if q.live && q.generation == generation {
+                    if self.is_live(req, generation) {
                         let latency = self.model.cache_latency;
                         self.complete(req, latency, latency, &mut opts);
                     }
@@ -397,11 +409,16 @@ impl<'m> Sim<'m> {
         self.in_flight -= 1;
     }
 
+    /// Whether slab entry `r` still holds the request of generation `generation`.
+    #[inline]
+    fn is_live(&self, r: u32, generation: u32) -> bool {
+        let q = &self.reqs[r as usize];
+        q.live && q.generation == generation
+    }
+
     /// The slab index of a handle's request if the handle still names its current, unfinished attempt.
     fn current(&self, h: u64) -> Option<u32> {
-        let (r, generation, attempt) = unhandle(h);
-        let q = self.reqs.get(r as usize)?;
-        (q.live && q.generation == generation && q.attempts.count & 0xFF == attempt && !q.done).then_some(r)
+        current_attempt(&self.reqs, h)
     }
 
     fn on_arrival(&mut self, opts: &mut RunOptions<'_>) {
@@ -532,12 +549,7 @@ impl<'m> Sim<'m> {
     fn on_service_done(&mut self, ep: u16, h: u64, opts: &mut RunOptions<'_>) {
         // Free the slot first: the next queued attempt (if any, and not abandoned) starts now.
         let reqs = &self.reqs;
-        let stale = |wh: u64| {
-            let (r, generation, attempt) = unhandle(wh);
-            let q = &reqs[r as usize];
-            !(q.live && q.generation == generation && q.attempts.count & 0xFF == attempt && !q.done)
-        };
-        if let Some(w) = self.providers[ep as usize].release(stale) {
+        if let Some(w) = self.providers[ep as usize].release(|wh| current_attempt(reqs, wh).is_none()) {
             let (r, _, _) = unhandle(w.handle);
             self.start_service(r, EndpointIdx(ep), w.handle);
         }
@@ -709,13 +721,5 @@ impl<'m> Sim<'m> {
             let generation = q.generation;
             self.events.push(now.saturating_add(turnaround), Ev::BatchDone { req: r, generation });
         }
-    }
-
-    fn on_batch_done(&mut self, r: u32, generation: u32, opts: &mut RunOptions<'_>) {
-        let q = &self.reqs[r as usize];
-        if !(q.live && q.generation == generation) {
-            return;
-        }
-        self.finish_attempt(r, opts);
     }
 }

@@ -174,8 +174,6 @@ pub struct Metrics {
     pub ttft_by_class: Vec<LatencyHistogram>,
     /// Total cost of measured requests in USD.
     pub cost_usd: f64,
-    /// Input and output tokens billed, over all endpoints (measured requests).
-    pub tokens: [u64; 2],
     /// Input and output tokens billed per endpoint (the cost identity: cost = sum of tokens x prices).
     pub endpoint_tokens: Vec<[u64; 2]>,
     /// Queueing and occupancy.
@@ -184,8 +182,6 @@ pub struct Metrics {
     pub endpoint_attempts: Vec<u64>,
     /// Cost per endpoint in USD (measured requests).
     pub endpoint_cost: Vec<f64>,
-    /// Sum of latencies of successful measured requests in seconds (Little's law check).
-    pub latency_sum_s: f64,
     /// The time series (whole run).
     pub series: TimeSeries,
 }
@@ -200,12 +196,10 @@ impl Metrics {
             latency_by_class: if classes > 1 { vec![LatencyHistogram::default(); classes] } else { Vec::new() },
             ttft_by_class: if classes > 1 { vec![LatencyHistogram::default(); classes] } else { Vec::new() },
             cost_usd: 0.0,
-            tokens: [0; 2],
             endpoint_tokens: vec![[0; 2]; endpoints],
             queueing: QueueStats::default(),
             endpoint_attempts: vec![0; endpoints],
             endpoint_cost: vec![0.0; endpoints],
-            latency_sum_s: 0.0,
             series: TimeSeries::new(interval, endpoints),
         }
     }
@@ -230,7 +224,6 @@ impl Metrics {
         if let Some(h) = self.ttft_by_class.get_mut(class) {
             h.record(ttft);
         }
-        self.latency_sum_s += latency as f64 * 1e-9;
     }
 
     /// A measured request that failed with `class` after its last attempt.
@@ -246,8 +239,6 @@ impl Metrics {
         self.endpoint_attempts[endpoint] += 1;
         self.endpoint_cost[endpoint] += cost;
         self.cost_usd += cost;
-        self.tokens[0] += tokens[0];
-        self.tokens[1] += tokens[1];
         self.endpoint_tokens[endpoint][0] += tokens[0];
         self.endpoint_tokens[endpoint][1] += tokens[1];
         if let Some(c) = error {
