@@ -1,33 +1,14 @@
-//! Loading a scenario with command-line overrides, shared by `run`, `bench` and `validate`.
+//! Loading a scenario with command-line overrides, shared by `run` and `bench`.
 
+pub use crate::scenario::Overrides;
 use crate::scenario::diag::{ScenarioError, nearest};
 use crate::scenario::{Compiled, Scenario};
 use std::path::Path;
 
-/// Command-line overrides of a scenario's settings.
-#[derive(Clone, Debug, Default)]
-pub struct Overrides {
-    /// `--seed`.
-    pub seed: Option<u64>,
-    /// `--requests`: a request count, replacing the duration.
-    pub requests: Option<u64>,
-    /// `--replications`.
-    pub replications: Option<u32>,
-}
-
 /// Reads, overrides and compiles a scenario.
 pub fn load(file: &Path, overrides: &Overrides) -> Result<Compiled, ScenarioError> {
     let mut scenario = Scenario::load(file)?;
-    if let Some(s) = overrides.seed {
-        scenario.seed = s;
-    }
-    if let Some(n) = overrides.requests {
-        scenario.requests = Some(n);
-        scenario.duration = None;
-    }
-    if let Some(r) = overrides.replications {
-        scenario.replications = r;
-    }
+    overrides.apply(&mut scenario);
     scenario.compile(file)
 }
 

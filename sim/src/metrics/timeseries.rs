@@ -83,12 +83,17 @@ impl TimeSeries {
 
     /// Closes the open interval with the queue length observed at its end and opens the next one.
     pub fn close(&mut self, queue_len: u64) {
+        self.close_with_width(queue_len, self.width);
+    }
+
+    /// Closes the open interval, which lasted `width` (the full width, or less for the last one of a run).
+    fn close_with_width(&mut self, queue_len: u64, width: Nanos) {
         let next_start = self.boundary();
         let endpoints = self.current.attempts.len();
         let mut row = std::mem::replace(&mut self.current, Interval::empty(next_start, endpoints));
         row.p95_s = self.hist.quantile_s(0.95);
         row.queue_len = queue_len;
-        row.width = self.width;
+        row.width = width;
         self.hist.reset();
         self.rows.push(row);
         if self.rows.len() >= MAX_ROWS && self.rows.len().is_multiple_of(2) {
@@ -155,11 +160,8 @@ impl TimeSeries {
     pub fn finish(&mut self, queue_len: u64, end: Nanos) {
         let c = &self.current;
         if c.completed + c.failed > 0 || c.attempts.iter().any(|&a| a > 0) {
-            let start = c.start;
-            self.close(queue_len);
-            if let Some(last) = self.rows.iter_mut().rev().find(|r| r.start == start) {
-                last.width = end.saturating_sub(start).clamp(1, last.width.max(1));
-            }
+            let elapsed = end.saturating_sub(c.start).clamp(1, self.width);
+            self.close_with_width(queue_len, elapsed);
         }
     }
 }

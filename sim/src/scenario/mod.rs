@@ -121,6 +121,33 @@ pub struct Scenario {
     pub report: ReportConfig,
 }
 
+/// Overrides (from the command line or a validation run) of a scenario's settings.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// `--seed`.
+    pub seed: Option<u64>,
+    /// `--requests`: a request count, replacing the duration.
+    pub requests: Option<u64>,
+    /// `--replications`.
+    pub replications: Option<u32>,
+}
+
+impl Overrides {
+    /// Applies the overrides to a parsed scenario (a request count replaces the duration).
+    pub fn apply(&self, scenario: &mut Scenario) {
+        if let Some(s) = self.seed {
+            scenario.seed = s;
+        }
+        if let Some(n) = self.requests {
+            scenario.requests = Some(n);
+            scenario.duration = None;
+        }
+        if let Some(r) = self.replications {
+            scenario.replications = r;
+        }
+    }
+}
+
 /// A fault bound to its endpoint.
 #[derive(Clone, Debug)]
 pub struct CompiledFault {

@@ -17,7 +17,7 @@ pub mod theory;
 use crate::engine::RunResult;
 use crate::experiment::{self, ExperimentOptions};
 use crate::report::files::summary_frame;
-use crate::scenario::{Compiled, Scenario};
+use crate::scenario::{Compiled, Overrides, Scenario};
 use crate::stats::{mean_ci, mean_ci95};
 use anyhow::{Context, Result, anyhow};
 use std::path::Path;
@@ -157,9 +157,7 @@ fn compile(
 ) -> Result<Compiled> {
     let path = Path::new(model.0);
     let mut s = Scenario::parse(path, model.1)?;
-    s.replications = replications;
-    s.requests = Some(requests);
-    s.duration = None;
+    Overrides { seed: None, requests: Some(requests), replications: Some(replications) }.apply(&mut s);
     s.warmup = None;
     s.warmup_requests = Some(requests / 10);
     edit(&mut s);
