@@ -93,8 +93,25 @@ pub fn run(model: &Compiled, selected: &[usize], opts: &ExperimentOptions<'_>) -
     Ok(Experiment { policies, runs, wall_s })
 }
 
+/// Runs the jobs `(policy, replication)` in parallel on rayon's current pool and returns each run's summary
+/// row, in job order. `progress` is told the number of runs finished so far. Used by `routesim tune`, which
+/// needs only the summaries of thousands of runs, not their histograms and time series.
+pub fn run_rows(model: &Compiled, jobs: &[(usize, u32)], progress: Option<&(dyn Fn(u64) + Sync)>) -> Vec<PolicyRow> {
+    let done = AtomicU64::new(0);
+    jobs.par_iter()
+        .map(|&(p, r)| {
+            let row = replication_row(&engine::run(model, p, r, RunOptions::default()));
+            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+            if let Some(f) = progress {
+                f(n);
+            }
+            row
+        })
+        .collect()
+}
+
 /// Per-replication values of every summary metric of one run, keyed like [`METRICS`]' columns.
-fn row_of_run(r: &RunResult) -> PolicyRow {
+pub fn replication_row(r: &RunResult) -> PolicyRow {
     let m = &r.metrics;
     let c = &m.counts;
     let n = c.requests.max(1) as f64;
@@ -122,8 +139,8 @@ fn row_of_run(r: &RunResult) -> PolicyRow {
     }
 }
 
-/// Sets every metric of `row` to the mean and 95% half-width of the per-replication rows.
-fn aggregate(policy: &str, reps: &[PolicyRow]) -> PolicyRow {
+/// One row whose metrics are the mean and 95% half-width of the per-replication rows `reps`.
+pub fn summarize(policy: &str, reps: &[PolicyRow]) -> PolicyRow {
     let mut row = PolicyRow { policy: policy.to_string(), replications: reps.len() as u32, ..Default::default() };
     for m in METRICS {
         let xs: Vec<f64> = reps.iter().map(|r| (m.get)(r).mean).collect();
@@ -136,8 +153,8 @@ fn aggregate(policy: &str, reps: &[PolicyRow]) -> PolicyRow {
 /// Summarises an experiment: one row per policy with 95% intervals over replications, paired differences
 /// against the baseline, pooled latency CDFs and the time series.
 pub fn report(model: &Compiled, exp: &Experiment) -> RunReport {
-    let per_rep: Vec<Vec<PolicyRow>> = exp.runs.iter().map(|runs| runs.iter().map(row_of_run).collect()).collect();
-    let rows: Vec<PolicyRow> = exp.policies.iter().zip(&per_rep).map(|(name, reps)| aggregate(name, reps)).collect();
+    let per_rep: Vec<Vec<PolicyRow>> = exp.runs.iter().map(|runs| runs.iter().map(replication_row).collect()).collect();
+    let rows: Vec<PolicyRow> = exp.policies.iter().zip(&per_rep).map(|(name, reps)| summarize(name, reps)).collect();
     let base_name = &model.scenario.policies[model.baseline].name;
     let baseline = exp.policies.iter().position(|p| p == base_name);
     let mut paired = Vec::new();

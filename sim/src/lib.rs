@@ -4,6 +4,7 @@
 //! see `ARCHITECTURE.md` at the repository root for where each concept lives.
 
 pub mod engine;
+pub mod logs;
 pub mod metrics;
 pub mod provider;
 pub mod report;
@@ -11,6 +12,7 @@ pub mod rng;
 pub mod scenario;
 pub mod stats;
 pub mod traffic;
+pub mod tune;
 pub mod validate;
 
 pub mod commands;

@@ -24,6 +24,10 @@ pub enum Stream {
     Batch = 4,
     /// The modulating Markov chain of MMPP bursts (one sequential stream per replication).
     Modulation = 5,
+    /// The candidate sampler of `routesim tune` (one sequential stream per tuning run).
+    Tune = 6,
+    /// Which rows of a replayed log a replication keeps (keyed by row).
+    LogSample = 7,
 }
 
 /// The 64-bit key of the stream `(seed, replication, stream, a, b)`; `a` and `b` are what the stream

@@ -7,6 +7,7 @@ pub mod bench;
 pub mod load;
 pub mod policies;
 pub mod run;
+pub mod tune;
 pub mod validate;
 
 use clap::{Parser, Subcommand};
@@ -30,6 +31,9 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// List the routing policies, one line each.
     Policies,
+    /// Search a policy's knobs (the scenario's [tune] section) for the cost/latency frontier and the best
+    /// configuration that meets the constraints.
+    Tune(tune::TuneArgs),
     /// Check the simulator against queueing theory (M/M/c, M/G/1, Erlang B, Little's law, identities).
     Validate(validate::ValidateArgs),
 }
@@ -66,6 +70,7 @@ pub fn main() -> ExitCode {
             Ok(())
         }
         Command::Validate(args) => validate::run(&args),
+        Command::Tune(args) => tune::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

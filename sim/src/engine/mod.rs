@@ -15,6 +15,7 @@
 
 pub mod queue;
 
+use crate::logs::source::{LogSource, Trace};
 use crate::metrics::Metrics;
 use crate::provider::{Admission, FaultKind, Provider, Waiting};
 use crate::rng::{KeyedRng, Stream, StreamBase, key};
@@ -88,6 +89,39 @@ pub struct RunResult {
     pub events: u64,
     /// Final spend per endpoint as the router tracked it (cross-checks the metrics' cost).
     pub router_spend: Vec<f64>,
+    /// Why the arrivals ended early (a replayed log's spill file could not be read), if they did.
+    pub input_error: Option<String>,
+}
+
+/// Where a run's arrivals come from: the scenario's traffic model or a replayed log.
+enum Source<'m> {
+    Synthetic(ArrivalSource<'m>),
+    Log(LogSource<'m>),
+}
+
+impl Source<'_> {
+    #[inline(always)]
+    fn next(&mut self) -> Option<Arrival> {
+        match self {
+            Source::Synthetic(s) => s.next(),
+            Source::Log(s) => s.next(),
+        }
+    }
+
+    /// What the log says of the last arrival (trace-driven replay).
+    fn trace(&self) -> Option<Trace> {
+        match self {
+            Source::Synthetic(_) => None,
+            Source::Log(s) => s.trace(),
+        }
+    }
+
+    fn error(&self) -> Option<String> {
+        match self {
+            Source::Synthetic(_) => None,
+            Source::Log(s) => s.error().map(str::to_string),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -152,7 +186,7 @@ fn current_attempt(reqs: &[Req], h: u64) -> Option<u32> {
 /// The request info of an arrival, written into its class template so that no request allocates.
 #[inline]
 fn fill_info<'t>(templates: &'t mut [RequestInfo], a: &Arrival) -> &'t RequestInfo {
-    let t = &mut templates[a.class as usize];
+    let t = &mut templates[a.template as usize];
     t.id = a.id;
     t.input_tokens = a.input_tokens;
     t.expected_output_tokens = a.expected_output.then_some(a.output_tokens);
@@ -173,8 +207,11 @@ struct Sim<'m> {
     model: &'m Compiled,
     router: Router,
     providers: Vec<Provider>,
-    source: ArrivalSource<'m>,
+    source: Source<'m>,
     pending_arrival: Option<Arrival>,
+    /// Trace-driven replay: what the log says of each slab entry's request.
+    traces: Vec<Option<Trace>>,
+    tracing: bool,
     events: EventQueue<Ev>,
     reqs: Vec<Req>,
     free: Vec<u32>,
@@ -203,17 +240,32 @@ struct Sim<'m> {
 impl<'m> Sim<'m> {
     fn new(model: &'m Compiled, router: Router, replication: u32) -> Self {
         let providers = model.endpoints.iter().map(Provider::new).collect();
-        let classes = model.traffic.class_count();
+        let (source, templates, classes, tracing) = match &model.replay {
+            None => (
+                Source::Synthetic(ArrivalSource::new(&model.traffic, model.seed, replication, model.limit)),
+                (0..model.traffic.class_count()).map(|c| model.traffic.request_template(c)).collect(),
+                model.traffic.class_count(),
+                false,
+            ),
+            Some(input) => (
+                Source::Log(LogSource::new(input, model.seed, replication)),
+                input.templates.clone(),
+                input.classes.len(),
+                input.trace_driven,
+            ),
+        };
         Sim {
             model,
             router,
             providers,
-            source: ArrivalSource::new(&model.traffic, model.seed, replication, model.limit),
+            source,
             pending_arrival: None,
+            traces: Vec::new(),
+            tracing,
             events: EventQueue::default(),
             reqs: Vec::new(),
             free: Vec::new(),
-            templates: (0..classes).map(|c| model.traffic.request_template(c)).collect(),
+            templates,
             metrics: Metrics::new(model.endpoints.len(), classes, model.interval),
             replication,
             now: 0,
@@ -327,6 +379,7 @@ impl<'m> Sim<'m> {
             router_spend: (0..self.providers.len())
                 .map(|i| self.router.state(EndpointIdx(i as u16)).spend_usd)
                 .collect(),
+            input_error: self.source.error(),
         }
     }
 
@@ -431,6 +484,12 @@ impl<'m> Sim<'m> {
         }
         self.metrics.counts.arrivals += 1;
         let r = self.alloc(a);
+        if self.tracing {
+            if self.traces.len() <= r as usize {
+                self.traces.resize(r as usize + 1, None);
+            }
+            self.traces[r as usize] = self.source.trace();
+        }
         if self.reqs[r as usize].measured {
             self.metrics.counts.requests += 1;
         }
@@ -520,7 +579,16 @@ impl<'m> Sim<'m> {
         let k = self.service_keys.key(a.id, ((q.attempts.count as u64) << 16) | ep.0 as u64);
         let mut rng = KeyedRng::new(k);
         let u_err = (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
-        let svc = self.providers[ep.get()].draw(a.output_tokens, u_err, &mut rng);
+        let mut svc = self.providers[ep.get()].draw(a.output_tokens, u_err, &mut rng);
+        if self.tracing
+            && q.attempts.count == 1
+            && let Some(t) = self.traces[r as usize].filter(|t| t.endpoint == ep)
+        {
+            // Trace-driven: the first attempt on the endpoint that served the request takes what the log says.
+            svc.error = t.error;
+            svc.duration = t.latency;
+            svc.ttft = if t.error.is_some() { 0 } else { t.ttft.unwrap_or(svc.ttft).min(t.latency) };
+        }
         let dispatched = q.dispatched;
         let was_queued = q.queued;
         if q.measured {

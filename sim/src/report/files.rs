@@ -158,14 +158,14 @@ fn write_csv_and_parquet(df: &mut DataFrame, dir: &Path, stem: &str) -> Result<V
 }
 
 /// Encodes `df` as CSV (header, comma separator, shortest round-trip floats, empty nulls).
-pub(crate) fn csv_bytes(df: &mut DataFrame) -> Result<Vec<u8>> {
+pub fn csv_bytes(df: &mut DataFrame) -> Result<Vec<u8>> {
     let mut buf = Vec::new();
     CsvWriter::new(&mut buf).include_header(true).n_threads(1).finish(df).context("encoding CSV")?;
     Ok(buf)
 }
 
 /// Encodes `df` as Parquet (zstd, single-threaded so the bytes do not depend on scheduling).
-pub(crate) fn parquet_bytes(df: &mut DataFrame) -> Result<Vec<u8>> {
+pub fn parquet_bytes(df: &mut DataFrame) -> Result<Vec<u8>> {
     let mut buf = Vec::new();
     ParquetWriter::new(&mut buf)
         .with_compression(ParquetCompression::Zstd(None))

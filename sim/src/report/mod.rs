@@ -25,14 +25,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-pub use files::{write_cdf, write_classes, write_paired, write_summary, write_timeseries};
+pub use files::{csv_bytes, parquet_bytes, write_cdf, write_classes, write_paired, write_summary, write_timeseries};
 pub use model::{
     CdfSeries, ClassRow, Estimate, Format, METRICS, Metric, PairedRow, PolicyRow, RunReport, ShareRow, TimeseriesRow,
     metric,
 };
 pub use pareto::pareto_frontier;
-pub use plots::write_plots;
-pub use table::render_table;
+pub use plots::{FrontierPlot, write_frontier_plot, write_plots};
+pub use table::{render_paired_rows, render_table};
 
 /// Writes every report file and plot into `dir` (created if missing) and returns the written paths
 /// in a stable order: `summary.csv`, `summary.parquet`, `paired.csv`, `paired.parquet`,

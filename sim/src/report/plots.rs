@@ -361,6 +361,174 @@ fn draw_cost_vs_p95<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &
     ))
 }
 
+// ===== tuning frontier =====
+
+/// What the `pareto` plot of `routesim tune` shows: every candidate, the frontier, the baselines and the
+/// chosen point, in the plane of the two objectives (`x` is drawn horizontally).
+#[derive(Debug, Clone, Default)]
+pub struct FrontierPlot {
+    /// Axis label of `x`, with unit.
+    pub x_label: String,
+    /// Axis label of `y`, with unit.
+    pub y_label: String,
+    /// Every fully evaluated candidate: `(x, y, meets the constraints)`.
+    pub candidates: Vec<(f64, f64, bool)>,
+    /// Candidates dropped early, at their partial estimates.
+    pub pruned: Vec<(f64, f64)>,
+    /// The frontier, by ascending `x`.
+    pub frontier: Vec<(f64, f64)>,
+    /// The scenario's policies with 95% intervals.
+    pub baselines: Vec<(String, Estimate, Estimate)>,
+    /// The chosen candidate.
+    pub chosen: Option<(String, Estimate, Estimate)>,
+    /// Upper bounds on `x` and `y` from the constraints, drawn as lines.
+    pub x_limit: Option<f64>,
+    /// See `x_limit`.
+    pub y_limit: Option<f64>,
+}
+
+/// Writes `pareto.png` and `pareto.svg` into `dir` and returns their paths.
+pub fn write_frontier_plot(plot: &FrontierPlot, dir: &Path) -> Result<Vec<PathBuf>> {
+    ensure_font()?;
+    Ok(render_both!(dir, "pareto", PLOT_SIZE, draw_frontier, plot))
+}
+
+fn draw_frontier<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, plot: &FrontierPlot) -> DrawResult<DB> {
+    let area = titled(root, "Tuning: every candidate, the Pareto frontier and the baselines")?;
+    let xs = plot
+        .candidates
+        .iter()
+        .map(|p| p.0)
+        .chain(plot.pruned.iter().map(|p| p.0))
+        .chain(plot.baselines.iter().flat_map(|(_, x, _)| [x.lower(), x.upper()]))
+        .chain(plot.x_limit);
+    let ys = plot
+        .candidates
+        .iter()
+        .map(|p| p.1)
+        .chain(plot.pruned.iter().map(|p| p.1))
+        .chain(plot.baselines.iter().flat_map(|(_, _, y)| [y.lower(), y.upper()]))
+        .chain(plot.y_limit);
+    let (Some(xr), Some(yr)) = (finite_range(xs), finite_range(ys)) else {
+        return draw_no_data(&area, "candidates");
+    };
+    let (x0, x1) = padded(xr.0, xr.1, 0.08);
+    let (y0, y1) = padded(yr.0, yr.1, 0.1);
+    let (x0, y0) = (if xr.0 >= 0.0 { x0.max(0.0) } else { x0 }, if yr.0 >= 0.0 { y0.max(0.0) } else { y0 });
+    // Head room for the legend (top left: high cost at low latency is dominated, so rarely occupied).
+    let legend_rows = plot.baselines.len() as f64 + 6.0;
+    let y1 = y1 + (y1 - y0) * (0.045 * legend_rows).min(0.9);
+    let mut chart = ChartBuilder::on(&area)
+        .margin(20)
+        .x_label_area_size(55)
+        .y_label_area_size(85)
+        .build_cartesian_2d(x0..x1, y0..y1)?;
+    chart
+        .configure_mesh()
+        .x_desc(plot.x_label.as_str())
+        .y_desc(plot.y_label.as_str())
+        .x_label_formatter(&|x| tick(*x))
+        .y_label_formatter(&|y| tick(*y))
+        .label_style((FONT, LABEL_SIZE))
+        .axis_desc_style((FONT, DESC_SIZE))
+        .light_line_style(BLACK.mix(0.05))
+        .bold_line_style(BLACK.mix(0.15))
+        .draw()?;
+
+    let limit_style = RGBColor(200, 40, 40).mix(0.7).stroke_width(2);
+    let mut limit_labelled = false;
+    for (from, to) in
+        [plot.x_limit.map(|x| ((x, y0), (x, y1))), plot.y_limit.map(|y| ((x0, y), (x1, y)))].into_iter().flatten()
+    {
+        let s = chart.draw_series(DashedLineSeries::new([from, to], 6, 6, limit_style))?;
+        if !limit_labelled {
+            s.label("constraint").legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], limit_style));
+            limit_labelled = true;
+        }
+    }
+    let grey = BLACK.mix(0.35);
+    chart
+        .draw_series(
+            plot.pruned
+                .iter()
+                .filter(|p| p.0.is_finite() && p.1.is_finite())
+                .map(|&(x, y)| Cross::new((x, y), 3, BLACK.mix(0.2).stroke_width(1))),
+        )?
+        .label("dropped early")
+        .legend(move |(x, y)| Cross::new((x + 12, y), 4, BLACK.mix(0.3).stroke_width(1)));
+    chart
+        .draw_series(plot.candidates.iter().filter(|p| p.2).map(|&(x, y, _)| Circle::new((x, y), 3, grey.filled())))?
+        .label("candidate meeting the constraints")
+        .legend(move |(x, y)| Circle::new((x + 12, y), 4, grey.filled()));
+    chart
+        .draw_series(
+            plot.candidates.iter().filter(|p| !p.2).map(|&(x, y, _)| Circle::new((x, y), 3, grey.stroke_width(1))),
+        )?
+        .label("candidate violating a constraint")
+        .legend(move |(x, y)| Circle::new((x + 12, y), 4, grey.stroke_width(1)));
+
+    let mut steps = Vec::with_capacity(2 * plot.frontier.len());
+    for (k, &p) in plot.frontier.iter().enumerate() {
+        if k > 0 {
+            steps.push((p.0, plot.frontier[k - 1].1));
+        }
+        steps.push(p);
+    }
+    let frontier_style = BLACK.mix(0.7).stroke_width(2);
+    chart
+        .draw_series(LineSeries::new(steps, frontier_style))?
+        .label("Pareto frontier")
+        .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], frontier_style));
+
+    for (k, (name, x, y)) in plot.baselines.iter().enumerate() {
+        let (Some(x), Some(y)) = (finite(*x), finite(*y)) else { continue };
+        let col = colour(k);
+        let style = col.stroke_width(2);
+        chart.draw_series([ErrorBar::new_vertical(x.mean, y.lower(), y.mean, y.upper(), style, 8)])?;
+        chart.draw_series([ErrorBar::new_horizontal(y.mean, x.lower(), x.mean, x.upper(), style, 8)])?;
+        chart
+            .draw_series(std::iter::once(
+                EmptyElement::at((x.mean, y.mean))
+                    + Rectangle::new([(-6, -6), (6, 6)], col.filled())
+                    + Rectangle::new([(-6, -6), (6, 6)], BLACK.stroke_width(1))
+                    + Text::new(name.clone(), (10, -22), (FONT, LEGEND_SIZE).into_font().color(&BLACK)),
+            ))?
+            .label(format!("baseline {name}"))
+            .legend(move |(x, y)| Rectangle::new([(x + 6, y - 5), (x + 16, y + 5)], col.filled()));
+    }
+    if let Some((name, x, y)) = &plot.chosen
+        && let (Some(x), Some(y)) = (finite(*x), finite(*y))
+    {
+        let gold = RGBColor(230, 170, 0);
+        let style = BLACK.stroke_width(2);
+        chart.draw_series([ErrorBar::new_vertical(x.mean, y.lower(), y.mean, y.upper(), style, 8)])?;
+        chart.draw_series([ErrorBar::new_horizontal(y.mean, x.lower(), x.mean, x.upper(), style, 8)])?;
+        chart
+            .draw_series(std::iter::once(
+                EmptyElement::at((x.mean, y.mean))
+                    + TriangleMarker::new((0, 0), 11, gold.filled())
+                    + TriangleMarker::new((0, 0), 11, BLACK.stroke_width(1))
+                    + Text::new(format!("chosen: {name}"), (12, 8), (FONT, LEGEND_SIZE).into_font().color(&BLACK)),
+            ))?
+            .label("chosen")
+            .legend(move |(x, y)| TriangleMarker::new((x + 12, y), 7, gold.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .margin(12)
+        .label_font((FONT, LEGEND_SIZE))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK.mix(0.4))
+        .draw()?;
+    let (w, h) = area.dim_in_pixel();
+    area.draw(&Text::new(
+        "error bars: 95% CI over replications",
+        (w as i32 - 20, h as i32 - 8),
+        (FONT, 13).into_font().color(&BLACK.mix(0.6)).pos(Pos::new(HPos::Right, VPos::Bottom)),
+    ))
+}
+
 // ===== time series =====
 
 /// Height of one policy's row in the time-series figure, pixels.

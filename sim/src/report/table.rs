@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use super::model::{Estimate, Format, METRICS, Metric, RunReport, metric};
+use super::model::{Estimate, Format, METRICS, Metric, PairedRow, RunReport, metric};
 
 /// The metrics whose paired differences the terminal shows (`paired.csv` has every metric).
 const HEADLINE: [&str; 6] =
@@ -77,9 +77,23 @@ fn render_paired(report: &RunReport, out: &mut String) {
          headline metrics, all in paired.csv)"
     );
     out.push('\n');
-    let rows: Vec<_> = report.paired.iter().filter(|p| HEADLINE.contains(&p.metric.as_str())).collect();
+    render_paired_rows(&report.paired, false, out);
+}
+
+/// The headline paired differences of `paired` as aligned rows (with a `baseline` column when
+/// `show_baseline`), without a heading.
+pub fn render_paired_rows(paired: &[PairedRow], show_baseline: bool, out: &mut String) {
+    let rows: Vec<_> = paired.iter().filter(|p| HEADLINE.contains(&p.metric.as_str())).collect();
     let format_of = |name: &str| metric(name).map_or(Format::Significant(4), |m| m.format);
-    let columns = vec![
+    let mut columns = Vec::with_capacity(5);
+    if show_baseline {
+        columns.push(Column {
+            header: "baseline".to_string(),
+            left_align: true,
+            cells: rows.iter().map(|p| Cell::plain(p.baseline.clone())).collect(),
+        });
+    }
+    columns.extend([
         Column {
             header: "policy".to_string(),
             left_align: true,
@@ -115,40 +129,56 @@ fn render_paired(report: &RunReport, out: &mut String) {
             left_align: true,
             cells: rows.iter().map(|p| Cell::plain(if p.significant { "*" } else { "" }.to_string())).collect(),
         },
-    ];
+    ]);
     write_columns(&columns, rows.len(), out);
 }
 
 // ===== layout =====
 
 /// A table cell: a value and an optional half-width, aligned separately.
-struct Cell {
+pub(crate) struct Cell {
     value: String,
     half_width: Option<String>,
 }
 
 impl Cell {
-    fn plain(value: String) -> Self {
+    /// A cell without a half-width.
+    pub(crate) fn plain(value: String) -> Self {
         Self { value, half_width: None }
     }
 
-    fn estimate(est: Estimate, format: Format) -> Self {
+    /// The cell with `mark` appended (e.g. `*` for a significant difference).
+    pub(crate) fn marked(mut self, mark: &str) -> Self {
+        match &mut self.half_width {
+            Some(h) => h.push_str(&format!(" {mark}")),
+            None => self.value.push_str(&format!(" {mark}")),
+        }
+        self
+    }
+
+    /// A cell `value ± half-width` in the metric's format.
+    pub(crate) fn estimate(est: Estimate, format: Format) -> Self {
         let (value, half_width) = format_estimate(est, format);
         Self { value, half_width }
     }
 }
 
-struct Column {
-    header: String,
-    left_align: bool,
-    cells: Vec<Cell>,
+/// A table column: header, alignment and cells.
+pub(crate) struct Column {
+    /// Header text.
+    pub(crate) header: String,
+    /// Left-aligned (text) rather than right-aligned (numbers).
+    pub(crate) left_align: bool,
+    /// One cell per row.
+    pub(crate) cells: Vec<Cell>,
 }
 
 fn width(s: &str) -> usize {
     s.chars().count()
 }
 
-fn write_columns(columns: &[Column], n_rows: usize, out: &mut String) {
+/// Writes aligned columns (header, rule, rows) to `out`.
+pub(crate) fn write_columns(columns: &[Column], n_rows: usize, out: &mut String) {
     // Per column: width of the value part, of the half-width part, and of the whole column.
     let layout: Vec<(usize, usize, usize)> = columns
         .iter()

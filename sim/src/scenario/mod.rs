@@ -119,6 +119,12 @@ pub struct Scenario {
     /// Report settings.
     #[serde(default)]
     pub report: ReportConfig,
+    /// How `routesim replay` and `routesim fit` read logs (ignored by the other commands).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay: Option<crate::logs::ReplayConfig>,
+    /// What `routesim tune` searches (ignored by the other commands).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tune: Option<crate::tune::config::TuneConfig>,
 }
 
 /// Overrides (from the command line or a validation run) of a scenario's settings.
@@ -190,6 +196,8 @@ pub struct Compiled {
     pub seed: u64,
     /// Index of the baseline policy.
     pub baseline: usize,
+    /// When set, arrivals come from this replayed log instead of the traffic model (`routesim replay`).
+    pub replay: Option<crate::logs::source::ReplayInput>,
 }
 
 impl Scenario {
@@ -296,6 +304,7 @@ impl Scenario {
             interval: self.report.interval.nanos(),
             seed: self.seed,
             baseline,
+            replay: None,
             scenario: self,
         })
     }
@@ -314,7 +323,10 @@ impl Compiled {
 
     /// Task class names in scenario order.
     pub fn class_names(&self) -> Vec<String> {
-        self.traffic.class_names()
+        match &self.replay {
+            Some(r) => r.classes.clone(),
+            None => self.traffic.class_names(),
+        }
     }
 }
 

@@ -31,6 +31,9 @@ pub struct Arrival {
     pub at: Nanos,
     /// Task class index.
     pub class: u16,
+    /// Request template index (class and metadata): the class for synthetic traffic, a class and metadata
+    /// combination in a replayed log.
+    pub template: u32,
     /// Prompt tokens.
     pub input_tokens: u32,
     /// Completion tokens the provider will generate.
@@ -147,6 +150,7 @@ impl<'m> ArrivalSource<'m> {
             id,
             at: self.now,
             class: class as u16,
+            template: class as u32,
             input_tokens,
             output_tokens,
             expected_output: c.output_known,

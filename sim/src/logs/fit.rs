@@ -1,0 +1,1 @@
+//! Fitting provider models to a log.

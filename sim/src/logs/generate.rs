@@ -1,0 +1,1 @@
+//! `routesim gen-log`.

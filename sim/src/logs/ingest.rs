@@ -1,0 +1,342 @@
+//! Ingesting a log for replay: rows put in arrival order within bounded memory, cut to a time window,
+//! summarised "as logged", and spilled to a compact binary file that every (policy, replication) run then
+//! streams.
+//!
+//! Gateways write a row when a request *ends*, so a log is ordered by end time and its arrivals are out of
+//! order by at most the longest request. A min-heap holds rows until a row arrives more than the reorder
+//! window (default 1h) after them; memory is bounded by the rows of one window. A row that arrives more
+//! than the window before an already released row is counted as malformed ("out of order by more than the
+//! reorder window") rather than placed wrongly.
+
+use super::read::{LogError, LogReader, LogRow, Outcome, RowErrors, Vocabulary};
+use crate::metrics::LatencyHistogram;
+use crate::report::{Estimate, PolicyRow};
+use router_core::{ErrorClass, Nanos};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// Bytes of one spilled row.
+pub const RECORD: usize = 56;
+
+/// What part of the log to keep.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Window {
+    /// Keep rows arriving at least this long after the log's first arrival.
+    pub from: Nanos,
+    /// Keep rows arriving before this time after the log's first arrival.
+    pub to: Option<Nanos>,
+}
+
+/// A log ready to replay.
+#[derive(Debug)]
+pub struct IngestedLog {
+    /// The spill file (deleted when this is dropped).
+    pub spill: PathBuf,
+    /// Rows in the spill, in arrival order.
+    pub rows: u64,
+    /// Rows read from the file (good and malformed).
+    pub read: u64,
+    /// Malformed rows.
+    pub errors: RowErrors,
+    /// Names seen.
+    pub vocab: Vocabulary,
+    /// Time from the first to the last kept arrival.
+    pub span: Nanos,
+    /// The log's own summary over the kept rows.
+    pub as_logged: PolicyRow,
+    /// Whether the log has latencies (and so can drive trace-driven replay).
+    pub has_latency: bool,
+}
+
+impl Drop for IngestedLog {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.spill);
+    }
+}
+
+/// A row in the reorder heap, ordered by (arrival, index).
+#[derive(PartialEq)]
+struct Pending(LogRow);
+
+impl Eq for Pending {}
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Pending {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.0.arrival, self.0.index).cmp(&(other.0.arrival, other.0.index))
+    }
+}
+
+/// Accumulates the "as logged" summary.
+#[derive(Default)]
+struct AsLogged {
+    requests: u64,
+    known: u64,
+    ok: u64,
+    errors: [u64; 4],
+    latency: LatencyHistogram,
+    ttft: LatencyHistogram,
+    cost: f64,
+    costed: u64,
+}
+
+impl AsLogged {
+    fn push(&mut self, r: &LogRow) {
+        self.requests += 1;
+        match r.outcome {
+            Outcome::Ok => {
+                self.known += 1;
+                self.ok += 1;
+            }
+            Outcome::Failed(c) => {
+                self.known += 1;
+                self.errors[c.index()] += 1;
+            }
+            Outcome::Unknown => {}
+        }
+        // Like the simulator, latency quantiles are over successful requests.
+        if !matches!(r.outcome, Outcome::Failed(_)) {
+            if let Some(l) = r.latency {
+                self.latency.record(l.max(0) as Nanos);
+            }
+            if let Some(t) = r.ttft {
+                self.ttft.record(t.max(0) as Nanos);
+            }
+        }
+        if let Some(c) = r.cost {
+            self.cost += c;
+            self.costed += 1;
+        }
+    }
+
+    fn row(&self) -> PolicyRow {
+        let p = Estimate::point;
+        let n = self.requests.max(1) as f64;
+        let nan = f64::NAN;
+        let q = |h: &LatencyHistogram, x: f64| if h.is_empty() { nan } else { h.quantile_s(x) };
+        PolicyRow {
+            policy: "as logged".into(),
+            replications: 1,
+            requests: p(self.requests as f64),
+            success_rate: p(if self.known == 0 { nan } else { self.ok as f64 / self.known as f64 }),
+            latency_mean_s: p(if self.latency.is_empty() { nan } else { self.latency.mean_s() }),
+            latency_p50_s: p(q(&self.latency, 0.5)),
+            latency_p95_s: p(q(&self.latency, 0.95)),
+            latency_p99_s: p(q(&self.latency, 0.99)),
+            ttft_p50_s: p(q(&self.ttft, 0.5)),
+            ttft_p95_s: p(q(&self.ttft, 0.95)),
+            cost_usd: p(if self.costed == 0 { nan } else { self.cost }),
+            cost_per_1k_usd: p(if self.costed == 0 { nan } else { self.cost / n * 1000.0 }),
+            errors_429: p(self.errors[ErrorClass::RateLimited.index()] as f64),
+            errors_5xx: p(self.errors[ErrorClass::Server.index()] as f64),
+            timeouts: p(self.errors[ErrorClass::Timeout.index()] as f64),
+            retries: p(nan),
+            fallbacks: p(nan),
+            cache_hits: p(nan),
+            rejected: p(nan),
+        }
+    }
+}
+
+/// Reads `reader` into a spill file at `spill`, ordered by arrival within `reorder`, keeping `window`.
+pub fn ingest(
+    reader: &LogReader,
+    window: Window,
+    reorder: Nanos,
+    strict: bool,
+    spill: &Path,
+) -> Result<IngestedLog, LogError> {
+    let io =
+        |e: std::io::Error| LogError { file: spill.to_path_buf(), message: format!("writing the spill file: {e}") };
+    let file = std::fs::File::create(spill).map_err(io)?;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let mut vocab = Vocabulary::default();
+    let mut errors = RowErrors::default();
+    let mut heap: BinaryHeap<Reverse<Pending>> = BinaryHeap::new();
+    let mut max_seen = i64::MIN;
+    let mut released: Option<i64> = None; // arrival of the last row released
+    let mut start: Option<i64> = None;
+    let mut last_kept = 0i64;
+    let mut rows = 0u64;
+    let mut summary = AsLogged::default();
+    let mut has_latency = false;
+    let mut write_err: Option<std::io::Error> = None;
+    let kind = reader.kind;
+    let mut late: Vec<(u64, i64)> = Vec::new();
+    let mut emit = |r: LogRow, out: &mut BufWriter<std::fs::File>| {
+        let t0 = *start.get_or_insert(r.arrival);
+        let rel = r.arrival - t0;
+        if rel < window.from as i64 || window.to.is_some_and(|to| rel >= to as i64) {
+            return;
+        }
+        let rel = rel - window.from as i64;
+        last_kept = rel;
+        rows += 1;
+        has_latency |= r.latency.is_some();
+        summary.push(&r);
+        if let Err(e) = out.write_all(&encode(&r, rel)) {
+            write_err.get_or_insert(e);
+        }
+    };
+    let read = reader.for_each(strict, &mut vocab, &mut errors, |row| {
+        if released.is_some_and(|t| row.arrival < t) {
+            late.push((row.index, row.arrival));
+            return;
+        }
+        max_seen = max_seen.max(row.arrival);
+        heap.push(Reverse(Pending(row)));
+        while let Some(Reverse(Pending(top))) = heap.peek() {
+            if max_seen.saturating_sub(top.arrival) <= reorder as i64 {
+                break;
+            }
+            let Some(Reverse(Pending(r))) = heap.pop() else { break };
+            released = Some(r.arrival);
+            emit(r, &mut out);
+        }
+    })?;
+    while let Some(Reverse(Pending(r))) = heap.pop() {
+        emit(r, &mut out);
+    }
+    if let Some(e) = write_err {
+        return Err(io(e));
+    }
+    out.flush().map_err(io)?;
+    for (index, arrival) in late {
+        let loc = match kind {
+            super::read::FileKind::Csv => format!("line {}", index + 2),
+            super::read::FileKind::Jsonl => format!("line {}", index + 1),
+            super::read::FileKind::Parquet => format!("row {}", index + 1),
+        };
+        if strict {
+            return Err(LogError {
+                file: reader.path.clone(),
+                message: format!("{loc}: out of order by more than the reorder window (arrival {arrival} ns)"),
+            });
+        }
+        errors.push(loc, "out of order by more than the reorder window", format!("arrival {arrival} ns"));
+    }
+    Ok(IngestedLog {
+        spill: spill.to_path_buf(),
+        rows,
+        read,
+        errors,
+        vocab,
+        span: last_kept.max(0) as Nanos,
+        as_logged: summary.row(),
+        has_latency,
+    })
+}
+
+/// The spilled form of a row, with its arrival relative to the window's start.
+pub fn encode(r: &LogRow, rel: i64) -> [u8; RECORD] {
+    let mut b = [0u8; RECORD];
+    b[0..8].copy_from_slice(&rel.to_le_bytes());
+    b[8..16].copy_from_slice(&r.latency.unwrap_or(-1).to_le_bytes());
+    b[16..24].copy_from_slice(&r.ttft.unwrap_or(-1).to_le_bytes());
+    b[24..28].copy_from_slice(&r.input_tokens.to_le_bytes());
+    b[28..32].copy_from_slice(&r.output_tokens.to_le_bytes());
+    b[32..36].copy_from_slice(&r.template.to_le_bytes());
+    b[36..38].copy_from_slice(&r.class.to_le_bytes());
+    b[38..40].copy_from_slice(&r.endpoint.unwrap_or(u16::MAX).to_le_bytes());
+    b[40] = match r.outcome {
+        Outcome::Unknown => 0,
+        Outcome::Ok => 1,
+        Outcome::Failed(c) => 2 + c.index() as u8,
+    };
+    b[41] = r.deferrable as u8 | (r.output_known as u8) << 1 | (r.cache_key.is_some() as u8) << 2;
+    b[48..56].copy_from_slice(&r.cache_key.unwrap_or(0).to_le_bytes());
+    b
+}
+
+/// A spilled row read back.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Spilled {
+    /// Arrival relative to the window's start, nanoseconds.
+    pub at: i64,
+    /// Logged latency, nanoseconds.
+    pub latency: Option<i64>,
+    /// Logged TTFT, nanoseconds.
+    pub ttft: Option<i64>,
+    /// Prompt tokens.
+    pub input_tokens: u32,
+    /// Completion tokens.
+    pub output_tokens: u32,
+    /// Template index.
+    pub template: u32,
+    /// Class index.
+    pub class: u16,
+    /// Logged endpoint index.
+    pub endpoint: Option<u16>,
+    /// Logged outcome.
+    pub outcome: Outcome,
+    /// Deferrable.
+    pub deferrable: bool,
+    /// Announces its output length.
+    pub output_known: bool,
+    /// Cache key.
+    pub cache_key: Option<u64>,
+}
+
+/// Decodes a spilled row.
+pub fn decode(b: &[u8; RECORD]) -> Spilled {
+    let i64_at = |o: usize| i64::from_le_bytes(b[o..o + 8].try_into().unwrap_or_default());
+    let u32_at = |o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap_or_default());
+    let u16_at = |o: usize| u16::from_le_bytes(b[o..o + 2].try_into().unwrap_or_default());
+    let opt = |v: i64| (v >= 0).then_some(v);
+    let ep = u16_at(38);
+    Spilled {
+        at: i64_at(0),
+        latency: opt(i64_at(8)),
+        ttft: opt(i64_at(16)),
+        input_tokens: u32_at(24),
+        output_tokens: u32_at(28),
+        template: u32_at(32),
+        class: u16_at(36),
+        endpoint: (ep != u16::MAX).then_some(ep),
+        outcome: match b[40] {
+            0 => Outcome::Unknown,
+            1 => Outcome::Ok,
+            k => Outcome::Failed(ErrorClass::ALL[((k - 2) as usize).min(3)]),
+        },
+        deferrable: b[41] & 1 != 0,
+        output_known: b[41] & 2 != 0,
+        cache_key: (b[41] & 4 != 0).then(|| u64::from_le_bytes(b[48..56].try_into().unwrap_or_default())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spilled_rows_round_trip() {
+        let r = LogRow {
+            index: 3,
+            arrival: 99,
+            latency: Some(1_500_000_000),
+            ttft: None,
+            input_tokens: 1200,
+            output_tokens: 300,
+            endpoint: Some(2),
+            class: 1,
+            template: 7,
+            outcome: Outcome::Failed(ErrorClass::RateLimited),
+            cost: Some(0.01),
+            cache_key: Some(42),
+            deferrable: true,
+            output_known: false,
+        };
+        let s = decode(&encode(&r, 12));
+        assert_eq!(s.at, 12);
+        assert_eq!((s.latency, s.ttft), (Some(1_500_000_000), None));
+        assert_eq!((s.input_tokens, s.output_tokens, s.template, s.class), (1200, 300, 7, 1));
+        assert_eq!(s.endpoint, Some(2));
+        assert_eq!(s.outcome, Outcome::Failed(ErrorClass::RateLimited));
+        assert_eq!((s.deferrable, s.output_known, s.cache_key), (true, false, Some(42)));
+    }
+}

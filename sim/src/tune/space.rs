@@ -1,0 +1,411 @@
+//! The search space: tuned parameters with their ranges, candidate generation (grid, random, Latin
+//! hypercube) and writing a candidate's values into a policy configuration by field path.
+//!
+//! A candidate is a list of unit coordinates, one per dimension (a scalar parameter is one dimension, a
+//! simplex of `k` fields is `k`), mapped onto the parameter ranges. Values are rounded (4 significant
+//! digits, simplex weights to 4 decimals) *before* evaluation, so the configuration written to
+//! `best-policy.toml` is exactly the one that was simulated.
+
+use super::config::{Method, ParamSpec};
+use crate::rng::{Stream, key, sequential};
+use rand::{RngExt, seq::SliceRandom};
+use router_core::PolicySpec;
+
+/// One parameter's value in a candidate.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// A scalar.
+    Scalar(f64),
+    /// Simplex weights, in the order of the parameter's fields; they sum to 1.
+    Simplex(Vec<f64>),
+}
+
+/// A validated parameter.
+#[derive(Clone, Debug)]
+pub struct Param {
+    /// The spec as written.
+    pub spec: ParamSpec,
+    /// Lower and upper bound (scalars), or `None` for a simplex.
+    pub range: Option<(f64, f64)>,
+}
+
+impl Param {
+    /// Validates a spec; errors are `(field, message)` relative to the parameter.
+    pub fn new(spec: &ParamSpec) -> Result<Param, (String, String)> {
+        if spec.path.trim().is_empty() {
+            return Err(("path".into(), "expected the field path of a policy knob, like `buffer`".into()));
+        }
+        if let Some(fields) = &spec.simplex {
+            if fields.len() < 2 {
+                return Err(("simplex".into(), "expected at least two fields that share a weight of 1".into()));
+            }
+            if spec.min.is_some() || spec.max.is_some() || spec.integer || spec.log {
+                return Err(("simplex".into(), "a simplex takes no min, max, integer or log".into()));
+            }
+            return Ok(Param { spec: spec.clone(), range: None });
+        }
+        let (Some(lo), Some(hi)) = (spec.min, spec.max) else {
+            return Err(("min".into(), "expected `min` and `max` (or `simplex = [...]`)".into()));
+        };
+        if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
+            return Err(("max".into(), format!("expected finite bounds with min <= max, found {lo} and {hi}")));
+        }
+        if spec.log && lo <= 0.0 {
+            return Err(("min".into(), format!("a log-scale range needs min > 0, found {lo}")));
+        }
+        if spec.integer && lo.ceil() > hi.floor() {
+            return Err(("max".into(), format!("no whole number lies in [{lo}, {hi}]")));
+        }
+        if spec.steps == Some(0) {
+            return Err(("steps".into(), "expected at least one grid point".into()));
+        }
+        Ok(Param { spec: spec.clone(), range: Some((lo, hi)) })
+    }
+
+    /// Unit coordinates this parameter uses.
+    pub fn dims(&self) -> usize {
+        self.spec.simplex.as_ref().map_or(1, Vec::len)
+    }
+
+    /// Column names of this parameter in result tables (`path`, or `path.field` per simplex field).
+    pub fn columns(&self) -> Vec<String> {
+        match &self.spec.simplex {
+            None => vec![self.spec.path.clone()],
+            Some(fields) => fields.iter().map(|f| format!("{}.{f}", self.spec.path)).collect(),
+        }
+    }
+
+    /// Maps unit coordinates in `[0, 1)` onto the range (a simplex via normalised exponentials, which is
+    /// uniform on the simplex for uniform coordinates).
+    pub fn from_unit(&self, u: &[f64]) -> Value {
+        match self.range {
+            None => {
+                let e: Vec<f64> = u.iter().map(|&x| -(1.0 - x.clamp(0.0, 1.0 - 1e-12)).ln()).collect();
+                let sum: f64 = e.iter().sum();
+                let w: Vec<f64> = if sum > 0.0 { e.iter().map(|x| x / sum).collect() } else { vec![1.0; e.len()] };
+                Value::Simplex(round_simplex(&w))
+            }
+            Some((lo, hi)) => {
+                let x = u[0].clamp(0.0, 1.0);
+                let v = if self.spec.integer {
+                    let (a, b) = (lo.ceil(), hi.floor());
+                    (a + (x * (b - a + 1.0)).floor()).min(b)
+                } else if self.spec.log {
+                    round_sig((lo.ln() + x * (hi.ln() - lo.ln())).exp().clamp(lo, hi))
+                } else {
+                    round_sig(lo + x * (hi - lo)).clamp(lo, hi)
+                };
+                Value::Scalar(v)
+            }
+        }
+    }
+
+    /// The grid values of this parameter with `steps` points (or parts of the simplex).
+    pub fn grid(&self, default_steps: u32) -> Vec<Value> {
+        let steps = self.spec.steps.unwrap_or(default_steps).max(1);
+        match self.range {
+            None => compositions(steps, self.dims())
+                .into_iter()
+                .map(|c| Value::Simplex(c.iter().map(|&k| k as f64 / steps as f64).collect()))
+                .collect(),
+            Some((lo, hi)) => {
+                let mut out: Vec<Value> = Vec::new();
+                for i in 0..steps {
+                    let x = if steps == 1 { 0.5 } else { i as f64 / (steps - 1) as f64 };
+                    let v = if self.spec.integer {
+                        (lo.ceil() + (x * (hi.floor() - lo.ceil())).round()).min(hi.floor())
+                    } else if self.spec.log {
+                        round_sig((lo.ln() + x * (hi.ln() - lo.ln())).exp().clamp(lo, hi))
+                    } else {
+                        round_sig(lo + x * (hi - lo)).clamp(lo, hi)
+                    };
+                    if !out.contains(&Value::Scalar(v)) {
+                        out.push(Value::Scalar(v));
+                    }
+                }
+                out
+            }
+        }
+    }
+}
+
+/// Every way to split `n` parts over `k` fields, in lexicographic order.
+fn compositions(n: u32, k: usize) -> Vec<Vec<u32>> {
+    if k == 1 {
+        return vec![vec![n]];
+    }
+    let mut out = Vec::new();
+    for first in (0..=n).rev() {
+        for mut rest in compositions(n - first, k - 1) {
+            rest.insert(0, first);
+            out.push(rest);
+        }
+    }
+    out
+}
+
+/// Rounds to 4 significant digits.
+fn round_sig(x: f64) -> f64 {
+    if x == 0.0 || !x.is_finite() {
+        return x;
+    }
+    let scale = 10f64.powi(3 - x.abs().log10().floor() as i32);
+    (x * scale).round() / scale
+}
+
+/// Rounds weights to 4 decimals, keeping their sum exactly representable as 1 (the largest absorbs the rest).
+fn round_simplex(w: &[f64]) -> Vec<f64> {
+    let mut r: Vec<f64> = w.iter().map(|x| (x * 1e4).round() / 1e4).collect();
+    let largest = (0..r.len()).max_by(|&a, &b| r[a].total_cmp(&r[b])).unwrap_or(0);
+    let others: f64 = r.iter().enumerate().filter(|(i, _)| *i != largest).map(|(_, v)| v).sum();
+    r[largest] = ((1.0 - others) * 1e4).round() / 1e4;
+    r
+}
+
+/// Generates the candidates of a method: `n` of them (grid: the full grid, whose size the caller checks).
+pub fn generate(params: &[Param], method: Method, n: usize, steps: u32, seed: u64) -> Vec<Vec<Value>> {
+    let dims: usize = params.iter().map(Param::dims).sum();
+    let mut rng = sequential(key(seed, 0, Stream::Tune, 0, 0));
+    let units: Vec<Vec<f64>> = match method {
+        Method::Grid => return grid(params, steps),
+        Method::Random => (0..n).map(|_| (0..dims).map(|_| rng.random::<f64>()).collect()).collect(),
+        Method::Lhs | Method::SuccessiveHalving => {
+            // One random permutation of the n strata per dimension, a uniform draw inside each stratum.
+            let mut cols: Vec<Vec<f64>> = Vec::with_capacity(dims);
+            for _ in 0..dims {
+                let mut strata: Vec<usize> = (0..n).collect();
+                strata.shuffle(&mut rng);
+                cols.push(strata.iter().map(|&s| (s as f64 + rng.random::<f64>()) / n as f64).collect());
+            }
+            (0..n).map(|i| cols.iter().map(|c| c[i]).collect()).collect()
+        }
+    };
+    units
+        .iter()
+        .map(|u| {
+            let mut at = 0;
+            params
+                .iter()
+                .map(|p| {
+                    let v = p.from_unit(&u[at..at + p.dims()]);
+                    at += p.dims();
+                    v
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The number of grid points, saturating.
+pub fn grid_size(params: &[Param], steps: u32) -> usize {
+    params.iter().fold(1usize, |acc, p| acc.saturating_mul(p.grid(steps).len()))
+}
+
+fn grid(params: &[Param], steps: u32) -> Vec<Vec<Value>> {
+    let mut out: Vec<Vec<Value>> = vec![Vec::new()];
+    for p in params {
+        let values = p.grid(steps);
+        out = out
+            .iter()
+            .flat_map(|prefix| values.iter().map(move |v| [prefix.clone(), vec![v.clone()]].concat()))
+            .collect();
+    }
+    out
+}
+
+/// Writes `values` into a copy of `base` at the parameters' paths; the error names the failing path.
+pub fn apply(base: &PolicySpec, params: &[Param], values: &[Value]) -> Result<PolicySpec, String> {
+    let mut doc = toml::Value::try_from(base).map_err(|e| format!("cannot represent the policy: {e}"))?;
+    for (p, v) in params.iter().zip(values) {
+        match v {
+            Value::Scalar(x) => {
+                let item = if p.spec.integer { toml::Value::Integer(*x as i64) } else { toml::Value::Float(*x) };
+                set_path(&mut doc, &p.spec.path, item)?;
+            }
+            Value::Simplex(w) => {
+                let fields = p.spec.simplex.as_deref().unwrap_or_default();
+                for (f, x) in fields.iter().zip(w) {
+                    set_path(&mut doc, &format!("{}.{f}", p.spec.path), toml::Value::Float(*x))?;
+                }
+            }
+        }
+    }
+    let text = toml::to_string(&doc).map_err(|e| format!("cannot represent the policy: {e}"))?;
+    let de = toml::Deserializer::parse(&text).map_err(|e| e.message().to_string())?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        format!("at `{path}`: {}", e.inner().message().trim())
+    })
+}
+
+/// Sets the dotted `path` of a TOML document, creating missing tables; a number in place of a duration
+/// string is read as seconds.
+fn set_path(doc: &mut toml::Value, path: &str, value: toml::Value) -> Result<(), String> {
+    let mut node = doc;
+    let parts: Vec<&str> = path.split('.').collect();
+    for (i, part) in parts.iter().enumerate() {
+        let table = node.as_table_mut().ok_or_else(|| format!("`{}` is not a table", parts[..i].join(".")))?;
+        if i + 1 == parts.len() {
+            table.insert((*part).to_string(), value);
+            return Ok(());
+        }
+        node = table.entry((*part).to_string()).or_insert_with(|| toml::Value::Table(Default::default()));
+    }
+    Ok(())
+}
+
+/// The values `base` already has for `params`, if it sets every one of them within its range (a simplex's
+/// fields are normalised to sum to 1). Tuning evaluates this point too, so the result is never worse than
+/// the configuration as written.
+pub fn current(base: &PolicySpec, params: &[Param]) -> Option<Vec<Value>> {
+    let doc = toml::Value::try_from(base).ok()?;
+    let get = |path: &str| -> Option<f64> {
+        let mut node = &doc;
+        for part in path.split('.') {
+            node = node.get(part)?;
+        }
+        match node {
+            toml::Value::Float(x) => Some(*x),
+            toml::Value::Integer(i) => Some(*i as f64),
+            toml::Value::String(s) => router_core::Duration::parse(s).ok().map(|d| d.nanos() as f64 / 1e9),
+            _ => None,
+        }
+    };
+    params
+        .iter()
+        .map(|p| match (&p.spec.simplex, p.range) {
+            (Some(fields), _) => {
+                let w: Vec<f64> = fields.iter().map(|f| get(&format!("{}.{f}", p.spec.path)).unwrap_or(0.0)).collect();
+                let sum: f64 = w.iter().sum();
+                (sum > 0.0 && w.iter().all(|x| *x >= 0.0))
+                    .then(|| Value::Simplex(round_simplex(&w.iter().map(|x| x / sum).collect::<Vec<_>>())))
+            }
+            (None, Some((lo, hi))) => get(&p.spec.path).filter(|x| (lo..=hi).contains(x)).map(Value::Scalar),
+            (None, None) => None,
+        })
+        .collect()
+}
+
+/// The values as table cells, one per column of [`Param::columns`].
+pub fn flatten(values: &[Value]) -> Vec<f64> {
+    values
+        .iter()
+        .flat_map(|v| match v {
+            Value::Scalar(x) => vec![*x],
+            Value::Simplex(w) => w.clone(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use router_core::PolicyKind;
+
+    fn scalar(path: &str, lo: f64, hi: f64, integer: bool) -> Param {
+        Param::new(&ParamSpec {
+            path: path.into(),
+            simplex: None,
+            min: Some(lo),
+            max: Some(hi),
+            integer,
+            log: false,
+            steps: None,
+        })
+        .unwrap()
+    }
+
+    fn simplex() -> Param {
+        Param::new(&ParamSpec {
+            path: "weights".into(),
+            simplex: Some(vec!["cost".into(), "latency".into(), "load".into(), "quota".into()]),
+            min: None,
+            max: None,
+            integer: false,
+            log: false,
+            steps: None,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn lhs_uses_every_stratum_once_per_dimension() {
+        let params = [scalar("buffer", 0.0, 1.0, false)];
+        let c = generate(&params, Method::Lhs, 50, 5, 7);
+        let mut strata: Vec<usize> = c
+            .iter()
+            .map(|v| match v[0] {
+                Value::Scalar(x) => ((x * 50.0).floor() as usize).min(49),
+                _ => unreachable!(),
+            })
+            .collect();
+        strata.sort_unstable();
+        // Rounding to 4 significant digits can move a value across a stratum edge only by < 1e-4.
+        let distinct = {
+            let mut s = strata.clone();
+            s.dedup();
+            s.len()
+        };
+        assert!(distinct >= 48, "{strata:?}");
+        assert_eq!(generate(&params, Method::Lhs, 50, 5, 7), c, "same seed, same candidates");
+        assert_ne!(generate(&params, Method::Lhs, 50, 5, 8), c);
+    }
+
+    #[test]
+    fn simplex_values_sum_to_one_and_stay_in_range() {
+        let params = [simplex(), scalar("retry.max_attempts", 1.0, 4.0, true)];
+        for v in generate(&params, Method::Random, 200, 5, 1) {
+            let Value::Simplex(w) = &v[0] else { panic!() };
+            assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-9, "{w:?}");
+            assert!(w.iter().all(|x| (0.0..=1.0).contains(x)));
+            let Value::Scalar(n) = v[1] else { panic!() };
+            assert!((1.0..=4.0).contains(&n) && n.fract() == 0.0);
+        }
+    }
+
+    #[test]
+    fn grid_is_the_product_of_axes() {
+        // 4 weights in 2 parts: C(5, 3) = 10 compositions; 3 buffer values.
+        let mut p = simplex();
+        p.spec.steps = Some(2);
+        let params = [p, scalar("buffer", 0.0, 0.2, false)];
+        assert_eq!(grid_size(&params, 3), 30);
+        let g = generate(&params, Method::Grid, 0, 3, 0);
+        assert_eq!(g.len(), 30);
+        assert_eq!(g[0], vec![Value::Simplex(vec![1.0, 0.0, 0.0, 0.0]), Value::Scalar(0.0)]);
+        assert_eq!(g[29], vec![Value::Simplex(vec![0.0, 0.0, 0.0, 1.0]), Value::Scalar(0.2)]);
+        // Integer axes do not repeat values.
+        assert_eq!(scalar("retry.max_attempts", 1.0, 2.0, true).grid(5).len(), 2);
+    }
+
+    #[test]
+    fn current_reads_the_policy_as_written() {
+        let mut base = PolicySpec::new("hybrid", PolicyKind::Hybrid);
+        base.weights = Some(router_core::HybridWeights { cost: 2.0, latency: 1.0, load: 1.0, quota: 0.0 });
+        base.latency_ceiling = Some(router_core::Duration::from_secs(30));
+        let params = [simplex(), scalar("latency_ceiling", 1.0, 60.0, false)];
+        assert_eq!(
+            current(&base, &params),
+            Some(vec![Value::Simplex(vec![0.5, 0.25, 0.25, 0.0]), Value::Scalar(30.0)])
+        );
+        // Outside the range, or not set: not a candidate.
+        assert_eq!(current(&base, &[scalar("latency_ceiling", 1.0, 10.0, false)]), None);
+        assert_eq!(current(&base, &[scalar("buffer", 0.0, 1.0, false)]), None);
+    }
+
+    #[test]
+    fn apply_sets_nested_paths_and_reports_unknown_fields() {
+        let base = PolicySpec::new("hybrid", PolicyKind::Hybrid);
+        let params =
+            [simplex(), scalar("retry.max_attempts", 1.0, 4.0, true), scalar("latency_ceiling", 1.0, 60.0, false)];
+        let values = vec![Value::Simplex(vec![0.1, 0.2, 0.3, 0.4]), Value::Scalar(3.0), Value::Scalar(12.5)];
+        let spec = apply(&base, &params, &values).unwrap();
+        let w = spec.weights.unwrap();
+        assert_eq!((w.cost, w.latency, w.load, w.quota), (0.1, 0.2, 0.3, 0.4));
+        assert_eq!(spec.retry.unwrap().max_attempts, 3);
+        assert_eq!(spec.latency_ceiling.unwrap().nanos(), 12_500_000_000);
+        let typo = [scalar("bufer", 0.0, 1.0, false)];
+        let e = apply(&base, &typo, &[Value::Scalar(0.5)]).unwrap_err();
+        assert!(e.contains("bufer"), "{e}");
+    }
+}
