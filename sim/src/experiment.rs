@@ -87,7 +87,11 @@ pub fn run(model: &Compiled, selected: &[usize], opts: &ExperimentOptions<'_>) -
     let mut runs: Vec<Vec<RunResult>> = selected.iter().map(|_| Vec::with_capacity(reps as usize)).collect();
     for (res, &(p, _)) in results.into_iter().zip(&jobs) {
         let slot = selected.iter().position(|&q| q == p).unwrap_or(0);
-        runs[slot].push(res?);
+        let res = res?;
+        if let Some(e) = &res.input_error {
+            anyhow::bail!("{e}");
+        }
+        runs[slot].push(res);
     }
     let policies = selected.iter().map(|&p| model.scenario.policies[p].name.clone()).collect();
     Ok(Experiment { policies, runs, wall_s })

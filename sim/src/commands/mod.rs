@@ -4,8 +4,11 @@
 //! check), 2 when the input is invalid (scenario, arguments).
 
 pub mod bench;
+pub mod fit;
+pub mod gen_log;
 pub mod load;
 pub mod policies;
+pub mod replay;
 pub mod run;
 pub mod tune;
 pub mod validate;
@@ -31,6 +34,12 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// List the routing policies, one line each.
     Policies,
+    /// Replay a gateway log (LiteLLM, Portkey, Azure trace, BurstGPT, generic) through the scenario's policies.
+    Replay(replay::ReplayArgs),
+    /// Fit provider models (latency distributions, error rates, limits, prices) to a log.
+    Fit(fit::FitArgs),
+    /// Write a scenario's simulated traffic as a log in the generic schema.
+    GenLog(gen_log::GenLogArgs),
     /// Search a policy's knobs (the scenario's [tune] section) for the cost/latency frontier and the best
     /// configuration that meets the constraints.
     Tune(tune::TuneArgs),
@@ -71,6 +80,9 @@ pub fn main() -> ExitCode {
         }
         Command::Validate(args) => validate::run(&args),
         Command::Tune(args) => tune::run(&args),
+        Command::Replay(args) => replay::run(&args),
+        Command::Fit(args) => fit::run(&args),
+        Command::GenLog(args) => gen_log::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

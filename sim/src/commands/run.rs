@@ -44,7 +44,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     let overrides = Overrides { seed: args.seed, requests: args.requests, replications: args.replications };
     let model = load(&args.scenario, &overrides)?;
     let selected = select_policies(&model, args.policies.as_deref())?;
-    let dir = args.out.clone().unwrap_or_else(|| default_dir(&model));
+    let dir = args.out.clone().unwrap_or_else(|| results_dir(&model.scenario.name, ""));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating the output directory {}", dir.display()))?;
     let records_dir = args.records.then(|| dir.join("records"));
     if let Some(r) = &records_dir {
@@ -82,16 +82,12 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// `results/<scenario>-<UTC timestamp>`.
-fn default_dir(model: &Compiled) -> PathBuf {
+/// `results/<scenario><suffix>-<UTC timestamp>`, the scenario name made safe for a file name.
+pub fn results_dir(scenario: &str, suffix: &str) -> PathBuf {
     let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S");
-    let name: String = model
-        .scenario
-        .name
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
-        .collect();
-    Path::new("results").join(format!("{name}-{stamp}"))
+    let name: String =
+        scenario.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect();
+    Path::new("results").join(format!("{name}{suffix}-{stamp}"))
 }
 
 /// A progress bar on stderr when it is a terminal (indicatif hides it otherwise).

@@ -2,13 +2,13 @@
 //! configuration.
 
 use super::Failure;
-use super::run::with_threads;
+use super::run::{results_dir, with_threads};
 use crate::tune::config::Method;
 use crate::tune::search::{evaluate, planned_runs};
 use crate::tune::{TuneOverrides, TuneSetup, output};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Arguments of `routesim tune`.
 #[derive(Debug, clap::Args)]
@@ -58,7 +58,7 @@ pub fn run(args: &TuneArgs) -> Result<(), Failure> {
         seed: args.seed,
     };
     let setup = TuneSetup::load(&args.scenario, &overrides)?;
-    let dir = args.out.clone().unwrap_or_else(|| default_dir(&setup.model.scenario.name));
+    let dir = args.out.clone().unwrap_or_else(|| results_dir(&setup.model.scenario.name, "-tune"));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating the output directory {}", dir.display()))?;
 
     let bar = ProgressBar::with_draw_target(Some(planned_runs(&setup)), ProgressDrawTarget::stderr());
@@ -97,12 +97,4 @@ pub fn run(args: &TuneArgs) -> Result<(), Failure> {
         )));
     }
     Ok(())
-}
-
-/// `results/<scenario>-tune-<UTC timestamp>`.
-fn default_dir(name: &str) -> PathBuf {
-    let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S");
-    let name: String =
-        name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect();
-    Path::new("results").join(format!("{name}-tune-{stamp}"))
 }

@@ -59,6 +59,14 @@ pub struct RequestRecord {
     pub output_tokens: u32,
     /// Whether it counts in the summary (arrived after warm-up).
     pub measured: bool,
+    /// Arrival time in nanoseconds since the start of the run (exact).
+    pub arrival_ns: Nanos,
+    /// Exact-match cache key, when the request repeats an earlier prompt.
+    pub cache_key: Option<u64>,
+    /// Whether it could be deferred to a batch endpoint.
+    pub deferrable: bool,
+    /// Whether it announced its output length.
+    pub output_known: bool,
 }
 
 /// Options of one run.
@@ -211,6 +219,8 @@ struct Sim<'m> {
     pending_arrival: Option<Arrival>,
     /// Trace-driven replay: what the log says of each slab entry's request.
     traces: Vec<Option<Trace>>,
+    /// What the log says of the pending arrival (read ahead with it).
+    pending_trace: Option<Trace>,
     tracing: bool,
     events: EventQueue<Ev>,
     reqs: Vec<Req>,
@@ -261,6 +271,7 @@ impl<'m> Sim<'m> {
             source,
             pending_arrival: None,
             traces: Vec::new(),
+            pending_trace: None,
             tracing,
             events: EventQueue::default(),
             reqs: Vec::new(),
@@ -282,8 +293,17 @@ impl<'m> Sim<'m> {
         }
     }
 
-    fn run(&mut self, mut opts: RunOptions<'_>) -> RunResult {
+    /// Reads the next arrival (and, in trace-driven replay, what the log says of it).
+    #[inline(always)]
+    fn advance_source(&mut self) {
         self.pending_arrival = self.source.next();
+        if self.tracing {
+            self.pending_trace = self.source.trace();
+        }
+    }
+
+    fn run(&mut self, mut opts: RunOptions<'_>) -> RunResult {
+        self.advance_source();
         for (i, f) in self.model.faults.iter().enumerate() {
             self.events.push(f.spec.start.nanos(), Ev::Fault { idx: i as u16, on: true });
             self.events.push(
@@ -476,7 +496,8 @@ impl<'m> Sim<'m> {
 
     fn on_arrival(&mut self, opts: &mut RunOptions<'_>) {
         let Some(a) = self.pending_arrival.take() else { return };
-        self.pending_arrival = self.source.next();
+        let trace = self.pending_trace.take();
+        self.advance_source();
         if let Some(p) = opts.progress
             && a.id % 65_536 == 0
         {
@@ -488,7 +509,7 @@ impl<'m> Sim<'m> {
             if self.traces.len() <= r as usize {
                 self.traces.resize(r as usize + 1, None);
             }
-            self.traces[r as usize] = self.source.trace();
+            self.traces[r as usize] = trace;
         }
         if self.reqs[r as usize].measured {
             self.metrics.counts.requests += 1;
@@ -740,6 +761,10 @@ impl<'m> Sim<'m> {
             input_tokens: q.arrival.input_tokens,
             output_tokens: q.arrival.output_tokens,
             measured: q.measured,
+            arrival_ns: q.arrival.at,
+            cache_key: q.arrival.cache_key,
+            deferrable: q.arrival.deferrable,
+            output_known: q.arrival.expected_output,
         };
         sink(&rec);
     }

@@ -48,6 +48,8 @@ pub struct IngestedLog {
     pub as_logged: PolicyRow,
     /// Whether the log has latencies (and so can drive trace-driven replay).
     pub has_latency: bool,
+    /// The log format's name.
+    pub format: String,
 }
 
 impl Drop for IngestedLog {
@@ -143,10 +145,21 @@ impl AsLogged {
     }
 }
 
+/// Which kept rows the "as logged" summary measures: like the simulator, those arriving at or after
+/// `from` (relative to the window's start) that are at least the `from_request`-th.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Measured {
+    /// Warm-up time.
+    pub from: Nanos,
+    /// Warm-up requests.
+    pub from_request: u64,
+}
+
 /// Reads `reader` into a spill file at `spill`, ordered by arrival within `reorder`, keeping `window`.
 pub fn ingest(
     reader: &LogReader,
     window: Window,
+    measured: Measured,
     reorder: Nanos,
     strict: bool,
     spill: &Path,
@@ -168,17 +181,23 @@ pub fn ingest(
     let mut write_err: Option<std::io::Error> = None;
     let kind = reader.kind;
     let mut late: Vec<(u64, i64)> = Vec::new();
+    // Relative times already count from the log's origin; absolute ones count from the first arrival.
+    if reader.format.time == super::format::TimeFormat::RelativeS {
+        start = Some(0);
+    }
     let mut emit = |r: LogRow, out: &mut BufWriter<std::fs::File>| {
         let t0 = *start.get_or_insert(r.arrival);
         let rel = r.arrival - t0;
         if rel < window.from as i64 || window.to.is_some_and(|to| rel >= to as i64) {
             return;
         }
-        let rel = rel - window.from as i64;
+        let rel = (rel - window.from as i64).max(0);
         last_kept = rel;
+        if rel >= measured.from as i64 && rows >= measured.from_request {
+            summary.push(&r);
+        }
         rows += 1;
         has_latency |= r.latency.is_some();
-        summary.push(&r);
         if let Err(e) = out.write_all(&encode(&r, rel)) {
             write_err.get_or_insert(e);
         }
@@ -229,6 +248,7 @@ pub fn ingest(
         span: last_kept.max(0) as Nanos,
         as_logged: summary.row(),
         has_latency,
+        format: reader.format.name.clone(),
     })
 }
 

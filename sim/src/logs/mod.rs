@@ -20,6 +20,7 @@ pub mod source;
 
 use crate::scenario::Compiled;
 use format::{ColumnMap, TimeFormat};
+
 use ingest::{IngestedLog, Window};
 use read::{LogError, LogReader};
 use router_core::{Duration, EndpointIdx, MetaValue, Nanos, RequestInfo};
@@ -46,6 +47,12 @@ pub struct ReplayConfig {
     /// Reuse logged latencies on the endpoint that served a request (default false: counterfactual).
     #[serde(default)]
     pub trace_driven: bool,
+    /// Multiplier from the mapped `latency` and `ttft` columns to seconds (0.001 for milliseconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_scale: Option<f64>,
+    /// Multiplier from the mapped `cost` column to US dollars (0.01 for cents).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_scale: Option<f64>,
 }
 
 /// How to replay a log: from the command line over the scenario's `[replay]` section.
@@ -88,10 +95,16 @@ impl Default for ReplaySettings {
 /// one its columns reveal.
 pub fn open(log: &Path, format: Option<&str>, cfg: Option<&ReplayConfig>) -> Result<LogReader, LogError> {
     let format = format.or_else(|| cfg.and_then(|c| c.format.as_deref()));
-    let generic = cfg
-        .and_then(|c| c.columns.as_ref().map(|m| (m, c.time_format.unwrap_or(TimeFormat::RelativeS))))
-        .filter(|_| format.is_none_or(|f| f == "generic"));
-    LogReader::open(log, format, generic)
+    let mapping = cfg.and_then(|c| {
+        Some(format::LogFormat {
+            name: "generic".into(),
+            columns: c.columns.clone()?,
+            time: c.time_format.unwrap_or(TimeFormat::RelativeS),
+            cost_scale: c.cost_scale.unwrap_or(1.0),
+            latency_scale: c.latency_scale.unwrap_or(1.0),
+        })
+    });
+    LogReader::open(log, format, mapping)
 }
 
 /// Reads `log` and attaches it to `model`, whose runs then replay it; the spill file goes to `spill_dir`.
@@ -121,7 +134,12 @@ pub fn attach(
         .or_else(|| cfg.as_ref().and_then(|c| c.reorder_window).map(|d| d.nanos()))
         .unwrap_or(3_600_000_000_000);
     let spill = spill_dir.join(format!(".replay-{}.spill", std::process::id()));
-    let ingested = ingest::ingest(&reader, settings.window, reorder, settings.strict, &spill)?;
+    // Scaled replay compresses time, so the warm-up is measured on the scaled clock like the runs.
+    let measured = ingest::Measured {
+        from: (model.warmup_until as f64 * settings.scale) as Nanos,
+        from_request: model.warmup_requests,
+    };
+    let ingested = ingest::ingest(&reader, settings.window, measured, reorder, settings.strict, &spill)?;
     if ingested.rows == 0 {
         return Err(LogError {
             file: log.into(),

@@ -159,6 +159,9 @@ pub struct RowErrors {
     pub examples: Vec<(String, &'static str, String)>,
 }
 
+/// Rows read at once from a Parquet log.
+const PARQUET_SLICE: usize = 1 << 18;
+
 /// Examples kept per log.
 const EXAMPLES: usize = 5;
 
@@ -212,13 +215,9 @@ fn scan(path: &Path, kind: FileKind) -> PolarsResult<LazyFrame> {
 }
 
 impl LogReader {
-    /// Opens `path`; `format` is a built-in format name, or `None` to detect it from the columns. A
-    /// `generic` mapping from the scenario replaces the generic format's columns.
-    pub fn open(
-        path: &Path,
-        format: Option<&str>,
-        generic: Option<(&super::format::ColumnMap, TimeFormat)>,
-    ) -> Result<LogReader, LogError> {
+    /// Opens `path`; `format` is a built-in format name, or `None` to use the scenario's `mapping` when the
+    /// file has its arrival column, else detect the format from the columns.
+    pub fn open(path: &Path, format: Option<&str>, mapping: Option<LogFormat>) -> Result<LogReader, LogError> {
         let kind = FileKind::of(path).ok_or_else(|| {
             LogError::new(path, "unknown log encoding: expected a .csv, .jsonl/.ndjson or .parquet file")
         })?;
@@ -229,14 +228,14 @@ impl LogReader {
             .and_then(|mut lf| lf.collect_schema())
             .map_err(|e| LogError::new(path, format!("cannot read the log: {e}")))?;
         let columns: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
-        let mut fmt = match (format, generic) {
-            (Some(name), _) if name != "generic" => LogFormat::named(name).ok_or_else(|| {
+        let mut fmt = match (format, mapping) {
+            (Some("generic"), Some(m)) => m,
+            (Some(name), _) => LogFormat::named(name).ok_or_else(|| {
                 let names: Vec<String> = LogFormat::builtin().into_iter().map(|f| f.name).collect();
                 LogError::new(path, format!("unknown log format `{name}`: expected one of {}", names.join(", ")))
             })?,
-            (_, Some((map, time))) => LogFormat { columns: map.clone(), time, ..LogFormat::generic() },
-            (Some(_), None) => LogFormat::generic(),
-            (None, None) => LogFormat::detect(&columns).ok_or_else(|| {
+            (None, Some(m)) if columns.contains(&m.columns.arrival) => m,
+            (None, _) => LogFormat::detect(&columns).ok_or_else(|| {
                 LogError::new(
                     path,
                     format!(
@@ -280,45 +279,72 @@ impl LogReader {
         let path = self.path.clone();
         let mut index = 0u64;
         let parser = RowParser::new(&self.format, &mapped);
+        let mut failure: Option<LogError> = None;
+        let mut on_batch = |df: DataFrame, failure: &mut Option<LogError>, index: &mut u64| {
+            if failure.is_some() {
+                return; // drain so the reader can finish
+            }
+            let cols: Vec<Vec<Option<&str>>> = df
+                .columns()
+                .iter()
+                .map(|c| c.str().map(|ca| ca.iter().collect()).unwrap_or_else(|_| vec![None; df.height()]))
+                .collect();
+            for i in 0..df.height() {
+                match parser.parse(&cols, i, *index, vocab) {
+                    Ok(row) => sink(row),
+                    Err((reason, detail)) => {
+                        let loc = self.kind.locate(*index);
+                        if strict {
+                            *failure = Some(LogError::new(
+                                &path,
+                                format!("{loc}: {reason}: {detail} (--strict stops at the first malformed row)"),
+                            ));
+                            return;
+                        }
+                        errors.push(loc, reason, detail);
+                    }
+                }
+                *index += 1;
+            }
+        };
+        let read_err = |e: PolarsError| LogError::new(&path, format!("cannot read the log: {e}"));
+        if self.kind == FileKind::Parquet {
+            // Parquet: one slice of row groups at a time (slices are pushed down to the row groups), which
+            // bounds memory by the slice; the streaming engine decodes far ahead of a slow consumer.
+            let mut offset = 0i64;
+            loop {
+                let df = lf
+                    .clone()
+                    .slice(offset, PARQUET_SLICE as IdxSize)
+                    .select(exprs.clone())
+                    .collect()
+                    .map_err(read_err)?;
+                let n = df.height();
+                on_batch(df, &mut failure, &mut index);
+                if failure.is_some() || n < PARQUET_SLICE {
+                    break;
+                }
+                offset += n as i64;
+            }
+            return match failure {
+                Some(f) => Err(f),
+                None => Ok(index),
+            };
+        }
         let result = std::thread::scope(|scope| {
             let reader = scope.spawn(move || -> PolarsResult<()> {
                 let callback = PlanCallback::new(move |df: DataFrame| Ok(tx.send(df).is_err()));
                 lf.select(exprs).sink_batches(callback, true, None)?.collect_with_engine(Engine::Streaming)?;
                 Ok(())
             });
-            let mut failure: Option<LogError> = None;
             for df in rx.iter() {
-                if failure.is_some() {
-                    continue; // drain so the reader can finish
-                }
-                let cols: Vec<Vec<Option<&str>>> = df
-                    .columns()
-                    .iter()
-                    .map(|c| c.str().map(|ca| ca.iter().collect()).unwrap_or_else(|_| vec![None; df.height()]))
-                    .collect();
-                for i in 0..df.height() {
-                    match parser.parse(&cols, i, index, vocab) {
-                        Ok(row) => sink(row),
-                        Err((reason, detail)) => {
-                            let loc = self.kind.locate(index);
-                            if strict {
-                                failure = Some(LogError::new(
-                                    &path,
-                                    format!("{loc}: {reason}: {detail} (--strict stops at the first malformed row)"),
-                                ));
-                                break;
-                            }
-                            errors.push(loc, reason, detail);
-                        }
-                    }
-                    index += 1;
-                }
+                on_batch(df, &mut failure, &mut index);
             }
             let read = reader.join().map_err(|_| LogError::new(&path, "the log reader thread panicked"))?;
-            if let Some(f) = failure {
+            if let Some(f) = failure.take() {
                 return Err(f);
             }
-            read.map_err(|e| LogError::new(&path, format!("cannot read the log: {e}")))
+            read.map_err(read_err)
         });
         result.map(|()| index)
     }

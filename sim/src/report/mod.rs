@@ -31,7 +31,7 @@ pub use model::{
     metric,
 };
 pub use pareto::pareto_frontier;
-pub use plots::{FrontierPlot, write_frontier_plot, write_plots};
+pub use plots::{FrontierPlot, QqPlot, write_frontier_plot, write_plots, write_qq_plot};
 pub use table::{render_paired_rows, render_table};
 
 /// Writes every report file and plot into `dir` (created if missing) and returns the written paths

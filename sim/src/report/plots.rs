@@ -529,6 +529,77 @@ fn draw_frontier<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, plot: &Front
     ))
 }
 
+// ===== QQ plots =====
+
+/// A QQ plot of fitted against observed quantiles, one panel per quantity (`routesim fit`).
+#[derive(Debug, Clone, Default)]
+pub struct QqPlot {
+    /// Figure title.
+    pub title: String,
+    /// Panels: (label with unit, `(fitted, observed)` quantile pairs).
+    pub panels: Vec<(String, Vec<(f64, f64)>)>,
+}
+
+/// Writes `<dir>/<stem>.png` and `<dir>/<stem>.svg` and returns their paths.
+pub fn write_qq_plot(plot: &QqPlot, dir: &Path, stem: &str) -> Result<Vec<PathBuf>> {
+    ensure_font()?;
+    let size = (560 * plot.panels.len().max(1) as u32, 560);
+    let png = dir.join(format!("{stem}.png"));
+    let svg = dir.join(format!("{stem}.svg"));
+    {
+        let root = BitMapBackend::new(&png, size).into_drawing_area();
+        draw_qq(&root, plot)
+            .and_then(|()| root.present())
+            .map_err(|e| anyhow!("{e}"))
+            .with_context(|| format!("rendering {}", png.display()))?;
+    }
+    {
+        let root = SVGBackend::new(&svg, size).into_drawing_area();
+        draw_qq(&root, plot)
+            .and_then(|()| root.present())
+            .map_err(|e| anyhow!("{e}"))
+            .with_context(|| format!("rendering {}", svg.display()))?;
+    }
+    Ok(vec![png, svg])
+}
+
+fn draw_qq<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, plot: &QqPlot) -> DrawResult<DB> {
+    let area = titled(root, &plot.title)?;
+    if plot.panels.is_empty() {
+        return draw_no_data(&area, "fitted quantity");
+    }
+    for (panel, (label, pts)) in area.split_evenly((1, plot.panels.len())).iter().zip(&plot.panels) {
+        let Some((lo, hi)) = finite_range(pts.iter().flat_map(|p| [p.0, p.1])) else {
+            draw_no_data(panel, "samples")?;
+            continue;
+        };
+        let (lo, hi) = padded(lo.max(0.0), hi, 0.05);
+        let lo = lo.max(0.0);
+        let mut chart = ChartBuilder::on(panel)
+            .margin(18)
+            .caption(label.as_str(), (FONT, DESC_SIZE))
+            .x_label_area_size(45)
+            .y_label_area_size(65)
+            .build_cartesian_2d(lo..hi, lo..hi)?;
+        chart
+            .configure_mesh()
+            .x_desc("fitted quantile")
+            .y_desc("observed quantile")
+            .x_label_formatter(&|x| tick(*x))
+            .y_label_formatter(&|y| tick(*y))
+            .label_style((FONT, LABEL_SIZE))
+            .axis_desc_style((FONT, LABEL_SIZE))
+            .light_line_style(BLACK.mix(0.05))
+            .bold_line_style(BLACK.mix(0.15))
+            .draw()?;
+        chart.draw_series(LineSeries::new([(lo, lo), (hi, hi)], BLACK.mix(0.5).stroke_width(1)))?;
+        chart.draw_series(
+            pts.iter().filter(|p| p.0.is_finite() && p.1.is_finite()).map(|&p| Circle::new(p, 3, colour(0).filled())),
+        )?;
+    }
+    Ok(())
+}
+
 // ===== time series =====
 
 /// Height of one policy's row in the time-series figure, pixels.

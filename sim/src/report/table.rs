@@ -236,6 +236,10 @@ fn pad(s: &str, total: usize, left_align: bool) -> String {
 
 /// Formats an estimate's mean and half-width with the same number of decimals.
 fn format_estimate(est: Estimate, format: Format) -> (String, Option<String>) {
+    if est.mean.is_nan() {
+        // Not measured (no successful request, or a quantity a log does not record).
+        return ("-".to_string(), None);
+    }
     let (scale, decimals) = match format {
         Format::Count => {
             let integral = est.ci95.is_none() && est.mean.is_finite() && est.mean.fract() == 0.0;

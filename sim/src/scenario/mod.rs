@@ -101,7 +101,12 @@ pub struct Scenario {
     /// The traffic model.
     pub traffic: TrafficConfig,
     /// The endpoints.
+    #[serde(default)]
     pub endpoints: Vec<EndpointSpec>,
+    /// Files of `[[endpoints]]` entries (such as `routesim fit`'s `providers.toml`) added to `endpoints`,
+    /// relative to the scenario file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include_endpoints: Vec<PathBuf>,
     /// Scheduled faults.
     #[serde(default)]
     pub faults: Vec<FaultSpec>,
@@ -205,7 +210,33 @@ impl Scenario {
     pub fn load(file: &Path) -> Result<Scenario, ScenarioError> {
         let text = std::fs::read_to_string(file)
             .map_err(|e| ScenarioError::invalid(file, "", format!("cannot read the scenario file: {e}")))?;
-        Scenario::parse(file, &text)
+        let mut scenario = Scenario::parse(file, &text)?;
+        scenario.resolve_includes(file)?;
+        Ok(scenario)
+    }
+
+    /// Appends the endpoints of the `include_endpoints` files (relative to `file`) and clears the list, so
+    /// that the resolved scenario is self-contained. Errors name the included file.
+    pub fn resolve_includes(&mut self, file: &Path) -> Result<(), ScenarioError> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct EndpointsFile {
+            endpoints: Vec<EndpointSpec>,
+        }
+        let base = file.parent().unwrap_or(Path::new("."));
+        for (i, inc) in std::mem::take(&mut self.include_endpoints).into_iter().enumerate() {
+            let path = base.join(&inc);
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                ScenarioError::invalid(
+                    file,
+                    &format!("include_endpoints[{i}]"),
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?;
+            let included: EndpointsFile = diag::parse_toml(&path, &text)?;
+            self.endpoints.extend(included.endpoints);
+        }
+        Ok(())
     }
 
     /// Parses scenario text; `file` names it in errors.
@@ -239,7 +270,10 @@ impl Scenario {
         }
         let traffic = TrafficModel::new(&self.traffic).map_err(|(path, msg)| err(join("traffic", &path), msg))?;
         if self.endpoints.is_empty() {
-            return Err(err("endpoints".into(), "expected at least one [[endpoints]] entry".into()));
+            return Err(err(
+                "endpoints".into(),
+                "expected at least one [[endpoints]] entry (or a file of them in `include_endpoints`)".into(),
+            ));
         }
         for (i, e) in self.endpoints.iter().enumerate() {
             e.validate().map_err(|(f, m)| err(format!("endpoints[{i}].{f}"), m))?;

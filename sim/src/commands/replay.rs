@@ -1,0 +1,150 @@
+//! `routesim replay`: a gateway log's traffic through every policy of a scenario, next to what the log itself
+//! shows ("as logged").
+
+use super::Failure;
+use super::load::{Overrides, load, select_policies};
+use super::run::{progress_bar, results_dir, with_threads};
+use crate::experiment::{self, ExperimentOptions};
+use crate::logs::ingest::Window;
+use crate::logs::{ReplaySettings, attach};
+use crate::report::{render_table, write_all};
+use anyhow::Context;
+use router_core::Duration;
+use std::path::PathBuf;
+
+/// Arguments of `routesim replay`.
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// The scenario (endpoints, faults, policies; its traffic section names task classes).
+    pub scenario: PathBuf,
+    /// The log: .csv, .jsonl/.ndjson or .parquet.
+    #[arg(long)]
+    pub log: PathBuf,
+    /// The log's format (litellm, portkey, azure, burstgpt, generic); default: the scenario's [replay]
+    /// section, else detected from the columns.
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Replay from this long after the log's start (like "2h").
+    #[arg(long, value_parser = parse_duration)]
+    pub from: Option<Duration>,
+    /// Replay until this long after the log's start.
+    #[arg(long, value_parser = parse_duration)]
+    pub to: Option<Duration>,
+    /// Rate scale: 2 replays the same requests at twice the rate (time compressed).
+    #[arg(long, default_value_t = 1.0)]
+    pub scale: f64,
+    /// Fraction of requests replayed, drawn per replication (common to every policy).
+    #[arg(long, default_value_t = 1.0)]
+    pub sample: f64,
+    /// Play the log this many times back to back.
+    #[arg(long = "loop", default_value_t = 1)]
+    pub loops: u32,
+    /// Reuse the logged latency when a policy sends a request's first attempt to the endpoint that served it.
+    #[arg(long)]
+    pub trace_driven: bool,
+    /// How far out of arrival order rows may be (default 1h).
+    #[arg(long, value_parser = parse_duration)]
+    pub reorder_window: Option<Duration>,
+    /// Stop at the first malformed row instead of counting and skipping it.
+    #[arg(long)]
+    pub strict: bool,
+    /// Output directory (default `results/<scenario>-replay-<UTC timestamp>`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Master seed, replacing the scenario's.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Only these policies (comma-separated names).
+    #[arg(long, value_delimiter = ',')]
+    pub policies: Option<Vec<String>>,
+    /// Replications (provider luck and sampling differ; the log's traffic is the same).
+    #[arg(long)]
+    pub replications: Option<u32>,
+    /// Worker threads (default: all cores). Results do not depend on it.
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+/// A duration argument like "90s" or "2h".
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    Duration::parse(s)
+}
+
+/// Runs the command.
+pub fn run(args: &ReplayArgs) -> Result<(), Failure> {
+    let overrides = Overrides { seed: args.seed, requests: None, replications: args.replications };
+    let mut model = load(&args.scenario, &overrides)?;
+    let selected = select_policies(&model, args.policies.as_deref())?;
+    let dir = args.out.clone().unwrap_or_else(|| results_dir(&model.scenario.name, "-replay"));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating the output directory {}", dir.display()))?;
+    let settings = ReplaySettings {
+        format: args.format.clone(),
+        window: Window { from: args.from.map_or(0, |d| d.nanos()), to: args.to.map(|d| d.nanos()) },
+        scale: args.scale,
+        sample: args.sample,
+        loops: args.loops,
+        trace_driven: args.trace_driven,
+        reorder: args.reorder_window.map(|d| d.nanos()),
+        strict: args.strict,
+    };
+    let started = std::time::Instant::now();
+    let log = attach(&mut model, &args.log, &settings, &dir).map_err(|e| Failure::Invalid(e.to_string()))?;
+    let read_s = started.elapsed().as_secs_f64();
+    let malformed = log.errors.total();
+    if malformed > 0 {
+        eprint!("warning: {}", log.errors.render(&args.log, log.read));
+    }
+    let mapped = log.vocab.endpoints.len();
+    let unknown: Vec<&str> = model.replay.as_ref().map_or(Vec::new(), |r| {
+        r.endpoints.iter().zip(&log.vocab.endpoints).filter(|(e, _)| e.is_none()).map(|(_, n)| n.as_str()).collect()
+    });
+    if settings.trace_driven && !unknown.is_empty() {
+        eprintln!(
+            "warning: {} of {mapped} logged endpoints match no scenario endpoint (by id or model): {}; their \
+             requests are replayed counterfactually",
+            unknown.len(),
+            unknown.join(", ")
+        );
+    }
+
+    let runs = selected.len() as u64 * model.scenario.replications as u64;
+    let per_run = (log.rows as f64 * args.sample * args.loops.max(1) as f64).round() as u64;
+    let bar = progress_bar(per_run.saturating_mul(runs));
+    let tick = |n: u64| bar.set_position(n);
+    let opts = ExperimentOptions { progress: Some(&tick), records_dir: None };
+    let exp = with_threads(args.threads, || experiment::run(&model, &selected, &opts))??;
+    bar.finish_and_clear();
+
+    let mut report = experiment::report(&model, &exp);
+    report.rows.push(log.as_logged.clone());
+    println!(
+        "Replaying {} ({} format): {} of {} rows, {} malformed; scale {}x, sample {}, {} loop(s){}",
+        args.log.display(),
+        log.format,
+        log.rows,
+        log.read,
+        malformed,
+        args.scale,
+        args.sample,
+        args.loops.max(1),
+        if model.replay.as_ref().is_some_and(|r| r.trace_driven) { ", trace-driven" } else { ", counterfactual" }
+    );
+    print!("{}", render_table(&report));
+    println!(
+        "(\"as logged\" is the log itself: what really happened to these requests, one observation, no interval.)"
+    );
+    let mut files = write_all(&report, &dir)?;
+    let errors_path = dir.join("malformed.txt");
+    std::fs::write(&errors_path, log.errors.render(&args.log, log.read))
+        .with_context(|| format!("writing {}", errors_path.display()))?;
+    files.push(errors_path);
+    println!(
+        "\nRead the log in {read_s:.2} s; {} simulated requests in {:.2} s of wall time ({:.0} requests/s); results in {}",
+        exp.simulated_requests(),
+        exp.wall_s,
+        exp.requests_per_s(),
+        dir.display()
+    );
+    drop(log);
+    Ok(())
+}
