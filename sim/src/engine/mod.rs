@@ -101,34 +101,42 @@ pub struct RunResult {
     pub input_error: Option<String>,
 }
 
-/// Where a run's arrivals come from: the scenario's traffic model or a replayed log.
-enum Source<'m> {
-    Synthetic(ArrivalSource<'m>),
-    Log(LogSource<'m>),
+/// Where a run's arrivals come from: the scenario's traffic model or a replayed log. The engine is generic
+/// over it, so the synthetic hot path pays nothing for replay.
+trait Arrivals {
+    /// The next arrival, in time order.
+    fn next(&mut self) -> Option<Arrival>;
+    /// What the log says of the last arrival (trace-driven replay).
+    fn trace(&self) -> Option<Trace>;
+    /// Why the arrivals ended early, if they did.
+    fn error(&self) -> Option<String>;
 }
 
-impl Source<'_> {
+impl Arrivals for ArrivalSource<'_> {
     #[inline(always)]
     fn next(&mut self) -> Option<Arrival> {
-        match self {
-            Source::Synthetic(s) => s.next(),
-            Source::Log(s) => s.next(),
-        }
+        ArrivalSource::next(self)
     }
-
-    /// What the log says of the last arrival (trace-driven replay).
+    #[inline(always)]
     fn trace(&self) -> Option<Trace> {
-        match self {
-            Source::Synthetic(_) => None,
-            Source::Log(s) => s.trace(),
-        }
+        None
     }
-
     fn error(&self) -> Option<String> {
-        match self {
-            Source::Synthetic(_) => None,
-            Source::Log(s) => s.error().map(str::to_string),
-        }
+        None
+    }
+}
+
+impl Arrivals for LogSource<'_> {
+    #[inline]
+    fn next(&mut self) -> Option<Arrival> {
+        LogSource::next(self)
+    }
+    #[inline]
+    fn trace(&self) -> Option<Trace> {
+        LogSource::trace(self)
+    }
+    fn error(&self) -> Option<String> {
+        LogSource::error(self).map(str::to_string)
     }
 }
 
@@ -207,15 +215,25 @@ fn fill_info<'t>(templates: &'t mut [RequestInfo], a: &Arrival) -> &'t RequestIn
 pub fn run(model: &Compiled, policy: usize, replication: u32, opts: RunOptions<'_>) -> RunResult {
     let router =
         Router::new(&model.router_configs[policy]).expect("router configs are validated when the scenario is compiled");
-    let mut sim = Sim::new(model, router, replication);
-    sim.run(opts)
+    match &model.replay {
+        None => {
+            let source = ArrivalSource::new(&model.traffic, model.seed, replication, model.limit);
+            let templates = (0..model.traffic.class_count()).map(|c| model.traffic.request_template(c)).collect();
+            Sim::new(model, router, replication, source, templates, model.traffic.class_count(), false).run(opts)
+        }
+        Some(input) => {
+            let source = LogSource::new(input, model.seed, replication);
+            let (templates, classes) = (input.templates.clone(), input.classes.len());
+            Sim::new(model, router, replication, source, templates, classes, input.trace_driven).run(opts)
+        }
+    }
 }
 
-struct Sim<'m> {
+struct Sim<'m, S> {
     model: &'m Compiled,
     router: Router,
     providers: Vec<Provider>,
-    source: Source<'m>,
+    source: S,
     pending_arrival: Option<Arrival>,
     /// Trace-driven replay: what the log says of each slab entry's request.
     traces: Vec<Option<Trace>>,
@@ -247,23 +265,17 @@ struct Sim<'m> {
     service_keys: StreamBase,
 }
 
-impl<'m> Sim<'m> {
-    fn new(model: &'m Compiled, router: Router, replication: u32) -> Self {
+impl<'m, S: Arrivals> Sim<'m, S> {
+    fn new(
+        model: &'m Compiled,
+        router: Router,
+        replication: u32,
+        source: S,
+        templates: Vec<RequestInfo>,
+        classes: usize,
+        tracing: bool,
+    ) -> Self {
         let providers = model.endpoints.iter().map(Provider::new).collect();
-        let (source, templates, classes, tracing) = match &model.replay {
-            None => (
-                Source::Synthetic(ArrivalSource::new(&model.traffic, model.seed, replication, model.limit)),
-                (0..model.traffic.class_count()).map(|c| model.traffic.request_template(c)).collect(),
-                model.traffic.class_count(),
-                false,
-            ),
-            Some(input) => (
-                Source::Log(LogSource::new(input, model.seed, replication)),
-                input.templates.clone(),
-                input.classes.len(),
-                input.trace_driven,
-            ),
-        };
         Sim {
             model,
             router,
