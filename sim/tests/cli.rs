@@ -131,3 +131,77 @@ fn run_writes_every_promised_file_and_a_table() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let _ = std::fs::remove_dir_all(&out_dir);
 }
+
+#[test]
+fn tune_writes_its_files_and_fails_when_nothing_is_feasible() {
+    let dir = std::env::temp_dir().join(format!("routesim-cli-tune-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let small = ["--candidates", "6", "--replications", "2", "--requests", "8000", "--method", "lhs"];
+    let feasible = dir.join("ok");
+    let mut args = vec!["tune", "scenarios/hybrid-tuning.toml", "--constraint", "success >= 0.9", "--out"];
+    args.push(feasible.to_str().expect("utf-8"));
+    args.extend(small);
+    let out = routesim(&args);
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("Pareto frontier") && stdout.contains("Chosen: hybrid#"), "{stdout}");
+    for f in ["candidates.csv", "candidates.parquet", "pareto.csv", "baselines.csv", "paired.csv", "pareto.png"] {
+        assert!(feasible.join(f).is_file(), "{f} missing");
+    }
+    let best = std::fs::read_to_string(feasible.join("best-policy.toml")).expect("best-policy.toml");
+    assert!(best.contains("name = \"hybrid-tuned\"") && best.contains("success >= 0.9"), "{best}");
+
+    let infeasible = dir.join("none");
+    let mut args = vec!["tune", "scenarios/hybrid-tuning.toml", "--constraint", "p95 <= 10ms", "--out"];
+    args.push(infeasible.to_str().expect("utf-8"));
+    args.extend(small);
+    let out = routesim(&args);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no candidate meets the constraints (p95 <= 10ms)"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("The closest ones"));
+    assert!(infeasible.join("candidates.csv").is_file() && !infeasible.join("best-policy.toml").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn every_sample_log_replays_and_fits_from_the_command_line() {
+    let dir = std::env::temp_dir().join(format!("routesim-cli-logs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let samples = std::fs::read_dir(repo_root().join("scenarios/logs")).expect("samples");
+    let mut n = 0;
+    for entry in samples {
+        let log = entry.expect("entry").path();
+        let name = log.file_name().expect("name").to_string_lossy().into_owned();
+        let log_arg = format!("scenarios/logs/{name}");
+        let out_dir = dir.join(&name);
+        let out = routesim(&[
+            "replay",
+            "scenarios/replay.toml",
+            "--log",
+            &log_arg,
+            "--replications",
+            "2",
+            "--out",
+            out_dir.to_str().expect("utf-8"),
+        ]);
+        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("as logged") && stdout.contains("40 of 40 rows, 0 malformed"), "{name}: {stdout}");
+        assert!(out_dir.join("summary.csv").is_file() && out_dir.join("malformed.txt").is_file());
+        let providers = out_dir.join("providers.toml");
+        let fit = routesim(&[
+            "fit",
+            "--scenario",
+            "scenarios/replay.toml",
+            "--log",
+            &log_arg,
+            "--out",
+            providers.to_str().expect("utf-8"),
+        ]);
+        assert!(fit.status.success(), "{name}: {}", String::from_utf8_lossy(&fit.stderr));
+        assert!(std::fs::read_to_string(&providers).expect("providers").contains("[[endpoints]]"));
+        n += 1;
+    }
+    assert_eq!(n, 5, "one sample per format");
+    let _ = std::fs::remove_dir_all(&dir);
+}

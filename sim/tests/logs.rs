@@ -365,6 +365,26 @@ fn fit_recovers_known_parameters_and_its_output_loads_as_endpoints() {
     let price = fast.price.expect("price from spend");
     assert!(close(price.input_per_mtok, 0.15, 1e-3) && close(price.output_per_mtok, 0.60, 1e-3), "{price:?}");
 
+    // Without TTFT, latency is regressed on output tokens: the slope is the mean time per token.
+    let no_ttft = dir.join("no-ttft.csv");
+    let text = std::fs::read_to_string(&log).expect("log");
+    let dropped: String = text
+        .lines()
+        .map(|line| {
+            let mut cells: Vec<&str> = line.split(',').collect();
+            cells.remove(6); // ttft_s
+            cells.join(",") + "\n"
+        })
+        .collect();
+    assert!(dropped.starts_with("request_id,arrival_s,class,input_tokens,output_tokens,endpoint,latency_s"));
+    std::fs::write(&no_ttft, dropped).expect("write");
+    let reader = LogReader::open(&no_ttft, None, None).expect("opens");
+    let (fits, _, _) = sim::logs::fit::fit_log(&reader, false).expect("fits");
+    let fast = fits.iter().find(|f| f.name == "fast").expect("fast fitted");
+    assert!(fast.tpot.is_none());
+    let slope = fast.slope.expect("regression slope");
+    assert!(close(slope, 0.009, 0.05), "slope {slope}");
+
     // `routesim fit` writes providers.toml and QQ plots; a scenario includes it as its endpoints.
     let out = Command::new(env!("CARGO_BIN_EXE_routesim"))
         .args(["fit", "--log"])

@@ -3,7 +3,7 @@
 
 use super::Failure;
 use super::load::{Overrides, load, select_policies};
-use super::run::{progress_bar, results_dir, with_threads};
+use super::run::{RunSelection, progress_bar, results_dir, with_threads};
 use crate::experiment::{self, ExperimentOptions};
 use crate::logs::ingest::Window;
 use crate::logs::{ReplaySettings, attach};
@@ -48,21 +48,10 @@ pub struct ReplayArgs {
     /// Stop at the first malformed row instead of counting and skipping it.
     #[arg(long)]
     pub strict: bool,
-    /// Output directory (default `results/<scenario>-replay-<UTC timestamp>`).
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    /// Master seed, replacing the scenario's.
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Only these policies (comma-separated names).
-    #[arg(long, value_delimiter = ',')]
-    pub policies: Option<Vec<String>>,
-    /// Replications (provider luck and sampling differ; the log's traffic is the same).
-    #[arg(long)]
-    pub replications: Option<u32>,
-    /// Worker threads (default: all cores). Results do not depend on it.
-    #[arg(long)]
-    pub threads: Option<usize>,
+    /// Output (default `results/<scenario>-replay-<UTC timestamp>`), seed, policies, replications (the
+    /// log's traffic is the same in each; provider luck and sampling differ), threads.
+    #[command(flatten)]
+    pub common: RunSelection,
 }
 
 /// A duration argument like "90s" or "2h".
@@ -72,10 +61,11 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// Runs the command.
 pub fn run(args: &ReplayArgs) -> Result<(), Failure> {
-    let overrides = Overrides { seed: args.seed, requests: None, replications: args.replications };
+    let common = &args.common;
+    let overrides = Overrides { seed: common.seed, requests: None, replications: common.replications };
     let mut model = load(&args.scenario, &overrides)?;
-    let selected = select_policies(&model, args.policies.as_deref())?;
-    let dir = args.out.clone().unwrap_or_else(|| results_dir(&model.scenario.name, "-replay"));
+    let selected = select_policies(&model, common.policies.as_deref())?;
+    let dir = common.out.clone().unwrap_or_else(|| results_dir(&model.scenario.name, "-replay"));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating the output directory {}", dir.display()))?;
     let settings = ReplaySettings {
         format: args.format.clone(),
@@ -112,7 +102,7 @@ pub fn run(args: &ReplayArgs) -> Result<(), Failure> {
     let bar = progress_bar(per_run.saturating_mul(runs));
     let tick = |n: u64| bar.set_position(n);
     let opts = ExperimentOptions { progress: Some(&tick), records_dir: None };
-    let exp = with_threads(args.threads, || experiment::run(&model, &selected, &opts))??;
+    let exp = with_threads(common.threads, || experiment::run(&model, &selected, &opts))??;
     bar.finish_and_clear();
 
     let mut report = experiment::report(&model, &exp);

@@ -11,11 +11,9 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::path::{Path, PathBuf};
 
-/// Arguments of `routesim run`.
+/// Options shared by the commands that run a scenario's policies (`run`, `replay`).
 #[derive(Debug, clap::Args)]
-pub struct RunArgs {
-    /// The scenario file (TOML).
-    pub scenario: PathBuf,
+pub struct RunSelection {
     /// Output directory (default `results/<scenario>-<UTC timestamp>`).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -25,26 +23,37 @@ pub struct RunArgs {
     /// Only these policies (comma-separated names).
     #[arg(long, value_delimiter = ',')]
     pub policies: Option<Vec<String>>,
-    /// Simulate this many requests per run instead of the scenario's duration.
-    #[arg(long)]
-    pub requests: Option<u64>,
     /// Replications, replacing the scenario's.
     #[arg(long)]
     pub replications: Option<u32>,
-    /// Also write one row per request to `records/<policy>-r<replication>.parquet`.
-    #[arg(long)]
-    pub records: bool,
     /// Worker threads (default: all cores). Results do not depend on it.
     #[arg(long)]
     pub threads: Option<usize>,
 }
 
+/// Arguments of `routesim run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The scenario file (TOML).
+    pub scenario: PathBuf,
+    /// Output, seed, policies, replications, threads.
+    #[command(flatten)]
+    pub common: RunSelection,
+    /// Simulate this many requests per run instead of the scenario's duration.
+    #[arg(long)]
+    pub requests: Option<u64>,
+    /// Also write one row per request to `records/<policy>-r<replication>.parquet`.
+    #[arg(long)]
+    pub records: bool,
+}
+
 /// Runs the command.
 pub fn run(args: &RunArgs) -> Result<(), Failure> {
-    let overrides = Overrides { seed: args.seed, requests: args.requests, replications: args.replications };
+    let common = &args.common;
+    let overrides = Overrides { seed: common.seed, requests: args.requests, replications: common.replications };
     let model = load(&args.scenario, &overrides)?;
-    let selected = select_policies(&model, args.policies.as_deref())?;
-    let dir = args.out.clone().unwrap_or_else(|| results_dir(&model.scenario.name, ""));
+    let selected = select_policies(&model, common.policies.as_deref())?;
+    let dir = common.out.clone().unwrap_or_else(|| results_dir(&model.scenario.name, ""));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating the output directory {}", dir.display()))?;
     let records_dir = args.records.then(|| dir.join("records"));
     if let Some(r) = &records_dir {
@@ -55,7 +64,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     let bar = progress_bar(expected_requests(&model).saturating_mul(runs));
     let tick = |n: u64| bar.set_position(n);
     let opts = ExperimentOptions { progress: Some(&tick), records_dir: records_dir.as_deref() };
-    let exp = with_threads(args.threads, || experiment::run(&model, &selected, &opts))??;
+    let exp = with_threads(common.threads, || experiment::run(&model, &selected, &opts))??;
     bar.finish_and_clear();
 
     let report = experiment::report(&model, &exp);
@@ -69,7 +78,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     std::fs::write(&scenario_path, resolved).with_context(|| format!("writing {}", scenario_path.display()))?;
     files.push(scenario_path);
     let manifest_path = dir.join("manifest.json");
-    let manifest = manifest(&model, &exp, args.threads, &files, &dir);
+    let manifest = manifest(&model, &exp, common.threads, &files, &dir);
     std::fs::write(&manifest_path, serde_json::to_string_pretty(&manifest).context("serialising the manifest")?)
         .with_context(|| format!("writing {}", manifest_path.display()))?;
     println!(

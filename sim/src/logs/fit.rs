@@ -216,17 +216,17 @@ pub fn ks_statistic(sorted: &[f64], f: &Family) -> f64 {
 }
 
 /// Reservoir sampling with a fixed seed (deterministic).
-struct Reservoir {
+struct Reservoir<T> {
     seen: u64,
-    items: Vec<f64>,
+    items: Vec<T>,
 }
 
-impl Reservoir {
+impl<T> Reservoir<T> {
     fn new() -> Self {
         Reservoir { seen: 0, items: Vec::new() }
     }
 
-    fn push(&mut self, x: f64, rng: &mut impl rand::Rng) {
+    fn push(&mut self, x: T, rng: &mut impl rand::Rng) {
         self.seen += 1;
         if self.items.len() < RESERVOIR {
             self.items.push(x);
@@ -244,11 +244,10 @@ struct Gathered {
     requests: u64,
     outcomes: [u64; 4],
     known: u64,
-    ttft: Reservoir,
-    tpot: Reservoir,
-    /// `(output tokens, latency)` when there is no TTFT.
-    pairs: Vec<(f64, f64)>,
-    pairs_seen: u64,
+    ttft: Reservoir<f64>,
+    tpot: Reservoir<f64>,
+    /// `(output tokens - 1, latency)` when there is no TTFT.
+    pairs: Reservoir<(f64, f64)>,
     /// Per minute: requests, tokens, whether a 429 was seen, and the summed latency (s).
     per_minute: HashMap<i64, (u64, u64, bool, f64)>,
     // Normal equations of cost = a x input + b x output.
@@ -269,8 +268,7 @@ impl Gathered {
             known: 0,
             ttft: Reservoir::new(),
             tpot: Reservoir::new(),
-            pairs: Vec::new(),
-            pairs_seen: 0,
+            pairs: Reservoir::new(),
             per_minute: HashMap::new(),
             sii: 0.0,
             soo: 0.0,
@@ -344,16 +342,7 @@ pub fn fit_log(reader: &LogReader, strict: bool) -> Result<(Vec<EndpointFit>, Ro
                         }
                     }
                 } else if let Some(l) = r.latency {
-                    g.pairs_seen += 1;
-                    let pair = (r.output_tokens.saturating_sub(1) as f64, l as f64 * 1e-9);
-                    if g.pairs.len() < RESERVOIR {
-                        g.pairs.push(pair);
-                    } else {
-                        let j = rng.random_range(0..g.pairs_seen);
-                        if (j as usize) < RESERVOIR {
-                            g.pairs[j as usize] = pair;
-                        }
-                    }
+                    g.pairs.push((r.output_tokens.saturating_sub(1) as f64, l as f64 * 1e-9), &mut rng);
                 }
                 if let Some(c) = r.cost {
                     let (i, o) = (r.input_tokens as f64, r.output_tokens as f64);
@@ -384,14 +373,15 @@ pub fn fit_log(reader: &LogReader, strict: bool) -> Result<(Vec<EndpointFit>, Ro
 fn finish(name: &str, g: Gathered) -> EndpointFit {
     let (ttft, tpot, slope) = if !g.ttft.items.is_empty() {
         (fit_best(&g.ttft.items), fit_best(&g.tpot.items), None)
-    } else if g.pairs.len() >= 2 {
+    } else if g.pairs.items.len() >= 2 {
         // latency = a + b x (output - 1), least squares.
-        let n = g.pairs.len() as f64;
-        let (mx, my) = g.pairs.iter().fold((0.0, 0.0), |(a, b), (x, y)| (a + x / n, b + y / n));
-        let sxx: f64 = g.pairs.iter().map(|(x, _)| (x - mx).powi(2)).sum();
-        let sxy: f64 = g.pairs.iter().map(|(x, y)| (x - mx) * (y - my)).sum();
+        let pairs = &g.pairs.items;
+        let n = pairs.len() as f64;
+        let (mx, my) = pairs.iter().fold((0.0, 0.0), |(a, b), (x, y)| (a + x / n, b + y / n));
+        let sxx: f64 = pairs.iter().map(|(x, _)| (x - mx).powi(2)).sum();
+        let sxy: f64 = pairs.iter().map(|(x, y)| (x - mx) * (y - my)).sum();
         let b = if sxx > 0.0 { (sxy / sxx).max(0.0) } else { 0.0 };
-        let intercepts: Vec<f64> = g.pairs.iter().map(|(x, y)| y - b * x).collect();
+        let intercepts: Vec<f64> = pairs.iter().map(|(x, y)| y - b * x).collect();
         (fit_best(&intercepts), None, Some(b))
     } else {
         (None, None, None)

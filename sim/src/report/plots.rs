@@ -18,6 +18,7 @@ use std::sync::OnceLock;
 use anyhow::{Context, Result, anyhow};
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -174,6 +175,72 @@ fn finite(e: Estimate) -> Option<Estimate> {
     (e.mean.is_finite() && h.is_finite()).then_some(Estimate { mean: e.mean, ci95: Some(h.abs()) })
 }
 
+/// An x-y chart of plain numbers.
+type XyChart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// The light grid, compact tick labels and axis titles of an x-y chart.
+fn draw_xy_mesh<DB: DrawingBackend>(chart: &mut XyChart<'_, DB>, x_desc: &str, y_desc: &str) -> DrawResult<DB> {
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .x_label_formatter(&|x| tick(*x))
+        .y_label_formatter(&|y| tick(*y))
+        .label_style((FONT, LABEL_SIZE))
+        .axis_desc_style((FONT, DESC_SIZE))
+        .light_line_style(BLACK.mix(0.05))
+        .bold_line_style(BLACK.mix(0.15))
+        .draw()
+}
+
+/// The step line through frontier points sorted by ascending x: right along one point's y, then down to
+/// the next point.
+fn frontier_steps(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    let mut steps = Vec::with_capacity(2 * points.len());
+    for (k, &p) in points.iter().enumerate() {
+        if k > 0 {
+            steps.push((p.0, points[k - 1].1));
+        }
+        steps.push(p);
+    }
+    steps
+}
+
+/// 95% interval bars in both directions around `(x, y)`.
+fn draw_ci_cross<DB: DrawingBackend>(
+    chart: &mut XyChart<'_, DB>,
+    x: Estimate,
+    y: Estimate,
+    style: ShapeStyle,
+    width: u32,
+) -> DrawResult<DB> {
+    chart.draw_series([ErrorBar::new_vertical(x.mean, y.lower(), y.mean, y.upper(), style, width)])?;
+    chart.draw_series([ErrorBar::new_horizontal(y.mean, x.lower(), x.mean, x.upper(), style, width)])?;
+    Ok(())
+}
+
+/// The legend in the upper left (above the data: see the head room callers leave) and the note on the
+/// error bars in the lower right of `area`.
+fn draw_legend_and_ci_note<'a, DB: DrawingBackend + 'a>(
+    chart: &mut XyChart<'a, DB>,
+    area: &DrawingArea<DB, Shift>,
+) -> DrawResult<DB> {
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .margin(12)
+        .label_font((FONT, LEGEND_SIZE))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK.mix(0.4))
+        .draw()?;
+    let (w, h) = area.dim_in_pixel();
+    area.draw(&Text::new(
+        "error bars: 95% CI over replications",
+        (w as i32 - 20, h as i32 - 8),
+        (FONT, 13).into_font().color(&BLACK.mix(0.6)).pos(Pos::new(HPos::Right, VPos::Bottom)),
+    ))
+}
+
 // ===== latency CDF =====
 
 fn draw_latency_cdf<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &RunReport) -> DrawResult<DB> {
@@ -299,29 +366,12 @@ fn draw_cost_vs_p95<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &
         .x_label_area_size(55)
         .y_label_area_size(85)
         .build_cartesian_2d(x0..x1, y0..y1)?;
-    chart
-        .configure_mesh()
-        .x_desc("p95 end-to-end latency (s)")
-        .y_desc("cost per 1k requests (USD)")
-        .x_label_formatter(&|x| tick(*x))
-        .y_label_formatter(&|y| tick(*y))
-        .label_style((FONT, LABEL_SIZE))
-        .axis_desc_style((FONT, DESC_SIZE))
-        .light_line_style(BLACK.mix(0.05))
-        .bold_line_style(BLACK.mix(0.15))
-        .draw()?;
+    draw_xy_mesh(&mut chart, "p95 end-to-end latency (s)", "cost per 1k requests (USD)")?;
 
     // Pareto frontier as a step line: right along the cost of one point, then down to the next.
     let coords: Vec<(f64, f64)> = points.iter().map(|(_, x, y)| (x.mean, y.mean)).collect();
-    let frontier = pareto_frontier(&coords);
-    let mut steps = Vec::with_capacity(2 * frontier.len());
-    for (k, &i) in frontier.iter().enumerate() {
-        if k > 0 {
-            let prev = coords[frontier[k - 1]];
-            steps.push((coords[i].0, prev.1));
-        }
-        steps.push(coords[i]);
-    }
+    let on_frontier: Vec<(f64, f64)> = pareto_frontier(&coords).into_iter().map(|i| coords[i]).collect();
+    let steps = frontier_steps(&on_frontier);
     let frontier_style = BLACK.mix(0.55).stroke_width(2);
     chart
         .draw_series(DashedLineSeries::new(steps, 10, 6, frontier_style))?
@@ -330,9 +380,7 @@ fn draw_cost_vs_p95<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &
 
     for (name, x, y) in &points {
         let col = policy_colour(report, name);
-        let style = col.stroke_width(2);
-        chart.draw_series([ErrorBar::new_vertical(x.mean, y.lower(), y.mean, y.upper(), style, 10)])?;
-        chart.draw_series([ErrorBar::new_horizontal(y.mean, x.lower(), x.mean, x.upper(), style, 10)])?;
+        draw_ci_cross(&mut chart, *x, *y, col.stroke_width(2), 10)?;
         chart
             .draw_series(std::iter::once(
                 EmptyElement::at((x.mean, y.mean))
@@ -343,22 +391,7 @@ fn draw_cost_vs_p95<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &
             .label(*name)
             .legend(move |(x, y)| Circle::new((x + 12, y), 6, col.filled()));
     }
-    // Below and left of the frontier no policy can sit, so the lower-left corner is free.
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .margin(12)
-        .label_font((FONT, LEGEND_SIZE))
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK.mix(0.4))
-        .draw()?;
-
-    let (w, h) = area.dim_in_pixel();
-    area.draw(&Text::new(
-        "error bars: 95% CI over replications",
-        (w as i32 - 20, h as i32 - 8),
-        (FONT, 13).into_font().color(&BLACK.mix(0.6)).pos(Pos::new(HPos::Right, VPos::Bottom)),
-    ))
+    draw_legend_and_ci_note(&mut chart, &area)
 }
 
 // ===== tuning frontier =====
@@ -423,17 +456,7 @@ fn draw_frontier<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, plot: &Front
         .x_label_area_size(55)
         .y_label_area_size(85)
         .build_cartesian_2d(x0..x1, y0..y1)?;
-    chart
-        .configure_mesh()
-        .x_desc(plot.x_label.as_str())
-        .y_desc(plot.y_label.as_str())
-        .x_label_formatter(&|x| tick(*x))
-        .y_label_formatter(&|y| tick(*y))
-        .label_style((FONT, LABEL_SIZE))
-        .axis_desc_style((FONT, DESC_SIZE))
-        .light_line_style(BLACK.mix(0.05))
-        .bold_line_style(BLACK.mix(0.15))
-        .draw()?;
+    draw_xy_mesh(&mut chart, &plot.x_label, &plot.y_label)?;
 
     let limit_style = RGBColor(200, 40, 40).mix(0.7).stroke_width(2);
     let mut limit_labelled = false;
@@ -467,25 +490,16 @@ fn draw_frontier<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, plot: &Front
         .label("candidate violating a constraint")
         .legend(move |(x, y)| Circle::new((x + 12, y), 4, grey.stroke_width(1)));
 
-    let mut steps = Vec::with_capacity(2 * plot.frontier.len());
-    for (k, &p) in plot.frontier.iter().enumerate() {
-        if k > 0 {
-            steps.push((p.0, plot.frontier[k - 1].1));
-        }
-        steps.push(p);
-    }
     let frontier_style = BLACK.mix(0.7).stroke_width(2);
     chart
-        .draw_series(LineSeries::new(steps, frontier_style))?
+        .draw_series(LineSeries::new(frontier_steps(&plot.frontier), frontier_style))?
         .label("Pareto frontier")
         .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], frontier_style));
 
     for (k, (name, x, y)) in plot.baselines.iter().enumerate() {
         let (Some(x), Some(y)) = (finite(*x), finite(*y)) else { continue };
         let col = colour(k);
-        let style = col.stroke_width(2);
-        chart.draw_series([ErrorBar::new_vertical(x.mean, y.lower(), y.mean, y.upper(), style, 8)])?;
-        chart.draw_series([ErrorBar::new_horizontal(y.mean, x.lower(), x.mean, x.upper(), style, 8)])?;
+        draw_ci_cross(&mut chart, x, y, col.stroke_width(2), 8)?;
         chart
             .draw_series(std::iter::once(
                 EmptyElement::at((x.mean, y.mean))
@@ -500,9 +514,7 @@ fn draw_frontier<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, plot: &Front
         && let (Some(x), Some(y)) = (finite(*x), finite(*y))
     {
         let gold = RGBColor(230, 170, 0);
-        let style = BLACK.stroke_width(2);
-        chart.draw_series([ErrorBar::new_vertical(x.mean, y.lower(), y.mean, y.upper(), style, 8)])?;
-        chart.draw_series([ErrorBar::new_horizontal(y.mean, x.lower(), x.mean, x.upper(), style, 8)])?;
+        draw_ci_cross(&mut chart, x, y, BLACK.stroke_width(2), 8)?;
         chart
             .draw_series(std::iter::once(
                 EmptyElement::at((x.mean, y.mean))
@@ -513,20 +525,7 @@ fn draw_frontier<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, plot: &Front
             .label("chosen")
             .legend(move |(x, y)| TriangleMarker::new((x + 12, y), 7, gold.filled()));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .margin(12)
-        .label_font((FONT, LEGEND_SIZE))
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK.mix(0.4))
-        .draw()?;
-    let (w, h) = area.dim_in_pixel();
-    area.draw(&Text::new(
-        "error bars: 95% CI over replications",
-        (w as i32 - 20, h as i32 - 8),
-        (FONT, 13).into_font().color(&BLACK.mix(0.6)).pos(Pos::new(HPos::Right, VPos::Bottom)),
-    ))
+    draw_legend_and_ci_note(&mut chart, &area)
 }
 
 // ===== QQ plots =====
@@ -581,17 +580,7 @@ fn draw_qq<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, plot: &QqPlot) -> 
             .x_label_area_size(45)
             .y_label_area_size(65)
             .build_cartesian_2d(lo..hi, lo..hi)?;
-        chart
-            .configure_mesh()
-            .x_desc("fitted quantile")
-            .y_desc("observed quantile")
-            .x_label_formatter(&|x| tick(*x))
-            .y_label_formatter(&|y| tick(*y))
-            .label_style((FONT, LABEL_SIZE))
-            .axis_desc_style((FONT, LABEL_SIZE))
-            .light_line_style(BLACK.mix(0.05))
-            .bold_line_style(BLACK.mix(0.15))
-            .draw()?;
+        draw_xy_mesh(&mut chart, "fitted quantile", "observed quantile")?;
         chart.draw_series(LineSeries::new([(lo, lo), (hi, hi)], BLACK.mix(0.5).stroke_width(1)))?;
         chart.draw_series(
             pts.iter().filter(|p| p.0.is_finite() && p.1.is_finite()).map(|&p| Circle::new(p, 3, colour(0).filled())),
