@@ -412,3 +412,40 @@ fn fit_recovers_known_parameters_and_its_output_loads_as_endpoints() {
     assert_eq!(ids, vec!["fast".to_string(), "slow".to_string()]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn typed_parquet_columns_are_read_too() {
+    // A Parquet export with a real datetime column and integer tokens, mapped in a scenario.
+    use polars::prelude::*;
+    let dir = scratch("typed");
+    let path = dir.join("typed.parquet");
+    let base_ms = 1_735_689_600_000i64; // 2025-01-01T00:00:00Z
+    let ts = Column::new("ts".into(), vec![base_ms, base_ms + 1500, base_ms + 250])
+        .cast(&DataType::Datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC)))
+        .expect("datetime");
+    let mut df = DataFrame::new_infer_height(vec![
+        ts,
+        Column::new("prompt".into(), vec![10i64, 20, 30]),
+        Column::new("took".into(), vec![0.5f64, 1.25, 2.0]),
+    ])
+    .expect("frame");
+    ParquetWriter::new(std::fs::File::create(&path).expect("create")).finish(&mut df).expect("write");
+    let cfg: sim::logs::ReplayConfig = toml::from_str(
+        "time_format = \"rfc3339\"\n[columns]\narrival = \"ts\"\ninput_tokens = \"prompt\"\nlatency = \"took\"\n",
+    )
+    .expect("config");
+    let reader = sim::logs::open(&path, None, Some(&cfg)).expect("opens");
+    let (rows, _, errors) = read_all(&reader);
+    assert_eq!(errors.total(), 0, "{errors:?}");
+    let got: Vec<(i64, u32, Option<i64>)> = rows.iter().map(|r| (r.arrival, r.input_tokens, r.latency)).collect();
+    let ns = base_ms * 1_000_000;
+    assert_eq!(
+        got,
+        vec![
+            (ns, 10, Some(500_000_000)),
+            (ns + 1_500_000_000, 20, Some(1_250_000_000)),
+            (ns + 250_000_000, 30, Some(2_000_000_000))
+        ]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -297,8 +297,9 @@ pub fn parse_time(s: &str, format: TimeFormat) -> Option<i64> {
             if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
                 return t.timestamp_nanos_opt();
             }
-            // Databases and CSV exports: `2025-01-01 12:00:00.1234567`, no zone (UTC); also `T`.
-            let naive = s.trim_end_matches('Z').replace('T', " ");
+            // Databases and CSV exports: `2025-01-01 12:00:00.1234567`, no zone (UTC); also `T`, and
+            // polars' text form of a UTC datetime column (`... UTC`).
+            let naive = s.trim_end_matches(" UTC").trim_end_matches('Z').replace('T', " ");
             chrono::NaiveDateTime::parse_from_str(&naive, "%Y-%m-%d %H:%M:%S%.f")
                 .or_else(|_| chrono::NaiveDateTime::parse_from_str(&naive, "%Y-%m-%d %H:%M:%S"))
                 .ok()
@@ -352,6 +353,7 @@ mod tests {
         assert_eq!(parse_time("2025-01-01T01:00:00.5+01:00", TimeFormat::Rfc3339), Some(base + 500_000_000));
         assert_eq!(parse_time("2025-01-01 00:00:01.2500000", TimeFormat::Rfc3339), Some(base + 1_250_000_000));
         assert_eq!(parse_time("2025-01-01 00:00:02", TimeFormat::Rfc3339), Some(base + 2_000_000_000));
+        assert_eq!(parse_time("2025-01-01 00:00:02.5 UTC", TimeFormat::Rfc3339), Some(base + 2_500_000_000));
         assert_eq!(parse_time("1735689600.25", TimeFormat::EpochS), Some(base + 250_000_000));
         assert_eq!(parse_time("1735689600250", TimeFormat::EpochMs), Some(base + 250_000_000));
         assert_eq!(parse_time("1735689600250000", TimeFormat::EpochUs), Some(base + 250_000_000));
