@@ -98,20 +98,29 @@ pub fn run(model: &Compiled, selected: &[usize], opts: &ExperimentOptions<'_>) -
 }
 
 /// Runs the jobs `(policy, replication)` in parallel on rayon's current pool and returns each run's summary
-/// row, in job order. `progress` is told the number of runs finished so far. Used by `routesim tune`, which
-/// needs only the summaries of thousands of runs, not their histograms and time series.
-pub fn run_rows(model: &Compiled, jobs: &[(usize, u32)], progress: Option<&(dyn Fn(u64) + Sync)>) -> Vec<PolicyRow> {
+/// row, in job order, and the requests simulated in all (warm-up included). `progress` is told the number of
+/// runs finished so far. Used by `routesim tune`, which needs only the summaries of thousands of runs, not
+/// their histograms and time series.
+pub fn run_rows(
+    model: &Compiled,
+    jobs: &[(usize, u32)],
+    progress: Option<&(dyn Fn(u64) + Sync)>,
+) -> (Vec<PolicyRow>, u64) {
     let done = AtomicU64::new(0);
-    jobs.par_iter()
+    let arrivals = AtomicU64::new(0);
+    let rows = jobs
+        .par_iter()
         .map(|&(p, r)| {
-            let row = replication_row(&engine::run(model, p, r, RunOptions::default()));
+            let result = engine::run(model, p, r, RunOptions::default());
+            arrivals.fetch_add(result.metrics.counts.arrivals, Ordering::Relaxed);
             let n = done.fetch_add(1, Ordering::Relaxed) + 1;
             if let Some(f) = progress {
                 f(n);
             }
-            row
+            replication_row(&result)
         })
-        .collect()
+        .collect();
+    (rows, arrivals.into_inner())
 }
 
 /// Per-replication values of every summary metric of one run, keyed like [`METRICS`]' columns.

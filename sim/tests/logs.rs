@@ -193,6 +193,19 @@ fn a_wrong_format_lists_the_columns_the_file_has_and_needs() {
     std::fs::write(&log, "ts,in\n1,2\n").expect("write");
     let e = LogReader::open(&log, None, None).expect_err("undetectable").to_string();
     assert!(e.contains("(ts, in)") && e.contains("[replay.columns]"), "{e}");
+    // A scenario's own mapping must name columns the file has: a typo is an error, not a silent gap.
+    let cfg: sim::logs::ReplayConfig =
+        toml::from_str("[columns]\narrival = \"ts\"\ninput_tokens = \"inn\"\n").expect("config");
+    let e = sim::logs::open(&log, None, Some(&cfg)).expect_err("misspelt column").to_string();
+    assert!(e.contains("needs the column(s) inn") && e.contains("the file has: ts, in"), "{e}");
+    // An epoch column read as seconds since the start.
+    let epoch = dir.join("epoch.csv");
+    std::fs::write(&epoch, "arrival_s,input_tokens\n1741010402.5,10\n1741010403.5,10\n").expect("write");
+    let reader = LogReader::open(&epoch, None, None).expect("opens");
+    let e = ingest(&reader, Window { from: 0, to: None }, Measured::default(), 1_000_000_000, false, &dir.join("s"))
+        .expect_err("epoch as relative")
+        .to_string();
+    assert!(e.contains("looks like an epoch time") && e.contains("time_format"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -218,6 +231,16 @@ fn rows_out_of_order_are_sorted_within_the_reorder_window_and_counted_beyond_it(
     // Everything in the window: nothing late.
     let all = ingest(&reader, window, Measured::default(), 1_000_000_000_000, false, &spill).expect("ingests");
     assert_eq!((all.rows, all.errors.total()), (12, 0));
+    // Newest first: most rows would be dropped, so that is an error that says why.
+    let newest_first = dir.join("newest-first.csv");
+    let mut text = String::from("arrival_s,input_tokens,output_tokens\n");
+    for a in (0..100).rev() {
+        text.push_str(&format!("{a}.0,10,10\n"));
+    }
+    std::fs::write(&newest_first, text).expect("write");
+    let reader = LogReader::open(&newest_first, None, None).expect("opens");
+    let e = ingest(&reader, window, Measured::default(), 10_000_000_000, false, &spill).expect_err("descending");
+    assert!(e.to_string().contains("sorted newest first"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -309,6 +332,22 @@ fn trace_driven_replay_reuses_logged_latencies_on_the_logged_endpoint() {
     let logged = &ingested.as_logged;
     assert_eq!(row.ci95_free_p95(), logged.latency_p95_s.mean);
     assert_eq!(row.success_rate.mean, logged.success_rate.mean);
+    // A log without latencies cannot drive a trace.
+    let out = Command::new(env!("CARGO_BIN_EXE_routesim"))
+        .args([
+            "replay",
+            "scenarios/replay.toml",
+            "--trace-driven",
+            "--log",
+            "scenarios/logs/azure-llm-inference-trace.csv",
+        ])
+        .args(["--out"])
+        .arg(dir.join("azure"))
+        .current_dir(root())
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("trace-driven replay needs"));
     // Counterfactual replay draws new service times instead: not the logged ones.
     let mut model = load(&scenario, None, Some(2));
     let _k = attach(&mut model, &log, &ReplaySettings::default(), &dir).expect("attaches");
@@ -384,6 +423,19 @@ fn fit_recovers_known_parameters_and_its_output_loads_as_endpoints() {
     assert!(fast.tpot.is_none());
     let slope = fast.slope.expect("regression slope");
     assert!(close(slope, 0.009, 0.05), "slope {slope}");
+    // Rows without a status still inform latencies (not the error rates).
+    let no_status = dir.join("no-status.csv");
+    let kept: String = std::fs::read_to_string(&log)
+        .expect("log")
+        .lines()
+        .map(|line| line.split(',').take(8).collect::<Vec<_>>().join(",") + "\n")
+        .collect();
+    assert!(kept.ends_with(&format!("{}\n", kept.lines().last().unwrap_or_default())));
+    std::fs::write(&no_status, kept).expect("write");
+    let reader = LogReader::open(&no_status, None, None).expect("opens");
+    let (fits, _, _) = sim::logs::fit::fit_log(&reader, false).expect("fits");
+    let fast_ns = fits.iter().find(|f| f.name == "fast").expect("fast fitted");
+    assert!(fast_ns.ttft.as_ref().is_some_and(|f| f.n > 9000) && fast_ns.errors.server == 0.0);
 
     // `routesim fit` writes providers.toml and QQ plots; a scenario includes it as its endpoints.
     let out = Command::new(env!("CARGO_BIN_EXE_routesim"))
@@ -410,6 +462,25 @@ fn fit_recovers_known_parameters_and_its_output_loads_as_endpoints() {
     let model = load(&with_fit, Some(2000), Some(1));
     let ids: Vec<String> = model.endpoint_ids();
     assert_eq!(ids, vec!["fast".to_string(), "slow".to_string()]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_first_token_at_the_end_is_no_ttft() {
+    let dir = scratch("nonstreaming");
+    let log = dir.join("litellm.csv");
+    std::fs::write(
+        &log,
+        "request_id,startTime,endTime,completionStartTime,model,prompt_tokens,completion_tokens,spend,status\n\
+         a,2025-03-03T14:00:00.000Z,2025-03-03T14:00:02.000Z,2025-03-03T14:00:02.000Z,gpt-4o-mini,10,20,0.001,success\n\
+         b,2025-03-03T14:00:01.000Z,2025-03-03T14:00:03.000Z,2025-03-03T14:00:01.400Z,gpt-4o-mini,10,20,0.001,success\n",
+    )
+    .expect("write");
+    let reader = LogReader::open(&log, None, None).expect("opens");
+    assert_eq!(reader.format.name, "litellm");
+    let (rows, _, _) = read_all(&reader);
+    assert_eq!(rows[0].ttft, None, "non-streaming: completionStartTime = endTime");
+    assert_eq!(rows[1].ttft, Some(400_000_000));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

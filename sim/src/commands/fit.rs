@@ -44,6 +44,14 @@ pub fn run(args: &FitArgs) -> Result<(), Failure> {
         return Err(Failure::Invalid(format!("{}: no usable row to fit", args.log.display())));
     }
     print!("{}", render(&fits, &reader.format.name, read, errors.total()));
+    for f in fits.iter().filter(|f| !f.placeholders.is_empty()) {
+        eprintln!(
+            "warning: endpoint `{}`: the log does not inform {}; providers.toml holds placeholders there: edit \
+             them before use",
+            f.name,
+            f.placeholders.join(", ")
+        );
+    }
     let dir = args.out.parent().filter(|d| !d.as_os_str().is_empty()).map_or_else(|| PathBuf::from("."), PathBuf::from);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut text = format!(

@@ -88,7 +88,17 @@ pub fn run(args: &ReplayArgs) -> Result<(), Failure> {
     let unknown: Vec<&str> = model.replay.as_ref().map_or(Vec::new(), |r| {
         r.endpoints.iter().zip(&log.vocab.endpoints).filter(|(e, _)| e.is_none()).map(|(_, n)| n.as_str()).collect()
     });
-    if settings.trace_driven && !unknown.is_empty() {
+    let trace_driven = model.replay.as_ref().is_some_and(|r| r.trace_driven);
+    if trace_driven && (!log.has_latency || mapped == 0) {
+        return Err(Failure::Invalid(format!(
+            "{}: trace-driven replay needs the endpoint that served each request and its latency, and this \
+             log ({} format) has no {}",
+            args.log.display(),
+            log.format,
+            if mapped == 0 { "endpoint" } else { "latency" }
+        )));
+    }
+    if trace_driven && !unknown.is_empty() {
         eprintln!(
             "warning: {} of {mapped} logged endpoints match no scenario endpoint (by id or model): {}; their \
              requests are replayed counterfactually",
@@ -117,7 +127,7 @@ pub fn run(args: &ReplayArgs) -> Result<(), Failure> {
         args.scale,
         args.sample,
         args.loops.max(1),
-        if model.replay.as_ref().is_some_and(|r| r.trace_driven) { ", trace-driven" } else { ", counterfactual" }
+        if trace_driven { ", trace-driven" } else { ", counterfactual" }
     );
     print!("{}", render_table(&report));
     println!(

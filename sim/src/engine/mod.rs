@@ -617,10 +617,14 @@ impl<'m, S: Arrivals> Sim<'m, S> {
             && q.attempts.count == 1
             && let Some(t) = self.traces[r as usize].filter(|t| t.endpoint == ep)
         {
-            // Trace-driven: the first attempt on the endpoint that served the request takes what the log says.
+            // Trace-driven: the first attempt on the endpoint that served the request takes what the log says,
+            // stretched by the endpoint's current slowdown and degradation (faults still apply; an error burst
+            // does not replace the logged outcome).
+            let f = self.providers[ep.get()].time_factor();
+            let scaled = |ns: Nanos| (ns as f64 * f) as Nanos;
             svc.error = t.error;
-            svc.duration = t.latency;
-            svc.ttft = if t.error.is_some() { 0 } else { t.ttft.unwrap_or(svc.ttft).min(t.latency) };
+            svc.duration = scaled(t.latency);
+            svc.ttft = if t.error.is_some() { 0 } else { t.ttft.map_or(svc.ttft, scaled).min(svc.duration) };
         }
         let dispatched = q.dispatched;
         let was_queued = q.queued;

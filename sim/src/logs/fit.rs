@@ -304,6 +304,8 @@ pub struct EndpointFit {
     pub rpm_ceiling: Option<u64>,
     /// Prices per million tokens fitted to the logged spend.
     pub price: Option<Price>,
+    /// Fields of `spec` that the log could not inform and hold placeholders (say so before using them).
+    pub placeholders: Vec<&'static str>,
     /// The endpoint as a scenario declares it.
     pub spec: EndpointSpec,
 }
@@ -327,9 +329,13 @@ pub fn fit_log(reader: &LogReader, strict: bool) -> Result<(Vec<EndpointFit>, Ro
         m.0 += 1;
         m.1 += r.input_tokens as u64 + r.output_tokens as u64;
         m.3 += r.latency.map_or(0.0, |l| l as f64 * 1e-9);
+        // A row without a status counts as a success for the latency and price samples (as in "as logged"),
+        // but not in the error rates.
+        if r.outcome == Outcome::Ok {
+            g.known += 1;
+        }
         match r.outcome {
-            Outcome::Ok => {
-                g.known += 1;
+            Outcome::Ok | Outcome::Unknown => {
                 if let Some(t) = r.ttft {
                     let t = t as f64 * 1e-9;
                     g.ttft.push(t, &mut rng);
@@ -361,7 +367,6 @@ pub fn fit_log(reader: &LogReader, strict: bool) -> Result<(Vec<EndpointFit>, Ro
                     m.2 = true;
                 }
             }
-            Outcome::Unknown => {}
         }
     })?;
     let names: Vec<String> = std::iter::once("default".to_string()).chain(vocab.endpoints.iter().cloned()).collect();
@@ -410,6 +415,16 @@ fn finish(name: &str, g: Gathered) -> EndpointFit {
         };
         Price { input_per_mtok: round4(a.max(0.0) * 1e6), output_per_mtok: round4(b.max(0.0) * 1e6) }
     });
+    let mut placeholders = Vec::new();
+    if ttft.is_none() {
+        placeholders.push("ttft (500ms)");
+    }
+    if tpot.is_none() && slope.is_none() {
+        placeholders.push("tpot (10ms)");
+    }
+    if price.is_none() {
+        placeholders.push("price (0)");
+    }
     let ttft_cfg =
         ttft.as_ref().map_or(DistConfig::Constant { value: Duration::from_millis(500) }, |f| f.family.to_config());
     let tpot_cfg = match (&tpot, slope) {
@@ -457,6 +472,7 @@ fn finish(name: &str, g: Gathered) -> EndpointFit {
         peak_tpm,
         rpm_ceiling,
         price,
+        placeholders,
         spec,
     }
 }

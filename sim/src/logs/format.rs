@@ -87,6 +87,9 @@ pub struct LogFormat {
     pub cost_scale: f64,
     /// Multiplier from the logged latency and TTFT to seconds.
     pub latency_scale: f64,
+    /// Whether every mapped column must be in the file (a scenario's own mapping: a misspelt column is an
+    /// error), rather than only `arrival` (built-in formats: a log need not log everything).
+    pub strict: bool,
 }
 
 fn col(s: &str) -> Option<String> {
@@ -115,6 +118,7 @@ impl LogFormat {
             time: TimeFormat::Rfc3339,
             cost_scale: 1.0,
             latency_scale: 1.0,
+            strict: false,
         }
     }
 
@@ -136,6 +140,7 @@ impl LogFormat {
             time: TimeFormat::Rfc3339,
             cost_scale: 0.01,
             latency_scale: 0.001,
+            strict: false,
         }
     }
 
@@ -153,6 +158,7 @@ impl LogFormat {
             time: TimeFormat::Rfc3339,
             cost_scale: 1.0,
             latency_scale: 1.0,
+            strict: false,
         }
     }
 
@@ -172,6 +178,7 @@ impl LogFormat {
             time: TimeFormat::RelativeS,
             cost_scale: 1.0,
             latency_scale: 1.0,
+            strict: false,
         }
     }
 
@@ -197,6 +204,7 @@ impl LogFormat {
             time: TimeFormat::RelativeS,
             cost_scale: 1.0,
             latency_scale: 1.0,
+            strict: false,
         }
     }
 
@@ -218,13 +226,14 @@ impl LogFormat {
         })
     }
 
-    /// The file's columns this format needs that are missing (only `arrival` is required).
+    /// The columns this format needs that the file lacks: `arrival`, or every mapped column when strict.
     pub fn missing(&self, columns: &[String]) -> Vec<String> {
-        let mut out = Vec::new();
-        if !columns.contains(&self.columns.arrival) {
-            out.push(self.columns.arrival.clone());
-        }
-        out
+        let needed: Vec<String> = if self.strict {
+            self.columns.mapped().into_iter().map(|(_, c)| c).collect()
+        } else {
+            vec![self.columns.arrival.clone()]
+        };
+        needed.into_iter().filter(|c| !columns.contains(c)).collect()
     }
 }
 

@@ -43,6 +43,11 @@ pub fn generate(model: &Compiled, policy: usize, out: &Path) -> Result<u64> {
     writer.finish().with_context(|| format!("writing {}", out.display()))
 }
 
+/// A CSV field, quoted when it holds a comma, a quote or a line break.
+fn csv_field(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")).into() } else { s.into() }
+}
+
 /// Seconds with nine decimals, exactly.
 fn seconds(ns: u64) -> String {
     format!("{}.{:09}", ns / 1_000_000_000, ns % 1_000_000_000)
@@ -120,10 +125,10 @@ impl<'a> LogWriter<'a> {
                     "{},{},{},{},{},{},{},{},{},{},{},{},{}",
                     r.id,
                     seconds(r.arrival_ns),
-                    class,
+                    csv_field(class),
                     r.input_tokens,
                     r.output_tokens,
-                    endpoint,
+                    csv_field(&endpoint),
                     ttft,
                     r.latency_s,
                     status(r),

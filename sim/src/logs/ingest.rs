@@ -17,6 +17,12 @@ use std::collections::BinaryHeap;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+/// Reason of a row that arrives too late for the reorder window.
+const LATE: &str = "out of order by more than the reorder window";
+
+/// Ten years in nanoseconds: a relative time beyond it is an epoch time in the wrong format.
+const TEN_YEARS: i64 = 10 * 365 * 86_400 * 1_000_000_000;
+
 /// Bytes of one spilled row.
 pub const RECORD: usize = 56;
 
@@ -179,8 +185,9 @@ pub fn ingest(
     let mut summary = AsLogged::default();
     let mut has_latency = false;
     let mut write_err: Option<std::io::Error> = None;
-    let kind = reader.kind;
-    let mut late: Vec<(u64, i64)> = Vec::new();
+    // Rows too late for the reorder window: counted, with the first examples (bounded, unlike the rows).
+    let mut late = RowErrors::default();
+    let mut first_arrival: Option<i64> = None;
     // Relative times already count from the log's origin; absolute ones count from the first arrival.
     if reader.format.time == super::format::TimeFormat::RelativeS {
         start = Some(0);
@@ -203,8 +210,18 @@ pub fn ingest(
         }
     };
     let read = reader.for_each(strict, &mut vocab, &mut errors, |row| {
+        first_arrival.get_or_insert(row.arrival);
         if released.is_some_and(|t| row.arrival < t) {
-            late.push((row.index, row.arrival));
+            let loc = reader.kind.locate(row.index);
+            late.push(
+                loc,
+                LATE,
+                format!(
+                    "arrival {} ns, {} ns before a row already replayed",
+                    row.arrival,
+                    released.unwrap_or(0) - row.arrival
+                ),
+            );
             return;
         }
         max_seen = max_seen.max(row.arrival);
@@ -225,19 +242,32 @@ pub fn ingest(
         return Err(io(e));
     }
     out.flush().map_err(io)?;
-    for (index, arrival) in late {
-        let loc = match kind {
-            super::read::FileKind::Csv => format!("line {}", index + 2),
-            super::read::FileKind::Jsonl => format!("line {}", index + 1),
-            super::read::FileKind::Parquet => format!("row {}", index + 1),
-        };
+    let late_rows = late.total();
+    if late_rows > 0 {
+        let err = |message: String| LogError { file: reader.path.clone(), message };
         if strict {
-            return Err(LogError {
-                file: reader.path.clone(),
-                message: format!("{loc}: out of order by more than the reorder window (arrival {arrival} ns)"),
-            });
+            let (loc, _, detail) = &late.examples[0];
+            return Err(err(format!("{loc}: {LATE} ({detail}; --strict stops at the first malformed row)")));
         }
-        errors.push(loc, "out of order by more than the reorder window", format!("arrival {arrival} ns"));
+        if late_rows * 2 > read {
+            return Err(err(format!(
+                "{late_rows} of {read} rows arrive more than the reorder window ({} s) before rows already \
+                 replayed: the log looks sorted newest first or not at all; sort it by arrival, or raise \
+                 --reorder-window",
+                reorder as f64 / 1e9
+            )));
+        }
+        errors.merge(late);
+    }
+    if reader.format.time == super::format::TimeFormat::RelativeS && first_arrival.is_some_and(|t| t > TEN_YEARS) {
+        return Err(LogError {
+            file: reader.path.clone(),
+            message: format!(
+                "the first arrival is {:.0} s after the start, which looks like an epoch time read as seconds \
+                 since the start of the log: set `time_format` (epoch-s, epoch-ms, epoch-us) in [replay]",
+                first_arrival.unwrap_or(0) as f64 / 1e9
+            ),
+        });
     }
     Ok(IngestedLog {
         spill: spill.to_path_buf(),

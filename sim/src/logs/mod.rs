@@ -102,6 +102,7 @@ pub fn open(log: &Path, format: Option<&str>, cfg: Option<&ReplayConfig>) -> Res
             time: c.time_format.unwrap_or(TimeFormat::RelativeS),
             cost_scale: c.cost_scale.unwrap_or(1.0),
             latency_scale: c.latency_scale.unwrap_or(1.0),
+            strict: true,
         })
     });
     LogReader::open(log, format, mapping)

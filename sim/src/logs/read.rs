@@ -33,8 +33,8 @@ impl FileKind {
         }
     }
 
-    /// How a row is located in messages.
-    fn locate(self, index: u64) -> String {
+    /// How a row is located in messages: `line N` (CSV counts the header) or `row N` (Parquet).
+    pub fn locate(self, index: u64) -> String {
         match self {
             FileKind::Csv => format!("line {}", index + 2),
             FileKind::Jsonl => format!("line {}", index + 1),
@@ -128,14 +128,14 @@ impl Vocabulary {
         Some(i)
     }
 
-    fn class(&mut self, name: &str) -> u16 {
+    fn class(&mut self, name: &str) -> Option<u16> {
         if let Some(&i) = self.class_ix.get(name) {
-            return i;
+            return Some(i);
         }
-        let i = self.classes.len().min(u16::MAX as usize) as u16;
+        let i = u16::try_from(self.classes.len()).ok()?;
         self.classes.push(name.to_string());
         self.class_ix.insert(name.to_string(), i);
-        i
+        Some(i)
     }
 
     fn template(&mut self, class: u16, meta: Vec<(String, String)>) -> u32 {
@@ -179,6 +179,15 @@ impl RowErrors {
         }
     }
 
+    /// Adds `other`'s counts and as many of its examples as there is room for.
+    pub fn merge(&mut self, other: RowErrors) {
+        for (reason, n) in other.counts {
+            *self.counts.entry(reason).or_default() += n;
+        }
+        let room = EXAMPLES.saturating_sub(self.examples.len());
+        self.examples.extend(other.examples.into_iter().take(room));
+    }
+
     /// A multi-line report: counts by reason, then the examples.
     pub fn render(&self, file: &Path, rows: u64) -> String {
         let mut out = format!("{}: {} of {rows} rows skipped as malformed\n", file.display(), self.total());
@@ -205,11 +214,18 @@ pub struct LogReader {
     pub columns: Vec<String>,
 }
 
-fn scan(path: &Path, kind: FileKind) -> PolarsResult<LazyFrame> {
+/// A lazy scan of the file; `text` names JSON fields read as text whatever their values look like (so a
+/// number the first rows show as whole does not fail the read later, and a bad value reaches the row parser).
+fn scan(path: &Path, kind: FileKind, text: &[String]) -> PolarsResult<LazyFrame> {
     let p = PlRefPath::try_from_path(path)?;
     match kind {
         FileKind::Csv => LazyCsvReader::new(p).with_has_header(true).with_infer_schema_length(Some(0)).finish(),
-        FileKind::Jsonl => LazyJsonLineReader::new(p).finish(),
+        FileKind::Jsonl => {
+            let overwrite = (!text.is_empty()).then(|| {
+                Arc::new(text.iter().map(|c| Field::new(c.as_str().into(), DataType::String)).collect::<Schema>())
+            });
+            LazyJsonLineReader::new(p).with_schema_overwrite(overwrite).finish()
+        }
         FileKind::Parquet => LazyFrame::scan_parquet(p, ScanArgsParquet::default()),
     }
 }
@@ -224,12 +240,11 @@ impl LogReader {
         if !path.exists() {
             return Err(LogError::new(path, "no such file"));
         }
-        let schema = scan(path, kind)
+        let schema = scan(path, kind, &[])
             .and_then(|mut lf| lf.collect_schema())
             .map_err(|e| LogError::new(path, format!("cannot read the log: {e}")))?;
         let columns: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
         let mut fmt = match (format, mapping) {
-            (Some("generic"), Some(m)) => m,
             (Some(name), _) => LogFormat::named(name).ok_or_else(|| {
                 let names: Vec<String> = LogFormat::builtin().into_iter().map(|f| f.name).collect();
                 LogError::new(path, format!("unknown log format `{name}`: expected one of {}", names.join(", ")))
@@ -247,6 +262,7 @@ impl LogReader {
             })?,
         };
         let missing = fmt.missing(&columns);
+        // (A scenario's own mapping needs every column it names; a built-in format reads what the log has.)
         if !missing.is_empty() {
             return Err(LogError::new(
                 path,
@@ -272,7 +288,8 @@ impl LogReader {
         mut sink: impl FnMut(LogRow),
     ) -> Result<u64, LogError> {
         let mapped = self.format.columns.mapped();
-        let lf = scan(&self.path, self.kind).map_err(|e| LogError::new(&self.path, e.to_string()))?;
+        let columns: Vec<String> = mapped.iter().map(|(_, c)| c.clone()).collect();
+        let lf = scan(&self.path, self.kind, &columns).map_err(|e| LogError::new(&self.path, e.to_string()))?;
         let exprs: Vec<Expr> =
             mapped.iter().map(|(f, c)| col(c.as_str()).cast(DataType::String).alias(f.as_str())).collect();
         let (tx, rx) = sync_channel::<DataFrame>(2);
@@ -441,6 +458,9 @@ impl RowParser {
         if latency.is_some_and(|l| l < 0) || ttft.is_some_and(|t| t < 0) {
             return Err(("ends before it starts", format!("latency {latency:?} ns, ttft {ttft:?} ns")));
         }
+        // A non-streaming call logs its first token at its end (LiteLLM sets completionStartTime = endTime):
+        // that is no time to first token.
+        let ttft = ttft.filter(|&t| latency.is_none_or(|l| t < l));
         let cost = self.number(cols, "cost", i)?.map(|c| c * self.cost_scale);
         let mut outcome = match self.get(cols, "status", i) {
             None => Outcome::Unknown,
@@ -456,7 +476,9 @@ impl RowParser {
                 Some(vocab.endpoint(e).ok_or(("too many endpoints", format!("more than 65535 distinct: {e:?}")))?)
             }
         };
-        let class = vocab.class(self.get(cols, "class", i).map(first_tag).unwrap_or("default"));
+        let class_name = self.get(cols, "class", i).map(first_tag).unwrap_or("default");
+        let class =
+            vocab.class(class_name).ok_or(("too many classes", format!("more than 65536 distinct: {class_name:?}")))?;
         let meta: Vec<(String, String)> = self
             .meta
             .iter()

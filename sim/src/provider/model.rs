@@ -180,7 +180,7 @@ impl Provider {
         let error = self.error_class(u_err);
         let ttft_s = self.ttft.sample(rng);
         let tpot_s = self.tpot.sample(rng);
-        let factor = self.slowdown_factor() * self.degradation;
+        let factor = self.time_factor();
         let ttft = secs(ttft_s * factor);
         let full = secs((ttft_s + output_tokens.saturating_sub(1) as f64 * tpot_s) * factor);
         match error {
@@ -202,6 +202,11 @@ impl Provider {
             acc += self.burst[i];
         }
         None
+    }
+
+    /// The factor service times are multiplied by now: the load-dependent slowdown times any degradation.
+    pub fn time_factor(&self) -> f64 {
+        self.slowdown_factor() * self.degradation
     }
 
     fn slowdown_factor(&self) -> f64 {

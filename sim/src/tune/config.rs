@@ -144,6 +144,14 @@ fn default_objectives() -> Vec<String> {
     vec!["cost_per_1k_usd".into(), "latency_p95_s".into()]
 }
 
+impl TuneConfig {
+    /// Whether constraints are checked on intervals that `replications` cannot give (one replication has
+    /// no interval) while there are constraints to check.
+    pub fn intervals_unavailable(&self, replications: u32) -> bool {
+        self.confidence == Confidence::Interval && replications < 2 && !self.constraints.is_empty()
+    }
+}
+
 /// A comparison of a constraint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
@@ -181,11 +189,18 @@ impl Constraint {
         } else {
             return Err(format!("expected `metric <= value` or `metric >= value`, found {text:?}"));
         };
-        let metric = resolve_metric(lhs.trim())?;
+        let column = resolve_metric(lhs.trim())?;
         let bound = parse_value(rhs.trim()).ok_or_else(|| {
             format!("expected a number (optionally with s, ms or %) after the comparison in {text:?}")
         })?;
-        Ok(Constraint { metric, op, bound, text: text.trim().to_string() })
+        let is_fraction = metric(column).is_some_and(|m| m.format == crate::report::Format::Percent);
+        if is_fraction && !(0.0..=1.0).contains(&bound) {
+            return Err(format!(
+                "`{column}` is a fraction: expected a bound in [0, 1] or a percentage like 99.5%, found {bound} in \
+                 {text:?}"
+            ));
+        }
+        Ok(Constraint { metric: column, op, bound, text: text.trim().to_string() })
     }
 
     /// How far `row` is from meeting the constraint, relative to the bound (0 when it is met); checked on
@@ -277,6 +292,8 @@ mod tests {
         let e = Constraint::parse("latency_p59_s <= 4").unwrap_err();
         assert!(e.contains("did you mean `latency_p95_s`"), "{e}");
         assert!(Constraint::parse("p95 <= fast").is_err());
+        let e = Constraint::parse("success >= 99.5").unwrap_err();
+        assert!(e.contains("fraction"), "{e}");
     }
 
     #[test]

@@ -164,6 +164,14 @@ impl TuneSetup {
         if !(1..=10_000).contains(&replications) {
             return Err(err("tune.replications", format!("expected 1..=10000, found {replications}")));
         }
+        if tune.intervals_unavailable(replications) {
+            return Err(err(
+                "tune.confidence",
+                "\"interval\" checks constraints on the 95% interval over replications: expected 2 or more \
+                 replications, or confidence = \"mean\""
+                    .into(),
+            ));
+        }
         if tune.method == Method::SuccessiveHalving && replications < 2 {
             return Err(err(
                 "tune.replications",

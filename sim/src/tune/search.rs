@@ -89,7 +89,7 @@ pub struct TuneResult {
     pub matches: Vec<BaselineMatch>,
     /// Runs simulated (candidates and baselines).
     pub runs: u64,
-    /// Requests simulated in total.
+    /// Requests simulated in total (warm-up included).
     pub simulated_requests: u64,
     /// Wall-clock seconds.
     pub wall_s: f64,
@@ -141,6 +141,7 @@ pub fn evaluate(setup: &TuneSetup, progress: Option<&(dyn Fn(u64) + Sync)>) -> T
     let mut reps: Vec<Vec<PolicyRow>> = vec![Vec::new(); setup.baselines + n];
     let mut status = vec![Status::Complete; n];
     let mut finished = 0u64;
+    let mut simulated_requests = 0u64;
     let mut run = |jobs: Vec<(usize, u32)>, reps: &mut Vec<Vec<PolicyRow>>| {
         let offset = finished;
         let tick = |k: u64| {
@@ -148,8 +149,9 @@ pub fn evaluate(setup: &TuneSetup, progress: Option<&(dyn Fn(u64) + Sync)>) -> T
                 f(offset + k);
             }
         };
-        let rows = run_rows(&setup.model, &jobs, Some(&tick));
+        let (rows, arrivals) = run_rows(&setup.model, &jobs, Some(&tick));
         finished += jobs.len() as u64;
+        simulated_requests += arrivals;
         for (&(p, _), row) in jobs.iter().zip(rows) {
             reps[p].push(row);
         }
@@ -230,12 +232,6 @@ pub fn evaluate(setup: &TuneSetup, progress: Option<&(dyn Fn(u64) + Sync)>) -> T
             BaselineMatch { baseline: b, candidate, first_diff: diff(0), second_diff: diff(1) }
         })
         .collect();
-    let simulated_requests = candidates
-        .iter()
-        .flat_map(|c| &c.reps)
-        .chain(baselines.iter().flat_map(|b| &b.reps))
-        .map(|r| r.requests.mean as u64)
-        .sum();
     TuneResult {
         candidates,
         baselines,

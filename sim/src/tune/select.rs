@@ -48,16 +48,25 @@ pub fn surely_dominates(a: &PolicyRow, b: &PolicyRow, names: &[&'static str; 2])
     })
 }
 
-/// Orders candidates from best to worst for successive halving: feasible (by the means) first, then by
-/// violation, Pareto rank, first objective and index.
+/// Orders candidates from best to worst for successive halving: those feasible by the means first, then by
+/// violation; within each group by Pareto rank *among that group* (an infeasible point must not push a
+/// feasible one down a rank), then by the first objective and index.
 pub fn race_order(rows: &[&PolicyRow], names: &[&'static str; 2], constraints: &[Constraint]) -> Vec<usize> {
     let points: Vec<(f64, f64)> = rows.iter().map(|r| objectives(r, names)).collect();
-    let ranks = pareto_ranks(&points);
     let viol: Vec<f64> = rows.iter().map(|r| violation(r, constraints, Confidence::Mean)).collect();
+    let mut ranks = vec![usize::MAX; rows.len()];
+    for feasible in [true, false] {
+        let group: Vec<usize> = (0..rows.len()).filter(|&i| (viol[i] == 0.0) == feasible).collect();
+        let sub: Vec<(f64, f64)> = group.iter().map(|&i| points[i]).collect();
+        for (k, r) in pareto_ranks(&sub).into_iter().enumerate() {
+            ranks[group[k]] = r;
+        }
+    }
     let mut order: Vec<usize> = (0..rows.len()).collect();
     order.sort_by(|&a, &b| {
-        viol[a]
-            .total_cmp(&viol[b])
+        let (fa, fb) = (viol[a] == 0.0, viol[b] == 0.0);
+        fb.cmp(&fa)
+            .then(viol[a].total_cmp(&viol[b]))
             .then(ranks[a].cmp(&ranks[b]))
             .then(points[a].0.total_cmp(&points[b].0))
             .then(a.cmp(&b))
@@ -141,6 +150,15 @@ mod tests {
         assert!(surely_dominates(&a, &b, &NAMES));
         assert!(!surely_dominates(&a, &c, &NAMES), "overlapping intervals");
         assert!(!surely_dominates(&b, &a, &NAMES));
+    }
+
+    #[test]
+    fn an_infeasible_point_does_not_push_a_feasible_one_down() {
+        // 0 is cheap and fast but fails the success-rate bound; it dominates 1, which is the cheapest feasible.
+        let cs = [Constraint::parse("success >= 0.99").unwrap()];
+        let rows = [row(1.0, 1.0, 0.1, 0.5), row(2.0, 2.0, 0.1, 1.0), row(3.0, 1.5, 0.1, 1.0), row(4.0, 3.0, 0.1, 1.0)];
+        let refs: Vec<&PolicyRow> = rows.iter().collect();
+        assert_eq!(race_order(&refs, &NAMES, &cs), vec![1, 2, 3, 0]);
     }
 
     #[test]

@@ -82,7 +82,8 @@ impl Param {
             None => {
                 let e: Vec<f64> = u.iter().map(|&x| -(1.0 - x.clamp(0.0, 1.0 - 1e-12)).ln()).collect();
                 let sum: f64 = e.iter().sum();
-                let w: Vec<f64> = if sum > 0.0 { e.iter().map(|x| x / sum).collect() } else { vec![1.0; e.len()] };
+                let n = e.len() as f64;
+                let w: Vec<f64> = if sum > 0.0 { e.iter().map(|x| x / sum).collect() } else { vec![1.0 / n; e.len()] };
                 Value::Simplex(round_simplex(&w))
             }
             Some((lo, hi)) => {
@@ -91,7 +92,7 @@ impl Param {
                     let (a, b) = (lo.ceil(), hi.floor());
                     (a + (x * (b - a + 1.0)).floor()).min(b)
                 } else if self.spec.log {
-                    round_sig((lo.ln() + x * (hi.ln() - lo.ln())).exp().clamp(lo, hi))
+                    round_sig((lo.ln() + x * (hi.ln() - lo.ln())).exp()).clamp(lo, hi)
                 } else {
                     round_sig(lo + x * (hi - lo)).clamp(lo, hi)
                 };
@@ -115,7 +116,7 @@ impl Param {
                     let v = if self.spec.integer {
                         (lo.ceil() + (x * (hi.floor() - lo.ceil())).round()).min(hi.floor())
                     } else if self.spec.log {
-                        round_sig((lo.ln() + x * (hi.ln() - lo.ln())).exp().clamp(lo, hi))
+                        round_sig((lo.ln() + x * (hi.ln() - lo.ln())).exp()).clamp(lo, hi)
                     } else {
                         round_sig(lo + x * (hi - lo)).clamp(lo, hi)
                     };
@@ -196,9 +197,19 @@ pub fn generate(params: &[Param], method: Method, n: usize, steps: u32, seed: u6
         .collect()
 }
 
-/// The number of grid points, saturating.
+/// The number of grid points (at most: rounding may merge a few), computed without building the grid, so
+/// that a huge `steps` is refused at once; saturating.
 pub fn grid_size(params: &[Param], steps: u32) -> usize {
-    params.iter().fold(1usize, |acc, p| acc.saturating_mul(p.grid(steps).len()))
+    params.iter().fold(1usize, |acc, p| {
+        let n = p.spec.steps.unwrap_or(steps).max(1) as usize;
+        let axis = match p.range {
+            // Compositions of n parts over k fields: C(n + k - 1, k - 1).
+            None => (1..p.dims()).fold(1usize, |c, i| c.saturating_mul(n + i) / i),
+            Some((lo, hi)) if p.spec.integer => n.min((hi.floor() - lo.ceil()) as usize + 1),
+            Some(_) => n,
+        };
+        acc.saturating_mul(axis)
+    })
 }
 
 fn grid(params: &[Param], steps: u32) -> Vec<Vec<Value>> {
@@ -255,8 +266,8 @@ fn set_path(doc: &mut toml::Value, path: &str, value: toml::Value) -> Result<(),
 }
 
 /// The values `base` already has for `params`, if it sets every one of them within its range (a simplex's
-/// fields are normalised to sum to 1). Tuning evaluates this point too, so the result is never worse than
-/// the configuration as written.
+/// fields are normalised to sum to 1). Tuning adds this point as candidate 0, so the search sees the
+/// configuration as written.
 pub fn current(base: &PolicySpec, params: &[Param]) -> Option<Vec<Value>> {
     let doc = toml::Value::try_from(base).ok()?;
     let get = |path: &str| -> Option<f64> {
