@@ -163,6 +163,21 @@ pub fn summarize(policy: &str, reps: &[PolicyRow]) -> PolicyRow {
     row
 }
 
+/// `policy - baseline` on every metric of [`METRICS`], paired replication by replication (common random
+/// numbers) over the replications both have.
+pub fn paired_rows(policy: &str, reps: &[PolicyRow], baseline: &str, base_reps: &[PolicyRow]) -> Vec<PairedRow> {
+    let k = reps.len().min(base_reps.len());
+    METRICS
+        .iter()
+        .filter_map(|m| {
+            let a: Vec<f64> = reps[..k].iter().map(|r| (m.get)(r).mean).collect();
+            let z: Vec<f64> = base_reps[..k].iter().map(|r| (m.get)(r).mean).collect();
+            let iv = paired_diff(&a, &z).ok()?;
+            Some(PairedRow::new(policy, baseline, m.column, iv.mean, iv.half_width))
+        })
+        .collect()
+}
+
 /// Summarises an experiment: one row per policy with 95% intervals over replications, paired differences
 /// against the baseline, pooled latency CDFs and the time series.
 pub fn report(model: &Compiled, exp: &Experiment) -> RunReport {
@@ -173,15 +188,8 @@ pub fn report(model: &Compiled, exp: &Experiment) -> RunReport {
     let mut paired = Vec::new();
     if let Some(b) = baseline {
         for (i, name) in exp.policies.iter().enumerate() {
-            if i == b {
-                continue;
-            }
-            for m in METRICS {
-                let a: Vec<f64> = per_rep[i].iter().map(|r| (m.get)(r).mean).collect();
-                let z: Vec<f64> = per_rep[b].iter().map(|r| (m.get)(r).mean).collect();
-                if let Ok(iv) = paired_diff(&a, &z) {
-                    paired.push(PairedRow::new(name.clone(), base_name.clone(), m.column, iv.mean, iv.half_width));
-                }
+            if i != b {
+                paired.extend(paired_rows(name, &per_rep[i], base_name, &per_rep[b]));
             }
         }
     }

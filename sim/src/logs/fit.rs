@@ -12,6 +12,7 @@
 use super::read::{LogError, LogReader, LogRow, Outcome, RowErrors, Vocabulary};
 use crate::provider::{EndpointSpec, ErrorRates};
 use crate::scenario::dist::DistConfig;
+use crate::scenario::round_sig;
 use rand::RngExt;
 use router_core::{Duration, ErrorClass, Limits, Price};
 use statrs::distribution::{ContinuousCDF, Exp, Gamma, LogNormal};
@@ -102,19 +103,11 @@ impl Family {
         // Microsecond resolution keeps the written durations readable.
         let d = |s: f64| Duration::from_secs_f64(((s * 1e6).round() / 1e6).max(1e-6));
         match *self {
-            Family::Lognormal { mu, sigma } => DistConfig::Lognormal { median: d(mu.exp()), sigma: round4(sigma) },
-            Family::Gamma { shape, scale } => DistConfig::Gamma { mean: d(shape * scale), shape: round4(shape) },
+            Family::Lognormal { mu, sigma } => DistConfig::Lognormal { median: d(mu.exp()), sigma: round_sig(sigma) },
+            Family::Gamma { shape, scale } => DistConfig::Gamma { mean: d(shape * scale), shape: round_sig(shape) },
             Family::Exponential { mean } => DistConfig::Exponential { mean: d(mean) },
         }
     }
-}
-
-fn round4(x: f64) -> f64 {
-    if x == 0.0 || !x.is_finite() {
-        return x;
-    }
-    let scale = 10f64.powi(3 - x.abs().log10().floor() as i32);
-    (x * scale).round() / scale
 }
 
 /// Maximum-likelihood fits of every family to positive samples.
@@ -413,7 +406,7 @@ fn finish(name: &str, g: Gathered) -> EndpointFit {
             let t = (g.sic + g.soc) / (g.sii + g.soo + 2.0 * g.sio).max(1e-12);
             (t, t)
         };
-        Price { input_per_mtok: round4(a.max(0.0) * 1e6), output_per_mtok: round4(b.max(0.0) * 1e6) }
+        Price { input_per_mtok: round_sig(a.max(0.0) * 1e6), output_per_mtok: round_sig(b.max(0.0) * 1e6) }
     });
     let mut placeholders = Vec::new();
     if ttft.is_none() {

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use polars::prelude::{Column, CsvWriter, DataFrame, ParquetCompression, ParquetWriter, PlSmallStr, SerWriter};
 
-use super::model::{METRICS, RunReport};
+use super::model::{METRICS, PolicyRow, RunReport};
 
 /// Writes `summary.csv` and `summary.parquet` into `dir` and returns their paths in that order.
 pub fn write_summary(report: &RunReport, dir: &Path) -> Result<Vec<PathBuf>> {
@@ -71,6 +71,18 @@ pub fn write_cdf(report: &RunReport, dir: &Path) -> Result<PathBuf> {
 /// The per-policy summary as a data frame (the content of `summary.csv`).
 pub fn summary_frame(report: &RunReport) -> Result<DataFrame> {
     let rows = &report.rows;
+    let mut columns = metric_columns(&rows.iter().collect::<Vec<_>>());
+    let frontier = report.frontier();
+    columns.push(Column::new(
+        "on_pareto_frontier".into(),
+        (0..rows.len()).map(|i| frontier.contains(&i)).collect::<Vec<bool>>(),
+    ));
+    DataFrame::new(rows.len(), columns).context("building the summary table")
+}
+
+/// The columns `policy`, `replications`, then every metric of [`METRICS`] and its `<metric>_ci95` (null
+/// when unknown), one row per entry of `rows`: the layout of `summary.csv` and `candidates.csv`.
+pub fn metric_columns(rows: &[&PolicyRow]) -> Vec<Column> {
     let mut columns = Vec::with_capacity(3 + 2 * METRICS.len());
     columns.push(Column::new("policy".into(), rows.iter().map(|r| r.policy.as_str()).collect::<Vec<_>>()));
     columns.push(Column::new("replications".into(), rows.iter().map(|r| r.replications).collect::<Vec<u32>>()));
@@ -80,12 +92,7 @@ pub fn summary_frame(report: &RunReport) -> Result<DataFrame> {
         columns.push(Column::new(m.column.into(), values));
         columns.push(Column::new(PlSmallStr::from(format!("{}_ci95", m.column)), ci));
     }
-    let frontier = report.frontier();
-    columns.push(Column::new(
-        "on_pareto_frontier".into(),
-        (0..rows.len()).map(|i| frontier.contains(&i)).collect::<Vec<bool>>(),
-    ));
-    DataFrame::new(rows.len(), columns).context("building the summary table")
+    columns
 }
 
 /// The paired differences as a data frame (the content of `paired.csv`).

@@ -14,10 +14,10 @@ use super::TuneSetup;
 use super::config::{Confidence, Op};
 use super::search::{Status, TuneResult};
 use super::space::flatten;
+use crate::report::files::metric_columns;
 use crate::report::table::{Cell, Column, write_columns};
 use crate::report::{
-    Estimate, FrontierPlot, METRICS, PolicyRow, csv_bytes, metric, parquet_bytes, render_paired_rows,
-    write_frontier_plot,
+    Estimate, FrontierPlot, PolicyRow, csv_bytes, metric, parquet_bytes, render_paired_rows, write_frontier_plot,
 };
 use anyhow::{Context, Result};
 use polars::prelude::{Column as PlColumn, DataFrame, PlSmallStr};
@@ -91,17 +91,9 @@ pub fn candidate_frame(setup: &TuneSetup, result: &TuneResult, which: &[usize]) 
     Ok(df)
 }
 
-/// `lead` columns, then `policy`, `replications` and every metric with its `_ci95`.
+/// `lead` columns, then those of `summary.csv` (policy, replications, every metric with its `_ci95`).
 fn metric_frame(rows: &[&PolicyRow], mut columns: Vec<PlColumn>) -> Result<DataFrame> {
-    columns.push(PlColumn::new("policy".into(), rows.iter().map(|r| r.policy.as_str()).collect::<Vec<_>>()));
-    columns.push(PlColumn::new("replications".into(), rows.iter().map(|r| r.replications).collect::<Vec<u32>>()));
-    for m in METRICS {
-        columns.push(PlColumn::new(m.column.into(), rows.iter().map(|r| (m.get)(r).mean).collect::<Vec<f64>>()));
-        columns.push(PlColumn::new(
-            PlSmallStr::from(format!("{}_ci95", m.column)),
-            rows.iter().map(|r| (m.get)(r).ci95).collect::<Vec<Option<f64>>>(),
-        ));
-    }
+    columns.extend(metric_columns(rows));
     DataFrame::new(rows.len(), columns).context("building the candidate table")
 }
 

@@ -15,9 +15,8 @@
 use super::TuneSetup;
 use super::config::{Confidence, Method};
 use super::select::{self, objectives, surely_dominates, violation};
-use crate::experiment::{run_rows, summarize};
+use crate::experiment::{paired_rows, run_rows, summarize};
 use crate::report::{PairedRow, PolicyRow};
-use crate::stats::paired_diff;
 use std::time::Instant;
 
 /// Why a candidate stopped before its last replication.
@@ -287,24 +286,7 @@ fn prune(setup: &TuneSetup, alive: &[usize], reps: &[Vec<PolicyRow>], had: u32, 
 
 /// `chosen - baseline` for every metric and baseline, over the replications both have.
 fn paired_against_baselines(chosen: &Candidate, baselines: &[Baseline]) -> Vec<PairedRow> {
-    let mut out = Vec::new();
-    for b in baselines {
-        for m in crate::report::METRICS {
-            let a: Vec<f64> = chosen.reps.iter().map(|r| (m.get)(r).mean).collect();
-            let z: Vec<f64> = b.reps.iter().map(|r| (m.get)(r).mean).collect();
-            let k = a.len().min(z.len());
-            if let Ok(iv) = paired_diff(&a[..k], &z[..k]) {
-                out.push(PairedRow::new(
-                    chosen.name.clone(),
-                    b.summary.policy.clone(),
-                    m.column,
-                    iv.mean,
-                    iv.half_width,
-                ));
-            }
-        }
-    }
-    out
+    baselines.iter().flat_map(|b| paired_rows(&chosen.name, &chosen.reps, &b.summary.policy, &b.reps)).collect()
 }
 
 #[cfg(test)]

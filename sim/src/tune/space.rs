@@ -8,6 +8,7 @@
 
 use super::config::{Method, ParamSpec};
 use crate::rng::{Stream, key, sequential};
+use crate::scenario::round_sig;
 use rand::{RngExt, seq::SliceRandom};
 use router_core::PolicySpec;
 
@@ -143,15 +144,6 @@ fn compositions(n: u32, k: usize) -> Vec<Vec<u32>> {
         }
     }
     out
-}
-
-/// Rounds to 4 significant digits.
-fn round_sig(x: f64) -> f64 {
-    if x == 0.0 || !x.is_finite() {
-        return x;
-    }
-    let scale = 10f64.powi(3 - x.abs().log10().floor() as i32);
-    (x * scale).round() / scale
 }
 
 /// Rounds weights to 4 decimals, keeping their sum exactly representable as 1 (the largest absorbs the rest).
