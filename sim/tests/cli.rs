@@ -188,6 +188,8 @@ fn every_sample_log_replays_and_fits_from_the_command_line() {
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(stdout.contains("as logged") && stdout.contains("40 of 40 rows, 0 malformed"), "{name}: {stdout}");
         assert!(out_dir.join("summary.csv").is_file() && out_dir.join("malformed.txt").is_file());
+        let manifest = std::fs::read_to_string(out_dir.join("manifest.json")).expect("manifest.json");
+        assert!(manifest.contains("\"malformed.txt\"") && manifest.contains("\"scenario.toml\""), "{manifest}");
         let providers = out_dir.join("providers.toml");
         let fit = routesim(&[
             "fit",

@@ -3,11 +3,11 @@
 
 use super::Failure;
 use super::load::{Overrides, load, select_policies};
-use super::run::{RunSelection, progress_bar, results_dir, with_threads};
+use super::run::{RunSelection, progress_bar, results_dir, warn, with_threads, write_results};
 use crate::experiment::{self, ExperimentOptions};
 use crate::logs::ingest::Window;
 use crate::logs::{ReplaySettings, attach};
-use crate::report::{render_table, write_all};
+use crate::report::render_table;
 use anyhow::Context;
 use router_core::Duration;
 use std::path::PathBuf;
@@ -133,11 +133,11 @@ pub fn run(args: &ReplayArgs) -> Result<(), Failure> {
     println!(
         "(\"as logged\" is the log itself: what really happened to these requests, one observation, no interval.)"
     );
-    let mut files = write_all(&report, &dir)?;
+    warn(&model, &exp);
     let errors_path = dir.join("malformed.txt");
     std::fs::write(&errors_path, log.errors.render(&args.log, log.read))
         .with_context(|| format!("writing {}", errors_path.display()))?;
-    files.push(errors_path);
+    write_results(&model, &exp, &report, common.threads, &dir, vec![errors_path])?;
     println!(
         "\nRead the log in {read_s:.2} s; {} simulated requests in {:.2} s of wall time ({:.0} requests/s); results in {}",
         exp.simulated_requests(),

@@ -3,7 +3,7 @@
 use super::Failure;
 use super::load::{Overrides, expected_requests, load, select_policies};
 use crate::experiment::{self, ExperimentOptions};
-use crate::report::{render_table, write_all};
+use crate::report::{RunReport, render_table, write_all};
 use crate::scenario::Compiled;
 use crate::stats::steady_state_warning;
 use crate::traffic::Profile;
@@ -69,18 +69,8 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
 
     let report = experiment::report(&model, &exp);
     print!("{}", render_table(&report));
-    for w in steady_state_warnings(&model, &exp).into_iter().chain(empty_replication_warnings(&exp)) {
-        eprintln!("warning: {w}");
-    }
-    let mut files = write_all(&report, &dir)?;
-    let scenario_path = dir.join("scenario.toml");
-    let resolved = toml::to_string(&model.scenario).context("serialising the resolved scenario")?;
-    std::fs::write(&scenario_path, resolved).with_context(|| format!("writing {}", scenario_path.display()))?;
-    files.push(scenario_path);
-    let manifest_path = dir.join("manifest.json");
-    let manifest = manifest(&model, &exp, common.threads, &files, &dir);
-    std::fs::write(&manifest_path, serde_json::to_string_pretty(&manifest).context("serialising the manifest")?)
-        .with_context(|| format!("writing {}", manifest_path.display()))?;
+    warn(&model, &exp);
+    write_results(&model, &exp, &report, common.threads, &dir, Vec::new())?;
     println!(
         "\n{} simulated requests in {:.2} s of wall time ({:.0} requests/s); results in {}",
         exp.simulated_requests(),
@@ -88,6 +78,37 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
         exp.requests_per_s(),
         dir.display()
     );
+    Ok(())
+}
+
+/// Prints the warnings about a finished experiment: provider queues not at steady state (constant-rate
+/// synthetic traffic only), replications without a success.
+pub fn warn(model: &Compiled, exp: &experiment::Experiment) {
+    for w in steady_state_warnings(model, exp).into_iter().chain(empty_replication_warnings(exp)) {
+        eprintln!("warning: {w}");
+    }
+}
+
+/// Writes everything a run reports into `dir`: the report's files and plots, the resolved scenario and
+/// `manifest.json`, which also lists the `extra` files the command wrote there itself.
+pub fn write_results(
+    model: &Compiled,
+    exp: &experiment::Experiment,
+    report: &RunReport,
+    threads: Option<usize>,
+    dir: &Path,
+    extra: Vec<PathBuf>,
+) -> anyhow::Result<()> {
+    let mut files = write_all(report, dir)?;
+    files.extend(extra);
+    let scenario_path = dir.join("scenario.toml");
+    let resolved = toml::to_string(&model.scenario).context("serialising the resolved scenario")?;
+    std::fs::write(&scenario_path, resolved).with_context(|| format!("writing {}", scenario_path.display()))?;
+    files.push(scenario_path);
+    let manifest_path = dir.join("manifest.json");
+    let manifest = manifest(model, exp, threads, &files, dir);
+    std::fs::write(&manifest_path, serde_json::to_string_pretty(&manifest).context("serialising the manifest")?)
+        .with_context(|| format!("writing {}", manifest_path.display()))?;
     Ok(())
 }
 
@@ -123,10 +144,10 @@ pub fn with_threads<T: Send>(threads: Option<usize>, f: impl FnOnce() -> T + Sen
 }
 
 /// Steady-state warnings on each policy's queue length (mean over replications per interval), for scenarios
-/// whose rate is constant (a daily profile is non-stationary by design).
+/// whose rate is constant (a daily profile is non-stationary by design, and a replayed log's rate is the log's).
 fn steady_state_warnings(model: &Compiled, exp: &experiment::Experiment) -> Vec<String> {
     let cfg = model.traffic.config();
-    if !matches!(cfg.profile, Profile::Constant) || !cfg.spikes.is_empty() {
+    if model.replay.is_some() || !matches!(cfg.profile, Profile::Constant) || !cfg.spikes.is_empty() {
         return Vec::new();
     }
     let mut out = Vec::new();
