@@ -109,7 +109,7 @@ pub fn run(args: &ReplayArgs) -> Result<(), Failure> {
 
     let runs = selected.len() as u64 * model.scenario.replications as u64;
     let per_run = (log.rows as f64 * args.sample * args.loops.max(1) as f64).round() as u64;
-    let bar = progress_bar(per_run.saturating_mul(runs));
+    let bar = progress_bar(per_run.saturating_mul(runs), "requests");
     let tick = |n: u64| bar.set_position(n);
     let opts = ExperimentOptions { progress: Some(&tick), records_dir: None };
     let exp = with_threads(common.threads, || experiment::run(&model, &selected, &opts))??;

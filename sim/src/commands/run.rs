@@ -61,7 +61,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     }
 
     let runs = selected.len() as u64 * model.scenario.replications as u64;
-    let bar = progress_bar(expected_requests(&model).saturating_mul(runs));
+    let bar = progress_bar(expected_requests(&model).saturating_mul(runs), "requests");
     let tick = |n: u64| bar.set_position(n);
     let opts = ExperimentOptions { progress: Some(&tick), records_dir: records_dir.as_deref() };
     let exp = with_threads(common.threads, || experiment::run(&model, &selected, &opts))??;
@@ -120,12 +120,12 @@ pub fn results_dir(scenario: &str, suffix: &str) -> PathBuf {
     Path::new("results").join(format!("{name}{suffix}-{stamp}"))
 }
 
-/// A progress bar on stderr when it is a terminal (indicatif hides it otherwise).
-pub fn progress_bar(total: u64) -> ProgressBar {
+/// A progress bar on stderr when it is a terminal (indicatif hides it otherwise), counting `unit`s
+/// ("requests", "runs") with the time left.
+pub fn progress_bar(total: u64, unit: &str) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-    if let Ok(style) =
-        ProgressStyle::with_template("{bar:40} {percent:>3}% {human_pos}/{human_len} requests, eta {eta}")
-    {
+    let template = format!("{{bar:40}} {{percent:>3}}% {{human_pos}}/{{human_len}} {unit}, eta {{eta}}");
+    if let Ok(style) = ProgressStyle::with_template(&template) {
         bar.set_style(style);
     }
     bar

@@ -2,12 +2,11 @@
 //! configuration.
 
 use super::Failure;
-use super::run::{results_dir, with_threads};
+use super::run::{progress_bar, results_dir, with_threads};
 use crate::tune::config::Method;
 use crate::tune::search::{evaluate, planned_runs};
 use crate::tune::{TuneOverrides, TuneSetup, output};
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::path::PathBuf;
 
 /// Arguments of `routesim tune`.
@@ -61,10 +60,7 @@ pub fn run(args: &TuneArgs) -> Result<(), Failure> {
     let dir = args.out.clone().unwrap_or_else(|| results_dir(&setup.model.scenario.name, "-tune"));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating the output directory {}", dir.display()))?;
 
-    let bar = ProgressBar::with_draw_target(Some(planned_runs(&setup)), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} runs, {elapsed} elapsed, eta {eta}") {
-        bar.set_style(style);
-    }
+    let bar = progress_bar(planned_runs(&setup), "runs");
     let tick = |n: u64| bar.set_position(n);
     let result = with_threads(args.threads, || evaluate(&setup, Some(&tick)))?;
     bar.finish_and_clear();
