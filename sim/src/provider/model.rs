@@ -205,6 +205,7 @@ impl Provider {
     }
 
     /// The factor service times are multiplied by now: the load-dependent slowdown times any degradation.
+    #[inline]
     pub fn time_factor(&self) -> f64 {
         self.slowdown_factor() * self.degradation
     }
