@@ -358,6 +358,15 @@ pub struct PolicySpec {
     /// Root only: measurement windows and circuit breaker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tracking: Option<TrackingConfig>,
+    /// Root only: per-attempt timeout of this policy, overriding the caller's default (a scenario's
+    /// `[client] timeout`, a gateway's upstream timeout). A timed-out attempt is a `timeout` error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+    /// Root only: time-to-first-token timeout of this policy (LiteLLM's `stream_timeout`), overriding the
+    /// caller's default (a scenario's `[client] ttft_timeout`): an attempt whose first token has not arrived
+    /// this long after it was sent is abandoned as a `timeout` error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_timeout: Option<Duration>,
 }
 
 impl PolicySpec {
@@ -383,6 +392,8 @@ impl PolicySpec {
             cache: None,
             batching: None,
             tracking: None,
+            timeout: None,
+            ttft_timeout: None,
         }
     }
 
@@ -424,6 +435,12 @@ impl PolicySpec {
         }
         if self.tracking.is_some() {
             v.push("tracking");
+        }
+        if self.timeout.is_some() {
+            v.push("timeout");
+        }
+        if self.ttft_timeout.is_some() {
+            v.push("ttft_timeout");
         }
         v
     }

@@ -46,6 +46,7 @@ pub use duration::Duration;
 pub use model::*;
 pub use router::{
     Attempts, Decision, GiveUpReason, MAX_ENDPOINTS, MAX_GROUP_DEPTH, MAX_GROUPS, NextAttempt, RejectReason, Router,
+    Timeouts,
 };
 pub use state::{CircuitConfig, EmaConfig, TrackingConfig};
 

@@ -148,6 +148,22 @@ pub enum GiveUpReason {
     NoEndpoint,
 }
 
+/// Per-attempt timeouts a policy sets (see [`Router::timeouts`]); `None` = the caller's default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Whole-attempt timeout, nanoseconds.
+    pub attempt: Option<Nanos>,
+    /// Time-to-first-token timeout, nanoseconds.
+    pub ttft: Option<Nanos>,
+}
+
+impl Timeouts {
+    /// These timeouts, each falling back to `default`'s where unset.
+    pub fn or(self, default: Timeouts) -> Timeouts {
+        Timeouts { attempt: self.attempt.or(default.attempt), ttft: self.ttft.or(default.ttft) }
+    }
+}
+
 /// A routing policy with its endpoints, live state and resilience settings. `Send`: one router per gateway
 /// worker (or behind a mutex), or one per simulated policy.
 #[derive(Debug)]
@@ -167,6 +183,7 @@ pub struct Router {
     fallbacks: [Vec<EndpointIdx>; 4],
     cache: Option<ResponseCache>,
     batcher: Option<Batcher>,
+    timeouts: Timeouts,
     seed: u64,
     /// The next bucket boundary of the endpoints' sliding windows.
     next_tick: Nanos,
@@ -377,6 +394,12 @@ impl Router {
     /// The tracking configuration in force.
     pub fn tracking(&self) -> &TrackingConfig {
         &self.tracking
+    }
+
+    /// The policy's own timeouts (`timeout`, `ttft_timeout`); `None` where the policy leaves the caller's
+    /// default in force. The caller enforces them: router-core has no clock.
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
     }
 
     /// Whether `ep` is eligible for `req` at `now` (as the shared filter sees it), for diagnostics and tests.
@@ -893,6 +916,10 @@ impl Router {
             fallbacks,
             cache,
             batcher,
+            timeouts: Timeouts {
+                attempt: root.timeout.map(|d| d.nanos()).filter(|&t| t > 0),
+                ttft: root.ttft_timeout.map(|d| d.nanos()).filter(|&t| t > 0),
+            },
             seed: cfg.seed,
             next_tick: 0,
         })
