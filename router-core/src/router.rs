@@ -17,9 +17,9 @@ use crate::config::{ConfigError, PolicyKind, PolicySpec, RetryConfig, RouterConf
 use crate::keyed_rand::KeyedRand;
 use crate::model::{Endpoint, EndpointIdx, ErrorClass, Nanos, Outcome, RequestInfo};
 use crate::policy::{
-    Cand, Conditional, CostBased, Ctx, EndpointSet, FallbackChain, Gate, Hybrid, LatencyBased, LeastOutstanding,
-    Policy, PolicyIdx, PowerOfTwo, RoundRobin, Scored, Sticky, Target, UsageBased, WeightedRandom, WeightedTarget, Why,
-    check,
+    Cand, Conditional, CostBased, Ctx, EndpointSet, FallbackChain, Gate, Hybrid, JournalEntry, LatencyBased,
+    LeastOutstanding, Policy, PolicyIdx, PowerOfTwo, RoundRobin, Scored, Sticky, Target, UsageBased, WeightedRandom,
+    WeightedTarget, Why, check,
 };
 use crate::resilience::cache::MAX_CACHE_CAPACITY;
 use crate::resilience::{BatchTicket, Batcher, ResponseCache, RetryBudget, backoff_delay};
@@ -175,6 +175,7 @@ pub struct Router {
     states: Vec<EndpointState>,
     policies: Vec<Box<dyn Policy>>,
     counters: Vec<u64>,
+    journal: Vec<JournalEntry>,
     scratch: Vec<Cand>,
     terms: Vec<Scored>,
     tracking: TrackingConfig,
@@ -230,6 +231,8 @@ impl Router {
             gates: &self.gates,
             policies: &self.policies,
             counters: &mut self.counters,
+            journal: &mut self.journal,
+            speculative: 0,
             scratch: &mut self.scratch,
             terms: &mut self.terms,
             rand: KeyedRand::new(self.seed, req.id, salt),
@@ -240,6 +243,7 @@ impl Router {
             quota_tokens: req.expected_tokens(self.tracking.default_output_tokens),
         };
         let picked = self.policies[0].select(&mut ctx, req);
+        debug_assert!(ctx.journal.is_empty(), "every speculative cursor move is settled by its chooser");
         (picked, ctx.why)
     }
 
@@ -900,6 +904,10 @@ impl Router {
             specs.iter().map(|(s, _)| if s.targets.is_empty() { n } else { s.targets.len() }).collect();
         let widest = per_policy.iter().copied().max().unwrap_or(n);
         let scratch_cap = per_policy.iter().sum::<usize>().min((MAX_GROUP_DEPTH + 1) * widest);
+        // Journal of speculative cursor moves: each candidate on the scratch stack (and the one being resolved)
+        // carries at most one entry per round robin on its path, and a path holds at most MAX_GROUP_DEPTH + 1.
+        let round_robins = specs.iter().filter(|(s, _)| s.kind == PolicyKind::RoundRobin).count();
+        let journal_cap = (scratch_cap + 1) * round_robins.min(MAX_GROUP_DEPTH + 1);
         Ok(Router {
             name: root.name.clone(),
             kind: root.kind,
@@ -907,6 +915,7 @@ impl Router {
             gates: cfg.endpoints.iter().map(Gate::new).collect(),
             states: (0..n).map(|_| EndpointState::new(&tracking)).collect(),
             counters: vec![0; policies.len()],
+            journal: Vec::with_capacity(journal_cap),
             policies,
             scratch: Vec::with_capacity(scratch_cap),
             terms: Vec::with_capacity(widest),

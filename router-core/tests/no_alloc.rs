@@ -9,7 +9,7 @@ mod workload;
 
 use router_core::{
     Attempts, BatchConfig, CacheConfig, Decision, Duration, Endpoint, ErrorClass, FallbackSpec, NextAttempt, Outcome,
-    PolicyKind, RetryConfig,
+    PolicyKind, PolicySpec, RetryConfig, TargetSpec,
 };
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -77,6 +77,38 @@ fn decide_and_feedback_do_not_allocate_for_any_policy() {
             assert_eq!(a, 0, "{} at {n} endpoints allocated {a} times", kind.name());
             assert_eq!(routed, 20_000, "{} at {n}: every request is routed", kind.name());
         }
+    }
+}
+
+#[test]
+fn nested_round_robins_under_scoring_policies_do_not_allocate() {
+    // Round robins asked speculatively by scoring policies journal their cursor moves: the journal's capacity
+    // is reserved up front.
+    for root in [PolicyKind::Cost, PolicyKind::Hybrid, PolicyKind::P2c, PolicyKind::Weighted, PolicyKind::Latency] {
+        let mut cfg = workload::config(root, 16);
+        cfg.groups.clear();
+        let mut groups = Vec::new();
+        for g in 0..4 {
+            let mut rr = PolicySpec::new(format!("rr{g}"), PolicyKind::RoundRobin);
+            rr.targets = (0..4).map(|k| TargetSpec::Name(format!("e{}", g * 4 + k))).collect();
+            groups.push(rr);
+        }
+        let mut inner = PolicySpec::new("inner", PolicyKind::LeastOutstanding);
+        inner.targets = vec![TargetSpec::Name("rr2".into()), TargetSpec::Name("rr3".into())];
+        groups.push(inner);
+        cfg.policy.targets = ["rr0", "rr1", "inner"].map(|n| TargetSpec::Name(n.into())).to_vec();
+        cfg.groups = groups;
+        let mut d =
+            Driver { router: router_core::Router::new(&cfg).unwrap(), reqs: workload::requests(), now: 0, i: 0 };
+        for _ in 0..2_000 {
+            d.step();
+        }
+        let a = allocations(|| {
+            for _ in 0..10_000 {
+                std::hint::black_box(d.step());
+            }
+        });
+        assert_eq!(a, 0, "{} over nested round robins allocated {a} times", root.name());
     }
 }
 

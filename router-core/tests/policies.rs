@@ -25,6 +25,51 @@ fn round_robin_rotates_in_order_and_skips_ineligible_targets() {
     assert_eq!(c, vec![100, 100, 100]);
 }
 
+/// A root policy over a round-robin `pool` (x, y) and an endpoint `cheap`, as TOML.
+fn pool_and_cheap(root: &str) -> String {
+    "[[endpoints]]\nid = \"x\"\nprice = { input_per_mtok = 5.0 }\n\
+     [[endpoints]]\nid = \"y\"\nprice = { input_per_mtok = 5.0 }\n\
+     [[endpoints]]\nid = \"cheap\"\nprice = { input_per_mtok = 1.0 }\n"
+        .to_string()
+        + &format!("[policy]\nname = \"root\"\n{root}\n")
+        + "[[groups]]\nname = \"pool\"\nkind = \"round-robin\"\ntargets = [\"x\", \"y\"]\n"
+}
+
+/// Asserts that the picks other than `cheap` alternate x, y, x, y, ... from the first.
+fn assert_alternates(picks: &[String], what: &str) {
+    let served: Vec<&str> = picks.iter().map(String::as_str).filter(|&e| e != "cheap").collect();
+    assert!(served.len() >= 100, "{what}: the pool served only {} requests", served.len());
+    for (k, e) in served.iter().enumerate() {
+        assert_eq!(*e, ["x", "y"][k % 2], "{what}: the pool's pick #{k} breaks its rotation: {served:?}");
+    }
+}
+
+#[test]
+fn a_nested_round_robin_cycles_exactly_over_the_requests_it_serves() {
+    // Weighted 3:1 between the pool and cheap: the pool is only asked when it is drawn.
+    let mut r = router(&pool_and_cheap(
+        "kind = \"weighted\"\ntargets = [{ id = \"pool\", weight = 3.0 }, { id = \"cheap\", weight = 1.0 }]",
+    ));
+    let picks: Vec<String> = (0..2000).map(|i| pick_id(&mut r, &RequestInfo::new(i, 10), 0)).collect();
+    assert_alternates(&picks, "weighted");
+    // Scoring policies must see the pool's pick to score it, but only a pick they use moves the pool on:
+    // cheap wins whenever it is eligible, and is out of rotation on every fourth request.
+    for root in ["kind = \"cost\"", "kind = \"hybrid\"\nweights = { cost = 1.0 }", "kind = \"least-outstanding\""] {
+        let mut r = router(&pool_and_cheap(&format!("{root}\ntargets = [\"cheap\", \"pool\"]")));
+        let (cheap, x, y) = (idx(&r, "cheap"), idx(&r, "x"), idx(&r, "y"));
+        // One request in flight on x and y: least-outstanding, too, prefers cheap while it is eligible.
+        r.on_dispatch(x, &RequestInfo::new(0, 10), 0);
+        r.on_dispatch(y, &RequestInfo::new(0, 10), 0);
+        let picks: Vec<String> = (0..2000u64)
+            .map(|i| {
+                r.on_health(cheap, i % 4 != 3, 0);
+                pick_id(&mut r, &RequestInfo::new(i, 10), 0)
+            })
+            .collect();
+        assert_alternates(&picks, root);
+    }
+}
+
 // ===== weighted =====
 
 #[test]
@@ -391,7 +436,7 @@ fn conditional_rules_choose_nested_groups() {
     let c = counts(&mut r, 8000, 0, |i| req_with(i, &[("region", s("us"))]));
     let (cheap, x, y) = (idx(&r, "cheap").get(), idx(&r, "x").get(), idx(&r, "y").get());
     assert!((share(&c, cheap) - 0.25).abs() < 0.02, "{c:?}");
-    // (The pool is resolved as a candidate on every request, so its rotation advances even when `cheap` wins.)
+    // (The pool's rotation advances only on the requests it serves.)
     assert!((c[x] as f64 / c[y] as f64 - 1.0).abs() < 0.05, "the nested round robin shares: {c:?}");
     assert_eq!(c[idx(&r, "big-a").get()] + c[idx(&r, "big-b").get()], 0);
     // The matched group has nothing eligible: the default takes over.

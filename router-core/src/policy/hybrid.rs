@@ -118,7 +118,7 @@ impl Policy for Hybrid {
                 terms[n] = Scored { terms: t, ep: e, score: 0.0 };
                 n += 1;
             }
-            ctx.release(start);
+            // The candidates stay on the scratch stack until the choice is settled (see below).
             terms
         };
         let scored = &mut terms[..n];
@@ -142,20 +142,27 @@ impl Policy for Hybrid {
             }
         }
         // Uniform among the candidates within `buffer` of the best, as `select::within_abs`.
-        let picked = if scored.is_empty() {
+        let chosen = if scored.is_empty() {
             None
         } else if !best.is_finite() {
-            Some(scored[ctx.rand.below(scored.len())].ep)
+            Some(ctx.rand.below(scored.len()))
         } else {
             let limit = best + self.buffer;
             match scored.iter().filter(|c| c.score <= limit).count() {
-                1 => Some(scored[best_at].ep),
+                1 => Some(best_at),
                 within => {
                     let k = ctx.rand.below(within);
-                    scored.iter().filter(|c| c.score <= limit).nth(k).map(|c| c.ep)
+                    scored.iter().enumerate().filter(|(_, c)| c.score <= limit).nth(k).map(|(i, _)| i)
                 }
             }
         };
+        let picked = chosen.map(|i| scored[i].ep);
+        if !self.direct {
+            // `terms[i]` is the candidate at `start + i` of the scratch stack, which starts where it was.
+            let start = ctx.scratch.len() - n;
+            ctx.settle(start, chosen);
+            ctx.release(start);
+        }
         *ctx.terms = terms;
         picked
     }

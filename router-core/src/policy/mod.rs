@@ -11,6 +11,14 @@
 //! A policy's targets may be endpoints or other policies ("groups"), to any depth: a target that is a policy
 //! is resolved by asking that policy, and its pick then competes as a candidate. So conditional ->
 //! weighted group -> fallback chain is just three policies targeting each other.
+//!
+//! Groups are evaluated lazily: a policy that takes the first eligible target (fallback, round robin,
+//! conditional, sticky) asks its targets in turn and stops at the first answer, and weighted random draws a
+//! target first and asks only that one. A scoring policy (least-outstanding, p2c, latency, usage, cost,
+//! hybrid) must know each group's pick to score it, so it asks every group, but *speculatively*: what a group
+//! would change (a round robin's cursor) is written to a journal, and only the journal of the candidate the
+//! policy chooses is kept ([`Ctx::gather`], [`Ctx::settle`]). A nested round robin therefore advances on
+//! exactly the requests it serves.
 
 mod conditional;
 mod cost;
@@ -45,7 +53,8 @@ use std::fmt::Debug;
 /// A routing policy: given the live state, choose one endpoint for a request, or none.
 ///
 /// Implementations read state through [`Ctx`] and never mutate endpoint state; the [`crate::Router`] applies
-/// feedback. Per-policy mutable state (a round-robin cursor) lives in [`Ctx::counter`].
+/// feedback. Per-policy mutable state (a round-robin cursor) is read with [`Ctx::cursor`] and moved with
+/// [`Ctx::advance`], which journals the move while the policy is asked speculatively.
 pub trait Policy: Send + Sync + Debug {
     /// Chooses an eligible endpoint for `req`, or `None` when no target is eligible.
     fn select(&self, ctx: &mut Ctx<'_>, req: &RequestInfo) -> Option<EndpointIdx>;
@@ -82,7 +91,20 @@ pub struct Cand {
     pub weight: f64,
     /// Score (lower is better) or dynamic weight, as the policy uses it.
     pub score: f64,
+    /// Where this candidate's journal entries start (see [`Ctx::settle`]): the entries up to the next
+    /// candidate's mark are the cursor moves its group would make if it were chosen.
+    pub(crate) mark: u32,
 }
+
+impl Cand {
+    /// A candidate with no journal entries (an endpoint target, or a candidate built outside a selection).
+    pub fn new(ep: EndpointIdx, weight: f64, score: f64) -> Self {
+        Cand { ep, weight, score, mark: 0 }
+    }
+}
+
+/// A cursor move a policy would make if its pick is served: (policy, new cursor value).
+pub(crate) type JournalEntry = (PolicyIdx, u64);
 
 /// A candidate with the raw terms of a multi-term score (hybrid routing).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -214,6 +236,11 @@ pub struct Ctx<'a> {
     pub gates: &'a [Gate],
     pub(crate) policies: &'a [Box<dyn Policy>],
     pub(crate) counters: &'a mut [u64],
+    /// Cursor moves made while a group is asked speculatively (see [`Ctx::settle`]). Its capacity is reserved
+    /// when the router is built, so pushing never allocates.
+    pub(crate) journal: &'a mut Vec<JournalEntry>,
+    /// How many enclosing [`Ctx::gather`]s are asking a group speculatively (0: a pick made now is served).
+    pub(crate) speculative: u32,
     pub(crate) scratch: &'a mut Vec<Cand>,
     /// Candidates with their score terms, for the policy currently scoring (hybrid).
     pub(crate) terms: &'a mut Vec<Scored>,
@@ -314,25 +341,87 @@ impl<'a> Ctx<'a> {
     }
 
     /// Resolves every target and pushes the eligible picks onto the scratch stack. Returns the start of this
-    /// call's candidates; the caller reads `candidates(start)` and must call [`Ctx::release`] with it.
+    /// call's candidates; the caller reads `candidates(start)` and must call [`Ctx::settle`] with the one it
+    /// chose (or `None`) and then [`Ctx::release`] with `start`.
+    ///
+    /// Groups are asked speculatively: the cursor moves they would make are journaled, not applied, until
+    /// [`Ctx::settle`] keeps those of the chosen candidate.
     #[inline]
     pub fn gather(&mut self, targets: &[WeightedTarget], req: &RequestInfo) -> usize {
         let start = self.scratch.len();
         for wt in targets {
             // Endpoints, the common case, are filtered inline; groups recurse.
+            let mark = self.journal.len();
             let picked = match wt.target {
                 Target::Endpoint(e) => self.eligible(e, req).then_some(e),
-                Target::Policy(_) => self.resolve(wt.target, req),
-            };
-            if let Some(ep) = picked {
-                // A group may pick an endpoint another target already named: keep the first.
-                if matches!(wt.target, Target::Policy(_)) && self.scratch[start..].iter().any(|c| c.ep == ep) {
-                    continue;
+                Target::Policy(_) => {
+                    self.speculative += 1;
+                    let picked = self.resolve(wt.target, req);
+                    self.speculative -= 1;
+                    picked
                 }
-                self.scratch.push(Cand { ep, weight: wt.weight, score: 0.0 });
+            };
+            match picked {
+                // A group may pick an endpoint another target already named: keep the first.
+                Some(ep)
+                    if !(matches!(wt.target, Target::Policy(_))
+                        && self.scratch[start..].iter().any(|c| c.ep == ep)) =>
+                {
+                    self.scratch.push(Cand { ep, weight: wt.weight, score: 0.0, mark: mark as u32 });
+                }
+                _ => self.journal.truncate(mark),
             }
         }
         start
+    }
+
+    /// Keeps the journal entries of the candidate `chosen` (an index into `candidates(start)`) and drops those
+    /// of the others. When no enclosing policy is choosing speculatively, the pick will be served: the kept
+    /// cursor moves are applied. Call it after choosing and before [`Ctx::release`].
+    #[inline]
+    pub fn settle(&mut self, start: usize, chosen: Option<usize>) {
+        let Some(first) = self.scratch.get(start) else { return };
+        let base = first.mark as usize;
+        if self.journal.len() == base {
+            // No group moved a cursor (the common case): nothing to keep or drop.
+            return;
+        }
+        let (from, to) = match chosen {
+            Some(i) => {
+                let from = self.scratch[start + i].mark as usize;
+                let to = self.scratch.get(start + i + 1).map_or(self.journal.len(), |c| c.mark as usize);
+                (from, to)
+            }
+            None => (base, base),
+        };
+        if self.speculative == 0 {
+            for k in from..to {
+                let (p, v) = self.journal[k];
+                self.counters[p.0 as usize] = v;
+            }
+            self.journal.truncate(base);
+        } else {
+            self.journal.copy_within(from..to, base);
+            self.journal.truncate(base + (to - from));
+        }
+    }
+
+    /// The cursor of policy `p` (a round robin's next position), as of the last served pick.
+    #[inline]
+    pub fn cursor(&self, p: PolicyIdx) -> u64 {
+        self.counters[p.0 as usize]
+    }
+
+    /// Moves the cursor of policy `p` to `value` for the pick it is making: at once when that pick will be
+    /// served, else in the journal (see [`Ctx::settle`]).
+    #[inline]
+    pub fn advance(&mut self, p: PolicyIdx, value: u64) {
+        if self.speculative == 0 {
+            self.counters[p.0 as usize] = value;
+        } else {
+            debug_assert!(self.journal.len() < self.journal.capacity(), "the journal's reserved capacity suffices");
+            self.journal.push((p, value));
+        }
     }
 
     /// The candidates pushed since `start`.
@@ -345,12 +434,6 @@ impl<'a> Ctx<'a> {
     #[inline]
     pub fn release(&mut self, start: usize) {
         self.scratch.truncate(start);
-    }
-
-    /// The mutable counter of policy `p` (a round-robin cursor).
-    #[inline]
-    pub fn counter(&mut self, p: PolicyIdx) -> &mut u64 {
-        &mut self.counters[p.0 as usize]
     }
 
     /// State of endpoint `e`.
@@ -377,9 +460,11 @@ impl<'a> Ctx<'a> {
         let start = self.gather(targets, req);
         let mut cands = std::mem::take(self.scratch);
         score(self, &mut cands[start..]);
-        let picked = choose(&mut cands[start..], &mut self.rand).map(|i| cands[start + i].ep);
-        cands.truncate(start);
+        let chosen = choose(&mut cands[start..], &mut self.rand);
+        let picked = chosen.map(|i| cands[start + i].ep);
         *self.scratch = cands;
+        self.settle(start, chosen);
+        self.release(start);
         picked
     }
 }

@@ -24,9 +24,9 @@ impl Policy for PowerOfTwo {
         let n = ctx.scratch.len() - start;
         // As `select::two_choices`, but only the two drawn candidates are scored (the score decays an
         // estimate with `exp`, which is worth skipping for the others).
-        let picked = match n {
+        let chosen = match n {
             0 => None,
-            1 => Some(ctx.scratch[start].ep),
+            1 => Some(0),
             _ => {
                 let a = ctx.rand.below(n);
                 let mut b = ctx.rand.below(n - 1);
@@ -38,9 +38,11 @@ impl Policy for PowerOfTwo {
                     let st = ctx.state(e);
                     st.peak.cost(ctx.now, st.in_flight)
                 };
-                Some(if load(eb) < load(ea) { eb } else { ea })
+                Some(if load(eb) < load(ea) { b } else { a })
             }
         };
+        let picked = chosen.map(|i| ctx.scratch[start + i].ep);
+        ctx.settle(start, chosen);
         ctx.release(start);
         picked
     }

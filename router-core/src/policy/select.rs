@@ -104,7 +104,7 @@ mod tests {
     use crate::model::EndpointIdx;
 
     fn cands(scores: &[f64]) -> Vec<Cand> {
-        scores.iter().enumerate().map(|(i, &s)| Cand { ep: EndpointIdx(i as u16), weight: 1.0, score: s }).collect()
+        scores.iter().enumerate().map(|(i, &s)| Cand::new(EndpointIdx(i as u16), 1.0, s)).collect()
     }
 
     #[test]

@@ -1,10 +1,15 @@
 //! Weighted random: pick a target at random in proportion to its static weight.
 
-use super::{Ctx, Policy, WeightedTarget, select};
+use super::{Ctx, Policy, Target, WeightedTarget};
 use crate::model::{EndpointIdx, RequestInfo};
 
 /// Picks an eligible target at random, proportional to its weight (the target's `weight`, else the
 /// endpoint's static `weight`). Ineligible targets are left out and the others' shares grow in proportion.
+///
+/// Groups are asked lazily: the draw is over the eligible endpoint targets and the group targets, and a group
+/// is asked only when it is drawn. A group with nothing eligible is then left out and the draw repeated, so a
+/// group's share is its weight whatever it picks, and a group (a round robin's cursor) is never evaluated for
+/// a request it does not serve. With endpoint targets only, this is a single draw over the eligible ones.
 #[derive(Debug)]
 pub struct WeightedRandom {
     targets: Vec<WeightedTarget>,
@@ -17,13 +22,67 @@ impl WeightedRandom {
     }
 }
 
+/// A set of target positions (the router caps a policy's targets at [`crate::MAX_ENDPOINTS`]).
+#[derive(Default)]
+struct Out([u64; 4]);
+
+impl Out {
+    #[inline]
+    fn insert(&mut self, i: usize) {
+        self.0[i / 64] |= 1 << (i % 64);
+    }
+    #[inline]
+    fn contains(&self, i: usize) -> bool {
+        self.0[i / 64] & (1 << (i % 64)) != 0
+    }
+}
+
 impl Policy for WeightedRandom {
     fn select(&self, ctx: &mut Ctx<'_>, req: &RequestInfo) -> Option<EndpointIdx> {
-        ctx.pick(
-            &self.targets,
-            req,
-            |_, cands| cands.iter_mut().for_each(|c| c.score = c.weight),
-            |cands, rand| select::weighted(cands, rand),
-        )
+        // Targets out of the draw: ineligible endpoints (filtered now, as any policy does) and groups that were
+        // drawn and had nothing eligible.
+        let mut out = Out::default();
+        for (i, wt) in self.targets.iter().enumerate() {
+            if let Target::Endpoint(e) = wt.target
+                && !ctx.eligible(e, req)
+            {
+                out.insert(i);
+            }
+        }
+        loop {
+            let live = || self.targets.iter().enumerate().filter(|(i, _)| !out.contains(*i)).map(|(_, t)| t);
+            let n = live().count();
+            if n == 0 {
+                return None;
+            }
+            // As `select::weighted` over the live targets in order: the same arithmetic and the same draws.
+            let total: f64 = live().map(|t| t.weight.max(0.0)).sum();
+            let drawn = if !total.is_finite() || total <= 0.0 {
+                ctx.rand.below(n)
+            } else {
+                let mut u = ctx.rand.unit() * total;
+                let mut at = None;
+                for (k, t) in live().enumerate() {
+                    let w = t.weight.max(0.0);
+                    if u < w {
+                        at = Some(k);
+                        break;
+                    }
+                    u -= w;
+                }
+                // Rounding can leave `u` just past the end: the last positive weight takes it.
+                at.or_else(|| live().enumerate().filter(|(_, t)| t.weight > 0.0).map(|(k, _)| k).last())
+                    .unwrap_or(n - 1)
+            };
+            let (i, wt) =
+                self.targets.iter().enumerate().filter(|(i, _)| !out.contains(*i)).nth(drawn).expect("drawn < n");
+            match wt.target {
+                Target::Endpoint(e) => return Some(e),
+                Target::Policy(_) => match ctx.resolve(wt.target, req) {
+                    Some(e) => return Some(e),
+                    None => out.insert(i),
+                },
+            }
+        }
     }
 }
