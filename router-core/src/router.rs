@@ -206,12 +206,16 @@ impl Router {
         {
             return Decision::Batch(b.add(now));
         }
-        if let Some(b) = &mut self.budget {
-            b.deposit(now);
-        }
         let (picked, why) = self.select(req, now, EndpointSet::default(), 0);
         match picked {
-            Some(endpoint) => Decision::Route { endpoint, max_attempts: self.retry.max_attempts },
+            Some(endpoint) => {
+                // Only a first attempt earns retry allowance: a rejected request sends nothing, so it must not
+                // let later retries add load.
+                if let Some(b) = &mut self.budget {
+                    b.deposit(now);
+                }
+                Decision::Route { endpoint, max_attempts: self.retry.max_attempts }
+            }
             None => Decision::Reject(RejectReason::from_counts(&why)),
         }
     }

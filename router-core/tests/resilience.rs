@@ -3,7 +3,9 @@
 mod common;
 
 use common::*;
-use router_core::{Attempts, Decision, ErrorClass, GiveUpReason, NextAttempt, Outcome, RequestInfo, Router};
+use router_core::{
+    Attempts, Decision, ErrorClass, GiveUpReason, NextAttempt, Outcome, RejectReason, RequestInfo, Router,
+};
 
 fn failure(class: ErrorClass) -> Outcome {
     Outcome::failure(class, 10 * MS)
@@ -210,6 +212,32 @@ fn the_retry_budget_limits_retries_to_a_share_of_first_attempts() {
         })
         .count();
     assert!((19..=21).contains(&retried), "10 s at 2 per second: {retried}");
+}
+
+#[test]
+fn rejected_requests_earn_no_retry_budget() {
+    let mut r = single("{ budget = { ratio = 0.1, min_per_s = 0.0 } }\n".to_owned() + NO_CIRCUIT);
+    let server = failure(ErrorClass::Server);
+    // Spend the initial allowance.
+    let mut id = 0;
+    while matches!(first_failure(&mut r, &RequestInfo::new(id, 10), &server, 0).1, NextAttempt::Retry { .. }) {
+        id += 1;
+    }
+    // A thousand requests rejected while the only endpoint is down are not first attempts: no allowance.
+    let a = idx(&r, "a");
+    r.on_health(a, false, 0);
+    for k in 0..1000 {
+        assert_eq!(r.decide(&RequestInfo::new(10_000 + k, 10), 0), Decision::Reject(RejectReason::AllUnhealthy));
+    }
+    r.on_health(a, true, 0);
+    // Five first attempts earn 0.5 of a retry, on top of less than one left over.
+    let retried = (0..5)
+        .filter(|k| {
+            let req = RequestInfo::new(20_000 + k, 10);
+            matches!(first_failure(&mut r, &req, &server, 0).1, NextAttempt::Retry { .. })
+        })
+        .count();
+    assert!(retried <= 1, "rejections earned retries: {retried} of 5 failures retried");
 }
 
 #[test]

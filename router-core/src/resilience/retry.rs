@@ -19,7 +19,8 @@ pub fn backoff_delay(cfg: &RetryConfig, retry: u32, rand: &mut KeyedRand) -> Nan
 
 /// A token bucket limiting retries to a fraction of first attempts plus a floor per second.
 ///
-/// Every first attempt deposits `ratio` tokens; time deposits `min_per_s` tokens per second; a retry takes one.
+/// Every first attempt deposits `ratio` tokens (a request the router rejects makes no attempt and deposits
+/// nothing); time deposits `min_per_s` tokens per second; a retry takes one.
 /// The bucket holds at most `10 x min_per_s + 100 x ratio` tokens... enough for a short burst, not a storm.
 #[derive(Clone, Debug)]
 pub struct RetryBudget {
@@ -42,7 +43,7 @@ impl RetryBudget {
         self.last = self.last.max(now);
     }
 
-    /// Records a first attempt.
+    /// Records a first attempt (a routed request; never a rejected one).
     pub fn deposit(&mut self, now: Nanos) {
         self.refill(now);
         self.tokens = (self.tokens + self.cfg.ratio).min(self.cap);
