@@ -186,12 +186,17 @@ impl Ema {
 
 // ===== impl PeakEwma =====
 
-/// Peak-sensitive EWMA of round-trip time, after tower's `PeakEwma` (itself from Finagle).
+/// Peak-sensitive EWMA of round-trip time, after tower's `PeakEwma` (itself from Finagle), as written in
+/// tower's `tower/src/load/peak_ewma.rs` (`RttEstimate::decay` and `RttEstimate::update`).
 ///
-/// A sample above the estimate replaces it at once (the peak); a sample below it is blended in with weight
-/// `1 - exp(-elapsed / decay)`. Reading the estimate decays it toward zero with the same time constant, so an
-/// endpoint that was slow a while ago becomes attractive again. The load is `estimate x (in_flight + 1)`;
-/// an endpoint never measured counts as `default` (1 s) so that it is not flooded before a baseline exists.
+/// The estimate decays toward zero with time constant `decay`, so an endpoint that was slow a while ago becomes
+/// attractive again: reading it at `now` gives the last value x `exp(-elapsed / decay)`. A sample is taken in
+/// two steps, **decay, then blend**: the estimate is first decayed to `now` (tower decays it on every
+/// `load()`, which its balancer calls before each pick; here reads are pure, so the decay is applied when the
+/// sample arrives); a sample above that decayed estimate replaces it at once (the peak), and a sample below it
+/// is blended into it with weight `1 - exp(-elapsed / decay)`, `elapsed` being the time since the last sample.
+/// The load is `estimate x (in_flight + 1)`; an endpoint never measured counts as `default` (1 s) so that it
+/// is not flooded before a baseline exists.
 #[derive(Clone, Copy, Debug)]
 pub struct PeakEwma {
     rtt: f64,
@@ -206,17 +211,21 @@ impl PeakEwma {
         PeakEwma { rtt: default.nanos() as f64, updated: 0, decay_ns: decay.nanos().max(1) as f64, measured: false }
     }
 
-    /// Records a round-trip time sample at `now`.
+    /// Records a round-trip time sample at `now`: decay the estimate to `now`, then take the sample as the new
+    /// peak if it is above it, else blend it in (see [`PeakEwma`]).
     #[inline]
     pub fn observe(&mut self, rtt: Nanos, now: Nanos) {
         let rtt = rtt as f64;
-        if !self.measured || rtt > self.rtt {
+        let elapsed = now.saturating_sub(self.updated) as f64;
+        let decay = decay(elapsed / self.decay_ns);
+        // Decay: the estimate every read at `now` sees.
+        let current = self.rtt * decay;
+        if !self.measured || rtt > current {
             self.rtt = rtt;
             self.measured = true;
         } else {
-            let elapsed = now.saturating_sub(self.updated) as f64;
-            let decay = decay(elapsed / self.decay_ns);
-            self.rtt = self.rtt * decay + rtt * (1.0 - decay);
+            // Blend: move the decayed estimate toward the sample by the recency weight, as tower's `update`.
+            self.rtt = current * decay + rtt * (1.0 - decay);
         }
         self.updated = now;
     }
@@ -583,13 +592,32 @@ mod tests {
         p.observe(S / 10, 0);
         p.observe(2 * S, S);
         assert_eq!(p.estimate(S), 2.0 * S as f64);
-        // A fast sample 10 s later blends with weight 1 - e^-1.
+        // A fast sample 10 s later: the 2 s peak has decayed to 2 e^-1, and the sample blends into that with
+        // weight 1 - e^-1.
         p.observe(S / 10, 11 * S);
         let d = (-1.0f64).exp();
-        let expected = 2.0 * d + 0.1 * (1.0 - d);
+        let expected = 2.0 * d * d + 0.1 * (1.0 - d);
         assert!((p.estimate(11 * S) / S as f64 - expected).abs() < 1e-9);
         assert!(p.estimate(100 * S) < 0.01 * S as f64, "the estimate decays while idle");
         assert!(p.cost(11 * S, 3) > p.cost(11 * S, 0) * 3.9);
+    }
+
+    #[test]
+    fn peak_ewma_decays_before_it_compares_and_blends_a_sample() {
+        let mut p = PeakEwma::new(Duration::from_secs(10), Duration::from_secs(1));
+        p.observe(2 * S, 0);
+        // Ten seconds later the 2 s peak has decayed to 2 e^-1 = 0.74 s: a 1 s sample is above it, a new peak.
+        let d = (-1.0f64).exp();
+        assert!((p.estimate(10 * S) / S as f64 - 2.0 * d).abs() < 1e-9);
+        p.observe(S, 10 * S);
+        assert_eq!(p.estimate(10 * S), S as f64, "a sample above the decayed estimate is the new peak");
+        // A sample below the decayed estimate is blended into the decayed estimate, never above it.
+        let mut p = PeakEwma::new(Duration::from_secs(10), Duration::from_secs(1));
+        p.observe(2 * S, 0);
+        p.observe(S / 2, 10 * S);
+        let got = p.estimate(10 * S) / S as f64;
+        assert!(got < 2.0 * d, "a lower sample lowers the decayed estimate ({:.3} s), got {got:.3} s", 2.0 * d);
+        assert!(got > 0.5, "{got}");
     }
 
     #[test]

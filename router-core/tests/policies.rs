@@ -150,6 +150,19 @@ fn p2c_compares_two_random_endpoints_by_peak_ewma_times_load() {
     assert!((share(&c, 0) - 1.0 / 3.0).abs() < 0.03, "{c:?}");
 }
 
+#[test]
+fn p2c_compares_a_new_sample_with_the_decayed_peak() {
+    let mut r = router(&format!("{}[policy]\nname = \"p2c\"\nkind = \"p2c\"\n", endpoints(&["a", "b"])));
+    let (a, b) = (idx(&r, "a"), idx(&r, "b"));
+    // a peaked at 2 s, 7 s before a 1 s sample: the peak has decayed to 2 e^-0.7 = 0.99 s, so 1 s is the new peak
+    // (blending it into the undecayed 2 s would give 1.5 s). b has one 1.2 s sample.
+    complete(&mut r, a, 0, 2 * S);
+    complete(&mut r, a, 8 * S, S);
+    complete(&mut r, b, 8 * S, 1200 * MS);
+    let c = counts(&mut r, 1000, 9200 * MS, |i| RequestInfo::new(i, 10));
+    assert_eq!(c, vec![1000, 0], "a (about 0.98 s) is faster than b (1.2 s)");
+}
+
 // ===== latency =====
 
 fn latency_router(buffer: f64) -> Router {
