@@ -687,8 +687,18 @@ fn compile_targets(
             ));
         }
     }
-    if spec.kind == PolicyKind::Weighted && targets.iter().all(|t| t.weight == 0.0) {
-        return Err(ConfigError::new(format!("{p}.targets"), "expected at least one positive weight, found all zero"));
+    // Weighted random draws by these weights and usage routing scales them by quota headroom: with every weight
+    // zero there is nothing to draw by (the selector would fall back to uniform), so say so here.
+    if matches!(spec.kind, PolicyKind::Weighted | PolicyKind::Usage) && targets.iter().all(|t| t.weight == 0.0) {
+        let source = if spec.targets.is_empty() {
+            "without `targets` every non-batch endpoint is a target and its weight is the endpoint's `weight`"
+        } else {
+            "a target's weight is its `weight`, else its endpoint's `weight` (1 for a group)"
+        };
+        return Err(ConfigError::new(
+            format!("{p}.targets"),
+            format!("expected at least one positive weight, found all zero ({source})"),
+        ));
     }
     Ok(targets)
 }

@@ -48,6 +48,22 @@ fn cases() -> Vec<(String, &'static str, &'static str)> {
             "policy.targets",
             "found all zero",
         ),
+        // A usage policy's shares are its targets' weights x their quota headroom: all zero is no policy at all.
+        (
+            p("kind = \"usage\"\ntargets = [{ id = \"a\", weight = 0.0 }, { id = \"b\", weight = 0.0 }]"),
+            "policy.targets",
+            "expected at least one positive weight, found all zero",
+        ),
+        (
+            "[[endpoints]]\nid = \"a\"\nweight = 0.0\n[[endpoints]]\nid = \"b\"\nweight = 0.0\n[policy]\nname = \"u\"\nkind = \"usage\"".into(),
+            "policy.targets",
+            "endpoint's `weight`",
+        ),
+        (
+            format!("{}[[groups]]\nname = \"g\"\nkind = \"usage\"\ntargets = [{{ id = \"a\", weight = 0.0 }}]", p("kind = \"fallback\"\ntargets = [\"g\"]")),
+            "groups[0].targets",
+            "found all zero",
+        ),
         // Thresholds and fractions outside 0..1.
         (p("kind = \"usage\"\nthreshold = 1.5"), "policy.threshold", "strictly between 0 and 1, found 1.5"),
         (p("kind = \"usage\"\nthreshold = 0.0"), "policy.threshold", "strictly between 0 and 1"),

@@ -8,7 +8,8 @@ const MIN_TAPER: f64 = 1e-3;
 
 /// Routes by quota headroom so that endpoints do not hit their RPM/TPM limits (and the 429s that follow).
 ///
-/// - **Dynamic threshold**: each candidate's share is its static weight x a taper of its quota utilisation
+/// - **Dynamic threshold**: each candidate's share is its static weight (the target's `weight`, else the
+///   endpoint's; the router rejects a policy whose weights are all zero) x a taper of its quota utilisation
 ///   `u` (the larger of its RPM and TPM fractions over the window): 1 while `u <= threshold`, then falling
 ///   linearly to 0 at `u = 1`. Traffic shifts away from an endpoint *before* it is exhausted; an exhausted
 ///   endpoint is removed by the shared filter.
