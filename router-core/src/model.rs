@@ -81,7 +81,8 @@ pub struct Limits {
     /// Requests per minute (sliding window).
     #[serde(default)]
     pub rpm: Option<u32>,
-    /// Tokens (input + output) per minute (sliding window).
+    /// Tokens (input + output) per minute (sliding window). A request counts as its
+    /// [`crate::TrackingConfig::tpm_estimate`] when it is admitted and dispatched.
     #[serde(default)]
     pub tpm: Option<u64>,
     /// Maximum concurrent requests the endpoint serves (the gateway's view; the provider may queue more).
@@ -268,7 +269,8 @@ impl RequestInfo {
         }
     }
 
-    /// Total tokens this request is expected to consume (input + expected output, or `default_output`).
+    /// Total tokens this request is expected to consume (input + expected output, or `default_output`). Quota
+    /// accounting uses [`crate::TrackingConfig::tpm_estimate`], which is this with the configured default.
     #[inline]
     pub fn expected_tokens(&self, default_output: u32) -> u64 {
         self.input_tokens as u64 + self.expected_output_tokens.unwrap_or(default_output) as u64

@@ -244,7 +244,7 @@ impl Router {
             why: [0; 6],
             depth: 0,
             context_tokens: req.input_tokens as u64 + req.expected_output_tokens.unwrap_or(0) as u64,
-            quota_tokens: req.expected_tokens(self.tracking.default_output_tokens),
+            quota_tokens: self.tracking.tpm_estimate(req),
         };
         let picked = self.policies[0].select(&mut ctx, req);
         debug_assert!(ctx.journal.is_empty(), "every speculative cursor move is settled by its chooser");
@@ -265,19 +265,21 @@ impl Router {
         }
     }
 
-    /// Records that an attempt of `req` was sent to `ep` at `now`.
+    /// Records that an attempt of `req` was sent to `ep` at `now`: one request and the request's
+    /// [`TrackingConfig::tpm_estimate`] tokens in the endpoint's quota window, the same count the quota filter
+    /// used to admit it.
     pub fn on_dispatch(&mut self, ep: EndpointIdx, req: &RequestInfo, now: Nanos) {
         let Some(st) = self.states.get_mut(ep.get()) else { return };
-        let tokens = req.input_tokens as u64 + req.expected_output_tokens.unwrap_or(0) as u64;
-        st.on_dispatch(tokens, now, &self.tracking.circuit);
+        st.on_dispatch(self.tracking.tpm_estimate(req), now, &self.tracking.circuit);
     }
 
-    /// Records the outcome of an attempt of `req` on `ep` at `now`: latency averages, quota usage, error rate,
-    /// spend, throttling on 429, the circuit breaker and the response cache.
+    /// Records the outcome of an attempt of `req` on `ep` at `now`: latency averages, quota usage (output tokens
+    /// beyond the TPM estimate counted at dispatch), error rate, spend, throttling on 429, the circuit breaker and
+    /// the response cache.
     pub fn on_result(&mut self, ep: EndpointIdx, req: &RequestInfo, outcome: &Outcome, now: Nanos) {
         let Some(endpoint) = self.endpoints.get(ep.get()) else { return };
         let cost = endpoint.price.cost(outcome.input_tokens, outcome.output_tokens);
-        let extra = (outcome.output_tokens as u64).saturating_sub(req.expected_output_tokens.unwrap_or(0) as u64);
+        let extra = self.tracking.tpm_beyond_estimate(req, outcome.output_tokens);
         self.states[ep.get()].on_result(outcome, cost, extra, now, &self.tracking);
         if outcome.is_success()
             && let (Some(cache), Some(key)) = (&mut self.cache, req.cache_key)

@@ -4,7 +4,7 @@
 //! which takes `now` from the caller. Nothing here reads a clock, and nothing allocates after construction.
 
 use crate::duration::Duration;
-use crate::model::{ErrorClass, Nanos, Outcome};
+use crate::model::{ErrorClass, Nanos, Outcome, RequestInfo};
 use serde::{Deserialize, Serialize};
 
 // ===== configuration =====
@@ -83,7 +83,8 @@ pub struct TrackingConfig {
     pub error_window: Duration,
     /// Window of request/token usage compared with the RPM and TPM quotas (default 60 s: "per minute").
     pub quota_window: Duration,
-    /// Output tokens assumed for quota accounting and cost estimates when a request does not say (default 256).
+    /// Output tokens assumed for quota accounting ([`TrackingConfig::tpm_estimate`]) and cost estimates when a
+    /// request does not say (default 256).
     pub default_output_tokens: u32,
     /// Circuit breaker.
     pub circuit: CircuitConfig,
@@ -101,6 +102,27 @@ impl Default for TrackingConfig {
             default_output_tokens: 256,
             circuit: CircuitConfig::default(),
         }
+    }
+}
+
+impl TrackingConfig {
+    /// The router's one estimate of the tokens a request uses against an endpoint's TPM quota: its input tokens
+    /// plus its expected output tokens, or [`TrackingConfig::default_output_tokens`] when it does not say.
+    ///
+    /// The quota filter admits the request on an endpoint only if the tokens already in the endpoint's window
+    /// plus this estimate stay within its `tpm`; `on_dispatch` adds exactly this estimate to the window, so the
+    /// next decision sees what this one assumed; `on_result` adds the output tokens produced beyond it. An
+    /// overestimate is not given back: the reservation stays in the window until it slides out.
+    #[inline]
+    pub fn tpm_estimate(&self, req: &RequestInfo) -> u64 {
+        req.input_tokens as u64 + req.expected_output_tokens.unwrap_or(self.default_output_tokens) as u64
+    }
+
+    /// Tokens an attempt of `req` that produced `output_tokens` used beyond its [`TrackingConfig::tpm_estimate`]
+    /// (0 when the estimate covered them).
+    #[inline]
+    pub fn tpm_beyond_estimate(&self, req: &RequestInfo, output_tokens: u32) -> u64 {
+        (req.input_tokens as u64 + output_tokens as u64).saturating_sub(self.tpm_estimate(req))
     }
 }
 
@@ -449,7 +471,8 @@ impl EndpointState {
         }
     }
 
-    /// Records a dispatch of `tokens` expected tokens at `now`.
+    /// Records a dispatch at `now` that is expected to use `tokens` tokens of the TPM quota (the router passes
+    /// [`TrackingConfig::tpm_estimate`]).
     pub fn on_dispatch(&mut self, tokens: u64, now: Nanos, cfg: &CircuitConfig) {
         self.in_flight += 1;
         self.dispatched += 1;
@@ -465,7 +488,7 @@ impl EndpointState {
     }
 
     /// Records the outcome of an attempt at `now`: latency averages, errors, spend, throttling and the circuit.
-    /// `extra_tokens` are tokens not counted at dispatch (output tokens beyond the estimate).
+    /// `extra_tokens` are tokens not counted at dispatch (see [`TrackingConfig::tpm_beyond_estimate`]).
     pub fn on_result(&mut self, outcome: &Outcome, cost_usd: f64, extra_tokens: u64, now: Nanos, cfg: &TrackingConfig) {
         self.in_flight = self.in_flight.saturating_sub(1);
         self.spend_usd += cost_usd;

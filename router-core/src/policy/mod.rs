@@ -251,7 +251,7 @@ pub struct Ctx<'a> {
     pub(crate) depth: u8,
     /// The request's tokens as the context-window check counts them (input + expected output, or input).
     pub(crate) context_tokens: u64,
-    /// The request's tokens as the TPM check counts them (input + expected or default output).
+    /// The request's tokens as the TPM check counts them ([`TrackingConfig::tpm_estimate`]).
     pub(crate) quota_tokens: u64,
 }
 
@@ -491,7 +491,7 @@ pub fn check(
     if !st.healthy {
         return Err(Why::Unhealthy);
     }
-    let expected = req.expected_tokens(tracking.default_output_tokens);
+    let expected = tracking.tpm_estimate(req);
     if let Some(ctx) = ep.limits.context_window
         && req.input_tokens as u64 + req.expected_output_tokens.unwrap_or(0) as u64 > ctx as u64
     {
