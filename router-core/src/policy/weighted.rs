@@ -50,32 +50,33 @@ impl Policy for WeightedRandom {
             }
         }
         loop {
-            let live = || self.targets.iter().enumerate().filter(|(i, _)| !out.contains(*i)).map(|(_, t)| t);
-            let n = live().count();
+            // As `select::weighted` over the live targets in order: the same arithmetic and the same draws.
+            let live = || self.targets.iter().enumerate().filter(|(i, _)| !out.contains(*i));
+            let (mut n, mut total) = (0usize, 0.0f64);
+            for (_, t) in live() {
+                n += 1;
+                total += t.weight.max(0.0);
+            }
             if n == 0 {
                 return None;
             }
-            // As `select::weighted` over the live targets in order: the same arithmetic and the same draws.
-            let total: f64 = live().map(|t| t.weight.max(0.0)).sum();
             let drawn = if !total.is_finite() || total <= 0.0 {
-                ctx.rand.below(n)
+                live().nth(ctx.rand.below(n))
             } else {
                 let mut u = ctx.rand.unit() * total;
-                let mut at = None;
-                for (k, t) in live().enumerate() {
-                    let w = t.weight.max(0.0);
-                    if u < w {
-                        at = Some(k);
-                        break;
-                    }
-                    u -= w;
-                }
-                // Rounding can leave `u` just past the end: the last positive weight takes it.
-                at.or_else(|| live().enumerate().filter(|(_, t)| t.weight > 0.0).map(|(k, _)| k).last())
-                    .unwrap_or(n - 1)
+                live()
+                    .find(|(_, t)| {
+                        let w = t.weight.max(0.0);
+                        if u < w {
+                            return true;
+                        }
+                        u -= w;
+                        false
+                    })
+                    // Rounding can leave `u` just past the end: the last positive weight takes it.
+                    .or_else(|| live().rfind(|(_, t)| t.weight > 0.0))
             };
-            let (i, wt) =
-                self.targets.iter().enumerate().filter(|(i, _)| !out.contains(*i)).nth(drawn).expect("drawn < n");
+            let (i, wt) = drawn?;
             match wt.target {
                 Target::Endpoint(e) => return Some(e),
                 Target::Policy(_) => match ctx.resolve(wt.target, req) {
