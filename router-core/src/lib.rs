@@ -37,6 +37,7 @@ pub mod policy;
 pub mod resilience;
 pub mod router;
 pub mod state;
+pub mod upstream;
 
 pub use config::{
     BatchConfig, BudgetConfig, CacheConfig, ConfigError, FallbackSpec, HybridWeights, Jitter, PolicyKind, PolicySpec,
@@ -49,6 +50,7 @@ pub use router::{
     Timeouts,
 };
 pub use state::{CircuitConfig, EmaConfig, TrackingConfig};
+pub use upstream::{UpstreamAuth, UpstreamConfig};
 
 /// The code blocks of `README.md`, compiled and run as doc tests.
 #[cfg(doctest)]

@@ -1,0 +1,101 @@
+//! The HTTP API: `POST /v1/chat/completions`, `GET /v1/models`, `GET /healthz`, `GET /readyz`,
+//! `GET /metrics`; anything else gets an OpenAI-shaped 404 or 405.
+
+use crate::app::App;
+use crate::error::ApiError;
+use crate::request::ChatRequest;
+use axum::Router;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use bytes::Bytes;
+use std::sync::Arc;
+
+/// The gateway's routes over `app`.
+pub fn router(app: Arc<App>) -> Router {
+    let limit = app.cfg.server.max_body_bytes;
+    Router::new()
+        .route("/v1/chat/completions", post(chat))
+        .route("/v1/models", get(models))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(app)
+}
+
+async fn chat(State(app): State<Arc<App>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+    let bytes = match body {
+        Ok(b) => b,
+        Err(rej) if rej.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request_error",
+                "request_too_large",
+                format!("the request body exceeds the gateway's limit of {} bytes", app.cfg.server.max_body_bytes),
+            )
+            .into_response();
+        }
+        Err(_) => {
+            return ApiError::invalid("invalid_body", None, "the request body could not be read").into_response();
+        }
+    };
+    match ChatRequest::parse(&bytes, &headers) {
+        Ok(req) => crate::routing::complete(app, req).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn models(State(app): State<Arc<App>>) -> Response {
+    let mut data = vec![serde_json::json!({
+        "id": app.cfg.router.policy.name, "object": "model", "created": 0, "owned_by": "routesim"
+    })];
+    for e in &app.endpoints {
+        data.push(serde_json::json!({
+            "id": e.id, "object": "model", "created": 0,
+            "owned_by": if e.provider.is_empty() { "routesim" } else { e.provider.as_str() },
+        }));
+    }
+    json(StatusCode::OK, serde_json::json!({ "object": "list", "data": data }).to_string())
+}
+
+async fn healthz() -> Response {
+    json(StatusCode::OK, r#"{"status":"ok"}"#.to_string())
+}
+
+async fn readyz(State(app): State<Arc<App>>) -> Response {
+    if app.draining() {
+        json(StatusCode::SERVICE_UNAVAILABLE, r#"{"status":"draining"}"#.to_string())
+    } else if !app.any_healthy() {
+        json(StatusCode::SERVICE_UNAVAILABLE, r#"{"status":"no healthy endpoint"}"#.to_string())
+    } else {
+        json(StatusCode::OK, r#"{"status":"ready"}"#.to_string())
+    }
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    let mut r = app.metrics.render().into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    r
+}
+
+async fn not_found(uri: Uri) -> Response {
+    ApiError::not_found(uri.path()).into_response()
+}
+
+async fn method_not_allowed() -> Response {
+    ApiError::method_not_allowed().into_response()
+}
+
+fn json(status: StatusCode, body: String) -> Response {
+    let mut r = (status, body).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}

@@ -1,0 +1,576 @@
+//! The gateway's configuration file: router-core's `[[endpoints]]`, `[[policies]]` and `[[groups]]` exactly
+//! as a scenario writes them, each endpoint with an `upstream` table, plus `[server]` and `[request_log]`.
+//!
+//! A scenario file is a valid gateway config once its endpoints have an `upstream`: the provider-model
+//! fields of its endpoints (`slots`, `ttft`, `errors`, ...) and its simulation tables (`traffic`, `faults`,
+//! `report`, `replay`, `tune`, ...) are accepted by name and ignored, while any misspelt field is an error
+//! naming the file, the field path and what was expected (exit status 2), as scenario errors do. `[client]`
+//! gives the default per-attempt and time-to-first-token timeouts, `[health]` the health-check interval.
+//! API keys come from the environment only (`upstream.api_key_env`), never from the file.
+
+use router_core::{
+    ConfigError as RouterConfigError, Duration, Endpoint, Limits, PolicySpec, Price, Router, RouterConfig,
+    UpstreamConfig,
+};
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// An invalid configuration: the file, the field path, the line when known and what was expected.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    /// The config file.
+    pub file: PathBuf,
+    /// Field path such as `endpoints[1].upstream.base_url` (empty for a syntax error).
+    pub path: String,
+    /// Line of the error, when the parser knows it.
+    pub line: Option<usize>,
+    /// What was expected, and what was found.
+    pub message: String,
+    /// The nearest valid name, for a misspelt field or variant.
+    pub suggestion: Option<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(l) = self.line {
+            write!(f, ":{l}")?;
+        }
+        if self.path.is_empty() {
+            write!(f, ": {}", self.message)?;
+        } else {
+            write!(f, ": field `{}`: {}", self.path, self.message)?;
+        }
+        if let Some(s) = &self.suggestion {
+            write!(f, " (did you mean `{s}`?)")?;
+        }
+        Ok(())
+    }
+}
+
+/// `[server]`: where and how the gateway listens.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Listen address (default `127.0.0.1:8080`; `0.0.0.0:8080` to accept from other hosts).
+    pub listen: String,
+    /// Largest request body accepted, in bytes (default 4 MiB); larger bodies get a 413.
+    pub max_body_bytes: usize,
+    /// How long SIGTERM waits for in-flight requests before exiting (default 30s).
+    pub shutdown_timeout: Duration,
+    /// Routers the state is split over (default 1: one router behind one mutex; see the README's
+    /// benchmark for why). With N > 1 each request goes to router `id % N`, and each router sees only its
+    /// share of the traffic (its quotas, averages and circuit breakers are per router).
+    pub router_shards: usize,
+    /// Ask streaming upstreams for a final usage chunk (`stream_options.include_usage`) when the client did
+    /// not set `stream_options` (default true), so that streamed requests are billed with real token counts.
+    pub stream_usage: bool,
+    /// Path under each upstream's `base_url` probed by health checks (default `/models`).
+    pub health_path: String,
+    /// Timeout of one health check (default 5s).
+    pub health_timeout: Duration,
+    /// TCP connect timeout to upstreams (default 5s); a connect timeout is a `timeout` error.
+    pub connect_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            max_body_bytes: 4 << 20,
+            shutdown_timeout: Duration::from_secs(30),
+            router_shards: 1,
+            stream_usage: true,
+            health_path: "/models".into(),
+            health_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// `[request_log]`: the per-request log in routesim's generic schema (JSONL).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RequestLogConfig {
+    /// The log file (`.jsonl`); absent: no request log. Rotated files are `NAME.1.jsonl`, `NAME.2.jsonl`, ...
+    pub path: Option<PathBuf>,
+    /// Rotate when the file exceeds this many bytes (default 256 MiB).
+    pub max_bytes: u64,
+    /// Rotated files kept (default 5).
+    pub keep: u32,
+    /// Rows the channel to the writer holds (default 65536); when it is full, rows are dropped and counted
+    /// in `/metrics` (`routesim_gateway_log_rows_dropped_total`): a request never waits for the log.
+    pub channel: usize,
+}
+
+impl Default for RequestLogConfig {
+    fn default() -> Self {
+        RequestLogConfig { path: None, max_bytes: 256 << 20, keep: 5, channel: 65536 }
+    }
+}
+
+/// `[client]`: default timeouts of an attempt, as in a scenario; a policy's `timeout` and `ttft_timeout`
+/// override them, and an upstream's `timeout` overrides `timeout` for that upstream.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientDefaults {
+    /// Per-attempt timeout (default none).
+    #[serde(default)]
+    pub timeout: Option<Duration>,
+    /// Time-to-first-token timeout of streamed attempts (default none).
+    #[serde(default)]
+    pub ttft_timeout: Option<Duration>,
+    /// The simulator's cache latency (ignored by the gateway).
+    #[serde(default)]
+    pub cache_latency: Option<IgnoredAny>,
+}
+
+/// `[health]`: health checks of every endpoint, as in a scenario.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthSettings {
+    /// Interval between checks (default 10s); "0s" disables them.
+    #[serde(default = "default_health")]
+    pub interval: Duration,
+}
+
+impl Default for HealthSettings {
+    fn default() -> Self {
+        HealthSettings { interval: default_health() }
+    }
+}
+
+fn default_health() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// One `[[endpoints]]` entry: router-core's [`Endpoint`] fields, the `upstream`, and the simulator's
+/// provider-model fields, accepted and ignored.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointEntry {
+    /// Unique id.
+    pub id: String,
+    /// Provider name (informational).
+    #[serde(default)]
+    pub provider: String,
+    /// Model name; sent upstream unless `upstream.model` is set.
+    #[serde(default)]
+    pub model: String,
+    /// Capability tier.
+    #[serde(default)]
+    pub tier: u8,
+    /// Price per million tokens (cost in logs and metrics).
+    #[serde(default)]
+    pub price: Price,
+    /// Quotas, concurrency cap and context window.
+    #[serde(default)]
+    pub limits: Limits,
+    /// As in a scenario: false hides the RPM/TPM quotas from the router (it learns them from 429s).
+    #[serde(default = "yes")]
+    pub quota_aware: bool,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Capabilities.
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    /// Static weight.
+    #[serde(default = "one")]
+    pub weight: f64,
+    /// A batch endpoint, fed only by batching.
+    #[serde(default)]
+    pub batch: bool,
+    /// Where requests go.
+    #[serde(default)]
+    pub upstream: Option<UpstreamConfig>,
+    /// Simulator only.
+    #[serde(default)]
+    pub slots: Option<IgnoredAny>,
+    /// Simulator only.
+    #[serde(default)]
+    pub queue_capacity: Option<IgnoredAny>,
+    /// Simulator only.
+    #[serde(default)]
+    pub ttft: Option<IgnoredAny>,
+    /// Simulator only.
+    #[serde(default)]
+    pub tpot: Option<IgnoredAny>,
+    /// Simulator only.
+    #[serde(default)]
+    pub slowdown: Option<IgnoredAny>,
+    /// Simulator only.
+    #[serde(default)]
+    pub errors: Option<IgnoredAny>,
+    /// Simulator only.
+    #[serde(default)]
+    pub fail_after: Option<IgnoredAny>,
+    /// Simulator only.
+    #[serde(default)]
+    pub hang: Option<IgnoredAny>,
+    /// Simulator only.
+    #[serde(default)]
+    pub retry_after: Option<IgnoredAny>,
+    /// Simulator only.
+    #[serde(default)]
+    pub reject_latency: Option<IgnoredAny>,
+    /// Simulator only.
+    #[serde(default)]
+    pub bill_failed_input: Option<IgnoredAny>,
+    /// Simulator only.
+    #[serde(default)]
+    pub batch_turnaround: Option<IgnoredAny>,
+}
+
+fn yes() -> bool {
+    true
+}
+fn one() -> f64 {
+    1.0
+}
+
+impl EndpointEntry {
+    /// The router's view of this endpoint.
+    pub fn router_endpoint(&self) -> Endpoint {
+        Endpoint {
+            id: self.id.clone(),
+            provider: self.provider.clone(),
+            model: self.model.clone(),
+            tier: self.tier,
+            price: self.price,
+            limits: if self.quota_aware { self.limits } else { Limits { rpm: None, tpm: None, ..self.limits } },
+            tags: self.tags.clone(),
+            capabilities: self.capabilities.clone(),
+            weight: self.weight,
+            batch: self.batch,
+        }
+    }
+}
+
+/// The file as written. Simulation-only top-level fields are accepted by name and ignored.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayFile {
+    /// `[server]`.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// `[request_log]`.
+    #[serde(default)]
+    pub request_log: RequestLogConfig,
+    /// `[client]`.
+    #[serde(default)]
+    pub client: ClientDefaults,
+    /// `[health]`.
+    #[serde(default)]
+    pub health: HealthSettings,
+    /// Seed of the router's keyed random choices.
+    #[serde(default)]
+    pub seed: u64,
+    /// The endpoints.
+    #[serde(default)]
+    pub endpoints: Vec<EndpointEntry>,
+    /// The policies; `--policy NAME` picks one (default: the first).
+    #[serde(default)]
+    pub policies: Vec<PolicySpec>,
+    /// Named policies that policies may target.
+    #[serde(default)]
+    pub groups: Vec<PolicySpec>,
+    /// Scenario only.
+    #[serde(default)]
+    pub name: Option<IgnoredAny>,
+    /// Scenario only.
+    #[serde(default)]
+    pub description: Option<IgnoredAny>,
+    /// Scenario only.
+    #[serde(default)]
+    pub replications: Option<IgnoredAny>,
+    /// Scenario only.
+    #[serde(default)]
+    pub duration: Option<IgnoredAny>,
+    /// Scenario only.
+    #[serde(default)]
+    pub requests: Option<IgnoredAny>,
+    /// Scenario only.
+    #[serde(default)]
+    pub warmup: Option<IgnoredAny>,
+    /// Scenario only.
+    #[serde(default)]
+    pub warmup_requests: Option<IgnoredAny>,
+    /// Scenario only.
+    #[serde(default)]
+    pub traffic: Option<IgnoredAny>,
+    /// Scenario only (fitted provider models; endpoints served by the gateway are listed in the file).
+    #[serde(default)]
+    pub include_endpoints: Option<IgnoredAny>,
+    /// Scenario only.
+    #[serde(default)]
+    pub faults: Option<IgnoredAny>,
+    /// Scenario only.
+    #[serde(default)]
+    pub report: Option<IgnoredAny>,
+    /// Scenario only.
+    #[serde(default)]
+    pub replay: Option<IgnoredAny>,
+    /// Scenario only.
+    #[serde(default)]
+    pub tune: Option<IgnoredAny>,
+}
+
+/// A resolved upstream: URLs, the model sent and the key read from the environment.
+#[derive(Clone)]
+pub struct ResolvedUpstream {
+    /// `{base_url}/chat/completions`.
+    pub chat_url: String,
+    /// `{base_url}{health_path}`.
+    pub health_url: String,
+    /// The model name sent upstream.
+    pub model: String,
+    /// This upstream's own per-attempt timeout.
+    pub timeout: Option<Duration>,
+    /// How the key is sent.
+    pub auth: router_core::UpstreamAuth,
+    /// The key (never printed: `Debug` hides it).
+    pub api_key: Option<String>,
+}
+
+impl fmt::Debug for ResolvedUpstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResolvedUpstream")
+            .field("chat_url", &self.chat_url)
+            .field("model", &self.model)
+            .field("timeout", &self.timeout)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// A validated configuration, ready to start a gateway.
+#[derive(Clone, Debug)]
+pub struct GatewayConfig {
+    /// Where the config came from.
+    pub file: PathBuf,
+    /// The listen address.
+    pub listen: SocketAddr,
+    /// `[server]`.
+    pub server: ServerConfig,
+    /// `[request_log]`.
+    pub request_log: RequestLogConfig,
+    /// `[client]`.
+    pub client: ClientDefaults,
+    /// `[health]`.
+    pub health: HealthSettings,
+    /// The router configuration of the chosen policy.
+    pub router: RouterConfig,
+    /// One upstream per endpoint, in endpoint order.
+    pub upstreams: Vec<ResolvedUpstream>,
+}
+
+impl GatewayConfig {
+    /// Reads, parses and validates `file`, picking `policy` (default: the first policy). Keys are read from
+    /// the process environment.
+    pub fn load(file: &Path, policy: Option<&str>) -> Result<GatewayConfig, ConfigError> {
+        let text = std::fs::read_to_string(file).map_err(|e| ConfigError {
+            file: file.to_path_buf(),
+            path: String::new(),
+            line: None,
+            message: format!("cannot read the config file: {e}"),
+            suggestion: None,
+        })?;
+        Self::parse(file, &text, policy, &|k| std::env::var(k).ok())
+    }
+
+    /// Parses and validates config `text` (named `file` in errors), reading keys through `env`.
+    pub fn parse(
+        file: &Path,
+        text: &str,
+        policy: Option<&str>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<GatewayConfig, ConfigError> {
+        let err = |path: String, message: String| ConfigError {
+            file: file.to_path_buf(),
+            path,
+            line: None,
+            message,
+            suggestion: None,
+        };
+        let raw: GatewayFile = parse_toml(file, text)?;
+        let listen: SocketAddr = raw.server.listen.parse().map_err(|_| {
+            err(
+                "server.listen".into(),
+                format!("expected an address like \"127.0.0.1:8080\", found {:?}", raw.server.listen),
+            )
+        })?;
+        if raw.server.max_body_bytes == 0 {
+            return Err(err("server.max_body_bytes".into(), "expected a positive number of bytes".into()));
+        }
+        if !(1..=64).contains(&raw.server.router_shards) {
+            return Err(err(
+                "server.router_shards".into(),
+                format!("expected 1..=64, found {}", raw.server.router_shards),
+            ));
+        }
+        if !raw.server.health_path.starts_with('/') {
+            return Err(err(
+                "server.health_path".into(),
+                format!("expected a path starting with `/`, found {:?}", raw.server.health_path),
+            ));
+        }
+        if raw.request_log.channel == 0 {
+            return Err(err("request_log.channel".into(), "expected a positive capacity".into()));
+        }
+        if let Some(p) = &raw.request_log.path
+            && p.extension().and_then(|e| e.to_str()) != Some("jsonl")
+        {
+            return Err(err(
+                "request_log.path".into(),
+                format!("expected a file ending in .jsonl, found {:?}", p.display().to_string()),
+            ));
+        }
+        if raw.endpoints.is_empty() {
+            return Err(err("endpoints".into(), "expected at least one [[endpoints]] entry with an upstream".into()));
+        }
+        let mut upstreams = Vec::with_capacity(raw.endpoints.len());
+        for (i, e) in raw.endpoints.iter().enumerate() {
+            let p = format!("endpoints[{i}].upstream");
+            let u = e.upstream.as_ref().ok_or_else(|| {
+                err(
+                    p.clone(),
+                    format!(
+                        "endpoint `{}` has no upstream: expected upstream = {{ base_url = \"https://...\", \
+                         api_key_env = \"...\" }}",
+                        e.id
+                    ),
+                )
+            })?;
+            let base = u.base_url.trim_end_matches('/');
+            let rest = base.strip_prefix("http://").or_else(|| base.strip_prefix("https://"));
+            if rest.is_none_or(|r| r.is_empty() || r.starts_with('/')) || base.contains(char::is_whitespace) {
+                return Err(err(
+                    format!("{p}.base_url"),
+                    format!(
+                        "expected an http:// or https:// URL like \"https://api.openai.com/v1\", found {:?}",
+                        u.base_url
+                    ),
+                ));
+            }
+            let api_key = match &u.api_key_env {
+                None => None,
+                Some(var) if var.is_empty() => {
+                    return Err(err(format!("{p}.api_key_env"), "expected the name of an environment variable".into()));
+                }
+                Some(var) => match env(var) {
+                    Some(k) if !k.trim().is_empty() => Some(k.trim().to_string()),
+                    _ => {
+                        return Err(err(
+                            format!("{p}.api_key_env"),
+                            format!("the environment variable `{var}` is not set: export it with the API key"),
+                        ));
+                    }
+                },
+            };
+            if u.timeout.is_some_and(|t| t.nanos() == 0) {
+                return Err(err(format!("{p}.timeout"), "expected a positive duration like \"30s\"".into()));
+            }
+            let model = u
+                .model
+                .clone()
+                .filter(|m| !m.is_empty())
+                .unwrap_or_else(|| if e.model.is_empty() { e.id.clone() } else { e.model.clone() });
+            upstreams.push(ResolvedUpstream {
+                chat_url: format!("{base}/chat/completions"),
+                health_url: format!("{base}{}", raw.server.health_path),
+                model,
+                timeout: u.timeout,
+                auth: u.auth,
+                api_key,
+            });
+        }
+        if raw.policies.is_empty() {
+            return Err(err(
+                "policies".into(),
+                "expected at least one [[policies]] entry (a best-policy.toml pastes in as is)".into(),
+            ));
+        }
+        let endpoints: Vec<Endpoint> = raw.endpoints.iter().map(EndpointEntry::router_endpoint).collect();
+        // Every policy is validated, as a scenario's are; the chosen one is served.
+        let mut chosen = None;
+        for (i, spec) in raw.policies.iter().enumerate() {
+            if let Some(j) = raw.policies[..i].iter().position(|o| o.name == spec.name) {
+                return Err(err(
+                    format!("policies[{i}].name"),
+                    format!("duplicate policy name `{}` (also policies[{j}])", spec.name),
+                ));
+            }
+            let cfg = RouterConfig {
+                endpoints: endpoints.clone(),
+                policy: spec.clone(),
+                groups: raw.groups.clone(),
+                seed: raw.seed,
+            };
+            Router::new(&cfg).map_err(|e| router_error(file, i, e))?;
+            if policy.is_none_or(|n| n == spec.name) && chosen.is_none() {
+                chosen = Some(cfg);
+            }
+        }
+        let router = chosen.ok_or_else(|| {
+            let names: Vec<&str> = raw.policies.iter().map(|p| p.name.as_str()).collect();
+            err(
+                "policies".into(),
+                format!("no policy named `{}`: expected one of {}", policy.unwrap_or(""), names.join(", ")),
+            )
+        })?;
+        Ok(GatewayConfig {
+            file: file.to_path_buf(),
+            listen,
+            server: raw.server,
+            request_log: raw.request_log,
+            client: raw.client,
+            health: raw.health,
+            router,
+            upstreams,
+        })
+    }
+}
+
+/// A router-core error for policy `i`, its path rewritten from the router's root (`policy.x`) to the file's
+/// (`policies[i].x`).
+fn router_error(file: &Path, i: usize, e: RouterConfigError) -> ConfigError {
+    let path = match e.path.strip_prefix("policy") {
+        Some(rest) if rest.is_empty() || rest.starts_with('.') => format!("policies[{i}]{rest}"),
+        _ => e.path,
+    };
+    ConfigError { file: file.to_path_buf(), path, line: None, message: e.message, suggestion: None }
+}
+
+/// Parses TOML into `T`; a syntax or type error names the field path (serde_path_to_error) and the line.
+fn parse_toml<T: serde::de::DeserializeOwned>(file: &Path, text: &str) -> Result<T, ConfigError> {
+    let conv = |path: String, e: &toml::de::Error| {
+        let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        let message = e.message().trim().to_string();
+        let suggestion = suggest(&message);
+        ConfigError { file: file.to_path_buf(), path, line, message, suggestion }
+    };
+    let de = toml::Deserializer::parse(text).map_err(|e| conv(String::new(), &e))?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let p = e.path().to_string();
+        let path = if p == "." || p == "?" { String::new() } else { p.trim_end_matches(".?").to_string() };
+        conv(path, e.inner())
+    })
+}
+
+/// For serde's "unknown field `x`, expected one of `a`, `b`" (or variant), the nearest expected name.
+fn suggest(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `").or_else(|| message.strip_prefix("unknown variant `"))?;
+    let (got, tail) = rest.split_once('`')?;
+    let mut best: Option<(f64, &str)> = None;
+    for c in tail.split('`').skip(1).step_by(2) {
+        let sim = strsim::jaro_winkler(got, c);
+        if (sim >= 0.8 || strsim::levenshtein(got, c) <= 2) && best.is_none_or(|(s, _)| sim > s) {
+            best = Some((sim, c));
+        }
+    }
+    best.map(|(_, c)| c.to_string())
+}

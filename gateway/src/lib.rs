@@ -1,0 +1,32 @@
+//! routesim-gateway: router-core's policies serving real OpenAI-compatible traffic on tokio.
+//!
+//! A request flows `api` (HTTP, bad input) -> `request` (body and routing metadata) -> `routing` (decide,
+//! attempts with timeouts, backoff and fallbacks, feedback to router-core) -> `upstream` (the pooled
+//! rustls client, error classes, usage) and back, streaming passed through chunk by chunk. Beside it:
+//! `metrics` (Prometheus), `reqlog` (JSONL in routesim's generic schema, off the request path), `cache`
+//! (response bodies), `batch` (deferrable requests), `health` (scheduled checks), `shutdown` (drain on
+//! SIGTERM), `server` (start and stop), `config` (the TOML file). `mock` and `load` are the mock upstream
+//! and the open-loop load generator used by the tests and the overhead benchmark.
+
+#![warn(missing_docs)]
+
+pub mod api;
+pub mod app;
+pub mod batch;
+pub mod cache;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod health;
+pub mod load;
+pub mod metrics;
+pub mod mock;
+pub mod reqlog;
+pub mod request;
+pub mod routing;
+pub mod server;
+pub mod shutdown;
+pub mod upstream;
+
+pub use config::{ConfigError, GatewayConfig};
+pub use server::{RunningGateway, start, start_on};

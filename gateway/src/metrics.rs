@@ -1,0 +1,297 @@
+//! Prometheus metrics, served as text at `GET /metrics`.
+//!
+//! Every per-endpoint series is resolved once at start-up (a handle per endpoint), so the request path
+//! increments atomics without looking a label set up.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use router_core::ErrorClass;
+use std::sync::atomic::AtomicU64;
+
+/// Final status of a request as the metrics and the log name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Status {
+    /// Answered successfully (by an upstream or the cache).
+    Ok,
+    /// Failed: every attempt was rate limited, or the last one.
+    RateLimited,
+    /// Failed with a 5xx or a transport error.
+    Server,
+    /// Failed by a timeout.
+    Timeout,
+    /// Failed with another error (a 4xx from the upstream).
+    Other,
+    /// No endpoint could take it.
+    Rejected,
+    /// The client went away first.
+    Cancelled,
+}
+
+impl Status {
+    /// Every status, in a fixed order.
+    pub const ALL: [Status; 7] = [
+        Status::Ok,
+        Status::RateLimited,
+        Status::Server,
+        Status::Timeout,
+        Status::Other,
+        Status::Rejected,
+        Status::Cancelled,
+    ];
+
+    /// The status of a failure of `class`.
+    pub fn of(class: ErrorClass) -> Status {
+        match class {
+            ErrorClass::RateLimited => Status::RateLimited,
+            ErrorClass::Server => Status::Server,
+            ErrorClass::Timeout => Status::Timeout,
+            ErrorClass::Other => Status::Other,
+        }
+    }
+
+    /// Name in metrics (`cancelled` included; the log writes `other` for it, see [`crate::reqlog`]).
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::RateLimited => "rate_limited",
+            Status::Server => "server",
+            Status::Timeout => "timeout",
+            Status::Other => "other",
+            Status::Rejected => "rejected",
+            Status::Cancelled => "cancelled",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabel {
+    status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndpointLabel {
+    endpoint: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndpointClassLabel {
+    endpoint: String,
+    class: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndpointKindLabel {
+    endpoint: String,
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StreamLabel {
+    streaming: &'static str,
+}
+
+/// The series of one endpoint.
+#[derive(Clone, Debug)]
+pub struct EndpointMetrics {
+    /// Attempts sent.
+    pub attempts: Counter,
+    /// Failed attempts by error class (index [`ErrorClass::index`]).
+    pub errors: [Counter; 4],
+    /// Attempts in flight.
+    pub in_flight: Gauge,
+    /// USD spent.
+    pub cost: Counter<f64, AtomicU64>,
+    /// Prompt tokens billed.
+    pub input_tokens: Counter,
+    /// Completion tokens billed.
+    pub output_tokens: Counter,
+    /// Circuit breaker: 0 closed, 1 open, 2 half-open.
+    pub circuit: Gauge,
+    /// Last health check: 1 healthy, 0 not.
+    pub healthy: Gauge,
+    /// Latency of successful attempts, seconds.
+    pub latency: Histogram,
+}
+
+/// Every metric of the gateway.
+pub struct Metrics {
+    registry: Registry,
+    /// Requests by final status (index: position in [`Status::ALL`]).
+    pub requests: [Counter; 7],
+    /// End-to-end latency of successful requests (non-streaming: to the last byte; streaming: to the end of
+    /// the stream), by streaming.
+    pub latency: [Histogram; 2],
+    /// Time to first token of streamed requests.
+    pub ttft: Histogram,
+    /// The gateway's own time in a request: its latency to the response head minus the time spent waiting
+    /// for upstreams and in backoff.
+    pub overhead: Histogram,
+    /// Retries (attempts after the first).
+    pub retries: Counter,
+    /// Retries that moved to another endpoint.
+    pub fallbacks: Counter,
+    /// Requests answered from the response cache.
+    pub cache_hits: Counter,
+    /// Rejections by reason.
+    pub rejected: Family<ReasonLabelPub, Counter>,
+    /// Batches released to a batch endpoint.
+    pub batches: Counter,
+    /// Requests in flight in the gateway.
+    pub in_flight: Gauge,
+    /// Log rows written.
+    pub log_written: Counter,
+    /// Log rows dropped because the channel to the writer was full.
+    pub log_dropped: Counter,
+    /// Per-endpoint series, in endpoint order.
+    pub endpoints: Vec<EndpointMetrics>,
+}
+
+/// The label set of `routesim_gateway_rejected_total` (public so [`Metrics::rejected`] can be).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabelPub {
+    /// router-core's reject reason.
+    pub reason: &'static str,
+}
+
+fn latency_buckets() -> Histogram {
+    // 1 ms .. ~ 524 s, doubling.
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(0.001, 2.0, 20))
+}
+
+impl Metrics {
+    /// Registers every metric for `endpoints` (their ids, in order).
+    pub fn new(endpoints: &[String]) -> Metrics {
+        let mut r = Registry::default();
+        let requests_f = Family::<StatusLabel, Counter>::default();
+        r.register("routesim_gateway_requests", "Requests by final status", requests_f.clone());
+        let requests = Status::ALL.map(|s| requests_f.get_or_create(&StatusLabel { status: s.name() }).clone());
+        let latency_f = Family::<StreamLabel, Histogram>::new_with_constructor(latency_buckets as fn() -> Histogram);
+        r.register(
+            "routesim_gateway_request_duration_seconds",
+            "End-to-end latency of successful requests",
+            latency_f.clone(),
+        );
+        let latency = ["false", "true"].map(|s| latency_f.get_or_create(&StreamLabel { streaming: s }).clone());
+        let ttft = latency_buckets();
+        r.register("routesim_gateway_ttft_seconds", "Time to first token of streamed requests", ttft.clone());
+        let overhead = Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(1e-6, 2.0, 24));
+        r.register(
+            "routesim_gateway_overhead_seconds",
+            "Gateway time per request: latency to the response head minus upstream wait and backoff",
+            overhead.clone(),
+        );
+        let retries = Counter::default();
+        r.register("routesim_gateway_retries", "Attempts after the first", retries.clone());
+        let fallbacks = Counter::default();
+        r.register("routesim_gateway_fallbacks", "Retries that moved to another endpoint", fallbacks.clone());
+        let cache_hits = Counter::default();
+        r.register("routesim_gateway_cache_hits", "Requests answered from the response cache", cache_hits.clone());
+        let rejected = Family::<ReasonLabelPub, Counter>::default();
+        r.register("routesim_gateway_rejected", "Requests no endpoint could take, by reason", rejected.clone());
+        let batches = Counter::default();
+        r.register("routesim_gateway_batches", "Batches of deferrable requests released", batches.clone());
+        let in_flight = Gauge::default();
+        r.register("routesim_gateway_in_flight", "Requests in flight in the gateway", in_flight.clone());
+        let log_written = Counter::default();
+        r.register("routesim_gateway_log_rows_written", "Request log rows written", log_written.clone());
+        let log_dropped = Counter::default();
+        r.register(
+            "routesim_gateway_log_rows_dropped",
+            "Request log rows dropped because the writer's channel was full",
+            log_dropped.clone(),
+        );
+
+        let attempts_f = Family::<EndpointLabel, Counter>::default();
+        r.register("routesim_gateway_upstream_attempts", "Attempts sent to each endpoint", attempts_f.clone());
+        let errors_f = Family::<EndpointClassLabel, Counter>::default();
+        r.register("routesim_gateway_upstream_errors", "Failed attempts by endpoint and error class", errors_f.clone());
+        let inflight_f = Family::<EndpointLabel, Gauge>::default();
+        r.register("routesim_gateway_upstream_in_flight", "Attempts in flight per endpoint", inflight_f.clone());
+        let cost_f = Family::<EndpointLabel, Counter<f64, AtomicU64>>::default();
+        r.register("routesim_gateway_cost_usd", "USD spent per endpoint (from usage and prices)", cost_f.clone());
+        let tokens_f = Family::<EndpointKindLabel, Counter>::default();
+        r.register("routesim_gateway_tokens", "Tokens billed per endpoint, by kind", tokens_f.clone());
+        let circuit_f = Family::<EndpointLabel, Gauge>::default();
+        r.register(
+            "routesim_gateway_circuit_state",
+            "Circuit breaker per endpoint: 0 closed, 1 open, 2 half-open",
+            circuit_f.clone(),
+        );
+        let healthy_f = Family::<EndpointLabel, Gauge>::default();
+        r.register("routesim_gateway_endpoint_healthy", "Last health check: 1 healthy, 0 not", healthy_f.clone());
+        let ep_latency_f =
+            Family::<EndpointLabel, Histogram>::new_with_constructor(latency_buckets as fn() -> Histogram);
+        r.register(
+            "routesim_gateway_upstream_duration_seconds",
+            "Latency of successful attempts per endpoint",
+            ep_latency_f.clone(),
+        );
+        let endpoints = endpoints
+            .iter()
+            .map(|id| {
+                // One statement per series: a family's guard lives to the end of its statement, and a second
+                // `get_or_create` on the same family inside it would deadlock.
+                let l = EndpointLabel { endpoint: id.clone() };
+                let healthy = healthy_f.get_or_create(&l).clone();
+                healthy.set(1);
+                let attempts = attempts_f.get_or_create(&l).clone();
+                let errors = ErrorClass::ALL.map(|c| {
+                    errors_f.get_or_create(&EndpointClassLabel { endpoint: id.clone(), class: c.name() }).clone()
+                });
+                let in_flight = inflight_f.get_or_create(&l).clone();
+                let cost = cost_f.get_or_create(&l).clone();
+                let input_tokens =
+                    tokens_f.get_or_create(&EndpointKindLabel { endpoint: id.clone(), kind: "input" }).clone();
+                let output_tokens =
+                    tokens_f.get_or_create(&EndpointKindLabel { endpoint: id.clone(), kind: "output" }).clone();
+                let circuit = circuit_f.get_or_create(&l).clone();
+                let latency = ep_latency_f.get_or_create(&l).clone();
+                EndpointMetrics {
+                    attempts,
+                    errors,
+                    in_flight,
+                    cost,
+                    input_tokens,
+                    output_tokens,
+                    circuit,
+                    healthy,
+                    latency,
+                }
+            })
+            .collect();
+        Metrics {
+            registry: r,
+            requests,
+            latency,
+            ttft,
+            overhead,
+            retries,
+            fallbacks,
+            cache_hits,
+            rejected,
+            batches,
+            in_flight,
+            log_written,
+            log_dropped,
+            endpoints,
+        }
+    }
+
+    /// Counts a request's final status.
+    pub fn request(&self, s: Status) {
+        let i = Status::ALL.iter().position(|&x| x == s).unwrap_or(0);
+        self.requests[i].inc();
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(16 * 1024);
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

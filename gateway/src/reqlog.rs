@@ -1,0 +1,273 @@
+//! The request log: one JSON line per request in routesim's generic schema (see `docs/log-formats.md`), so
+//! that `routesim replay` and `routesim fit` read it with no mapping.
+//!
+//! Rows are written off the request path: a request hands its row to a bounded channel with `try_send` and
+//! moves on; a writer thread serialises, appends and rotates. When the channel is full the row is dropped
+//! and counted (`routesim_gateway_log_rows_dropped_total`): the log never slows a request down.
+//!
+//! Columns: the generic ones (`request_id`, `arrival_s` = seconds since the gateway started, `class`,
+//! `input_tokens`, `output_tokens`, `endpoint`, `ttft_s`, `latency_s`, `status`, `cost_usd`, `cache_key`,
+//! `deferrable`, `output_known`) and, read past by routesim, `time_unix_s`, `attempts`, `http_status`,
+//! `streaming`, `cache_hit` and `cancelled` (a request whose client went away is logged with status
+//! `other` and `cancelled = true`, as `other` is the class routesim gives a 499). Never a prompt, a
+//! header or a key.
+
+use prometheus_client::metrics::counter::Counter;
+use serde::Serialize;
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::thread::JoinHandle;
+
+/// One request, as logged.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LogRow {
+    /// The gateway's request id.
+    pub request_id: u64,
+    /// Arrival, seconds since the gateway started (monotonic clock).
+    pub arrival_s: f64,
+    /// Arrival, seconds since the Unix epoch (wall clock), for people.
+    pub time_unix_s: f64,
+    /// Task class (`default` when the request named none).
+    pub class: String,
+    /// Prompt tokens (the upstream's usage, else the gateway's estimate).
+    pub input_tokens: u32,
+    /// Completion tokens.
+    pub output_tokens: u32,
+    /// Endpoint of the last attempt (empty when none).
+    pub endpoint: String,
+    /// Time to first token of a streamed success, seconds.
+    pub ttft_s: Option<f64>,
+    /// End-to-end latency, seconds.
+    pub latency_s: f64,
+    /// `ok`, `rate_limited`, `server`, `timeout`, `other` or `rejected`.
+    pub status: &'static str,
+    /// Cost, USD.
+    pub cost_usd: f64,
+    /// Cache key (decimal), for cacheable requests.
+    pub cache_key: Option<String>,
+    /// Whether the request was marked deferrable.
+    pub deferrable: bool,
+    /// Whether the request announced its output length (`max_tokens`).
+    pub output_known: bool,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Status code answered to the client.
+    pub http_status: u16,
+    /// Whether the response was streamed.
+    pub streaming: bool,
+    /// Whether the response came from the cache.
+    pub cache_hit: bool,
+    /// Whether the client went away before the end.
+    pub cancelled: bool,
+}
+
+/// The sending side of the request log (cheap to share).
+pub struct RequestLog {
+    tx: RwLock<Option<SyncSender<LogRow>>>,
+    dropped: Counter,
+}
+
+/// The writer thread; join it after the last [`RequestLog`] is dropped to flush the file.
+pub struct LogWriter {
+    handle: JoinHandle<()>,
+}
+
+impl LogWriter {
+    /// Waits for the writer to flush and exit (after every sender is gone).
+    pub fn join(self) {
+        let _ = self.handle.join();
+    }
+}
+
+impl RequestLog {
+    /// A log that records nothing.
+    pub fn disabled() -> RequestLog {
+        RequestLog { tx: RwLock::new(None), dropped: Counter::default() }
+    }
+
+    /// Opens (appends to) `path`, rotating past `max_bytes` and keeping `keep` old files, with a channel of
+    /// `capacity` rows. `written` and `dropped` count rows.
+    pub fn open(
+        path: &Path,
+        max_bytes: u64,
+        keep: u32,
+        capacity: usize,
+        written: Counter,
+        dropped: Counter,
+    ) -> std::io::Result<(RequestLog, LogWriter)> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let size = file.metadata()?.len();
+        let (tx, rx) = sync_channel(capacity);
+        let mut w = Writer {
+            path: path.to_path_buf(),
+            out: BufWriter::with_capacity(1 << 16, file),
+            size,
+            max_bytes,
+            keep,
+            written,
+        };
+        let handle = std::thread::Builder::new().name("request-log".into()).spawn(move || w.run(rx))?;
+        Ok((RequestLog { tx: RwLock::new(Some(tx)), dropped }, LogWriter { handle }))
+    }
+
+    /// Hands a row to the writer without waiting; a full channel drops it and counts the drop.
+    pub fn record(&self, row: LogRow) {
+        let guard = self.tx.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(tx) = &*guard {
+            match tx.try_send(row) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                    self.dropped.inc();
+                }
+            }
+        }
+    }
+
+    /// Closes the channel: the writer writes what it holds, flushes and exits.
+    pub fn close(&self) {
+        *self.tx.write().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
+
+struct Writer {
+    path: PathBuf,
+    out: BufWriter<File>,
+    size: u64,
+    max_bytes: u64,
+    keep: u32,
+    written: Counter,
+}
+
+/// `dir/name.jsonl` -> `dir/name.N.jsonl`.
+pub fn rotated_path(path: &Path, n: u32) -> PathBuf {
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("requests");
+    path.with_file_name(format!("{stem}.{n}.jsonl"))
+}
+
+impl Writer {
+    fn run(&mut self, rx: Receiver<LogRow>) {
+        let mut line = Vec::with_capacity(512);
+        // Block for a row, then take whatever else is queued before flushing once.
+        while let Ok(row) = rx.recv() {
+            self.write(&row, &mut line);
+            while let Ok(row) = rx.try_recv() {
+                self.write(&row, &mut line);
+            }
+            if let Err(e) = self.out.flush() {
+                tracing::error!("request log: cannot write {}: {e}", self.path.display());
+            }
+        }
+        let _ = self.out.flush();
+    }
+
+    fn write(&mut self, row: &LogRow, line: &mut Vec<u8>) {
+        line.clear();
+        if serde_json::to_writer(&mut *line, row).is_err() {
+            return;
+        }
+        line.push(b'\n');
+        if self.size > 0 && self.size + line.len() as u64 > self.max_bytes {
+            self.rotate();
+        }
+        match self.out.write_all(line) {
+            Ok(()) => {
+                self.size += line.len() as u64;
+                self.written.inc();
+            }
+            Err(e) => tracing::error!("request log: cannot write {}: {e}", self.path.display()),
+        }
+    }
+
+    fn rotate(&mut self) {
+        let _ = self.out.flush();
+        if self.keep == 0 {
+            let _ = std::fs::remove_file(&self.path);
+        } else {
+            let _ = std::fs::remove_file(rotated_path(&self.path, self.keep));
+            for n in (1..self.keep).rev() {
+                let _ = std::fs::rename(rotated_path(&self.path, n), rotated_path(&self.path, n + 1));
+            }
+            let _ = std::fs::rename(&self.path, rotated_path(&self.path, 1));
+        }
+        match OpenOptions::new().create(true).append(true).open(&self.path) {
+            Ok(f) => {
+                self.out = BufWriter::with_capacity(1 << 16, f);
+                self.size = 0;
+            }
+            Err(e) => tracing::error!("request log: cannot reopen {}: {e}", self.path.display()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: u64) -> LogRow {
+        LogRow {
+            request_id: id,
+            arrival_s: id as f64,
+            time_unix_s: 0.0,
+            class: "default".into(),
+            input_tokens: 1,
+            output_tokens: 2,
+            endpoint: "a".into(),
+            ttft_s: None,
+            latency_s: 0.5,
+            status: "ok",
+            cost_usd: 0.0,
+            cache_key: None,
+            deferrable: false,
+            output_known: false,
+            attempts: 1,
+            http_status: 200,
+            streaming: false,
+            cache_hit: false,
+            cancelled: false,
+        }
+    }
+
+    #[test]
+    fn rotates_by_size_and_keeps_every_row() {
+        let dir = std::env::temp_dir().join(format!("gw-reqlog-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("requests.jsonl");
+        let (written, dropped) = (Counter::default(), Counter::default());
+        let (log, w) = RequestLog::open(&path, 2_000, 40, 1_000, written.clone(), dropped.clone()).unwrap();
+        for i in 0..100 {
+            log.record(row(i));
+        }
+        log.close();
+        w.join();
+        let mut ids = Vec::new();
+        for f in [path.clone()].into_iter().chain((1..=40).map(|n| rotated_path(&path, n))) {
+            if let Ok(text) = std::fs::read_to_string(&f) {
+                assert!(text.len() <= 2_000, "{} is {} bytes", f.display(), text.len());
+                for l in text.lines() {
+                    ids.push(serde_json::from_str::<serde_json::Value>(l).unwrap()["request_id"].as_u64().unwrap());
+                }
+            }
+        }
+        ids.sort();
+        assert_eq!(ids, (0..100).collect::<Vec<_>>());
+        assert_eq!(written.get(), 100);
+        assert_eq!(dropped.get(), 0);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_full_channel_drops_and_counts_instead_of_blocking() {
+        let (tx, _rx) = sync_channel(2);
+        let log = RequestLog { tx: RwLock::new(Some(tx)), dropped: Counter::default() };
+        for i in 0..5 {
+            log.record(row(i));
+        }
+        assert_eq!(log.dropped.get(), 3);
+    }
+}

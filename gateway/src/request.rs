@@ -1,0 +1,277 @@
+//! What the gateway reads from a client's `POST /v1/chat/completions`: the OpenAI request body, checked,
+//! and the routing metadata from headers and body, as a router-core [`RequestInfo`].
+//!
+//! Routing metadata: header `x-routesim-class` (task class), `x-routesim-complexity` (0..=1),
+//! `x-routesim-deferrable: true` (may be batched), `x-routesim-meta-<key>: value` (metadata), the body's
+//! `metadata` object (string, number and boolean values) and `user` (metadata `user`), and the requested
+//! `model` (metadata `model`). Capabilities are inferred: `tools` when the body has tools, `vision` when a
+//! message has an image part, `json` for a JSON `response_format`.
+
+use crate::error::ApiError;
+use axum::http::HeaderMap;
+use router_core::{MetaValue, RequestInfo, fnv1a};
+use serde_json::{Map, Value};
+
+/// A checked chat-completion request.
+#[derive(Clone, Debug)]
+pub struct ChatRequest {
+    /// The body as sent (every field is passed upstream; `model` is replaced per endpoint).
+    pub body: Map<String, Value>,
+    /// Whether the client asked for a stream.
+    pub stream: bool,
+    /// The model the client asked for.
+    pub model: String,
+    /// What the router sees (its `id` is set by the gateway).
+    pub info: RequestInfo,
+    /// The body's canonical bytes, for non-streaming requests: the response cache's key material.
+    pub canonical: Option<Vec<u8>>,
+}
+
+/// Estimated prompt tokens of a text (about four characters a token), used to route before the upstream
+/// reports the real count.
+fn estimate_tokens(chars: usize) -> u32 {
+    chars.div_ceil(4).min(u32::MAX as usize) as u32
+}
+
+fn meta_value(v: &Value) -> Option<MetaValue> {
+    match v {
+        Value::String(s) => Some(MetaValue::Str(s.clone())),
+        Value::Number(n) => n.as_f64().map(MetaValue::Num),
+        Value::Bool(b) => Some(MetaValue::Bool(*b)),
+        _ => None,
+    }
+}
+
+fn push_meta(meta: &mut Vec<(String, MetaValue)>, key: &str, v: MetaValue) {
+    if let Some(slot) = meta.iter_mut().find(|(k, _)| k == key) {
+        slot.1 = v;
+    } else {
+        meta.push((key.to_string(), v));
+    }
+}
+
+impl ChatRequest {
+    /// Parses and checks a body and the routing headers. Errors never quote the body.
+    pub fn parse(bytes: &[u8], headers: &HeaderMap) -> Result<ChatRequest, ApiError> {
+        let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+            ApiError::invalid(
+                "invalid_json",
+                None,
+                format!("the body is not valid JSON ({} at line {} column {})", category(&e), e.line(), e.column()),
+            )
+        })?;
+        let Value::Object(body) = value else {
+            return Err(ApiError::invalid("invalid_json", None, "expected a JSON object as the request body"));
+        };
+        let model = match body.get("model") {
+            Some(Value::String(m)) if !m.is_empty() => m.clone(),
+            Some(_) => return Err(ApiError::invalid("invalid_type", Some("model"), "expected `model` to be a string")),
+            None => {
+                return Err(ApiError::invalid("missing_required_parameter", Some("model"), "missing required `model`"));
+            }
+        };
+        let messages = match body.get("messages") {
+            Some(Value::Array(m)) if !m.is_empty() => m,
+            Some(Value::Array(_)) => {
+                return Err(ApiError::invalid(
+                    "invalid_value",
+                    Some("messages"),
+                    "expected at least one message in `messages`",
+                ));
+            }
+            Some(_) => {
+                return Err(ApiError::invalid("invalid_type", Some("messages"), "expected `messages` to be an array"));
+            }
+            None => {
+                return Err(ApiError::invalid(
+                    "missing_required_parameter",
+                    Some("messages"),
+                    "missing required `messages`",
+                ));
+            }
+        };
+        let stream = match body.get("stream") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => {
+                return Err(ApiError::invalid("invalid_type", Some("stream"), "expected `stream` to be a boolean"));
+            }
+        };
+        let mut chars = 0usize;
+        let mut vision = false;
+        for (i, m) in messages.iter().enumerate() {
+            let Value::Object(m) = m else {
+                return Err(ApiError::invalid(
+                    "invalid_type",
+                    Some("messages"),
+                    format!("expected messages[{i}] to be an object with `role` and `content`"),
+                ));
+            };
+            if !matches!(m.get("role"), Some(Value::String(_))) {
+                return Err(ApiError::invalid(
+                    "invalid_value",
+                    Some("messages"),
+                    format!("expected messages[{i}].role to be a string"),
+                ));
+            }
+            chars += 16; // role and framing
+            match m.get("content") {
+                Some(Value::String(s)) => chars += s.len(),
+                Some(Value::Array(parts)) => {
+                    for p in parts {
+                        match p.get("type").and_then(Value::as_str) {
+                            Some("text") => chars += p.get("text").and_then(Value::as_str).map_or(0, str::len),
+                            Some("image_url") | Some("input_image") => vision = true,
+                            _ => {}
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let expected_output = ["max_completion_tokens", "max_tokens"]
+            .iter()
+            .find_map(|k| body.get(*k).and_then(Value::as_u64))
+            .map(|t| t.min(u32::MAX as u64) as u32);
+        let mut info = RequestInfo::new(0, estimate_tokens(chars));
+        info.expected_output_tokens = expected_output;
+        info.streaming = stream;
+        if body.get("tools").is_some_and(|t| t.as_array().is_some_and(|a| !a.is_empty())) {
+            info.required_capabilities.push("tools".into());
+        }
+        if vision {
+            info.required_capabilities.push("vision".into());
+        }
+        if body
+            .get("response_format")
+            .and_then(|f| f.get("type"))
+            .and_then(Value::as_str)
+            .is_some_and(|t| t.starts_with("json"))
+        {
+            info.required_capabilities.push("json".into());
+        }
+        info.metadata.push(("model".into(), MetaValue::Str(model.clone())));
+        if let Some(Value::String(u)) = body.get("user") {
+            push_meta(&mut info.metadata, "user", MetaValue::Str(u.clone()));
+        }
+        if let Some(Value::Object(meta)) = body.get("metadata") {
+            for (k, v) in meta {
+                if let Some(v) = meta_value(v) {
+                    push_meta(&mut info.metadata, k, v);
+                }
+            }
+        }
+        for (name, value) in headers {
+            let n = name.as_str();
+            let Ok(v) = value.to_str() else { continue };
+            if n == "x-routesim-class" {
+                info.task_class = Some(v.trim().to_string()).filter(|c| !c.is_empty());
+            } else if n == "x-routesim-complexity" {
+                info.complexity =
+                    Some(v.trim().parse::<f64>().ok().filter(|c| (0.0..=1.0).contains(c)).ok_or_else(|| {
+                        ApiError::invalid("invalid_header", None, "expected x-routesim-complexity in 0..=1")
+                    })?);
+            } else if n == "x-routesim-deferrable" {
+                info.deferrable = matches!(v.trim(), "true" | "1" | "yes");
+            } else if let Some(key) = n.strip_prefix("x-routesim-meta-")
+                && !key.is_empty()
+            {
+                let mv = match v.trim().parse::<f64>() {
+                    Ok(x) if x.is_finite() => MetaValue::Num(x),
+                    _ => match v.trim() {
+                        "true" => MetaValue::Bool(true),
+                        "false" => MetaValue::Bool(false),
+                        s => MetaValue::Str(s.to_string()),
+                    },
+                };
+                push_meta(&mut info.metadata, key, mv);
+            }
+        }
+        let canonical = (!stream).then(|| serde_json::to_vec(&body).unwrap_or_default());
+        Ok(ChatRequest { body, stream, model, info, canonical })
+    }
+
+    /// The cache key of a non-streaming request (FNV-1a of its canonical bytes).
+    pub fn cache_key(&self) -> Option<u64> {
+        self.canonical.as_deref().map(fnv1a)
+    }
+
+    /// The body sent to an upstream serving `model`. With `stream_usage`, a streamed request without
+    /// `stream_options` asks for the final usage chunk.
+    pub fn upstream_body(&self, model: &str, stream_usage: bool) -> Vec<u8> {
+        let mut body = self.body.clone();
+        body.insert("model".into(), Value::String(model.to_string()));
+        if self.stream && stream_usage && !body.contains_key("stream_options") {
+            body.insert("stream_options".into(), serde_json::json!({ "include_usage": true }));
+        }
+        serde_json::to_vec(&body).unwrap_or_default()
+    }
+}
+
+/// What kind of JSON error, without quoting the input.
+fn category(e: &serde_json::Error) -> &'static str {
+    match e.classify() {
+        serde_json::error::Category::Io => "read error",
+        serde_json::error::Category::Syntax => "syntax error",
+        serde_json::error::Category::Data => "unexpected value",
+        serde_json::error::Category::Eof => "unexpected end of input",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn routing_metadata_comes_from_headers_and_body() {
+        let mut h = HeaderMap::new();
+        h.insert("x-routesim-class", HeaderValue::from_static("code"));
+        h.insert("x-routesim-meta-tenant", HeaderValue::from_static("acme"));
+        h.insert("x-routesim-meta-priority", HeaderValue::from_static("3"));
+        h.insert("x-routesim-deferrable", HeaderValue::from_static("true"));
+        let body = br#"{"model":"m","messages":[{"role":"user","content":"abcdefgh"}],"user":"u1",
+            "metadata":{"plan":"pro"},"max_tokens":50,"tools":[{"type":"function"}]}"#;
+        let r = ChatRequest::parse(body, &h).unwrap();
+        assert_eq!(r.info.task_class.as_deref(), Some("code"));
+        assert!(r.info.deferrable);
+        assert_eq!(r.info.expected_output_tokens, Some(50));
+        assert_eq!(r.info.input_tokens, 6); // (16 + 8) / 4
+        assert_eq!(r.info.required_capabilities, vec!["tools".to_string()]);
+        let get = |k: &str| r.info.metadata.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone());
+        assert_eq!(get("tenant"), Some(MetaValue::Str("acme".into())));
+        assert_eq!(get("priority"), Some(MetaValue::Num(3.0)));
+        assert_eq!(get("user"), Some(MetaValue::Str("u1".into())));
+        assert_eq!(get("plan"), Some(MetaValue::Str("pro".into())));
+        assert_eq!(get("model"), Some(MetaValue::Str("m".into())));
+        assert!(r.cache_key().is_some());
+    }
+
+    #[test]
+    fn bad_bodies_are_named_without_quoting_them() {
+        let h = HeaderMap::new();
+        let e = ChatRequest::parse(b"{\"model\": \"secret prompt", &h).unwrap_err();
+        assert_eq!(e.code, "invalid_json");
+        assert!(!e.message.contains("secret"));
+        assert_eq!(
+            ChatRequest::parse(br#"{"messages":[{"role":"user","content":"x"}]}"#, &h).unwrap_err().param,
+            Some("model")
+        );
+        assert_eq!(ChatRequest::parse(br#"{"model":"m"}"#, &h).unwrap_err().param, Some("messages"));
+        assert_eq!(ChatRequest::parse(br#"{"model":"m","messages":[]}"#, &h).unwrap_err().code, "invalid_value");
+        assert_eq!(ChatRequest::parse(b"[1]", &h).unwrap_err().code, "invalid_json");
+    }
+
+    #[test]
+    fn upstream_body_replaces_the_model_and_asks_for_usage() {
+        let r = ChatRequest::parse(
+            br#"{"model":"alias","stream":true,"messages":[{"role":"user","content":"x"}]}"#,
+            &HeaderMap::new(),
+        )
+        .unwrap();
+        let v: Value = serde_json::from_slice(&r.upstream_body("gpt-4o-mini", true)).unwrap();
+        assert_eq!(v["model"], "gpt-4o-mini");
+        assert_eq!(v["stream_options"]["include_usage"], true);
+        assert!(r.cache_key().is_none(), "streams are not cached");
+    }
+}

@@ -1,0 +1,637 @@
+//! The attempt loop: a request through router-core, on the gateway's monotonic clock.
+//!
+//! `decide` picks the first endpoint (or answers from the cache, holds the request for a batch, or rejects
+//! it); every attempt is bracketed by `on_dispatch` and `on_result` (with the TTFT of a stream); after a
+//! failure `next_attempt` gives the next endpoint and the backoff, which is slept on the runtime. Each
+//! attempt has the policy's timeout (else the upstream's, else `[client]`'s) and, for a stream, a
+//! time-to-first-token timeout. A stream is committed to the client once its first chunk arrives: later
+//! failures end the stream and are not retried.
+//!
+//! The router lock (a `std::sync::Mutex`) is taken for each call and released before any await. A request
+//! whose client goes away (the handler future or the response stream is dropped) cancels its upstream
+//! call, gives the router the attempt back as an `other` failure and is logged as cancelled.
+
+use crate::app::App;
+use crate::error::ApiError;
+use crate::metrics::Status;
+use crate::reqlog::LogRow;
+use crate::request::ChatRequest;
+use crate::upstream::{SseScanner, Usage, classify_status, classify_transport, parse_retry_after, usage_from_body};
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use router_core::{
+    Attempts, ConfigError, Decision, EndpointIdx, ErrorClass, Nanos, NextAttempt, Outcome, RequestInfo, Router,
+    RouterConfig, Timeouts, state::Circuit,
+};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+/// The routers behind their locks, and the monotonic clock they are fed.
+pub struct RouterPool {
+    shards: Vec<Mutex<Router>>,
+    epoch: Instant,
+}
+
+impl RouterPool {
+    /// `n` routers built from `cfg` (1 = one router behind one mutex).
+    pub fn new(cfg: &RouterConfig, n: usize) -> Result<RouterPool, ConfigError> {
+        let shards = (0..n.max(1)).map(|_| Router::new(cfg).map(Mutex::new)).collect::<Result<_, _>>()?;
+        Ok(RouterPool { shards, epoch: Instant::now() })
+    }
+
+    /// Nanoseconds since the pool was built.
+    pub fn now(&self) -> Nanos {
+        self.epoch.elapsed().as_nanos() as Nanos
+    }
+
+    /// The instant of router time `t`.
+    pub fn instant_at(&self, t: Nanos) -> Instant {
+        self.epoch + Duration::from_nanos(t)
+    }
+
+    /// Number of routers.
+    pub fn len(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Whether there are no routers (never: there is at least one).
+    pub fn is_empty(&self) -> bool {
+        self.shards.is_empty()
+    }
+
+    /// The router that serves request `id`.
+    pub fn shard_of(&self, id: u64) -> usize {
+        (id % self.shards.len() as u64) as usize
+    }
+
+    /// Calls `f` with router `shard` locked. Never hold it across an await: `f` is synchronous.
+    pub fn with<R>(&self, shard: usize, f: impl FnOnce(&mut Router) -> R) -> R {
+        let mut g = self.shards[shard].lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut g)
+    }
+
+    /// Calls `f` on every router in turn.
+    pub fn each(&self, mut f: impl FnMut(usize, &mut Router)) {
+        for (i, m) in self.shards.iter().enumerate() {
+            let mut g = m.lock().unwrap_or_else(|p| p.into_inner());
+            f(i, &mut g);
+        }
+    }
+}
+
+/// A successful attempt.
+enum AttemptOk {
+    /// A whole (non-streaming) response.
+    Full { status: u16, body: Bytes, content_type: Option<HeaderValue> },
+    /// A stream whose first chunk has arrived.
+    Stream { resp: reqwest::Response, first: Bytes, ttft: Duration, content_type: Option<HeaderValue> },
+}
+
+/// A failed attempt.
+#[derive(Debug)]
+struct AttemptFail {
+    class: ErrorClass,
+    retry_after: Option<Nanos>,
+    /// The upstream's status, when it answered.
+    status: Option<u16>,
+    /// The upstream's error body (only passed to the client for a JSON `error` with a 4xx).
+    body: Option<Bytes>,
+    what: String,
+}
+
+/// What happened to a request, for metrics and the log.
+struct Final {
+    status: Status,
+    http: u16,
+    endpoint: Option<EndpointIdx>,
+    ttft: Option<Duration>,
+    usage: Option<Usage>,
+    cache_hit: bool,
+}
+
+/// One request's bookkeeping. Dropped before it is finished (the client went away), it gives the router
+/// its in-flight attempt back and logs the request as cancelled.
+struct Tracker {
+    app: Arc<App>,
+    info: RequestInfo,
+    shard: usize,
+    arrival: Instant,
+    arrival_ns: Nanos,
+    /// The attempt at the upstream now: endpoint and dispatch time.
+    in_flight: Option<(EndpointIdx, Instant)>,
+    attempts: u32,
+    last: Option<EndpointIdx>,
+    /// Time spent waiting for upstreams and in backoff before the response head.
+    waited: Duration,
+    sse: SseScanner,
+    done: bool,
+}
+
+impl Tracker {
+    fn new(app: Arc<App>, info: RequestInfo) -> Tracker {
+        app.metrics.in_flight.inc();
+        let shard = app.routers.shard_of(info.id);
+        let arrival_ns = app.now();
+        Tracker {
+            app,
+            info,
+            shard,
+            arrival: Instant::now(),
+            arrival_ns,
+            in_flight: None,
+            attempts: 0,
+            last: None,
+            waited: Duration::ZERO,
+            sse: SseScanner::default(),
+            done: false,
+        }
+    }
+
+    /// Records the dispatch of an attempt on `ep`.
+    fn dispatch(&mut self, ep: EndpointIdx) {
+        let now = self.app.now();
+        self.app.routers.with(self.shard, |r| r.on_dispatch(ep, &self.info, now));
+        let m = &self.app.metrics.endpoints[ep.get()];
+        m.attempts.inc();
+        m.in_flight.inc();
+        self.in_flight = Some((ep, Instant::now()));
+        self.attempts += 1;
+        self.last = Some(ep);
+    }
+
+    /// Feeds back the result of the attempt in flight; after a failure, also asks for the next attempt
+    /// (under the same lock).
+    fn result(&mut self, outcome: &Outcome, attempts: Option<&mut Attempts>) -> Option<NextAttempt> {
+        let (ep, _) = self.in_flight.take()?;
+        let now = self.app.now();
+        let (next, circuit) = self.app.routers.with(self.shard, |r| {
+            r.on_result(ep, &self.info, outcome, now);
+            let next = attempts.map(|a| r.next_attempt(&self.info, a, outcome, now));
+            (next, r.state(ep).circuit)
+        });
+        let m = &self.app.metrics.endpoints[ep.get()];
+        m.in_flight.dec();
+        m.circuit.set(match circuit {
+            Circuit::Closed => 0,
+            Circuit::Open { .. } => 1,
+            Circuit::HalfOpen { .. } => 2,
+        });
+        match outcome.error {
+            Some(c) => {
+                m.errors[c.index()].inc();
+            }
+            None => {
+                m.latency.observe(outcome.latency as f64 / 1e9);
+            }
+        }
+        next
+    }
+
+    /// Observes the gateway's own time so far (latency to the response head minus upstream wait).
+    fn overhead(&self) {
+        let own = self.arrival.elapsed().saturating_sub(self.waited);
+        self.app.metrics.overhead.observe(own.as_secs_f64());
+    }
+
+    fn finish(&mut self, f: Final) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        let app = &self.app;
+        app.metrics.in_flight.dec();
+        app.metrics.request(f.status);
+        let latency = self.arrival.elapsed();
+        let streaming = self.info.streaming;
+        let usage = f.usage.unwrap_or(Usage { input: self.info.input_tokens, output: 0 });
+        let mut cost = 0.0;
+        if let Some(ep) = f.endpoint
+            && !f.cache_hit
+        {
+            let e = &app.endpoints[ep.get()];
+            cost = e.price.cost(usage.input, usage.output);
+            let m = &app.metrics.endpoints[ep.get()];
+            m.cost.inc_by(cost);
+            m.input_tokens.inc_by(usage.input as u64);
+            m.output_tokens.inc_by(usage.output as u64);
+        }
+        if f.status == Status::Ok {
+            app.metrics.latency[streaming as usize].observe(latency.as_secs_f64());
+            if let Some(t) = f.ttft {
+                app.metrics.ttft.observe(t.as_secs_f64());
+            }
+        }
+        let wall = app.started_wall + Duration::from_nanos(self.arrival_ns);
+        app.log.record(LogRow {
+            request_id: self.info.id,
+            arrival_s: self.arrival_ns as f64 / 1e9,
+            time_unix_s: wall.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0),
+            class: self.info.task_class.clone().unwrap_or_else(|| "default".into()),
+            input_tokens: usage.input,
+            output_tokens: usage.output,
+            endpoint: f.endpoint.map(|e| app.endpoints[e.get()].id.clone()).unwrap_or_default(),
+            ttft_s: if f.status == Status::Ok { f.ttft.map(|t| t.as_secs_f64()) } else { None },
+            latency_s: latency.as_secs_f64(),
+            status: match f.status {
+                Status::Cancelled => "other",
+                s => s.name(),
+            },
+            cost_usd: cost,
+            cache_key: self.info.cache_key.map(|k| k.to_string()),
+            deferrable: self.info.deferrable,
+            output_known: self.info.expected_output_tokens.is_some(),
+            attempts: self.attempts,
+            http_status: f.http,
+            streaming,
+            cache_hit: f.cache_hit,
+            cancelled: f.status == Status::Cancelled,
+        });
+    }
+}
+
+impl Drop for Tracker {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        if let Some((_, sent)) = self.in_flight {
+            let latency = sent.elapsed().as_nanos() as Nanos;
+            self.result(&Outcome::failure(ErrorClass::Other, latency), None);
+        }
+        let usage = self.sse.usage.or_else(|| {
+            (self.sse.events > 0).then_some(Usage { input: self.info.input_tokens, output: self.sse.events })
+        });
+        self.finish(Final {
+            status: Status::Cancelled,
+            http: 499,
+            endpoint: self.last,
+            ttft: None,
+            usage,
+            cache_hit: false,
+        });
+    }
+}
+
+/// Serves a chat completion: the whole flow of one request.
+pub async fn complete(app: Arc<App>, req: ChatRequest) -> Response {
+    let mut info = req.info.clone();
+    info.id = app.next_id();
+    if app.cache.is_some() {
+        info.cache_key = req.cache_key();
+    }
+    let mut t = Tracker::new(app.clone(), info);
+    let now = app.now();
+    let mut decision = app.routers.with(t.shard, |r| r.decide(&t.info, now));
+    if decision == Decision::CacheHit {
+        let hit = match (&app.cache, &req.canonical, t.info.cache_key) {
+            (Some(store), Some(canon), Some(key)) => store.get(key, canon, Instant::now()),
+            _ => None,
+        };
+        if let Some((body, _producer)) = hit {
+            app.metrics.cache_hits.inc();
+            t.overhead();
+            let usage = usage_from_body(&body);
+            t.finish(Final { status: Status::Ok, http: 200, endpoint: None, ttft: None, usage, cache_hit: true });
+            return respond(StatusCode::OK, Body::from(body), None, &t, Some("hit"));
+        }
+        // The router remembers the key but the body was evicted: route it.
+        let mut again = t.info.clone();
+        again.cache_key = None;
+        let now = app.now();
+        decision = app.routers.with(t.shard, |r| r.decide(&again, now));
+    }
+    let first = match decision {
+        Decision::Route { endpoint, .. } => endpoint,
+        Decision::Batch(ticket) => {
+            let waited = Instant::now();
+            app.batches.hold(&app, t.shard, ticket).await;
+            t.waited += waited.elapsed();
+            ticket.endpoint
+        }
+        Decision::Reject(reason) => {
+            app.metrics.rejected.get_or_create(&crate::metrics::ReasonLabelPub { reason: reason.name() }).inc();
+            t.overhead();
+            t.finish(Final {
+                status: Status::Rejected,
+                http: 503,
+                endpoint: None,
+                ttft: None,
+                usage: None,
+                cache_hit: false,
+            });
+            let mut e = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service_unavailable",
+                reason.name(),
+                format!("no endpoint can take this request now ({})", reason.name().replace('_', " ")),
+            );
+            e.retry_after = Some(1);
+            return e.into_response();
+        }
+        Decision::CacheHit => unreachable!("a second decide without a cache key cannot hit the cache"),
+    };
+    attempt_loop(app, req, t, first).await
+}
+
+async fn attempt_loop(app: Arc<App>, req: ChatRequest, mut t: Tracker, first: EndpointIdx) -> Response {
+    let mut ep = first;
+    let mut attempts = Attempts::first(ep);
+    loop {
+        let upstream = app.upstreams.get(ep.get());
+        let body = Bytes::from(req.upstream_body(&upstream.model, app.cfg.server.stream_usage));
+        let timeouts = app.timeouts[ep.get()];
+        t.dispatch(ep);
+        let sent = Instant::now();
+        let result = attempt(&app, ep.get(), body, req.stream, timeouts).await;
+        t.waited += sent.elapsed();
+        let fail = match result {
+            Ok(AttemptOk::Full { status, body, content_type }) => {
+                let latency = sent.elapsed().as_nanos() as Nanos;
+                let usage = usage_from_body(&body);
+                let u = usage.unwrap_or(Usage { input: t.info.input_tokens, output: 0 });
+                t.result(&Outcome::success(latency, None, u.input, u.output), None);
+                if let (Some(store), Some(canon), Some(key)) = (&app.cache, &req.canonical, t.info.cache_key) {
+                    store.put(key, canon.clone(), body.clone(), ep.0, Instant::now());
+                }
+                t.overhead();
+                t.finish(Final {
+                    status: Status::Ok,
+                    http: status,
+                    endpoint: Some(ep),
+                    ttft: None,
+                    usage,
+                    cache_hit: false,
+                });
+                let code = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+                return respond(code, Body::from(body), content_type, &t, None);
+            }
+            Ok(AttemptOk::Stream { resp, first, ttft, content_type }) => {
+                t.overhead();
+                let deadline = timeouts.attempt.map(|a| sent + Duration::from_nanos(a));
+                let head = respond_head(StatusCode::OK, content_type, &t);
+                let stream = relay(resp, first, ttft, sent, deadline, t);
+                return Response::from_parts(head.into_parts().0, Body::from_stream(stream));
+            }
+            Err(f) => f,
+        };
+        let latency = sent.elapsed().as_nanos() as Nanos;
+        let mut outcome = Outcome::failure(fail.class, latency);
+        outcome.retry_after = fail.retry_after;
+        match t.result(&outcome, Some(&mut attempts)) {
+            Some(NextAttempt::Retry { endpoint, delay, fallback }) => {
+                app.metrics.retries.inc();
+                if fallback {
+                    app.metrics.fallbacks.inc();
+                }
+                if delay > 0 {
+                    let slept = Instant::now();
+                    tokio::time::sleep(Duration::from_nanos(delay)).await;
+                    t.waited += slept.elapsed();
+                }
+                ep = endpoint;
+            }
+            _ => {
+                let e = give_up_error(&app, ep, &fail, t.attempts);
+                t.overhead();
+                t.finish(Final {
+                    status: Status::of(fail.class),
+                    http: e.status().as_u16(),
+                    endpoint: Some(ep),
+                    ttft: None,
+                    usage: None,
+                    cache_hit: false,
+                });
+                return e;
+            }
+        }
+    }
+}
+
+/// The client's answer when no attempt is left.
+fn give_up_error(app: &App, ep: EndpointIdx, fail: &AttemptFail, attempts: u32) -> Response {
+    let id = &app.endpoints[ep.get()].id;
+    let msg = format!("{attempts} attempt(s) failed; the last, on endpoint `{id}`, {}", fail.what);
+    // A 4xx other than 429 is the upstream's answer to the client's own request: pass its JSON error on.
+    if fail.class == ErrorClass::Other
+        && let (Some(status), Some(body)) = (fail.status, &fail.body)
+        && serde_json::from_slice::<serde_json::Value>(body)
+            .is_ok_and(|v| v.get("error").is_some_and(|e| e.is_object()))
+    {
+        let mut r = (StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), body.clone()).into_response();
+        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        return r;
+    }
+    let mut e = match fail.class {
+        ErrorClass::RateLimited => {
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", "rate_limit_exceeded", msg)
+        }
+        ErrorClass::Timeout => ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout_error", "upstream_timeout", msg),
+        ErrorClass::Server => ApiError::new(StatusCode::BAD_GATEWAY, "api_error", "upstream_error", msg),
+        ErrorClass::Other => ApiError::new(
+            fail.status.and_then(|s| StatusCode::from_u16(s).ok()).unwrap_or(StatusCode::BAD_GATEWAY),
+            "api_error",
+            "upstream_error",
+            msg,
+        ),
+    };
+    e.retry_after = fail.retry_after.map(|n| n.div_ceil(1_000_000_000));
+    e.into_response()
+}
+
+/// One attempt: send, and wait for the whole body (non-streaming) or the first chunk (streaming), within
+/// the attempt timeout and, for a stream, the TTFT timeout.
+async fn attempt(app: &App, ep: usize, body: Bytes, stream: bool, to: Timeouts) -> Result<AttemptOk, AttemptFail> {
+    let start = Instant::now();
+    let attempt_deadline = to.attempt.map(|n| start + Duration::from_nanos(n));
+    let ttft_deadline = if stream { to.ttft.map(|n| start + Duration::from_nanos(n)) } else { None };
+    let (deadline, ttft_first) = match (attempt_deadline, ttft_deadline) {
+        (Some(a), Some(f)) => (Some(a.min(f)), f <= a),
+        (a, None) => (a, false),
+        (None, f) => (f, f.is_some()),
+    };
+    let fut = async {
+        let resp = app.upstreams.send(ep, body).send().await.map_err(transport)?;
+        let status = resp.status().as_u16();
+        if let Some(class) = classify_status(status) {
+            let retry_after = resp
+                .headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, SystemTime::now()));
+            let body = read_bounded(resp, 64 * 1024).await;
+            return Err(AttemptFail {
+                class,
+                retry_after,
+                status: Some(status),
+                body,
+                what: format!("returned HTTP {status}"),
+            });
+        }
+        let content_type = resp.headers().get(header::CONTENT_TYPE).cloned();
+        if stream {
+            let mut resp = resp;
+            match resp.chunk().await {
+                Ok(Some(first)) => Ok(AttemptOk::Stream { resp, first, ttft: start.elapsed(), content_type }),
+                Ok(None) => Ok(AttemptOk::Full { status, body: Bytes::new(), content_type }),
+                Err(e) => Err(transport(e)),
+            }
+        } else {
+            let body = resp.bytes().await.map_err(transport)?;
+            Ok(AttemptOk::Full { status, body, content_type })
+        }
+    };
+    match deadline {
+        None => fut.await,
+        Some(d) => match tokio::time::timeout_at(d.into(), fut).await {
+            Ok(r) => r,
+            Err(_) => {
+                let (what, limit) = if ttft_first {
+                    ("no first token within the TTFT timeout", to.ttft)
+                } else {
+                    ("timed out", to.attempt)
+                };
+                let secs = limit.map(|n| n as f64 / 1e9).unwrap_or(0.0);
+                Err(AttemptFail {
+                    class: ErrorClass::Timeout,
+                    retry_after: None,
+                    status: None,
+                    body: None,
+                    what: format!("{what} ({secs}s)"),
+                })
+            }
+        },
+    }
+}
+
+fn transport(e: reqwest::Error) -> AttemptFail {
+    let (class, what) = classify_transport(&e);
+    AttemptFail { class, retry_after: None, status: None, body: None, what: what.to_string() }
+}
+
+/// Up to `limit` bytes of an error body.
+async fn read_bounded(mut resp: reqwest::Response, limit: usize) -> Option<Bytes> {
+    let mut out = Vec::new();
+    while let Ok(Some(c)) = resp.chunk().await {
+        if out.len() + c.len() > limit {
+            return None;
+        }
+        out.extend_from_slice(&c);
+    }
+    Some(Bytes::from(out))
+}
+
+fn respond_head(code: StatusCode, content_type: Option<HeaderValue>, t: &Tracker) -> Response {
+    let mut r = code.into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, content_type.unwrap_or(HeaderValue::from_static("application/json")));
+    if t.info.streaming {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    }
+    h.insert("x-request-id", HeaderValue::from(t.info.id));
+    if let Some(ep) = t.last
+        && let Ok(v) = HeaderValue::from_str(&t.app.endpoints[ep.get()].id)
+    {
+        h.insert("x-routesim-endpoint", v);
+    }
+    h.insert("x-routesim-attempts", HeaderValue::from(t.attempts));
+    r
+}
+
+fn respond(
+    code: StatusCode,
+    body: Body,
+    content_type: Option<HeaderValue>,
+    t: &Tracker,
+    cache: Option<&'static str>,
+) -> Response {
+    let (parts, _) = respond_head(code, content_type, t).into_parts();
+    let mut r = Response::from_parts(parts, body);
+    if let Some(c) = cache {
+        r.headers_mut().insert("x-routesim-cache", HeaderValue::from_static(c));
+    }
+    r
+}
+
+struct Relay {
+    resp: reqwest::Response,
+    first: Option<Bytes>,
+    ttft: Duration,
+    sent: Instant,
+    deadline: Option<Instant>,
+    t: Tracker,
+}
+
+impl Relay {
+    fn end(&mut self, error: Option<(ErrorClass, u16)>) {
+        let latency = self.sent.elapsed().as_nanos() as Nanos;
+        let usage = self.t.sse.usage.or(Some(Usage { input: self.t.info.input_tokens, output: self.t.sse.events }));
+        let outcome = match error {
+            None => {
+                let u = usage.unwrap_or_default();
+                Outcome::success(latency, Some(self.ttft.as_nanos() as Nanos), u.input, u.output)
+            }
+            Some((c, _)) => Outcome::failure(c, latency),
+        };
+        self.t.result(&outcome, None);
+        let ep = self.t.last;
+        match error {
+            None => self.t.finish(Final {
+                status: Status::Ok,
+                http: 200,
+                endpoint: ep,
+                ttft: Some(self.ttft),
+                usage,
+                cache_hit: false,
+            }),
+            Some((c, http)) => {
+                self.t.finish(Final { status: Status::of(c), http, endpoint: ep, ttft: None, usage, cache_hit: false })
+            }
+        }
+    }
+}
+
+/// The response stream: the upstream's chunks, passed on one by one as they arrive (nothing is buffered
+/// beyond the chunk in hand), scanned for usage on the way.
+fn relay(
+    resp: reqwest::Response,
+    first: Bytes,
+    ttft: Duration,
+    sent: Instant,
+    deadline: Option<Instant>,
+    t: Tracker,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send {
+    let state = Relay { resp, first: Some(first), ttft, sent, deadline, t };
+    futures_util::stream::unfold(state, |mut st| async move {
+        if let Some(b) = st.first.take() {
+            st.t.sse.feed(&b);
+            return Some((Ok(b), st));
+        }
+        if st.t.done {
+            return None;
+        }
+        let next = match st.deadline {
+            Some(d) => tokio::time::timeout_at(d.into(), st.resp.chunk()).await.map_err(|_| ErrorClass::Timeout),
+            None => Ok(st.resp.chunk().await),
+        };
+        match next {
+            Ok(Ok(Some(b))) => {
+                st.t.sse.feed(&b);
+                Some((Ok(b), st))
+            }
+            Ok(Ok(None)) => {
+                st.end(None);
+                None
+            }
+            Ok(Err(e)) => {
+                st.end(Some((classify_transport(&e).0, 502)));
+                Some((Err(std::io::Error::other("the upstream stream broke")), st))
+            }
+            Err(class) => {
+                st.end(Some((class, 504)));
+                Some((Err(std::io::Error::other("the upstream stream timed out")), st))
+            }
+        }
+    })
+}
