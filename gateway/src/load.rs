@@ -10,6 +10,17 @@ use hdrhistogram::Histogram;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// A client for load runs: pooled keep-alive connections, `TCP_NODELAY`, no proxy.
+pub fn client() -> reqwest::Client {
+    crate::upstream::install_crypto_provider();
+    reqwest::Client::builder()
+        .no_proxy()
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(4096)
+        .build()
+        .expect("a client without TLS configuration builds")
+}
+
 /// One load run.
 #[derive(Clone, Debug)]
 pub struct LoadSpec {

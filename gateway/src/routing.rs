@@ -310,7 +310,12 @@ pub async fn complete(app: Arc<App>, req: ChatRequest) -> Response {
             t.waited += waited.elapsed();
             ticket.endpoint
         }
-        Decision::Reject(reason) => {
+        // A second `decide` without a cache key cannot hit the cache; were it to, the request is rejected.
+        rejected @ (Decision::Reject(_) | Decision::CacheHit) => {
+            let reason = match rejected {
+                Decision::Reject(r) => r,
+                _ => router_core::RejectReason::NoRoute,
+            };
             app.metrics.rejected.get_or_create(&crate::metrics::ReasonLabelPub { reason: reason.name() }).inc();
             t.overhead();
             t.finish(Final {
@@ -330,7 +335,6 @@ pub async fn complete(app: Arc<App>, req: ChatRequest) -> Response {
             e.retry_after = Some(1);
             return e.into_response();
         }
-        Decision::CacheHit => unreachable!("a second decide without a cache key cannot hit the cache"),
     };
     attempt_loop(app, req, t, first).await
 }

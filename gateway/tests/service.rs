@@ -393,3 +393,15 @@ fn the_binary_exits_2_on_an_invalid_config_and_checks_a_valid_one() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("policy `rr` (round-robin) over 1 endpoint(s): a"));
 }
+
+#[test]
+fn the_example_config_is_valid() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("gateway.example.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let env = |k: &str| k.ends_with("_API_KEY").then(|| "k".to_string());
+    for policy in ["hybrid", "conditional"] {
+        let cfg = routesim_gateway::GatewayConfig::parse(&path, &text, Some(policy), &env).unwrap();
+        assert_eq!(cfg.router.policy.name, policy);
+        assert_eq!(cfg.upstreams.len(), 4);
+    }
+}

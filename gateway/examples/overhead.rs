@@ -1,0 +1,229 @@
+//! The gateway's overhead benchmark (a benchmark, not a timed test).
+//!
+//! ```text
+//! cargo run --release -p routesim-gateway --example overhead -- [--duration 30] [--rates 500,1000,2000]
+//!     [--saturation 10] [--shards 1]
+//! ```
+//!
+//! Everything runs in this process on 127.0.0.1: a mock upstream, the gateway (round-robin over two
+//! endpoints on that mock, request log on) and two open-loop load generators (`routesim_gateway::load`)
+//! started together at the same rate, one straight to the mock and one through the gateway. Overhead at a
+//! quantile = through-gateway latency minus direct latency at that quantile, measured side by side in one
+//! run. Then the saturation throughput (closed loop, 64 workers), the peak RSS of the process, and the
+//! router lock micro-benchmark (one `Mutex<Router>` shared by every thread against one router per thread).
+
+use bytes::Bytes;
+use router_core::{Decision, Outcome, RequestInfo, Router};
+use routesim_gateway::GatewayConfig;
+use routesim_gateway::load::{LoadReport, LoadSpec, closed_loop, open_loop};
+use routesim_gateway::mock::{MockReply, MockUpstream};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+struct Args {
+    duration: u64,
+    rates: Vec<f64>,
+    saturation: u64,
+    shards: usize,
+}
+
+fn args() -> Args {
+    let mut a = Args { duration: 30, rates: vec![500.0, 1000.0, 2000.0], saturation: 10, shards: 1 };
+    let v: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < v.len() {
+        let val = v.get(i + 1).cloned().unwrap_or_default();
+        match v[i].as_str() {
+            "--duration" => a.duration = val.parse().expect("--duration SECONDS"),
+            "--rates" => a.rates = val.split(',').map(|r| r.parse().expect("--rates 500,1000")).collect(),
+            "--saturation" => a.saturation = val.parse().expect("--saturation SECONDS"),
+            "--shards" => a.shards = val.parse().expect("--shards N"),
+            other => panic!("unknown argument {other}"),
+        }
+        i += 2;
+    }
+    a
+}
+
+fn config(mock: &str, shards: usize, log: &Path) -> GatewayConfig {
+    let text = format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+router_shards = {shards}
+
+[request_log]
+path = "{}"
+
+[health]
+interval = "0s"
+
+[[endpoints]]
+id = "a"
+upstream = {{ base_url = "{mock}" }}
+
+[[endpoints]]
+id = "b"
+upstream = {{ base_url = "{mock}" }}
+
+[[policies]]
+name = "rr"
+kind = "round-robin"
+"#,
+        log.display()
+    );
+    GatewayConfig::parse(Path::new("bench.toml"), &text, None, &|_| None).expect("bench config")
+}
+
+fn us(r: &LoadReport, q: f64) -> f64 {
+    r.quantile_us(q) as f64
+}
+
+fn peak_rss_mib() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+/// decide + on_dispatch + on_result per request, from `threads` threads for `dur`: requests per second.
+fn lock_bench(cfg: &router_core::RouterConfig, threads: usize, shared: bool, dur: Duration) -> f64 {
+    let one = Arc::new(Mutex::new(Router::new(cfg).expect("router")));
+    let start = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let router = if shared { one.clone() } else { Arc::new(Mutex::new(Router::new(cfg).expect("router"))) };
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                let mut req = RequestInfo::new(0, 500);
+                while start.elapsed() < dur {
+                    for _ in 0..256 {
+                        n += 1;
+                        req.id = n * 64 + t as u64;
+                        let now = start.elapsed().as_nanos() as u64;
+                        let d = router.lock().expect("lock").decide(&req, now);
+                        if let Decision::Route { endpoint, .. } = d {
+                            router.lock().expect("lock").on_dispatch(endpoint, &req, now);
+                            let o = Outcome::success(1_000_000, None, 500, 100);
+                            router.lock().expect("lock").on_result(endpoint, &req, &o, now + 1_000_000);
+                        }
+                    }
+                }
+                n
+            })
+        })
+        .collect();
+    let total: u64 = handles.into_iter().map(|h| h.join().expect("thread")).sum();
+    total as f64 / start.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let a = args();
+    routesim_gateway::upstream::install_crypto_provider();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    rt.block_on(async move {
+        let mock = MockUpstream::start(MockReply::ok(8)).await;
+        let dir = std::env::temp_dir().join(format!("gw-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let cfg = config(&mock.base_url(), a.shards, &dir.join("requests.jsonl"));
+        let router_cfg = cfg.router.clone();
+        let gw = routesim_gateway::start(cfg).await.expect("gateway");
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .tcp_nodelay(true)
+            .pool_max_idle_per_host(4096)
+            .build()
+            .expect("client");
+        let direct_url = format!("{}/chat/completions", mock.base_url());
+        let gw_url = format!("{}/v1/chat/completions", gw.url());
+        let body = |stream: bool| {
+            Bytes::from(
+                serde_json::json!({"model": "m", "stream": stream, "stream_options": {"include_usage": true},
+                    "messages": [{"role": "user", "content": "Benchmark prompt of a few words."}]})
+                .to_string(),
+            )
+        };
+        // Warm the pools.
+        let warm = |url: String, stream: bool| LoadSpec {
+            url,
+            body: body(stream),
+            rate: 500.0,
+            duration: Duration::from_secs(2),
+            timeout: Duration::from_secs(5),
+        };
+        let (wd, wg) = (warm(direct_url.clone(), false), warm(gw_url.clone(), false));
+        tokio::join!(open_loop(&client, &wd), open_loop(&client, &wg));
+
+        println!(
+            "| mode | rate (req/s) | direct p50 / p99 (us) | gateway p50 / p99 (us) | overhead p50 | overhead p99 | failed (direct / gateway) | generator lag max |"
+        );
+        println!("|---|---|---|---|---|---|---|---|");
+        for stream in [false, true] {
+            for &rate in &a.rates {
+                let spec = |url: &str| LoadSpec {
+                    url: url.to_string(),
+                    body: body(stream),
+                    rate,
+                    duration: Duration::from_secs(a.duration),
+                    timeout: Duration::from_secs(10),
+                };
+                let (sd, sg) = (spec(&direct_url), spec(&gw_url));
+                let (d, g) = tokio::join!(open_loop(&client, &sd), open_loop(&client, &sg));
+                println!(
+                    "| {} | {rate} | {:.0} / {:.0} | {:.0} / {:.0} | {:.0} us | {:.0} us | {} / {} | {:.1} ms |",
+                    if stream { "streaming" } else { "non-streaming" },
+                    us(&d, 0.5),
+                    us(&d, 0.99),
+                    us(&g, 0.5),
+                    us(&g, 0.99),
+                    us(&g, 0.5) - us(&d, 0.5),
+                    us(&g, 0.99) - us(&d, 0.99),
+                    d.failed,
+                    g.failed,
+                    d.max_lag.max(g.max_lag).as_secs_f64() * 1e3,
+                );
+            }
+        }
+        if a.saturation > 0 {
+            let dur = Duration::from_secs(a.saturation);
+            let direct = closed_loop(&client, &direct_url, body(false), 64, dur).await;
+            let through = closed_loop(&client, &gw_url, body(false), 64, dur).await;
+            let through_s = closed_loop(&client, &gw_url, body(true), 64, dur).await;
+            println!();
+            println!(
+                "saturation (closed loop, 64 workers, {}s, load generator and mock in the same process): direct {:.0} req/s; through the gateway {:.0} req/s non-streaming, {:.0} req/s streaming; failed {} / {} / {}",
+                a.saturation,
+                direct.throughput(),
+                through.throughput(),
+                through_s.throughput(),
+                direct.failed,
+                through.failed,
+                through_s.failed
+            );
+        }
+        let m = gw.app().metrics.render();
+        let dropped = m
+            .lines()
+            .find_map(|l| l.strip_prefix("routesim_gateway_log_rows_dropped_total "))
+            .unwrap_or("?")
+            .to_string();
+        println!("peak RSS of the whole process (gateway + mock + load generator): {:.0} MiB", peak_rss_mib());
+        println!("request log rows dropped: {dropped}; router shards: {}", a.shards);
+        gw.shutdown();
+        let _ = gw.wait().await;
+        let _ = std::fs::remove_dir_all(&dir);
+
+        println!();
+        println!("router lock micro-benchmark (decide + on_dispatch + on_result, 2 s each):");
+        println!("| threads | one Mutex<Router> (req/s) | one router per thread (req/s) |");
+        println!("|---|---|---|");
+        for threads in [1, 2, 4] {
+            let shared = lock_bench(&router_cfg, threads, true, Duration::from_secs(2));
+            let per = lock_bench(&router_cfg, threads, false, Duration::from_secs(2));
+            println!("| {threads} | {shared:.0} | {per:.0} |");
+        }
+    });
+}
