@@ -145,6 +145,7 @@ pub fn replication_row(r: &RunResult) -> PolicyRow {
         errors_429: p(c.attempt_errors[ErrorClass::RateLimited.index()] as f64),
         errors_5xx: p(c.attempt_errors[ErrorClass::Server.index()] as f64),
         timeouts: p(c.attempt_errors[ErrorClass::Timeout.index()] as f64),
+        ttft_timeouts: p(c.ttft_timeouts as f64),
         retries: p(c.retries as f64),
         fallbacks: p(c.fallbacks as f64),
         cache_hits: p(c.cache_hits as f64),
@@ -222,6 +223,7 @@ pub fn report(model: &Compiled, exp: &Experiment) -> RunReport {
                     error_rate: if finished == 0 { 0.0 } else { row.failed as f64 / finished as f64 },
                     cost_usd: row.cost_usd,
                     queue_len: row.queue_len as f64,
+                    drain: row.drain,
                 });
                 let total: u64 = row.attempts.iter().sum();
                 for (e, &a) in row.attempts.iter().enumerate() {

@@ -325,3 +325,76 @@ fn deferrable_requests_go_through_the_cheaper_slower_batch_endpoint() {
     let mean = nightly.iter().map(|x| x.latency_s).sum::<f64>() / nightly.len() as f64;
     assert!((mean - (90.0 + 5.0)).abs() < 5.0, "{mean}");
 }
+
+const TTFT: &str = r#"
+name = "ttft-timeout"
+seed = 3
+requests = 20000
+
+[traffic]
+rate = 20.0
+
+[[traffic.classes]]
+name = "chat"
+input_tokens = { dist = "constant", value = 100 }
+output_tokens = { dist = "constant", value = 50 }
+
+[[endpoints]]
+id = "a"
+slots = 100000
+ttft = { dist = "exponential", mean = "1s" }
+tpot = { dist = "constant", value = "1ms" }
+
+[client]
+ttft_timeout = "1s"
+
+[health]
+interval = "0s"
+
+[[policies]]
+name = "client-default"
+kind = "round-robin"
+
+[[policies]]
+name = "own"
+kind = "round-robin"
+ttft_timeout = "2s"
+"#;
+
+#[test]
+fn a_ttft_timeout_abandons_attempts_whose_first_token_is_late() {
+    // Exponential TTFT with mean 1 s and no queueing: P(TTFT > x) = exp(-x). Without retries, each request
+    // fails exactly when its only attempt times out.
+    let model = compile(TTFT);
+    for (policy, timeout) in [(0, 1.0f64), (1, 2.0)] {
+        let r = engine::run(&model, policy, 0, RunOptions::default());
+        let c = &r.metrics.counts;
+        // (Per attempt: the circuit breaker opens on runs of timeouts and rejects some requests outright.)
+        let share = c.ttft_timeouts as f64 / c.attempts as f64;
+        assert!((share - (-timeout).exp()).abs() < 0.015, "policy {policy}: {share} vs {}", (-timeout).exp());
+        assert_eq!(c.ttft_timeouts, c.attempt_errors[ErrorClass::Timeout.index()], "counted as timeouts too");
+        assert_eq!(c.failed[ErrorClass::Timeout.index()], c.ttft_timeouts, "no retries");
+        assert_eq!(c.succeeded + c.ttft_timeouts + c.rejected, c.requests);
+        assert!(r.metrics.ttft.quantile_s(1.0) <= timeout * 1.01, "no success has a later first token");
+    }
+    // Unset, nothing times out.
+    let model = compile(&TTFT.replace("[client]\nttft_timeout = \"1s\"\n", "").replace("ttft_timeout = \"2s\"\n", ""));
+    let r = engine::run(&model, 0, 0, RunOptions::default());
+    assert_eq!((r.metrics.counts.ttft_timeouts, r.metrics.counts.succeeded), (0, 20000));
+}
+
+#[test]
+fn a_ttft_timeout_counts_the_wait_in_a_provider_queue() {
+    // One slot at 70% utilisation: attempts queue, and a first token is late when wait + TTFT passes 1 s.
+    let text = TTFT
+        .replace("slots = 100000", "slots = 1")
+        .replace("rate = 20.0", "rate = 2.0")
+        .replace("ttft = { dist = \"exponential\", mean = \"1s\" }", "ttft = { dist = \"constant\", value = \"300ms\" }")
+        .replace("requests = 20000", "requests = 4000");
+    let model = compile(&text);
+    let r = engine::run(&model, 0, 0, RunOptions::default());
+    let c = &r.metrics.counts;
+    assert!(c.ttft_timeouts > 0 && c.succeeded > c.requests / 2, "{c:?}");
+    assert_eq!(c.succeeded + c.failed_total() + c.rejected, c.requests, "conservation");
+    assert!(r.metrics.ttft.quantile_s(1.0) <= 1.01, "{}", r.metrics.ttft.quantile_s(1.0));
+}

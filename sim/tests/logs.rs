@@ -182,6 +182,104 @@ fn malformed_rows_are_counted_with_their_lines_and_strict_stops_at_the_first() {
 }
 
 #[test]
+fn short_and_long_rows_and_incomplete_json_objects_are_malformed() {
+    let dir = scratch("short");
+    // The Azure trace's header has three columns; an interrupted writer leaves a row of two.
+    let csv = dir.join("azure.csv");
+    std::fs::write(
+        &csv,
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n\
+         2023-11-16 18:00:00.10,402,20\n\
+         2023-11-16 18:00:00.98,402\n\
+         2023-11-16 18:00:01.50,100,30,7\n\
+         2023-11-16 18:00:02.00,120,40\n",
+    )
+    .expect("write");
+    let reader = LogReader::open(&csv, None, None).expect("opens");
+    assert_eq!(reader.format.name, "azure");
+    let (rows, _, errors) = read_all(&reader);
+    assert_eq!(rows.len(), 2, "only the complete rows: {errors:?}");
+    assert_eq!(rows[0].output_tokens, 20);
+    assert_eq!(rows[1].output_tokens, 40);
+    assert_eq!(errors.counts["short row"], 1);
+    assert_eq!(errors.counts["long row"], 1);
+    assert_eq!(errors.examples[0].0, "line 3");
+    assert!(errors.examples[0].2.contains("2 fields, the header has 3"), "{errors:?}");
+    assert_eq!(errors.examples[1].0, "line 4");
+    let err = reader.for_each(true, &mut Vocabulary::default(), &mut RowErrors::default(), |_| {}).expect_err("strict");
+    assert!(err.to_string().contains("line 3: short row"), "{err}");
+
+    // JSONL: a line cut short is not JSON, an object without a mapped field is incomplete, null is "not logged".
+    let jsonl = dir.join("log.jsonl");
+    std::fs::write(
+        &jsonl,
+        "{\"arrival_s\": 0.5, \"input_tokens\": 10, \"output_tokens\": 5}\n\
+         {\"arrival_s\": 1.0, \"input_tokens\": 10}\n\
+         {\"arrival_s\": 1.5, \"input_tokens\": 10, \"output_tokens\": null}\n\
+         \n\
+         [1, 2]\n\
+         {\"arrival_s\": 2.0, \"input_tok",
+    )
+    .expect("write");
+    let reader = LogReader::open(&jsonl, None, None).expect("opens");
+    let (rows, _, errors) = read_all(&reader);
+    assert_eq!(rows.len(), 2, "{errors:?}");
+    assert_eq!((rows[0].output_tokens, rows[1].output_tokens), (5, 0));
+    assert_eq!(errors.counts["missing field"], 1);
+    assert_eq!(errors.counts["not a JSON object"], 1);
+    assert_eq!(errors.counts["invalid JSON"], 1);
+    let lines: Vec<&str> = errors.examples.iter().map(|e| e.0.as_str()).collect();
+    assert_eq!(lines, ["line 2", "line 5", "line 6"]);
+    assert!(errors.examples[0].2.contains("output_tokens"), "{errors:?}");
+    let err = reader.for_each(true, &mut Vocabulary::default(), &mut RowErrors::default(), |_| {}).expect_err("strict");
+    assert!(err.to_string().contains("line 2: missing field"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn replay_says_how_much_of_the_log_the_warm_up_leaves_out_and_warmup_0_measures_it_all() {
+    let dir = scratch("warmup");
+    // Twenty minutes of traffic, one request a second; the quickstart's warm-up is ten minutes.
+    let log = dir.join("twenty-minutes.csv");
+    let mut text = String::from("arrival_s,input_tokens,output_tokens\n");
+    for i in 0..1200 {
+        text.push_str(&format!("{i}.25,200,50\n"));
+    }
+    std::fs::write(&log, text).expect("write");
+    let replay = |extra: &[&str], out: &str| {
+        let o = Command::new(env!("CARGO_BIN_EXE_routesim"))
+            .args(["replay", "scenarios/quickstart.toml", "--policies", "round-robin", "--replications", "2"])
+            .args(extra)
+            .arg("--log")
+            .arg(&log)
+            .arg("--out")
+            .arg(dir.join(out))
+            .current_dir(root())
+            .output()
+            .expect("runs");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let summary = std::fs::read_to_string(dir.join(out).join("summary.csv")).expect("summary");
+        (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned(), summary)
+    };
+    let (stdout, stderr, summary) = replay(&[], "default");
+    assert!(stdout.contains("1200 of 1200 rows, 0 malformed, 600 measured after a warm-up of 600s"), "{stdout}");
+    assert!(stderr.contains("leaves 600 of the 1200 replayed rows (50%) out of the measurements"), "{stderr}");
+    assert!(stderr.contains("--warmup 0"), "{stderr}");
+    let requests = |summary: &str| -> f64 {
+        let header: Vec<&str> = summary.lines().next().expect("header").split(',').collect();
+        let col = header.iter().position(|h| *h == "requests").expect("requests column");
+        summary.lines().nth(1).expect("a row").split(',').nth(col).expect("value").parse().expect("number")
+    };
+    assert_eq!(requests(&summary), 600.0, "the simulator measures the rows the header says");
+
+    let (stdout, stderr, summary) = replay(&["--warmup", "0"], "all");
+    assert!(stdout.contains("1200 measured after a warm-up of 0s"), "{stdout}");
+    assert!(!stderr.contains("out of the measurements"), "{stderr}");
+    assert_eq!(requests(&summary), 1200.0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn a_wrong_format_lists_the_columns_the_file_has_and_needs() {
     let litellm = root().join("scenarios/logs/litellm-spend-logs.csv");
     let e = LogReader::open(&litellm, Some("azure"), None).expect_err("wrong format").to_string();

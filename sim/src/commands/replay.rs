@@ -48,6 +48,10 @@ pub struct ReplayArgs {
     /// Stop at the first malformed row instead of counting and skipping it.
     #[arg(long)]
     pub strict: bool,
+    /// Warm-up excluded from the measurements, from the start of the replayed window (default: the
+    /// scenario's `warmup` and `warmup_requests`); "0" measures every row.
+    #[arg(long, value_parser = parse_duration)]
+    pub warmup: Option<Duration>,
     /// Output (default `results/<scenario>-replay-<UTC timestamp>`), seed, policies, replications (the
     /// log's traffic is the same in each; provider luck and sampling differ), threads.
     #[command(flatten)]
@@ -59,11 +63,24 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Duration::parse(s)
 }
 
+/// The warm-up in force, as the header and the warning show it.
+fn warmup_text(model: &crate::scenario::Compiled) -> String {
+    let time = format!("{}s", model.warmup_until as f64 / 1e9);
+    match model.warmup_requests {
+        0 => time,
+        n => format!("{time} and {n} requests"),
+    }
+}
+
 /// Runs the command.
 pub fn run(args: &ReplayArgs) -> Result<(), Failure> {
     let common = &args.common;
     let overrides = Overrides { seed: common.seed, requests: None, replications: common.replications };
     let mut model = load(&args.scenario, &overrides)?;
+    if let Some(w) = args.warmup {
+        model.warmup_until = w.nanos();
+        model.warmup_requests = 0;
+    }
     let selected = select_policies(&model, common.policies.as_deref())?;
     let dir = common.out.clone().unwrap_or_else(|| results_dir(&model.scenario.name, "-replay"));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating the output directory {}", dir.display()))?;
@@ -83,6 +100,16 @@ pub fn run(args: &ReplayArgs) -> Result<(), Failure> {
     let malformed = log.errors.total();
     if malformed > 0 {
         eprint!("warning: {}", log.errors.render(&args.log, log.read));
+    }
+    let warmed = log.rows - log.measured;
+    if warmed * 10 > log.rows {
+        eprintln!(
+            "warning: the warm-up ({}) leaves {warmed} of the {} replayed rows ({:.0}%) out of the measurements; \
+             pass --warmup 0 (or a shorter one) to measure them",
+            warmup_text(&model),
+            log.rows,
+            100.0 * warmed as f64 / log.rows as f64
+        );
     }
     let mapped = log.vocab.endpoints.len();
     let unknown: Vec<&str> = model.replay.as_ref().map_or(Vec::new(), |r| {
@@ -118,12 +145,15 @@ pub fn run(args: &ReplayArgs) -> Result<(), Failure> {
     let mut report = experiment::report(&model, &exp);
     report.rows.push(log.as_logged.clone());
     println!(
-        "Replaying {} ({} format): {} of {} rows, {} malformed; scale {}x, sample {}, {} loop(s){}",
+        "Replaying {} ({} format): {} of {} rows, {} malformed, {} measured after a warm-up of {}; scale {}x, \
+         sample {}, {} loop(s){}",
         args.log.display(),
         log.format,
         log.rows,
         log.read,
         malformed,
+        log.measured,
+        warmup_text(&model),
         args.scale,
         args.sample,
         args.loops.max(1),

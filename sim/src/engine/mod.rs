@@ -147,6 +147,8 @@ enum Ev {
     ServiceDone { ep: u16, handle: u64 },
     Refused { handle: u64 },
     Timeout { handle: u64 },
+    /// The time-to-first-token deadline of an attempt.
+    TtftTimeout { handle: u64 },
     HealthCheck,
     Fault { idx: u16, on: bool },
     BatchDeadline,
@@ -263,6 +265,10 @@ struct Sim<'m, S> {
     sojourn_ns: u128,
     /// Key base of the provider-luck streams of this replication.
     service_keys: StreamBase,
+    /// Per-attempt timeout in force: the policy's own, else the scenario's `[client] timeout`.
+    timeout: Option<Nanos>,
+    /// Time-to-first-token timeout in force: the policy's own, else the scenario's `[client] ttft_timeout`.
+    ttft_timeout: Option<Nanos>,
 }
 
 impl<'m, S: Arrivals> Sim<'m, S> {
@@ -276,6 +282,8 @@ impl<'m, S: Arrivals> Sim<'m, S> {
         tracing: bool,
     ) -> Self {
         let providers = model.endpoints.iter().map(Provider::new).collect();
+        let client = router_core::Timeouts { attempt: model.timeout, ttft: model.ttft_timeout };
+        let timeouts = router.timeouts().or(client);
         Sim {
             model,
             router,
@@ -302,6 +310,8 @@ impl<'m, S: Arrivals> Sim<'m, S> {
             area_ns: 0,
             sojourn_ns: 0,
             service_keys: StreamBase::new(model.seed, replication, Stream::Service),
+            timeout: timeouts.attempt,
+            ttft_timeout: timeouts.ttft,
         }
     }
 
@@ -359,7 +369,10 @@ impl<'m, S: Arrivals> Sim<'m, S> {
             self.now = t;
             processed += 1;
             match ev {
-                Ev::Arrival => self.on_arrival(&mut opts),
+                Ev::Arrival => {
+                    self.metrics.series.arrival(t);
+                    self.on_arrival(&mut opts)
+                }
                 Ev::AttemptStart { req, generation } => {
                     if self.is_live(req, generation) {
                         let ep = self.reqs[req as usize].ep;
@@ -372,7 +385,8 @@ impl<'m, S: Arrivals> Sim<'m, S> {
                         self.finish_attempt(r, &mut opts);
                     }
                 }
-                Ev::Timeout { handle } => self.on_timeout(handle, &mut opts),
+                Ev::Timeout { handle } => self.on_timeout(handle, false, &mut opts),
+                Ev::TtftTimeout { handle } => self.on_timeout(handle, true, &mut opts),
                 Ev::HealthCheck => self.on_health_check(),
                 Ev::Fault { idx, on } => self.on_fault(idx as usize, on),
                 Ev::BatchDeadline => {
@@ -598,8 +612,14 @@ impl<'m, S: Arrivals> Sim<'m, S> {
             Admission::Queued => {
                 self.providers[ep.get()].enqueue(Waiting { handle: h, since: now });
                 self.reqs[r as usize].queued = true;
-                if let Some(t) = self.model.timeout {
+                // The first deadline to pass ends the wait; a later one finds the attempt over.
+                if let Some(t) = self.timeout {
                     self.events.push(now.saturating_add(t), Ev::Timeout { handle: h });
+                }
+                if let Some(t) = self.ttft_timeout
+                    && self.timeout.is_none_or(|a| t < a)
+                {
+                    self.events.push(now.saturating_add(t), Ev::TtftTimeout { handle: h });
                 }
             }
         }
@@ -641,13 +661,23 @@ impl<'m, S: Arrivals> Sim<'m, S> {
         q.first_token = now.saturating_add(svc.ttft);
         let end = now.saturating_add(svc.duration);
         self.events.push(end, Ev::ServiceDone { ep: ep.0, handle: h });
-        // A queued attempt already has its timeout scheduled; one that starts at once needs one only if it
-        // would outlast the timeout.
-        if let Some(t) = self.model.timeout
-            && !was_queued
+        // A queued attempt already has its timeouts scheduled; one that starts at once needs one only if it
+        // would outlast it.
+        if was_queued {
+            return;
+        }
+        if let Some(t) = self.timeout
             && end > dispatched.saturating_add(t)
         {
             self.events.push(dispatched.saturating_add(t), Ev::Timeout { handle: h });
+        }
+        if let Some(t) = self.ttft_timeout {
+            // The first byte back: the first token, or the error response (a hang sends none).
+            let first_byte = if svc.error.is_some() { end } else { now.saturating_add(svc.ttft) };
+            let deadline = dispatched.saturating_add(t);
+            if first_byte > deadline && self.timeout.is_none_or(|a| t < a) {
+                self.events.push(deadline, Ev::TtftTimeout { handle: h });
+            }
         }
     }
 
@@ -663,9 +693,18 @@ impl<'m, S: Arrivals> Sim<'m, S> {
         }
     }
 
-    fn on_timeout(&mut self, h: u64, opts: &mut RunOptions<'_>) {
+    fn on_timeout(&mut self, h: u64, first_token: bool, opts: &mut RunOptions<'_>) {
         let Some(r) = self.current(h) else { return };
         let q = &mut self.reqs[r as usize];
+        if first_token {
+            // A queued attempt may have reached service since: its first token may be in time after all.
+            if q.started && q.error.is_none() && q.first_token <= self.now {
+                return;
+            }
+            if q.measured {
+                self.metrics.counts.ttft_timeouts += 1;
+            }
+        }
         q.error = Some(ErrorClass::Timeout);
         q.retry_after = None;
         if q.queued {

@@ -42,6 +42,8 @@ pub struct IngestedLog {
     pub spill: PathBuf,
     /// Rows in the spill, in arrival order.
     pub rows: u64,
+    /// Kept rows past the warm-up: the ones the measurements (and "as logged") count.
+    pub measured: u64,
     /// Rows read from the file (good and malformed).
     pub read: u64,
     /// Malformed rows.
@@ -143,6 +145,7 @@ impl AsLogged {
             errors_429: p(self.errors[ErrorClass::RateLimited.index()] as f64),
             errors_5xx: p(self.errors[ErrorClass::Server.index()] as f64),
             timeouts: p(self.errors[ErrorClass::Timeout.index()] as f64),
+            ttft_timeouts: p(nan),
             retries: p(nan),
             fallbacks: p(nan),
             cache_hits: p(nan),
@@ -272,6 +275,7 @@ pub fn ingest(
     Ok(IngestedLog {
         spill: spill.to_path_buf(),
         rows,
+        measured: summary.requests,
         read,
         errors,
         vocab,

@@ -1,5 +1,7 @@
-//! Reading a log (CSV, JSONL/NDJSON or Parquet) row by row with polars' streaming engine, so that memory
-//! stays bounded whatever the file's size, and turning each row into a [`LogRow`].
+//! Reading a log (CSV, JSONL/NDJSON or Parquet) row by row, so that memory stays bounded whatever the
+//! file's size, and turning each row into a [`LogRow`]: CSV with the `csv` crate (which hands over rows of
+//! any length, so a short or long row is caught), JSONL a line at a time with serde_json, Parquet a slice
+//! of row groups at a time with polars.
 //!
 //! Every mapped column is read as text and parsed here, so that a malformed value is caught with its row,
 //! counted by reason and skipped (or, with `strict`, reported as an error), never silently dropped.
@@ -7,9 +9,11 @@
 use super::format::{LogFormat, TimeFormat, parse_time};
 use polars::prelude::*;
 use router_core::ErrorClass;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::sync_channel;
 
 /// The file's encoding, from its extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -214,19 +218,62 @@ pub struct LogReader {
     pub columns: Vec<String>,
 }
 
-/// A lazy scan of the file; `text` names JSON fields read as text whatever their values look like (so a
-/// number the first rows show as whole does not fail the read later, and a bad value reaches the row parser).
-fn scan(path: &Path, kind: FileKind, text: &[String]) -> PolarsResult<LazyFrame> {
-    let p = PlRefPath::try_from_path(path)?;
+/// Objects read from the start of a JSONL log to learn its fields (as polars infers a schema).
+const JSONL_SCHEMA_ROWS: usize = 100;
+
+/// The columns of a log: the CSV header, the keys of the first JSONL objects (in first-seen order), or the
+/// Parquet schema.
+fn read_columns(path: &Path, kind: FileKind) -> Result<Vec<String>, String> {
     match kind {
-        FileKind::Csv => LazyCsvReader::new(p).with_has_header(true).with_infer_schema_length(Some(0)).finish(),
-        FileKind::Jsonl => {
-            let overwrite = (!text.is_empty()).then(|| {
-                Arc::new(text.iter().map(|c| Field::new(c.as_str().into(), DataType::String)).collect::<Schema>())
-            });
-            LazyJsonLineReader::new(p).with_schema_overwrite(overwrite).finish()
+        FileKind::Csv => {
+            let mut reader = csv_reader(path)?;
+            let header = reader.headers().map_err(|e| e.to_string())?;
+            Ok(header.iter().map(|c| c.trim().to_string()).collect())
         }
-        FileKind::Parquet => LazyFrame::scan_parquet(p, ScanArgsParquet::default()),
+        FileKind::Jsonl => {
+            let file = BufReader::new(File::open(path).map_err(|e| e.to_string())?);
+            let mut columns: Vec<String> = Vec::new();
+            let mut seen = 0;
+            for line in file.lines() {
+                let line = line.map_err(|e| e.to_string())?;
+                if line.trim().is_empty() {
+                    continue;
+                }
+                // A malformed first line is reported with its row when the log is read.
+                if let Ok(serde_json::Value::Object(obj)) = serde_json::from_str::<serde_json::Value>(&line) {
+                    for k in obj.keys() {
+                        if !columns.contains(k) {
+                            columns.push(k.clone());
+                        }
+                    }
+                }
+                seen += 1;
+                if seen == JSONL_SCHEMA_ROWS {
+                    break;
+                }
+            }
+            Ok(columns)
+        }
+        FileKind::Parquet => {
+            let file = File::open(path).map_err(|e| e.to_string())?;
+            let schema = ParquetReader::new(file).schema().map_err(|e| e.to_string())?;
+            Ok(schema.iter_names().map(|n| n.to_string()).collect())
+        }
+    }
+}
+
+/// A CSV reader that hands over rows of any length, so that short and long rows are caught, not padded.
+fn csv_reader(path: &Path) -> Result<csv::Reader<File>, String> {
+    let file = File::open(path).map_err(|e| e.to_string())?;
+    Ok(csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(file))
+}
+
+/// The text form of a JSON value, as a CSV cell would hold it; `null` is not logged.
+fn json_text(v: &serde_json::Value) -> Option<Cow<'_, str>> {
+    match v {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(Cow::Borrowed(s.as_str())),
+        other => Some(Cow::Owned(other.to_string())),
     }
 }
 
@@ -240,10 +287,7 @@ impl LogReader {
         if !path.exists() {
             return Err(LogError::new(path, "no such file"));
         }
-        let schema = scan(path, kind, &[])
-            .and_then(|mut lf| lf.collect_schema())
-            .map_err(|e| LogError::new(path, format!("cannot read the log: {e}")))?;
-        let columns: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
+        let columns = read_columns(path, kind).map_err(|e| LogError::new(path, format!("cannot read the log: {e}")))?;
         let mut fmt = match (format, mapping) {
             (Some(name), _) => LogFormat::named(name).ok_or_else(|| {
                 let names: Vec<String> = LogFormat::builtin().into_iter().map(|f| f.name).collect();
@@ -280,6 +324,10 @@ impl LogReader {
 
     /// Streams every row to `sink` in file order. Malformed rows are counted in the returned errors and
     /// skipped; with `strict` the first one is an error. Returns the rows read (good and bad).
+    ///
+    /// A row is malformed when a value does not parse, and also when it is incomplete: a CSV row with fewer
+    /// or more fields than the header (the trace of an interrupted writer), a JSONL line that is not a JSON
+    /// object, or a JSONL object without one of the log's mapped fields (write `null` for "not logged").
     pub fn for_each(
         &self,
         strict: bool,
@@ -288,82 +336,158 @@ impl LogReader {
         mut sink: impl FnMut(LogRow),
     ) -> Result<u64, LogError> {
         let mapped = self.format.columns.mapped();
-        let columns: Vec<String> = mapped.iter().map(|(_, c)| c.clone()).collect();
-        let lf = scan(&self.path, self.kind, &columns).map_err(|e| LogError::new(&self.path, e.to_string()))?;
-        let exprs: Vec<Expr> =
-            mapped.iter().map(|(f, c)| col(c.as_str()).cast(DataType::String).alias(f.as_str())).collect();
-        let (tx, rx) = sync_channel::<DataFrame>(2);
-        let path = self.path.clone();
-        let mut index = 0u64;
         let parser = RowParser::new(&self.format, &mapped);
-        let mut failure: Option<LogError> = None;
-        let mut on_batch = |df: DataFrame, failure: &mut Option<LogError>, index: &mut u64| {
-            if failure.is_some() {
-                return; // drain so the reader can finish
-            }
-            let cols: Vec<Vec<Option<&str>>> = df
-                .columns()
-                .iter()
-                .map(|c| c.str().map(|ca| ca.iter().collect()).unwrap_or_else(|_| vec![None; df.height()]))
-                .collect();
-            for i in 0..df.height() {
-                match parser.parse(&cols, i, *index, vocab) {
-                    Ok(row) => sink(row),
-                    Err((reason, detail)) => {
-                        let loc = self.kind.locate(*index);
-                        if strict {
-                            *failure = Some(LogError::new(
-                                &path,
-                                format!("{loc}: {reason}: {detail} (--strict stops at the first malformed row)"),
-                            ));
-                            return;
-                        }
-                        errors.push(loc, reason, detail);
+        let mut index = 0u64;
+        // Every row, good or bad, passes through here: `Err` carries the row's location, reason and detail.
+        let mut take = |index: &mut u64, row: Result<LogRow, (String, RowError)>| -> Result<(), LogError> {
+            *index += 1;
+            match row {
+                Ok(row) => sink(row),
+                Err((loc, (reason, detail))) => {
+                    if strict {
+                        return Err(LogError::new(
+                            &self.path,
+                            format!("{loc}: {reason}: {detail} (--strict stops at the first malformed row)"),
+                        ));
                     }
+                    errors.push(loc, reason, detail);
                 }
-                *index += 1;
             }
+            Ok(())
         };
-        let read_err = |e: PolarsError| LogError::new(&path, format!("cannot read the log: {e}"));
-        if self.kind == FileKind::Parquet {
-            // Parquet: one slice of row groups at a time (slices are pushed down to the row groups), which
-            // bounds memory by the slice; the streaming engine decodes far ahead of a slow consumer.
-            let mut offset = 0i64;
-            loop {
-                let df = lf
-                    .clone()
-                    .slice(offset, PARQUET_SLICE as IdxSize)
-                    .select(exprs.clone())
-                    .collect()
-                    .map_err(read_err)?;
-                let n = df.height();
-                on_batch(df, &mut failure, &mut index);
-                if failure.is_some() || n < PARQUET_SLICE {
-                    break;
+        let io_err = |e: &dyn std::fmt::Display| LogError::new(&self.path, format!("cannot read the log: {e}"));
+        match self.kind {
+            FileKind::Csv => {
+                let mut reader = csv_reader(&self.path).map_err(|e| io_err(&e))?;
+                let header: Vec<String> =
+                    reader.headers().map_err(|e| io_err(&e))?.iter().map(|c| c.trim().to_string()).collect();
+                let at: Vec<usize> = mapped
+                    .iter()
+                    .map(|(_, c)| {
+                        header.iter().position(|h| h == c).ok_or_else(|| io_err(&format!("no column `{c}`")))
+                    })
+                    .collect::<Result<_, _>>()?;
+                let mut record = csv::ByteRecord::new();
+                loop {
+                    match reader.read_byte_record(&mut record) {
+                        Ok(false) => break,
+                        Ok(true) => {}
+                        Err(e) => return Err(io_err(&e)),
+                    }
+                    let line = record.position().map_or(index + 2, |p| p.line());
+                    let loc = || format!("line {line}");
+                    let row = if record.len() != header.len() {
+                        let reason = if record.len() < header.len() { "short row" } else { "long row" };
+                        Err((loc(), (reason, format!("{} fields, the header has {}", record.len(), header.len()))))
+                    } else {
+                        let mut cells: Vec<Option<&str>> = Vec::with_capacity(at.len());
+                        let mut bad = None;
+                        for &c in &at {
+                            match std::str::from_utf8(&record[c]) {
+                                Ok(v) => cells.push(Some(v)),
+                                Err(_) => {
+                                    bad = Some((loc(), ("invalid UTF-8", format!("column {}", header[c]))));
+                                    break;
+                                }
+                            }
+                        }
+                        match bad {
+                            Some(b) => Err(b),
+                            None => parser.parse(&cells, index, vocab).map_err(|e| (loc(), e)),
+                        }
+                    };
+                    take(&mut index, row)?;
                 }
-                offset += n as i64;
             }
-            return match failure {
-                Some(f) => Err(f),
-                None => Ok(index),
-            };
+            FileKind::Jsonl => {
+                let mut file = BufReader::new(File::open(&self.path).map_err(|e| io_err(&e))?);
+                let mut text = String::new();
+                let mut line = 0u64;
+                loop {
+                    text.clear();
+                    if file.read_line(&mut text).map_err(|e| io_err(&e))? == 0 {
+                        break;
+                    }
+                    line += 1;
+                    if text.trim().is_empty() {
+                        continue;
+                    }
+                    let loc = || format!("line {line}");
+                    let row = match serde_json::from_str::<serde_json::Value>(&text) {
+                        Err(e) => Err((loc(), ("invalid JSON", e.to_string()))),
+                        Ok(serde_json::Value::Object(obj)) => {
+                            let mut cells: Vec<Option<Cow<str>>> = Vec::with_capacity(mapped.len());
+                            let mut absent = None;
+                            for (field, column) in &mapped {
+                                match obj.get(column) {
+                                    Some(v) => cells.push(json_text(v)),
+                                    None => {
+                                        absent = Some((field, column));
+                                        break;
+                                    }
+                                }
+                            }
+                            match absent {
+                                Some((field, column)) => Err((
+                                    loc(),
+                                    ("missing field", format!("no `{column}` ({field}); write null when not logged")),
+                                )),
+                                None => {
+                                    let refs: Vec<Option<&str>> = cells.iter().map(|c| c.as_deref()).collect();
+                                    parser.parse(&refs, index, vocab).map_err(|e| (loc(), e))
+                                }
+                            }
+                        }
+                        Ok(other) => Err((loc(), ("not a JSON object", truncate(&other.to_string(), 60)))),
+                    };
+                    take(&mut index, row)?;
+                }
+            }
+            FileKind::Parquet => {
+                // One slice of row groups at a time, which bounds memory by the slice.
+                let columns: Vec<String> = mapped.iter().map(|(_, c)| c.clone()).collect();
+                let open = || File::open(&self.path).map_err(|e| io_err(&e));
+                let rows = ParquetReader::new(open()?).num_rows().map_err(|e| io_err(&e))?;
+                let mut offset = 0usize;
+                while offset < rows {
+                    let df = ParquetReader::new(open()?)
+                        .with_columns(Some(columns.clone()))
+                        .with_slice(Some((offset, PARQUET_SLICE)))
+                        .finish()
+                        .map_err(|e| io_err(&e))?;
+                    let text: Vec<Column> = columns
+                        .iter()
+                        .map(|c| df.column(c).and_then(|s| s.cast(&DataType::String)))
+                        .collect::<PolarsResult<_>>()
+                        .map_err(|e| io_err(&e))?;
+                    let cols: Vec<Vec<Option<&str>>> = text
+                        .iter()
+                        .map(|c| c.str().map(|ca| ca.iter().collect()))
+                        .collect::<PolarsResult<_>>()
+                        .map_err(|e| io_err(&e))?;
+                    let mut cells: Vec<Option<&str>> = Vec::with_capacity(cols.len());
+                    for i in 0..df.height() {
+                        cells.clear();
+                        cells.extend(cols.iter().map(|c| c[i]));
+                        let row = parser.parse(&cells, index, vocab).map_err(|e| (self.kind.locate(index), e));
+                        take(&mut index, row)?;
+                    }
+                    if df.height() == 0 {
+                        break;
+                    }
+                    offset += df.height();
+                }
+            }
         }
-        let result = std::thread::scope(|scope| {
-            let reader = scope.spawn(move || -> PolarsResult<()> {
-                let callback = PlanCallback::new(move |df: DataFrame| Ok(tx.send(df).is_err()));
-                lf.select(exprs).sink_batches(callback, true, None)?.collect_with_engine(Engine::Streaming)?;
-                Ok(())
-            });
-            for df in rx.iter() {
-                on_batch(df, &mut failure, &mut index);
-            }
-            let read = reader.join().map_err(|_| LogError::new(&path, "the log reader thread panicked"))?;
-            if let Some(f) = failure.take() {
-                return Err(f);
-            }
-            read.map_err(read_err)
-        });
-        result.map(|()| index)
+        Ok(index)
+    }
+}
+
+/// At most `n` characters of `s`.
+fn truncate(s: &str, n: usize) -> String {
+    match s.char_indices().nth(n) {
+        Some((i, _)) => format!("{}...", &s[..i]),
+        None => s.to_string(),
     }
 }
 
@@ -397,13 +521,13 @@ impl RowParser {
         }
     }
 
-    fn get<'a>(&self, cols: &[Vec<Option<&'a str>>], field: &str, i: usize) -> Option<&'a str> {
+    fn get<'a>(&self, cells: &[Option<&'a str>], field: &str) -> Option<&'a str> {
         let c = *self.at.get(field)?;
-        cols[c][i].map(str::trim).filter(|s| !s.is_empty() && *s != "null" && *s != "None")
+        cells[c].map(str::trim).filter(|s| !s.is_empty() && *s != "null" && *s != "None")
     }
 
-    fn time(&self, cols: &[Vec<Option<&str>>], field: &str, i: usize) -> Result<Option<i64>, RowError> {
-        match self.get(cols, field, i) {
+    fn time(&self, cells: &[Option<&str>], field: &str) -> Result<Option<i64>, RowError> {
+        match self.get(cells, field) {
             None => Ok(None),
             Some(s) => parse_time(s, self.time)
                 .map(Some)
@@ -411,8 +535,8 @@ impl RowParser {
         }
     }
 
-    fn number(&self, cols: &[Vec<Option<&str>>], field: &str, i: usize) -> Result<Option<f64>, RowError> {
-        match self.get(cols, field, i) {
+    fn number(&self, cells: &[Option<&str>], field: &str) -> Result<Option<f64>, RowError> {
+        match self.get(cells, field) {
             None => Ok(None),
             Some(s) => match s.parse::<f64>() {
                 Ok(v) if v.is_finite() && v >= 0.0 => Ok(Some(v)),
@@ -421,8 +545,8 @@ impl RowParser {
         }
     }
 
-    fn tokens(&self, cols: &[Vec<Option<&str>>], field: &str, i: usize) -> Result<u32, RowError> {
-        match self.get(cols, field, i) {
+    fn tokens(&self, cells: &[Option<&str>], field: &str) -> Result<u32, RowError> {
+        match self.get(cells, field) {
             None => Ok(0),
             Some(s) => match s.parse::<f64>() {
                 Ok(v) if v.is_finite() && v >= 0.0 && v <= u32::MAX as f64 && v.fract() == 0.0 => Ok(v as u32),
@@ -431,26 +555,20 @@ impl RowParser {
         }
     }
 
-    fn flag(&self, cols: &[Vec<Option<&str>>], field: &str, i: usize) -> bool {
-        matches!(self.get(cols, field, i), Some("true" | "True" | "1" | "yes"))
+    fn flag(&self, cells: &[Option<&str>], field: &str) -> bool {
+        matches!(self.get(cells, field), Some("true" | "True" | "1" | "yes"))
     }
 
-    fn parse(
-        &self,
-        cols: &[Vec<Option<&str>>],
-        i: usize,
-        index: u64,
-        vocab: &mut Vocabulary,
-    ) -> Result<LogRow, RowError> {
-        let arrival = self.time(cols, "arrival", i)?.ok_or(("missing arrival time", "arrival is empty".to_string()))?;
-        let input_tokens = self.tokens(cols, "input_tokens", i)?;
-        let output_tokens = self.tokens(cols, "output_tokens", i)?;
-        let latency = match (self.time(cols, "end", i)?, self.number(cols, "latency", i)?) {
+    fn parse(&self, cells: &[Option<&str>], index: u64, vocab: &mut Vocabulary) -> Result<LogRow, RowError> {
+        let arrival = self.time(cells, "arrival")?.ok_or(("missing arrival time", "arrival is empty".to_string()))?;
+        let input_tokens = self.tokens(cells, "input_tokens")?;
+        let output_tokens = self.tokens(cells, "output_tokens")?;
+        let latency = match (self.time(cells, "end")?, self.number(cells, "latency")?) {
             (Some(end), _) => Some(end - arrival),
             (None, Some(l)) => Some((l * self.latency_scale * 1e9).round() as i64),
             (None, None) => None,
         };
-        let ttft = match (self.time(cols, "first_token", i)?, self.number(cols, "ttft", i)?) {
+        let ttft = match (self.time(cells, "first_token")?, self.number(cells, "ttft")?) {
             (Some(ft), _) => Some(ft - arrival),
             (None, Some(t)) => Some((t * self.latency_scale * 1e9).round() as i64),
             (None, None) => None,
@@ -461,8 +579,8 @@ impl RowParser {
         // A non-streaming call logs its first token at its end (LiteLLM sets completionStartTime = endTime):
         // that is no time to first token.
         let ttft = ttft.filter(|&t| latency.is_none_or(|l| t < l));
-        let cost = self.number(cols, "cost", i)?.map(|c| c * self.cost_scale);
-        let mut outcome = match self.get(cols, "status", i) {
+        let cost = self.number(cells, "cost")?.map(|c| c * self.cost_scale);
+        let mut outcome = match self.get(cells, "status") {
             None => Outcome::Unknown,
             Some(s) => parse_status(s).ok_or(("unknown status", format!("status = {s:?}")))?,
         };
@@ -470,23 +588,23 @@ impl RowParser {
             // BurstGPT logs a failed request with a response of 0 tokens.
             outcome = if output_tokens == 0 { Outcome::Failed(ErrorClass::Server) } else { Outcome::Ok };
         }
-        let endpoint = match self.get(cols, "endpoint", i) {
+        let endpoint = match self.get(cells, "endpoint") {
             None => None,
             Some(e) => {
                 Some(vocab.endpoint(e).ok_or(("too many endpoints", format!("more than 65535 distinct: {e:?}")))?)
             }
         };
-        let class_name = self.get(cols, "class", i).map(first_tag).unwrap_or("default");
+        let class_name = self.get(cells, "class").map(first_tag).unwrap_or("default");
         let class =
             vocab.class(class_name).ok_or(("too many classes", format!("more than 65536 distinct: {class_name:?}")))?;
         let meta: Vec<(String, String)> = self
             .meta
             .iter()
-            .filter_map(|(k, c)| cols[*c][i].filter(|s| !s.is_empty()).map(|v| (k.clone(), v.to_string())))
+            .filter_map(|(k, c)| cells[*c].filter(|s| !s.is_empty()).map(|v| (k.clone(), v.to_string())))
             .collect();
         let template = vocab.template(class, meta);
         let cache_key = self
-            .get(cols, "cache_key", i)
+            .get(cells, "cache_key")
             .map(|s| s.parse::<u64>().unwrap_or_else(|_| router_core::keyed_rand::mix64(fnv1a(s.as_bytes()))));
         Ok(LogRow {
             index,
@@ -501,8 +619,8 @@ impl RowParser {
             outcome,
             cost,
             cache_key,
-            deferrable: self.flag(cols, "deferrable", i),
-            output_known: self.flag(cols, "output_known", i),
+            deferrable: self.flag(cells, "deferrable"),
+            output_known: self.flag(cells, "output_known"),
         })
     }
 }

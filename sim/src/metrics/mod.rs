@@ -114,6 +114,8 @@ pub struct Counts {
     pub fallbacks: u64,
     /// Failed attempts by class (429s are `attempt_errors[RateLimited]`).
     pub attempt_errors: [u64; 4],
+    /// Attempts abandoned by the time-to-first-token timeout (also counted as `Timeout` attempt errors).
+    pub ttft_timeouts: u64,
 }
 
 impl Counts {

@@ -31,6 +31,9 @@ pub struct Interval {
     pub attempts: Vec<u64>,
     /// Attempts waiting in provider queues at the end of the interval.
     pub queue_len: u64,
+    /// The interval reaches past the run's last arrival: only requests already in flight finish in it, so
+    /// its latency shows the drain of the queues, not steady service. Set by [`TimeSeries::finish`].
+    pub drain: bool,
 }
 
 impl Interval {
@@ -45,6 +48,7 @@ impl Interval {
             cost_usd: 0.0,
             attempts: vec![0; endpoints],
             queue_len: 0,
+            drain: false,
         }
     }
 }
@@ -55,6 +59,8 @@ pub struct TimeSeries {
     width: Nanos,
     current: Interval,
     hist: LatencyHistogram,
+    /// Time of the latest arrival.
+    last_arrival: Nanos,
     /// Closed intervals, in time order.
     pub rows: Vec<Interval>,
 }
@@ -66,6 +72,7 @@ impl TimeSeries {
             width: width.max(1),
             current: Interval::empty(0, endpoints),
             hist: LatencyHistogram::coarse(),
+            last_arrival: 0,
             rows: Vec::new(),
         }
     }
@@ -138,6 +145,12 @@ impl TimeSeries {
     }
 
     /// A request failed.
+    /// Notes a request's arrival at `t` (arrivals come in time order).
+    #[inline]
+    pub fn arrival(&mut self, t: Nanos) {
+        self.last_arrival = t;
+    }
+
     #[inline]
     pub fn failed(&mut self) {
         self.current.failed += 1;
@@ -163,12 +176,43 @@ impl TimeSeries {
             let elapsed = end.saturating_sub(c.start).clamp(1, self.width);
             self.close_with_width(queue_len, elapsed);
         }
+        let last = self.last_arrival;
+        for row in self.rows.iter_mut().rev() {
+            if row.start.saturating_add(row.width) <= last {
+                break;
+            }
+            row.drain = true;
+        }
     }
+
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn intervals_past_the_last_arrival_are_marked_as_the_drain() {
+        let mut ts = TimeSeries::new(10, 1);
+        let step = |ts: &mut TimeSeries, t: Nanos| {
+            while t >= ts.boundary() {
+                ts.close(0);
+            }
+        };
+        for t in [1, 12, 25] {
+            step(&mut ts, t);
+            ts.arrival(t);
+            ts.attempt(0);
+        }
+        for t in [14, 28, 35] {
+            step(&mut ts, t);
+            ts.completed(1_000);
+        }
+        ts.finish(0, 35);
+        let drain: Vec<(Nanos, bool)> = ts.rows.iter().map(|r| (r.start, r.drain)).collect();
+        // [20, 30) holds the last arrival and time after it; [30, 35) is all drain.
+        assert_eq!(drain, [(0, false), (10, false), (20, true), (30, true)]);
+    }
 
     #[test]
     fn long_runs_coarsen_instead_of_growing() {

@@ -125,6 +125,7 @@ pub fn timeseries_frame(report: &RunReport) -> Result<DataFrame> {
         f("error_rate", |r| r.error_rate),
         f("cost_usd", |r| r.cost_usd),
         f("queue_len", |r| r.queue_len),
+        Column::new("drain".into(), t.iter().map(|r| r.drain).collect::<Vec<bool>>()),
     ];
     DataFrame::new(t.len(), columns).context("building the time-series table")
 }
@@ -231,6 +232,7 @@ mod tests {
                 error_rate: 0.0,
                 cost_usd: 0.01,
                 queue_len: 2.0,
+                drain: false,
             }],
             shares: vec![ShareRow {
                 policy: "a".into(),

@@ -57,7 +57,8 @@ impl From<&crate::stats::Interval> for Estimate {
 ///
 /// Every metric is an [`Estimate`] over replications. Counts (`requests`, `errors_429`, ...) are per
 /// replication. Attempt-level counters (`errors_429`, `errors_5xx`, `timeouts`) count attempts, so a
-/// request retried twice after two 429s adds 2 to `errors_429`.
+/// request retried twice after two 429s adds 2 to `errors_429`; `ttft_timeouts` is the part of `timeouts`
+/// due to the time-to-first-token timeout.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct PolicyRow {
     /// Policy name as written in the scenario.
@@ -88,8 +89,10 @@ pub struct PolicyRow {
     pub errors_429: Estimate,
     /// Attempts answered with a 5xx status.
     pub errors_5xx: Estimate,
-    /// Attempts that timed out on the client side.
+    /// Attempts that timed out on the client side (either timeout).
     pub timeouts: Estimate,
+    /// Of those, attempts abandoned because no first token came within the `ttft_timeout`.
+    pub ttft_timeouts: Estimate,
     /// Retries issued (attempts beyond the first on the same plan step).
     pub retries: Estimate,
     /// Fallbacks taken to another endpoint.
@@ -168,6 +171,7 @@ pub const METRICS: &[Metric] = &[
     metric!(errors_429, "429s", true, Format::Count),
     metric!(errors_5xx, "5xx", false, Format::Count),
     metric!(timeouts, "timeouts", false, Format::Count),
+    metric!(ttft_timeouts, "TTFT timeouts", false, Format::Count),
     metric!(retries, "retries", true, Format::Count),
     metric!(fallbacks, "fallbacks", true, Format::Count),
     metric!(cache_hits, "cache hits", false, Format::Count),
@@ -246,6 +250,9 @@ pub struct TimeseriesRow {
     /// Requests waiting in endpoint queues (summed over endpoints): the time average over the
     /// interval where the engine tracks it, else the value at the interval's end.
     pub queue_len: f64,
+    /// The interval reaches past the run's last arrival: no new requests, only the queues draining, so its
+    /// p95 is not steady-state service (plots shade it and leave it out of the p95 line).
+    pub drain: bool,
 }
 
 /// The share of one endpoint among the attempts started in one interval.
@@ -369,7 +376,7 @@ mod tests {
     fn metric_accessors_read_their_own_field() {
         // Give each field a distinct value and check each accessor returns the value of its column.
         let mut row = PolicyRow::default();
-        let fields: [(&str, &mut Estimate); 17] = [
+        let fields: [(&str, &mut Estimate); 18] = [
             ("requests", &mut row.requests),
             ("success_rate", &mut row.success_rate),
             ("latency_mean_s", &mut row.latency_mean_s),
@@ -383,6 +390,7 @@ mod tests {
             ("errors_429", &mut row.errors_429),
             ("errors_5xx", &mut row.errors_5xx),
             ("timeouts", &mut row.timeouts),
+            ("ttft_timeouts", &mut row.ttft_timeouts),
             ("retries", &mut row.retries),
             ("fallbacks", &mut row.fallbacks),
             ("cache_hits", &mut row.cache_hits),

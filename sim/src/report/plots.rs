@@ -677,7 +677,8 @@ fn draw_timeseries<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &R
     };
     let (t1, t0) = if t1 > t0 { (t1, t0) } else { (t0 + 1.0, t0) };
     let (unit, unit_label) = time_unit(t1 - t0);
-    let p95_max = finite_range(data.iter().flat_map(|p| p.ts.iter().filter_map(|t| t.p95_s)))
+    // (The drain's p95 is left out of the scale: it is shaded, not drawn.)
+    let p95_max = finite_range(data.iter().flat_map(|p| p.ts.iter().filter(|t| !t.drain).filter_map(|t| t.p95_s)))
         .map_or(1.0, |(_, hi)| if hi > 0.0 { hi * 1.1 } else { 1.0 });
 
     let rows = body.split_evenly((data.len(), 1));
@@ -760,6 +761,7 @@ fn draw_share_panel<DB: DrawingBackend>(
         }
     }
     chart.draw_series(rects)?;
+    shade_drain(&mut chart, p, t1, unit, 1.0)?;
     if starts.is_empty() {
         let (w, h) = chart.plotting_area().dim_in_pixel();
         chart.plotting_area().strip_coord_spec().draw(&Text::new(
@@ -768,6 +770,25 @@ fn draw_share_panel<DB: DrawingBackend>(
             (FONT, LABEL_SIZE).into_font().color(&BLACK).pos(Pos::new(HPos::Center, VPos::Center)),
         ))?;
     }
+    Ok(())
+}
+
+/// Shades the drain (from the first interval past the last arrival to the end, `t1`) grey, labelled, over a
+/// chart whose y axis runs from 0 to `y_max`.
+fn shade_drain<DB: DrawingBackend>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    p: &PolicySeries<'_>,
+    t1: f64,
+    unit: f64,
+    y_max: f64,
+) -> DrawResult<DB> {
+    let Some(start) = p.ts.iter().filter(|t| t.drain).map(|t| t.t_start_s).min_by(f64::total_cmp) else {
+        return Ok(());
+    };
+    let (x0, x1) = (start / unit, t1 / unit);
+    chart.draw_series(std::iter::once(Rectangle::new([(x0, 0.0), (x1, y_max)], BLACK.mix(0.12).filled())))?;
+    let font = (FONT, LABEL_SIZE).into_font().color(&BLACK.mix(0.6)).pos(Pos::new(HPos::Right, VPos::Top));
+    chart.draw_series(std::iter::once(Text::new("drain", (x1, y_max * 0.98), font)))?;
     Ok(())
 }
 
@@ -798,10 +819,11 @@ fn draw_p95_panel<DB: DrawingBackend>(
         .light_line_style(BLACK.mix(0.05))
         .bold_line_style(BLACK.mix(0.15))
         .draw()?;
-    // Points at interval midpoints; an interval without completions breaks the line.
+    shade_drain(&mut chart, p, t1, unit, p95_max)?;
+    // Points at interval midpoints; an interval without completions, or in the drain, breaks the line.
     let mut segments: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
     for t in &p.ts {
-        match t.p95_s.filter(|v| v.is_finite()) {
+        match t.p95_s.filter(|v| v.is_finite() && !t.drain) {
             Some(v) if t.t_start_s.is_finite() => {
                 let mid = t.t_start_s + t.interval_s.max(0.0) / 2.0;
                 if let Some(seg) = segments.last_mut() {
@@ -1000,6 +1022,7 @@ mod tests {
                         error_rate: if outage { 0.05 } else { 0.0 },
                         cost_usd: 0.5,
                         queue_len: 1.0,
+                        drain: k >= 58,
                     });
                     let base = match i {
                         0 => [1.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0],

@@ -298,6 +298,7 @@ mod tests {
             errors_429: e(14.0 / 3.0, 2.0),
             errors_5xx: e(1.0, 0.5),
             timeouts: e(0.0, 0.0),
+            ttft_timeouts: e(0.0, 0.0),
             retries: e(20.0, 3.0),
             fallbacks: e(3.0, 1.5),
             cache_hits: e(0.0, 0.0),

@@ -21,6 +21,11 @@ pub struct ClientConfig {
     /// Per-attempt timeout; a timed-out attempt is a `timeout` error the router may retry. None = wait forever.
     #[serde(default)]
     pub timeout: Option<Duration>,
+    /// Time-to-first-token timeout (LiteLLM's `stream_timeout`): an attempt whose first token (or error
+    /// response) has not arrived this long after it was sent is abandoned as a `timeout` error, counted
+    /// in `ttft_timeouts` too. None = no such timeout. A policy's own `ttft_timeout` overrides it.
+    #[serde(default)]
+    pub ttft_timeout: Option<Duration>,
     /// Latency of a response served from the router's cache (default 5ms).
     #[serde(default)]
     pub cache_latency: Option<Duration>,
@@ -189,8 +194,10 @@ pub struct Compiled {
     pub warmup_until: Nanos,
     /// Warm-up request count.
     pub warmup_requests: u64,
-    /// Client timeout per attempt.
+    /// Client timeout per attempt (a policy's own `timeout` overrides it).
     pub timeout: Option<Nanos>,
+    /// Client time-to-first-token timeout (a policy's own `ttft_timeout` overrides it).
+    pub ttft_timeout: Option<Nanos>,
     /// Latency of a cache hit.
     pub cache_latency: Nanos,
     /// Health-check interval.
@@ -333,6 +340,7 @@ impl Scenario {
             warmup_until: self.warmup.map_or(0, |d| d.nanos()),
             warmup_requests: self.warmup_requests.unwrap_or(0),
             timeout: self.client.timeout.map(|d| d.nanos()).filter(|&t| t > 0),
+            ttft_timeout: self.client.ttft_timeout.map(|d| d.nanos()).filter(|&t| t > 0),
             cache_latency: self.client.cache_latency.map_or(5_000_000, |d| d.nanos()),
             health_interval: Some(self.health.interval.nanos()).filter(|&t| t > 0),
             interval: self.report.interval.nanos(),
