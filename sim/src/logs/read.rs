@@ -363,9 +363,7 @@ impl LogReader {
                     reader.headers().map_err(|e| io_err(&e))?.iter().map(|c| c.trim().to_string()).collect();
                 let at: Vec<usize> = mapped
                     .iter()
-                    .map(|(_, c)| {
-                        header.iter().position(|h| h == c).ok_or_else(|| io_err(&format!("no column `{c}`")))
-                    })
+                    .map(|(_, c)| header.iter().position(|h| h == c).ok_or_else(|| io_err(&format!("no column `{c}`"))))
                     .collect::<Result<_, _>>()?;
                 let mut record = csv::ByteRecord::new();
                 loop {
@@ -491,13 +489,77 @@ fn truncate(s: &str, n: usize) -> String {
     }
 }
 
+/// A field a row parser reads (the mapped fields other than metadata).
+#[derive(Clone, Copy, Debug)]
+enum Field {
+    Arrival,
+    End,
+    Latency,
+    FirstToken,
+    Ttft,
+    InputTokens,
+    OutputTokens,
+    Endpoint,
+    Class,
+    Status,
+    Cost,
+    CacheKey,
+    Deferrable,
+    OutputKnown,
+}
+
+impl Field {
+    const ALL: [Field; 14] = [
+        Field::Arrival,
+        Field::End,
+        Field::Latency,
+        Field::FirstToken,
+        Field::Ttft,
+        Field::InputTokens,
+        Field::OutputTokens,
+        Field::Endpoint,
+        Field::Class,
+        Field::Status,
+        Field::Cost,
+        Field::CacheKey,
+        Field::Deferrable,
+        Field::OutputKnown,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Field::Arrival => "arrival",
+            Field::End => "end",
+            Field::Latency => "latency",
+            Field::FirstToken => "first_token",
+            Field::Ttft => "ttft",
+            Field::InputTokens => "input_tokens",
+            Field::OutputTokens => "output_tokens",
+            Field::Endpoint => "endpoint",
+            Field::Class => "class",
+            Field::Status => "status",
+            Field::Cost => "cost",
+            Field::CacheKey => "cache_key",
+            Field::Deferrable => "deferrable",
+            Field::OutputKnown => "output_known",
+        }
+    }
+}
+
+impl std::fmt::Display for Field {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Column positions of the mapped fields and how to parse them.
 struct RowParser {
     time: TimeFormat,
     cost_scale: f64,
     latency_scale: f64,
     fmt: String,
-    at: HashMap<String, usize>,
+    /// Position of each [`Field`] among the mapped columns.
+    at: [Option<usize>; Field::ALL.len()],
     meta: Vec<(String, usize)>,
 }
 
@@ -505,7 +567,7 @@ type RowError = (&'static str, String);
 
 impl RowParser {
     fn new(format: &LogFormat, mapped: &[(String, String)]) -> Self {
-        let at: HashMap<String, usize> = mapped.iter().enumerate().map(|(i, (f, _))| (f.clone(), i)).collect();
+        let at = Field::ALL.map(|f| mapped.iter().position(|(name, _)| name == f.name()));
         let meta = mapped
             .iter()
             .enumerate()
@@ -521,21 +583,21 @@ impl RowParser {
         }
     }
 
-    fn get<'a>(&self, cells: &[Option<&'a str>], field: &str) -> Option<&'a str> {
-        let c = *self.at.get(field)?;
+    fn get<'a>(&self, cells: &[Option<&'a str>], field: Field) -> Option<&'a str> {
+        let c = self.at[field as usize]?;
         cells[c].map(str::trim).filter(|s| !s.is_empty() && *s != "null" && *s != "None")
     }
 
-    fn time(&self, cells: &[Option<&str>], field: &str) -> Result<Option<i64>, RowError> {
+    fn time(&self, cells: &[Option<&str>], field: Field) -> Result<Option<i64>, RowError> {
         match self.get(cells, field) {
             None => Ok(None),
             Some(s) => parse_time(s, self.time)
                 .map(Some)
-                .ok_or(("unparsable time", format!("{field} = {s:?} is not a {:?} time", self.time))),
+                .ok_or_else(|| ("unparsable time", format!("{field} = {s:?} is not a {:?} time", self.time))),
         }
     }
 
-    fn number(&self, cells: &[Option<&str>], field: &str) -> Result<Option<f64>, RowError> {
+    fn number(&self, cells: &[Option<&str>], field: Field) -> Result<Option<f64>, RowError> {
         match self.get(cells, field) {
             None => Ok(None),
             Some(s) => match s.parse::<f64>() {
@@ -545,7 +607,7 @@ impl RowParser {
         }
     }
 
-    fn tokens(&self, cells: &[Option<&str>], field: &str) -> Result<u32, RowError> {
+    fn tokens(&self, cells: &[Option<&str>], field: Field) -> Result<u32, RowError> {
         match self.get(cells, field) {
             None => Ok(0),
             Some(s) => match s.parse::<f64>() {
@@ -555,20 +617,22 @@ impl RowParser {
         }
     }
 
-    fn flag(&self, cells: &[Option<&str>], field: &str) -> bool {
+    fn flag(&self, cells: &[Option<&str>], field: Field) -> bool {
         matches!(self.get(cells, field), Some("true" | "True" | "1" | "yes"))
     }
 
     fn parse(&self, cells: &[Option<&str>], index: u64, vocab: &mut Vocabulary) -> Result<LogRow, RowError> {
-        let arrival = self.time(cells, "arrival")?.ok_or(("missing arrival time", "arrival is empty".to_string()))?;
-        let input_tokens = self.tokens(cells, "input_tokens")?;
-        let output_tokens = self.tokens(cells, "output_tokens")?;
-        let latency = match (self.time(cells, "end")?, self.number(cells, "latency")?) {
+        let arrival = self
+            .time(cells, Field::Arrival)?
+            .ok_or_else(|| ("missing arrival time", "arrival is empty".to_string()))?;
+        let input_tokens = self.tokens(cells, Field::InputTokens)?;
+        let output_tokens = self.tokens(cells, Field::OutputTokens)?;
+        let latency = match (self.time(cells, Field::End)?, self.number(cells, Field::Latency)?) {
             (Some(end), _) => Some(end - arrival),
             (None, Some(l)) => Some((l * self.latency_scale * 1e9).round() as i64),
             (None, None) => None,
         };
-        let ttft = match (self.time(cells, "first_token")?, self.number(cells, "ttft")?) {
+        let ttft = match (self.time(cells, Field::FirstToken)?, self.number(cells, Field::Ttft)?) {
             (Some(ft), _) => Some(ft - arrival),
             (None, Some(t)) => Some((t * self.latency_scale * 1e9).round() as i64),
             (None, None) => None,
@@ -579,24 +643,25 @@ impl RowParser {
         // A non-streaming call logs its first token at its end (LiteLLM sets completionStartTime = endTime):
         // that is no time to first token.
         let ttft = ttft.filter(|&t| latency.is_none_or(|l| t < l));
-        let cost = self.number(cells, "cost")?.map(|c| c * self.cost_scale);
-        let mut outcome = match self.get(cells, "status") {
+        let cost = self.number(cells, Field::Cost)?.map(|c| c * self.cost_scale);
+        let mut outcome = match self.get(cells, Field::Status) {
             None => Outcome::Unknown,
-            Some(s) => parse_status(s).ok_or(("unknown status", format!("status = {s:?}")))?,
+            Some(s) => parse_status(s).ok_or_else(|| ("unknown status", format!("status = {s:?}")))?,
         };
         if self.fmt == "burstgpt" {
             // BurstGPT logs a failed request with a response of 0 tokens.
             outcome = if output_tokens == 0 { Outcome::Failed(ErrorClass::Server) } else { Outcome::Ok };
         }
-        let endpoint = match self.get(cells, "endpoint") {
+        let endpoint = match self.get(cells, Field::Endpoint) {
             None => None,
-            Some(e) => {
-                Some(vocab.endpoint(e).ok_or(("too many endpoints", format!("more than 65535 distinct: {e:?}")))?)
-            }
+            Some(e) => Some(
+                vocab.endpoint(e).ok_or_else(|| ("too many endpoints", format!("more than 65535 distinct: {e:?}")))?,
+            ),
         };
-        let class_name = self.get(cells, "class").map(first_tag).unwrap_or("default");
-        let class =
-            vocab.class(class_name).ok_or(("too many classes", format!("more than 65536 distinct: {class_name:?}")))?;
+        let class_name = self.get(cells, Field::Class).map(first_tag).unwrap_or("default");
+        let class = vocab
+            .class(class_name)
+            .ok_or_else(|| ("too many classes", format!("more than 65536 distinct: {class_name:?}")))?;
         let meta: Vec<(String, String)> = self
             .meta
             .iter()
@@ -604,7 +669,7 @@ impl RowParser {
             .collect();
         let template = vocab.template(class, meta);
         let cache_key = self
-            .get(cells, "cache_key")
+            .get(cells, Field::CacheKey)
             .map(|s| s.parse::<u64>().unwrap_or_else(|_| router_core::keyed_rand::mix64(fnv1a(s.as_bytes()))));
         Ok(LogRow {
             index,
@@ -619,8 +684,8 @@ impl RowParser {
             outcome,
             cost,
             cache_key,
-            deferrable: self.flag(cells, "deferrable"),
-            output_known: self.flag(cells, "output_known"),
+            deferrable: self.flag(cells, Field::Deferrable),
+            output_known: self.flag(cells, Field::OutputKnown),
         })
     }
 }
