@@ -470,7 +470,8 @@ mod tests {
 
     #[test]
     fn erlang_c_matches_peer_baseline() {
-        // /work/shared/peers/RESULTS.md: M/M/10, lambda 9, mu 1 -> P_wait = Wq = 0.6687, W = 1.6687.
+        // The Erlang C closed form for M/M/10, lambda 9, mu 1 (as tabulated, and as a SimPy M/M/c peer
+        // measures it): P_wait = Wq = 0.6687, W = 1.6687.
         let c = erlang_c(10, 9.0).unwrap();
         assert!(close(c, 0.6687, 5e-5), "{c}");
         let q = Mmc::new(9.0, 1.0, 10).unwrap();
