@@ -389,7 +389,10 @@ fn a_ttft_timeout_counts_the_wait_in_a_provider_queue() {
     let text = TTFT
         .replace("slots = 100000", "slots = 1")
         .replace("rate = 20.0", "rate = 2.0")
-        .replace("ttft = { dist = \"exponential\", mean = \"1s\" }", "ttft = { dist = \"constant\", value = \"300ms\" }")
+        .replace(
+            "ttft = { dist = \"exponential\", mean = \"1s\" }",
+            "ttft = { dist = \"constant\", value = \"300ms\" }",
+        )
         .replace("requests = 20000", "requests = 4000");
     let model = compile(&text);
     let r = engine::run(&model, 0, 0, RunOptions::default());

@@ -140,6 +140,8 @@ impl Arrivals for LogSource<'_> {
     }
 }
 
+/// An event of the loop (`Timeout` is an attempt's whole-attempt deadline, `TtftTimeout` its
+/// time-to-first-token deadline).
 #[derive(Clone, Copy, Debug)]
 enum Ev {
     Arrival,
@@ -147,7 +149,6 @@ enum Ev {
     ServiceDone { ep: u16, handle: u64 },
     Refused { handle: u64 },
     Timeout { handle: u64 },
-    /// The time-to-first-token deadline of an attempt.
     TtftTimeout { handle: u64 },
     HealthCheck,
     Fault { idx: u16, on: bool },

@@ -184,7 +184,6 @@ impl TimeSeries {
             row.drain = true;
         }
     }
-
 }
 
 #[cfg(test)]
