@@ -76,6 +76,29 @@ kind = "round-robin"
     GatewayConfig::parse(Path::new("bench.toml"), &text, None, &|_| None).expect("bench config")
 }
 
+/// Cumulative counts of the gateway's overhead histogram: (upper bound in seconds, count).
+fn overhead_buckets(text: &str) -> Vec<(f64, u64)> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("routesim_gateway_overhead_seconds_bucket{le=\""))
+        .filter_map(|rest| {
+            let (le, n) = rest.split_once("\"} ")?;
+            Some((if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? }, n.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// The bucket bound (us) under which quantile `q` of the gateway's own time falls, between two snapshots.
+fn overhead_quantile_us(before: &[(f64, u64)], after: &[(f64, u64)], q: f64) -> f64 {
+    let total = after.last().map(|b| b.1).unwrap_or(0) - before.last().map(|b| b.1).unwrap_or(0);
+    for (i, (le, n)) in after.iter().enumerate() {
+        let d = n - before.get(i).map(|b| b.1).unwrap_or(0);
+        if total > 0 && d as f64 >= q * total as f64 {
+            return le * 1e6;
+        }
+    }
+    f64::NAN
+}
+
 fn us(r: &LoadReport, q: f64) -> f64 {
     r.quantile_us(q) as f64
 }
@@ -158,9 +181,9 @@ fn main() {
         tokio::join!(open_loop(&client, &wd), open_loop(&client, &wg));
 
         println!(
-            "| mode | rate (req/s) | direct p50 / p99 (us) | gateway p50 / p99 (us) | overhead p50 | overhead p99 | failed (direct / gateway) | generator lag max |"
+            "| mode | rate (req/s) | direct p50 / p99 (us) | gateway p50 / p99 (us) | overhead p50 | overhead p99 | gateway's own time p50 / p99 (bucket bound) | failed (direct / gateway) | generator lag max |"
         );
-        println!("|---|---|---|---|---|---|---|---|");
+        println!("|---|---|---|---|---|---|---|---|---|");
         for stream in [false, true] {
             for &rate in &a.rates {
                 let spec = |url: &str| LoadSpec {
@@ -171,9 +194,11 @@ fn main() {
                     timeout: Duration::from_secs(10),
                 };
                 let (sd, sg) = (spec(&direct_url), spec(&gw_url));
+                let before = overhead_buckets(&gw.app().metrics.render());
                 let (d, g) = tokio::join!(open_loop(&client, &sd), open_loop(&client, &sg));
+                let after = overhead_buckets(&gw.app().metrics.render());
                 println!(
-                    "| {} | {rate} | {:.0} / {:.0} | {:.0} / {:.0} | {:.0} us | {:.0} us | {} / {} | {:.1} ms |",
+                    "| {} | {rate} | {:.0} / {:.0} | {:.0} / {:.0} | {:.0} us | {:.0} us | <= {:.0} / <= {:.0} us | {} / {} | {:.1} ms |",
                     if stream { "streaming" } else { "non-streaming" },
                     us(&d, 0.5),
                     us(&d, 0.99),
@@ -181,6 +206,8 @@ fn main() {
                     us(&g, 0.99),
                     us(&g, 0.5) - us(&d, 0.5),
                     us(&g, 0.99) - us(&d, 0.99),
+                    overhead_quantile_us(&before, &after, 0.5),
+                    overhead_quantile_us(&before, &after, 0.99),
                     d.failed,
                     g.failed,
                     d.max_lag.max(g.max_lag).as_secs_f64() * 1e3,

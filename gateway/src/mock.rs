@@ -111,6 +111,9 @@ impl MockUpstream {
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let (stop, mut rx) = watch::channel(false);
         tokio::spawn(async move {
             let _ = axum::serve(listener, app)

@@ -23,7 +23,8 @@ pub struct ChatRequest {
     pub model: String,
     /// What the router sees (its `id` is set by the gateway).
     pub info: RequestInfo,
-    /// The body's canonical bytes, for non-streaming requests: the response cache's key material.
+    /// The body's canonical bytes, for non-streaming requests when a cache is on (see
+    /// [`ChatRequest::with_canonical`]): the response cache's key material.
     pub canonical: Option<Vec<u8>>,
 }
 
@@ -187,8 +188,15 @@ impl ChatRequest {
                 push_meta(&mut info.metadata, key, mv);
             }
         }
-        let canonical = (!stream).then(|| serde_json::to_vec(&body).unwrap_or_default());
-        Ok(ChatRequest { body, stream, model, info, canonical })
+        Ok(ChatRequest { body, stream, model, info, canonical: None })
+    }
+
+    /// Computes the canonical bytes of a non-streaming request (streams are never cached).
+    pub fn with_canonical(mut self) -> Self {
+        if !self.stream {
+            self.canonical = Some(serde_json::to_vec(&self.body).unwrap_or_default());
+        }
+        self
     }
 
     /// The cache key of a non-streaming request (FNV-1a of its canonical bytes).
@@ -196,15 +204,15 @@ impl ChatRequest {
         self.canonical.as_deref().map(fnv1a)
     }
 
-    /// The body sent to an upstream serving `model`. With `stream_usage`, a streamed request without
-    /// `stream_options` asks for the final usage chunk.
-    pub fn upstream_body(&self, model: &str, stream_usage: bool) -> Vec<u8> {
-        let mut body = self.body.clone();
-        body.insert("model".into(), Value::String(model.to_string()));
-        if self.stream && stream_usage && !body.contains_key("stream_options") {
-            body.insert("stream_options".into(), serde_json::json!({ "include_usage": true }));
+    /// The body sent to an upstream serving `model` (the body is edited in place: no copy of the
+    /// messages). With `stream_usage`, a streamed request without `stream_options` asks for the final
+    /// usage chunk.
+    pub fn upstream_body(&mut self, model: &str, stream_usage: bool) -> Vec<u8> {
+        self.body.insert("model".into(), Value::String(model.to_string()));
+        if self.stream && stream_usage && !self.body.contains_key("stream_options") {
+            self.body.insert("stream_options".into(), serde_json::json!({ "include_usage": true }));
         }
-        serde_json::to_vec(&body).unwrap_or_default()
+        serde_json::to_vec(&self.body).unwrap_or_default()
     }
 }
 
@@ -232,7 +240,7 @@ mod tests {
         h.insert("x-routesim-deferrable", HeaderValue::from_static("true"));
         let body = br#"{"model":"m","messages":[{"role":"user","content":"abcdefgh"}],"user":"u1",
             "metadata":{"plan":"pro"},"max_tokens":50,"tools":[{"type":"function"}]}"#;
-        let r = ChatRequest::parse(body, &h).unwrap();
+        let r = ChatRequest::parse(body, &h).unwrap().with_canonical();
         assert_eq!(r.info.task_class.as_deref(), Some("code"));
         assert!(r.info.deferrable);
         assert_eq!(r.info.expected_output_tokens, Some(50));
@@ -264,11 +272,12 @@ mod tests {
 
     #[test]
     fn upstream_body_replaces_the_model_and_asks_for_usage() {
-        let r = ChatRequest::parse(
+        let mut r = ChatRequest::parse(
             br#"{"model":"alias","stream":true,"messages":[{"role":"user","content":"x"}]}"#,
             &HeaderMap::new(),
         )
-        .unwrap();
+        .unwrap()
+        .with_canonical();
         let v: Value = serde_json::from_slice(&r.upstream_body("gpt-4o-mini", true)).unwrap();
         assert_eq!(v["model"], "gpt-4o-mini");
         assert_eq!(v["stream_options"]["include_usage"], true);

@@ -275,12 +275,13 @@ impl Drop for Tracker {
 }
 
 /// Serves a chat completion: the whole flow of one request.
-pub async fn complete(app: Arc<App>, req: ChatRequest) -> Response {
+pub async fn complete(app: Arc<App>, mut req: ChatRequest) -> Response {
+    if app.cache.is_some() {
+        req = req.with_canonical();
+    }
     let mut info = req.info.clone();
     info.id = app.next_id();
-    if app.cache.is_some() {
-        info.cache_key = req.cache_key();
-    }
+    info.cache_key = req.cache_key();
     let mut t = Tracker::new(app.clone(), info);
     let now = app.now();
     let mut decision = app.routers.with(t.shard, |r| r.decide(&t.info, now));
@@ -339,7 +340,7 @@ pub async fn complete(app: Arc<App>, req: ChatRequest) -> Response {
     attempt_loop(app, req, t, first).await
 }
 
-async fn attempt_loop(app: Arc<App>, req: ChatRequest, mut t: Tracker, first: EndpointIdx) -> Response {
+async fn attempt_loop(app: Arc<App>, mut req: ChatRequest, mut t: Tracker, first: EndpointIdx) -> Response {
     let mut ep = first;
     let mut attempts = Attempts::first(ep);
     loop {

@@ -4,6 +4,7 @@
 use crate::app::{App, IntoStd};
 use crate::config::GatewayConfig;
 use crate::shutdown::Trigger;
+use axum::serve::ListenerExt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -70,6 +71,10 @@ pub async fn start_on(cfg: GatewayConfig, listener: TcpListener) -> anyhow::Resu
     let task = tokio::spawn(async move {
         let drain_app = a.clone();
         let t2 = t.clone();
+        // TCP_NODELAY: a stream's chunks go out as they come, not held back by Nagle's algorithm.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let serve = axum::serve(listener, routes).with_graceful_shutdown(async move {
             t2.pulled().await;
             drain_app.begin_drain();

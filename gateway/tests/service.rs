@@ -182,7 +182,7 @@ async fn a_client_that_disconnects_mid_stream_cancels_the_upstream_call() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_shutdown_loses_no_request() {
     let slow = MockReply::Ok {
-        delay: Duration::from_millis(400),
+        delay: Duration::from_millis(800),
         gap: Duration::from_millis(20),
         chunks: vec!["a".into(), "b".into()],
         prompt_tokens: 1,
@@ -204,7 +204,10 @@ async fn graceful_shutdown_loses_no_request() {
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    let t = Instant::now();
+    while m[0].requests() < 20 && t.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert_eq!(m[0].requests(), 20, "all in flight");
     let addr = gw.addr();
     gw.shutdown();

@@ -16,9 +16,16 @@ const SCENARIO: &str = r#"
 name = "gateway-log"
 seed = 11
 replications = 2
+duration = "1h"    # ignored by replay: the log decides how long a run is
 
 [traffic]
 rate = 1.0
+
+# The gateway logs requests without a class as `default`.
+[[traffic.classes]]
+name = "default"
+input_tokens = { dist = "constant", value = 40 }
+output_tokens = { dist = "constant", value = 16 }
 
 [[endpoints]]
 id = "e0"
@@ -72,8 +79,9 @@ fn the_gateway_log_replays_and_fits_with_no_mapping() {
     let (ok, failed) = rt.block_on(async {
         let m0 = MockUpstream::start(reply(20, 2, 12)).await;
         let m1 = MockUpstream::start(reply(40, 3, 20)).await;
-        // A few 5xx on e0: failed first attempts, served by the fallback.
-        m0.script((0..5).map(|_| MockReply::status(503)));
+        // Two 5xx on e0 (fewer than the circuit breaker's default 5 in a row): failed first attempts,
+        // served by the fallback.
+        m0.script((0..2).map(|_| MockReply::status(503)));
         let gw = routesim_gateway::start(gateway_config(&m0.base_url(), &m1.base_url(), &log)).await.expect("start");
         let c = client();
         let spec = |stream: bool| LoadSpec {
@@ -95,6 +103,11 @@ fn the_gateway_log_replays_and_fits_with_no_mapping() {
     assert_eq!((ok, failed), (360, 0));
     let text = std::fs::read_to_string(&log).expect("log written");
     assert_eq!(text.lines().count(), 360, "one row per request");
+    let rows: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
+    let on = |id: &str| rows.iter().filter(|r| r["endpoint"] == id).count();
+    assert!(on("e0") > 150 && on("e1") > 150, "round-robin: e0 {} e1 {}", on("e0"), on("e1"));
+    assert_eq!(rows.iter().filter(|r| r["attempts"] == 2).count(), 2, "the two failed first attempts");
+    assert_eq!(rows.iter().filter(|r| r["ttft_s"].is_number()).count(), 180, "a TTFT for every stream");
 
     let scenario = dir.join("scenario.toml");
     std::fs::write(&scenario, SCENARIO).expect("scenario");
