@@ -354,3 +354,33 @@ async fn deferrable_requests_are_batched() {
     let text = metrics(&c, &gw).await;
     assert_eq!(metric(&text, "routesim_gateway_batches_total"), Some(2.0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeouts_take_the_policy_then_the_upstream_then_client_value() {
+    let m = mocks(vec![MockReply::Hang, MockReply::ok(1)]).await;
+    let c = client();
+    // [client] says 10s, e0's upstream says 250ms: the upstream's wins.
+    let text = config_text(&urls(&m), &format!("[client]\ntimeout = \"10s\"\n\n{FALLBACK}")).replacen(
+        "api_key_env = \"GW_TEST_KEY\" }",
+        "api_key_env = \"GW_TEST_KEY\", timeout = \"250ms\" }",
+        1,
+    );
+    let gw = gateway(&text).await;
+    let t = Instant::now();
+    let r = post(&c, &gw, chat("x", false)).await;
+    assert_eq!(served_by(&r), "e1");
+    assert!(t.elapsed() >= Duration::from_millis(250) && t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    // The policy's timeout (100ms) overrides the upstream's (5s).
+    let text = config_text(&urls(&m), &format!("{FALLBACK}timeout = \"100ms\"\n")).replacen(
+        "api_key_env = \"GW_TEST_KEY\" }",
+        "api_key_env = \"GW_TEST_KEY\", timeout = \"5s\" }",
+        1,
+    );
+    let gw = gateway(&text).await;
+    let t = Instant::now();
+    let r = post(&c, &gw, chat("x", false)).await;
+    assert_eq!(served_by(&r), "e1");
+    assert!(t.elapsed() >= Duration::from_millis(100) && t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    assert_eq!(gw.app().timeouts[0].attempt, Some(100_000_000));
+    assert_eq!(gw.app().timeouts[1].attempt, Some(100_000_000));
+}

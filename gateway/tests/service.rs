@@ -408,3 +408,30 @@ fn the_example_config_is_valid() {
         assert_eq!(cfg.upstreams.len(), 4);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_gives_up_on_a_slow_answer_cancels_it_too() {
+    let slow = MockReply::Ok {
+        delay: Duration::from_secs(3),
+        gap: Duration::ZERO,
+        chunks: vec!["a".into()],
+        prompt_tokens: 1,
+    };
+    let m = mocks(vec![slow]).await;
+    let gw = gateway(&config_text(&urls(&m), RR)).await;
+    let impatient = reqwest::Client::builder().no_proxy().timeout(Duration::from_millis(300)).build().unwrap();
+    let r = impatient.post(format!("{}/v1/chat/completions", gw.url())).body(chat("x", false)).send().await;
+    assert!(r.is_err(), "the client timed out");
+    let c = client();
+    let t = Instant::now();
+    let mut text = metrics(&c, &gw).await;
+    while metric(&text, "routesim_gateway_requests_total{status=\"cancelled\"}") != Some(1.0)
+        && t.elapsed() < Duration::from_secs(2)
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        text = metrics(&c, &gw).await;
+    }
+    assert_eq!(metric(&text, "routesim_gateway_requests_total{status=\"cancelled\"}"), Some(1.0), "{text}");
+    assert!(t.elapsed() < Duration::from_secs(2), "cancelled long before the upstream would answer");
+    assert_eq!(gw.app().routers.with(0, |r| r.state(router_core::EndpointIdx(0)).in_flight), 0);
+}
