@@ -18,8 +18,8 @@ use crate::keyed_rand::KeyedRand;
 use crate::model::{Endpoint, EndpointIdx, ErrorClass, Nanos, Outcome, RequestInfo};
 use crate::policy::{
     Cand, Conditional, CostBased, Ctx, EndpointSet, FallbackChain, Gate, Hybrid, JournalEntry, LatencyBased,
-    LeastOutstanding, Policy, PolicyIdx, PowerOfTwo, RoundRobin, Scored, Sticky, Target, UsageBased, WeightedRandom,
-    WeightedTarget, Why, check,
+    LeastOutstanding, Policy, PolicyIdx, PowerOfTwo, RoundRobin, Scoreboard, Sticky, Target, Terms, UsageBased,
+    WeightedRandom, WeightedTarget, Why, check,
 };
 use crate::resilience::cache::MAX_CACHE_CAPACITY;
 use crate::resilience::{BatchTicket, Batcher, ResponseCache, RetryBudget, backoff_delay};
@@ -173,11 +173,13 @@ pub struct Router {
     endpoints: Vec<Endpoint>,
     gates: Vec<Gate>,
     states: Vec<EndpointState>,
+    /// The hot path's view of `gates` and `states`: every change to a state is `touch`ed on it.
+    board: Scoreboard,
     policies: Vec<Box<dyn Policy>>,
     counters: Vec<u64>,
     journal: Vec<JournalEntry>,
     scratch: Vec<Cand>,
-    terms: Vec<Scored>,
+    terms: Terms,
     tracking: TrackingConfig,
     retry: RetryConfig,
     budget: Option<RetryBudget>,
@@ -227,12 +229,16 @@ impl Router {
         exclude: EndpointSet,
         salt: u64,
     ) -> (Option<EndpointIdx>, [u32; 6]) {
+        self.board.flush(&self.gates, &self.states);
+        let context_tokens = req.input_tokens as u64 + req.expected_output_tokens.unwrap_or(0) as u64;
+        let quota_tokens = self.tracking.tpm_estimate(req);
         let mut ctx = Ctx {
             now,
             endpoints: &self.endpoints,
             states: &self.states,
             tracking: &self.tracking,
             gates: &self.gates,
+            fast: self.board.filter(exclude, !req.required_capabilities.is_empty(), context_tokens, quota_tokens, now),
             policies: &self.policies,
             counters: &mut self.counters,
             journal: &mut self.journal,
@@ -243,8 +249,8 @@ impl Router {
             exclude,
             why: [0; 6],
             depth: 0,
-            context_tokens: req.input_tokens as u64 + req.expected_output_tokens.unwrap_or(0) as u64,
-            quota_tokens: self.tracking.tpm_estimate(req),
+            context_tokens,
+            quota_tokens,
         };
         let picked = self.policies[0].select(&mut ctx, req);
         debug_assert!(ctx.journal.is_empty(), "every speculative cursor move is settled by its chooser");
@@ -262,6 +268,7 @@ impl Router {
                 next = next.min(s.next_boundary());
             }
             self.next_tick = next;
+            self.board.refresh_all(&self.gates, &self.states);
         }
     }
 
@@ -271,6 +278,7 @@ impl Router {
     pub fn on_dispatch(&mut self, ep: EndpointIdx, req: &RequestInfo, now: Nanos) {
         let Some(st) = self.states.get_mut(ep.get()) else { return };
         st.on_dispatch(self.tracking.tpm_estimate(req), now, &self.tracking.circuit);
+        self.board.touch(ep);
     }
 
     /// Records the outcome of an attempt of `req` on `ep` at `now`: latency averages, quota usage (output tokens
@@ -281,6 +289,7 @@ impl Router {
         let cost = endpoint.price.cost(outcome.input_tokens, outcome.output_tokens);
         let extra = self.tracking.tpm_beyond_estimate(req, outcome.output_tokens);
         self.states[ep.get()].on_result(outcome, cost, extra, now, &self.tracking);
+        self.board.touch(ep);
         if outcome.is_success()
             && let (Some(cache), Some(key)) = (&mut self.cache, req.cache_key)
         {
@@ -292,6 +301,7 @@ impl Router {
     pub fn on_health(&mut self, ep: EndpointIdx, healthy: bool, _now: Nanos) {
         if let Some(st) = self.states.get_mut(ep.get()) {
             st.healthy = healthy;
+            self.board.touch(ep);
         }
     }
 
@@ -914,6 +924,9 @@ impl Router {
             None => None,
         };
         let n = cfg.endpoints.len();
+        let gates: Vec<Gate> = cfg.endpoints.iter().map(Gate::new).collect();
+        let states: Vec<EndpointState> = (0..n).map(|_| EndpointState::new(&tracking)).collect();
+        let board = Scoreboard::new(&gates, &states);
         // Scratch for candidates: the policies active at once form a chain of at most MAX_GROUP_DEPTH + 1, each
         // with at most its target count of candidates, so this capacity is never exceeded (no allocation later).
         let per_policy: Vec<usize> =
@@ -928,13 +941,14 @@ impl Router {
             name: root.name.clone(),
             kind: root.kind,
             endpoints: cfg.endpoints.clone(),
-            gates: cfg.endpoints.iter().map(Gate::new).collect(),
-            states: (0..n).map(|_| EndpointState::new(&tracking)).collect(),
+            gates,
+            states,
+            board,
             counters: vec![0; policies.len()],
             journal: Vec::with_capacity(journal_cap),
             policies,
             scratch: Vec::with_capacity(scratch_cap),
-            terms: Vec::with_capacity(widest),
+            terms: Terms::with_len(widest),
             tracking,
             budget: retry.budget.map(RetryBudget::new),
             retry,

@@ -1,7 +1,8 @@
 //! Hybrid routing: a weighted score over cost, latency, load and quota headroom, with safety nets.
 
-use super::{Ctx, Policy, Scored, Target, WeightedTarget};
+use super::{Ctx, EndpointSet, Policy, Scoreboard, Target, WeightedTarget};
 use crate::config::HybridWeights;
+use crate::keyed_rand::KeyedRand;
 use crate::model::{EndpointIdx, Nanos, RequestInfo};
 
 /// Scores each eligible candidate as
@@ -28,6 +29,13 @@ pub struct Hybrid {
     ceiling: Option<Nanos>,
     /// Every target is an endpoint: filter and measure in one pass, with no group to ask.
     direct: bool,
+    /// The targets' endpoints, in order, when `direct`.
+    endpoints: Vec<EndpointIdx>,
+    /// The same, as a set.
+    set: EndpointSet,
+    /// The targets are the endpoints `0..n` in index order (the router's endpoints, when no targets are listed
+    /// and none is a batch endpoint): the scoreboard's arrays are then the candidates' terms as they stand.
+    identity: bool,
 }
 
 const COST: usize = 0;
@@ -53,117 +61,315 @@ impl Hybrid {
             [0.5, 0.5, 0.0, 0.0]
         };
         let direct = targets.iter().all(|t| matches!(t.target, Target::Endpoint(_)));
-        Hybrid { targets, weights: w, buffer: buffer.max(0.0), ceiling, direct }
+        let endpoints = targets
+            .iter()
+            .filter_map(|t| match t.target {
+                Target::Endpoint(e) => Some(e),
+                Target::Policy(_) => None,
+            })
+            .collect::<Vec<_>>();
+        let mut set = EndpointSet::default();
+        endpoints.iter().for_each(|&e| set.insert(e));
+        let identity = direct && endpoints.iter().enumerate().all(|(i, e)| e.get() == i);
+        Hybrid { targets, weights: w, buffer: buffer.max(0.0), ceiling, direct, endpoints, set, identity }
     }
+}
 
-    /// The raw terms of endpoint `e` for `req`, indexed by `COST`, `LATENCY`, `LOAD`, `QUOTA`. The cost is
-    /// left in USD x 1e6 (min-max normalisation does not care about its unit).
+/// The request-dependent factors of the cost term: `input tokens x price_in + output tokens x price_out`.
+#[derive(Clone, Copy)]
+struct CostOf {
+    input: f64,
+    output: f64,
+}
+
+impl CostOf {
     #[inline(always)]
-    fn terms(ctx: &Ctx<'_>, e: EndpointIdx, req: &RequestInfo) -> [f64; 4] {
-        let (st, gate) = (ctx.state(e), &ctx.gates[e.get()]);
+    fn new(ctx: &Ctx<'_>, req: &RequestInfo) -> Self {
         let out = req.expected_output_tokens.unwrap_or(ctx.tracking.default_output_tokens);
-        [
-            req.input_tokens as f64 * gate.price_in + out as f64 * gate.price_out,
-            st.latency.value(),
-            gate.load(st),
-            gate.quota_utilisation(st),
-        ]
+        CostOf { input: req.input_tokens as f64, output: out as f64 }
+    }
+
+    /// The cost term of an endpoint with these prices, in USD x 1e6 (min-max normalisation does not care
+    /// about its unit).
+    #[inline(always)]
+    fn of(self, price_in: f64, price_out: f64) -> f64 {
+        self.input * price_in + self.output * price_out
+    }
+
+    /// The raw terms of endpoint `e`, indexed by `COST`, `LATENCY`, `LOAD`, `QUOTA`.
+    #[inline(always)]
+    fn terms(self, b: &Scoreboard, e: EndpointIdx) -> [f64; 4] {
+        let e = e.get();
+        [self.of(b.price_in[e], b.price_out[e]), b.latency[e], b.load[e], b.quota[e]]
     }
 }
 
-/// Widens the per-term ranges `lo..=hi` to include `t`.
+/// The hybrid scorer's scratch, kept by the router between decisions: the candidates' endpoints, raw terms
+/// and scores, one array per quantity, so that the scoring loops take two candidates per instruction. Its
+/// arrays keep their length between calls (entries past the current candidates are stale and never read).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Terms {
+    ep: Vec<EndpointIdx>,
+    t: [Vec<f64>; 4],
+    score: Vec<f64>,
+}
+
+impl Terms {
+    /// Scratch for `n` candidates (the router sizes it for its widest policy when it is built).
+    pub(crate) fn with_len(n: usize) -> Self {
+        let mut t = Terms::default();
+        t.fit(n);
+        t
+    }
+
+    /// Makes room for `n` candidates; allocates only if the router sized it too small.
+    #[inline(always)]
+    fn fit(&mut self, n: usize) {
+        if self.ep.len() < n {
+            self.grow(n);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, n: usize) {
+        self.ep.resize(n, EndpointIdx(0));
+        self.t.iter_mut().for_each(|t| t.resize(n, 0.0));
+        self.score.resize(n, 0.0);
+    }
+
+    /// Stores candidate `i`.
+    #[inline(always)]
+    fn set(&mut self, i: usize, e: EndpointIdx, t: &[f64; 4]) {
+        self.ep[i] = e;
+        for (column, &value) in self.t.iter_mut().zip(t) {
+            column[i] = value;
+        }
+    }
+}
+
+/// The per-term ranges `lo..=hi` over the candidates.
+struct Ranges {
+    lo: [f64; 4],
+    hi: [f64; 4],
+}
+
+impl Ranges {
+    /// The ranges of the columns `t` (each term's values over the candidates, none NaN).
+    ///
+    /// The columns are scanned two candidates at a time, in two interleaved chains per bound whose results are
+    /// then combined. Which of several equal values a chain keeps can differ from a single scan only for `0.0`
+    /// against `-0.0`, and no use of the ranges tells those apart: `hi > lo`, `hi - lo` with `hi > lo`, the
+    /// ceiling test and the scores' comparisons are the same for either zero (a score can at most change the
+    /// sign of a zero).
+    #[inline(always)]
+    fn of([cost, latency, load, quota]: [&[f64]; 4]) -> Ranges {
+        let ((c0, c1), (l0, l1)) = (range(cost), range(latency));
+        let ((d0, d1), (q0, q1)) = (range(load), range(quota));
+        Ranges { lo: [c0, l0, d0, q0], hi: [c1, l1, d1, q1] }
+    }
+}
+
+/// The smallest and the largest of `x` (none NaN; `(inf, -inf)` when empty), in two interleaved chains.
 #[inline(always)]
-fn widen(lo: &mut [f64; 4], hi: &mut [f64; 4], t: &[f64; 4]) {
-    for k in 0..4 {
-        lo[k] = if t[k] < lo[k] { t[k] } else { lo[k] };
-        hi[k] = if t[k] > hi[k] { t[k] } else { hi[k] };
+fn range(x: &[f64]) -> (f64, f64) {
+    let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
+    let pairs = x.chunks_exact(2);
+    let rest = pairs.remainder();
+    for p in pairs {
+        for j in 0..2 {
+            lo[j] = if p[j] < lo[j] { p[j] } else { lo[j] };
+            hi[j] = if p[j] > hi[j] { p[j] } else { hi[j] };
+        }
     }
+    if let [x] = rest {
+        lo[0] = if *x < lo[0] { *x } else { lo[0] };
+        hi[0] = if *x > hi[0] { *x } else { hi[0] };
+    }
+    (if lo[1] < lo[0] { lo[1] } else { lo[0] }, if hi[1] > hi[0] { hi[1] } else { hi[0] })
 }
 
-impl Policy for Hybrid {
-    fn select(&self, ctx: &mut Ctx<'_>, req: &RequestInfo) -> Option<EndpointIdx> {
-        let (mut lo, mut hi) = ([f64::INFINITY; 4], [f64::NEG_INFINITY; 4]);
-        // Groups are asked first (they may use the buffer themselves); after that `terms` is ours until we
-        // return. It is written by index and keeps its length between calls (stale entries past `n` are never
-        // read), so the loop has no capacity check, no register spills around one and no clearing.
-        let blank = Scored { terms: [0.0; 4], ep: EndpointIdx(0), score: 0.0 };
-        let mut n = 0;
-        let mut terms = if self.direct {
-            let mut terms = std::mem::take(ctx.terms);
-            if terms.len() < self.targets.len() {
-                terms.resize(self.targets.len(), blank);
-            }
-            for wt in &self.targets {
-                if let Target::Endpoint(e) = wt.target
-                    && ctx.eligible(e, req)
-                {
-                    let t = Self::terms(ctx, e, req);
-                    widen(&mut lo, &mut hi, &t);
-                    terms[n] = Scored { terms: t, ep: e, score: 0.0 };
-                    n += 1;
-                }
-            }
-            terms
-        } else {
-            let start = ctx.gather(&self.targets, req);
-            let mut terms = std::mem::take(ctx.terms);
-            let found = ctx.scratch.len() - start;
-            if terms.len() < found {
-                terms.resize(found, blank);
-            }
-            for i in start..ctx.scratch.len() {
-                let e = ctx.scratch[i].ep;
-                let t = Self::terms(ctx, e, req);
-                widen(&mut lo, &mut hi, &t);
-                terms[n] = Scored { terms: t, ep: e, score: 0.0 };
-                n += 1;
-            }
-            // The candidates stay on the scratch stack until the choice is settled (see below).
-            terms
-        };
-        let scored = &mut terms[..n];
+impl Hybrid {
+    /// Scores the candidates whose terms are the columns `t` (one value per candidate each) into `score`, and
+    /// picks one (an index into them), as documented on [`Hybrid`].
+    #[inline(always)]
+    fn choose(&self, t: [&[f64]; 4], score: &mut [f64], rand: &mut KeyedRand) -> Option<usize> {
+        let n = score.len();
+        if n == 0 {
+            return None;
+        }
+        let Ranges { lo, hi } = Ranges::of(t);
         // score = sum_k w_k (t_k - lo_k) / (hi_k - lo_k) = sum_k f_k t_k - sum_k f_k lo_k, f_k = w_k / (hi_k - lo_k).
         let w = self.weights;
         let f: [f64; 4] = std::array::from_fn(|k| if hi[k] > lo[k] { w[k] / (hi[k] - lo[k]) } else { 0.0 });
         let offset = f[COST] * lo[COST] + f[LATENCY] * lo[LATENCY] + f[LOAD] * lo[LOAD] + f[QUOTA] * lo[QUOTA];
         // The ceiling applies only when some candidate is under it, i.e. when the fastest is.
         let ceiling = self.ceiling.map(|c| c as f64).filter(|&c| lo[LATENCY] <= c).unwrap_or(f64::INFINITY);
-        let (mut best, mut best_at) = (f64::INFINITY, 0);
-        for (i, c) in scored.iter_mut().enumerate() {
-            let t = &c.terms;
-            c.score = if t[LATENCY] > ceiling {
-                f64::INFINITY
-            } else {
-                (f[COST] * t[COST] + f[LATENCY] * t[LATENCY] + f[LOAD] * t[LOAD] + f[QUOTA] * t[QUOTA] - offset)
-                    .max(0.0)
-            };
-            if c.score < best {
-                (best, best_at) = (c.score, i);
-            }
+        let (cost, latency, load, quota) = (&t[COST][..n], &t[LATENCY][..n], &t[LOAD][..n], &t[QUOTA][..n]);
+        for i in 0..n {
+            // Computed for every candidate and then replaced past the ceiling: no branch, two at a time.
+            let s = (f[COST] * cost[i] + f[LATENCY] * latency[i] + f[LOAD] * load[i] + f[QUOTA] * quota[i] - offset)
+                .max(0.0);
+            score[i] = if latency[i] > ceiling { f64::INFINITY } else { s };
         }
-        // Uniform among the candidates within `buffer` of the best, as `select::within_abs`.
-        let chosen = if scored.is_empty() {
-            None
-        } else if !best.is_finite() {
-            Some(ctx.rand.below(scored.len()))
-        } else {
-            let limit = best + self.buffer;
-            match scored.iter().filter(|c| c.score <= limit).count() {
-                1 => Some(best_at),
-                within => {
-                    let k = ctx.rand.below(within);
-                    scored.iter().enumerate().filter(|(_, c)| c.score <= limit).nth(k).map(|(i, _)| i)
+        let score = &*score;
+        // The lowest score, in two interleaved chains. Scores are never NaN (`max` drops a NaN), so the two
+        // chains' minima give the minimum of all.
+        let (mut even, mut odd) = (f64::INFINITY, f64::INFINITY);
+        let pairs = score.chunks_exact(2);
+        if let [last] = pairs.remainder() {
+            even = *last;
+        }
+        for p in pairs {
+            even = if p[0] < even { p[0] } else { even };
+            odd = if p[1] < odd { p[1] } else { odd };
+        }
+        let best = if odd < even { odd } else { even };
+        if !best.is_finite() {
+            return Some(rand.below(n));
+        }
+        // Uniform among the candidates within `buffer` of the best, as `select::within_abs`: the k-th of them in
+        // order, k drawn unless there is only one (then it is the best, the first at the lowest score).
+        let limit = best + self.buffer;
+        let within = score.iter().filter(|&&s| s <= limit).count();
+        let mut k = if within == 1 { 0 } else { rand.below(within) };
+        score.iter().position(|&s| {
+            if s <= limit {
+                if k == 0 {
+                    return true;
                 }
+                k -= 1;
             }
-        };
-        let picked = chosen.map(|i| scored[i].ep);
+            false
+        })
+    }
+}
+
+impl Policy for Hybrid {
+    fn select(&self, ctx: &mut Ctx<'_>, req: &RequestInfo) -> Option<EndpointIdx> {
+        let cost = CostOf::new(ctx, req);
+        let fast = ctx.fast;
         if !self.direct {
-            // `terms[i]` is the candidate at `start + i` of the scratch stack, which starts where it was.
-            let start = ctx.scratch.len() - n;
-            ctx.settle(start, chosen);
-            ctx.release(start);
+            return self.select_gathered(ctx, req, cost);
         }
+        // Every target open, and the scoreboard's bounds pass them all: nothing to check per endpoint.
+        if !fast.all || !self.set.without(fast.open).is_empty() {
+            return self.select_filtered(ctx, req, cost);
+        }
+        // Debug builds also take the full filter (which checks the fast one against `check`) and the general
+        // path, and check that both make the same pick with the same draws.
+        #[cfg(debug_assertions)]
+        let expected = {
+            let rand = ctx.rand;
+            let picked = self.select_filtered(ctx, req, cost);
+            (picked, std::mem::replace(&mut ctx.rand, rand).next_u64())
+        };
+        let picked = self.select_open(ctx, cost);
+        #[cfg(debug_assertions)]
+        assert_eq!((picked, ctx.rand.clone().next_u64()), expected, "the fast path picks as the full filter does");
+        picked
+    }
+}
+
+impl Hybrid {
+    /// [`Policy::select`] when every target is an endpoint that passes the filter.
+    #[inline(always)]
+    fn select_open(&self, ctx: &mut Ctx<'_>, cost: CostOf) -> Option<EndpointIdx> {
+        let b = ctx.fast.board;
+        let n = self.endpoints.len();
+        let terms = &mut *ctx.terms;
+        terms.fit(n);
+        let Terms { t: [c, tl, td, tq], score, .. } = terms;
+        let (c, score) = (&mut c[..n], &mut score[..n]);
+        let chosen = if self.identity {
+            // The scoreboard's arrays are the terms; only the cost depends on the request.
+            let (pi, po) = (&b.price_in[..n], &b.price_out[..n]);
+            for i in 0..n {
+                c[i] = cost.of(pi[i], po[i]);
+            }
+            self.choose([c, &b.latency[..n], &b.load[..n], &b.quota[..n]], score, &mut ctx.rand)
+        } else {
+            let (tl, td, tq) = (&mut tl[..n], &mut td[..n], &mut tq[..n]);
+            for (i, &e) in self.endpoints.iter().enumerate() {
+                [c[i], tl[i], td[i], tq[i]] = cost.terms(b, e);
+            }
+            self.choose([c, tl, td, tq], score, &mut ctx.rand)
+        };
+        chosen.map(|i| self.endpoints[i])
+    }
+}
+
+impl Hybrid {
+    /// [`Policy::select`] over endpoint targets through the full filter, which counts why an endpoint is left
+    /// out.
+    #[inline(never)]
+    fn select_filtered(&self, ctx: &mut Ctx<'_>, req: &RequestInfo, cost: CostOf) -> Option<EndpointIdx> {
+        let mut terms = std::mem::take(ctx.terms);
+        terms.fit(self.endpoints.len());
+        let fast = ctx.fast;
+        let mut n = 0;
+        for &e in &self.endpoints {
+            if ctx.admits(&fast, e, req) {
+                terms.set(n, e, &cost.terms(fast.board, e));
+                n += 1;
+            }
+        }
+        let Terms { ep, t: [c, tl, td, tq], score } = &mut terms;
+        let chosen = self.choose([&c[..n], &tl[..n], &td[..n], &tq[..n]], &mut score[..n], &mut ctx.rand);
+        let picked = chosen.map(|i| ep[i]);
         *ctx.terms = terms;
         picked
+    }
+
+    /// [`Policy::select`] with groups among the targets: they are asked first (they may use the scratch
+    /// themselves), speculatively, and only the chosen candidate's cursor moves are kept.
+    #[inline(never)]
+    fn select_gathered(&self, ctx: &mut Ctx<'_>, req: &RequestInfo, cost: CostOf) -> Option<EndpointIdx> {
+        let start = ctx.gather(&self.targets, req);
+        let mut terms = std::mem::take(ctx.terms);
+        let n = ctx.scratch.len() - start;
+        terms.fit(n);
+        for (i, c) in ctx.scratch[start..].iter().enumerate() {
+            terms.set(i, c.ep, &cost.terms(ctx.fast.board, c.ep));
+        }
+        let Terms { ep, t: [c, tl, td, tq], score } = &mut terms;
+        let chosen = self.choose([&c[..n], &tl[..n], &td[..n], &tq[..n]], &mut score[..n], &mut ctx.rand);
+        let picked = chosen.map(|i| ep[i]);
+        // `terms` entry i is the candidate at `start + i` of the scratch stack.
+        ctx.settle(start, chosen);
+        ctx.release(start);
+        *ctx.terms = terms;
+        picked
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keyed_rand::KeyedRand;
+
+    /// `range` in two chains finds the same bounds as one scan in order, over lengths odd and even, with
+    /// repeated values and both zeros (which may differ only in their sign).
+    #[test]
+    fn range_matches_a_single_scan() {
+        let values = [0.0, -0.0, 1.0, 0.5, 3.0, 1e-300, 2.5e9, 7.0, 0.0, 1.0];
+        for n in 0..40 {
+            for seed in 0..20 {
+                let mut r = KeyedRand::new(seed, n as u64, 9);
+                let x: Vec<f64> = (0..n).map(|_| values[r.below(values.len())]).collect();
+                let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+                for &v in &x {
+                    lo = if v < lo { v } else { lo };
+                    hi = if v > hi { v } else { hi };
+                }
+                let (a, b) = range(&x);
+                for (got, want) in [(a, lo), (b, hi)] {
+                    assert!(
+                        got.to_bits() == want.to_bits() || got == 0.0 && want == 0.0,
+                        "{x:?}: {got} against {want}"
+                    );
+                }
+            }
+        }
     }
 }

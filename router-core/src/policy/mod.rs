@@ -23,6 +23,7 @@
 mod conditional;
 mod cost;
 mod fallback;
+mod hot;
 mod hybrid;
 mod latency;
 mod least_outstanding;
@@ -36,7 +37,9 @@ mod weighted;
 pub use conditional::Conditional;
 pub use cost::CostBased;
 pub use fallback::FallbackChain;
+pub(crate) use hot::{FastFilter, Scoreboard};
 pub use hybrid::Hybrid;
+pub(crate) use hybrid::Terms;
 pub use latency::LatencyBased;
 pub use least_outstanding::LeastOutstanding;
 pub use p2c::PowerOfTwo;
@@ -47,7 +50,7 @@ pub use weighted::WeightedRandom;
 
 use crate::keyed_rand::KeyedRand;
 use crate::model::{Endpoint, EndpointIdx, Nanos, RequestInfo};
-use crate::state::{Circuit, EndpointState, TrackingConfig};
+use crate::state::{EndpointState, TrackingConfig};
 use std::fmt::Debug;
 
 /// A routing policy: given the live state, choose one endpoint for a request, or none.
@@ -106,14 +109,6 @@ impl Cand {
 /// A cursor move a policy would make if its pick is served: (policy, new cursor value).
 pub(crate) type JournalEntry = (PolicyIdx, u64);
 
-/// A candidate with the raw terms of a multi-term score (hybrid routing).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct Scored {
-    pub(crate) terms: [f64; 4],
-    pub(crate) ep: EndpointIdx,
-    pub(crate) score: f64,
-}
-
 /// Why an endpoint was filtered out; counted to explain a rejection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Why {
@@ -155,6 +150,17 @@ impl EndpointSet {
     /// Whether the set is empty.
     pub fn is_empty(&self) -> bool {
         self.0 == [0; 4]
+    }
+    /// Adds or removes an endpoint.
+    #[inline]
+    pub(crate) fn set(&mut self, e: EndpointIdx, member: bool) {
+        let (i, bit) = (e.get() / 64, 1u64 << (e.get() % 64));
+        self.0[i] = if member { self.0[i] | bit } else { self.0[i] & !bit };
+    }
+    /// The endpoints of this set that are not in `other`.
+    #[inline]
+    pub(crate) fn without(self, other: EndpointSet) -> EndpointSet {
+        EndpointSet(std::array::from_fn(|i| self.0[i] & !other.0[i]))
     }
 }
 
@@ -234,6 +240,8 @@ pub struct Ctx<'a> {
     pub tracking: &'a TrackingConfig,
     /// Static limits per endpoint, in hot-path form.
     pub gates: &'a [Gate],
+    /// The fast filter of this selection (see [`FastFilter`]).
+    pub(crate) fast: FastFilter<'a>,
     pub(crate) policies: &'a [Box<dyn Policy>],
     pub(crate) counters: &'a mut [u64],
     /// Cursor moves made while a group is asked speculatively (see [`Ctx::settle`]). Its capacity is reserved
@@ -243,7 +251,7 @@ pub struct Ctx<'a> {
     pub(crate) speculative: u32,
     pub(crate) scratch: &'a mut Vec<Cand>,
     /// Candidates with their score terms, for the policy currently scoring (hybrid).
-    pub(crate) terms: &'a mut Vec<Scored>,
+    pub(crate) terms: &'a mut Terms,
     /// Random numbers keyed by (router seed, request id, attempt).
     pub rand: KeyedRand,
     pub(crate) exclude: EndpointSet,
@@ -259,6 +267,21 @@ impl<'a> Ctx<'a> {
     /// Whether endpoint `e` may take `req` now; counts the reason when it may not.
     #[inline(always)]
     pub fn eligible(&mut self, e: EndpointIdx, req: &RequestInfo) -> bool {
+        let fast = self.fast;
+        self.admits(&fast, e, req)
+    }
+
+    /// [`Ctx::eligible`] with this selection's [`FastFilter`] held by the caller, so that a loop over targets
+    /// keeps it in registers. Only an endpoint the fast filter does not pass takes the full filter, out of
+    /// line; debug builds take it always, which checks the fast filter against [`check`].
+    #[inline(always)]
+    pub(crate) fn admits(&mut self, fast: &FastFilter<'_>, e: EndpointIdx, req: &RequestInfo) -> bool {
+        (!cfg!(debug_assertions) && fast.passes(e)) || self.eligible_full(e, req)
+    }
+
+    /// The full filter of [`Ctx::eligible`]: the verdict, and the reason counted when it is negative.
+    #[inline(never)]
+    fn eligible_full(&mut self, e: EndpointIdx, req: &RequestInfo) -> bool {
         let verdict = self.check_fast(e, req);
         debug_assert_eq!(
             verdict,
@@ -274,26 +297,17 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// [`check`] on the precomputed [`Gate`]s and per-request token counts: same verdicts, fewer branches.
+    /// [`check`] on the [`Scoreboard`], the precomputed [`Gate`]s and per-request token counts: same verdicts,
+    /// fewer branches.
     #[inline(always)]
     fn check_fast(&self, e: EndpointIdx, req: &RequestInfo) -> Result<(), Why> {
-        let (g, st) = (&self.gates[e.get()], &self.states[e.get()]);
-        // The common case, an endpoint that passes everything, in one branch: every test evaluated with `&`.
-        // Anything unusual (a circuit not closed, required capabilities) takes the ordered path below,
-        // which also names the reason.
-        let pass = !g.batch
-            & !self.exclude.contains(e)
-            & matches!(st.circuit, Circuit::Closed)
-            & st.healthy
-            & (self.context_tokens <= g.context)
-            & req.required_capabilities.is_empty()
-            & (st.throttled_until <= self.now)
-            & (st.window_requests() < g.rpm)
-            & (st.window_tokens().saturating_add(self.quota_tokens) <= g.tpm)
-            & (st.in_flight < g.concurrency);
-        if pass {
+        // The common case, an endpoint that passes everything, in one branch on the scoreboard (none at all
+        // when its bounds pass every open endpoint). Anything unusual (a circuit not closed, required
+        // capabilities, a limit reached) takes the ordered path below, which also names the reason.
+        if self.fast.passes(e) {
             return Ok(());
         }
+        let (g, st) = (&self.gates[e.get()], &self.states[e.get()]);
         if g.batch || self.exclude.contains(e) {
             return Err(Why::Excluded);
         }

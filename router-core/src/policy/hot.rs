@@ -1,0 +1,220 @@
+//! The hot path's view of the endpoints: what the shared filter and the scorers read on every decision, one
+//! array per quantity, and router-wide bounds that let a decision skip the per-endpoint checks.
+//!
+//! Everything here is derived from the endpoints' [`Gate`]s and [`EndpointState`]s by the same arithmetic the
+//! filter and the scorers did on the state, so it changes no verdict and no score: it only moves that work
+//! from every decision (times every endpoint) to the feedback that changed the state (one endpoint).
+
+use super::{EndpointSet, Gate};
+use crate::model::{EndpointIdx, Nanos};
+use crate::state::{Circuit, EndpointState};
+
+/// Whether an endpoint passes every check of the filter that depends on neither the request nor the clock:
+/// not a batch endpoint, circuit closed, healthy, under its RPM and concurrency limits, and tokens in the
+/// window within its TPM. Then, with [`Scoreboard::tpm_room`], `tokens + estimate <= tpm` (saturating, as the
+/// filter adds) holds exactly when `estimate <= tpm_room`: with an unlimited TPM both always hold; otherwise
+/// `tokens <= tpm < u64::MAX`, so the sum saturates only when it exceeds `tpm`, and `tokens + estimate <= tpm`
+/// is `estimate <= tpm - tokens`.
+#[inline]
+fn ready(g: &Gate, st: &EndpointState) -> bool {
+    !g.batch
+        & matches!(st.circuit, Circuit::Closed)
+        & st.healthy
+        & (st.window_requests() < g.rpm)
+        & (st.window_tokens() <= g.tpm)
+        & (st.in_flight < g.concurrency)
+}
+
+/// The largest TPM estimate an endpoint with `tokens` in its window admits under `tpm` (`u64::MAX`: unlimited),
+/// provided `tokens <= tpm` (see [`ready`]).
+#[inline]
+fn tpm_room(tpm: u64, tokens: u64) -> u64 {
+    if tpm == u64::MAX { u64::MAX } else { tpm.saturating_sub(tokens) }
+}
+
+/// What the shared filter and the scorers read of every endpoint on every decision, one array per quantity
+/// indexed by endpoint, kept up to date with the endpoints' [`Gate`]s and [`EndpointState`]s; which endpoints
+/// are ready (see [`ready`]); and bounds over the ready ones that decide the per-request checks of all of them
+/// at once.
+///
+/// Invariant, after [`Scoreboard::flush`]: every array is current, and for every ready endpoint `e`,
+/// `min_context <= context[e]`, `min_room <= tpm_room[e]` and `max_throttled >= throttled_until[e]`. An
+/// endpoint's entries change, and an endpoint becomes ready, only in [`Scoreboard::flush`] or
+/// [`Scoreboard::refresh_all`], which fold the values of each ready endpoint they visit into the bounds; the
+/// bounds only loosen between the exact recomputations of [`Scoreboard::refresh_all`] (each window tick).
+#[derive(Clone, Debug)]
+pub(crate) struct Scoreboard {
+    /// Until when a 429 keeps the endpoint out of rotation ([`EndpointState::throttled_until`]).
+    pub(crate) throttled_until: Vec<Nanos>,
+    /// The largest TPM estimate the quota window still admits: `tpm - window tokens`, or `u64::MAX` when the
+    /// TPM is unlimited. Meaningful while the endpoint is ready ([`ready`] implies tokens <= tpm).
+    pub(crate) tpm_room: Vec<u64>,
+    /// Context window in tokens ([`Gate::context`]).
+    pub(crate) context: Vec<u64>,
+    /// Latency average ([`crate::state::Ema::value`]).
+    pub(crate) latency: Vec<f64>,
+    /// In-flight requests relative to the concurrency limit ([`Gate::load`]).
+    pub(crate) load: Vec<f64>,
+    /// Fraction of the quota used in the window ([`Gate::quota_utilisation`]).
+    pub(crate) quota: Vec<f64>,
+    /// Price per million input tokens ([`Gate::price_in`]).
+    pub(crate) price_in: Vec<f64>,
+    /// Price per million output tokens ([`Gate::price_out`]).
+    pub(crate) price_out: Vec<f64>,
+    ready: EndpointSet,
+    /// Endpoints whose state changed since their entries were computed.
+    dirty: EndpointSet,
+    min_context: u64,
+    min_room: u64,
+    max_throttled: Nanos,
+}
+
+impl Scoreboard {
+    /// The scoreboard of endpoints with gates `gates` in states `states`.
+    pub(crate) fn new(gates: &[Gate], states: &[EndpointState]) -> Self {
+        let n = gates.len();
+        let mut b = Scoreboard {
+            throttled_until: vec![0; n],
+            tpm_room: vec![0; n],
+            context: gates.iter().map(|g| g.context).collect(),
+            latency: vec![0.0; n],
+            load: vec![0.0; n],
+            quota: vec![0.0; n],
+            price_in: gates.iter().map(|g| g.price_in).collect(),
+            price_out: gates.iter().map(|g| g.price_out).collect(),
+            ready: EndpointSet::default(),
+            dirty: EndpointSet::default(),
+            min_context: u64::MAX,
+            min_room: u64::MAX,
+            max_throttled: 0,
+        };
+        b.refresh_all(gates, states);
+        b
+    }
+
+    /// Notes that the state of `e` changed: its entries are brought up to date by the next
+    /// [`Scoreboard::flush`].
+    #[inline]
+    pub(crate) fn touch(&mut self, e: EndpointIdx) {
+        self.dirty.insert(e);
+    }
+
+    /// Brings the entries of the endpoints touched since the last flush up to date.
+    #[inline]
+    pub(crate) fn flush(&mut self, gates: &[Gate], states: &[EndpointState]) {
+        for w in 0..self.dirty.0.len() {
+            let mut bits = std::mem::take(&mut self.dirty.0[w]);
+            while bits != 0 {
+                self.refresh(w * 64 + bits.trailing_zeros() as usize, gates, states);
+                bits &= bits - 1;
+            }
+        }
+    }
+
+    /// Recomputes every entry and the bounds exactly (after the windows of all endpoints moved).
+    pub(crate) fn refresh_all(&mut self, gates: &[Gate], states: &[EndpointState]) {
+        self.dirty = EndpointSet::default();
+        (self.min_context, self.min_room, self.max_throttled) = (u64::MAX, u64::MAX, 0);
+        for e in 0..self.latency.len() {
+            self.refresh(e, gates, states);
+        }
+    }
+
+    /// Recomputes the entries of `e` from its gate and state, by the arithmetic the filter and the scorers
+    /// used on them, and folds them into the bounds when `e` is ready.
+    #[inline]
+    fn refresh(&mut self, e: usize, gates: &[Gate], states: &[EndpointState]) {
+        let (g, st) = (&gates[e], &states[e]);
+        let room = tpm_room(g.tpm, st.window_tokens());
+        self.throttled_until[e] = st.throttled_until;
+        self.tpm_room[e] = room;
+        self.latency[e] = st.latency.value();
+        self.load[e] = g.load(st);
+        self.quota[e] = g.quota_utilisation(st);
+        let ready = ready(g, st);
+        self.ready.set(EndpointIdx(e as u16), ready);
+        if ready {
+            self.min_context = self.min_context.min(g.context);
+            self.min_room = self.min_room.min(room);
+            self.max_throttled = self.max_throttled.max(st.throttled_until);
+        }
+    }
+
+    /// The fast filter for a request with the given token counts at `now`, the endpoints in `exclude` left
+    /// out; `capabilities` is whether the request requires any (then every endpoint takes the full filter).
+    /// Call it after [`Scoreboard::flush`].
+    #[inline]
+    pub(crate) fn filter(
+        &self,
+        exclude: EndpointSet,
+        capabilities: bool,
+        context_tokens: u64,
+        quota_tokens: u64,
+        now: Nanos,
+    ) -> FastFilter<'_> {
+        FastFilter {
+            board: self,
+            open: if capabilities { EndpointSet::default() } else { self.ready.without(exclude) },
+            all: context_tokens <= self.min_context && quota_tokens <= self.min_room && self.max_throttled <= now,
+            context_tokens,
+            quota_tokens,
+            now,
+        }
+    }
+}
+
+/// The common case of the shared filter for one request, held in registers by a loop over targets:
+/// [`FastFilter::passes`] is true exactly when the endpoint is ready, not excluded, no capability is required,
+/// and the per-request checks of [`super::check`] pass (context window, TPM with the estimate, throttling).
+/// Then `check` passes too; when it is false, [`super::Ctx::eligible`] takes the full filter for the verdict and
+/// its reason.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FastFilter<'a> {
+    /// The scoreboard it reads.
+    pub(crate) board: &'a Scoreboard,
+    /// Ready, not excluded, and no capability required.
+    pub(crate) open: EndpointSet,
+    /// Every endpoint of `open` passes the per-request checks (by the scoreboard's bounds).
+    pub(crate) all: bool,
+    context_tokens: u64,
+    quota_tokens: u64,
+    now: Nanos,
+}
+
+impl FastFilter<'_> {
+    /// Whether `e` passes the filter's common case.
+    #[inline(always)]
+    pub(crate) fn passes(&self, e: EndpointIdx) -> bool {
+        let open = self.open.contains(e);
+        if self.all {
+            return open;
+        }
+        let (i, b) = (e.get(), self.board);
+        open & (self.context_tokens <= b.context[i])
+            & (self.quota_tokens <= b.tpm_room[i])
+            & (b.throttled_until[i] <= self.now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The filter's `tokens + estimate <= tpm` (saturating) is `tokens <= tpm` (part of being ready) and
+    /// `estimate <= tpm_room`, at the edges too.
+    #[test]
+    fn tpm_room_decides_as_the_saturating_sum() {
+        let edges = [0, 1, 2, 255, 256, 257, 1 << 32, u64::MAX / 2, u64::MAX - 1, u64::MAX];
+        for tpm in edges {
+            for tokens in edges {
+                for estimate in edges {
+                    assert_eq!(
+                        tokens.saturating_add(estimate) <= tpm,
+                        tokens <= tpm && estimate <= tpm_room(tpm, tokens),
+                        "tpm {tpm}, tokens {tokens}, estimate {estimate}"
+                    );
+                }
+            }
+        }
+    }
+}
