@@ -435,3 +435,75 @@ async fn a_client_that_gives_up_on_a_slow_answer_cancels_it_too() {
     assert!(t.elapsed() < Duration::from_secs(2), "cancelled long before the upstream would answer");
     assert_eq!(gw.app().routers.with(0, |r| r.state(router_core::EndpointIdx(0)).in_flight), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_the_binary_and_it_exits_0() {
+    let slow = MockReply::Ok {
+        delay: Duration::from_millis(800),
+        gap: Duration::ZERO,
+        chunks: vec!["a".into()],
+        prompt_tokens: 1,
+    };
+    let m = mocks(vec![slow]).await;
+    let dir = temp_dir("sigterm");
+    let log = dir.join("requests.jsonl");
+    let cfg = dir.join("gw.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[health]\ninterval = \"0s\"\n\n[request_log]\npath = \"{}\"\n\n[[endpoints]]\nid = \"a\"\nupstream = {{ base_url = \"{}\" }}\n\n{RR}",
+            log.display(),
+            m[0].base_url()
+        ),
+    )
+    .unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    /// Kills the child if the test fails before it exits, so nothing outlives the test.
+    struct Reap(std::process::Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            if self.0.try_wait().ok().flatten().is_none() {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+    }
+    let mut child = Reap(
+        std::process::Command::new(env!("CARGO_BIN_EXE_routesim-gateway"))
+            .arg(&cfg)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let c = client();
+    let t = Instant::now();
+    while c.get(format!("{base}/healthz")).send().await.is_err() {
+        assert!(t.elapsed() < Duration::from_secs(10), "the gateway did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (c2, url) = (c.clone(), format!("{base}/v1/chat/completions"));
+    let pending =
+        tokio::spawn(async move { c2.post(url).body(chat("x", false)).send().await.unwrap().status().as_u16() });
+    while m[0].requests() == 0 {
+        assert!(t.elapsed() < Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let kill = std::process::Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    assert_eq!(pending.await.unwrap(), 200, "the in-flight request completes");
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "the gateway did not exit");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 1, "logged and flushed before exiting");
+}
