@@ -8,6 +8,7 @@
 use super::{EndpointSet, Gate};
 use crate::model::{EndpointIdx, Nanos};
 use crate::state::{Circuit, EndpointState};
+use std::cell::Cell;
 
 /// Whether an endpoint passes every check of the filter that depends on neither the request nor the clock:
 /// not a batch endpoint, circuit closed, healthy, under its RPM and concurrency limits, and tokens in the
@@ -30,6 +31,39 @@ fn ready(g: &Gate, st: &EndpointState) -> bool {
 #[inline]
 fn tpm_room(tpm: u64, tokens: u64) -> u64 {
     if tpm == u64::MAX { u64::MAX } else { tpm.saturating_sub(tokens) }
+}
+
+/// The smallest and the largest of `x` (none NaN; `(inf, -inf)` when empty), two at a time in two interleaved
+/// chains whose results are then combined. Which of several equal values is kept can differ from a single
+/// scan only for `0.0` against `-0.0`.
+#[inline(always)]
+pub(crate) fn range(x: &[f64]) -> (f64, f64) {
+    let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
+    let pairs = x.chunks_exact(2);
+    let rest = pairs.remainder();
+    for p in pairs {
+        for j in 0..2 {
+            lo[j] = if p[j] < lo[j] { p[j] } else { lo[j] };
+            hi[j] = if p[j] > hi[j] { p[j] } else { hi[j] };
+        }
+    }
+    if let [x] = rest {
+        lo[0] = if *x < lo[0] { *x } else { lo[0] };
+        hi[0] = if *x > hi[0] { *x } else { hi[0] };
+    }
+    (if lo[1] < lo[0] { lo[1] } else { lo[0] }, if hi[1] > hi[0] { hi[1] } else { hi[0] })
+}
+
+/// The range of a set of values (none NaN) after one of them, `old`, is replaced by `new`, from the range
+/// `r` before; `None` when that is unknown (`old` held a bound and `new` moves inward from it, or `r` was
+/// unknown). Equal values may differ only in the sign of a zero.
+#[inline(always)]
+fn replaced(r: Option<(f64, f64)>, old: f64, new: f64) -> Option<(f64, f64)> {
+    let (lo, hi) = r?;
+    if (old == lo && new > lo) || (old == hi && new < hi) {
+        return None;
+    }
+    Some((if new < lo { new } else { lo }, if new > hi { new } else { hi }))
 }
 
 /// What the shared filter and the scorers read of every endpoint on every decision, one array per quantity
@@ -61,6 +95,9 @@ pub(crate) struct Scoreboard {
     pub(crate) price_in: Vec<f64>,
     /// Price per million output tokens ([`Gate::price_out`]).
     pub(crate) price_out: Vec<f64>,
+    /// The smallest and largest of `latency`, `load` and `quota` over all endpoints, or `None` when an update
+    /// may have removed one of them (then [`Scoreboard::ranges`] scans the array again).
+    ranges: [Cell<Option<(f64, f64)>>; 3],
     ready: EndpointSet,
     /// Endpoints whose state changed since their entries were computed.
     dirty: EndpointSet,
@@ -82,6 +119,7 @@ impl Scoreboard {
             quota: vec![0.0; n],
             price_in: gates.iter().map(|g| g.price_in).collect(),
             price_out: gates.iter().map(|g| g.price_out).collect(),
+            ranges: Default::default(),
             ready: EndpointSet::default(),
             dirty: EndpointSet::default(),
             min_context: u64::MAX,
@@ -115,6 +153,7 @@ impl Scoreboard {
     pub(crate) fn refresh_all(&mut self, gates: &[Gate], states: &[EndpointState]) {
         self.dirty = EndpointSet::default();
         (self.min_context, self.min_room, self.max_throttled) = (u64::MAX, u64::MAX, 0);
+        self.ranges.iter().for_each(|r| r.set(None));
         for e in 0..self.latency.len() {
             self.refresh(e, gates, states);
         }
@@ -128,9 +167,13 @@ impl Scoreboard {
         let room = tpm_room(g.tpm, st.window_tokens());
         self.throttled_until[e] = st.throttled_until;
         self.tpm_room[e] = room;
-        self.latency[e] = st.latency.value();
-        self.load[e] = g.load(st);
-        self.quota[e] = g.quota_utilisation(st);
+        let new = [st.latency.value(), g.load(st), g.quota_utilisation(st)];
+        for ((column, range), new) in
+            [&mut self.latency, &mut self.load, &mut self.quota].into_iter().zip(&self.ranges).zip(new)
+        {
+            range.set(replaced(range.get(), column[e], new));
+            column[e] = new;
+        }
         let ready = ready(g, st);
         self.ready.set(EndpointIdx(e as u16), ready);
         if ready {
@@ -138,6 +181,20 @@ impl Scoreboard {
             self.min_room = self.min_room.min(room);
             self.max_throttled = self.max_throttled.max(st.throttled_until);
         }
+    }
+
+    /// The smallest and largest latency average, load and quota use over all endpoints (see [`range`]).
+    #[inline]
+    pub(crate) fn ranges(&self) -> [(f64, f64); 3] {
+        let columns = [&self.latency, &self.load, &self.quota];
+        std::array::from_fn(|k| match self.ranges[k].get() {
+            Some(r) => r,
+            None => {
+                let r = range(columns[k]);
+                self.ranges[k].set(Some(r));
+                r
+            }
+        })
     }
 
     /// The fast filter for a request with the given token counts at `now`, the endpoints in `exclude` left
@@ -199,6 +256,27 @@ impl FastFilter<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Replacing one value of a set keeps the range known, or forgets it, correctly.
+    #[test]
+    fn replaced_tracks_the_range_or_forgets_it() {
+        let values = [0.0, -0.0, 0.5, 1.0, 2.0, 3.0];
+        for a in values {
+            for b in values {
+                for c in values {
+                    for new in values {
+                        let mut set = [a, b, c];
+                        let before = range(&set);
+                        let old = set[1];
+                        set[1] = new;
+                        if let Some((lo, hi)) = replaced(Some(before), old, new) {
+                            assert_eq!((lo, hi), range(&set), "{a} {b} {c}, {old} -> {new}");
+                        }
+                    }
+                }
+            }
+        }
+    }
 
     /// The filter's `tokens + estimate <= tpm` (saturating) is `tokens <= tpm` (part of being ready) and
     /// `estimate <= tpm_room`, at the edges too.

@@ -1,5 +1,6 @@
 //! Hybrid routing: a weighted score over cost, latency, load and quota headroom, with safety nets.
 
+use super::hot::range;
 use super::{Ctx, EndpointSet, Policy, Scoreboard, Target, WeightedTarget};
 use crate::config::HybridWeights;
 use crate::keyed_rand::KeyedRand;
@@ -170,35 +171,22 @@ impl Ranges {
     }
 }
 
-/// The smallest and the largest of `x` (none NaN; `(inf, -inf)` when empty), in two interleaved chains.
-#[inline(always)]
-fn range(x: &[f64]) -> (f64, f64) {
-    let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
-    let pairs = x.chunks_exact(2);
-    let rest = pairs.remainder();
-    for p in pairs {
-        for j in 0..2 {
-            lo[j] = if p[j] < lo[j] { p[j] } else { lo[j] };
-            hi[j] = if p[j] > hi[j] { p[j] } else { hi[j] };
-        }
-    }
-    if let [x] = rest {
-        lo[0] = if *x < lo[0] { *x } else { lo[0] };
-        hi[0] = if *x > hi[0] { *x } else { hi[0] };
-    }
-    (if lo[1] < lo[0] { lo[1] } else { lo[0] }, if hi[1] > hi[0] { hi[1] } else { hi[0] })
-}
-
 impl Hybrid {
     /// Scores the candidates whose terms are the columns `t` (one value per candidate each) into `score`, and
     /// picks one (an index into them), as documented on [`Hybrid`].
     #[inline(always)]
     fn choose(&self, t: [&[f64]; 4], score: &mut [f64], rand: &mut KeyedRand) -> Option<usize> {
+        self.choose_in(t, Ranges::of(t), score, rand)
+    }
+
+    /// [`Hybrid::choose`] with the ranges of the columns known.
+    #[inline(always)]
+    fn choose_in(&self, t: [&[f64]; 4], r: Ranges, score: &mut [f64], rand: &mut KeyedRand) -> Option<usize> {
         let n = score.len();
         if n == 0 {
             return None;
         }
-        let Ranges { lo, hi } = Ranges::of(t);
+        let Ranges { lo, hi } = r;
         // score = sum_k w_k (t_k - lo_k) / (hi_k - lo_k) = sum_k f_k t_k - sum_k f_k lo_k, f_k = w_k / (hi_k - lo_k).
         let w = self.weights;
         let f: [f64; 4] = std::array::from_fn(|k| if hi[k] > lo[k] { w[k] / (hi[k] - lo[k]) } else { 0.0 });
@@ -287,7 +275,16 @@ impl Hybrid {
             for i in 0..n {
                 c[i] = cost.of(pi[i], po[i]);
             }
-            self.choose([c, &b.latency[..n], &b.load[..n], &b.quota[..n]], score, &mut ctx.rand)
+            let t = [&*c, &b.latency[..n], &b.load[..n], &b.quota[..n]];
+            let r = if n == b.latency.len() {
+                // All the scoreboard's endpoints: it keeps the ranges of their latency, load and quota.
+                let [(l0, l1), (d0, d1), (q0, q1)] = b.ranges();
+                let (c0, c1) = range(t[COST]);
+                Ranges { lo: [c0, l0, d0, q0], hi: [c1, l1, d1, q1] }
+            } else {
+                Ranges::of(t)
+            };
+            self.choose_in(t, r, score, &mut ctx.rand)
         } else {
             let (tl, td, tq) = (&mut tl[..n], &mut td[..n], &mut tq[..n]);
             for (i, &e) in self.endpoints.iter().enumerate() {
