@@ -208,7 +208,7 @@ impl Router {
         {
             return Decision::Batch(b.add(now));
         }
-        let (picked, why) = self.select(req, now, EndpointSet::default(), 0);
+        let (picked, why) = self.select(req, now, EndpointSet::default(), KeyedRand::new(self.seed, req.id, 0));
         match picked {
             Some(endpoint) => {
                 // Only a first attempt earns retry allowance: a rejected request sends nothing, so it must not
@@ -227,7 +227,7 @@ impl Router {
         req: &RequestInfo,
         now: Nanos,
         exclude: EndpointSet,
-        salt: u64,
+        rand: KeyedRand,
     ) -> (Option<EndpointIdx>, [u32; 6]) {
         self.board.flush(&self.gates, &self.states);
         let context_tokens = req.input_tokens as u64 + req.expected_output_tokens.unwrap_or(0) as u64;
@@ -245,7 +245,7 @@ impl Router {
             speculative: 0,
             scratch: &mut self.scratch,
             terms: &mut self.terms,
-            rand: KeyedRand::new(self.seed, req.id, salt),
+            rand,
             exclude,
             why: [0; 6],
             depth: 0,
@@ -328,7 +328,8 @@ impl Router {
         self.advance(now);
         let chain = &self.fallbacks[class.index()];
         let other = if chain.is_empty() {
-            self.select(req, now, attempts.tried, 0x100 + attempts.count as u64).0
+            let rand = KeyedRand::new(self.seed, req.id, 0x100 + attempts.count as u64);
+            self.select(req, now, attempts.tried, rand).0
         } else {
             chain
                 .iter()
