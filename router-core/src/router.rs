@@ -15,7 +15,7 @@
 use crate::condition::Condition;
 use crate::config::{ConfigError, PolicyKind, PolicySpec, RetryConfig, RouterConfig, TargetSpec, check_range};
 use crate::keyed_rand::KeyedRand;
-use crate::model::{Endpoint, EndpointIdx, ErrorClass, Nanos, Outcome, RequestInfo};
+use crate::model::{Endpoint, EndpointIdx, ErrorClass, Nanos, Outcome, Price, RequestInfo};
 use crate::policy::{
     Cand, Conditional, CostBased, Ctx, EndpointSet, FallbackChain, Gate, Hybrid, JournalEntry, LatencyBased,
     LeastOutstanding, Policy, PolicyIdx, PowerOfTwo, RoundRobin, Scoreboard, Sticky, Target, Terms, UsageBased,
@@ -285,8 +285,10 @@ impl Router {
     /// beyond the TPM estimate counted at dispatch), error rate, spend, throttling on 429, the circuit breaker and
     /// the response cache.
     pub fn on_result(&mut self, ep: EndpointIdx, req: &RequestInfo, outcome: &Outcome, now: Nanos) {
-        let Some(endpoint) = self.endpoints.get(ep.get()) else { return };
-        let cost = endpoint.price.cost(outcome.input_tokens, outcome.output_tokens);
+        let Some(gate) = self.gates.get(ep.get()) else { return };
+        // The gate's copy of the prices: one hot line, not the endpoint's description.
+        let price = Price { input_per_mtok: gate.price_in, output_per_mtok: gate.price_out };
+        let cost = price.cost(outcome.input_tokens, outcome.output_tokens);
         let extra = self.tracking.tpm_beyond_estimate(req, outcome.output_tokens);
         self.states[ep.get()].on_result(outcome, cost, extra, now, &self.tracking);
         self.board.touch(ep);

@@ -175,11 +175,36 @@ impl Ema {
     /// Adds a sample `x` (nanoseconds) observed at `now`.
     #[inline]
     pub fn observe(&mut self, x: Nanos, now: Nanos) {
+        let decay = self.decay_at(now);
+        self.observe_decayed(x, now, decay);
+    }
+
+    /// The weight a time-mode average gives at `now` to the samples so far (0 before any sample; unused in
+    /// alpha mode).
+    #[inline]
+    fn decay_at(&self, now: Nanos) -> f64 {
+        match self.mode {
+            EmaMode::Time { tau_ns } if self.samples > 0 => decay(now.saturating_sub(self.last) as f64 / tau_ns),
+            _ => 0.0,
+        }
+    }
+
+    /// Whether `other` decays as this average does: both in time mode with the same time constant, their last
+    /// samples at the same time, and both with samples or both without. Then their `decay_at` agree at any time.
+    #[inline]
+    fn decays_as(&self, other: &Ema) -> bool {
+        matches!((self.mode, other.mode), (EmaMode::Time { tau_ns: a }, EmaMode::Time { tau_ns: b }) if a == b)
+            && self.last == other.last
+            && (self.samples == 0) == (other.samples == 0)
+    }
+
+    /// [`Ema::observe`] with `decay` = `self.decay_at(now)`, computed by the caller.
+    #[inline]
+    fn observe_decayed(&mut self, x: Nanos, now: Nanos, decay: f64) {
         let x = x as f64;
         match self.mode {
             EmaMode::Alpha(a) => self.sum = a * x + (1.0 - a) * self.sum,
-            EmaMode::Time { tau_ns } => {
-                let decay = if self.samples == 0 { 0.0 } else { decay(now.saturating_sub(self.last) as f64 / tau_ns) };
+            EmaMode::Time { .. } => {
                 self.sum = self.sum * decay + x;
                 self.weight = self.weight * decay + 1.0;
             }
@@ -371,8 +396,8 @@ const ERR_FAILURES: usize = 1;
 
 /// Everything the router knows about one endpoint right now.
 ///
-/// Laid out (`repr(C)`) with what the eligibility filter and the scorers read first, so that a decision
-/// touches the first few cache lines of each endpoint's state and not its window buckets.
+/// Laid out (`repr(C)`) with what the eligibility filter, the scorers and the feedback read first, so that
+/// they touch the first few cache lines of each endpoint's state and not its window buckets.
 #[derive(Clone, Debug)]
 #[repr(C)]
 pub struct EndpointState {
@@ -390,8 +415,6 @@ pub struct EndpointState {
     pub latency: Ema,
     /// Peak-sensitive EWMA of latency.
     pub peak: PeakEwma,
-    quota: SlidingWindow<2>,
-    errors: SlidingWindow<2>,
     /// Time-to-first-token average.
     pub ttft: Ema,
     /// Total spend on this endpoint in USD.
@@ -400,6 +423,9 @@ pub struct EndpointState {
     pub dispatched: u64,
     /// Failed attempts in total.
     pub failed: u64,
+    // The windows last: feedback touches their sums and one bucket each, not the 60 buckets between.
+    quota: SlidingWindow<2>,
+    errors: SlidingWindow<2>,
 }
 
 impl EndpointState {
@@ -499,10 +525,15 @@ impl EndpointState {
         self.errors.add(now, ERR_ATTEMPTS, 1);
         match outcome.error {
             None => {
-                self.latency.observe(outcome.latency, now);
+                // The two averages usually share their window and their last sample (a streamed success
+                // updates both): then the decay factor is the same number, computed once.
+                let shared = self.ttft.decays_as(&self.latency);
+                let decay = self.latency.decay_at(now);
+                self.latency.observe_decayed(outcome.latency, now, decay);
                 self.peak.observe(outcome.latency, now);
                 if let Some(t) = outcome.ttft {
-                    self.ttft.observe(t, now);
+                    let decay = if shared { decay } else { self.ttft.decay_at(now) };
+                    self.ttft.observe_decayed(t, now, decay);
                 }
                 self.consecutive_failures = 0;
             }
@@ -568,6 +599,31 @@ mod tests {
         for x in [0.0, 1e-12, 1e-9, 3.3e-6, 1e-4, 5e-4, 9.99e-4, 1e-3, 0.5, 1.0, 30.0, 800.0] {
             let (a, b) = (decay(x), (-x).exp());
             assert!((a - b).abs() <= 2.0 * f64::EPSILON * b, "x = {x}: {a} vs {b}");
+        }
+    }
+
+    /// `on_result` shares one decay factor between the latency and TTFT averages when they decay alike: the
+    /// averages are bit for bit those of observing each sample on its own, with and without TTFTs.
+    #[test]
+    fn shared_decay_gives_the_same_averages() {
+        let mut c = cfg();
+        c.ttft.window = Some(Duration::from_secs(60));
+        for ttft_window in [300, 60] {
+            c.latency.window = Some(Duration::from_secs(ttft_window));
+            let mut st = EndpointState::new(&c);
+            let (mut lat, mut ttft) = (Ema::new(&c.latency), Ema::new(&c.ttft));
+            for i in 0..2_000u64 {
+                let now = i * 7_919_000 + (i % 13) * 1_000;
+                let t = (i % 3 != 0).then_some(1_000_000 + i * 17);
+                st.on_dispatch(1, now, &c.circuit);
+                st.on_result(&Outcome::success(300_000_000 + i * 991, t, 10, 10), 0.0, 0, now, &c);
+                lat.observe(300_000_000 + i * 991, now);
+                if let Some(t) = t {
+                    ttft.observe(t, now);
+                }
+                assert_eq!(st.latency.value().to_bits(), lat.value().to_bits());
+                assert_eq!(st.ttft.value().to_bits(), ttft.value().to_bits());
+            }
         }
     }
 
