@@ -401,3 +401,20 @@ fn a_ttft_timeout_counts_the_wait_in_a_provider_queue() {
     assert_eq!(c.succeeded + c.failed_total() + c.rejected, c.requests, "conservation");
     assert!(r.metrics.ttft.quantile_s(1.0) <= 1.01, "{}", r.metrics.ttft.quantile_s(1.0));
 }
+
+#[test]
+fn a_scenario_may_carry_the_gateways_upstreams_and_still_catches_typos_in_them() {
+    let with = BASE.replace(
+        "id = \"cheap\"\n",
+        "id = \"cheap\"\nupstream = { base_url = \"http://127.0.0.1:9/v1\", api_key_env = \"CHEAP_KEY\" }\n",
+    );
+    let model = compile(&with);
+    let up = model.endpoints[0].upstream.as_ref().expect("upstream kept");
+    assert_eq!((up.base_url.as_str(), up.api_key_env.as_deref()), ("http://127.0.0.1:9/v1", Some("CHEAP_KEY")));
+    // The simulation ignores it: the same results as without.
+    let without = compile(BASE);
+    let (a, b) = (engine::run(&model, 0, 0, RunOptions::default()), engine::run(&without, 0, 0, RunOptions::default()));
+    assert_eq!(a.metrics.counts, b.metrics.counts);
+    let e = Scenario::parse(Path::new("test.toml"), &with.replace("base_url", "base_ur")).expect_err("typo");
+    assert!(e.to_string().contains("endpoints[0].upstream"), "{e}");
+}

@@ -453,6 +453,7 @@ fn finish(name: &str, g: Gathered) -> EndpointFit {
         reject_latency: Duration::from_millis(50),
         bill_failed_input: false,
         batch_turnaround: None,
+        upstream: None,
     };
     EndpointFit {
         name: name.to_string(),

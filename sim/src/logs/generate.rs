@@ -5,8 +5,9 @@
 //! to the longest request (replay reorders them). Columns: `request_id`, `arrival_s` (seconds since the
 //! start, exact to the nanosecond), `class`, `input_tokens`, `output_tokens`, `endpoint`, `ttft_s`,
 //! `latency_s`, `status` (`ok`, `rate_limited`, `server`, `timeout`, `other`, `rejected`), `cost_usd`,
-//! `cache_key`, `deferrable`, `output_known`. The three encodings are written from the same chunks of rows by
-//! polars' batched writers, so memory is bounded and the files hold the same values.
+//! `cache_key`, `deferrable`, `output_known`. The three encodings are written from the same chunks of rows
+//! (CSV and Parquet by polars' batched writers, JSON lines by serde_json), so memory is bounded and the files
+//! hold the same values.
 
 use super::read::FileKind;
 use crate::engine::{self, RequestRecord, RunOptions};
@@ -14,6 +15,7 @@ use crate::scenario::Compiled;
 use anyhow::{Context, Result};
 use polars::prelude::*;
 use std::fs::File;
+use std::io::{BufWriter, Write};
 use std::path::Path;
 
 /// Rows buffered per chunk.
@@ -55,10 +57,11 @@ fn status(r: &RequestRecord) -> &'static str {
     }
 }
 
-/// One of polars' batched writers (each writes a whole chunk at once, so the file needs no buffer).
+/// One of polars' batched writers (each writes a whole chunk at once, so the file needs no buffer), or
+/// JSON lines written from the same chunks with serde_json.
 enum Encoder {
     Csv(polars::io::csv::write::BatchedWriter<File>),
-    Jsonl(polars::io::json::BatchedWriter<File>),
+    Jsonl(BufWriter<File>),
     Parquet(Box<polars::io::parquet::write::BatchedWriter<File>>),
 }
 
@@ -76,7 +79,7 @@ impl<'a> LogWriter<'a> {
         let schema = frame(&[], classes, endpoints)?.schema().as_ref().clone();
         let encoder = match kind {
             FileKind::Csv => Encoder::Csv(CsvWriter::new(file).batched(&schema)?),
-            FileKind::Jsonl => Encoder::Jsonl(polars::io::json::BatchedWriter::new(file)),
+            FileKind::Jsonl => Encoder::Jsonl(BufWriter::new(file)),
             FileKind::Parquet => Encoder::Parquet(Box::new(
                 ParquetWriter::new(file).with_compression(ParquetCompression::Zstd(None)).batched(&schema)?,
             )),
@@ -101,7 +104,7 @@ impl<'a> LogWriter<'a> {
         self.buf.clear();
         match &mut self.encoder {
             Encoder::Csv(w) => w.write_batch(&df)?,
-            Encoder::Jsonl(w) => w.write_batch(&df)?,
+            Encoder::Jsonl(w) => write_json_lines(w, &df)?,
             Encoder::Parquet(w) => w.write_batch(&df)?,
         }
         Ok(())
@@ -111,13 +114,45 @@ impl<'a> LogWriter<'a> {
         self.flush()?;
         match self.encoder {
             Encoder::Csv(mut w) => w.finish()?,
-            Encoder::Jsonl(_) => {}
+            Encoder::Jsonl(mut w) => w.flush()?,
             Encoder::Parquet(w) => {
                 w.finish()?;
             }
         }
         Ok(self.rows)
     }
+}
+
+/// Writes `df` as JSON lines: one object per row, keys in column order, nulls as `null` (so every row has
+/// every field, as the reader requires).
+fn write_json_lines(w: &mut impl Write, df: &DataFrame) -> Result<()> {
+    let columns = df.columns();
+    for i in 0..df.height() {
+        w.write_all(b"{")?;
+        for (k, c) in columns.iter().enumerate() {
+            let value = match c.get(i)? {
+                AnyValue::Null => serde_json::Value::Null,
+                AnyValue::Boolean(b) => b.into(),
+                AnyValue::String(s) => s.into(),
+                AnyValue::StringOwned(s) => s.as_str().into(),
+                AnyValue::UInt32(x) => x.into(),
+                AnyValue::UInt64(x) => x.into(),
+                AnyValue::Int64(x) => x.into(),
+                AnyValue::Float64(x) => serde_json::Number::from_f64(x).map_or(serde_json::Value::Null, Into::into),
+                other => {
+                    anyhow::bail!("column {} holds a {} value, which gen-log does not write", c.name(), other.dtype())
+                }
+            };
+            if k > 0 {
+                w.write_all(b",")?;
+            }
+            serde_json::to_writer(&mut *w, c.name().as_str())?;
+            w.write_all(b":")?;
+            serde_json::to_writer(&mut *w, &value)?;
+        }
+        w.write_all(b"}\n")?;
+    }
+    Ok(())
 }
 
 /// A chunk of records in the generic schema. Arrival times and cache keys are text: exact to the nanosecond

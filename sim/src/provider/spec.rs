@@ -99,6 +99,10 @@ pub struct EndpointSpec {
     /// Batch endpoints: time from a batch's release to its completion.
     #[serde(default)]
     pub batch_turnaround: Option<DistConfig<Duration>>,
+    /// Where `routesim-gateway` sends this endpoint's traffic (checked here, used only by the gateway), so
+    /// that one file is both a scenario and a gateway config.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<router_core::UpstreamConfig>,
 }
 
 fn yes() -> bool {
