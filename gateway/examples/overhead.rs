@@ -28,6 +28,15 @@ struct Args {
     shards: usize,
 }
 
+/// Prints a usage error and exits with status 2.
+fn usage(message: &str) -> ! {
+    eprintln!(
+        "error: {message}\nusage: overhead [--duration SECONDS] [--rates 500,1000,2000] [--saturation SECONDS] \
+         [--shards N]"
+    );
+    std::process::exit(2)
+}
+
 fn args() -> Args {
     let mut a = Args { duration: 30, rates: vec![500.0, 1000.0, 2000.0], saturation: 10, shards: 1 };
     let v: Vec<String> = std::env::args().skip(1).collect();
@@ -35,11 +44,16 @@ fn args() -> Args {
     while i < v.len() {
         let val = v.get(i + 1).cloned().unwrap_or_default();
         match v[i].as_str() {
-            "--duration" => a.duration = val.parse().expect("--duration SECONDS"),
-            "--rates" => a.rates = val.split(',').map(|r| r.parse().expect("--rates 500,1000")).collect(),
-            "--saturation" => a.saturation = val.parse().expect("--saturation SECONDS"),
-            "--shards" => a.shards = val.parse().expect("--shards N"),
-            other => panic!("unknown argument {other}"),
+            "--duration" => a.duration = val.parse().unwrap_or_else(|_| usage("--duration takes whole seconds")),
+            "--rates" => {
+                a.rates = val
+                    .split(',')
+                    .map(|r| r.parse().unwrap_or_else(|_| usage("--rates takes numbers like 500,1000")))
+                    .collect()
+            }
+            "--saturation" => a.saturation = val.parse().unwrap_or_else(|_| usage("--saturation takes whole seconds")),
+            "--shards" => a.shards = val.parse().unwrap_or_else(|_| usage("--shards takes a whole number")),
+            other => usage(&format!("unknown argument `{other}`")),
         }
         i += 2;
     }
