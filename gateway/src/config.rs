@@ -9,8 +9,8 @@
 //! API keys come from the environment only (`upstream.api_key_env`), never from the file.
 
 use router_core::{
-    ConfigError as RouterConfigError, Duration, Endpoint, Limits, PolicySpec, Price, Router, RouterConfig,
-    UpstreamConfig,
+    ConfigError as RouterConfigError, Duration, Endpoint, HealthConfig, Limits, PolicySpec, Price, Router,
+    RouterConfig, UpstreamConfig,
 };
 use serde::Deserialize;
 use serde::de::IgnoredAny;
@@ -126,25 +126,6 @@ pub struct ClientDefaults {
     /// The simulator's cache latency (ignored by the gateway).
     #[serde(default)]
     pub cache_latency: Option<IgnoredAny>,
-}
-
-/// `[health]`: health checks of every endpoint, as in a scenario.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HealthSettings {
-    /// Interval between checks (default 10s); "0s" disables them.
-    #[serde(default = "default_health")]
-    pub interval: Duration,
-}
-
-impl Default for HealthSettings {
-    fn default() -> Self {
-        HealthSettings { interval: default_health() }
-    }
-}
-
-fn default_health() -> Duration {
-    Duration::from_secs(10)
 }
 
 /// One `[[endpoints]]` entry: router-core's [`Endpoint`] fields, the `upstream`, and the simulator's
@@ -265,7 +246,7 @@ pub struct GatewayFile {
     pub client: ClientDefaults,
     /// `[health]`.
     #[serde(default)]
-    pub health: HealthSettings,
+    pub health: HealthConfig,
     /// Seed of the router's keyed random choices.
     #[serde(default)]
     pub seed: u64,
@@ -361,7 +342,7 @@ pub struct GatewayConfig {
     /// `[client]`.
     pub client: ClientDefaults,
     /// `[health]`.
-    pub health: HealthSettings,
+    pub health: HealthConfig,
     /// The router configuration of the chosen policy.
     pub router: RouterConfig,
     /// One upstream per endpoint, in endpoint order.

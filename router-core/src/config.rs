@@ -465,6 +465,27 @@ impl PolicySpec {
     }
 }
 
+/// The `[health]` table of a scenario or gateway config: how often the caller checks every endpoint and
+/// feeds [`crate::Router::on_health`] (router-core has no clock, so the simulator and the gateway schedule
+/// the checks themselves).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthConfig {
+    /// Interval between checks of every endpoint (default 10s); "0s" disables them.
+    #[serde(default = "default_health_interval")]
+    pub interval: Duration,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig { interval: default_health_interval() }
+    }
+}
+
+fn default_health_interval() -> Duration {
+    Duration::from_secs(10)
+}
+
 /// Everything needed to build a [`crate::Router`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

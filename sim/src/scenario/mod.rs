@@ -10,6 +10,8 @@ pub mod dist;
 use crate::provider::{EndpointSpec, FaultSpec};
 use crate::traffic::{Limit, TrafficConfig, TrafficModel};
 use diag::ScenarioError;
+/// The `[health]` table (shared with the gateway, which runs the checks for real).
+pub use router_core::HealthConfig;
 use router_core::{ConfigError, Duration, EndpointIdx, Nanos, PolicySpec, Router, RouterConfig};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -29,25 +31,6 @@ pub struct ClientConfig {
     /// Latency of a response served from the router's cache (default 5ms).
     #[serde(default)]
     pub cache_latency: Option<Duration>,
-}
-
-/// Health checks feeding `on_health`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HealthConfig {
-    /// Interval between checks of every endpoint (default 10s); "0s" disables them.
-    #[serde(default = "default_health")]
-    pub interval: Duration,
-}
-
-impl Default for HealthConfig {
-    fn default() -> Self {
-        HealthConfig { interval: default_health() }
-    }
-}
-
-fn default_health() -> Duration {
-    Duration::from_secs(10)
 }
 
 /// Report settings.
