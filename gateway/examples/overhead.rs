@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release -p routesim-gateway --example overhead -- [--duration 30] [--rates 500,1000,2000]
-//!     [--saturation 10] [--shards 1]
+//!     [--saturation 10] [--shards 1] [--modes non-streaming,streaming] [--lock-bench yes|no]
 //! ```
 //!
 //! Everything runs in this process on 127.0.0.1: a mock upstream, the gateway (round-robin over two
@@ -26,19 +26,31 @@ struct Args {
     rates: Vec<f64>,
     saturation: u64,
     shards: usize,
+    /// Which of non-streaming (`false`) and streaming (`true`) to run.
+    modes: Vec<bool>,
+    /// Whether to run the router lock micro-benchmark at the end.
+    lock_bench: bool,
 }
 
 /// Prints a usage error and exits with status 2.
 fn usage(message: &str) -> ! {
     eprintln!(
         "error: {message}\nusage: overhead [--duration SECONDS] [--rates 500,1000,2000] [--saturation SECONDS] \
-         [--shards N]"
+         [--shards N] \
+         [--modes non-streaming,streaming] [--lock-bench yes|no]"
     );
     std::process::exit(2)
 }
 
 fn args() -> Args {
-    let mut a = Args { duration: 30, rates: vec![500.0, 1000.0, 2000.0], saturation: 10, shards: 1 };
+    let mut a = Args {
+        duration: 30,
+        rates: vec![500.0, 1000.0, 2000.0],
+        saturation: 10,
+        shards: 1,
+        modes: vec![false, true],
+        lock_bench: true,
+    };
     let v: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < v.len() {
@@ -53,6 +65,23 @@ fn args() -> Args {
             }
             "--saturation" => a.saturation = val.parse().unwrap_or_else(|_| usage("--saturation takes whole seconds")),
             "--shards" => a.shards = val.parse().unwrap_or_else(|_| usage("--shards takes a whole number")),
+            "--modes" => {
+                a.modes = val
+                    .split(',')
+                    .map(|m| match m {
+                        "non-streaming" => false,
+                        "streaming" => true,
+                        _ => usage("--modes takes non-streaming, streaming or both, comma-separated"),
+                    })
+                    .collect()
+            }
+            "--lock-bench" => {
+                a.lock_bench = match val.as_str() {
+                    "yes" => true,
+                    "no" => false,
+                    _ => usage("--lock-bench takes yes or no"),
+                }
+            }
             other => usage(&format!("unknown argument `{other}`")),
         }
         i += 2;
@@ -198,7 +227,7 @@ fn main() {
             "| mode | rate (req/s) | direct p50 / p99 (us) | gateway p50 / p99 (us) | overhead p50 | overhead p99 | gateway's own time p50 / p99 (bucket bound) | failed (direct / gateway) | generator lag max |"
         );
         println!("|---|---|---|---|---|---|---|---|---|");
-        for stream in [false, true] {
+        for &stream in &a.modes {
             for &rate in &a.rates {
                 let spec = |url: &str| LoadSpec {
                     url: url.to_string(),
@@ -257,6 +286,9 @@ fn main() {
         let _ = gw.wait().await;
         let _ = std::fs::remove_dir_all(&dir);
 
+        if !a.lock_bench {
+            return;
+        }
         println!();
         println!("router lock micro-benchmark (decide + on_dispatch + on_result, 2 s each):");
         println!("| threads | one Mutex<Router> (req/s) | one router per thread (req/s) |");

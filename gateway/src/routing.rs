@@ -566,7 +566,28 @@ struct Relay {
     sent: Instant,
     deadline: Option<Instant>,
     t: Tracker,
+    /// How the upstream stream ended, once it has (reported after the bytes already in hand are sent).
+    ended: Option<End>,
 }
+
+/// How an upstream stream ended.
+#[derive(Clone, Copy)]
+enum End {
+    /// Cleanly.
+    Done,
+    /// With a transport error.
+    Broke(ErrorClass),
+    /// Past the attempt deadline.
+    TimedOut,
+}
+
+/// The most bytes of already-arrived chunks sent to the client as one write.
+const COALESCE_BYTES: usize = 64 * 1024;
+
+/// How many times the relay lets other tasks run (hyper's connection task among them, which decodes the
+/// next frame of bytes already read) before it takes "nothing more" for an answer. Two was enough in every
+/// run measured: one lets the connection task see that its last frame was taken, the next its new frame.
+const COALESCE_YIELDS: usize = 2;
 
 impl Relay {
     fn end(&mut self, error: Option<(ErrorClass, u16)>) {
@@ -597,8 +618,14 @@ impl Relay {
     }
 }
 
-/// The response stream: the upstream's chunks, passed on one by one as they arrive (nothing is buffered
-/// beyond the chunk in hand), scanned for usage on the way.
+/// The response stream: the upstream's chunks, passed on as they arrive (nothing waits for data that has
+/// not arrived), scanned for usage on the way.
+///
+/// Chunks that have *already* reached the gateway when one is passed on go out with it as one write: hyper's
+/// client hands a response body over one frame at a time, so a burst of small SSE events read in one socket
+/// read would otherwise cost one write (and one wake-up of the client) each. After each chunk the relay lets
+/// the connection task run ([`COALESCE_YIELDS`] times `yield_now`) and takes whatever it has decoded by then,
+/// up to [`COALESCE_BYTES`]; it never waits on the network for more.
 fn relay(
     resp: reqwest::Response,
     first: Bytes,
@@ -607,36 +634,91 @@ fn relay(
     deadline: Option<Instant>,
     t: Tracker,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send {
-    let state = Relay { resp, first: Some(first), ttft, sent, deadline, t };
+    let state = Relay { resp, first: Some(first), ttft, sent, deadline, t, ended: None };
     futures_util::stream::unfold(state, |mut st| async move {
-        if let Some(b) = st.first.take() {
-            st.t.sse.feed(&b);
-            return Some((Ok(b), st));
+        if let Some(end) = st.ended.take() {
+            return st.finish(end);
         }
         if st.t.done {
             return None;
         }
-        let next = match st.deadline {
-            Some(d) => tokio::time::timeout_at(d.into(), st.resp.chunk()).await.map_err(|_| ErrorClass::Timeout),
-            None => Ok(st.resp.chunk().await),
+        let chunk = match st.first.take() {
+            Some(b) => b,
+            None => {
+                let next = match st.deadline {
+                    Some(d) => {
+                        tokio::time::timeout_at(d.into(), st.resp.chunk()).await.map_err(|_| ErrorClass::Timeout)
+                    }
+                    None => Ok(st.resp.chunk().await),
+                };
+                match next {
+                    Ok(Ok(Some(b))) => b,
+                    Ok(Ok(None)) => return st.finish(End::Done),
+                    Ok(Err(e)) => return st.finish(End::Broke(classify_transport(&e).0)),
+                    Err(_) => return st.finish(End::TimedOut),
+                }
+            }
         };
-        match next {
-            Ok(Ok(Some(b))) => {
-                st.t.sse.feed(&b);
-                Some((Ok(b), st))
+        st.t.sse.feed(&chunk);
+        let out = st.take_arrived(chunk).await;
+        Some((Ok(out), st))
+    })
+}
+
+impl Relay {
+    /// `chunk` followed by the chunks that have already arrived (see [`relay`]); an end met on the way is
+    /// kept in `ended` for the next poll.
+    async fn take_arrived(&mut self, chunk: Bytes) -> Bytes {
+        use futures_util::FutureExt;
+        let mut joined: Option<bytes::BytesMut> = None;
+        let mut len = chunk.len();
+        while len < COALESCE_BYTES {
+            let mut next = None;
+            for _ in 0..COALESCE_YIELDS {
+                tokio::task::yield_now().await;
+                next = self.resp.chunk().now_or_never();
+                if next.is_some() {
+                    break;
+                }
             }
-            Ok(Ok(None)) => {
-                st.end(None);
-                None
-            }
-            Ok(Err(e)) => {
-                st.end(Some((classify_transport(&e).0, 502)));
-                Some((Err(std::io::Error::other("the upstream stream broke")), st))
-            }
-            Err(class) => {
-                st.end(Some((class, 504)));
-                Some((Err(std::io::Error::other("the upstream stream timed out")), st))
+            let Some(next) = next else { break };
+            match next {
+                Ok(Some(b)) => {
+                    self.t.sse.feed(&b);
+                    len += b.len();
+                    joined.get_or_insert_with(|| bytes::BytesMut::from(&chunk[..])).extend_from_slice(&b);
+                }
+                Ok(None) => {
+                    self.ended = Some(End::Done);
+                    break;
+                }
+                Err(e) => {
+                    self.ended = Some(End::Broke(classify_transport(&e).0));
+                    break;
+                }
             }
         }
-    })
+        match joined {
+            Some(j) => j.freeze(),
+            None => chunk,
+        }
+    }
+
+    /// Ends the stream: records the outcome, and for a failure passes an error on to the client.
+    fn finish(mut self, end: End) -> Option<(Result<Bytes, std::io::Error>, Relay)> {
+        match end {
+            End::Done => {
+                self.end(None);
+                None
+            }
+            End::Broke(class) => {
+                self.end(Some((class, 502)));
+                Some((Err(std::io::Error::other("the upstream stream broke")), self))
+            }
+            End::TimedOut => {
+                self.end(Some((ErrorClass::Timeout, 504)));
+                Some((Err(std::io::Error::other("the upstream stream timed out")), self))
+            }
+        }
+    }
 }

@@ -236,6 +236,33 @@ async fn a_stream_passes_through_byte_for_byte_as_it_arrives() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_that_arrive_together_leave_together_and_byte_for_byte() {
+    // The mock writes its 8 content events, the usage event and `[DONE]` at once (no gap): they reach the
+    // gateway in one read. Passed on frame by frame, the client would see 10 frames per response; the relay
+    // passes what has already arrived as one write.
+    let reply = MockReply::ok(8);
+    let m = mocks(vec![reply.clone()]).await;
+    let gw = gateway(&config_text(&urls(&m), "[[policies]]\nname = \"p\"\nkind = \"round-robin\"\n")).await;
+    let c = client();
+    let (requests, events) = (20, 10);
+    let mut frames = 0;
+    for _ in 0..requests {
+        let mut r = post(&c, &gw, chat("x", true)).await;
+        assert_eq!(r.status(), 200);
+        let mut got = Vec::new();
+        while let Some(chunk) = r.chunk().await.unwrap() {
+            frames += 1;
+            got.extend_from_slice(&chunk);
+        }
+        assert_eq!(String::from_utf8(got).unwrap(), expected_stream(&reply, true), "byte-exact");
+    }
+    // Scheduling may split a burst now and then; never coalescing would give exactly requests x events.
+    assert!(frames < requests * events / 2, "{frames} frames for {requests} responses of {events} events");
+    gw.shutdown();
+    gw.wait().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn identical_requests_hit_the_cache() {
     let m = mocks(vec![MockReply::ok(3)]).await;
     let policy = "[[policies]]\nname = \"p\"\nkind = \"round-robin\"\ncache = { ttl = \"10m\", capacity = 100 }\n";
