@@ -16,6 +16,7 @@ use anyhow::Result;
 use rayon::prelude::*;
 use router_core::ErrorClass;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -204,10 +205,13 @@ pub fn report(model: &Compiled, exp: &Experiment) -> RunReport {
             CdfSeries { policy: name.clone(), points: pooled.cdf(200) }
         })
         .collect();
-    let ids = model.endpoint_ids();
-    let mut timeseries = Vec::new();
-    let mut shares = Vec::new();
+    let ids: Vec<Arc<str>> = model.endpoint_ids().iter().map(|id| Arc::from(id.as_str())).collect();
+    let rows_in = |runs: &[RunResult]| runs.iter().map(|r| r.metrics.series.rows.len()).sum::<usize>();
+    let total_rows: usize = exp.runs.iter().map(|runs| rows_in(runs)).sum();
+    let mut timeseries = Vec::with_capacity(total_rows);
+    let mut shares = Vec::with_capacity(total_rows * ids.len());
     for (name, runs) in exp.policies.iter().zip(&exp.runs) {
+        let name: Arc<str> = Arc::from(name.as_str());
         for r in runs {
             for row in &r.metrics.series.rows {
                 let width_s = row.width.max(1) as f64 / 1e9;

@@ -116,7 +116,7 @@ pub fn timeseries_frame(report: &RunReport) -> Result<DataFrame> {
         Column::new(name.into(), t.iter().map(get).collect::<Vec<f64>>())
     };
     let columns = vec![
-        str_column("policy", t.iter().map(|r| r.policy.as_str())),
+        str_column("policy", t.iter().map(|r| &*r.policy)),
         Column::new("replication".into(), t.iter().map(|r| r.replication).collect::<Vec<u32>>()),
         f("t_start_s", |r| r.t_start_s),
         f("interval_s", |r| r.interval_s),
@@ -134,10 +134,10 @@ pub fn timeseries_frame(report: &RunReport) -> Result<DataFrame> {
 pub fn shares_frame(report: &RunReport) -> Result<DataFrame> {
     let s = &report.shares;
     let columns = vec![
-        str_column("policy", s.iter().map(|r| r.policy.as_str())),
+        str_column("policy", s.iter().map(|r| &*r.policy)),
         Column::new("replication".into(), s.iter().map(|r| r.replication).collect::<Vec<u32>>()),
         Column::new("t_start_s".into(), s.iter().map(|r| r.t_start_s).collect::<Vec<f64>>()),
-        str_column("endpoint", s.iter().map(|r| r.endpoint.as_str())),
+        str_column("endpoint", s.iter().map(|r| &*r.endpoint)),
         Column::new("share".into(), s.iter().map(|r| r.share).collect::<Vec<f64>>()),
     ];
     DataFrame::new(s.len(), columns).context("building the traffic-share table")

@@ -8,6 +8,7 @@
 //! are per replication (a mean over replications, hence `f64`).
 
 use serde::Serialize;
+use std::sync::Arc;
 
 // ===== Estimate =====
 
@@ -228,11 +229,17 @@ pub struct CdfSeries {
     pub points: Vec<(f64, f64)>,
 }
 
+/// Serializes a shared string as a plain string (serde's `rc` feature is not enabled).
+fn shared_str<S: serde::Serializer>(v: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(v)
+}
+
 /// One interval of one replication of one policy.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct TimeseriesRow {
-    /// Policy name.
-    pub policy: String,
+    /// Policy name (shared by every row of the policy: a long run has hundreds of thousands of rows).
+    #[serde(serialize_with = "shared_str")]
+    pub policy: Arc<str>,
     /// Replication index, from 0.
     pub replication: u32,
     /// Start of the interval in simulated seconds since the start of the run.
@@ -258,14 +265,16 @@ pub struct TimeseriesRow {
 /// The share of one endpoint among the attempts started in one interval.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct ShareRow {
-    /// Policy name.
-    pub policy: String,
+    /// Policy name (shared by every row of the policy: a long run has hundreds of thousands of rows).
+    #[serde(serialize_with = "shared_str")]
+    pub policy: Arc<str>,
     /// Replication index, from 0.
     pub replication: u32,
     /// Start of the interval in simulated seconds (matches [`TimeseriesRow::t_start_s`]).
     pub t_start_s: f64,
-    /// Endpoint id.
-    pub endpoint: String,
+    /// Endpoint id (shared by every row of the endpoint).
+    #[serde(serialize_with = "shared_str")]
+    pub endpoint: Arc<str>,
     /// Fraction of the interval's attempts sent to this endpoint, in `[0, 1]`.
     pub share: f64,
 }
@@ -334,8 +343,8 @@ impl RunReport {
             .iter()
             .map(|r| r.policy.as_str())
             .chain(self.cdf.iter().map(|c| c.policy.as_str()))
-            .chain(self.timeseries.iter().map(|t| t.policy.as_str()))
-            .chain(self.shares.iter().map(|s| s.policy.as_str()));
+            .chain(self.timeseries.iter().map(|t| &*t.policy))
+            .chain(self.shares.iter().map(|s| &*s.policy));
         for name in candidates {
             if !names.contains(&name) {
                 names.push(name);

@@ -610,16 +610,16 @@ fn timeseries_data(report: &RunReport) -> Vec<PolicySeries<'_>> {
         let reps = report
             .timeseries
             .iter()
-            .filter(|t| t.policy == policy)
+            .filter(|t| &*t.policy == policy)
             .map(|t| t.replication)
-            .chain(report.shares.iter().filter(|s| s.policy == policy).map(|s| s.replication));
+            .chain(report.shares.iter().filter(|s| &*s.policy == policy).map(|s| s.replication));
         let Some(replication) = reps.min() else {
             continue;
         };
         let mut ts: Vec<&TimeseriesRow> =
-            report.timeseries.iter().filter(|t| t.policy == policy && t.replication == replication).collect();
+            report.timeseries.iter().filter(|t| &*t.policy == policy && t.replication == replication).collect();
         ts.sort_by(|a, b| a.t_start_s.total_cmp(&b.t_start_s));
-        let shares = report.shares.iter().filter(|s| s.policy == policy && s.replication == replication).collect();
+        let shares = report.shares.iter().filter(|s| &*s.policy == policy && s.replication == replication).collect();
         out.push(PolicySeries { policy, replication, ts, shares });
     }
     out
@@ -634,7 +634,7 @@ fn timeseries_size(report: &RunReport) -> (u32, u32) {
 fn endpoints(report: &RunReport) -> Vec<&str> {
     let mut out: Vec<&str> = Vec::new();
     for s in &report.shares {
-        if !out.contains(&s.endpoint.as_str()) {
+        if !out.contains(&&*s.endpoint) {
             out.push(&s.endpoint);
         }
     }
@@ -749,7 +749,7 @@ fn draw_share_panel<DB: DrawingBackend>(
             let share: f64 = p
                 .shares
                 .iter()
-                .filter(|s| s.t_start_s == t && s.endpoint == *ep)
+                .filter(|s| s.t_start_s == t && &*s.endpoint == *ep)
                 .map(|s| s.share)
                 .filter(|v| v.is_finite() && *v > 0.0)
                 .sum();
@@ -1009,7 +1009,7 @@ mod tests {
                     let t = k as f64 * 60.0;
                     let outage = (20..24).contains(&k);
                     timeseries.push(TimeseriesRow {
-                        policy: p.to_string(),
+                        policy: (*p).into(),
                         replication: rep,
                         t_start_s: t,
                         interval_s: 60.0,
@@ -1035,10 +1035,10 @@ mod tests {
                     let s = if outage { [0.0, base[1] + base[0] / 2.0, base[2] + base[0] / 2.0] } else { base };
                     for (e, share) in endpoints.iter().zip(s) {
                         shares.push(ShareRow {
-                            policy: p.to_string(),
+                            policy: (*p).into(),
                             replication: rep,
                             t_start_s: t,
-                            endpoint: e.to_string(),
+                            endpoint: (*e).into(),
                             share,
                         });
                     }
