@@ -237,6 +237,39 @@ fn short_and_long_rows_and_incomplete_json_objects_are_malformed() {
 }
 
 #[test]
+fn a_long_csv_is_read_in_order_with_every_malformed_row_at_its_line() {
+    // Large enough to span several of the reader's batches (records are split on a second thread): rows
+    // come out in file order, and malformed rows keep their own line numbers wherever the batches break.
+    let dir = scratch("long-csv");
+    let csv = dir.join("azure.csv");
+    let n = 20_000u64;
+    let bad: [u64; 4] = [1, 4096, 4097, 19_999];
+    let mut text = String::from("TIMESTAMP,ContextTokens,GeneratedTokens\n");
+    for i in 0..n {
+        let (s, ms) = (i / 1000, i % 1000);
+        if bad.contains(&i) {
+            text.push_str(&format!("2023-11-16 18:{:02}:{:02}.{ms:03},{i}\n", s / 60, s % 60));
+        } else {
+            text.push_str(&format!("2023-11-16 18:{:02}:{:02}.{ms:03},{i},{}\n", s / 60, s % 60, i % 97 + 1));
+        }
+    }
+    std::fs::write(&csv, text).expect("write");
+    let reader = LogReader::open(&csv, None, None).expect("opens");
+    let (rows, _, errors) = read_all(&reader);
+    assert_eq!(rows.len() as u64, n - bad.len() as u64);
+    let inputs: Vec<u64> = rows.iter().map(|r| r.input_tokens as u64).collect();
+    let expected: Vec<u64> = (0..n).filter(|i| !bad.contains(i)).collect();
+    assert_eq!(inputs, expected, "rows in file order");
+    assert_eq!(errors.counts["short row"], bad.len() as u64);
+    let lines: Vec<String> = errors.examples.iter().map(|e| e.0.clone()).collect();
+    let want: Vec<String> = bad.iter().map(|i| format!("line {}", i + 2)).collect();
+    assert_eq!(lines, want[..lines.len()], "line numbers of the first examples");
+    let err = reader.for_each(true, &mut Vocabulary::default(), &mut RowErrors::default(), |_| {}).expect_err("strict");
+    assert!(err.to_string().contains("line 3: short row"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn replay_says_how_much_of_the_log_the_warm_up_leaves_out_and_warmup_0_measures_it_all() {
     let dir = scratch("warmup");
     // Twenty minutes of traffic, one request a second; the quickstart's warm-up is ten minutes.

@@ -365,37 +365,59 @@ impl LogReader {
                     .iter()
                     .map(|(_, c)| header.iter().position(|h| h == c).ok_or_else(|| io_err(&format!("no column `{c}`"))))
                     .collect::<Result<_, _>>()?;
-                let mut record = csv::ByteRecord::new();
-                loop {
-                    match reader.read_byte_record(&mut record) {
-                        Ok(false) => break,
-                        Ok(true) => {}
-                        Err(e) => return Err(io_err(&e)),
-                    }
-                    let line = record.position().map_or(index + 2, |p| p.line());
-                    let loc = || format!("line {line}");
-                    let row = if record.len() != header.len() {
-                        let reason = if record.len() < header.len() { "short row" } else { "long row" };
-                        Err((loc(), (reason, format!("{} fields, the header has {}", record.len(), header.len()))))
-                    } else {
-                        let mut cells: Vec<Option<&str>> = Vec::with_capacity(at.len());
-                        let mut bad = None;
-                        for &c in &at {
-                            match std::str::from_utf8(&record[c]) {
-                                Ok(v) => cells.push(Some(v)),
-                                Err(_) => {
-                                    bad = Some((loc(), ("invalid UTF-8", format!("column {}", header[c]))));
-                                    break;
-                                }
+                // A second thread splits the file into records while this one parses them (the two halves of
+                // reading cost about the same): batches of records go over a bounded channel, in file order, and
+                // come back to be refilled, so memory stays bounded and nothing is allocated per row.
+                let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<RecordBatch>(2);
+                let (empty_tx, empty_rx) = std::sync::mpsc::channel::<RecordBatch>();
+                std::thread::scope(|scope| -> Result<(), LogError> {
+                    scope.spawn(move || {
+                        loop {
+                            let mut batch = empty_rx.try_recv().unwrap_or_default();
+                            let more = batch.fill(&mut reader);
+                            if full_tx.send(batch).is_err() || !more {
+                                return;
                             }
                         }
-                        match bad {
-                            Some(b) => Err(b),
-                            None => parser.parse(&cells, index, vocab).map_err(|e| (loc(), e)),
+                    });
+                    for batch in full_rx {
+                        let mut cells: Vec<Option<&str>> = Vec::with_capacity(at.len());
+                        for record in &batch.records[..batch.len] {
+                            let line = record.position().map_or(index + 2, |p| p.line());
+                            let loc = || format!("line {line}");
+                            let row = if record.len() != header.len() {
+                                let reason = if record.len() < header.len() { "short row" } else { "long row" };
+                                Err((
+                                    loc(),
+                                    (reason, format!("{} fields, the header has {}", record.len(), header.len())),
+                                ))
+                            } else {
+                                cells.clear();
+                                let mut bad = None;
+                                for &c in &at {
+                                    match std::str::from_utf8(&record[c]) {
+                                        Ok(v) => cells.push(Some(v)),
+                                        Err(_) => {
+                                            bad = Some((loc(), ("invalid UTF-8", format!("column {}", header[c]))));
+                                            break;
+                                        }
+                                    }
+                                }
+                                match bad {
+                                    Some(b) => Err(b),
+                                    None => parser.parse(&cells, index, vocab).map_err(|e| (loc(), e)),
+                                }
+                            };
+                            take(&mut index, row)?;
                         }
-                    };
-                    take(&mut index, row)?;
-                }
+                        if let Some(e) = &batch.error {
+                            return Err(io_err(e));
+                        }
+                        drop(cells);
+                        let _ = empty_tx.send(batch);
+                    }
+                    Ok(())
+                })?;
             }
             FileKind::Jsonl => {
                 let mut file = BufReader::new(File::open(&self.path).map_err(|e| io_err(&e))?);
@@ -478,6 +500,39 @@ impl LogReader {
             }
         }
         Ok(index)
+    }
+}
+
+/// Records per batch handed from the CSV splitting thread to the parsing one.
+const CSV_BATCH: usize = 4096;
+
+/// A batch of CSV records (reused: `records` keeps its buffers, `len` says how many are filled).
+#[derive(Default)]
+struct RecordBatch {
+    records: Vec<csv::ByteRecord>,
+    len: usize,
+    /// The read error that ended the file early, after the records before it.
+    error: Option<csv::Error>,
+}
+
+impl RecordBatch {
+    /// Refills the batch from `reader`; false once the file is at its end or failed.
+    fn fill(&mut self, reader: &mut csv::Reader<File>) -> bool {
+        self.len = 0;
+        while self.len < CSV_BATCH {
+            if self.records.len() == self.len {
+                self.records.push(csv::ByteRecord::new());
+            }
+            match reader.read_byte_record(&mut self.records[self.len]) {
+                Ok(true) => self.len += 1,
+                Ok(false) => return false,
+                Err(e) => {
+                    self.error = Some(e);
+                    return false;
+                }
+            }
+        }
+        true
     }
 }
 
