@@ -705,6 +705,9 @@ fn draw_endpoint_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, eps: 
     Ok(())
 }
 
+/// Most columns the share panel draws (it is about 1100 pixels wide).
+const SHARE_COLUMNS: usize = 1000;
+
 fn draw_share_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     p: &PolicySeries<'_>,
@@ -734,25 +737,42 @@ fn draw_share_panel<DB: DrawingBackend>(
         .bold_line_style(BLACK.mix(0.15))
         .draw()?;
 
-    // Distinct interval starts, ascending.
+    // Distinct interval starts, ascending, and each one's shares by endpoint (one pass over the rows).
     let mut starts: Vec<f64> = p.shares.iter().map(|s| s.t_start_s).filter(|t| t.is_finite()).collect();
     starts.sort_by(f64::total_cmp);
     starts.dedup();
+    let n = eps.len();
+    let mut grid = vec![0.0f64; starts.len() * n];
+    for s in &p.shares {
+        if !(s.share.is_finite() && s.share > 0.0) {
+            continue;
+        }
+        let (Ok(k), Some(i)) =
+            (starts.binary_search_by(|x| x.total_cmp(&s.t_start_s)), eps.iter().position(|e| *e == &*s.endpoint))
+        else {
+            continue;
+        };
+        grid[k * n + i] += s.share;
+    }
+    // A column per interval, or, past SHARE_COLUMNS intervals (finer than the plot's pixels), per group of
+    // adjacent intervals with their mean shares, weighted by width: the plot's size stays bounded.
+    let widths: Vec<f64> = (0..starts.len())
+        .map(|k| {
+            interval
+                .or_else(|| starts.get(k + 1).map(|n| n - starts[k]))
+                .or_else(|| k.checked_sub(1).map(|j| starts[k] - starts[j]))
+                .unwrap_or(t1 - starts[k])
+        })
+        .collect();
+    let group = starts.len().div_ceil(SHARE_COLUMNS).max(1);
     let mut rects = Vec::new();
-    for (k, &t) in starts.iter().enumerate() {
-        let width = interval
-            .or_else(|| starts.get(k + 1).map(|n| n - t))
-            .or_else(|| k.checked_sub(1).map(|j| t - starts[j]))
-            .unwrap_or(t1 - t);
+    for first in (0..starts.len()).step_by(group) {
+        let ks = first..(first + group).min(starts.len());
+        let t = starts[first];
+        let width: f64 = widths[ks.clone()].iter().sum();
         let mut lo = 0.0;
-        for (i, ep) in eps.iter().enumerate() {
-            let share: f64 = p
-                .shares
-                .iter()
-                .filter(|s| s.t_start_s == t && &*s.endpoint == *ep)
-                .map(|s| s.share)
-                .filter(|v| v.is_finite() && *v > 0.0)
-                .sum();
+        for i in 0..n {
+            let share = ks.clone().map(|k| grid[k * n + i] * widths[k]).sum::<f64>() / width;
             if share > 0.0 {
                 let hi = (lo + share).min(1.0);
                 rects.push(Rectangle::new([(t / unit, lo), ((t + width) / unit, hi)], colour(i).filled()));
@@ -1104,6 +1124,43 @@ mod tests {
         report.shares[0].share = f64::NAN;
         let dir = temp_dir("nonfinite");
         write_plots(&report, &dir).expect("plots render");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_long_series_draws_a_bounded_share_panel_of_merged_columns() {
+        // 12,000 intervals of one policy: drawn one column each, the SVG would hold 36,000 share rectangles.
+        let endpoints = ["a", "b", "c"];
+        let mut report = RunReport::default();
+        for k in 0..12_000u32 {
+            let t = k as f64 * 60.0;
+            report.timeseries.push(TimeseriesRow {
+                policy: "p".into(),
+                t_start_s: t,
+                interval_s: 60.0,
+                p95_s: Some(1.0),
+                ..Default::default()
+            });
+            // Alternating intervals: all on a, then all on b; c never.
+            let on = if k % 2 == 0 { 0 } else { 1 };
+            for (e, ep) in endpoints.iter().enumerate() {
+                let share = if e == on { 1.0 } else { 0.0 };
+                report.shares.push(ShareRow {
+                    policy: "p".into(),
+                    t_start_s: t,
+                    endpoint: (*ep).into(),
+                    share,
+                    ..Default::default()
+                });
+            }
+        }
+        let dir = temp_dir("long");
+        write_plots(&report, &dir).expect("plots render");
+        let svg = std::fs::read_to_string(dir.join("timeseries.svg")).expect("svg");
+        let rects = svg.matches("<rect").count();
+        assert!(rects <= 3 * SHARE_COLUMNS + 200, "{rects} rectangles");
+        // Grouped columns of two intervals each hold half a and half b: two rectangles per column.
+        assert!(rects >= 2 * SHARE_COLUMNS, "{rects} rectangles");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
