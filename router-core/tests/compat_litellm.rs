@@ -20,7 +20,8 @@ fn success(r: &mut Router, id: &str, now: u64, latency: u64, ttft: Option<u64>, 
 
 #[test]
 fn least_busy_takes_the_first_deployment_with_fewest_in_flight() {
-    let mut r = router(&format!("{}[policy]\nname = \"lb\"\nkind = \"litellm-least-busy\"\n", endpoints(&["a", "b", "c"])));
+    let mut r =
+        router(&format!("{}[policy]\nname = \"lb\"\nkind = \"litellm-least-busy\"\n", endpoints(&["a", "b", "c"])));
     let (a, b) = (idx(&r, "a"), idx(&r, "b"));
     let req = RequestInfo::new(1, 10);
     r.on_dispatch(a, &req, 0);
@@ -35,7 +36,8 @@ fn least_busy_takes_the_first_deployment_with_fewest_in_flight() {
 
 #[test]
 fn least_busy_goes_random_when_the_least_busy_deployment_is_not_healthy() {
-    let mut r = router(&format!("{}[policy]\nname = \"lb\"\nkind = \"litellm-least-busy\"\n", endpoints(&["a", "b", "c"])));
+    let mut r =
+        router(&format!("{}[policy]\nname = \"lb\"\nkind = \"litellm-least-busy\"\n", endpoints(&["a", "b", "c"])));
     let (b, c) = (idx(&r, "b"), idx(&r, "c"));
     let req = RequestInfo::new(1, 10);
     for _ in 0..5 {
@@ -273,5 +275,9 @@ fn retries_stay_in_the_model_group_then_fallback_groups_go_in_order() {
     assert_eq!(seq, ["a1", "b", "b", "c", "c"]);
     assert_eq!(delays[0], 0, "g1 has two healthy deployments: retry at once");
     assert_eq!(delays[1], 0, "the first attempt in a fallback group goes at once");
-    assert!(delays[2] >= 375 * MS && delays[2] <= 500 * MS, "b is alone: LiteLLM's backoff 0.5 s x (1 - 0.25u): {}", delays[2]);
+    assert!(
+        delays[2] >= 375 * MS && delays[2] <= 500 * MS,
+        "b is alone: LiteLLM's backoff 0.5 s x (1 - 0.25u): {}",
+        delays[2]
+    );
 }
