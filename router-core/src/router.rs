@@ -934,6 +934,7 @@ fn endpoint_targets(
 /// The LiteLLM compat tracking a router needs: `Some` when a policy is a LiteLLM compat kind or cooldowns are on.
 fn compat_tracking(
     specs: &[(&PolicySpec, String)],
+    reachable: &[bool],
     policies_targets: &[Vec<EndpointIdx>],
     n: usize,
     cooldown: bool,
@@ -947,14 +948,14 @@ fn compat_tracking(
                 | PolicyKind::LitellmCost
         )
     };
-    if !cooldown && !specs.iter().any(|(s, _)| compat_kind(s.kind)) {
+    if !cooldown && !specs.iter().enumerate().any(|(i, (s, _))| reachable[i] && compat_kind(s.kind)) {
         return Ok(None);
     }
     let mut samples: Option<(u32, &str)> = None;
     let mut latency_group_of = vec![u16::MAX; n];
     let mut latency_groups = Vec::new();
     for (i, (s, p)) in specs.iter().enumerate() {
-        if s.kind != PolicyKind::LitellmLatency {
+        if s.kind != PolicyKind::LitellmLatency || !reachable[i] {
             continue;
         }
         let k = s.samples.unwrap_or(10);
@@ -1141,7 +1142,10 @@ impl Router {
         let policies_targets: Vec<Vec<EndpointIdx>> = specs
             .iter()
             .map(|(s, _)| {
-                if s.targets.is_empty() {
+                if s.kind == PolicyKind::Conditional {
+                    let named = s.rules.iter().map(|r| r.target.as_str()).chain(s.default.as_deref());
+                    named.filter_map(|n| names.endpoints.get(n).copied()).collect()
+                } else if s.targets.is_empty() {
                     (0..cfg.endpoints.len())
                         .filter(|&i| !cfg.endpoints[i].batch)
                         .map(|i| EndpointIdx(i as u16))
@@ -1172,9 +1176,59 @@ impl Router {
             }
             None => None,
         };
-        let compat = compat_tracking(&specs, &policies_targets, cfg.endpoints.len(), cooldown.is_some())?;
+        // Policies the root can reach: a scenario's groups are shared by all its policies, and only this root's
+        // own ones define its model groups and latency groups.
+        let reachable = {
+            let mut seen = vec![false; specs.len()];
+            let mut stack = vec![0usize];
+            while let Some(v) = stack.pop() {
+                if std::mem::replace(&mut seen[v], true) {
+                    continue;
+                }
+                stack.extend(policy_edges(specs[v].0, &names).into_iter().map(|(to, _)| to));
+            }
+            if let Some(g) = &root.group_retry {
+                for name in g.fallbacks.values().flatten().chain(g.fallbacks.keys()) {
+                    if let Some(p) = names.policies.get(name.as_str()) {
+                        let mut stack = vec![p.0 as usize];
+                        while let Some(v) = stack.pop() {
+                            if std::mem::replace(&mut seen[v], true) {
+                                continue;
+                            }
+                            stack.extend(policy_edges(specs[v].0, &names).into_iter().map(|(to, _)| to));
+                        }
+                    }
+                }
+            }
+            seen
+        };
+        let compat = compat_tracking(&specs, &reachable, &policies_targets, cfg.endpoints.len(), cooldown.is_some())?;
         let group_retry = match &root.group_retry {
             Some(g) => {
+                // Every endpoint each policy can reach (groups are a tree: the cycle check ran above).
+                fn reach(
+                    i: usize,
+                    specs: &[(&PolicySpec, String)],
+                    names: &Names<'_>,
+                    direct: &[Vec<EndpointIdx>],
+                    out: &mut Vec<EndpointIdx>,
+                ) {
+                    for e in &direct[i] {
+                        if !out.contains(e) {
+                            out.push(*e);
+                        }
+                    }
+                    for (to, _) in policy_edges(specs[i].0, names) {
+                        reach(to, specs, names, direct, out);
+                    }
+                }
+                let closure: Vec<Vec<EndpointIdx>> = (0..specs.len())
+                    .map(|i| {
+                        let mut out = Vec::new();
+                        reach(i, &specs, &names, &policies_targets, &mut out);
+                        out
+                    })
+                    .collect();
                 let mut groups: Vec<(PolicyIdx, Vec<PolicyIdx>)> = Vec::new();
                 let mut group_of = vec![u16::MAX; cfg.endpoints.len()];
                 let policy = |name: &str, path: &str| -> Result<PolicyIdx, ConfigError> {
@@ -1186,12 +1240,23 @@ impl Router {
                         )),
                     }
                 };
-                // Every group whose targets are all endpoints is a model group a request may start in.
-                for (i, (s, _)) in specs.iter().enumerate().skip(1) {
-                    let eps = &policies_targets[i];
-                    if eps.is_empty() || eps.len() != s.targets.len() {
-                        continue;
+                // The model groups: the root's own targets (its rules, default and targets) and every group the
+                // fallbacks name. Each is asked as a whole (an `order` fallback over tiers included); its members
+                // are every endpoint it can reach.
+                let mut model_groups: Vec<usize> = Vec::new();
+                let root_children = policy_edges(specs[0].0, &names).into_iter().map(|(to, _)| to);
+                let named = g
+                    .fallbacks
+                    .iter()
+                    .flat_map(|(k, v)| std::iter::once(k).chain(v))
+                    .filter_map(|n| names.policies.get(n.as_str()).map(|p| p.0 as usize));
+                for i in root_children.chain(named) {
+                    if i != 0 && !model_groups.contains(&i) {
+                        model_groups.push(i);
                     }
+                }
+                for &i in &model_groups {
+                    let s = specs[i].0;
                     let fallbacks = match g.fallbacks.get(&s.name) {
                         Some(list) => list
                             .iter()
@@ -1200,7 +1265,7 @@ impl Router {
                             .collect::<Result<Vec<_>, _>>()?,
                         None => Vec::new(),
                     };
-                    for e in eps {
+                    for e in &closure[i] {
                         if group_of[e.get()] == u16::MAX {
                             group_of[e.get()] = groups.len() as u16;
                         }
@@ -1215,7 +1280,7 @@ impl Router {
                     retry_after: g.retry_after.nanos(),
                     groups,
                     group_of,
-                    members: policies_targets.clone(),
+                    members: closure,
                 })
             }
             None => None,

@@ -281,3 +281,41 @@ fn retries_stay_in_the_model_group_then_fallback_groups_go_in_order() {
         delays[2]
     );
 }
+
+#[test]
+fn a_model_group_over_order_tiers_retries_as_a_whole_and_other_roots_groups_do_not_interfere() {
+    // g1 is a fallback over two order tiers; `other` (a group no policy of this root reaches, as another
+    // policy of a scenario would have) also targets a1 and must not be taken for a1's model group.
+    let src = format!(
+        "{}[policy]\nname = \"root\"\nkind = \"conditional\"\nrules = [{{ when = {{ model = \"g1\" }}, target = \"g1\" }}]\n\
+         [policy.retry]\nmax_attempts = 4\nbudget = {{ ratio = 1000.0, min_per_s = 1000000.0 }}\n\
+         [policy.group_retry]\nnum_retries = 2\nfallbacks = {{ g1 = [\"g2\"] }}\n\
+         [[groups]]\nname = \"other\"\nkind = \"litellm-latency\"\ntargets = [\"a1\"]\n\
+         [[groups]]\nname = \"g1\"\nkind = \"fallback\"\ntargets = [\"t1\", \"t2\"]\n\
+         [[groups]]\nname = \"t1\"\nkind = \"litellm-least-busy\"\ntargets = [\"a1\"]\n\
+         [[groups]]\nname = \"t2\"\nkind = \"litellm-least-busy\"\ntargets = [\"a2\"]\n\
+         [[groups]]\nname = \"g2\"\nkind = \"fallback\"\ntargets = [\"b\"]\n\
+         [[groups]]\nname = \"other-latency\"\nkind = \"litellm-latency\"\ntargets = [\"a1\", \"b\"]\n",
+        endpoints(&["a1", "a2", "b"])
+    );
+    let mut r = router(&src);
+    let req = req_with(3, &[("model", router_core::MetaValue::Str("g1".into()))]);
+    let first = pick(&mut r, &req, 0).unwrap();
+    assert_eq!(id(&r, first), "a1", "the lowest order first");
+    // a1 answers 429 and cools down at once (g1 has two deployments): the retries stay in g1, on tier 2.
+    let mut att = Attempts::first(first);
+    let o = Outcome::failure(ErrorClass::RateLimited, 10 * MS);
+    r.on_dispatch(first, &req, 0);
+    r.on_result(first, &req, &o, MS);
+    let mut seq = Vec::new();
+    let mut now = MS;
+    while let NextAttempt::Retry { endpoint, delay, .. } = r.next_attempt(&req, &mut att, &o, now) {
+        seq.push(id(&r, endpoint).to_string());
+        now += delay;
+        r.on_dispatch(endpoint, &req, now);
+        r.on_result(endpoint, &req, &o, now + MS);
+    }
+    // a1 is throttled by its 429, so g1's retry goes to its second tier (a2); with a2 throttled too, g1 has
+    // nothing left and the request falls back to g2 (b); with b out as well, nothing is left.
+    assert_eq!(seq, ["a2", "b"]);
+}
