@@ -299,5 +299,22 @@ fn imported_scenarios_run_end_to_end_and_export_reports_the_cost() {
         assert!(text.contains("NOT EXPRESSIBLE IN"), "{text}");
         assert!(text.contains("p2c"), "p2c is named among what the gateway cannot express: {text}");
         assert!(text.contains("latency_p95_s: "), "{text}");
+        // The imported policy itself is exactly expressible: its export decides identically (zero cost).
+        let o = routesim(&[
+            "export",
+            gw,
+            out.to_str().unwrap(),
+            "--name",
+            gw,
+            "--requests",
+            "300",
+            "--replications",
+            "2",
+            "--out",
+            exported.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let text = std::fs::read_to_string(&exported).unwrap();
+        assert!(text.contains("latency_p95_s: +0.000000 [+0.000000, +0.000000]"), "{text}");
     }
 }

@@ -305,14 +305,14 @@ pub fn import(file: &Path, text: &str) -> Result<Imported, ImportError> {
             weight,
             upstream,
         });
-        if p.max_parallel_requests.is_some() || rs.default_max_parallel_requests.is_some() {
-            if !approximations.iter().any(|a: &String| a.starts_with("max_parallel_requests")) {
-                approximations.push(
-                    "max_parallel_requests: LiteLLM queues a request for a free slot; routesim keeps a full \
-                     deployment out of the choice (`limits.concurrency`)"
-                        .into(),
-                );
-            }
+        if (p.max_parallel_requests.is_some() || rs.default_max_parallel_requests.is_some())
+            && !approximations.iter().any(|a: &String| a.starts_with("max_parallel_requests"))
+        {
+            approximations.push(
+                "max_parallel_requests: LiteLLM queues a request for a free slot; routesim keeps a full deployment \
+                 out of the choice (`limits.concurrency`)"
+                    .into(),
+            );
         }
         if p.timeout.is_some() || p.stream_timeout.is_some() {
             approximations.push(format!(
