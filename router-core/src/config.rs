@@ -38,11 +38,19 @@ pub enum PolicyKind {
     Sticky,
     /// The first eligible target, in order.
     Fallback,
+    /// LiteLLM `least-busy`, exactly as its router does it (see [`crate::policy::compat`]).
+    LitellmLeastBusy,
+    /// LiteLLM `usage-based-routing-v2`: lowest tokens this calendar minute.
+    LitellmUsageV2,
+    /// LiteLLM `latency-based-routing`: lowest average of its recent latency list.
+    LitellmLatency,
+    /// LiteLLM `cost-based-routing`: lowest price per token.
+    LitellmCost,
 }
 
 impl PolicyKind {
     /// Every kind, in documentation order.
-    pub const ALL: [PolicyKind; 11] = [
+    pub const ALL: [PolicyKind; 15] = [
         PolicyKind::RoundRobin,
         PolicyKind::Weighted,
         PolicyKind::LeastOutstanding,
@@ -54,6 +62,10 @@ impl PolicyKind {
         PolicyKind::Conditional,
         PolicyKind::Sticky,
         PolicyKind::Fallback,
+        PolicyKind::LitellmLeastBusy,
+        PolicyKind::LitellmUsageV2,
+        PolicyKind::LitellmLatency,
+        PolicyKind::LitellmCost,
     ];
 
     /// The name used in config files.
@@ -70,6 +82,10 @@ impl PolicyKind {
             PolicyKind::Conditional => "conditional",
             PolicyKind::Sticky => "sticky",
             PolicyKind::Fallback => "fallback",
+            PolicyKind::LitellmLeastBusy => "litellm-least-busy",
+            PolicyKind::LitellmUsageV2 => "litellm-usage-v2",
+            PolicyKind::LitellmLatency => "litellm-latency",
+            PolicyKind::LitellmCost => "litellm-cost",
         }
     }
 
@@ -95,6 +111,18 @@ impl PolicyKind {
             }
             PolicyKind::Sticky => "consistent hashing on a metadata `key`: a key keeps its endpoint while eligible",
             PolicyKind::Fallback => "first eligible target in the listed order",
+            PolicyKind::LitellmLeastBusy => {
+                "LiteLLM least-busy: fewest in flight over all deployments; random if that one is cooling down"
+            }
+            PolicyKind::LitellmUsageV2 => {
+                "LiteLLM usage-based-routing-v2: fewest tokens this calendar minute, within tpm (random among ties)"
+            }
+            PolicyKind::LitellmLatency => {
+                "LiteLLM latency-based-routing: lowest mean of the recent latency list (TTFT when streaming), `buffer`, `ttl`, `samples`"
+            }
+            PolicyKind::LitellmCost => {
+                "LiteLLM cost-based-routing: lowest input + output price per token, first in order"
+            }
         }
     }
 
@@ -103,6 +131,8 @@ impl PolicyKind {
         match self {
             PolicyKind::RoundRobin | PolicyKind::Weighted | PolicyKind::Fallback => &[],
             PolicyKind::LeastOutstanding | PolicyKind::P2c | PolicyKind::Cost => &[],
+            PolicyKind::LitellmLeastBusy | PolicyKind::LitellmUsageV2 | PolicyKind::LitellmCost => &[],
+            PolicyKind::LitellmLatency => &["buffer", "ttl", "samples"],
             PolicyKind::Latency => &["buffer", "slow_threshold"],
             PolicyKind::Usage => &["threshold", "tiers"],
             PolicyKind::Hybrid => &["weights", "buffer", "latency_ceiling"],
@@ -343,6 +373,12 @@ pub struct PolicySpec {
     /// sticky: points per target on the hash ring (default 64).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub virtual_nodes: Option<u32>,
+    /// litellm-latency: how long the latency lists live after their last write (LiteLLM `ttl`, default 1h).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<Duration>,
+    /// litellm-latency: latency samples kept per endpoint (LiteLLM `max_latency_list_size`, default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<u32>,
     /// Root only: fallback chains after a failed attempt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallbacks: Option<FallbackSpec>,
@@ -367,6 +403,64 @@ pub struct PolicySpec {
     /// this long after it was sent is abandoned as a `timeout` error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttft_timeout: Option<Duration>,
+    /// Root only: LiteLLM's deployment cooldowns instead of the circuit breaker (see [`CooldownConfig`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cooldown: Option<CooldownConfig>,
+    /// Root only: LiteLLM's retry-then-fallback order over model groups (see [`GroupRetryConfig`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_retry: Option<GroupRetryConfig>,
+}
+
+/// LiteLLM's deployment cooldowns, as `litellm/router_utils/cooldown_handlers.py` defines them (BerriAI/litellm,
+/// the version with `SINGLE_DEPLOYMENT_TRAFFIC_FAILURE_THRESHOLD`, litellm 1.6x).
+///
+/// A failed attempt whose error calls for a cooldown (429, timeout, 5xx; not another 4xx, routesim's `other`)
+/// takes the endpoint out of rotation for `cooldown_time` when:
+/// - `allowed_fails` is unset (LiteLLM's default "v2" logic): the error is a 429 and the endpoint is not alone in
+///   its model group; or more than half of its attempts this calendar minute failed and it is not alone; or
+///   every attempt this minute failed and there were at least 1000;
+/// - `allowed_fails` is set (the legacy logic): the endpoint already failed `allowed_fails` times, each failure
+///   restarting a `cooldown_time` expiry of the count ("allowed fails per minute" with the default minute).
+///
+/// A cooled-down endpoint comes back when the time is up, with no probing; Retry-After headers do not keep it
+/// out longer (LiteLLM does not read them for routing). The circuit breaker must be disabled alongside.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CooldownConfig {
+    /// LiteLLM `allowed_fails` (router-wide); unset = the failure-rate logic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_fails: Option<u32>,
+    /// LiteLLM `cooldown_time` (default 5s).
+    #[serde(default = "default_cooldown_time")]
+    pub cooldown_time: Duration,
+    /// Endpoints that are the only deployment of their model group.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub single_deployment: Vec<String>,
+}
+
+fn default_cooldown_time() -> Duration {
+    Duration::from_secs(5)
+}
+
+/// LiteLLM's retries and fallbacks (`Router.async_function_with_fallbacks` -> `async_function_with_retries` in
+/// `litellm/router.py`, with `_time_to_sleep_before_retry` and `litellm._calculate_retry_after`): a failed
+/// request is retried `num_retries` times within its model group, each retry choosing again through the group's
+/// policy (the endpoint that failed may be chosen again unless it is cooling down); when those are spent, or
+/// the group has nothing left to try, each fallback group in order gets the same treatment.
+///
+/// A retry goes at once while the group has more than one eligible endpoint; otherwise it waits LiteLLM's
+/// backoff, `min(0.5 s x 2^retries, 8 s) x (1 - 0.25 u)`, at least `retry_after`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupRetryConfig {
+    /// Retries within a model group after its first attempt (LiteLLM `num_retries`).
+    pub num_retries: u32,
+    /// Least wait before a retry that waits (LiteLLM `retry_after`, default 0).
+    #[serde(default)]
+    pub retry_after: Duration,
+    /// Model group (a group name) -> fallback groups, in order (LiteLLM `fallbacks`).
+    #[serde(default)]
+    pub fallbacks: BTreeMap<String, Vec<String>>,
 }
 
 impl PolicySpec {
@@ -394,6 +488,10 @@ impl PolicySpec {
             tracking: None,
             timeout: None,
             ttft_timeout: None,
+            ttl: None,
+            samples: None,
+            cooldown: None,
+            group_retry: None,
         }
     }
 
@@ -415,6 +513,8 @@ impl PolicySpec {
         put(self.default.is_some(), "default");
         put(self.key.is_some(), "key");
         put(self.virtual_nodes.is_some(), "virtual_nodes");
+        put(self.ttl.is_some(), "ttl");
+        put(self.samples.is_some(), "samples");
         v
     }
 
@@ -441,6 +541,12 @@ impl PolicySpec {
         }
         if self.ttft_timeout.is_some() {
             v.push("ttft_timeout");
+        }
+        if self.cooldown.is_some() {
+            v.push("cooldown");
+        }
+        if self.group_retry.is_some() {
+            v.push("group_retry");
         }
         v
     }

@@ -40,8 +40,8 @@ pub mod state;
 pub mod upstream;
 
 pub use config::{
-    BatchConfig, BudgetConfig, CacheConfig, ConfigError, FallbackSpec, HealthConfig, HybridWeights, Jitter, PolicyKind,
-    PolicySpec, RetryConfig, RouterConfig, RuleSpec, TargetSpec,
+    BatchConfig, BudgetConfig, CacheConfig, ConfigError, CooldownConfig, FallbackSpec, GroupRetryConfig, HealthConfig,
+    HybridWeights, Jitter, PolicyKind, PolicySpec, RetryConfig, RouterConfig, RuleSpec, TargetSpec,
 };
 pub use duration::Duration;
 pub use model::*;

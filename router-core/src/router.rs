@@ -16,6 +16,7 @@ use crate::condition::Condition;
 use crate::config::{ConfigError, PolicyKind, PolicySpec, RetryConfig, RouterConfig, TargetSpec, check_range};
 use crate::keyed_rand::KeyedRand;
 use crate::model::{Endpoint, EndpointIdx, ErrorClass, Nanos, Outcome, Price, RequestInfo};
+use crate::policy::compat::litellm;
 use crate::policy::{
     Cand, Conditional, CostBased, Ctx, EndpointSet, FallbackChain, Gate, Hybrid, JournalEntry, LatencyBased,
     LeastOutstanding, Policy, PolicyIdx, PowerOfTwo, RoundRobin, Scoreboard, Sticky, Target, Terms, UsageBased,
@@ -105,6 +106,26 @@ pub struct Attempts {
     pub tried: EndpointSet,
     /// The endpoint of the latest attempt.
     pub last: EndpointIdx,
+    /// With a [`crate::GroupRetryConfig`]: the model group the request started in ([`u16::MAX`] until known),
+    /// the stage (0 = that group, k = its k-th fallback group) and the attempts made in the stage.
+    pub stage: GroupStage,
+}
+
+/// Where a request is in LiteLLM's retry-then-fallback order (see [`crate::GroupRetryConfig`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GroupStage {
+    /// Index of the request's first model group ([`u16::MAX`] until the first retry decision).
+    pub origin: u16,
+    /// 0 = the first group, k = its k-th fallback group.
+    pub stage: u16,
+    /// Attempts made in the current stage.
+    pub count: u32,
+}
+
+impl Default for GroupStage {
+    fn default() -> Self {
+        GroupStage { origin: u16::MAX, stage: 0, count: 1 }
+    }
 }
 
 impl Attempts {
@@ -113,7 +134,7 @@ impl Attempts {
     pub fn first(endpoint: EndpointIdx) -> Self {
         let mut tried = EndpointSet::default();
         tried.insert(endpoint);
-        Attempts { count: 1, tried, last: endpoint }
+        Attempts { count: 1, tried, last: endpoint, stage: GroupStage::default() }
     }
 }
 
@@ -190,6 +211,88 @@ pub struct Router {
     seed: u64,
     /// The next bucket boundary of the endpoints' sliding windows.
     next_tick: Nanos,
+    /// LiteLLM compat: whether outcomes feed [`crate::state::CompatState`], with how many latency samples.
+    compat: Option<CompatTracking>,
+    /// LiteLLM cooldowns instead of the circuit breaker.
+    cooldown: Option<Cooldown>,
+    /// LiteLLM retries within a model group, then its fallback groups.
+    group_retry: Option<GroupRetry>,
+}
+
+/// How outcomes feed the LiteLLM compat state.
+#[derive(Debug)]
+struct CompatTracking {
+    /// Latency list size.
+    samples: usize,
+    /// Per endpoint: the latency group (index into `latency_groups`) it belongs to, or `u16::MAX`.
+    latency_group_of: Vec<u16>,
+    /// Endpoints of each `litellm-latency` policy and the ttl of their lists.
+    latency_groups: Vec<(Vec<EndpointIdx>, Nanos)>,
+}
+
+/// A compiled [`crate::CooldownConfig`].
+#[derive(Debug)]
+struct Cooldown {
+    allowed_fails: Option<u32>,
+    time: Nanos,
+}
+
+/// LiteLLM's "all requests failed with reasonable traffic" floor (`SINGLE_DEPLOYMENT_TRAFFIC_FAILURE_THRESHOLD`).
+const SINGLE_DEPLOYMENT_TRAFFIC_FAILURE_THRESHOLD: u64 = 1000;
+/// LiteLLM's `DEFAULT_FAILURE_THRESHOLD_PERCENT`.
+const DEFAULT_FAILURE_THRESHOLD_PERCENT: f64 = 0.5;
+
+impl Cooldown {
+    /// Whether a failure of `class` at `now` cools the endpoint down (`_is_cooldown_required` and
+    /// `_should_cooldown_deployment`); counts the failure against `allowed_fails`.
+    fn should_cool(&self, st: &mut EndpointState, class: ErrorClass, now: Nanos) -> bool {
+        // 429, 408 (timeout) and 5xx need a cooldown; other 4xx do not.
+        if class == ErrorClass::Other {
+            return false;
+        }
+        match self.allowed_fails {
+            None => {
+                let solo = st.compat.single_deployment;
+                let (ok, failed, _) = st.compat.minute_counts(now);
+                let total = ok + failed;
+                let pct = if total > 0 { failed as f64 / total as f64 } else { 0.0 };
+                (class == ErrorClass::RateLimited && !solo)
+                    || (pct == 1.0 && total >= SINGLE_DEPLOYMENT_TRAFFIC_FAILURE_THRESHOLD)
+                    || (pct > DEFAULT_FAILURE_THRESHOLD_PERCENT && !solo)
+            }
+            Some(allowed) => {
+                let c = &mut st.compat;
+                let current = if now < c.fails_until { c.fails } else { 0 };
+                if current + 1 > allowed {
+                    true
+                } else {
+                    c.fails = current + 1;
+                    c.fails_until = now.saturating_add(self.time);
+                    false
+                }
+            }
+        }
+    }
+}
+
+/// A compiled [`crate::GroupRetryConfig`].
+#[derive(Debug)]
+struct GroupRetry {
+    num_retries: u32,
+    retry_after: Nanos,
+    /// (group policy, its fallback group policies), one per model group with a key in `fallbacks` or a member.
+    groups: Vec<(PolicyIdx, Vec<PolicyIdx>)>,
+    /// Per endpoint: its model group (index into `groups`), or `u16::MAX`.
+    group_of: Vec<u16>,
+    /// Per policy: its endpoint targets (to count the eligible ones).
+    members: Vec<Vec<EndpointIdx>>,
+}
+
+/// LiteLLM's `_calculate_retry_after`: `min(0.5 s x 2^retries, 8 s) x (1 - 0.25 u)`, at least `min`.
+fn litellm_backoff(retries: u32, min: Nanos, rand: &mut KeyedRand) -> Nanos {
+    let sleep = (0.5 * 2f64.powi(retries.min(30) as i32)).min(8.0);
+    let secs = sleep * (1.0 - 0.25 * rand.unit());
+    crate::model::secs_to_nanos(secs).max(min)
 }
 
 // ===== impl Router: decisions and feedback =====
@@ -208,7 +311,7 @@ impl Router {
         {
             return Decision::Batch(b.add(now));
         }
-        let (picked, why) = self.select(req, now, EndpointSet::default(), KeyedRand::new(self.seed, req.id, 0));
+        let (picked, why) = self.select(0, req, now, EndpointSet::default(), KeyedRand::new(self.seed, req.id, 0));
         match picked {
             Some(endpoint) => {
                 // Only a first attempt earns retry allowance: a rejected request sends nothing, so it must not
@@ -224,6 +327,7 @@ impl Router {
 
     fn select(
         &mut self,
+        root: usize,
         req: &RequestInfo,
         now: Nanos,
         exclude: EndpointSet,
@@ -252,7 +356,7 @@ impl Router {
             context_tokens,
             quota_tokens,
         };
-        let picked = self.policies[0].select(&mut ctx, req);
+        let picked = self.policies[root].select(&mut ctx, req);
         debug_assert!(ctx.journal.is_empty(), "every speculative cursor move is settled by its chooser");
         (picked, ctx.why)
     }
@@ -290,7 +394,31 @@ impl Router {
         let price = Price { input_per_mtok: gate.price_in, output_per_mtok: gate.price_out };
         let cost = price.cost(outcome.input_tokens, outcome.output_tokens);
         let extra = self.tracking.tpm_beyond_estimate(req, outcome.output_tokens);
+        let throttled_before = self.states[ep.get()].throttled_until;
         self.states[ep.get()].on_result(outcome, cost, extra, now, &self.tracking);
+        if let Some(c) = &self.compat {
+            let g = c.latency_group_of[ep.get()];
+            if let Some((members, ttl)) = c.latency_groups.get(g as usize) {
+                // LiteLLM's group map expires `ttl` after its last write: the next write starts afresh.
+                let last = members.iter().filter_map(|m| self.states[m.get()].compat.latency_written).max();
+                if last.is_some_and(|t| now >= t.saturating_add(*ttl)) {
+                    for m in members {
+                        self.states[m.get()].compat.clear_latencies();
+                    }
+                }
+            }
+            self.states[ep.get()].compat.record(outcome, req.streaming, c.samples, now);
+        }
+        if let Some(cd) = &self.cooldown {
+            let st = &mut self.states[ep.get()];
+            // LiteLLM reads no Retry-After for routing: only a cooldown keeps the deployment out.
+            st.throttled_until = throttled_before;
+            if let Some(class) = outcome.error
+                && cd.should_cool(st, class, now)
+            {
+                st.throttled_until = st.throttled_until.max(now.saturating_add(cd.time));
+            }
+        }
         self.board.touch(ep);
         if outcome.is_success()
             && let (Some(cache), Some(key)) = (&mut self.cache, req.cache_key)
@@ -328,10 +456,13 @@ impl Router {
             return NextAttempt::GiveUp(GiveUpReason::MaxAttempts);
         }
         self.advance(now);
+        if self.group_retry.is_some() {
+            return self.next_in_groups(req, attempts, outcome, class, now);
+        }
         let chain = &self.fallbacks[class.index()];
         let other = if chain.is_empty() {
             let rand = KeyedRand::new(self.seed, req.id, 0x100 + attempts.count as u64);
-            self.select(req, now, attempts.tried, rand).0
+            self.select(0, req, now, attempts.tried, rand).0
         } else {
             chain
                 .iter()
@@ -365,6 +496,70 @@ impl Router {
         attempts.tried.insert(endpoint);
         attempts.last = endpoint;
         NextAttempt::Retry { endpoint, delay, fallback }
+    }
+
+    /// LiteLLM's order (see [`crate::GroupRetryConfig`]): `num_retries` more attempts in the model group, each
+    /// chosen by the group's policy, then each fallback group in turn.
+    fn next_in_groups(
+        &mut self,
+        req: &RequestInfo,
+        attempts: &mut Attempts,
+        outcome: &Outcome,
+        class: ErrorClass,
+        now: Nanos,
+    ) -> NextAttempt {
+        let Some(gr) = &self.group_retry else { return NextAttempt::GiveUp(GiveUpReason::NoEndpoint) };
+        let mut stage = attempts.stage;
+        if stage.origin == u16::MAX {
+            stage.origin = gr.group_of[attempts.last.get()];
+        }
+        let (num_retries, retry_after) = (gr.num_retries, gr.retry_after);
+        loop {
+            let policy = self.group_retry.as_ref().and_then(|gr| {
+                let (first, fallbacks) = gr.groups.get(stage.origin as usize)?;
+                match stage.stage {
+                    0 => Some(*first),
+                    k => fallbacks.get(k as usize - 1).copied(),
+                }
+            });
+            let Some(policy) = policy else { return NextAttempt::GiveUp(GiveUpReason::NoEndpoint) };
+            let fresh = stage.count == 0;
+            if !fresh && stage.count > num_retries {
+                stage = GroupStage { stage: stage.stage + 1, count: 0, ..stage };
+                continue;
+            }
+            let rand = KeyedRand::new(self.seed, req.id, 0x100 + attempts.count as u64);
+            let picked = self.select(policy.0 as usize, req, now, EndpointSet::default(), rand).0;
+            let Some(endpoint) = picked else {
+                // Nothing healthy left in this group: LiteLLM raises at once, into the fallbacks.
+                stage = GroupStage { stage: stage.stage + 1, count: 0, ..stage };
+                continue;
+            };
+            let delay = if fresh {
+                0
+            } else {
+                let members = &self.group_retry.as_ref().map_or(&[][..], |g| &g.members[policy.0 as usize][..]);
+                let healthy = members.iter().filter(|&&m| self.is_eligible(m, req, now)).count();
+                if healthy > 1 {
+                    0
+                } else {
+                    let mut rand = KeyedRand::new(self.seed, req.id, 0x200 + attempts.count as u64);
+                    let d = litellm_backoff(stage.count - 1, retry_after, &mut rand);
+                    if class == ErrorClass::RateLimited { d.max(outcome.retry_after.unwrap_or(0)) } else { d }
+                }
+            };
+            if let Some(b) = &mut self.budget
+                && !b.withdraw(now)
+            {
+                return NextAttempt::GiveUp(GiveUpReason::BudgetExhausted);
+            }
+            let fallback = endpoint != attempts.last;
+            attempts.count += 1;
+            attempts.tried.insert(endpoint);
+            attempts.last = endpoint;
+            attempts.stage = GroupStage { count: stage.count + 1, ..stage };
+            return NextAttempt::Retry { endpoint, delay, fallback };
+        }
     }
 
     /// Releases the open batch if its deadline passed: `Some((batch, size))`.
@@ -718,6 +913,84 @@ fn compile_targets(
     Ok(targets)
 }
 
+/// The targets of a LiteLLM compat policy, which must all be endpoints (deployments of one model group).
+fn endpoint_targets(
+    spec: &PolicySpec,
+    p: &str,
+    targets: Vec<WeightedTarget>,
+) -> Result<Vec<WeightedTarget>, ConfigError> {
+    if let Some(i) = targets.iter().position(|t| matches!(t.target, Target::Policy(_))) {
+        return Err(ConfigError::new(
+            format!("{p}.targets[{i}]"),
+            format!(
+                "kind `{}` reproduces a LiteLLM model group and takes endpoints (deployments) as targets, not a group",
+                spec.kind.name()
+            ),
+        ));
+    }
+    Ok(targets)
+}
+
+/// The LiteLLM compat tracking a router needs: `Some` when a policy is a LiteLLM compat kind or cooldowns are on.
+fn compat_tracking(
+    specs: &[(&PolicySpec, String)],
+    reachable: &[bool],
+    policies_targets: &[Vec<EndpointIdx>],
+    n: usize,
+    cooldown: bool,
+) -> Result<Option<CompatTracking>, ConfigError> {
+    let compat_kind = |k: PolicyKind| {
+        matches!(
+            k,
+            PolicyKind::LitellmLeastBusy
+                | PolicyKind::LitellmUsageV2
+                | PolicyKind::LitellmLatency
+                | PolicyKind::LitellmCost
+        )
+    };
+    if !cooldown && !specs.iter().enumerate().any(|(i, (s, _))| reachable[i] && compat_kind(s.kind)) {
+        return Ok(None);
+    }
+    let mut samples: Option<(u32, &str)> = None;
+    let mut latency_group_of = vec![u16::MAX; n];
+    let mut latency_groups = Vec::new();
+    for (i, (s, p)) in specs.iter().enumerate() {
+        if s.kind != PolicyKind::LitellmLatency || !reachable[i] {
+            continue;
+        }
+        let k = s.samples.unwrap_or(10);
+        if !(1..=crate::state::MAX_LATENCY_SAMPLES as u32).contains(&k) {
+            return Err(ConfigError::new(
+                format!("{p}.samples"),
+                format!("expected 1..={}, found {k}", crate::state::MAX_LATENCY_SAMPLES),
+            ));
+        }
+        match samples {
+            Some((other, q)) if other != k => {
+                return Err(ConfigError::new(
+                    format!("{p}.samples"),
+                    format!(
+                        "every litellm-latency policy of a router keeps the same list size: {q} has {other}, found {k}"
+                    ),
+                ));
+            }
+            _ => samples = Some((k, p)),
+        }
+        let ttl = s.ttl.map_or(3_600 * crate::model::NANOS_PER_SEC, |d| d.nanos());
+        for (j, e) in policies_targets[i].iter().enumerate() {
+            if latency_group_of[e.get()] != u16::MAX {
+                return Err(ConfigError::new(
+                    format!("{p}.targets[{j}]"),
+                    "an endpoint belongs to at most one litellm-latency policy (one LiteLLM model group)",
+                ));
+            }
+            latency_group_of[e.get()] = latency_groups.len() as u16;
+        }
+        latency_groups.push((policies_targets[i].clone(), ttl));
+    }
+    Ok(Some(CompatTracking { samples: samples.map_or(10, |(k, _)| k as usize), latency_group_of, latency_groups }))
+}
+
 fn compile_policy(
     idx: PolicyIdx,
     spec: &PolicySpec,
@@ -736,6 +1009,16 @@ fn compile_policy(
         PolicyKind::P2c => Box::new(PowerOfTwo::new(targets)),
         PolicyKind::Cost => Box::new(CostBased::new(targets)),
         PolicyKind::Fallback => Box::new(FallbackChain::new(targets)),
+        PolicyKind::LitellmLeastBusy => Box::new(litellm::LeastBusy::new(endpoint_targets(spec, p, targets)?)),
+        PolicyKind::LitellmUsageV2 => Box::new(litellm::UsageV2::new(endpoint_targets(spec, p, targets)?)),
+        PolicyKind::LitellmCost => Box::new(litellm::Cost::new(endpoint_targets(spec, p, targets)?)),
+        PolicyKind::LitellmLatency => {
+            let ttl = spec.ttl.map_or(3_600 * crate::model::NANOS_PER_SEC, |d| d.nanos());
+            if ttl == 0 {
+                return Err(ConfigError::new(format!("{p}.ttl"), "expected a positive duration like \"1h\""));
+            }
+            Box::new(litellm::Latency::new(endpoint_targets(spec, p, targets)?, buffer, ttl))
+        }
         PolicyKind::Latency => Box::new(LatencyBased::new(targets, buffer, spec.slow_threshold.map(|d| d.nanos()))),
         PolicyKind::Usage => {
             let threshold = spec.threshold.unwrap_or(0.8);
@@ -855,6 +1138,153 @@ impl Router {
         let root = &cfg.policy;
         let tracking = root.tracking.unwrap_or_default();
         validate_tracking(&tracking, "policy.tracking")?;
+        // The endpoint targets of every policy (all non-batch endpoints when it names none).
+        let policies_targets: Vec<Vec<EndpointIdx>> = specs
+            .iter()
+            .map(|(s, _)| {
+                if s.kind == PolicyKind::Conditional {
+                    let named = s.rules.iter().map(|r| r.target.as_str()).chain(s.default.as_deref());
+                    named.filter_map(|n| names.endpoints.get(n).copied()).collect()
+                } else if s.targets.is_empty() {
+                    (0..cfg.endpoints.len())
+                        .filter(|&i| !cfg.endpoints[i].batch)
+                        .map(|i| EndpointIdx(i as u16))
+                        .collect()
+                } else {
+                    s.targets.iter().filter_map(|t| names.endpoints.get(t.id()).copied()).collect()
+                }
+            })
+            .collect();
+        let cooldown = match &root.cooldown {
+            Some(c) => {
+                if tracking.circuit.enabled {
+                    return Err(ConfigError::new(
+                        "policy.cooldown",
+                        "LiteLLM cooldowns replace the circuit breaker: set tracking.circuit.enabled = false",
+                    ));
+                }
+                if c.cooldown_time.nanos() == 0 {
+                    return Err(ConfigError::new(
+                        "policy.cooldown.cooldown_time",
+                        "expected a positive duration like \"5s\"",
+                    ));
+                }
+                for (i, id) in c.single_deployment.iter().enumerate() {
+                    names.endpoint(id, &format!("policy.cooldown.single_deployment[{i}]"))?;
+                }
+                Some(Cooldown { allowed_fails: c.allowed_fails, time: c.cooldown_time.nanos() })
+            }
+            None => None,
+        };
+        // Policies the root can reach: a scenario's groups are shared by all its policies, and only this root's
+        // own ones define its model groups and latency groups.
+        let reachable = {
+            let mut seen = vec![false; specs.len()];
+            let mut stack = vec![0usize];
+            while let Some(v) = stack.pop() {
+                if std::mem::replace(&mut seen[v], true) {
+                    continue;
+                }
+                stack.extend(policy_edges(specs[v].0, &names).into_iter().map(|(to, _)| to));
+            }
+            if let Some(g) = &root.group_retry {
+                for name in g.fallbacks.values().flatten().chain(g.fallbacks.keys()) {
+                    if let Some(p) = names.policies.get(name.as_str()) {
+                        let mut stack = vec![p.0 as usize];
+                        while let Some(v) = stack.pop() {
+                            if std::mem::replace(&mut seen[v], true) {
+                                continue;
+                            }
+                            stack.extend(policy_edges(specs[v].0, &names).into_iter().map(|(to, _)| to));
+                        }
+                    }
+                }
+            }
+            seen
+        };
+        let compat = compat_tracking(&specs, &reachable, &policies_targets, cfg.endpoints.len(), cooldown.is_some())?;
+        let group_retry = match &root.group_retry {
+            Some(g) => {
+                // Every endpoint each policy can reach (groups are a tree: the cycle check ran above).
+                fn reach(
+                    i: usize,
+                    specs: &[(&PolicySpec, String)],
+                    names: &Names<'_>,
+                    direct: &[Vec<EndpointIdx>],
+                    out: &mut Vec<EndpointIdx>,
+                ) {
+                    for e in &direct[i] {
+                        if !out.contains(e) {
+                            out.push(*e);
+                        }
+                    }
+                    for (to, _) in policy_edges(specs[i].0, names) {
+                        reach(to, specs, names, direct, out);
+                    }
+                }
+                let closure: Vec<Vec<EndpointIdx>> = (0..specs.len())
+                    .map(|i| {
+                        let mut out = Vec::new();
+                        reach(i, &specs, &names, &policies_targets, &mut out);
+                        out
+                    })
+                    .collect();
+                let mut groups: Vec<(PolicyIdx, Vec<PolicyIdx>)> = Vec::new();
+                let mut group_of = vec![u16::MAX; cfg.endpoints.len()];
+                let policy = |name: &str, path: &str| -> Result<PolicyIdx, ConfigError> {
+                    match names.policies.get(name) {
+                        Some(p) if p.0 != 0 => Ok(*p),
+                        _ => Err(ConfigError::new(
+                            path,
+                            format!("unknown model group `{name}`: expected a group name ({})", names.known()),
+                        )),
+                    }
+                };
+                // The model groups: the root's own targets (its rules, default and targets) and every group the
+                // fallbacks name. Each is asked as a whole (an `order` fallback over tiers included); its members
+                // are every endpoint it can reach.
+                let mut model_groups: Vec<usize> = Vec::new();
+                let root_children = policy_edges(specs[0].0, &names).into_iter().map(|(to, _)| to);
+                let named = g
+                    .fallbacks
+                    .iter()
+                    .flat_map(|(k, v)| std::iter::once(k).chain(v))
+                    .filter_map(|n| names.policies.get(n.as_str()).map(|p| p.0 as usize));
+                for i in root_children.chain(named) {
+                    if i != 0 && !model_groups.contains(&i) {
+                        model_groups.push(i);
+                    }
+                }
+                for &i in &model_groups {
+                    let s = specs[i].0;
+                    let fallbacks = match g.fallbacks.get(&s.name) {
+                        Some(list) => list
+                            .iter()
+                            .enumerate()
+                            .map(|(j, f)| policy(f, &format!("policy.group_retry.fallbacks.{}[{j}]", s.name)))
+                            .collect::<Result<Vec<_>, _>>()?,
+                        None => Vec::new(),
+                    };
+                    for e in &closure[i] {
+                        if group_of[e.get()] == u16::MAX {
+                            group_of[e.get()] = groups.len() as u16;
+                        }
+                    }
+                    groups.push((PolicyIdx(i as u16), fallbacks));
+                }
+                for k in g.fallbacks.keys() {
+                    policy(k, &format!("policy.group_retry.fallbacks.{k}"))?;
+                }
+                Some(GroupRetry {
+                    num_retries: g.num_retries,
+                    retry_after: g.retry_after.nanos(),
+                    groups,
+                    group_of,
+                    members: closure,
+                })
+            }
+            None => None,
+        };
         let mut fallbacks: [Vec<EndpointIdx>; 4] = Default::default();
         if let Some(spec) = &root.fallbacks {
             for class in ErrorClass::ALL {
@@ -928,7 +1358,14 @@ impl Router {
         };
         let n = cfg.endpoints.len();
         let gates: Vec<Gate> = cfg.endpoints.iter().map(Gate::new).collect();
-        let states: Vec<EndpointState> = (0..n).map(|_| EndpointState::new(&tracking)).collect();
+        let mut states: Vec<EndpointState> = (0..n).map(|_| EndpointState::new(&tracking)).collect();
+        if let Some(c) = &root.cooldown {
+            for id in &c.single_deployment {
+                if let Some(&e) = names.endpoints.get(id.as_str()) {
+                    states[e.get()].compat.single_deployment = true;
+                }
+            }
+        }
         let board = Scoreboard::new(&gates, &states);
         // Scratch for candidates: the policies active at once form a chain of at most MAX_GROUP_DEPTH + 1, each
         // with at most its target count of candidates, so this capacity is never exceeded (no allocation later).
@@ -964,6 +1401,9 @@ impl Router {
             },
             seed: cfg.seed,
             next_tick: 0,
+            compat,
+            cooldown,
+            group_retry,
         })
     }
 }

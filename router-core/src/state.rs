@@ -426,6 +426,8 @@ pub struct EndpointState {
     // The windows last: feedback touches their sums and one bucket each, not the 60 buckets between.
     quota: SlidingWindow<2>,
     errors: SlidingWindow<2>,
+    /// What LiteLLM's router strategies and cooldowns remember about this endpoint (see [`CompatState`]).
+    pub compat: CompatState,
 }
 
 impl EndpointState {
@@ -445,6 +447,7 @@ impl EndpointState {
             consecutive_failures: 0,
             dispatched: 0,
             failed: 0,
+            compat: CompatState::default(),
         }
     }
 
@@ -582,6 +585,136 @@ impl EndpointState {
             }
             _ => {}
         }
+    }
+}
+
+// ===== impl CompatState =====
+
+/// Most latency samples a LiteLLM latency list keeps (its `max_latency_list_size`, default 10).
+pub const MAX_LATENCY_SAMPLES: usize = 32;
+
+/// One calendar minute, as LiteLLM keys its usage counters (`%Y-%m-%d-%H-%M`); virtual time starts at minute 0.
+const MINUTE: Nanos = 60_000_000_000;
+
+/// The per-deployment memory of LiteLLM's router, kept so that its strategies can be reproduced exactly
+/// (`crate::policy::compat`): usage counters per calendar minute (successes, failures, tokens of successes,
+/// as `track_deployment_metrics.py` and the strategies' `{model_group}_map` count them), the latency and
+/// time-to-first-token lists of `lowest_latency.py`, and the `failed_calls` counter of the legacy
+/// `allowed_fails` cooldown. Fixed size: updating it never allocates.
+#[derive(Clone, Debug)]
+pub struct CompatState {
+    minute: u64,
+    successes: u64,
+    failures: u64,
+    success_tokens: u64,
+    latency: [f64; MAX_LATENCY_SAMPLES],
+    latency_len: u8,
+    ttft: [f64; MAX_LATENCY_SAMPLES],
+    ttft_len: u8,
+    /// When a latency list was last written (LiteLLM resets the group map's `ttl` on every write).
+    pub latency_written: Option<Nanos>,
+    /// Failures counted against `allowed_fails`, and when that counter expires (`failed_calls`, ttl = cooldown).
+    pub(crate) fails: u32,
+    pub(crate) fails_until: Nanos,
+    /// The endpoint is the only deployment of its model group (LiteLLM spares it the 429 and failure-rate
+    /// cooldowns).
+    pub single_deployment: bool,
+}
+
+impl Default for CompatState {
+    fn default() -> Self {
+        CompatState {
+            minute: 0,
+            successes: 0,
+            failures: 0,
+            success_tokens: 0,
+            latency: [0.0; MAX_LATENCY_SAMPLES],
+            latency_len: 0,
+            ttft: [0.0; MAX_LATENCY_SAMPLES],
+            ttft_len: 0,
+            latency_written: None,
+            fails: 0,
+            fails_until: 0,
+            single_deployment: false,
+        }
+    }
+}
+
+/// LiteLLM's list update: append while shorter than `cap`, else keep the first `cap - 1` samples and put the new
+/// one last (`latency[: max_latency_list_size - 1] + [final_value]` in `lowest_latency.py`).
+fn push_capped(list: &mut [f64; MAX_LATENCY_SAMPLES], len: &mut u8, cap: usize, x: f64) {
+    let cap = cap.clamp(1, MAX_LATENCY_SAMPLES);
+    if (*len as usize) < cap {
+        list[*len as usize] = x;
+        *len += 1;
+    } else {
+        list[cap - 1] = x;
+        *len = cap as u8;
+    }
+}
+
+impl CompatState {
+    fn roll(&mut self, now: Nanos) {
+        let m = now / MINUTE;
+        if m != self.minute {
+            self.minute = m;
+            self.successes = 0;
+            self.failures = 0;
+            self.success_tokens = 0;
+        }
+    }
+
+    /// (successes, failures, tokens of successes) in the calendar minute of `now`.
+    #[inline]
+    pub fn minute_counts(&self, now: Nanos) -> (u64, u64, u64) {
+        if now / MINUTE == self.minute { (self.successes, self.failures, self.success_tokens) } else { (0, 0, 0) }
+    }
+
+    /// The latency list (seconds per output token; 1000 for a timeout), in LiteLLM's order.
+    pub fn latencies(&self) -> &[f64] {
+        &self.latency[..self.latency_len as usize]
+    }
+
+    /// The time-to-first-token list (seconds per output token, streamed successes only).
+    pub fn ttfts(&self) -> &[f64] {
+        &self.ttft[..self.ttft_len as usize]
+    }
+
+    /// Records an attempt's outcome at `now`; `samples` is the latency list size.
+    pub fn record(&mut self, outcome: &Outcome, streaming: bool, samples: usize, now: Nanos) {
+        self.roll(now);
+        match outcome.error {
+            None => {
+                self.successes += 1;
+                self.success_tokens += outcome.input_tokens as u64 + outcome.output_tokens as u64;
+                // LiteLLM divides by the completion tokens; with none the division raises and nothing is logged.
+                if outcome.output_tokens > 0 {
+                    let per_token = crate::model::nanos_to_secs(outcome.latency) / outcome.output_tokens as f64;
+                    push_capped(&mut self.latency, &mut self.latency_len, samples, per_token);
+                    if streaming {
+                        let ttft = outcome.ttft.unwrap_or(outcome.latency);
+                        let per_token = crate::model::nanos_to_secs(ttft) / outcome.output_tokens as f64;
+                        push_capped(&mut self.ttft, &mut self.ttft_len, samples, per_token);
+                    }
+                    self.latency_written = Some(now);
+                }
+            }
+            Some(class) => {
+                self.failures += 1;
+                if class == ErrorClass::Timeout {
+                    // "give 1000s penalty for failing" (a timeout only).
+                    push_capped(&mut self.latency, &mut self.latency_len, samples, 1000.0);
+                    self.latency_written = Some(now);
+                }
+            }
+        }
+    }
+
+    /// Forgets the latency lists (the group map's ttl ran out).
+    pub fn clear_latencies(&mut self) {
+        self.latency_len = 0;
+        self.ttft_len = 0;
+        self.latency_written = None;
     }
 }
 

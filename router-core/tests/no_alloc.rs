@@ -177,3 +177,50 @@ fn retries_fallbacks_cache_and_batching_do_not_allocate() {
         assert_eq!(a, 0, "{} allocated {a} times on the full protocol", kind.name());
     }
 }
+
+/// LiteLLM's model groups, cooldowns and retry-then-fallback order (`cooldown`, `group_retry`) on the full
+/// protocol: no allocation either.
+#[test]
+fn litellm_cooldowns_and_group_retries_do_not_allocate() {
+    for kind in
+        [PolicyKind::LitellmLatency, PolicyKind::LitellmLeastBusy, PolicyKind::LitellmUsageV2, PolicyKind::LitellmCost]
+    {
+        let mut cfg = workload::config(kind, 16);
+        let half = |from: usize| (from..from + 8).map(|i| TargetSpec::Name(format!("e{i}"))).collect::<Vec<_>>();
+        let mut g1 = PolicySpec::new("g1", kind);
+        g1.targets = half(0);
+        let mut g2 = PolicySpec::new("g2", kind);
+        g2.targets = half(8);
+        cfg.groups = vec![g1, g2];
+        let mut root = PolicySpec::new("root", PolicyKind::Weighted);
+        root.targets = vec![TargetSpec::Name("g1".into()), TargetSpec::Name("g2".into())];
+        let mut tracking = router_core::TrackingConfig::default();
+        tracking.circuit.enabled = false;
+        root.tracking = Some(tracking);
+        root.cooldown = Some(router_core::CooldownConfig {
+            allowed_fails: None,
+            cooldown_time: Duration::from_millis(300),
+            single_deployment: vec![],
+        });
+        root.group_retry = Some(router_core::GroupRetryConfig {
+            num_retries: 2,
+            retry_after: Duration::ZERO,
+            fallbacks: [("g1".to_string(), vec!["g2".to_string()]), ("g2".to_string(), vec!["g1".to_string()])]
+                .into_iter()
+                .collect(),
+        });
+        root.retry = Some(RetryConfig { max_attempts: 9, budget: None, ..RetryConfig::default() });
+        cfg.policy = root;
+        let mut d =
+            Driver { router: router_core::Router::new(&cfg).unwrap(), reqs: workload::requests(), now: 0, i: 0 };
+        for _ in 0..20_000 {
+            full_step(&mut d);
+        }
+        let a = allocations(|| {
+            for _ in 0..50_000 {
+                full_step(&mut d);
+            }
+        });
+        assert_eq!(a, 0, "{} with cooldowns and group retries allocated {a} times", kind.name());
+    }
+}

@@ -4,6 +4,8 @@
 //! see `ARCHITECTURE.md` at the repository root for where each concept lives.
 
 pub mod engine;
+pub mod export;
+pub mod import;
 pub mod logs;
 pub mod metrics;
 pub mod provider;

@@ -20,6 +20,7 @@
 //! policy chooses is kept ([`Ctx::gather`], [`Ctx::settle`]). A nested round robin therefore advances on
 //! exactly the requests it serves.
 
+pub mod compat;
 mod conditional;
 mod cost;
 mod fallback;

@@ -4,8 +4,10 @@
 //! check), 2 when the input is invalid (scenario, arguments).
 
 pub mod bench;
+pub mod export;
 pub mod fit;
 pub mod gen_log;
+pub mod import;
 pub mod load;
 pub mod policies;
 pub mod replay;
@@ -43,6 +45,11 @@ pub enum Command {
     /// Search a policy's knobs (the scenario's [tune] section) for the cost/latency frontier and the best
     /// configuration that meets the constraints.
     Tune(tune::TuneArgs),
+    /// Turn a LiteLLM or Portkey config into a scenario: the gateway's routing (exact compat policies) as the
+    /// baseline, routesim's policies beside it.
+    Import(import::ImportArgs),
+    /// Write a policy as the closest LiteLLM or Portkey config, with what it cannot express and what that costs.
+    Export(export::ExportArgs),
     /// Check the simulator against queueing theory (M/M/c, M/G/1, Erlang B, Little's law, identities).
     Validate(validate::ValidateArgs),
 }
@@ -83,6 +90,8 @@ pub fn main() -> ExitCode {
         Command::Replay(args) => replay::run(&args),
         Command::Fit(args) => fit::run(&args),
         Command::GenLog(args) => gen_log::run(&args),
+        Command::Import(args) => import::run(&args),
+        Command::Export(args) => export::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -458,7 +458,12 @@ impl<'m, S: Arrivals> Sim<'m, S> {
                     live: false,
                     arrival,
                     measured,
-                    attempts: Attempts { count: 0, tried: EndpointSet::default(), last: EndpointIdx(0) },
+                    attempts: Attempts {
+                        count: 0,
+                        tried: EndpointSet::default(),
+                        last: EndpointIdx(0),
+                        stage: Default::default(),
+                    },
                     ep: EndpointIdx(0),
                     dispatched: 0,
                     queued: false,

@@ -1,0 +1,210 @@
+//! LiteLLM's router strategies (BerriAI/litellm, `litellm/router_strategy/`), reproduced exactly.
+//!
+//! Each type names the file and the commit it follows. What LiteLLM keeps in its router cache lives in
+//! [`crate::state::CompatState`]: usage per calendar minute (successes, failures, tokens of successes), the
+//! latency lists and their last write. The targets of these policies are endpoints (LiteLLM deployments of one
+//! model group); the router rejects a group as a target. The shared filter still applies (LiteLLM's "healthy
+//! deployments" are those not cooling down, see [`crate::config::CooldownConfig`]).
+//!
+//! One difference is structural: LiteLLM keeps its usage maps as dictionaries in first-use order and breaks
+//! some ties by that order; here the order is the policy's target order (the `model_list` order).
+
+use super::{first_min, within_relative};
+use crate::model::{EndpointIdx, Nanos, RequestInfo};
+use crate::policy::{Ctx, Policy, Target, WeightedTarget, select};
+
+/// The endpoint of an endpoint target (the router only builds these policies over endpoints).
+#[inline]
+fn endpoint(t: &WeightedTarget) -> Option<EndpointIdx> {
+    match t.target {
+        Target::Endpoint(e) => Some(e),
+        Target::Policy(_) => None,
+    }
+}
+
+/// LiteLLM `least-busy` (`litellm/router_strategy/least_busy.py`, commit 00e06b8).
+///
+/// LiteLLM counts requests in flight per deployment (incremented before the call, decremented on success or
+/// failure) and takes the first deployment with the minimum count over **every deployment it has counted**,
+/// cooling down or not. If that deployment is not among the healthy ones, it picks a healthy deployment
+/// uniformly at random instead (the `random.choice(healthy_deployments)` branch). So a cooling-down idle
+/// deployment sends the traffic to random routing, not to the next least busy one.
+#[derive(Debug)]
+pub struct LeastBusy {
+    targets: Vec<WeightedTarget>,
+}
+
+impl LeastBusy {
+    /// Least-busy over endpoint `targets`.
+    pub fn new(targets: Vec<WeightedTarget>) -> Self {
+        LeastBusy { targets }
+    }
+}
+
+impl Policy for LeastBusy {
+    fn select(&self, ctx: &mut Ctx<'_>, req: &RequestInfo) -> Option<EndpointIdx> {
+        let mut best: Option<(EndpointIdx, u32)> = None;
+        for e in self.targets.iter().filter_map(endpoint) {
+            let n = ctx.state(e).in_flight;
+            if best.is_none_or(|(_, m)| n < m) {
+                best = Some((e, n));
+            }
+        }
+        if let Some((e, _)) = best
+            && ctx.eligible(e, req)
+        {
+            return Some(e);
+        }
+        ctx.pick(
+            &self.targets,
+            req,
+            |_, c| c.iter_mut().for_each(|c| c.score = 0.0),
+            |c, rand| select::min_score(c, rand),
+        )
+    }
+}
+
+/// LiteLLM `usage-based-routing-v2` (`litellm/router_strategy/lowest_tpm_rpm_v2.py`, commit 005df01).
+///
+/// The deployment with the fewest tokens (input + output of successful calls) in the current UTC minute, among
+/// those for which `tokens + input tokens <= tpm`; ties uniformly at random. LiteLLM's RPM check in the
+/// selection compares a key it never stores (`rpm_dict[item]` is keyed `id:rpm:minute`, `item` is the id), so
+/// RPM is enforced only by its pre-call check, which the shared quota filter stands for here.
+#[derive(Debug)]
+pub struct UsageV2 {
+    targets: Vec<WeightedTarget>,
+}
+
+impl UsageV2 {
+    /// Usage-based routing v2 over endpoint `targets`.
+    pub fn new(targets: Vec<WeightedTarget>) -> Self {
+        UsageV2 { targets }
+    }
+}
+
+impl Policy for UsageV2 {
+    fn select(&self, ctx: &mut Ctx<'_>, req: &RequestInfo) -> Option<EndpointIdx> {
+        let (now, input) = (ctx.now, req.input_tokens as u64);
+        ctx.pick(
+            &self.targets,
+            req,
+            |ctx, cands| {
+                for c in cands.iter_mut() {
+                    let (_, _, tokens) = ctx.state(c.ep).compat.minute_counts(now);
+                    let tpm = ctx.gates[c.ep.get()].tpm;
+                    c.score = if tokens.saturating_add(input) > tpm { f64::INFINITY } else { tokens as f64 };
+                }
+            },
+            |cands, rand| within_relative(cands, 0.0, rand),
+        )
+    }
+}
+
+/// Whether LiteLLM's per-minute check (`item_tpm + input_tokens > tpm or item_rpm + 1 > rpm`, on the successes
+/// of the current minute) keeps a deployment out, as `lowest_latency.py` and `lowest_cost.py` make it.
+#[inline]
+fn over_minute_limits(ctx: &Ctx<'_>, e: EndpointIdx, input: u64, now: Nanos) -> bool {
+    let (successes, _, tokens) = ctx.state(e).compat.minute_counts(now);
+    let g = &ctx.gates[e.get()];
+    tokens.saturating_add(input) > g.tpm || successes.saturating_add(1) > g.rpm
+}
+
+/// LiteLLM `latency-based-routing` (`litellm/router_strategy/lowest_latency.py`, commit 015b945).
+///
+/// - After each success LiteLLM appends the call's latency **per output token** (seconds / completion tokens)
+///   to the deployment's list, and for a streamed call its time to first token per output token to a second
+///   list; a timeout appends a penalty of 1000. A full list (`samples`, default 10) keeps its first
+///   `samples - 1` entries and replaces the last one.
+/// - A deployment's score is the mean of its list; for a streamed request, the sum of its TTFT list divided by
+///   the length of its latency list (as LiteLLM computes it). A deployment with no list scores 0, so new
+///   deployments are tried first.
+/// - Deployments over their `rpm`/`tpm` this minute (successes counted) are skipped; among the rest, one is
+///   chosen uniformly among those within `buffer x best` of the best (LiteLLM `lowest_latency_buffer`).
+/// - The group's lists expire `ttl` (default 1 h) after the last write to any of them; the router clears them
+///   at the next write.
+#[derive(Debug)]
+pub struct Latency {
+    targets: Vec<WeightedTarget>,
+    buffer: f64,
+    ttl: Nanos,
+}
+
+impl Latency {
+    /// Latency routing over endpoint `targets`.
+    pub fn new(targets: Vec<WeightedTarget>, buffer: f64, ttl: Nanos) -> Self {
+        Latency { targets, buffer, ttl }
+    }
+
+    /// Whether the group's lists have expired at `now`.
+    fn expired(&self, ctx: &Ctx<'_>) -> bool {
+        let last = self.targets.iter().filter_map(endpoint).filter_map(|e| ctx.state(e).compat.latency_written).max();
+        last.is_none_or(|t| ctx.now >= t.saturating_add(self.ttl))
+    }
+}
+
+impl Policy for Latency {
+    fn select(&self, ctx: &mut Ctx<'_>, req: &RequestInfo) -> Option<EndpointIdx> {
+        let expired = self.expired(ctx);
+        let (now, input, streaming, buffer) = (ctx.now, req.input_tokens as u64, req.streaming, self.buffer);
+        ctx.pick(
+            &self.targets,
+            req,
+            |ctx, cands| {
+                for c in cands.iter_mut() {
+                    if over_minute_limits(ctx, c.ep, input, now) {
+                        c.score = f64::INFINITY;
+                        continue;
+                    }
+                    let st = &ctx.state(c.ep).compat;
+                    let lat = st.latencies();
+                    c.score = if expired || lat.is_empty() {
+                        0.0
+                    } else if streaming && !st.ttfts().is_empty() {
+                        st.ttfts().iter().sum::<f64>() / lat.len() as f64
+                    } else {
+                        lat.iter().sum::<f64>() / lat.len() as f64
+                    };
+                }
+            },
+            |cands, rand| within_relative(cands, buffer, rand),
+        )
+    }
+}
+
+/// LiteLLM `cost-based-routing` (`litellm/router_strategy/lowest_cost.py`, commit 03a79b6).
+///
+/// The deployment with the lowest `input_cost_per_token + output_cost_per_token` (whatever the request's token
+/// counts), skipping those over their `rpm`/`tpm` this minute (successes counted); ties go to the first in
+/// order (a stable sort).
+#[derive(Debug)]
+pub struct Cost {
+    targets: Vec<WeightedTarget>,
+}
+
+impl Cost {
+    /// Cost routing over endpoint `targets`.
+    pub fn new(targets: Vec<WeightedTarget>) -> Self {
+        Cost { targets }
+    }
+}
+
+impl Policy for Cost {
+    fn select(&self, ctx: &mut Ctx<'_>, req: &RequestInfo) -> Option<EndpointIdx> {
+        let (now, input) = (ctx.now, req.input_tokens as u64);
+        ctx.pick(
+            &self.targets,
+            req,
+            |ctx, cands| {
+                for c in cands.iter_mut() {
+                    let g = &ctx.gates[c.ep.get()];
+                    c.score = if over_minute_limits(ctx, c.ep, input, now) {
+                        f64::INFINITY
+                    } else {
+                        (g.price_in + g.price_out) * 1e-6
+                    };
+                }
+            },
+            |cands, _| first_min(cands),
+        )
+    }
+}

@@ -1,0 +1,207 @@
+//! The closest Portkey gateway config to a routesim policy.
+//!
+//! The policy tree maps node for node: `weighted` is `loadbalance`, `sticky` is `loadbalance` with a
+//! `sticky_session`, `fallback` is `fallback` (with `on_status_codes` from the retried error classes),
+//! `conditional` is `conditional` (the same query operators); any other kind becomes a `loadbalance` over its
+//! targets with their weights. Endpoints are leaf targets named by their id. Retries, the timeout and the
+//! cache carry over; circuit breakers, cooldowns and measurement windows do not.
+
+use super::{Source, codes_of, comment_block};
+use crate::import::scenario::toml_str;
+use router_core::condition::RawValue;
+use router_core::{ErrorClass, PolicyKind, PolicySpec};
+use serde_json::{Map, Value, json};
+
+/// The exported config text (without the comment lines) and what it cannot express.
+pub struct Exported {
+    /// JSON text.
+    pub json: String,
+    /// Parts of the policy Portkey cannot express.
+    pub unexpressed: Vec<String>,
+}
+
+fn raw_to_json(v: &RawValue) -> Value {
+    match v {
+        RawValue::Bool(b) => json!(b),
+        RawValue::Num(n) => json!(n),
+        RawValue::Str(s) => json!(s),
+        RawValue::List(l) => Value::Array(l.iter().map(raw_to_json).collect()),
+        RawValue::Map(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), raw_to_json(v))).collect()),
+    }
+}
+
+struct Writer<'a, 'b> {
+    src: &'b Source<'a>,
+    un: Vec<String>,
+    codes: Option<Vec<u16>>,
+    longest_fallback: u32,
+}
+
+impl Writer<'_, '_> {
+    fn target(&mut self, name: &str, weight: Option<f64>, depth: usize) -> Value {
+        let mut node = match self.src.group(name) {
+            Some(g) if depth <= router_core::MAX_GROUP_DEPTH => self.policy(g, depth + 1),
+            _ => self.leaf(name),
+        };
+        if let (Some(w), Value::Object(m)) = (weight, &mut node) {
+            m.insert("weight".into(), json!(w));
+        }
+        node
+    }
+
+    fn leaf(&mut self, id: &str) -> Value {
+        let mut m = Map::new();
+        m.insert("name".into(), json!(id));
+        match self.src.endpoint(id) {
+            Some(ep) => {
+                m.insert("provider".into(), json!(if ep.provider.is_empty() { "openai" } else { &ep.provider }));
+                if let Some(u) = &ep.upstream
+                    && u.base_url != "https://api.openai.com/v1"
+                {
+                    m.insert("custom_host".into(), json!(u.base_url));
+                }
+                if let Some(k) = ep.upstream.as_ref().and_then(|u| u.api_key_env.as_ref()) {
+                    m.insert("api_key".into(), json!(format!("os.environ/{k}")));
+                }
+                if !ep.model.is_empty() {
+                    m.insert("override_params".into(), json!({ "model": ep.model }));
+                }
+            }
+            None => self.un.push(format!("target `{id}` is neither a group nor an endpoint")),
+        }
+        Value::Object(m)
+    }
+
+    fn policy(&mut self, g: &PolicySpec, depth: usize) -> Value {
+        let mut m = Map::new();
+        m.insert("name".into(), json!(g.name));
+        let targets = self.src.targets(g);
+        let mut strategy = Map::new();
+        let mut children: Vec<Value> = Vec::new();
+        match g.kind {
+            PolicyKind::Conditional => {
+                strategy.insert("mode".into(), json!("conditional"));
+                let mut names: Vec<String> = Vec::new();
+                let mut conditions = Vec::new();
+                for r in &g.rules {
+                    conditions.push(json!({ "query": raw_to_json(&r.when), "then": r.target }));
+                    if !names.contains(&r.target) {
+                        names.push(r.target.clone());
+                    }
+                }
+                strategy.insert("conditions".into(), Value::Array(conditions));
+                if let Some(d) = &g.default {
+                    strategy.insert("default".into(), json!(d));
+                    if !names.contains(d) {
+                        names.push(d.clone());
+                    }
+                }
+                for n in names {
+                    children.push(self.target(&n, None, depth));
+                }
+            }
+            PolicyKind::Fallback => {
+                strategy.insert("mode".into(), json!("fallback"));
+                if let Some(c) = &self.codes {
+                    strategy.insert("on_status_codes".into(), json!(c));
+                }
+                self.longest_fallback = self.longest_fallback.max(targets.len() as u32);
+                for (n, w) in &targets {
+                    children.push(self.target(n, *w, depth));
+                }
+            }
+            kind => {
+                strategy.insert("mode".into(), json!("loadbalance"));
+                if kind == PolicyKind::Sticky {
+                    let key = g.key.clone().unwrap_or_default();
+                    strategy.insert("sticky_session".into(), json!({ "hash_fields": [format!("metadata.{key}")] }));
+                    self.un.push(format!(
+                        "`{}`: sticky: Portkey draws by weight on a key's first request; routesim's consistent-hash \
+                         ring ignores weights and walks on when the endpoint is not eligible",
+                        g.name
+                    ));
+                } else if kind != PolicyKind::Weighted {
+                    self.un.push(format!(
+                        "`{}`: kind `{}`: Portkey load-balances at random by weight instead",
+                        g.name,
+                        kind.name()
+                    ));
+                }
+                for (n, w) in &targets {
+                    let w = w.or_else(|| self.src.endpoint(n).map(|e| e.weight)).unwrap_or(1.0);
+                    children.push(self.target(n, Some(w), depth));
+                }
+            }
+        }
+        m.insert("strategy".into(), Value::Object(strategy));
+        m.insert("targets".into(), Value::Array(children));
+        Value::Object(m)
+    }
+}
+
+/// Writes the policy as a Portkey config.
+pub fn export(src: &Source<'_>) -> Exported {
+    let root = src.policy;
+    let retry = root.retry.clone();
+    let retry_on: Vec<ErrorClass> = retry.as_ref().map_or(Vec::new(), |r| r.retry_on.clone());
+    let codes = (!retry_on.contains(&ErrorClass::Other)).then(|| codes_of(&retry_on));
+    let mut w = Writer { src, un: Vec::new(), codes: codes.clone(), longest_fallback: 1 };
+    let mut doc = match w.policy(root, 0) {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    doc.remove("name");
+    if let Some(r) = &retry {
+        let attempts = (r.max_attempts / w.longest_fallback.max(1)).saturating_sub(1);
+        if attempts > 0 {
+            let mut rt = Map::new();
+            rt.insert("attempts".into(), json!(attempts));
+            rt.insert("on_status_codes".into(), json!(codes.clone().unwrap_or_else(|| codes_of(&retry_on))));
+            doc.insert("retry".into(), Value::Object(rt));
+            w.un.push(format!(
+                "retry: backoff {}..{} with {:?} jitter and retry budget; Portkey backs off exponentially on its own",
+                r.base_delay, r.max_delay, r.jitter
+            ));
+        }
+    }
+    if let Some(t) = root.timeout {
+        doc.insert("request_timeout".into(), json!(t.nanos() / 1_000_000));
+    }
+    if root.ttft_timeout.is_some() {
+        w.un.push("ttft_timeout: Portkey has no time-to-first-token timeout".into());
+    }
+    if let Some(c) = &root.cache {
+        doc.insert("cache".into(), json!({ "mode": "simple", "max_age": c.ttl.nanos() / 1_000_000_000 }));
+    }
+    if root.fallbacks.is_some() {
+        w.un.push("fallbacks: router-wide chains of endpoints (use a `fallback` node)".into());
+    }
+    if root.cooldown.is_some() {
+        w.un.push("cooldown: LiteLLM-style deployment cooldowns".into());
+    }
+    if root.group_retry.is_some() {
+        w.un.push("group_retry: LiteLLM's retries within a model group, then fallback groups".into());
+    }
+    if root.tracking.unwrap_or_default().circuit.enabled {
+        w.un.push("circuit breaker: Portkey OSS does not take failing targets out of rotation".into());
+    }
+    if root.batching.is_some() {
+        w.un.push("batching of deferrable requests".into());
+    }
+    let json = serde_json::to_string_pretty(&Value::Object(doc)).unwrap_or_default();
+    Exported { json, unexpressed: w.un }
+}
+
+/// The header comment of an exported Portkey config (`//` lines: strip them before uploading the config).
+pub fn header(policy: &str, scenario: &str, unexpressed: &[String], cost: &[String]) -> String {
+    let mut s = format!(
+        "// Portkey config exported by `routesim export portkey` from policy {} of scenario {}.\n// JSON with \
+         comment lines: remove the lines starting with // before uploading it (routesim import reads it as is).\n//\n",
+        toml_str(policy),
+        toml_str(scenario)
+    );
+    s += &comment_block("//", "NOT EXPRESSIBLE IN PORTKEY (approximated as described):", unexpressed);
+    s += "//\n";
+    s += &comment_block("//", "METRIC COST OF THE APPROXIMATION (this config minus the policy, 95% interval):", cost);
+    s
+}

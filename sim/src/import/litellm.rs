@@ -1,0 +1,620 @@
+//! `routesim import litellm`: a LiteLLM proxy `config.yaml` (`model_list`, `router_settings`,
+//! `litellm_settings`) into router-core terms.
+//!
+//! - Each `model_list` entry is an endpoint; entries sharing a `model_name` form a model group, one group policy
+//!   of the strategy's compat kind (`simple-shuffle` is `weighted` with LiteLLM's weights: `weight`, else `rpm`,
+//!   else `tpm`, as the group's first deployment has them; `order` nests a fallback over the order tiers).
+//! - The root is a `conditional` on the request's `model` metadata, with LiteLLM's cooldowns
+//!   ([`router_core::CooldownConfig`]) instead of the circuit breaker and its retry-then-fallback order
+//!   ([`router_core::GroupRetryConfig`]).
+//! - `os.environ/NAME` keys stay references (`upstream.api_key_env`); literal keys are not copied.
+//! - Keys that change routing but are not modelled are an error naming them; other unknown keys a warning.
+
+use super::yaml::parse_yaml;
+use super::{ClassDraft, EndpointDraft, ImportError, Imported, env_reference, slug};
+use crate::import::scenario::secs;
+use router_core::{
+    CacheConfig, CooldownConfig, Duration, ErrorClass, GroupRetryConfig, PolicyKind, PolicySpec, RetryConfig, RuleSpec,
+    TargetSpec, TrackingConfig, condition::RawValue,
+};
+use serde::Deserialize;
+use serde_norway::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The routing strategies routesim reproduces, as LiteLLM names them.
+pub const STRATEGIES: [&str; 5] =
+    ["simple-shuffle", "least-busy", "usage-based-routing-v2", "latency-based-routing", "cost-based-routing"];
+
+/// LiteLLM's default `allowed_fails` (`litellm.allowed_fails`): a router with this value uses the failure-rate
+/// cooldown logic (`_is_allowed_fails_set_on_router`).
+const LITELLM_DEFAULT_ALLOWED_FAILS: u32 = 3;
+
+/// The top level of a proxy config.
+#[derive(Debug, Deserialize)]
+struct Config {
+    #[serde(default)]
+    model_list: Vec<Deployment>,
+    #[serde(default)]
+    router_settings: RouterSettings,
+    #[serde(default)]
+    litellm_settings: LitellmSettings,
+    #[serde(flatten)]
+    other: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Deployment {
+    model_name: String,
+    litellm_params: Params,
+    #[serde(default)]
+    model_info: ModelInfo,
+    #[serde(default)]
+    rpm: Option<u32>,
+    #[serde(default)]
+    tpm: Option<u64>,
+    #[serde(flatten)]
+    other: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Params {
+    model: String,
+    #[serde(default)]
+    api_base: Option<String>,
+    #[serde(default)]
+    api_key: Option<String>,
+    #[serde(default)]
+    rpm: Option<u32>,
+    #[serde(default)]
+    tpm: Option<u64>,
+    #[serde(default)]
+    weight: Option<f64>,
+    #[serde(default)]
+    order: Option<u32>,
+    #[serde(default)]
+    max_parallel_requests: Option<u32>,
+    #[serde(default)]
+    input_cost_per_token: Option<f64>,
+    #[serde(default)]
+    output_cost_per_token: Option<f64>,
+    #[serde(default)]
+    timeout: Option<f64>,
+    #[serde(default)]
+    stream_timeout: Option<f64>,
+    #[serde(default)]
+    tags: Option<Vec<String>>,
+    #[serde(flatten)]
+    other: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ModelInfo {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    base_model: Option<String>,
+    #[serde(default)]
+    max_input_tokens: Option<u64>,
+    #[serde(default)]
+    input_cost_per_token: Option<f64>,
+    #[serde(default)]
+    output_cost_per_token: Option<f64>,
+    #[serde(default)]
+    rpm: Option<u32>,
+    #[serde(default)]
+    tpm: Option<u64>,
+    #[serde(flatten)]
+    other: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RouterSettings {
+    #[serde(default)]
+    routing_strategy: Option<String>,
+    #[serde(default)]
+    routing_strategy_args: Option<StrategyArgs>,
+    #[serde(default)]
+    num_retries: Option<u32>,
+    #[serde(default)]
+    retry_after: Option<f64>,
+    #[serde(default)]
+    timeout: Option<f64>,
+    #[serde(default)]
+    stream_timeout: Option<f64>,
+    #[serde(default)]
+    fallbacks: Option<Vec<BTreeMap<String, Vec<String>>>>,
+    #[serde(default)]
+    context_window_fallbacks: Option<Vec<BTreeMap<String, Vec<String>>>>,
+    #[serde(default)]
+    content_policy_fallbacks: Option<Vec<BTreeMap<String, Vec<String>>>>,
+    #[serde(default)]
+    allowed_fails: Option<u32>,
+    #[serde(default)]
+    allowed_fails_policy: Option<BTreeMap<String, u32>>,
+    #[serde(default)]
+    cooldown_time: Option<f64>,
+    #[serde(default)]
+    disable_cooldowns: Option<bool>,
+    #[serde(default)]
+    enable_pre_call_checks: Option<bool>,
+    #[serde(default)]
+    default_max_parallel_requests: Option<u32>,
+    #[serde(flatten)]
+    other: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StrategyArgs {
+    #[serde(default)]
+    ttl: Option<f64>,
+    #[serde(default)]
+    lowest_latency_buffer: Option<f64>,
+    #[serde(default)]
+    max_latency_list_size: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct LitellmSettings {
+    #[serde(default)]
+    cache: Option<bool>,
+    #[serde(default)]
+    cache_params: Option<CacheParams>,
+    #[serde(default)]
+    num_retries: Option<u32>,
+    #[serde(default)]
+    request_timeout: Option<f64>,
+    #[serde(default)]
+    fallbacks: Option<Vec<BTreeMap<String, Vec<String>>>>,
+    #[serde(default)]
+    context_window_fallbacks: Option<Vec<BTreeMap<String, Vec<String>>>>,
+    #[serde(default)]
+    content_policy_fallbacks: Option<Vec<BTreeMap<String, Vec<String>>>>,
+    #[serde(flatten)]
+    other: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct CacheParams {
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    ttl: Option<f64>,
+    #[serde(flatten)]
+    other: BTreeMap<String, Value>,
+}
+
+/// Keys that change LiteLLM's routing but that routesim does not model, per section.
+const ROUTER_NOT_MODELLED: [&str; 10] = [
+    "model_group_alias",
+    "retry_policy",
+    "model_group_retry_policy",
+    "provider_budget_config",
+    "optional_pre_call_checks",
+    "default_fallbacks",
+    "max_fallbacks",
+    "enable_tag_filtering",
+    "tag_filtering_match_any",
+    "routing_groups",
+];
+const PARAMS_NOT_MODELLED: [&str; 4] = ["region_name", "max_budget", "budget_duration", "model_group_affinity"];
+const SETTINGS_NOT_MODELLED: [&str; 3] = ["default_fallbacks", "model_alias_map", "enable_tag_filtering"];
+
+/// Reads a LiteLLM proxy config.
+pub fn import(file: &Path, text: &str) -> Result<Imported, ImportError> {
+    let cfg: Config = parse_yaml(file, text)?;
+    let err = |path: &str, msg: String| ImportError::at(file, text, path, msg);
+    let mut warnings = Vec::new();
+    let mut assumptions = Vec::new();
+    let mut approximations = Vec::new();
+
+    // Unknown keys: routing ones are errors, the rest warnings.
+    let mut check_unknown = |section: &str, other: &BTreeMap<String, Value>, routing: &[&str]| {
+        let bad: Vec<&String> = other.keys().filter(|k| routing.contains(&k.as_str())).collect();
+        if let Some(k) = bad.first() {
+            return Err(err(
+                &format!("{section}{k}"),
+                format!(
+                    "`{k}` changes routing but routesim does not model it (not modelled here: {}); remove it to \
+                     simulate without it",
+                    routing.join(", ")
+                ),
+            ));
+        }
+        let rest: Vec<String> = other.keys().map(|k| format!("{section}{k}")).collect();
+        if !rest.is_empty() {
+            warnings.push(rest.join(", "));
+        }
+        Ok(())
+    };
+    check_unknown("", &cfg.other, &[])?;
+    check_unknown("router_settings.", &cfg.router_settings.other, &ROUTER_NOT_MODELLED)?;
+    check_unknown("litellm_settings.", &cfg.litellm_settings.other, &SETTINGS_NOT_MODELLED)?;
+    for (i, d) in cfg.model_list.iter().enumerate() {
+        check_unknown(&format!("model_list[{i}]."), &d.other, &[])?;
+        check_unknown(&format!("model_list[{i}].litellm_params."), &d.litellm_params.other, &PARAMS_NOT_MODELLED)?;
+        check_unknown(&format!("model_list[{i}].model_info."), &d.model_info.other, &[])?;
+    }
+    if let Some(cp) = &cfg.litellm_settings.cache_params {
+        check_unknown("litellm_settings.cache_params.", &cp.other, &["mode", "namespace"])?;
+    }
+    if cfg.model_list.is_empty() {
+        return Err(err("model_list", "expected at least one deployment in `model_list`".into()));
+    }
+
+    let rs = &cfg.router_settings;
+    let ls = &cfg.litellm_settings;
+    let strategy = rs.routing_strategy.clone().unwrap_or_else(|| "simple-shuffle".into());
+    if !STRATEGIES.contains(&strategy.as_str()) {
+        return Err(err(
+            "router_settings.routing_strategy",
+            format!("unknown or unsupported routing strategy `{strategy}`: expected one of {}", STRATEGIES.join(", ")),
+        ));
+    }
+    if strategy == "simple-shuffle" && rs.routing_strategy.is_none() {
+        assumptions.push("routing_strategy unset: LiteLLM's default `simple-shuffle`".into());
+    }
+    let args = rs.routing_strategy_args.as_ref();
+    if args.is_some() && strategy != "latency-based-routing" {
+        warnings.push(format!(
+            "router_settings.routing_strategy_args (used by latency-based-routing only, not `{strategy}`)"
+        ));
+    }
+
+    // Endpoints, by model group in config order.
+    let mut group_order: Vec<String> = Vec::new();
+    let mut members: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, d) in cfg.model_list.iter().enumerate() {
+        if d.model_name.trim().is_empty() {
+            return Err(err(&format!("model_list[{i}].model_name"), "expected a non-empty model_name".into()));
+        }
+        if !members.contains_key(&d.model_name) {
+            group_order.push(d.model_name.clone());
+        }
+        members.entry(d.model_name.clone()).or_default().push(i);
+    }
+    let group_names: BTreeMap<String, String> = group_order.iter().map(|m| (m.clone(), slug(m))).collect();
+    let mut endpoints: Vec<EndpointDraft> = Vec::new();
+    let mut ids = Vec::new();
+    for (i, d) in cfg.model_list.iter().enumerate() {
+        let p = &d.litellm_params;
+        let group = &members[&d.model_name];
+        let k = group.iter().position(|&j| j == i).unwrap_or(0) + 1;
+        let mut id = match &d.model_info.id {
+            Some(x) => slug(x),
+            None => format!("{}-{k}", slug(&d.model_name)),
+        };
+        while ids.contains(&id) || group_names.values().any(|g| g == &id) {
+            id.push('x');
+        }
+        ids.push(id.clone());
+        let (provider, _) = p.model.split_once('/').unwrap_or(("openai", &p.model));
+        let upstream = upstream(p, provider, &mut warnings, i);
+        let weight = p.weight.unwrap_or(1.0);
+        endpoints.push(EndpointDraft {
+            id,
+            provider: provider.to_string(),
+            model: d.model_info.base_model.clone().unwrap_or_else(|| p.model.clone()),
+            input_cost_per_token: p.input_cost_per_token.or(d.model_info.input_cost_per_token),
+            output_cost_per_token: p.output_cost_per_token.or(d.model_info.output_cost_per_token),
+            rpm: d.rpm.or(p.rpm).or(d.model_info.rpm),
+            tpm: d.tpm.or(p.tpm).or(d.model_info.tpm),
+            concurrency: p.max_parallel_requests.or(rs.default_max_parallel_requests),
+            context_window: d.model_info.max_input_tokens.map(|c| c.min(u32::MAX as u64) as u32),
+            weight,
+            upstream,
+        });
+        if (p.max_parallel_requests.is_some() || rs.default_max_parallel_requests.is_some())
+            && !approximations.iter().any(|a: &String| a.starts_with("max_parallel_requests"))
+        {
+            approximations.push(
+                "max_parallel_requests: LiteLLM queues a request for a free slot; routesim keeps a full deployment \
+                 out of the choice (`limits.concurrency`)"
+                    .into(),
+            );
+        }
+        if p.timeout.is_some() || p.stream_timeout.is_some() {
+            approximations.push(format!(
+                "model_list[{i}].litellm_params.timeout/stream_timeout: per-deployment timeouts are applied by the \
+                 gateway only (`upstream.timeout`); the simulation uses the router-wide ones"
+            ));
+        }
+        if p.tags.is_some() {
+            warnings.push(format!("model_list[{i}].litellm_params.tags (tag routing is off)"));
+        }
+    }
+
+    // One group policy per model group (order tiers nest).
+    let mut groups: Vec<PolicySpec> = Vec::new();
+    let mut balancing = Vec::new();
+    let mut tiers: Vec<PolicySpec> = Vec::new();
+    let samples = args.and_then(|a| a.max_latency_list_size);
+    if let Some(k) = samples
+        && !(1..=router_core::state::MAX_LATENCY_SAMPLES as u32).contains(&k)
+    {
+        return Err(err(
+            "router_settings.routing_strategy_args.max_latency_list_size",
+            format!("expected 1..={}, found {k}", router_core::state::MAX_LATENCY_SAMPLES),
+        ));
+    }
+    for m in &group_order {
+        let gname = group_names[m].clone();
+        let idx = &members[m];
+        let orders: Vec<Option<u32>> = idx.iter().map(|&i| cfg.model_list[i].litellm_params.order).collect();
+        if orders.iter().any(Option::is_some) {
+            let mut levels: Vec<u32> = orders.iter().map(|o| o.unwrap_or(u32::MAX)).collect();
+            levels.sort_unstable();
+            levels.dedup();
+            let mut tier_names = Vec::new();
+            for level in levels {
+                let sub: Vec<usize> = idx
+                    .iter()
+                    .copied()
+                    .filter(|&i| cfg.model_list[i].litellm_params.order.unwrap_or(u32::MAX) == level)
+                    .collect();
+                let tname =
+                    if level == u32::MAX { format!("{gname}@unordered") } else { format!("{gname}@order{level}") };
+                tiers.push(strategy_spec(&tname, &strategy, &sub, &cfg, &endpoints, args, samples));
+                balancing.push(tname.clone());
+                tier_names.push(TargetSpec::Name(tname));
+            }
+            let mut g = PolicySpec::new(gname.clone(), PolicyKind::Fallback);
+            g.description = Some(format!("LiteLLM model group `{m}`: the lowest `order` with a healthy deployment"));
+            g.targets = tier_names;
+            groups.push(g);
+        } else {
+            groups.push(strategy_spec(&gname, &strategy, idx, &cfg, &endpoints, args, samples));
+            balancing.push(gname.clone());
+        }
+    }
+    groups.extend(tiers);
+
+    // The root: requests name their model group.
+    let mut root = PolicySpec::new("litellm", PolicyKind::Conditional);
+    root.description = Some(format!("LiteLLM `{strategy}` as its router runs it (imported)"));
+    root.rules = group_order
+        .iter()
+        .map(|m| {
+            let mut when = BTreeMap::new();
+            when.insert("model".to_string(), RawValue::Str(m.clone()));
+            RuleSpec { when: RawValue::Map(when), target: group_names[m].clone() }
+        })
+        .collect();
+
+    // Fallbacks (router_settings wins over litellm_settings, as the proxy passes them to the Router).
+    let mut fallbacks: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let (fb, fb_path) = match (&rs.fallbacks, &ls.fallbacks) {
+        (Some(f), _) => (Some(f), "router_settings.fallbacks"),
+        (None, Some(f)) => (Some(f), "litellm_settings.fallbacks"),
+        _ => (None, ""),
+    };
+    for (i, entry) in fb.into_iter().flatten().enumerate() {
+        for (from, to) in entry {
+            let Some(g) = group_names.get(from) else {
+                return Err(err(
+                    &format!("{fb_path}[{i}].{from}"),
+                    format!("unknown model group `{from}`: expected one of {}", group_order.join(", ")),
+                ));
+            };
+            let mut chain = Vec::new();
+            for (j, t) in to.iter().enumerate() {
+                match group_names.get(t) {
+                    Some(tg) => chain.push(tg.clone()),
+                    None => {
+                        return Err(err(
+                            &format!("{fb_path}[{i}].{from}[{j}]"),
+                            format!("unknown fallback model group `{t}`: expected one of {}", group_order.join(", ")),
+                        ));
+                    }
+                }
+            }
+            fallbacks.insert(g.clone(), chain);
+        }
+    }
+    for (name, list) in [
+        ("context_window_fallbacks", rs.context_window_fallbacks.as_ref().or(ls.context_window_fallbacks.as_ref())),
+        ("content_policy_fallbacks", rs.content_policy_fallbacks.as_ref().or(ls.content_policy_fallbacks.as_ref())),
+    ] {
+        if list.is_some_and(|l| !l.is_empty()) {
+            approximations.push(format!(
+                "{name}: routesim never sends a request to a deployment whose context window is too small and \
+                 simulates no content-policy refusals, so these fallbacks never trigger in the simulation"
+            ));
+        }
+    }
+
+    // Retries.
+    let num_retries = match rs.num_retries.or(ls.num_retries) {
+        Some(n) => n,
+        None => {
+            assumptions
+                .push("num_retries unset: 0, as LiteLLM's Router (`num_retries or litellm.num_retries or 0`)".into());
+            0
+        }
+    };
+    let longest = fallbacks.values().map(Vec::len).max().unwrap_or(0) as u32;
+    let attempts = (1 + num_retries) * (1 + longest);
+    if attempts > 100 {
+        return Err(err(
+            "router_settings.num_retries",
+            format!(
+                "(1 + num_retries) x (1 + longest fallback chain) = {attempts} attempts: routesim allows at most 100"
+            ),
+        ));
+    }
+    root.retry = Some(RetryConfig {
+        max_attempts: attempts,
+        retry_on: vec![ErrorClass::RateLimited, ErrorClass::Server, ErrorClass::Timeout],
+        budget: None,
+        same_endpoint: true,
+        ..RetryConfig::default()
+    });
+    root.group_retry =
+        Some(GroupRetryConfig { num_retries, retry_after: secs(rs.retry_after.unwrap_or(0.0)), fallbacks });
+
+    // Cooldowns instead of the circuit breaker.
+    let mut tracking = TrackingConfig::default();
+    tracking.circuit.enabled = false;
+    root.tracking = Some(tracking);
+    if rs.disable_cooldowns != Some(true) {
+        let allowed_fails = match (&rs.allowed_fails_policy, rs.allowed_fails) {
+            (Some(policy), _) => {
+                let values: Vec<u32> = policy.values().copied().collect();
+                match values.first() {
+                    Some(&v) if values.iter().all(|&x| x == v) => Some(v),
+                    None => rs.allowed_fails.filter(|&a| a != LITELLM_DEFAULT_ALLOWED_FAILS),
+                    _ => {
+                        return Err(err(
+                            "router_settings.allowed_fails_policy",
+                            "different allowed fails per exception type change routing and are not modelled: \
+                             routesim applies one `allowed_fails` to every error; give them all the same value"
+                                .into(),
+                        ));
+                    }
+                }
+            }
+            (None, a) => a.filter(|&a| a != LITELLM_DEFAULT_ALLOWED_FAILS),
+        };
+        let single: Vec<String> = group_order
+            .iter()
+            .filter(|m| members[*m].len() == 1)
+            .map(|m| endpoints[members[m][0]].id.clone())
+            .collect();
+        if rs.cooldown_time.is_none() {
+            assumptions.push("cooldown_time unset: LiteLLM's default 5s".into());
+        }
+        root.cooldown = Some(CooldownConfig {
+            allowed_fails,
+            cooldown_time: secs(rs.cooldown_time.unwrap_or(5.0)),
+            single_deployment: single,
+        });
+    }
+    if let Some(t) = rs.timeout.or(ls.request_timeout) {
+        root.timeout = Some(secs(t));
+    }
+    if let Some(t) = rs.stream_timeout {
+        root.ttft_timeout = Some(secs(t));
+    }
+    if rs.enable_pre_call_checks == Some(false) {
+        approximations.push(
+            "enable_pre_call_checks: false: routesim always keeps a deployment whose context window is too small \
+             out of the choice"
+                .into(),
+        );
+    }
+    if ls.cache == Some(true) {
+        let cp = ls.cache_params.as_ref();
+        let ttl = cp.and_then(|c| c.ttl).unwrap_or(600.0);
+        if cp.and_then(|c| c.ttl).is_none() {
+            assumptions.push("cache_params.ttl unset: 600s (LiteLLM's default cache ttl)".into());
+        }
+        if let Some(kind) = cp.and_then(|c| c.kind.as_deref())
+            && kind != "local"
+            && kind != "redis"
+            && kind != "s3"
+        {
+            approximations.push(format!("cache type `{kind}` is simulated as an exact-match cache"));
+        }
+        root.cache = Some(CacheConfig { ttl: secs(ttl), capacity: 100_000 });
+    }
+
+    let classes = group_order
+        .iter()
+        .map(|m| ClassDraft {
+            name: slug(m),
+            metadata: BTreeMap::from([("model".to_string(), crate::import::scenario::toml_str(m))]),
+        })
+        .collect();
+    assumptions
+        .push("requests stream (`stream: true`), which latency-based routing scores by time to first token".into());
+    Ok(Imported {
+        gateway: "LiteLLM",
+        file: file.to_path_buf(),
+        endpoints,
+        policy: root,
+        groups,
+        balancing,
+        classes,
+        streaming: true,
+        warnings,
+        assumptions,
+        approximations,
+    })
+}
+
+/// The group policy of LiteLLM strategy `strategy` over the deployments `idx`.
+fn strategy_spec(
+    name: &str,
+    strategy: &str,
+    idx: &[usize],
+    cfg: &Config,
+    endpoints: &[EndpointDraft],
+    args: Option<&StrategyArgs>,
+    samples: Option<u32>,
+) -> PolicySpec {
+    let ids: Vec<&str> = idx.iter().map(|&i| endpoints[i].id.as_str()).collect();
+    let kind = match strategy {
+        "least-busy" => PolicyKind::LitellmLeastBusy,
+        "usage-based-routing-v2" => PolicyKind::LitellmUsageV2,
+        "latency-based-routing" => PolicyKind::LitellmLatency,
+        "cost-based-routing" => PolicyKind::LitellmCost,
+        _ => PolicyKind::Weighted,
+    };
+    let mut s = PolicySpec::new(name, kind);
+    if kind == PolicyKind::Weighted {
+        // simple_shuffle.py: the first healthy deployment decides which key weighs; the others' missing values
+        // count 0; without any, a uniform pick.
+        let first = &cfg.model_list[idx[0]].litellm_params;
+        let key: Option<Box<dyn Fn(usize) -> f64>> = if first.weight.is_some() {
+            Some(Box::new(|i| cfg.model_list[i].litellm_params.weight.unwrap_or(0.0)))
+        } else if first.rpm.is_some() {
+            Some(Box::new(|i| cfg.model_list[i].litellm_params.rpm.unwrap_or(0) as f64))
+        } else if first.tpm.is_some() {
+            Some(Box::new(|i| cfg.model_list[i].litellm_params.tpm.unwrap_or(0) as f64))
+        } else {
+            None
+        };
+        s.targets = idx
+            .iter()
+            .zip(&ids)
+            .map(|(&i, id)| TargetSpec::Weighted { id: id.to_string(), weight: key.as_ref().map_or(1.0, |k| k(i)) })
+            .collect();
+    } else {
+        s.targets = ids.iter().map(|id| TargetSpec::Name(id.to_string())).collect();
+    }
+    if kind == PolicyKind::LitellmLatency {
+        s.buffer = args.and_then(|a| a.lowest_latency_buffer);
+        s.ttl = args.and_then(|a| a.ttl).map(secs);
+        s.samples = samples;
+    }
+    s
+}
+
+/// The endpoint's upstream: `api_base` (else the provider's public base for openai), the key as a reference.
+fn upstream(p: &Params, provider: &str, warnings: &mut Vec<String>, i: usize) -> Option<router_core::UpstreamConfig> {
+    let key_env = match p.api_key.as_deref() {
+        Some(k) => match env_reference(k) {
+            Some(name) => Some(name.to_string()),
+            None => {
+                warnings.push(format!("model_list[{i}].litellm_params.api_key (a literal key: not copied)"));
+                None
+            }
+        },
+        None => None,
+    };
+    let base = p.api_base.clone().or_else(|| (provider == "openai").then(|| "https://api.openai.com/v1".into()))?;
+    let (_, bare) = p.model.split_once('/').unwrap_or(("", &p.model));
+    Some(router_core::UpstreamConfig {
+        base_url: base,
+        api_key_env: key_env,
+        model: Some(bare.to_string()),
+        timeout: p.timeout.map(secs),
+        auth: router_core::UpstreamAuth::Bearer,
+    })
+}
+
+/// LiteLLM's `Duration` for seconds given as a number.
+pub fn duration_secs(d: Duration) -> f64 {
+    d.nanos() as f64 / 1e9
+}

@@ -1,0 +1,555 @@
+//! `routesim import portkey`: a Portkey gateway config (JSON) into router-core terms.
+//!
+//! It follows `src/handlers/handlerUtils.ts` (`tryTargetsRecursively`) and `src/services/conditionalRouter.ts`
+//! of Portkey-AI/gateway (commit 669825c): a node with a `strategy` chooses among its `targets`, which nest to
+//! any depth; a leaf (a `provider` or `virtual_key`) is an endpoint.
+//!
+//! - `single` takes the first target (`fallback` over it); `loadbalance` is `weighted` (a missing weight is 1;
+//!   0 drains a target), with `sticky_session` (`hash_fields`, `ttl`) it is `sticky`; `fallback` is `fallback`
+//!   (after a failure the router asks again without the tried endpoints: the next target in order), and its
+//!   `on_status_codes` decide which failures move on; `conditional` is `conditional` with the same query
+//!   operators (`$regex` is not modelled: an error).
+//! - `retry` (`attempts`, `on_status_codes`), `request_timeout` (ms), `cache` (`simple`, `max_age`) and
+//!   `override_params.model` (inherited by nested targets, as Portkey merges them) are read.
+//! - Keys that change routing but are not modelled are an error naming them; other unknown keys a warning.
+
+use super::yaml::parse_json;
+use super::{ClassDraft, EndpointDraft, ImportError, Imported, env_reference, slug};
+use crate::import::scenario::secs;
+use router_core::{
+    CacheConfig, Duration, ErrorClass, PolicyKind, PolicySpec, RetryConfig, RuleSpec, TargetSpec, TrackingConfig,
+    condition::RawValue,
+};
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The strategy modes routesim reproduces.
+pub const MODES: [&str; 4] = ["single", "loadbalance", "fallback", "conditional"];
+
+/// One node of a Portkey config (the root, a strategy node or a leaf target).
+#[derive(Debug, Default, Deserialize)]
+pub struct Node {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    strategy: Option<Strategy>,
+    #[serde(default)]
+    targets: Vec<Node>,
+    #[serde(default)]
+    provider: Option<String>,
+    #[serde(default)]
+    virtual_key: Option<String>,
+    #[serde(default)]
+    api_key: Option<String>,
+    #[serde(default)]
+    custom_host: Option<String>,
+    #[serde(default)]
+    weight: Option<f64>,
+    #[serde(default)]
+    override_params: Option<OverrideParams>,
+    #[serde(default)]
+    retry: Option<Retry>,
+    #[serde(default)]
+    request_timeout: Option<f64>,
+    #[serde(default)]
+    cache: Option<Cache>,
+    #[serde(flatten)]
+    other: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Strategy {
+    mode: String,
+    #[serde(default)]
+    on_status_codes: Option<Vec<u16>>,
+    #[serde(default)]
+    conditions: Vec<Condition>,
+    #[serde(default)]
+    default: Option<String>,
+    #[serde(default)]
+    sticky_session: Option<Sticky>,
+    #[serde(flatten)]
+    other: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Condition {
+    query: Value,
+    then: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Sticky {
+    hash_fields: Vec<String>,
+    #[serde(default)]
+    ttl: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct OverrideParams {
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(flatten)]
+    other: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Retry {
+    attempts: u32,
+    #[serde(default)]
+    on_status_codes: Option<Vec<u16>>,
+    #[serde(default)]
+    use_retry_after_header: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Cache {
+    mode: String,
+    #[serde(default)]
+    max_age: Option<f64>,
+}
+
+/// Keys that change Portkey's routing but are not modelled.
+const NODE_NOT_MODELLED: [&str; 3] = ["cb_config", "circuit_breaker", "forward_headers_routing"];
+const STRATEGY_NOT_MODELLED: [&str; 1] = ["cb_config"];
+
+/// Portkey's default retry status codes.
+const DEFAULT_RETRY_CODES: [u16; 5] = [429, 500, 502, 503, 504];
+
+/// The error class of an HTTP status, as routesim's provider models produce them.
+pub fn class_of(code: u16) -> ErrorClass {
+    match code {
+        429 => ErrorClass::RateLimited,
+        408 => ErrorClass::Timeout,
+        500..=599 => ErrorClass::Server,
+        _ => ErrorClass::Other,
+    }
+}
+
+struct Walk<'a> {
+    file: &'a Path,
+    text: &'a str,
+    endpoints: Vec<EndpointDraft>,
+    groups: Vec<PolicySpec>,
+    balancing: Vec<String>,
+    names: Vec<String>,
+    classes: Vec<ClassDraft>,
+    warnings: Vec<String>,
+    approximations: Vec<String>,
+    retry_on: Vec<ErrorClass>,
+    longest_fallback: u32,
+}
+
+impl Walk<'_> {
+    fn err(&self, path: &str, msg: impl Into<String>) -> ImportError {
+        ImportError::at(self.file, self.text, path, msg)
+    }
+
+    fn unique(&mut self, base: String) -> String {
+        let mut n = base.clone();
+        let mut k = 2;
+        while self.names.contains(&n) {
+            n = format!("{base}-{k}");
+            k += 1;
+        }
+        self.names.push(n.clone());
+        n
+    }
+
+    fn unknown(&mut self, path: &str, other: &BTreeMap<String, Value>, routing: &[&str]) -> Result<(), ImportError> {
+        if let Some(k) = other.keys().find(|k| routing.contains(&k.as_str())) {
+            return Err(self.err(
+                &format!("{path}{k}"),
+                format!("`{k}` changes routing but routesim does not model it; remove it to simulate without it"),
+            ));
+        }
+        self.warnings.extend(other.keys().map(|k| format!("{path}{k}")));
+        Ok(())
+    }
+
+    /// Imports `node` at `path` (`""` for the root); returns its endpoint id or group name.
+    fn node(&mut self, node: &Node, path: &str, model: Option<&str>, root: bool) -> Result<String, ImportError> {
+        let p = |k: &str| if path.is_empty() { k.to_string() } else { format!("{path}.{k}") };
+        self.unknown(
+            &if path.is_empty() { String::new() } else { format!("{path}.") },
+            &node.other,
+            &NODE_NOT_MODELLED,
+        )?;
+        if let Some(o) = &node.override_params {
+            self.warnings.extend(o.other.keys().map(|k| format!("{}.{k}", p("override_params"))));
+        }
+        let model = node.override_params.as_ref().and_then(|o| o.model.as_deref()).or(model);
+        if !root {
+            if node.retry.is_some() {
+                self.approximations.push(format!("{}: a nested retry is applied router-wide", p("retry")));
+            }
+            if node.request_timeout.is_some() {
+                self.approximations.push(format!("{}: a nested timeout is applied router-wide", p("request_timeout")));
+            }
+        }
+        if let Some(r) = &node.retry {
+            let codes = r.on_status_codes.clone().unwrap_or(DEFAULT_RETRY_CODES.to_vec());
+            self.retry_on.extend(codes.into_iter().map(class_of));
+        }
+        let Some(strategy) = &node.strategy else {
+            if !node.targets.is_empty() {
+                return Err(self.err(&p("strategy"), "expected a `strategy` on a node with `targets`"));
+            }
+            return self.leaf(node, path, model);
+        };
+        self.unknown(&format!("{}.", p("strategy")), &strategy.other, &STRATEGY_NOT_MODELLED)?;
+        if !MODES.contains(&strategy.mode.as_str()) {
+            return Err(self.err(
+                &p("strategy.mode"),
+                format!("unknown strategy mode `{}`: expected one of {}", strategy.mode, MODES.join(", ")),
+            ));
+        }
+        if node.targets.is_empty() {
+            return Err(self.err(&p("targets"), format!("expected at least one target for mode `{}`", strategy.mode)));
+        }
+        let name = self.unique(match &node.name {
+            Some(n) => slug(n),
+            None if root => "portkey".into(),
+            None => format!("pk-{}", slug(&path.replace(['[', ']'], "").replace('.', "-"))),
+        });
+        // Targets first (they may be referenced by name).
+        let mut children = Vec::new();
+        for (i, t) in node.targets.iter().enumerate() {
+            let cp = format!("{}[{i}]", p("targets"));
+            children.push(self.node(t, &cp, model, false)?);
+        }
+        let mut spec = PolicySpec::new(name.clone(), PolicyKind::Fallback);
+        match strategy.mode.as_str() {
+            "single" => spec.targets = vec![TargetSpec::Name(children[0].clone())],
+            "fallback" => {
+                spec.targets = children.iter().cloned().map(TargetSpec::Name).collect();
+                self.longest_fallback = self.longest_fallback.max(children.len() as u32);
+                match &strategy.on_status_codes {
+                    Some(codes) => self.retry_on.extend(codes.iter().map(|&c| class_of(c))),
+                    None => self.retry_on.extend(ErrorClass::ALL),
+                }
+            }
+            "loadbalance" => {
+                let weights: Vec<f64> = node.targets.iter().map(|t| t.weight.unwrap_or(1.0)).collect();
+                if let Some(i) = weights.iter().position(|w| !w.is_finite() || *w < 0.0) {
+                    return Err(self.err(&format!("{}[{i}].weight", p("targets")), "expected a weight >= 0"));
+                }
+                if weights.iter().all(|&w| w == 0.0) {
+                    return Err(self.err(&p("targets"), "every weight is 0: Portkey throws \"No provider selected\""));
+                }
+                let total: f64 = weights.iter().sum();
+                spec.kind = PolicyKind::Weighted;
+                spec.targets = children
+                    .iter()
+                    .zip(&weights)
+                    .map(|(c, w)| TargetSpec::Weighted { id: c.clone(), weight: w / total })
+                    .collect();
+                if let Some(s) = &strategy.sticky_session {
+                    let Some(first) = s.hash_fields.first() else {
+                        return Err(self.err(&p("strategy.sticky_session.hash_fields"), "expected at least one field"));
+                    };
+                    if s.hash_fields.len() > 1 {
+                        self.approximations.push(format!(
+                            "{}: routesim sticks on one field, `{first}`",
+                            p("strategy.sticky_session.hash_fields")
+                        ));
+                    }
+                    if s.ttl.is_some() {
+                        self.approximations.push(format!(
+                            "{}: routesim keeps a key on its endpoint for as long as the endpoint is eligible \
+                             (consistent hashing, no expiry), and ignores the weights",
+                            p("strategy.sticky_session.ttl")
+                        ));
+                    }
+                    spec.kind = PolicyKind::Sticky;
+                    spec.key = Some(first.strip_prefix("metadata.").unwrap_or(first).to_string());
+                } else {
+                    self.balancing.push(name.clone());
+                }
+            }
+            _ => {
+                spec.kind = PolicyKind::Conditional;
+                let by_name = |n: &str, at: String, w: &Walk<'_>| -> Result<String, ImportError> {
+                    node.targets
+                        .iter()
+                        .position(|t| t.name.as_deref() == Some(n))
+                        .map(|i| children[i].clone())
+                        .ok_or_else(|| {
+                            w.err(
+                                &at,
+                                format!(
+                                    "no target named `{n}` (Portkey: \"Invalid target name found in the query router\")"
+                                ),
+                            )
+                        })
+                };
+                if strategy.conditions.is_empty() {
+                    return Err(self.err(&p("strategy.conditions"), "expected at least one condition"));
+                }
+                for (i, c) in strategy.conditions.iter().enumerate() {
+                    let cp = format!("{}[{i}]", p("strategy.conditions"));
+                    let when = self.query(&c.query, &format!("{cp}.query"))?;
+                    let target = by_name(&c.then, format!("{cp}.then"), self)?;
+                    if let Some(meta) = satisfying(&c.query) {
+                        self.classes.push(ClassDraft { name: slug(&c.then), metadata: meta });
+                    } else {
+                        self.approximations.push(format!(
+                            "{cp}.query: no traffic class was generated for it (add one with matching metadata)"
+                        ));
+                    }
+                    spec.rules.push(RuleSpec { when, target });
+                }
+                if let Some(d) = &strategy.default {
+                    spec.default = Some(by_name(d, p("strategy.default"), self)?);
+                }
+            }
+        }
+        self.groups.push(spec);
+        Ok(name)
+    }
+
+    fn leaf(&mut self, node: &Node, path: &str, model: Option<&str>) -> Result<String, ImportError> {
+        let provider = node.provider.clone().or_else(|| node.virtual_key.clone()).ok_or_else(|| {
+            self.err(path, "expected a target with `provider` or `virtual_key`, or a `strategy` with `targets`")
+        })?;
+        let model = model.unwrap_or("").to_string();
+        let base = match &node.name {
+            Some(n) => slug(n),
+            None if model.is_empty() => slug(&provider),
+            None => slug(&format!("{provider}-{model}")),
+        };
+        let id = self.unique(base);
+        let key_env = match node.api_key.as_deref() {
+            Some(k) => match env_reference(k) {
+                Some(e) => Some(e.to_string()),
+                None => {
+                    self.warnings.push(format!("{path}.api_key (a literal key: not copied)"));
+                    None
+                }
+            },
+            None => None,
+        };
+        let upstream = node
+            .custom_host
+            .clone()
+            .or_else(|| (provider == "openai").then(|| "https://api.openai.com/v1".into()))
+            .map(|base_url| router_core::UpstreamConfig {
+                base_url,
+                api_key_env: key_env,
+                model: (!model.is_empty()).then(|| model.clone()),
+                timeout: None,
+                auth: router_core::UpstreamAuth::Bearer,
+            });
+        self.endpoints.push(EndpointDraft {
+            id: id.clone(),
+            provider,
+            model,
+            weight: 1.0,
+            upstream,
+            ..EndpointDraft::default()
+        });
+        Ok(id)
+    }
+
+    /// A Portkey query as a router-core condition.
+    fn query(&self, q: &Value, path: &str) -> Result<RawValue, ImportError> {
+        Ok(match q {
+            Value::Null => return Err(self.err(path, "expected a value, found null")),
+            Value::Bool(b) => RawValue::Bool(*b),
+            Value::Number(n) => RawValue::Num(n.as_f64().unwrap_or(f64::NAN)),
+            Value::String(s) => RawValue::Str(s.clone()),
+            Value::Array(a) => RawValue::List(
+                a.iter().enumerate().map(|(i, v)| self.query(v, &format!("{path}[{i}]"))).collect::<Result<_, _>>()?,
+            ),
+            Value::Object(m) => {
+                let mut out = BTreeMap::new();
+                for (k, v) in m {
+                    if k == "$regex" {
+                        return Err(self.err(
+                            &format!("{path}.{k}"),
+                            "`$regex` changes routing but routesim's conditions do not model it (supported: $eq $ne \
+                             $in $nin $gt $gte $lt $lte $and $or)",
+                        ));
+                    }
+                    out.insert(k.clone(), self.query(v, &format!("{path}.{k}"))?);
+                }
+                RawValue::Map(out)
+            }
+        })
+    }
+}
+
+/// Metadata satisfying a query (values as TOML text), if one can be read off it: equalities, `$eq`, the first
+/// of `$in`, a value beside `$ne`/`$nin`, a number past `$gt`/`$gte`/`$lt`/`$lte`, every branch of `$and`, the
+/// first of `$or`.
+fn satisfying(q: &Value) -> Option<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    let Value::Object(m) = q else { return None };
+    for (k, v) in m {
+        if k == "$and" {
+            for sub in v.as_array()? {
+                out.extend(satisfying(sub)?);
+            }
+            continue;
+        }
+        if k == "$or" {
+            out.extend(satisfying(v.as_array()?.first()?)?);
+            continue;
+        }
+        let key = k.strip_prefix("metadata.").unwrap_or(k).to_string();
+        let value = match v {
+            Value::Object(ops) => {
+                let (op, x) = ops.iter().next()?;
+                match op.as_str() {
+                    "$eq" => x.clone(),
+                    "$in" => x.as_array()?.first()?.clone(),
+                    "$ne" | "$nin" => {
+                        Value::String(format!("not-{}", x.as_str().map_or_else(|| x.to_string(), str::to_string)))
+                    }
+                    "$gt" => serde_json::json!(x.as_f64()? + 1.0),
+                    "$lt" => serde_json::json!(x.as_f64()? - 1.0),
+                    "$gte" | "$lte" => serde_json::json!(x.as_f64()?),
+                    _ => return None,
+                }
+            }
+            x => x.clone(),
+        };
+        let text = match &value {
+            Value::String(s) => crate::import::scenario::toml_str(s),
+            Value::Number(_) | Value::Bool(_) => value.to_string(),
+            _ => return None,
+        };
+        out.insert(key, text);
+    }
+    Some(out)
+}
+
+/// Reads a Portkey config.
+pub fn import(file: &Path, text: &str) -> Result<Imported, ImportError> {
+    let root: Node = parse_json(file, text)?;
+    let mut w = Walk {
+        file,
+        text,
+        endpoints: Vec::new(),
+        groups: Vec::new(),
+        balancing: Vec::new(),
+        names: Vec::new(),
+        classes: Vec::new(),
+        warnings: Vec::new(),
+        approximations: Vec::new(),
+        retry_on: Vec::new(),
+        longest_fallback: 1,
+    };
+    let mut assumptions = Vec::new();
+    let top = if root.strategy.is_none() {
+        // A single target config: a root `single` over it.
+        let leaf = w.node(&root, "", None, true)?;
+        let mut s = PolicySpec::new(w.unique("portkey".into()), PolicyKind::Fallback);
+        s.targets = vec![TargetSpec::Name(leaf)];
+        s
+    } else {
+        let name = w.node(&root, "", None, true)?;
+        let i = w.groups.iter().position(|g| g.name == name).expect("the root node is a group");
+        w.groups.remove(i)
+    };
+    let mut policy = top;
+    policy.description = Some("Portkey config as its gateway routes it (imported)".into());
+    let attempts = root.retry.as_ref().map_or(0, |r| r.attempts);
+    if root.retry.as_ref().is_some_and(|r| r.use_retry_after_header.is_some()) {
+        w.warnings.push("retry.use_retry_after_header".into());
+    }
+    if w.retry_on.is_empty() && attempts == 0 && w.longest_fallback <= 1 {
+        policy.retry = Some(RetryConfig { max_attempts: 1, budget: None, ..RetryConfig::default() });
+    } else {
+        let mut retry_on: Vec<ErrorClass> = Vec::new();
+        for c in &w.retry_on {
+            if !retry_on.contains(c) {
+                retry_on.push(*c);
+            }
+        }
+        let total = (1 + attempts) * w.longest_fallback.max(1);
+        if total > 100 {
+            return Err(w.err("retry.attempts", format!("{total} attempts in all: routesim allows at most 100")));
+        }
+        policy.retry = Some(RetryConfig {
+            max_attempts: total,
+            retry_on,
+            budget: None,
+            same_endpoint: attempts > 0,
+            base_delay: Duration::from_millis(1000),
+            max_delay: Duration::from_secs(16),
+            jitter: router_core::Jitter::None,
+            ..RetryConfig::default()
+        });
+        if attempts > 0 && w.longest_fallback > 1 {
+            w.approximations.push(
+                "retry inside fallback: Portkey retries a target before falling back; routesim falls back first \
+                 and retries the last target (exponential backoff from 1s)"
+                    .into(),
+            );
+        }
+    }
+    let mut tracking = TrackingConfig::default();
+    tracking.circuit.enabled = false;
+    policy.tracking = Some(tracking);
+    w.approximations.push(
+        "a 429 with Retry-After keeps routesim's router off that endpoint until then; Portkey does not remember it"
+            .into(),
+    );
+    if let Some(ms) = root.request_timeout {
+        policy.timeout = Some(secs(ms / 1000.0));
+    }
+    if let Some(c) = &root.cache {
+        match c.mode.as_str() {
+            "simple" => {
+                let age = c.max_age.unwrap_or(604_800.0);
+                if c.max_age.is_none() {
+                    assumptions.push("cache.max_age unset: 7 days (Portkey's default)".into());
+                }
+                policy.cache = Some(CacheConfig { ttl: secs(age), capacity: 100_000 });
+            }
+            "semantic" => {
+                return Err(w.err(
+                    "cache.mode",
+                    "`semantic` caching changes routing but routesim models exact-match caching only (use `simple`)",
+                ));
+            }
+            m => return Err(w.err("cache.mode", format!("unknown cache mode `{m}`: expected simple or semantic"))),
+        }
+    }
+    if w.classes.is_empty()
+        || policy.kind == PolicyKind::Conditional
+        || w.groups.iter().any(|g| g.kind == PolicyKind::Conditional)
+    {
+        w.classes.push(ClassDraft { name: "default".into(), metadata: BTreeMap::new() });
+    }
+    if w.groups.iter().chain([&policy]).any(|g| g.kind == PolicyKind::Sticky) {
+        let key = w.groups.iter().chain([&policy]).find_map(|g| g.key.clone()).unwrap_or_default();
+        assumptions.push(format!("sticky key `{key}`: routesim's generated traffic gives every request a distinct key unless you add it to the classes' metadata"));
+    }
+    assumptions.push("requests do not stream".into());
+    Ok(Imported {
+        gateway: "Portkey",
+        file: file.to_path_buf(),
+        endpoints: w.endpoints,
+        policy,
+        groups: w.groups,
+        balancing: w.balancing,
+        classes: w.classes,
+        streaming: false,
+        warnings: w.warnings,
+        assumptions,
+        approximations: w.approximations,
+    })
+}
+
+/// Blanks whole-line `//` comments (the notes `routesim export portkey` writes at the top), keeping line numbers.
+pub fn strip_comments(text: &str) -> String {
+    text.lines().map(|l| if l.trim_start().starts_with("//") { "" } else { l }).collect::<Vec<_>>().join("\n")
+}
