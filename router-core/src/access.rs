@@ -376,12 +376,8 @@ impl KeyMeter {
     /// Nanoseconds until the TPM window holds less than `tpm` tokens, if no new tokens arrive.
     fn tpm_retry_after(&self, now: Nanos, tpm: u64) -> Nanos {
         let sec = now / NANOS_PER_SEC;
-        let mut live: Vec<(u64, i64)> = self
-            .tokens
-            .iter()
-            .copied()
-            .filter(|(s, _)| *s != u64::MAX && *s + (TPM_BUCKETS as u64) > sec)
-            .collect();
+        let mut live: Vec<(u64, i64)> =
+            self.tokens.iter().copied().filter(|(s, _)| *s != u64::MAX && *s + (TPM_BUCKETS as u64) > sec).collect();
         live.sort_unstable();
         let mut total: i64 = live.iter().map(|(_, t)| t).sum();
         for (s, t) in live {

@@ -87,9 +87,8 @@ impl StoredHash {
             return Err(expected.into());
         };
         let salt = from_hex(salt).filter(|s| s.len() >= 8).ok_or_else(|| format!("{expected} (bad salt)"))?;
-        let digest: [u8; 32] = from_hex(digest)
-            .and_then(|d| d.try_into().ok())
-            .ok_or_else(|| format!("{expected} (bad digest)"))?;
+        let digest: [u8; 32] =
+            from_hex(digest).and_then(|d| d.try_into().ok()).ok_or_else(|| format!("{expected} (bad digest)"))?;
         Ok(StoredHash { salt, digest })
     }
 
@@ -225,10 +224,7 @@ pub fn dummy_hash() -> &'static StoredHash {
 /// Checks entry `e` (at `path`, e.g. `keys[2]`); the error is a field path and what was expected.
 pub fn check_entry(path: &str, e: &KeyEntry) -> Result<StoredHash, (String, String)> {
     if !valid_id(&e.id) {
-        return Err((
-            format!("{path}.id"),
-            format!("expected 1 to 64 letters, digits, `_` or `-`, found {:?}", e.id),
-        ));
+        return Err((format!("{path}.id"), format!("expected 1 to 64 letters, digits, `_` or `-`, found {:?}", e.id)));
     }
     let hash = StoredHash::parse(&e.hash).map_err(|m| (format!("{path}.hash"), m))?;
     e.limits.validate().map_err(|(f, m)| (format!("{path}.limits.{f}"), m))?;

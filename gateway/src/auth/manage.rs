@@ -132,7 +132,11 @@ pub fn new_key(opts: &NewKey, now_nanos: u64) -> Result<String, String> {
         return Err(format!("--id: expected 1 to 64 letters, digits, `_` or `-`, found {:?}", opts.id));
     }
     if kf.keys.iter().any(|k| k.id == opts.id) {
-        return Err(format!("{}: a key `{}` exists already (revoke it, or choose another id)", opts.file.display(), opts.id));
+        return Err(format!(
+            "{}: a key `{}` exists already (revoke it, or choose another id)",
+            opts.file.display(),
+            opts.id
+        ));
     }
     let limits = KeyLimits {
         rpm: opts.rpm,
@@ -166,7 +170,8 @@ pub fn new_key(opts: &NewKey, now_nanos: u64) -> Result<String, String> {
 /// The `keys list` table.
 pub fn list(file: &Path, now_nanos: u64) -> Result<String, String> {
     let kf = read(file, false)?;
-    let mut out = format!("{:<20} {:<8} {:<21} {:<40} {}\n", "id", "status", "expires", "limits", "models / tags / metadata");
+    let mut out =
+        format!("{:<20} {:<8} {:<21} {:<40} {}\n", "id", "status", "expires", "limits", "models / tags / metadata");
     for k in &kf.keys {
         let expired = k.expires.as_ref().and_then(keys::datetime_nanos).is_some_and(|e| now_nanos >= e);
         let status = if k.revoked {

@@ -404,7 +404,9 @@ pub fn denial_error(reason: DenyReason, retry_after: Option<Nanos>) -> ApiError 
         DenyReason::Revoked => {
             (StatusCode::UNAUTHORIZED, "invalid_request_error", "key_revoked", "the API key has been revoked")
         }
-        DenyReason::Expired => (StatusCode::UNAUTHORIZED, "invalid_request_error", "key_expired", "the API key has expired"),
+        DenyReason::Expired => {
+            (StatusCode::UNAUTHORIZED, "invalid_request_error", "key_expired", "the API key has expired")
+        }
         DenyReason::NotAllowed => (
             StatusCode::FORBIDDEN,
             "permission_error",

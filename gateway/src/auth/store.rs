@@ -35,12 +35,7 @@ fn encode(r: &SpendRecord) -> [u8; 32] {
 
 fn decode(b: &[u8; 32]) -> SpendRecord {
     let u = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
-    SpendRecord {
-        day: u(0),
-        day_usd: f64::from_bits(u(8)),
-        month: u(16),
-        month_usd: f64::from_bits(u(24)),
-    }
+    SpendRecord { day: u(0), day_usd: f64::from_bits(u(8)), month: u(16), month_usd: f64::from_bits(u(24)) }
 }
 
 impl UsageStore {
