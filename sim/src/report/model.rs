@@ -101,6 +101,16 @@ pub struct PolicyRow {
     pub cache_hits: Estimate,
     /// Requests the router rejected without an attempt.
     pub rejected: Estimate,
+    /// Requests denied by their client key's limits or budgets (`[[keys]]`) before routing, any reason.
+    pub denied: Estimate,
+    /// Of those, over the key's requests per minute.
+    pub denied_rpm: Estimate,
+    /// Of those, over the key's tokens per minute.
+    pub denied_tpm: Estimate,
+    /// Of those, over the key's concurrency.
+    pub denied_concurrency: Estimate,
+    /// Of those, over the key's daily or monthly budget.
+    pub denied_budget: Estimate,
 }
 
 impl PolicyRow {
@@ -176,6 +186,12 @@ pub const METRICS: &[Metric] = &[
     metric!(fallbacks, "fallbacks", true, Format::Count),
     metric!(cache_hits, "cache hits", false, Format::Count),
     metric!(rejected, "rejected", false, Format::Count),
+    // Client keys (`[[keys]]`): the table shows `denied` only when some policy has denials.
+    metric!(denied, "denied", false, Format::Count),
+    metric!(denied_rpm, "denied RPM", false, Format::Count),
+    metric!(denied_tpm, "denied TPM", false, Format::Count),
+    metric!(denied_concurrency, "denied conc.", false, Format::Count),
+    metric!(denied_budget, "denied budget", false, Format::Count),
 ];
 
 /// Looks a metric up by its column name.
