@@ -115,9 +115,8 @@ pub async fn start_on(cfg: GatewayConfig, listener: TcpListener) -> anyhow::Resu
         }
         upkeep.abort();
         let access = a.access.clone();
-        match tokio::task::spawn_blocking(move || access.flush()).await {
-            Ok(Err(e)) => tracing::warn!("{e}"),
-            Ok(Ok(_)) | Err(_) => {}
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || access.flush()).await {
+            tracing::warn!("{e}");
         }
         a.log.close();
         if let Some(w) = writer {

@@ -479,19 +479,20 @@ fn deny(
     e.into_response()
 }
 
-/// Step one, before the body is read: who is asking. A failure is counted, logged and answered.
-pub fn authenticate(app: &App, headers: &HeaderMap) -> Result<Identity, Response> {
-    app.access.authenticate(headers, wall_nanos()).map_err(|(reason, id)| deny(app, reason, id, None, None))
+/// Step one, before the body is read: who is asking. A failure is counted, logged and answered (the
+/// answer is boxed: a response is large and this is the rare path).
+pub fn authenticate(app: &App, headers: &HeaderMap) -> Result<Identity, Box<Response>> {
+    app.access.authenticate(headers, wall_nanos()).map_err(|(reason, id)| Box::new(deny(app, reason, id, None, None)))
 }
 
 /// Step two, after parsing: the model and the key's limits and budgets. Returns the request (with the
 /// key's metadata merged in) and its grant (none when anonymous).
-pub fn admit(app: &App, who: Identity, mut req: ChatRequest) -> Result<(ChatRequest, Option<Grant>), Response> {
+pub fn admit(app: &App, who: Identity, mut req: ChatRequest) -> Result<(ChatRequest, Option<Grant>), Box<Response>> {
     match who {
         Identity::Anonymous => Ok((req, None)),
         Identity::Key(key) => match app.access.admit(&key, &mut req, wall_nanos()) {
             Ok(g) => Ok((req, Some(g))),
-            Err((reason, retry)) => Err(deny(app, reason, Some(key.entry.id.clone()), retry, Some(&req))),
+            Err((reason, retry)) => Err(Box::new(deny(app, reason, Some(key.entry.id.clone()), retry, Some(&req)))),
         },
     }
 }
