@@ -9,9 +9,9 @@
 //! and its months are calendar months).
 //!
 //! - RPM: an exact sliding window of the last minute's admissions; `Retry-After` is when the oldest leaves.
-//! - TPM: a sliding minute of one-second buckets. Admission reserves the request's estimated input tokens;
-//!   its end settles the difference to the tokens actually used. A request is denied while the window holds
-//!   the limit or more.
+//! - TPM: a sliding minute of one-second buckets. Admission reserves the request's estimated tokens in the
+//!   second it starts; its end takes the reservation back (if still in the window) and counts the tokens
+//!   actually used in the second it ends. A request is denied while the window holds the limit or more.
 //! - Concurrency: requests admitted and not yet finished.
 //! - Budgets: spend is charged when a request ends (its cost is known then); a key whose spend in the
 //!   current day (or month) has reached the budget is denied until the period turns. In-flight requests may
@@ -166,6 +166,8 @@ pub struct Denial {
 pub struct Admission {
     /// Tokens reserved in the TPM window at admission.
     pub reserved_tokens: u64,
+    /// When they were reserved (the `now` of the admission).
+    pub reserved_at: Nanos,
 }
 
 /// The calendar periods of an instant (UTC): day and month numbers and when they end.
@@ -370,7 +372,7 @@ impl KeyMeter {
         }
         self.add_tokens(now, estimated_tokens as i64);
         self.in_flight += 1;
-        Ok(Admission { reserved_tokens: estimated_tokens })
+        Ok(Admission { reserved_tokens: estimated_tokens, reserved_at: now })
     }
 
     /// Nanoseconds until the TPM window holds less than `tpm` tokens, if no new tokens arrive.
@@ -393,7 +395,12 @@ impl KeyMeter {
     /// Reports the end of an admitted request: the tokens it used (input + output) and its cost in USD.
     pub fn finish(&mut self, now: Nanos, admission: Admission, tokens: u64, cost_usd: f64) {
         self.in_flight = self.in_flight.saturating_sub(1);
-        self.add_tokens(now, tokens as i64 - admission.reserved_tokens as i64);
+        let rsec = admission.reserved_at / NANOS_PER_SEC;
+        let slot = &mut self.tokens[(rsec % TPM_BUCKETS as u64) as usize];
+        if slot.0 == rsec {
+            slot.1 -= admission.reserved_tokens as i64;
+        }
+        self.add_tokens(now, tokens as i64);
         let p = Periods::of(now);
         self.spend.roll(&p);
         if cost_usd.is_finite() && cost_usd > 0.0 {
@@ -447,9 +454,14 @@ mod tests {
         assert_eq!(m.window_tokens(2 * S), 1200);
         let d = m.admit(5 * S, 10).unwrap_err();
         assert_eq!(d.reason, DenyReason::Tpm);
-        // The 400 reserved at 0 s leave at 60 s (800 < 1000).
-        assert_eq!(d.retry_after, 55 * S);
-        assert!(m.admit(60 * S, 10).is_ok());
+        // The 1200 counted at 2 s leave at 62 s.
+        assert_eq!(d.retry_after, 57 * S);
+        assert!(m.admit(61 * S, 10).is_err());
+        assert!(m.admit(62 * S, 10).is_ok());
+        // A request longer than the window: its reservation has left, and only its tokens count.
+        let long = m.admit(100 * S, 500).unwrap();
+        m.finish(200 * S, long, 300, 0.0);
+        assert_eq!(m.window_tokens(200 * S), 300);
     }
 
     #[test]

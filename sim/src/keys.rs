@@ -194,7 +194,7 @@ impl KeyLimiter {
         let estimate = a.input_tokens as u64 + if a.expected_output { a.output_tokens as u64 } else { 0 };
         let admission = self.meters[k as usize].admit(now, estimate).map_err(|d| d.reason)?;
         // The reservation is recomputed from the arrival at the end (see `finish`).
-        debug_assert_eq!(admission.reserved_tokens, estimate);
+        debug_assert_eq!((admission.reserved_tokens, admission.reserved_at), (estimate, a.at));
         a.template = base + k as u32 + 1;
         Ok(())
     }
@@ -206,7 +206,9 @@ impl KeyLimiter {
             return;
         }
         let estimate = a.input_tokens as u64 + if a.expected_output { a.output_tokens as u64 } else { 0 };
-        self.meters[slot as usize - 1].finish(now, Admission { reserved_tokens: estimate }, tokens, cost);
+        // Admission happens at arrival: the reservation is recomputed from the arrival.
+        let admission = Admission { reserved_tokens: estimate, reserved_at: a.at };
+        self.meters[slot as usize - 1].finish(now, admission, tokens, cost);
     }
 
     /// Key `k`'s meter (tests, reports).
