@@ -261,7 +261,7 @@ mod tests {
         for id in 0..20_000u64 {
             let mut a = Arrival {
                 id,
-                at: 0,
+                at: id,
                 class: 0,
                 template: 0,
                 input_tokens: 1,

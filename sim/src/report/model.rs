@@ -392,7 +392,7 @@ mod tests {
     fn metric_accessors_read_their_own_field() {
         // Give each field a distinct value and check each accessor returns the value of its column.
         let mut row = PolicyRow::default();
-        let fields: [(&str, &mut Estimate); 18] = [
+        let fields: [(&str, &mut Estimate); 23] = [
             ("requests", &mut row.requests),
             ("success_rate", &mut row.success_rate),
             ("latency_mean_s", &mut row.latency_mean_s),
@@ -411,6 +411,11 @@ mod tests {
             ("fallbacks", &mut row.fallbacks),
             ("cache_hits", &mut row.cache_hits),
             ("rejected", &mut row.rejected),
+            ("denied", &mut row.denied),
+            ("denied_rpm", &mut row.denied_rpm),
+            ("denied_tpm", &mut row.denied_tpm),
+            ("denied_concurrency", &mut row.denied_concurrency),
+            ("denied_budget", &mut row.denied_budget),
         ];
         let names: Vec<&str> = fields.iter().map(|(n, _)| *n).collect();
         for (i, (_, field)) in fields.into_iter().enumerate() {
