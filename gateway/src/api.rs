@@ -29,6 +29,10 @@ pub fn router(app: Arc<App>) -> Router {
 }
 
 async fn chat(State(app): State<Arc<App>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+    let who = match crate::auth::authenticate(&app, &headers) {
+        Ok(who) => who,
+        Err(denied) => return *denied,
+    };
     let bytes = match body {
         Ok(b) => b,
         Err(rej) if rej.status() == StatusCode::PAYLOAD_TOO_LARGE => {
@@ -45,12 +49,18 @@ async fn chat(State(app): State<Arc<App>>, headers: HeaderMap, body: Result<Byte
         }
     };
     match ChatRequest::parse(&bytes, &headers) {
-        Ok(req) => crate::routing::complete(app, req).await,
+        Ok(req) => match crate::auth::admit(&app, who, req) {
+            Ok((req, grant)) => crate::routing::complete_as(app, req, grant).await,
+            Err(denied) => *denied,
+        },
         Err(e) => e.into_response(),
     }
 }
 
-async fn models(State(app): State<Arc<App>>) -> Response {
+async fn models(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    if let Err(denied) = crate::auth::authenticate(&app, &headers) {
+        return *denied;
+    }
     let mut data = vec![serde_json::json!({
         "id": app.cfg.router.policy.name, "object": "model", "created": 0, "owned_by": "routesim"
     })];

@@ -29,6 +29,10 @@ pub struct App {
     pub log: RequestLog,
     /// Bodies of cached responses, when the policy has a cache.
     pub cache: Option<ResponseStore>,
+    /// Client keys, their meters and the usage store.
+    pub access: std::sync::Arc<crate::auth::Access>,
+    /// The TLS certificate in force, when TLS is on.
+    pub tls: Option<std::sync::Arc<crate::tls::ReloadingCert>>,
     /// Deferrable requests held for a batch.
     pub batches: Batches,
     /// The endpoints, in index order.
@@ -81,6 +85,14 @@ impl App {
             cfg.router.policy.cache.map(|c| {
                 ResponseStore::new(c.capacity, CACHE_MAX_BYTES, std::time::Duration::from_nanos(c.ttl.nanos()))
             });
+        let access = crate::auth::Access::new(&cfg.auth, &cfg.keys, metrics.denied.clone())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let tls = match &cfg.server.tls {
+            Some(files) => Some(std::sync::Arc::new(
+                crate::tls::ReloadingCert::new(files.clone()).map_err(|e| anyhow::anyhow!("{e}"))?,
+            )),
+            None => None,
+        };
         let shards = routers.len();
         Ok((
             App {
@@ -89,6 +101,8 @@ impl App {
                 metrics,
                 log,
                 cache,
+                access: std::sync::Arc::new(access),
+                tls,
                 batches: Batches::new(shards),
                 endpoints,
                 timeouts,

@@ -6,8 +6,11 @@
 //! `report`, `replay`, `tune`, ...) are accepted by name and ignored, while any misspelt field is an error
 //! naming the file, the field path and what was expected (exit status 2), as scenario errors do. `[client]`
 //! gives the default per-attempt and time-to-first-token timeouts, `[health]` the health-check interval.
-//! API keys come from the environment only (`upstream.api_key_env`), never from the file.
+//! API keys come from the environment only (`upstream.api_key_env`), never from the file. Client keys
+//! (`[[keys]]`, `[auth]`) hold salted hashes only (see [`crate::auth`]); `[server] tls` names PEM files.
 
+use crate::auth::AuthConfig;
+use crate::auth::keys::KeyEntry;
 use router_core::{
     ConfigError as RouterConfigError, Duration, Endpoint, HealthConfig, Limits, PolicySpec, Price, Router,
     RouterConfig, UpstreamConfig,
@@ -74,6 +77,8 @@ pub struct ServerConfig {
     pub health_timeout: Duration,
     /// TCP connect timeout to upstreams (default 5s); a connect timeout is a `timeout` error.
     pub connect_timeout: Duration,
+    /// TLS termination: `tls = { cert = "cert.pem", key = "key.pem" }` (absent: plain HTTP).
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 impl Default for ServerConfig {
@@ -87,6 +92,7 @@ impl Default for ServerConfig {
             health_path: "/models".into(),
             health_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
+            tls: None,
         }
     }
 }
@@ -224,7 +230,14 @@ impl EndpointEntry {
             price: self.price,
             limits: if self.quota_aware { self.limits } else { Limits { rpm: None, tpm: None, ..self.limits } },
             tags: self.tags.clone(),
-            capabilities: self.capabilities.clone(),
+            // Each tag is also a capability `tag:NAME`, so a client key's `endpoint_tags` confine routing
+            // through router-core's capability filter.
+            capabilities: self
+                .capabilities
+                .iter()
+                .cloned()
+                .chain(self.tags.iter().map(|t| crate::auth::tag_capability(t)))
+                .collect(),
             weight: self.weight,
             batch: self.batch,
         }
@@ -247,6 +260,12 @@ pub struct GatewayFile {
     /// `[health]`.
     #[serde(default)]
     pub health: HealthConfig,
+    /// `[auth]`: key file and usage store.
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// Client keys (more may come from `[auth] key_file`).
+    #[serde(default)]
+    pub keys: Vec<KeyEntry>,
     /// Seed of the router's keyed random choices.
     #[serde(default)]
     pub seed: u64,
@@ -347,6 +366,12 @@ pub struct GatewayConfig {
     pub router: RouterConfig,
     /// One upstream per endpoint, in endpoint order.
     pub upstreams: Vec<ResolvedUpstream>,
+    /// `[auth]`.
+    pub auth: AuthConfig,
+    /// The config's own `[[keys]]` (checked).
+    pub keys: Vec<KeyEntry>,
+    /// Serve without client keys on a non-loopback address (`--allow-anonymous`).
+    pub allow_anonymous: bool,
 }
 
 impl GatewayConfig {
@@ -503,6 +528,28 @@ impl GatewayConfig {
                 format!("no policy named `{}`: expected one of {}", policy.unwrap_or(""), names.join(", ")),
             )
         })?;
+        crate::auth::check_entries(file, &raw.keys, &[])?;
+        if let Some(kf) = &raw.auth.key_file {
+            let from_file = crate::auth::load_key_file(kf)?;
+            if let Some(i) = from_file.iter().position(|(e, _)| raw.keys.iter().any(|c| c.id == e.id)) {
+                return Err(ConfigError {
+                    file: kf.clone(),
+                    path: format!("keys[{i}].id"),
+                    line: None,
+                    message: format!("key id `{}` is also defined in {}", from_file[i].0.id, file.display()),
+                    suggestion: None,
+                });
+            }
+        }
+        if raw.auth.flush_interval.nanos() == 0 {
+            return Err(err("auth.flush_interval".into(), "expected a positive duration like \"5s\"".into()));
+        }
+        if let Some(tls) = &raw.server.tls {
+            crate::tls::load_pair(tls).map_err(|(f, m)| {
+                let field = if f == tls.cert { "server.tls.cert" } else { "server.tls.key" };
+                err(field.into(), format!("{}: {m}", f.display()))
+            })?;
+        }
         Ok(GatewayConfig {
             file: file.to_path_buf(),
             listen,
@@ -512,7 +559,28 @@ impl GatewayConfig {
             health: raw.health,
             router,
             upstreams,
+            auth: raw.auth,
+            keys: raw.keys,
+            allow_anonymous: false,
         })
+    }
+
+    /// Whether requests need a client key (`[[keys]]` or a key file is configured).
+    pub fn requires_keys(&self) -> bool {
+        !self.keys.is_empty() || self.auth.key_file.is_some()
+    }
+
+    /// Refuses an anonymous gateway on an address other hosts can reach, unless `--allow-anonymous`.
+    pub fn check_exposure(&self) -> Result<(), String> {
+        if self.requires_keys() || self.allow_anonymous || self.listen.ip().is_loopback() {
+            return Ok(());
+        }
+        Err(format!(
+            "{}: no [[keys]] and no [auth] key_file, but listening on {}, which other hosts can reach: add client \
+             keys (`routesim-gateway keys new`), listen on 127.0.0.1, or pass --allow-anonymous",
+            self.file.display(),
+            self.listen
+        ))
     }
 }
 
@@ -527,7 +595,7 @@ fn router_error(file: &Path, i: usize, e: RouterConfigError) -> ConfigError {
 }
 
 /// Parses TOML into `T`; a syntax or type error names the field path (serde_path_to_error) and the line.
-fn parse_toml<T: serde::de::DeserializeOwned>(file: &Path, text: &str) -> Result<T, ConfigError> {
+pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(file: &Path, text: &str) -> Result<T, ConfigError> {
     let conv = |path: String, e: &toml::de::Error| {
         let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
         let message = e.message().trim().to_string();

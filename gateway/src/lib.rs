@@ -5,13 +5,15 @@
 //! rustls client, error classes, usage) and back, streaming passed through chunk by chunk. Beside it:
 //! `metrics` (Prometheus), `reqlog` (JSONL in routesim's generic schema, off the request path), `cache`
 //! (response bodies), `batch` (deferrable requests), `health` (scheduled checks), `shutdown` (drain on
-//! SIGTERM), `server` (start and stop), `config` (the TOML file). `mock` and `load` are the mock upstream
+//! SIGTERM), `server` (start and stop), `config` (the TOML file), `auth` (client keys, per-key limits and budgets,
+//! the usage store, `keys` commands), `tls` (TLS termination with reloadable certificates). `mock` and `load` are the mock upstream
 //! and the open-loop load generator used by the tests and the overhead benchmark.
 
 #![warn(missing_docs)]
 
 pub mod api;
 pub mod app;
+pub mod auth;
 pub mod batch;
 pub mod cache;
 pub mod cli;
@@ -26,6 +28,7 @@ pub mod request;
 pub mod routing;
 pub mod server;
 pub mod shutdown;
+pub mod tls;
 pub mod upstream;
 
 pub use config::{ConfigError, GatewayConfig};

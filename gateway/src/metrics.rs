@@ -136,6 +136,9 @@ pub struct Metrics {
     pub fallbacks: Counter,
     /// Requests answered from the response cache.
     pub cache_hits: Counter,
+    /// Requests denied before routing (no key, wrong key, revoked, expired, not allowed, over a limit or a
+    /// budget), in `router_core::DenyReason::ALL` order.
+    pub denied: [Counter; 10],
     /// Rejections by reason.
     pub rejected: Family<ReasonLabelPub, Counter>,
     /// Batches released to a batch endpoint.
@@ -192,6 +195,14 @@ impl Metrics {
         r.register("routesim_gateway_cache_hits", "Requests answered from the response cache", cache_hits.clone());
         let rejected = Family::<ReasonLabelPub, Counter>::default();
         r.register("routesim_gateway_rejected", "Requests no endpoint could take, by reason", rejected.clone());
+        let denied_f = Family::<ReasonLabelPub, Counter>::default();
+        r.register(
+            "routesim_gateway_denied",
+            "Requests denied by access control before routing, by reason",
+            denied_f.clone(),
+        );
+        let denied =
+            router_core::DenyReason::ALL.map(|d| denied_f.get_or_create(&ReasonLabelPub { reason: d.name() }).clone());
         let batches = Counter::default();
         r.register("routesim_gateway_batches", "Batches of deferrable requests released", batches.clone());
         let in_flight = Gauge::default();
@@ -273,6 +284,7 @@ impl Metrics {
             fallbacks,
             cache_hits,
             rejected,
+            denied,
             batches,
             in_flight,
             log_written,

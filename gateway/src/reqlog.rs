@@ -8,7 +8,7 @@
 //! Columns: the generic ones (`request_id`, `arrival_s` = seconds since the gateway started, `class`,
 //! `input_tokens`, `output_tokens`, `endpoint`, `ttft_s`, `latency_s`, `status`, `cost_usd`, `cache_key`,
 //! `deferrable`, `output_known`) and, read past by routesim, `time_unix_s`, `attempts`, `http_status`,
-//! `streaming`, `cache_hit` and `cancelled` (a request whose client went away is logged with status
+//! `streaming`, `cache_hit`, `cancelled`, `key_id` and `denied` (a request whose client went away is logged with status
 //! `other` and `cancelled = true`, as `other` is the class routesim gives a 499). Never a prompt, a
 //! header or a key.
 
@@ -22,7 +22,7 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::thread::JoinHandle;
 
 /// One request, as logged.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct LogRow {
     /// The gateway's request id.
     pub request_id: u64,
@@ -62,6 +62,14 @@ pub struct LogRow {
     pub cache_hit: bool,
     /// Whether the client went away before the end.
     pub cancelled: bool,
+    /// The client key's id (never its secret), when keys are required.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// Why access control denied the request (`missing_key`, `invalid_key`, `revoked`, `expired`,
+    /// `not_allowed`, `rpm`, `tpm`, `concurrency`, `daily_budget`, `monthly_budget`); its status is
+    /// `rejected`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub denied: Option<&'static str>,
 }
 
 /// The sending side of the request log (cheap to share).
@@ -230,6 +238,8 @@ mod tests {
             streaming: false,
             cache_hit: false,
             cancelled: false,
+            key_id: None,
+            denied: None,
         }
     }
 

@@ -127,6 +127,8 @@ struct Tracker {
     waited: Duration,
     sse: SseScanner,
     done: bool,
+    /// The client key's hold (access control), settled with the usage and cost at the end.
+    grant: Option<crate::auth::Grant>,
 }
 
 impl Tracker {
@@ -146,6 +148,7 @@ impl Tracker {
             waited: Duration::ZERO,
             sse: SseScanner::default(),
             done: false,
+            grant: None,
         }
     }
 
@@ -223,6 +226,11 @@ impl Tracker {
                 app.metrics.ttft.observe(t.as_secs_f64());
             }
         }
+        let key_id = self.grant.as_ref().map(|g| g.key_id().to_string());
+        if let Some(g) = self.grant.take() {
+            let billed = f.endpoint.is_some() && !f.cache_hit;
+            g.settle(if billed { usage.input as u64 + usage.output as u64 } else { 0 }, cost);
+        }
         let wall = app.started_wall + Duration::from_nanos(self.arrival_ns);
         app.log.record(LogRow {
             request_id: self.info.id,
@@ -247,6 +255,8 @@ impl Tracker {
             streaming,
             cache_hit: f.cache_hit,
             cancelled: f.status == Status::Cancelled,
+            key_id,
+            denied: None,
         });
     }
 }
@@ -275,7 +285,12 @@ impl Drop for Tracker {
 }
 
 /// Serves a chat completion: the whole flow of one request.
-pub async fn complete(app: Arc<App>, mut req: ChatRequest) -> Response {
+pub async fn complete(app: Arc<App>, req: ChatRequest) -> Response {
+    complete_as(app, req, None).await
+}
+
+/// Serves a chat completion admitted under a client key's `grant` (settled when the request ends).
+pub async fn complete_as(app: Arc<App>, mut req: ChatRequest, grant: Option<crate::auth::Grant>) -> Response {
     if app.cache.is_some() {
         req = req.with_canonical();
     }
@@ -283,6 +298,7 @@ pub async fn complete(app: Arc<App>, mut req: ChatRequest) -> Response {
     info.id = app.next_id();
     info.cache_key = req.cache_key();
     let mut t = Tracker::new(app.clone(), info);
+    t.grant = grant;
     let now = app.now();
     let mut decision = app.routers.with(t.shard, |r| r.decide(&t.info, now));
     if decision == Decision::CacheHit {

@@ -1,5 +1,7 @@
-//! Starting and stopping a gateway: bind, serve the API, run the health checks, drain on shutdown, flush
-//! the request log. Tests and benchmarks start one in-process on `127.0.0.1:0`.
+//! Starting and stopping a gateway: bind, serve the API (over TLS when `[server] tls` is set), run the
+//! health checks and the upkeep task (key file and certificate reloads on change or SIGHUP, usage store
+//! flushes), drain on shutdown, flush the usage store and the request log. Tests and benchmarks start one
+//! in-process on `127.0.0.1:0`.
 
 use crate::app::{App, IntoStd};
 use crate::config::GatewayConfig;
@@ -15,6 +17,7 @@ pub struct RunningGateway {
     addr: SocketAddr,
     trigger: Trigger,
     app: Arc<App>,
+    tls: bool,
     task: JoinHandle<anyhow::Result<()>>,
 }
 
@@ -24,9 +27,9 @@ impl RunningGateway {
         self.addr
     }
 
-    /// `http://ADDR`.
+    /// `http://ADDR`, or `https://ADDR` with TLS.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", if self.tls { "https" } else { "http" }, self.addr)
     }
 
     /// The shared state (metrics, routers), for tests and benchmarks.
@@ -50,8 +53,10 @@ impl RunningGateway {
     }
 }
 
-/// Binds `cfg.listen` and starts serving.
+/// Binds `cfg.listen` and starts serving. Refuses an anonymous gateway on a non-loopback address
+/// (see [`GatewayConfig::check_exposure`]).
 pub async fn start(cfg: GatewayConfig) -> anyhow::Result<RunningGateway> {
+    cfg.check_exposure().map_err(|e| anyhow::anyhow!("{e}"))?;
     let listener =
         TcpListener::bind(cfg.listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", cfg.listen))?;
     start_on(cfg, listener).await
@@ -66,20 +71,33 @@ pub async fn start_on(cfg: GatewayConfig, listener: TcpListener) -> anyhow::Resu
     let trigger = Trigger::new();
     let health = crate::health::spawn(app.clone(), trigger.subscribe());
     let routes = crate::api::router(app.clone());
+    let upkeep = spawn_upkeep(app.clone(), trigger.subscribe());
+    let tls = app.tls.clone().map(crate::tls::server_config);
+    let is_tls = tls.is_some();
     let t = trigger.clone();
     let a = app.clone();
     let task = tokio::spawn(async move {
         let drain_app = a.clone();
         let t2 = t.clone();
-        // TCP_NODELAY: a stream's chunks go out as they come, not held back by Nagle's algorithm.
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let serve = axum::serve(listener, routes).with_graceful_shutdown(async move {
+        let drained = async move {
             t2.pulled().await;
             drain_app.begin_drain();
-        });
-        let mut serve = tokio::spawn(async move { serve.await });
+        };
+        let mut serve = match tls {
+            None => {
+                // TCP_NODELAY: a stream's chunks go out as they come, not held back by Nagle's algorithm.
+                let listener = listener.tap_io(|tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
+                let serve = axum::serve(listener, routes).with_graceful_shutdown(drained);
+                tokio::spawn(async move { serve.await })
+            }
+            Some(config) => {
+                let listener = crate::tls::TlsListener::new(listener, config)?;
+                let serve = axum::serve(listener, routes).with_graceful_shutdown(drained);
+                tokio::spawn(async move { serve.await })
+            }
+        };
         tokio::select! {
             r = &mut serve => r.map_err(|e| anyhow::anyhow!("server: {e}"))??,
             _ = t.pulled() => {
@@ -95,11 +113,78 @@ pub async fn start_on(cfg: GatewayConfig, listener: TcpListener) -> anyhow::Resu
         if let Some(h) = health {
             h.abort();
         }
+        upkeep.abort();
+        let access = a.access.clone();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || access.flush()).await {
+            tracing::warn!("{e}");
+        }
         a.log.close();
         if let Some(w) = writer {
             let _ = tokio::task::spawn_blocking(move || w.join()).await;
         }
         Ok(())
     });
-    Ok(RunningGateway { addr, trigger, app, task })
+    Ok(RunningGateway { addr, trigger, app, tls: is_tls, task })
+}
+
+/// The upkeep task: every `[auth] reload_interval` (and at once on SIGHUP) reloads the key file and the TLS
+/// certificate if they changed; every `[auth] flush_interval` writes changed spend to the usage store, on
+/// a blocking thread. Reload failures are logged and leave what is in force.
+fn spawn_upkeep(app: Arc<App>, mut stop: tokio::sync::watch::Receiver<bool>) -> JoinHandle<()> {
+    let reload_every = app.cfg.auth.reload_interval.into_std();
+    let flush_every = app.cfg.auth.flush_interval.into_std();
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        let tick = if reload_every.is_zero() { flush_every } else { reload_every.min(flush_every) };
+        let mut interval = tokio::time::interval(tick);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_reload = std::time::Instant::now();
+        let mut last_flush = std::time::Instant::now();
+        loop {
+            #[cfg(unix)]
+            let hangup = async {
+                match hup.as_mut() {
+                    Some(h) => {
+                        h.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            #[cfg(not(unix))]
+            let hangup = std::future::pending::<()>();
+            let forced = tokio::select! {
+                _ = interval.tick() => false,
+                _ = hangup => true,
+                _ = stop.wait_for(|s| *s) => return,
+            };
+            if forced || (!reload_every.is_zero() && last_reload.elapsed() >= reload_every) {
+                last_reload = std::time::Instant::now();
+                reload(&app, forced);
+            }
+            if last_flush.elapsed() >= flush_every {
+                last_flush = std::time::Instant::now();
+                let access = app.access.clone();
+                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || access.flush()).await {
+                    tracing::warn!("{e}");
+                }
+            }
+        }
+    })
+}
+
+/// Reloads the key file and the certificate (when changed, or always with `force`).
+pub fn reload(app: &App, force: bool) {
+    match app.access.reload(force) {
+        Ok(true) => tracing::info!("client keys reloaded: {} key(s)", app.access.key_ids().len()),
+        Ok(false) => {}
+        Err(e) => tracing::warn!("client keys not reloaded (the previous keys stay in force): {e}"),
+    }
+    if let Some(tls) = &app.tls {
+        match tls.reload(force) {
+            Ok(true) => tracing::info!("TLS certificate reloaded"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!("TLS certificate not reloaded (the previous one stays in force): {e}"),
+        }
+    }
 }

@@ -24,10 +24,11 @@
 //!
 //! Module map: [`model`] (endpoints, requests, outcomes), [`state`] (per-endpoint live state),
 //! [`policy`] (filter -> scorer -> selector, one type per policy), [`condition`] (metadata rules),
-//! [`resilience`] (retry, cache, batching), [`config`] (what users write), [`router`] (the entry point).
+//! [`resilience`] (retry, cache, batching), [`access`] (per-client-key limits and budgets), [`config`] (what users write), [`router`] (the entry point).
 
 #![warn(missing_docs)]
 
+pub mod access;
 pub mod condition;
 pub mod config;
 pub mod duration;
@@ -39,6 +40,7 @@ pub mod router;
 pub mod state;
 pub mod upstream;
 
+pub use access::{Admission, Denial, DenyReason, KeyLimits, KeyMeter, Periods, SpendRecord};
 pub use config::{
     BatchConfig, BudgetConfig, CacheConfig, ConfigError, CooldownConfig, FallbackSpec, GroupRetryConfig, HealthConfig,
     HybridWeights, Jitter, PolicyKind, PolicySpec, RetryConfig, RouterConfig, RuleSpec, TargetSpec,

@@ -151,6 +151,11 @@ pub fn replication_row(r: &RunResult) -> PolicyRow {
         fallbacks: p(c.fallbacks as f64),
         cache_hits: p(c.cache_hits as f64),
         rejected: p(c.rejected as f64),
+        denied: p(c.denied_total() as f64),
+        denied_rpm: p(c.denied[0] as f64),
+        denied_tpm: p(c.denied[1] as f64),
+        denied_concurrency: p(c.denied[2] as f64),
+        denied_budget: p((c.denied[3] + c.denied[4]) as f64),
     }
 }
 

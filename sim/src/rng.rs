@@ -28,6 +28,8 @@ pub enum Stream {
     Tune = 6,
     /// Which rows of a replayed log a replication keeps (keyed by row).
     LogSample = 7,
+    /// Which client key (`[[keys]]`) a request carries, keyed by request id.
+    ClientKey = 8,
 }
 
 /// The 64-bit key of the stream `(seed, replication, stream, a, b)`; `a` and `b` are what the stream

@@ -270,6 +270,8 @@ struct Sim<'m, S> {
     timeout: Option<Nanos>,
     /// Time-to-first-token timeout in force: the policy's own, else the scenario's `[client] ttft_timeout`.
     ttft_timeout: Option<Nanos>,
+    /// The scenario's client keys and their meters (`[[keys]]`), if any.
+    keys: Option<crate::keys::KeyLimiter>,
 }
 
 impl<'m, S: Arrivals> Sim<'m, S> {
@@ -283,6 +285,11 @@ impl<'m, S: Arrivals> Sim<'m, S> {
         tracing: bool,
     ) -> Self {
         let providers = model.endpoints.iter().map(Provider::new).collect();
+        let spec = &model.scenario.keys;
+        let keys = (!spec.is_empty())
+            .then(|| crate::keys::KeyLimiter::new(spec, &model.class_names(), model.seed, replication));
+        let templates =
+            if spec.is_empty() { templates } else { crate::keys::KeyLimiter::expand_templates(spec, templates) };
         let client = router_core::Timeouts { attempt: model.timeout, ttft: model.ttft_timeout };
         let timeouts = router.timeouts().or(client);
         Sim {
@@ -313,6 +320,7 @@ impl<'m, S: Arrivals> Sim<'m, S> {
             service_keys: StreamBase::new(model.seed, replication, Stream::Service),
             timeout: timeouts.attempt,
             ttft_timeout: timeouts.ttft,
+            keys,
         }
     }
 
@@ -527,7 +535,8 @@ impl<'m, S: Arrivals> Sim<'m, S> {
     }
 
     fn on_arrival(&mut self, opts: &mut RunOptions<'_>) {
-        let Some(a) = self.pending_arrival.take() else { return };
+        let Some(mut a) = self.pending_arrival.take() else { return };
+        let denied = self.keys.as_mut().and_then(|k| k.admit(&mut a, self.now).err());
         let trace = self.pending_trace.take();
         self.advance_source();
         if let Some(p) = opts.progress
@@ -545,6 +554,12 @@ impl<'m, S: Arrivals> Sim<'m, S> {
         }
         if self.reqs[r as usize].measured {
             self.metrics.counts.requests += 1;
+        }
+        if let Some(reason) = denied {
+            if self.reqs[r as usize].measured {
+                self.metrics.counts.denied[reason.index()] += 1;
+            }
+            return self.fail(r, None, opts);
         }
         let now = self.now;
         // From the local copy of the arrival, not the slab entry just written (no store-to-load round trip).
@@ -787,6 +802,10 @@ impl<'m, S: Arrivals> Sim<'m, S> {
             self.metrics.success(q.arrival.class as usize, latency, ttft);
         }
         self.metrics.series.completed(latency);
+        if let Some(k) = &mut self.keys {
+            let tokens = if q.cache_hit { 0 } else { q.arrival.input_tokens as u64 + q.arrival.output_tokens as u64 };
+            k.finish(&q.arrival, tokens, q.cost, self.now);
+        }
         self.emit(r, Some((latency, ttft)), None, opts);
         self.release(r);
     }
@@ -798,6 +817,10 @@ impl<'m, S: Arrivals> Sim<'m, S> {
             self.metrics.failure(e);
         }
         self.metrics.series.failed();
+        if let Some(k) = &mut self.keys {
+            let q = &self.reqs[r as usize];
+            k.finish(&q.arrival, 0, q.cost, self.now);
+        }
         self.emit(r, None, error, opts);
         self.release(r);
     }

@@ -202,6 +202,11 @@ impl AsLogged {
             fallbacks: p(nan),
             cache_hits: p(nan),
             rejected: p(nan),
+            denied: p(nan),
+            denied_rpm: p(nan),
+            denied_tpm: p(nan),
+            denied_concurrency: p(nan),
+            denied_budget: p(nan),
         }
     }
 }

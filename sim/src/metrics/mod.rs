@@ -116,12 +116,20 @@ pub struct Counts {
     pub attempt_errors: [u64; 4],
     /// Attempts abandoned by the time-to-first-token timeout (also counted as `Timeout` attempt errors).
     pub ttft_timeouts: u64,
+    /// Measured requests denied by their client key's limits before routing, by reason
+    /// (`router_core::DenyReason::LIMITS` order: rpm, tpm, concurrency, daily budget, monthly budget).
+    pub denied: [u64; 5],
 }
 
 impl Counts {
     /// Requests that failed, any class.
     pub fn failed_total(&self) -> u64 {
         self.failed.iter().sum()
+    }
+
+    /// Requests denied by client-key limits, any reason.
+    pub fn denied_total(&self) -> u64 {
+        self.denied.iter().sum()
     }
 }
 

@@ -102,6 +102,16 @@ pub struct PolicyRow {
     pub cache_hits: Estimate,
     /// Requests the router rejected without an attempt.
     pub rejected: Estimate,
+    /// Requests denied by their client key's limits or budgets (`[[keys]]`) before routing, any reason.
+    pub denied: Estimate,
+    /// Of those, over the key's requests per minute.
+    pub denied_rpm: Estimate,
+    /// Of those, over the key's tokens per minute.
+    pub denied_tpm: Estimate,
+    /// Of those, over the key's concurrency.
+    pub denied_concurrency: Estimate,
+    /// Of those, over the key's daily or monthly budget.
+    pub denied_budget: Estimate,
 }
 
 impl PolicyRow {
@@ -177,6 +187,12 @@ pub const METRICS: &[Metric] = &[
     metric!(fallbacks, "fallbacks", true, Format::Count),
     metric!(cache_hits, "cache hits", false, Format::Count),
     metric!(rejected, "rejected", false, Format::Count),
+    // Client keys (`[[keys]]`): the table shows `denied` only when some policy has denials.
+    metric!(denied, "denied", false, Format::Count),
+    metric!(denied_rpm, "denied RPM", false, Format::Count),
+    metric!(denied_tpm, "denied TPM", false, Format::Count),
+    metric!(denied_concurrency, "denied conc.", false, Format::Count),
+    metric!(denied_budget, "denied budget", false, Format::Count),
 ];
 
 /// Looks a metric up by its column name.
@@ -385,7 +401,7 @@ mod tests {
     fn metric_accessors_read_their_own_field() {
         // Give each field a distinct value and check each accessor returns the value of its column.
         let mut row = PolicyRow::default();
-        let fields: [(&str, &mut Estimate); 18] = [
+        let fields: [(&str, &mut Estimate); 23] = [
             ("requests", &mut row.requests),
             ("success_rate", &mut row.success_rate),
             ("latency_mean_s", &mut row.latency_mean_s),
@@ -404,6 +420,11 @@ mod tests {
             ("fallbacks", &mut row.fallbacks),
             ("cache_hits", &mut row.cache_hits),
             ("rejected", &mut row.rejected),
+            ("denied", &mut row.denied),
+            ("denied_rpm", &mut row.denied_rpm),
+            ("denied_tpm", &mut row.denied_tpm),
+            ("denied_concurrency", &mut row.denied_concurrency),
+            ("denied_budget", &mut row.denied_budget),
         ];
         let names: Vec<&str> = fields.iter().map(|(n, _)| *n).collect();
         for (i, (_, field)) in fields.into_iter().enumerate() {

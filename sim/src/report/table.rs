@@ -49,7 +49,9 @@ pub fn render_table(report: &RunReport) -> String {
 // ===== policy rows =====
 
 fn render_policy_rows(report: &RunReport, out: &mut String) {
-    let metrics: Vec<&Metric> = METRICS.iter().filter(|m| m.in_table).collect();
+    // `denied` (client keys) joins the table when some policy has denials.
+    let denials = report.rows.iter().any(|r| r.denied.mean > 0.0);
+    let metrics: Vec<&Metric> = METRICS.iter().filter(|m| m.in_table || (denials && m.column == "denied")).collect();
     let mut columns: Vec<Column> = Vec::with_capacity(metrics.len() + 1);
     columns.push(Column {
         header: "policy".to_string(),
@@ -303,6 +305,7 @@ mod tests {
             fallbacks: e(3.0, 1.5),
             cache_hits: e(0.0, 0.0),
             rejected: e(0.0, 0.0),
+            ..PolicyRow::default()
         }
     }
 

@@ -118,6 +118,10 @@ pub struct Scenario {
     /// What `routesim tune` searches (ignored by the other commands).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tune: Option<crate::tune::config::TuneConfig>,
+    /// Client keys with their limits and budgets, and the share of traffic each carries (see
+    /// [`crate::keys`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<crate::keys::KeySpec>,
 }
 
 /// Overrides (from the command line or a validation run) of a scenario's settings.
@@ -259,6 +263,8 @@ impl Scenario {
             return Err(err("report.interval".into(), "expected a positive interval like \"1m\"".into()));
         }
         let traffic = TrafficModel::new(&self.traffic).map_err(|(path, msg)| err(join("traffic", &path), msg))?;
+        crate::keys::validate(&self.keys, &traffic.class_names())
+            .map_err(|(path, msg, near)| err(path, msg).with_suggestion(near))?;
         if self.endpoints.is_empty() {
             return Err(err(
                 "endpoints".into(),

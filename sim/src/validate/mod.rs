@@ -219,7 +219,7 @@ fn quickstart_checks(effort: Effort) -> Result<Vec<CheckResult>> {
     for r in exp.runs.iter().flatten() {
         let c = &r.metrics.counts;
         requests += c.requests;
-        accounted += c.succeeded + c.failed_total() + c.rejected + r.in_flight;
+        accounted += c.succeeded + c.failed_total() + c.rejected + c.denied_total() + r.in_flight;
     }
     out.push(exact(
         "quickstart conservation: requests = ok + failed + rejected",
