@@ -10,6 +10,7 @@ pub mod load;
 pub mod policies;
 pub mod replay;
 pub mod run;
+pub mod sweep;
 pub mod tune;
 pub mod validate;
 
@@ -43,6 +44,10 @@ pub enum Command {
     /// Search a policy's knobs (the scenario's [tune] section) for the cost/latency frontier and the best
     /// configuration that meets the constraints.
     Tune(tune::TuneArgs),
+    /// A study over scenarios x parameter grids x policies x replications, whole or one shard (--shard I/N).
+    Sweep(sweep::SweepArgs),
+    /// Merge the output directories of the shards of `routesim sweep` or `routesim tune --shard`.
+    Merge(sweep::MergeArgs),
     /// Check the simulator against queueing theory (M/M/c, M/G/1, Erlang B, Little's law, identities).
     Validate(validate::ValidateArgs),
 }
@@ -83,6 +88,8 @@ pub fn main() -> ExitCode {
         Command::Replay(args) => replay::run(&args),
         Command::Fit(args) => fit::run(&args),
         Command::GenLog(args) => gen_log::run(&args),
+        Command::Sweep(args) => sweep::run(&args),
+        Command::Merge(args) => sweep::run_merge(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
