@@ -81,6 +81,7 @@ pub fn run(args: &SweepArgs) -> Result<(), Failure> {
     }
     let (merged, files) = merge(std::slice::from_ref(&dir), &dir)?;
     print!("{}", render(&merged));
+    warn_unmeasured(&merged);
     println!("results in {} ({} files)", dir.display(), files.len());
     Ok(())
 }
@@ -104,8 +105,29 @@ pub fn run_merge(args: &MergeArgs) -> Result<(), Failure> {
         }
     };
     print!("{}", render(&merged));
+    warn_unmeasured(&merged);
     println!("merged {} directories into {} ({} files)", args.dirs.len(), args.out.display(), files.len());
     Ok(())
+}
+
+/// Warns about cells that measured no request (the warm-up covers the whole run): their metrics are empty.
+fn warn_unmeasured(m: &Merged) {
+    let empty: Vec<&str> = m
+        .plan
+        .cells
+        .iter()
+        .zip(&m.summaries)
+        .filter(|(_, s)| s.requests.mean == 0.0)
+        .map(|(c, _)| c.id.as_str())
+        .collect();
+    if let Some(first) = empty.first() {
+        eprintln!(
+            "warning: {} of {} cells measured no request (first: {first}): the warm-up covers the whole run; raise \
+             `requests` in the sweep file or shorten the scenario's `warmup`",
+            empty.len(),
+            m.plan.cells.len()
+        );
+    }
 }
 
 /// Rows of the terminal table at most (the files have every cell).
