@@ -72,11 +72,7 @@ pub fn run(args: &SweepArgs) -> Result<(), Failure> {
         outcome.cells, outcome.ran, outcome.skipped, outcome.simulated_requests, outcome.wall_s
     );
     if shard.count > 1 {
-        println!(
-            "when every shard is done: routesim merge {} --out {}",
-            dir.display(),
-            dir.display()
-        );
+        println!("when every shard is done: routesim merge {} --out {}", dir.display(), dir.display());
         return Ok(());
     }
     let (merged, files) = merge(std::slice::from_ref(&dir), &dir)?;
@@ -151,7 +147,8 @@ pub fn render(m: &Merged) -> String {
             .zip(&cell.params)
             .map(|(c, v)| format!("{}={v}", c.rsplit('.').next().unwrap_or(c)))
             .collect();
-        let label = if params.is_empty() { cell.scenario.clone() } else { format!("{} {}", cell.scenario, params.join(" ")) };
+        let label =
+            if params.is_empty() { cell.scenario.clone() } else { format!("{} {}", cell.scenario, params.join(" ")) };
         let s = &m.summaries[k];
         let est = |name: &str| {
             let Some(mm) = metric(name) else { return String::new() };

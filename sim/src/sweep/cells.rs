@@ -70,8 +70,9 @@ pub fn write_plan_file<T: serde::Serialize>(dir: &Path, name: &str, plan: &T) ->
 /// Reads `sweep-plan.json` from `dir`.
 pub fn read_plan(dir: &Path) -> Result<Plan> {
     let path = dir.join(PLAN_FILE);
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("reading {} (is {} the output of `routesim sweep`?)", path.display(), dir.display()))?;
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!("reading {} (is {} the output of `routesim sweep`?)", path.display(), dir.display())
+    })?;
     let plan: Plan = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
     if plan.format != super::plan::PLAN_FORMAT || plan.kind != "sweep" {
         bail!("{}: expected a sweep plan of format {}", path.display(), super::plan::PLAN_FORMAT);
@@ -104,9 +105,8 @@ pub fn read_cell_file(path: &Path, cell: &CellPlan) -> Result<Vec<PolicyRow>> {
     if !reps.u32()?.iter().enumerate().all(|(i, r)| r == Some(i as u32)) {
         bail!("{}: replications are not 0..{n} in order", path.display());
     }
-    let mut rows: Vec<PolicyRow> = (0..n)
-        .map(|_| PolicyRow { policy: cell.policy.clone(), replications: 1, ..Default::default() })
-        .collect();
+    let mut rows: Vec<PolicyRow> =
+        (0..n).map(|_| PolicyRow { policy: cell.policy.clone(), replications: 1, ..Default::default() }).collect();
     for m in METRICS {
         let col = df.column(m.column).with_context(|| format!("{}: no column `{}`", path.display(), m.column))?;
         for (row, v) in rows.iter_mut().zip(col.f64()?.iter()) {

@@ -137,12 +137,17 @@ impl SweepConfig {
             let ranged = p.min.is_some() || p.max.is_some() || p.simplex.is_some();
             match (&p.values, ranged) {
                 (Some(_), true) => {
-                    return Err(err(&here("values"), "give either `values` or a range (`min`/`max` or `simplex`)".into()));
+                    return Err(err(
+                        &here("values"),
+                        "give either `values` or a range (`min`/`max` or `simplex`)".into(),
+                    ));
                 }
                 (None, false) => {
                     return Err(err(&here("values"), "expected `values = [...]`, `min`/`max` or `simplex`".into()));
                 }
-                (Some(v), false) if v.is_empty() => return Err(err(&here("values"), "expected at least one value".into())),
+                (Some(v), false) if v.is_empty() => {
+                    return Err(err(&here("values"), "expected at least one value".into()));
+                }
                 _ => {}
             }
             if let Some(values) = &p.values {

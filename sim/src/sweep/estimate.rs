@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 /// Requests of one calibration run (fewer when the cell's runs are shorter).
-pub const CALIBRATION_REQUESTS: u64 = 3000;
+pub const CALIBRATION_REQUESTS: u64 = 20_000;
 
 /// CPU seconds this thread has used (Linux `schedstat`), or `None` where unavailable.
 pub fn thread_cpu_seconds() -> Option<f64> {
@@ -56,10 +56,11 @@ impl Estimate {
     }
 }
 
-/// Runs one short replication of every (scenario, policy) pair at the scenario's first point, on this thread,
-/// and prices every cell by its simulated requests.
+/// Runs two short replications (of 5000 and 20,000 requests) of every (scenario, policy) pair at the scenario's
+/// first point, on this thread, and prices every cell by its simulated requests.
 pub fn estimate(sweep: &Sweep) -> Result<Estimate> {
     let mut per_pair: BTreeMap<(usize, usize), f64> = BTreeMap::new();
+    let mut fixed_of: BTreeMap<(usize, usize), f64> = BTreeMap::new();
     let mut calibrations = Vec::new();
     for (k, cell) in sweep.plan.cells.iter().enumerate() {
         let (point, policy) = sweep.cell_runs[k];
@@ -67,18 +68,29 @@ pub fn estimate(sweep: &Sweep) -> Result<Estimate> {
         if per_pair.contains_key(&(scenario, policy)) {
             continue;
         }
-        let mut short = sweep.points[point].clone();
-        short.resolved.requests = Some(cell.requests_per_run.clamp(1, CALIBRATION_REQUESTS));
-        let model = short.compile()?;
-        let (cpu0, wall0) = (thread_cpu_seconds(), std::time::Instant::now());
-        let result = engine::run(&model, policy, 0, RunOptions::default());
-        let wall = wall0.elapsed().as_secs_f64();
-        let cpu = match (cpu0, thread_cpu_seconds()) {
-            (Some(a), Some(b)) if b > a => b - a,
-            _ => wall,
+        // Two lengths, so the fixed cost of a run (compiling the router, allocating histograms) is not read
+        // as a cost per request: time = fixed + per_request x requests.
+        let full = cell.requests_per_run.max(1);
+        let (short_n, long_n) = (full.clamp(1, CALIBRATION_REQUESTS / 4), full.min(CALIBRATION_REQUESTS));
+        let measure = |n: u64| -> Result<(f64, u64)> {
+            let mut short = sweep.points[point].clone();
+            short.resolved.requests = Some(n);
+            let model = short.compile()?;
+            let (cpu0, wall0) = (thread_cpu_seconds(), std::time::Instant::now());
+            let result = engine::run(&model, policy, 0, RunOptions::default());
+            let wall = wall0.elapsed().as_secs_f64();
+            let cpu = match (cpu0, thread_cpu_seconds()) {
+                (Some(a), Some(b)) if b > a => b - a,
+                _ => wall,
+            };
+            Ok((cpu, result.metrics.counts.arrivals.max(1)))
         };
-        let requests = result.metrics.counts.arrivals.max(1);
-        let seconds_per_request = cpu / requests as f64;
+        let (t1, a1) = measure(short_n)?;
+        let (t2, a2) = measure(long_n)?;
+        let seconds_per_request = if a2 > a1 && t2 > t1 { (t2 - t1) / (a2 - a1) as f64 } else { t2 / a2 as f64 };
+        let fixed = (t2 - seconds_per_request * a2 as f64).max(0.0);
+        let requests = a2;
+        fixed_of.insert((scenario, policy), fixed);
         per_pair.insert((scenario, policy), seconds_per_request);
         calibrations.push(Calibration {
             scenario: cell.scenario.clone(),
@@ -97,8 +109,10 @@ pub fn estimate(sweep: &Sweep) -> Result<Estimate> {
                 return 0.0;
             }
             let (point, policy) = sweep.cell_runs[k];
-            let rate = per_pair.get(&(sweep.points[point].scenario, policy)).copied().unwrap_or(0.0);
-            rate * c.requests_per_run as f64 * c.replications as f64
+            let pair = (sweep.points[point].scenario, policy);
+            let rate = per_pair.get(&pair).copied().unwrap_or(0.0);
+            let fixed = fixed_of.get(&pair).copied().unwrap_or(0.0);
+            (fixed + rate * c.requests_per_run as f64) * c.replications as f64
         })
         .collect();
     Ok(Estimate { calibrations, cell_seconds, peak_mib: peak_memory_mib() })
@@ -125,7 +139,8 @@ pub fn render(sweep: &Sweep, est: &Estimate, shards: Option<u32>) -> String {
         plan.runs()
     );
     let _ = writeln!(out, "Simulated requests: {} (warm-up included)", group(plan.simulated_requests()));
-    let _ = writeln!(out, "\nCalibration (one replication of each scenario and policy, on one core):");
+    let _ =
+        writeln!(out, "\nCalibration (two short runs of each scenario and policy, on one core; CPU time per request):");
     for c in &est.calibrations {
         let _ = writeln!(
             out,
@@ -139,7 +154,8 @@ pub fn render(sweep: &Sweep, est: &Estimate, shards: Option<u32>) -> String {
     let hours = est.core_hours();
     let _ = writeln!(out, "\nEstimated CPU: {:.3} core-hours ({:.0} core-seconds)", hours, hours * 3600.0);
     if let Some(m) = est.peak_mib {
-        let _ = writeln!(out, "Peak memory of this process while calibrating: {m:.0} MiB (size a shard's memory from it)");
+        let _ =
+            writeln!(out, "Peak memory of this process while calibrating: {m:.0} MiB (size a shard's memory from it)");
     }
     let _ = writeln!(out, "\nWall time if the cells split evenly (each shard on 4 cores):");
     let mut counts = vec![1u32, 4, 16, 64];
@@ -151,9 +167,7 @@ pub fn render(sweep: &Sweep, est: &Estimate, shards: Option<u32>) -> String {
     }
     for n in counts {
         let largest = (0..n)
-            .map(|i| {
-                plan.shard_cells(Shard { index: i, count: n }).iter().map(|&k| est.cell_seconds[k]).sum::<f64>()
-            })
+            .map(|i| plan.shard_cells(Shard { index: i, count: n }).iter().map(|&k| est.cell_seconds[k]).sum::<f64>())
             .fold(0.0, f64::max);
         let cells = plan.computed().len().div_ceil(n as usize);
         let _ = writeln!(
@@ -172,7 +186,7 @@ fn group(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);

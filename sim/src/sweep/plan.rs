@@ -159,12 +159,16 @@ pub struct Sweep {
     pub cell_runs: Vec<(usize, usize)>,
 }
 
+/// One value of a swept parameter: the (path, TOML value) assignments it makes and its numbers for the
+/// result columns.
+type AxisValue = (Vec<(String, toml::Value)>, Vec<f64>);
+
 /// One swept parameter's values.
 struct Axis {
     /// Columns in the result tables.
     columns: Vec<String>,
-    /// Each value as (path, TOML value) assignments and its numbers for the columns.
-    values: Vec<(Vec<(String, toml::Value)>, Vec<f64>)>,
+    /// Each value.
+    values: Vec<AxisValue>,
 }
 
 fn axis(file: &Path, i: usize, p: &SweepParam) -> Result<Axis, ScenarioError> {
@@ -175,8 +179,8 @@ fn axis(file: &Path, i: usize, p: &SweepParam) -> Result<Axis, ScenarioError> {
             .collect();
         return Ok(Axis { columns: vec![p.path.clone()], values });
     }
-    let param = Param::new(&p.range_spec())
-        .map_err(|(f, m)| ScenarioError::invalid(file, &format!("params[{i}].{f}"), m))?;
+    let param =
+        Param::new(&p.range_spec()).map_err(|(f, m)| ScenarioError::invalid(file, &format!("params[{i}].{f}"), m))?;
     let values = param
         .grid(p.steps.unwrap_or(super::config::DEFAULT_STEPS))
         .into_iter()
@@ -207,7 +211,8 @@ impl Sweep {
         // The grid, first parameter slowest: per point, the indices of each axis' value.
         let mut grid: Vec<Vec<usize>> = vec![Vec::new()];
         for a in &axes {
-            grid = grid.iter().flat_map(|prefix| (0..a.values.len()).map(move |v| [&prefix[..], &[v]].concat())).collect();
+            grid =
+                grid.iter().flat_map(|prefix| (0..a.values.len()).map(move |v| [&prefix[..], &[v]].concat())).collect();
         }
         let base_dir = file.parent().unwrap_or(Path::new("."));
         let overrides = Overrides { seed: config.seed, requests: config.requests, replications: config.replications };
@@ -217,8 +222,8 @@ impl Sweep {
         let mut cell_runs = Vec::new();
         for (s, rel) in config.scenarios.iter().enumerate() {
             let scenario_file = base_dir.join(rel);
-            let mut scenario = Scenario::load(&scenario_file)
-                .map_err(|e| err(&format!("scenarios[{s}]"), e.to_string()))?;
+            let mut scenario =
+                Scenario::load(&scenario_file).map_err(|e| err(&format!("scenarios[{s}]"), e.to_string()))?;
             scenario.tune = None;
             let names: Vec<String> = scenario.policies.iter().map(|p| p.name.clone()).collect();
             let selected: Vec<usize> = match &config.policies {
@@ -245,9 +250,7 @@ impl Sweep {
                     choice.iter().enumerate().flat_map(|(a, &v)| axes[a].values[v].0.iter()).collect();
                 let numbers: Vec<f64> =
                     choice.iter().enumerate().flat_map(|(a, &v)| axes[a].values[v].1.iter().copied()).collect();
-                let describe = || {
-                    sets.iter().map(|(p, v)| format!("{p} = {v}")).collect::<Vec<_>>().join(", ")
-                };
+                let describe = || sets.iter().map(|(p, v)| format!("{p} = {v}")).collect::<Vec<_>>().join(", ");
                 let mut resolved = apply_point(&scenario, &sets).map_err(|(k, m)| {
                     let i = param_index(&config.params, &sets[k].0);
                     err(&format!("params[{i}].path"), format!("in scenario {}: {m}", scenario_file.display()))
@@ -279,7 +282,8 @@ impl Sweep {
                     let text = toml::to_string(&alone)
                         .map_err(|e| err("", format!("cannot represent the resolved scenario: {e}")))?;
                     let fingerprint = fingerprint(&[version, &text, &resolved.replications.to_string()]);
-                    let source = cells.iter().position(|c: &CellPlan| c.fingerprint == fingerprint).unwrap_or(cells.len());
+                    let source =
+                        cells.iter().position(|c: &CellPlan| c.fingerprint == fingerprint).unwrap_or(cells.len());
                     let id = format!("s{s:02}-{}.pt{pt:04}.p{p:02}-{}", safe(&scenario.name), safe(policy));
                     cells.push(CellPlan {
                         id,
@@ -388,8 +392,7 @@ pub fn set_path(doc: &mut toml::Value, path: &str, value: toml::Value) -> Result
             i += k;
             continue;
         }
-        let table =
-            node.as_table_mut().ok_or_else(|| format!("`{}` is not a table", parts[..i].join(".")))?;
+        let table = node.as_table_mut().ok_or_else(|| format!("`{}` is not a table", parts[..i].join(".")))?;
         if i + 1 == parts.len() {
             if let Some(old) = table.get(parts[i])
                 && value_number(old).is_none()
@@ -415,9 +418,9 @@ mod tests {
             let mut seen = vec![0; 23];
             for i in 0..n {
                 let shard = Shard::parse(&format!("{i}/{n}")).unwrap();
-                for k in 0..23 {
+                for (k, count) in seen.iter_mut().enumerate() {
                     if shard.owns(k) {
-                        seen[k] += 1;
+                        *count += 1;
                     }
                 }
             }

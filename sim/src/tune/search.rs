@@ -247,18 +247,7 @@ pub fn assemble(
             BaselineMatch { baseline: b, candidate, first_diff: diff(0), second_diff: diff(1) }
         })
         .collect();
-    TuneResult {
-        candidates,
-        baselines,
-        frontier,
-        chosen,
-        closest,
-        paired,
-        matches,
-        runs,
-        simulated_requests,
-        wall_s,
-    }
+    TuneResult { candidates, baselines, frontier, chosen, closest, paired, matches, runs, simulated_requests, wall_s }
 }
 
 /// One successive-halving cut: keeps the best `1/eta` of `alive` and drops clearly bad ones; marks the

@@ -59,8 +59,11 @@ fn plan(file: &Path, text: String, overrides: &TuneOverrides, setup: &TuneSetup)
         .iter()
         .enumerate()
         .map(|(k, p)| {
-            let safe: String =
-                p.name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+            let safe: String = p
+                .name
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+                .collect();
             CellPlan {
                 id: format!("u{k:05}-{safe}"),
                 scenario: setup.model.scenario.name.clone(),
@@ -193,7 +196,8 @@ pub fn merge_command(dirs: &[PathBuf], out: &Path) -> Result<(), Failure> {
     print!("{}", output::render(&setup, &result));
     output::write_files(&setup, &result, out)?;
     let scenario_path = out.join("scenario.toml");
-    std::fs::write(&scenario_path, &plan.scenario_text).with_context(|| format!("writing {}", scenario_path.display()))?;
+    std::fs::write(&scenario_path, &plan.scenario_text)
+        .with_context(|| format!("writing {}", scenario_path.display()))?;
     println!("\nmerged {} directories: {runs} runs; results in {}", dirs.len(), out.display());
     if result.chosen.is_none() && !setup.constraints.is_empty() {
         return Err(Failure::Failed(anyhow::anyhow!(
