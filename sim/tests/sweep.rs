@@ -23,7 +23,12 @@ fn routesim(args: &[&str]) -> Output {
 }
 
 fn ok(out: &Output) -> String {
-    assert!(out.status.success(), "failed: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -206,8 +211,7 @@ fn reruns_skip_finished_cells_and_recompute_broken_ones() {
 
     // A file cut short at a cell's final name (not possible through the atomic rename, but a disk can lose
     // data) and a leftover temporary file: the first is recomputed, the second ignored.
-    let mut cells: Vec<PathBuf> =
-        std::fs::read_dir(out.join("cells")).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut cells: Vec<PathBuf> = std::fs::read_dir(out.join("cells")).unwrap().map(|e| e.unwrap().path()).collect();
     cells.sort();
     let victim = &cells[0];
     let good = std::fs::read(victim).unwrap();
@@ -255,8 +259,11 @@ fn merged_results_have_one_row_per_cell_and_replication_and_paired_differences()
     let tail = |l: &str| l.split_once(",round-robin,").unwrap().1.to_string();
     assert_eq!(tail(rr[0]), tail(rr[1]));
     // The hybrid's cells do depend on it.
-    let hy: Vec<String> =
-        lines.iter().filter(|l| l.contains(",30.0,") && l.contains(",hybrid,")).map(|l| tail(&l.replace("hybrid", "round-robin"))).collect();
+    let hy: Vec<String> = lines
+        .iter()
+        .filter(|l| l.contains(",30.0,") && l.contains(",hybrid,"))
+        .map(|l| tail(&l.replace("hybrid", "round-robin")))
+        .collect();
     assert_eq!(hy.len(), 2);
     assert_ne!(hy[0], hy[1]);
     let paired = std::fs::read_to_string(out.join("paired.csv")).unwrap();
@@ -315,7 +322,8 @@ fn bad_sweeps_name_the_file_and_the_field() {
 fn tune_shards_merge_into_the_files_of_one_tune() {
     let dir = scratch("tune");
     let scenario = "scenarios/hybrid-tuning.toml";
-    let common = ["--method", "lhs", "--candidates", "6", "--replications", "2", "--requests", "6000", "--threads", "1"];
+    let common =
+        ["--method", "lhs", "--candidates", "6", "--replications", "2", "--requests", "6000", "--threads", "1"];
     let single = dir.join("single");
     let mut args = vec!["tune", scenario, "--out", single.to_str().unwrap()];
     args.extend(common);
@@ -346,7 +354,16 @@ fn tune_shards_merge_into_the_files_of_one_tune() {
     }
 
     // Successive halving needs every candidate's results after each rung: one machine only.
-    let sh = routesim(&["tune", scenario, "--method", "successive-halving", "--shard", "0/2", "--out", dir.join("sh").to_str().unwrap()]);
+    let sh = routesim(&[
+        "tune",
+        scenario,
+        "--method",
+        "successive-halving",
+        "--shard",
+        "0/2",
+        "--out",
+        dir.join("sh").to_str().unwrap(),
+    ]);
     assert_eq!(sh.status.code(), Some(2));
     let err = String::from_utf8_lossy(&sh.stderr);
     assert!(err.contains("successive halving") && err.contains("one machine"), "{err}");
@@ -368,7 +385,10 @@ fn kubernetes_job_has_what_an_indexed_sweep_needs() {
     let env = env_of(c);
     assert_eq!(env["SHARDS"].parse::<u64>().unwrap(), completions, "SHARDS must equal completions");
     let script = c["args"][0].as_str().unwrap();
-    assert!(script.contains("routesim sweep") && script.contains("--shard \"$JOB_COMPLETION_INDEX/$SHARDS\""), "{script}");
+    assert!(
+        script.contains("routesim sweep") && script.contains("--shard \"$JOB_COMPLETION_INDEX/$SHARDS\""),
+        "{script}"
+    );
     assert!(script.contains("--threads \"$THREADS\""));
     let sweep_file = env["SWEEP"].strip_prefix("/opt/routesim/").expect("the image keeps scenarios in /opt/routesim");
     assert!(repo_root().join(sweep_file).exists(), "{sweep_file} exists in the repository");
@@ -388,7 +408,10 @@ fn kubernetes_job_has_what_an_indexed_sweep_needs() {
     let m = &merge["spec"]["template"]["spec"]["containers"][0];
     assert!(m["args"][0].as_str().unwrap().contains("routesim merge \"$OUT\" --out \"$OUT\" --wait"));
     assert_eq!(env_of(m)["OUT"], env["OUT"], "the merge reads where the shards write");
-    assert_eq!(merge["spec"]["template"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"].as_str(), Some(claim));
+    assert_eq!(
+        merge["spec"]["template"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"].as_str(),
+        Some(claim)
+    );
 }
 
 #[test]

@@ -455,4 +455,47 @@ mod tests {
         assert_ne!(fingerprint(&["ab", "c"]), fingerprint(&["a", "bc"]));
         assert_eq!(fingerprint(&["x"]), fingerprint(&["x"]));
     }
+
+    proptest::proptest! {
+        /// Whatever cells share a run and however many shards there are, every computed cell is run by
+        /// exactly one shard, and no alias (a cell that takes another's result) is run at all.
+        #[test]
+        fn shards_run_every_computed_cell_once(links in proptest::collection::vec(0usize..4, 1..60), n in 1u32..9) {
+            let cells: Vec<CellPlan> = links
+                .iter()
+                .enumerate()
+                .map(|(k, &back)| CellPlan {
+                    id: format!("c{k}"),
+                    scenario: "s".into(),
+                    point: 0,
+                    group: 0,
+                    params: Vec::new(),
+                    policy: "p".into(),
+                    baseline: "p".into(),
+                    replications: 1,
+                    requests_per_run: 1,
+                    fingerprint: String::new(),
+                    // Every fourth link points back to an earlier computed cell, as a shared fingerprint does.
+                    source: if back == 0 && k > 0 { 0 } else { k as u32 },
+                })
+                .collect();
+            let plan = Plan {
+                format: PLAN_FORMAT,
+                kind: "sweep".into(),
+                routesim_version: String::new(),
+                sweep: String::new(),
+                param_columns: Vec::new(),
+                cells,
+            };
+            let mut runs = vec![0u32; plan.cells.len()];
+            for i in 0..n {
+                for k in plan.shard_cells(Shard { index: i, count: n }) {
+                    runs[k] += 1;
+                }
+            }
+            for (k, c) in plan.cells.iter().enumerate() {
+                proptest::prop_assert_eq!(runs[k], u32::from(c.source as usize == k), "cell {}", k);
+            }
+        }
+    }
 }
