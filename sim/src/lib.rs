@@ -14,6 +14,7 @@ pub mod report;
 pub mod rng;
 pub mod scenario;
 pub mod stats;
+pub mod sweep;
 pub mod traffic;
 pub mod tune;
 pub mod validate;

@@ -12,6 +12,7 @@ pub mod load;
 pub mod policies;
 pub mod replay;
 pub mod run;
+pub mod sweep;
 pub mod tune;
 pub mod validate;
 
@@ -50,6 +51,10 @@ pub enum Command {
     Import(import::ImportArgs),
     /// Write a policy as the closest LiteLLM or Portkey config, with what it cannot express and what that costs.
     Export(export::ExportArgs),
+    /// A study over scenarios x parameter grids x policies x replications, whole or one shard (--shard I/N).
+    Sweep(sweep::SweepArgs),
+    /// Merge the output directories of the shards of `routesim sweep` or `routesim tune --shard`.
+    Merge(sweep::MergeArgs),
     /// Check the simulator against queueing theory (M/M/c, M/G/1, Erlang B, Little's law, identities).
     Validate(validate::ValidateArgs),
 }
@@ -92,6 +97,8 @@ pub fn main() -> ExitCode {
         Command::GenLog(args) => gen_log::run(&args),
         Command::Import(args) => import::run(&args),
         Command::Export(args) => export::run(&args),
+        Command::Sweep(args) => sweep::run(&args),
+        Command::Merge(args) => sweep::run_merge(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

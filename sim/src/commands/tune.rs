@@ -38,6 +38,9 @@ pub struct TuneArgs {
     /// Worker threads (default: all cores). Results do not depend on it.
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Run only shard I of N of a grid, random or lhs search into --out; then `routesim merge`.
+    #[arg(long, value_parser = crate::sweep::Shard::parse)]
+    pub shard: Option<crate::sweep::Shard>,
 }
 
 /// Runs the command. Exits with status 1 (after writing every file) when no candidate meets the constraints.
@@ -56,6 +59,9 @@ pub fn run(args: &TuneArgs) -> Result<(), Failure> {
         constraints: args.constraints.clone(),
         seed: args.seed,
     };
+    if let Some(shard) = args.shard {
+        return crate::tune::shard::run_command(&args.scenario, &overrides, shard, args.out.as_deref(), args.threads);
+    }
     let setup = TuneSetup::load(&args.scenario, &overrides)?;
     let dir = args.out.clone().unwrap_or_else(|| results_dir(&setup.model.scenario.name, "-tune"));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating the output directory {}", dir.display()))?;

@@ -7,6 +7,7 @@
 //! - [`search`]: evaluating candidates with common random numbers over replications, in parallel, with
 //!   successive halving that drops clearly dominated candidates early.
 //! - [`select`]: Pareto ranks, constraint violation and the choice of the best feasible point.
+//! - [`shard`]: `--shard I/N` for grid, random and Latin-hypercube searches, and their merge.
 //! - [`output`]: `candidates.csv`/`.parquet`, `pareto.csv`, the `pareto` plot, `best-policy.toml` and the
 //!   terminal tables.
 //!
@@ -17,6 +18,7 @@ pub mod config;
 pub mod output;
 pub mod search;
 pub mod select;
+pub mod shard;
 pub mod space;
 
 use crate::scenario::diag::{ScenarioError, nearest};
@@ -26,7 +28,7 @@ use space::{Param, Value};
 use std::path::Path;
 
 /// Command-line replacements for fields of `[tune]`.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TuneOverrides {
     /// `--method`.
     pub method: Option<Method>,

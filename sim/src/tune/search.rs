@@ -180,6 +180,22 @@ pub fn evaluate(setup: &TuneSetup, progress: Option<&(dyn Fn(u64) + Sync)>) -> T
         }
     }
 
+    assemble(setup, reps, status, finished, simulated_requests, start.elapsed().as_secs_f64())
+}
+
+/// Builds the result from the per-replication rows of every policy (`reps[p]`: baselines first, then the
+/// candidates, replication 0 first) and the candidates' status: summaries, frontier, choice, paired
+/// differences. `routesim merge` calls it with the rows that the shards of `routesim tune --shard` wrote.
+pub fn assemble(
+    setup: &TuneSetup,
+    mut reps: Vec<Vec<PolicyRow>>,
+    status: Vec<Status>,
+    runs: u64,
+    simulated_requests: u64,
+    wall_s: f64,
+) -> TuneResult {
+    let n = setup.candidates();
+    let policy = |c: usize| setup.baselines + c;
     let name_of = |c: usize| setup.model.scenario.policies[policy(c)].name.clone();
     let candidates: Vec<Candidate> = (0..n)
         .map(|c| Candidate {
@@ -231,18 +247,7 @@ pub fn evaluate(setup: &TuneSetup, progress: Option<&(dyn Fn(u64) + Sync)>) -> T
             BaselineMatch { baseline: b, candidate, first_diff: diff(0), second_diff: diff(1) }
         })
         .collect();
-    TuneResult {
-        candidates,
-        baselines,
-        frontier,
-        chosen,
-        closest,
-        paired,
-        matches,
-        runs: finished,
-        simulated_requests,
-        wall_s: start.elapsed().as_secs_f64(),
-    }
+    TuneResult { candidates, baselines, frontier, chosen, closest, paired, matches, runs, simulated_requests, wall_s }
 }
 
 /// One successive-halving cut: keeps the best `1/eta` of `alive` and drops clearly bad ones; marks the
