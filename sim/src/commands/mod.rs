@@ -9,6 +9,7 @@ pub mod gen_log;
 pub mod load;
 pub mod policies;
 pub mod replay;
+pub mod report;
 pub mod run;
 pub mod tune;
 pub mod validate;
@@ -43,6 +44,8 @@ pub enum Command {
     /// Search a policy's knobs (the scenario's [tune] section) for the cost/latency frontier and the best
     /// configuration that meets the constraints.
     Tune(tune::TuneArgs),
+    /// Rebuild report.html (the self-contained HTML report) from the files of a results directory.
+    Report(report::ReportArgs),
     /// Check the simulator against queueing theory (M/M/c, M/G/1, Erlang B, Little's law, identities).
     Validate(validate::ValidateArgs),
 }
@@ -83,6 +86,7 @@ pub fn main() -> ExitCode {
         Command::Replay(args) => replay::run(&args),
         Command::Fit(args) => fit::run(&args),
         Command::GenLog(args) => gen_log::run(&args),
+        Command::Report(args) => report::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
