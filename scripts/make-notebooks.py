@@ -71,8 +71,8 @@ nb.with_interval(summary, headline).with_columns(summary["on_pareto_frontier"])
 ## Paired differences (forest plot)
 
 Each policy minus the baseline, replication by replication (every policy sees the same traffic and provider
-luck, so the differences are much tighter than the intervals above). A bar that does not cross zero is a
-difference the replications support.
+luck, so the differences are much tighter than the intervals above). A bar that does not cross zero (filled
+dot) is a difference the replications support; a hollow dot's interval includes zero.
 """),
     code("""
 metrics = ["latency_p95_s", "cost_per_1k_usd", "success_rate"]
@@ -80,11 +80,12 @@ baseline = paired["baseline"][0] if paired.height else policies[0]
 fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 0.5 + 0.45 * len(policies)), sharey=True)
 for ax, metric in zip(axes, metrics):
     rows = paired.filter(pl.col("metric") == metric)
-    y = list(range(rows.height))
-    ax.errorbar(rows["mean_diff"], y, xerr=rows["ci95"].fill_null(0.0), fmt="o", capsize=3,
-                ecolor=[colour[p] for p in rows["policy"]], color="black")
+    for y, row in enumerate(rows.iter_rows(named=True)):
+        ax.errorbar(row["mean_diff"], y, xerr=row["ci95"] or 0.0, fmt="o", capsize=4, color=colour[row["policy"]],
+                    mfc="white" if not row["significant"] else colour[row["policy"]])
     ax.axvline(0.0, color="grey", lw=1, ls="--")
-    ax.set_yticks(y, rows["policy"].to_list())
+    ax.set_yticks(range(rows.height), rows["policy"].to_list())
+    ax.grid(alpha=0.3, axis="x")
     ax.set_title(f"{metric}\\n(policy - {baseline})")
 fig.tight_layout()
 """),
@@ -176,11 +177,13 @@ axes[0, 0].legend(fontsize=7, ncol=len(endpoints), loc="lower left", bbox_to_anc
 axes[-1, 0].set_xlabel("hour of the day")
 fig.tight_layout()
 """),
-    md("## Latency, errors and cost over time\n\nMean over replications per interval; the drain after the last arrival left out."),
+    md("## Latency, errors and cost over time\n\nMean over replications and over 10-minute buckets of intervals (`BUCKET_S`); the drain after the last arrival left out."),
     code("""
-series = (ts.filter(~pl.col("drain")).group_by("policy", "t_start_s", maintain_order=True)
-          .agg(pl.col("p95_s").mean(), pl.col("cost_usd").mean(), pl.col("throughput_rps").mean(),
-               pl.col("error_rate").mean()).sort("t_start_s"))
+BUCKET_S = 600
+series = (ts.filter(~pl.col("drain")).with_columns((pl.col("t_start_s") // BUCKET_S * BUCKET_S).alias("t_start_s"))
+          .group_by("policy", "t_start_s", maintain_order=True)
+          .agg(pl.col("p95_s").mean(), pl.col("cost_usd").sum() / pl.col("replication").n_unique(),
+               pl.col("throughput_rps").mean(), pl.col("error_rate").mean()).sort("t_start_s"))
 fig, axes = plt.subplots(4, 1, figsize=(10, 10), sharex=True)
 for i, p in enumerate(policies):
     rows = series.filter(pl.col("policy") == p)
@@ -226,16 +229,16 @@ Reads the files of a `routesim tune`: every candidate configuration (the cloud),
 objectives, the scenario's own policies for reference, the chosen configuration, and how each objective
 responds to each tuned parameter.
 
-Left alone it tunes the hybrid policy of `scenarios/hybrid-tuning.toml` with 16 random candidates, 2
-replications of 3,000 requests each (a few seconds; the search is far too small to trust: point `RESULTS_DIR`
+Left alone it tunes the hybrid policy of `scenarios/hybrid-tuning.toml` with 12 random candidates, 2
+replications of 8,000 requests each (a few seconds; the search is far too small to trust: point `RESULTS_DIR`
 at a real tuning).
 """),
     params("tune"),
     code(SETUP + """
 # tune exits 1 (after writing every file) when no candidate meets the constraints: still worth a look.
 results = nb.results_dir(RESULTS_DIR, "tune", [
-    ["tune", "scenarios/hybrid-tuning.toml", "--method", "random", "--candidates", "16", "--replications", "2",
-     "--requests", "3000", "--out", "{out}"],
+    ["tune", "scenarios/hybrid-tuning.toml", "--method", "random", "--candidates", "12", "--replications", "2",
+     "--requests", "8000", "--out", "{out}"],
 ], allowed_exit=(0, 1))
 cands = pl.read_parquet(results / "candidates.parquet")
 baselines = pl.read_csv(results / "baselines.csv")
