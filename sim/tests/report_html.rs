@@ -59,7 +59,7 @@ fn assert_every_plot_inline(doc: &Html, dir: &Path) -> BTreeSet<String> {
         .expect("dir")
         .filter_map(|e| {
             let p = e.expect("entry").path();
-            (p.extension().is_some_and(|x| x == "svg")).then(|| p.file_stem().expect("stem").to_string_lossy().into())
+            p.extension().is_some_and(|x| x == "svg").then(|| p.file_stem().expect("stem").to_string_lossy().into())
         })
         .collect();
     assert!(!files.is_empty());
@@ -310,7 +310,7 @@ fn replay_and_tune_write_their_reports() {
         "--replications",
         "2",
         "--requests",
-        "3000",
+        "8000",
         "--method",
         "lhs",
         "--out",

@@ -376,7 +376,7 @@ fn warnings_section(dir: &Path) -> Result<String, ResultsError> {
         text.as_deref().map(|t| t.lines().filter(|l| !l.trim().is_empty()).collect()).unwrap_or_default();
     let mut out = String::from("<section id=\"warnings\"><h2>Warnings</h2>\n");
     if text.is_none() {
-        out.push_str("<p>No warnings.txt in this directory (written by routesim 0.1 and later).</p>\n");
+        out.push_str("<p>No warnings.txt in this directory: results written before routesim kept its warnings; see the log of the command that made them.</p>\n");
     } else if lines.is_empty() {
         out.push_str("<p class=\"nowarn\">No warnings.</p>\n");
     } else {
@@ -683,6 +683,21 @@ mod tests {
     fn escape_replaces_every_special_character() {
         assert_eq!(escape(r#"<a href="x">&'</a>"#), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;");
         assert_eq!(escape("plain ± text"), "plain ± text");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn escaped_text_holds_no_markup_and_round_trips(s in "\\PC*") {
+            let e = escape(&s);
+            proptest::prop_assert!(!e.contains(['<', '>', '"', '\'']));
+            let back = e
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&quot;", "\"")
+                .replace("&#39;", "'")
+                .replace("&amp;", "&");
+            proptest::prop_assert_eq!(back, s);
+        }
     }
 
     #[test]
