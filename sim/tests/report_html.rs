@@ -124,7 +124,7 @@ fn a_run_writes_a_report_that_matches_its_files_and_report_rebuilds_it() {
         "run",
         "scenarios/quickstart.toml",
         "--requests",
-        "3000",
+        "20000",
         "--replications",
         "3",
         "--policies",
@@ -183,7 +183,7 @@ fn the_per_replication_table_is_what_the_summary_averages() {
         "run",
         "scenarios/quickstart.toml",
         "--requests",
-        "2000",
+        "20000",
         "--replications",
         "4",
         "--policies",
@@ -205,6 +205,7 @@ fn the_per_replication_table_is_what_the_summary_averages() {
             let values: Vec<f64> = mine.iter().map(|r| r[j].parse::<f64>().expect("number")).collect();
             let mean = values.iter().sum::<f64>() / values.len() as f64;
             let expected: f64 = row[sh.iter().position(|h| h == metric).expect("in summary")].parse().expect("number");
+            assert!(expected.is_finite(), "{} {metric}: the run measured nothing", row[0]);
             assert!(
                 (mean - expected).abs() <= 1e-9 * expected.abs().max(1.0),
                 "{} {metric}: {mean} vs {expected}",
