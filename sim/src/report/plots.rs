@@ -1052,6 +1052,7 @@ mod tests {
             baseline: Some("round-robin".into()),
             rows,
             paired: Vec::new(),
+            per_replication: Vec::new(),
             cdf,
             timeseries,
             shares,
