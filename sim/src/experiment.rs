@@ -9,7 +9,9 @@
 use crate::engine::{self, RequestRecord, RunOptions, RunResult};
 use crate::metrics::LatencyHistogram;
 use crate::records::RecordWriter;
-use crate::report::{CdfSeries, ClassRow, Estimate, METRICS, PairedRow, PolicyRow, RunReport, ShareRow, TimeseriesRow};
+use crate::report::{
+    CdfSeries, ClassRow, Estimate, METRICS, PairedRow, PolicyRow, ReplicationRow, RunReport, ShareRow, TimeseriesRow,
+};
 use crate::scenario::Compiled;
 use crate::stats::{mean_ci95, paired_diff};
 use anyhow::Result;
@@ -274,6 +276,13 @@ pub fn report(model: &Compiled, exp: &Experiment) -> RunReport {
         baseline: baseline.map(|_| base_name.clone()),
         rows,
         paired,
+        per_replication: per_rep
+            .into_iter()
+            .zip(&exp.runs)
+            .flat_map(|(reps, runs)| {
+                reps.into_iter().zip(runs).map(|(row, r)| ReplicationRow { replication: r.replication, row })
+            })
+            .collect(),
         cdf,
         timeseries,
         shares,

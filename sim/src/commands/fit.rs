@@ -71,6 +71,7 @@ pub fn run(args: &FitArgs) -> Result<(), Failure> {
             .context("serialising the endpoints")?,
     );
     std::fs::write(&args.out, text).with_context(|| format!("writing {}", args.out.display()))?;
+    let mut qq_rows: Vec<(String, String, f64, f64)> = Vec::new();
     for f in &fits {
         let mut panels = Vec::new();
         if let Some(t) = &f.ttft {
@@ -80,15 +81,39 @@ pub fn run(args: &FitArgs) -> Result<(), Failure> {
         if let Some(t) = &f.tpot {
             panels.push((format!("time per output token (s): {} fit", t.family.name()), t.qq(100)));
         }
+        for (panel, points) in &panels {
+            qq_rows
+                .extend(points.iter().map(|&(fitted, observed)| (f.spec.id.clone(), panel.clone(), fitted, observed)));
+        }
         let plot = QqPlot { title: format!("QQ plot: {}", f.name), panels };
         write_qq_plot(&plot, &dir, &format!("qq-{}", f.spec.id))?;
     }
+    write_qq_table(&qq_rows, &dir.join("qq.parquet"))?;
     println!(
-        "\nWrote {} endpoints to {} and a QQ plot per endpoint (qq-<id>.png/.svg) beside it.",
+        "\nWrote {} endpoints to {}, a QQ plot per endpoint (qq-<id>.png/.svg) and their points (qq.parquet) \
+         beside it.",
         fits.len(),
         args.out.display()
     );
     Ok(())
+}
+
+/// Writes `qq.parquet`: one row per QQ point, columns `endpoint`, `panel` (the fitted quantity and family),
+/// `fitted` (the fitted distribution's quantile, seconds) and `observed` (the log's quantile, seconds).
+fn write_qq_table(rows: &[(String, String, f64, f64)], path: &std::path::Path) -> anyhow::Result<()> {
+    use polars::prelude::{Column, DataFrame};
+    let mut df = DataFrame::new(
+        rows.len(),
+        vec![
+            Column::new("endpoint".into(), rows.iter().map(|r| r.0.as_str()).collect::<Vec<_>>()),
+            Column::new("panel".into(), rows.iter().map(|r| r.1.as_str()).collect::<Vec<_>>()),
+            Column::new("fitted".into(), rows.iter().map(|r| r.2).collect::<Vec<f64>>()),
+            Column::new("observed".into(), rows.iter().map(|r| r.3).collect::<Vec<f64>>()),
+        ],
+    )
+    .context("building the QQ table")?;
+    let bytes = crate::report::parquet_bytes(&mut df)?;
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
 fn fit_cell(f: &Option<Fit>) -> String {

@@ -11,6 +11,7 @@ pub mod import;
 pub mod load;
 pub mod policies;
 pub mod replay;
+pub mod report;
 pub mod run;
 pub mod sweep;
 pub mod tune;
@@ -55,6 +56,8 @@ pub enum Command {
     Sweep(sweep::SweepArgs),
     /// Merge the output directories of the shards of `routesim sweep` or `routesim tune --shard`.
     Merge(sweep::MergeArgs),
+    /// Rebuild report.html (the self-contained HTML report) from the files of a results directory.
+    Report(report::ReportArgs),
     /// Check the simulator against queueing theory (M/M/c, M/G/1, Erlang B, Little's law, identities).
     Validate(validate::ValidateArgs),
 }
@@ -99,6 +102,7 @@ pub fn main() -> ExitCode {
         Command::Export(args) => export::run(&args),
         Command::Sweep(args) => sweep::run(&args),
         Command::Merge(args) => sweep::run_merge(&args),
+        Command::Report(args) => report::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

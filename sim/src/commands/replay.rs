@@ -98,18 +98,26 @@ pub fn run(args: &ReplayArgs) -> Result<(), Failure> {
     let log = attach(&mut model, &args.log, &settings, &dir).map_err(|e| Failure::Invalid(e.to_string()))?;
     let read_s = started.elapsed().as_secs_f64();
     let malformed = log.errors.total();
+    // Warnings about the log, printed now and kept for report.html.
+    let mut warnings: Vec<String> = Vec::new();
     if malformed > 0 {
-        eprint!("warning: {}", log.errors.render(&args.log, log.read));
+        let text = log.errors.render(&args.log, log.read);
+        eprint!("warning: {text}");
+        warnings.push(format!("{} (details in malformed.txt)", text.lines().next().unwrap_or_default()));
     }
+    let mut say = |w: String| {
+        eprintln!("warning: {w}");
+        warnings.push(w);
+    };
     let warmed = log.rows - log.measured;
     if warmed * 10 > log.rows {
-        eprintln!(
-            "warning: the warm-up ({}) leaves {warmed} of the {} replayed rows ({:.0}%) out of the measurements; \
+        say(format!(
+            "the warm-up ({}) leaves {warmed} of the {} replayed rows ({:.0}%) out of the measurements; \
              pass --warmup 0 (or a shorter one) to measure them",
             warmup_text(&model),
             log.rows,
             100.0 * warmed as f64 / log.rows as f64
-        );
+        ));
     }
     let mapped = log.vocab.endpoints.len();
     let unknown: Vec<&str> = model.replay.as_ref().map_or(Vec::new(), |r| {
@@ -126,12 +134,12 @@ pub fn run(args: &ReplayArgs) -> Result<(), Failure> {
         )));
     }
     if trace_driven && !unknown.is_empty() {
-        eprintln!(
-            "warning: {} of {mapped} logged endpoints match no scenario endpoint (by id or model): {}; their \
+        say(format!(
+            "{} of {mapped} logged endpoints match no scenario endpoint (by id or model): {}; their \
              requests are replayed counterfactually",
             unknown.len(),
             unknown.join(", ")
-        );
+        ));
     }
 
     let runs = selected.len() as u64 * model.scenario.replications as u64;
@@ -163,11 +171,11 @@ pub fn run(args: &ReplayArgs) -> Result<(), Failure> {
     println!(
         "(\"as logged\" is the log itself: what really happened to these requests, one observation, no interval.)"
     );
-    warn(&model, &exp);
+    warnings.extend(warn(&model, &exp));
     let errors_path = dir.join("malformed.txt");
     std::fs::write(&errors_path, log.errors.render(&args.log, log.read))
         .with_context(|| format!("writing {}", errors_path.display()))?;
-    write_results(&model, &exp, &report, common.threads, &dir, vec![errors_path])?;
+    write_results(&model, &exp, &report, common.threads, &dir, vec![errors_path], &warnings)?;
     println!(
         "\nRead the log in {read_s:.2} s; {} simulated requests in {:.2} s of wall time ({:.0} requests/s); results in {}",
         exp.simulated_requests(),

@@ -3,7 +3,7 @@
 use super::Failure;
 use super::load::{Overrides, expected_requests, load, select_policies};
 use crate::experiment::{self, ExperimentOptions};
-use crate::report::{RunReport, render_table, write_all};
+use crate::report::{RunReport, html, render_table, write_all};
 use crate::scenario::Compiled;
 use crate::stats::steady_state_warning;
 use crate::traffic::Profile;
@@ -69,8 +69,8 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
 
     let report = experiment::report(&model, &exp);
     print!("{}", render_table(&report));
-    warn(&model, &exp);
-    write_results(&model, &exp, &report, common.threads, &dir, Vec::new())?;
+    let warnings = warn(&model, &exp);
+    write_results(&model, &exp, &report, common.threads, &dir, Vec::new(), &warnings)?;
     println!(
         "\n{} simulated requests in {:.2} s of wall time ({:.0} requests/s); results in {}",
         exp.simulated_requests(),
@@ -81,16 +81,20 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Prints the warnings about a finished experiment: provider queues not at steady state (constant-rate
-/// synthetic traffic only), replications without a success.
-pub fn warn(model: &Compiled, exp: &experiment::Experiment) {
-    for w in steady_state_warnings(model, exp).into_iter().chain(empty_replication_warnings(exp)) {
+/// Prints the warnings about a finished experiment and returns them: provider queues not at steady state
+/// (constant-rate synthetic traffic only), replications without a success.
+pub fn warn(model: &Compiled, exp: &experiment::Experiment) -> Vec<String> {
+    let warnings: Vec<String> =
+        steady_state_warnings(model, exp).into_iter().chain(empty_replication_warnings(exp)).collect();
+    for w in &warnings {
         eprintln!("warning: {w}");
     }
+    warnings
 }
 
-/// Writes everything a run reports into `dir`: the report's files and plots, the resolved scenario and
-/// `manifest.json`, which also lists the `extra` files the command wrote there itself.
+/// Writes everything a run reports into `dir`: the report's files and plots, the resolved scenario,
+/// `warnings.txt`, `manifest.json` (which also lists the `extra` files the command wrote there itself) and,
+/// last, `report.html` built from all of them.
 pub fn write_results(
     model: &Compiled,
     exp: &experiment::Experiment,
@@ -98,6 +102,7 @@ pub fn write_results(
     threads: Option<usize>,
     dir: &Path,
     extra: Vec<PathBuf>,
+    warnings: &[String],
 ) -> anyhow::Result<()> {
     let mut files = write_all(report, dir)?;
     files.extend(extra);
@@ -105,10 +110,13 @@ pub fn write_results(
     let resolved = toml::to_string(&model.scenario).context("serialising the resolved scenario")?;
     std::fs::write(&scenario_path, resolved).with_context(|| format!("writing {}", scenario_path.display()))?;
     files.push(scenario_path);
+    files.push(html::write_warnings(dir, warnings)?);
+    files.push(dir.join(html::REPORT_FILE));
     let manifest_path = dir.join("manifest.json");
     let manifest = manifest(model, exp, threads, &files, dir);
     std::fs::write(&manifest_path, serde_json::to_string_pretty(&manifest).context("serialising the manifest")?)
         .with_context(|| format!("writing {}", manifest_path.display()))?;
+    html::write_report(dir)?;
     Ok(())
 }
 

@@ -84,6 +84,8 @@ pub fn run(args: &TuneArgs) -> Result<(), Failure> {
     std::fs::write(&scenario_path, std::fs::read(&args.scenario).context("re-reading the scenario")?)
         .with_context(|| format!("writing {}", scenario_path.display()))?;
     files.push(scenario_path);
+    files.push(crate::report::html::write_warnings(&dir, &[])?);
+    files.push(crate::report::html::write_report(&dir)?);
     println!(
         "\n{} runs, {} simulated requests in {:.2} s of wall time ({:.0} requests/s); results in {}",
         result.runs,

@@ -5,6 +5,8 @@
 //!   metric of [`METRICS`] the mean `<metric>` and its 95% half-width `<metric>_ci95` (null when
 //!   unknown), then `on_pareto_frontier` (cost per 1k against p95).
 //! - `paired.csv`, `paired.parquet`: the paired differences against the baseline.
+//! - `replications.csv`, `replications.parquet`: `policy`, `replication`, then every metric of [`METRICS`]
+//!   in that replication alone (what the summary's means and intervals are computed from).
 //! - `timeseries.parquet`: per policy, replication and interval; `shares.parquet`: per endpoint too.
 //! - `latency_cdf.parquet`: the latency CDF points per policy (long format).
 //!
@@ -29,6 +31,24 @@ pub fn write_summary(report: &RunReport, dir: &Path) -> Result<Vec<PathBuf>> {
 pub fn write_paired(report: &RunReport, dir: &Path) -> Result<Vec<PathBuf>> {
     let mut df = paired_frame(report)?;
     write_csv_and_parquet(&mut df, dir, "paired")
+}
+
+/// Writes `replications.csv` and `replications.parquet` into `dir` and returns their paths in that order.
+pub fn write_replications(report: &RunReport, dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut df = replications_frame(report)?;
+    write_csv_and_parquet(&mut df, dir, "replications")
+}
+
+/// The per-replication metrics as a data frame (the content of `replications.csv`).
+pub fn replications_frame(report: &RunReport) -> Result<DataFrame> {
+    let reps = &report.per_replication;
+    let mut columns = Vec::with_capacity(2 + METRICS.len());
+    columns.push(str_column("policy", reps.iter().map(|r| r.row.policy.as_str())));
+    columns.push(Column::new("replication".into(), reps.iter().map(|r| r.replication).collect::<Vec<u32>>()));
+    for m in METRICS {
+        columns.push(Column::new(m.column.into(), reps.iter().map(|r| (m.get)(&r.row).mean).collect::<Vec<f64>>()));
+    }
+    DataFrame::new(reps.len(), columns).context("building the per-replication table")
 }
 
 /// Writes `timeseries.parquet` and `shares.parquet` into `dir` and returns their paths in that order.

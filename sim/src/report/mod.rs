@@ -6,16 +6,18 @@
 //! columns from it.
 //!
 //! - [`render_table`]: the aligned plain-text table (deterministic, no colours).
-//! - [`files`]: `summary.csv`/`.parquet`, `paired.csv`/`.parquet`, `timeseries.parquet`,
+//! - [`files`]: `summary.csv`/`.parquet`, `paired.csv`/`.parquet`, `replications.csv`/`.parquet`, `timeseries.parquet`,
 //!   `shares.parquet`, `latency_cdf.parquet`.
 //! - [`plots`]: `latency_cdf`, `cost_vs_p95`, `timeseries`, `cost_bars`, each as PNG and SVG, with an
 //!   embedded font so no system fonts are needed.
+//! - [`html`]: `report.html`, one self-contained page built from the files of a results directory.
 //! - [`pareto_frontier`]: the generic two-objective frontier used by the cost/p95 plot and by tuning.
 //!
 //! Not here: computing statistics (see `crate::stats`), choosing the output directory, the manifest
 //! or the resolved scenario (the command that runs the simulation writes those).
 
 pub mod files;
+pub mod html;
 pub mod model;
 pub mod pareto;
 pub mod plots;
@@ -25,23 +27,27 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-pub use files::{csv_bytes, parquet_bytes, write_cdf, write_classes, write_paired, write_summary, write_timeseries};
+pub use files::{
+    csv_bytes, parquet_bytes, write_cdf, write_classes, write_paired, write_replications, write_summary,
+    write_timeseries,
+};
 pub use model::{
-    CdfSeries, ClassRow, Estimate, Format, METRICS, Metric, PairedRow, PolicyRow, RunReport, ShareRow, TimeseriesRow,
-    metric,
+    CdfSeries, ClassRow, Estimate, Format, METRICS, Metric, PairedRow, PolicyRow, ReplicationRow, RunReport, ShareRow,
+    TimeseriesRow, metric,
 };
 pub use pareto::pareto_frontier;
 pub use plots::{FrontierPlot, QqPlot, write_frontier_plot, write_plots, write_qq_plot};
 pub use table::{render_paired_rows, render_table};
 
 /// Writes every report file and plot into `dir` (created if missing) and returns the written paths
-/// in a stable order: `summary.csv`, `summary.parquet`, `paired.csv`, `paired.parquet`,
-/// `timeseries.parquet`, `shares.parquet`, `latency_cdf.parquet`, `classes.csv`, then the PNG and SVG of
+/// in a stable order: `summary.csv`, `summary.parquet`, `paired.csv`, `paired.parquet`, `replications.csv`,
+/// `replications.parquet`, `timeseries.parquet`, `shares.parquet`, `latency_cdf.parquet`, `classes.csv`, then the PNG and SVG of
 /// `latency_cdf`, `cost_vs_p95`, `timeseries` and `cost_bars`.
 pub fn write_all(report: &RunReport, dir: &Path) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating the report directory {}", dir.display()))?;
     let mut paths = write_summary(report, dir)?;
     paths.extend(write_paired(report, dir)?);
+    paths.extend(write_replications(report, dir)?);
     paths.extend(write_timeseries(report, dir)?);
     paths.push(write_cdf(report, dir)?);
     paths.push(write_classes(report, dir)?);
@@ -84,6 +90,8 @@ mod tests {
                 "summary.parquet",
                 "paired.csv",
                 "paired.parquet",
+                "replications.csv",
+                "replications.parquet",
                 "timeseries.parquet",
                 "shares.parquet",
                 "latency_cdf.parquet",

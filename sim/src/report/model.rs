@@ -234,6 +234,17 @@ impl PairedRow {
     }
 }
 
+// ===== Replications =====
+
+/// The values of every metric in one replication of one policy: what the summary row averages.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct ReplicationRow {
+    /// Replication index, from 0.
+    pub replication: u32,
+    /// The metrics of that replication alone (each a point value, `ci95` unknown; `replications` is 1).
+    pub row: PolicyRow,
+}
+
 // ===== Distributions and time series =====
 
 /// The empirical CDF of end-to-end latency of one policy (pooled over replications).
@@ -331,6 +342,8 @@ pub struct RunReport {
     pub rows: Vec<PolicyRow>,
     /// Paired differences against the baseline.
     pub paired: Vec<PairedRow>,
+    /// Every metric per policy and replication, in row order then replication order.
+    pub per_replication: Vec<ReplicationRow>,
     /// Latency CDF per policy.
     pub cdf: Vec<CdfSeries>,
     /// Per-interval time series.

@@ -1072,6 +1072,7 @@ mod tests {
             baseline: Some("round-robin".into()),
             rows,
             paired: Vec::new(),
+            per_replication: Vec::new(),
             cdf,
             timeseries,
             shares,

@@ -237,7 +237,7 @@ fn pad(s: &str, total: usize, left_align: bool) -> String {
 // ===== number formats =====
 
 /// Formats an estimate's mean and half-width with the same number of decimals.
-fn format_estimate(est: Estimate, format: Format) -> (String, Option<String>) {
+pub(crate) fn format_estimate(est: Estimate, format: Format) -> (String, Option<String>) {
     if est.mean.is_nan() {
         // Not measured (no successful request, or a quantity a log does not record).
         return ("-".to_string(), None);
