@@ -4,6 +4,7 @@
 //! see `ARCHITECTURE.md` at the repository root for where each concept lives.
 
 pub mod engine;
+pub mod live;
 pub mod logs;
 pub mod metrics;
 pub mod provider;
