@@ -69,7 +69,7 @@ fn the_mock_answers_429_with_retry_after_at_the_rpm_limit() {
         let m = mock::start(MockProviders::new(&model, LiveClock::new(10.0), Duration::from_millis(5)), "127.0.0.1:0".parse().unwrap())
             .await
             .expect("mock");
-        let c = reqwest::Client::new();
+        let c = routesim_gateway::load::client();
         let url = format!("{}/chat/completions", m.base_url("e0"));
         for id in 0..3 {
             let (status, _, _, text) = post(&c, &url, id, false).await;
@@ -101,7 +101,7 @@ fn a_stream_paces_its_tokens_from_the_ttft_to_the_end_of_the_service() {
         let m = mock::start(MockProviders::new(&model, LiveClock::new(5.0), Duration::from_millis(5)), "127.0.0.1:0".parse().unwrap())
             .await
             .expect("mock");
-        let c = reqwest::Client::new();
+        let c = routesim_gateway::load::client();
         let url = format!("{}/chat/completions", m.base_url("e0"));
         let t = Instant::now();
         let mut resp =
@@ -141,7 +141,7 @@ fn an_outage_refuses_attempts_and_fails_health_checks_in_its_window_only() {
         let m = mock::start(MockProviders::new(&model, LiveClock::starting_at(start, 10.0), Duration::from_millis(5)), "127.0.0.1:0".parse().unwrap())
             .await
             .expect("mock");
-        let c = reqwest::Client::new();
+        let c = routesim_gateway::load::client();
         let chat = format!("{}/chat/completions", m.base_url("e0"));
         let health = format!("{}/models", m.base_url("e0"));
         let health_status = |c: reqwest::Client, h: String| async move { c.get(&h).send().await.unwrap().status().as_u16() };
@@ -172,7 +172,7 @@ fn three_at_once(queue: &str) -> Vec<(u16, Duration)> {
         let m = mock::start(MockProviders::new(&model, LiveClock::new(10.0), Duration::from_millis(5)), "127.0.0.1:0".parse().unwrap())
             .await
             .expect("mock");
-        let c = reqwest::Client::new();
+        let c = routesim_gateway::load::client();
         let url = format!("{}/chat/completions", m.base_url("e0"));
         let mut out = Vec::new();
         let mut tasks = Vec::new();
