@@ -214,38 +214,41 @@ fn without_a_queue_a_busy_endpoint_refuses_and_an_unbounded_queue_serves_everyon
     assert!(unbounded[2].1 >= Duration::from_millis(270) && unbounded[2].1 < Duration::from_millis(370), "{unbounded:?}");
 }
 
-/// A short live run of the quota scenario, time-scaled: 429s at the cheap endpoint's RPM limit, retries,
-/// the other endpoints taking the overflow. Tolerances are wider than the README's targets (a run of a few
-/// thousand requests; the README's figures come from longer runs) but tight enough to catch a model that
-/// diverges (a wrong time scale, quotas not enforced, luck not shared).
+/// A short live run of the quota scenario, time-scaled: the cost policy sends the cheap endpoint as much as
+/// its RPM quota allows (a router-side quota window of 60 s of scenario time, 3 s real) and the overflow to
+/// the next cheapest. Tolerances are wider than the README's targets (one run of about 4000 requests on a
+/// shared machine; a single 429 at the quota's edge locks the endpoint out for its Retry-After) but tight
+/// enough to catch a model that diverges: a wrong time scale, quotas not enforced or not scaled, luck not
+/// shared.
 #[test]
 fn a_short_live_run_agrees_with_the_simulator() {
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/quota-pressure.toml");
     let mut s = Scenario::load(&file).expect("scenario");
     s.warmup = None;
-    s.duration = Some(router_core::Duration::from_secs(150));
+    s.duration = Some(router_core::Duration::from_secs(300));
     let model = s.compile(&file).expect("compiles");
     let out = std::env::temp_dir().join(format!("routesim-live-test-{}", std::process::id()));
-    let opts = LiveOptions { policy: 0, time_scale: 10.0, chunk_gap: Duration::from_millis(5), out: out.clone() };
+    let opts = LiveOptions { policy: 0, time_scale: 20.0, chunk_gap: Duration::from_millis(5), out: out.clone() };
     let started = Instant::now();
     let report = run_live(&model, &opts).expect("live run");
     let c = &report.comparison;
     eprintln!("{}\nin {:.1} s", c.render(), started.elapsed().as_secs_f64());
     let row = |m: &str| c.row(m).unwrap_or_else(|| panic!("no row {m}")).clone();
     assert_eq!(row("requests").sim, row("requests").live, "the same requests on both sides");
-    assert!(report.live.requests > 1500, "{} requests", report.live.requests);
-    assert!((row("success_pct").error()).abs() <= 1.0, "{:?}", row("success_pct"));
+    assert!(report.live.requests > 3500, "{} requests", report.live.requests);
+    assert!(row("success_pct").error().abs() <= 1.0, "{:?}", row("success_pct"));
     for m in ["p50_s", "p95_s"] {
         assert!(row(m).error().abs() <= 0.08, "{m}: {:?}", row(m));
     }
     assert!(row("cost_per_1k_usd").error().abs() <= 0.04, "{:?}", row("cost_per_1k_usd"));
+    let mini = row("share_pct[gpt-4o-mini]");
+    // The quota shapes the share: without it the cost policy would send everything to the cheap endpoint.
+    assert!(mini.sim > 60.0 && mini.sim < 85.0, "{mini:?}");
     for e in &model.endpoints {
         let r = row(&format!("share_pct[{}]", e.id));
-        assert!(r.error().abs() <= 5.0, "{:?}", r);
+        assert!(r.error().abs() <= 6.0, "{r:?}");
     }
-    let rl = row("provider_429s");
-    assert!(rl.sim > 50.0, "the scenario hits its quota: {rl:?}");
-    assert!((rl.live - rl.sim).abs() <= 0.25 * rl.sim, "{rl:?}");
+    assert!(row("retries").live <= 20.0, "{:?}", row("retries"));
     assert!(out.join("live-comparison.csv").is_file() && out.join("live-latency-cdf.png").is_file());
     assert!(out.join("live-shares.svg").is_file());
     let _ = std::fs::remove_dir_all(&out);
