@@ -52,7 +52,8 @@ fn body(id: u64, stream: bool) -> String {
 
 async fn post(c: &reqwest::Client, url: &str, id: u64, stream: bool) -> (u16, Option<String>, Duration, String) {
     let t = Instant::now();
-    let resp = c.post(url).header("content-type", "application/json").body(body(id, stream)).send().await.expect("sent");
+    let resp =
+        c.post(url).header("content-type", "application/json").body(body(id, stream)).send().await.expect("sent");
     let status = resp.status().as_u16();
     let ra = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(String::from);
     let text = resp.text().await.expect("body");
@@ -66,9 +67,12 @@ fn the_mock_answers_429_with_retry_after_at_the_rpm_limit() {
         "",
     );
     runtime().block_on(async {
-        let m = mock::start(MockProviders::new(&model, LiveClock::new(10.0), Duration::from_millis(5)), "127.0.0.1:0".parse().unwrap())
-            .await
-            .expect("mock");
+        let m = mock::start(
+            MockProviders::new(&model, LiveClock::new(10.0), Duration::from_millis(5)),
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .await
+        .expect("mock");
         let c = routesim_gateway::load::client();
         let url = format!("{}/chat/completions", m.base_url("e0"));
         for id in 0..3 {
@@ -98,9 +102,12 @@ fn a_stream_paces_its_tokens_from_the_ttft_to_the_end_of_the_service() {
         "",
     );
     runtime().block_on(async {
-        let m = mock::start(MockProviders::new(&model, LiveClock::new(5.0), Duration::from_millis(5)), "127.0.0.1:0".parse().unwrap())
-            .await
-            .expect("mock");
+        let m = mock::start(
+            MockProviders::new(&model, LiveClock::new(5.0), Duration::from_millis(5)),
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .await
+        .expect("mock");
         let c = routesim_gateway::load::client();
         let url = format!("{}/chat/completions", m.base_url("e0"));
         let t = Instant::now();
@@ -120,7 +127,8 @@ fn a_stream_paces_its_tokens_from_the_ttft_to_the_end_of_the_service() {
         assert_eq!(tokens, 51, "every output token is sent");
         // Paced: tokens come in many chunks spread over the service, not in one burst at the end.
         assert!(content_events >= 10, "{content_events} chunks");
-        let mid = arrivals.iter().filter(|a| **a > Duration::from_millis(150) && **a < Duration::from_millis(250)).count();
+        let mid =
+            arrivals.iter().filter(|a| **a > Duration::from_millis(150) && **a < Duration::from_millis(250)).count();
         assert!(mid >= 3, "chunks in the middle of the service: {mid} ({arrivals:?})");
         let last = *arrivals.last().unwrap();
         assert!(last >= Duration::from_millis(299) && last < Duration::from_millis(360), "stream ended at {last:?}");
@@ -138,13 +146,17 @@ fn an_outage_refuses_attempts_and_fails_health_checks_in_its_window_only() {
     );
     runtime().block_on(async {
         let start = Instant::now();
-        let m = mock::start(MockProviders::new(&model, LiveClock::starting_at(start, 10.0), Duration::from_millis(5)), "127.0.0.1:0".parse().unwrap())
-            .await
-            .expect("mock");
+        let m = mock::start(
+            MockProviders::new(&model, LiveClock::starting_at(start, 10.0), Duration::from_millis(5)),
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .await
+        .expect("mock");
         let c = routesim_gateway::load::client();
         let chat = format!("{}/chat/completions", m.base_url("e0"));
         let health = format!("{}/models", m.base_url("e0"));
-        let health_status = |c: reqwest::Client, h: String| async move { c.get(&h).send().await.unwrap().status().as_u16() };
+        let health_status =
+            |c: reqwest::Client, h: String| async move { c.get(&h).send().await.unwrap().status().as_u16() };
         assert_eq!(health_status(c.clone(), health.clone()).await, 200);
         assert_eq!(post(&c, &chat, 0, false).await.0, 200);
         tokio::time::sleep_until((start + Duration::from_millis(130)).into()).await;
@@ -169,9 +181,12 @@ fn three_at_once(queue: &str) -> Vec<(u16, Duration)> {
         "",
     );
     runtime().block_on(async {
-        let m = mock::start(MockProviders::new(&model, LiveClock::new(10.0), Duration::from_millis(5)), "127.0.0.1:0".parse().unwrap())
-            .await
-            .expect("mock");
+        let m = mock::start(
+            MockProviders::new(&model, LiveClock::new(10.0), Duration::from_millis(5)),
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .await
+        .expect("mock");
         let c = routesim_gateway::load::client();
         let url = format!("{}/chat/completions", m.base_url("e0"));
         let mut out = Vec::new();
@@ -211,7 +226,10 @@ fn without_a_queue_a_busy_endpoint_refuses_and_an_unbounded_queue_serves_everyon
     let unbounded = three_at_once("");
     assert_eq!(unbounded.iter().map(|x| x.0).collect::<Vec<_>>(), vec![200, 200, 200], "{unbounded:?}");
     // FIFO, one service time apart (sent 10 ms apart): about 100, 190 and 280 ms.
-    assert!(unbounded[2].1 >= Duration::from_millis(270) && unbounded[2].1 < Duration::from_millis(370), "{unbounded:?}");
+    assert!(
+        unbounded[2].1 >= Duration::from_millis(270) && unbounded[2].1 < Duration::from_millis(370),
+        "{unbounded:?}"
+    );
 }
 
 /// A short live run of the quota scenario, time-scaled: the cost policy sends the cheap endpoint as much as

@@ -45,7 +45,10 @@ pub struct LiveScenarioArgs {
 impl LiveScenarioArgs {
     fn check(&self) -> Result<(), Failure> {
         if !(self.time_scale.is_finite() && self.time_scale > 0.0) {
-            return Err(Failure::Invalid(format!("--time-scale: expected a positive number, found {}", self.time_scale)));
+            return Err(Failure::Invalid(format!(
+                "--time-scale: expected a positive number, found {}",
+                self.time_scale
+            )));
         }
         if let Some(f) = self.rate_scale
             && !(f.is_finite() && f > 0.0)
@@ -220,7 +223,18 @@ pub fn run_load(args: &LoadArgs) -> Result<(), Failure> {
 fn write_results(path: &Path, results: &[live_load::ClientResult]) -> Result<(), Failure> {
     let mut w = csv::Writer::from_path(path).with_context(|| format!("creating {}", path.display()))?;
     let mut rows = || -> anyhow::Result<()> {
-        w.write_record(["id", "scheduled_s", "class", "stream", "status", "ok", "latency_s", "ttft_s", "endpoint", "attempts"])?;
+        w.write_record([
+            "id",
+            "scheduled_s",
+            "class",
+            "stream",
+            "status",
+            "ok",
+            "latency_s",
+            "ttft_s",
+            "endpoint",
+            "attempts",
+        ])?;
         for r in results {
             w.write_record([
                 r.id.to_string(),

@@ -629,13 +629,8 @@ impl<'m, S: Arrivals> Sim<'m, S> {
         let now = self.now;
         let q = &self.reqs[r as usize];
         let a = q.arrival;
-        let mut svc = self.providers[ep.get()].draw_attempt(
-            self.service_keys,
-            a.id,
-            q.attempts.count,
-            ep.0,
-            a.output_tokens,
-        );
+        let mut svc =
+            self.providers[ep.get()].draw_attempt(self.service_keys, a.id, q.attempts.count, ep.0, a.output_tokens);
         if self.tracing
             && q.attempts.count == 1
             && let Some(t) = self.traces[r as usize].filter(|t| t.endpoint == ep)

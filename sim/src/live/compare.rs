@@ -259,7 +259,12 @@ impl Comparison {
             Row::new("cost_per_1k_usd", sim.cost_per_1k(), live.cost_per_1k(), Tolerance::Relative(0.02)),
         ];
         for (e, id) in endpoints.iter().enumerate() {
-            rows.push(Row::new(format!("share_pct[{id}]"), sim.share_pct(e), live.share_pct(e), Tolerance::Points(3.0)));
+            rows.push(Row::new(
+                format!("share_pct[{id}]"),
+                sim.share_pct(e),
+                live.share_pct(e),
+                Tolerance::Points(3.0),
+            ));
         }
         rows.push(Row::new("provider_429s", sim.rate_limited as f64, live.rate_limited as f64, Tolerance::Count));
         rows.push(Row::new("retries", sim.retries as f64, live.retries as f64, Tolerance::Count));
@@ -280,7 +285,8 @@ impl Comparison {
     /// The side-by-side table.
     pub fn render(&self) -> String {
         let w = self.rows.iter().map(|r| r.metric.len()).max().unwrap_or(6).max(6);
-        let mut out = format!("{:<w$}  {:>12}  {:>12}  {:>10}  {:>10}  result\n", "metric", "sim", "live", "error", "tolerance");
+        let mut out =
+            format!("{:<w$}  {:>12}  {:>12}  {:>10}  {:>10}  result\n", "metric", "sim", "live", "error", "tolerance");
         for r in &self.rows {
             out.push_str(&format!(
                 "{:<w$}  {:>12}  {:>12}  {:>10}  {:>10}  {}\n",

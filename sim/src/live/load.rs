@@ -144,7 +144,11 @@ pub fn check_loopback(url: &str) -> Result<(), String> {
     }
     let host = u.host_str().unwrap_or("");
     let ok = host.eq_ignore_ascii_case("localhost")
-        || host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
     if ok {
         Ok(())
     } else {
@@ -192,7 +196,13 @@ pub struct LoadOutcome {
 }
 
 /// Sends `plan` to `url` (a chat-completions URL) on `clock`; each request gives up after `timeout` (real).
-pub async fn run(client: &reqwest::Client, url: &str, plan: &[PlannedRequest], clock: LiveClock, timeout: Duration) -> LoadOutcome {
+pub async fn run(
+    client: &reqwest::Client,
+    url: &str,
+    plan: &[PlannedRequest],
+    clock: LiveClock,
+    timeout: Duration,
+) -> LoadOutcome {
     let results = Arc::new(Mutex::new(Vec::with_capacity(plan.len())));
     let start = Instant::now();
     let mut tasks = Vec::with_capacity(plan.len());
@@ -274,7 +284,9 @@ mod tests {
         for ok in ["http://127.0.0.1:8080", "http://localhost:1/x", "http://[::1]:9000", "http://127.3.4.5"] {
             assert!(check_loopback(ok).is_ok(), "{ok}");
         }
-        for bad in ["http://10.0.0.1:8080", "http://example.com", "ftp://127.0.0.1", "not a url", "http://[2001:db8::1]"] {
+        for bad in
+            ["http://10.0.0.1:8080", "http://example.com", "ftp://127.0.0.1", "not a url", "http://[2001:db8::1]"]
+        {
             let e = check_loopback(bad).unwrap_err();
             assert!(e.contains("--target"), "{bad}: {e}");
         }

@@ -141,9 +141,8 @@ pub async fn start(state: Arc<MockProviders>, listen: SocketAddr) -> anyhow::Res
         .route("/{endpoint}/v1/chat/completions", post(chat))
         .route("/{endpoint}/v1/models", get(models))
         .with_state(state.clone());
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    let listener =
+        tokio::net::TcpListener::bind(listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr()?;
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
         let _ = tcp.set_nodelay(true);

@@ -30,7 +30,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Keys of a policy table whose string values are names, not durations.
-const NOT_DURATIONS: [&str; 9] = ["name", "kind", "description", "targets", "default", "key", "fallbacks", "rules", "tiers"];
+const NOT_DURATIONS: [&str; 9] =
+    ["name", "kind", "description", "targets", "default", "key", "fallbacks", "rules", "tiers"];
 
 /// Divides every duration string under `v` by `scale` (strings that parse as a duration with a unit).
 fn scale_durations(v: &mut toml::Value, scale: f64) {
@@ -302,8 +303,9 @@ tracking = { quota_window = "1m", circuit = { cooldown = "30s" } }
         let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/outage-failover.toml");
         let model = crate::scenario::Scenario::load(&file).unwrap().compile(&file).unwrap();
         let p = model.policy_names().iter().position(|n| n == "latency").unwrap();
-        let text = gateway_config(&model, p, 10.0, &|id| format!("http://127.0.0.1:9/{id}/v1"), Path::new("/tmp/x.jsonl"))
-            .unwrap();
+        let text =
+            gateway_config(&model, p, 10.0, &|id| format!("http://127.0.0.1:9/{id}/v1"), Path::new("/tmp/x.jsonl"))
+                .unwrap();
         let cfg = routesim_gateway::GatewayConfig::parse(Path::new("g.toml"), &text, None, &|_| None)
             .unwrap_or_else(|e| panic!("{e}\n{text}"));
         let t = cfg.router.policy.tracking.expect("tracking written out");

@@ -58,8 +58,11 @@ fn draw_cdf<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, p: &LivePlots<'_>
     let sim = cdf_points(&p.sim.latency_s, 800);
     let live = cdf_points(&p.live.latency_s, 800);
     let hi = sim.iter().chain(&live).map(|q| q.0).fold(0.0f64, f64::max).max(1e-3) * 1.02;
-    let mut chart =
-        ChartBuilder::on(&area).margin(20).x_label_area_size(55).y_label_area_size(75).build_cartesian_2d(0.0..hi, 0.0..1.0)?;
+    let mut chart = ChartBuilder::on(&area)
+        .margin(20)
+        .x_label_area_size(55)
+        .y_label_area_size(75)
+        .build_cartesian_2d(0.0..hi, 0.0..1.0)?;
     chart
         .configure_mesh()
         .x_desc("end-to-end latency of successful requests (s, scenario time)")
@@ -105,8 +108,8 @@ fn share_line(s: &SideStats, e: usize, span: Nanos) -> Vec<(f64, f64)> {
 
 fn draw_shares<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, p: &LivePlots<'_>) -> DrawResult<DB> {
     root.fill(&WHITE)?;
-    let area =
-        root.titled(&format!("{}: endpoint shares over time, simulated (solid) and live (dashed)", p.title), (FONT, 22))?;
+    let area = root
+        .titled(&format!("{}: endpoint shares over time, simulated (solid) and live (dashed)", p.title), (FONT, 22))?;
     let x_hi = (p.span as f64 / 60e9).max(1e-3);
     let mut chart = ChartBuilder::on(&area)
         .margin(20)

@@ -196,7 +196,14 @@ impl Provider {
     /// Draws the service of attempt `attempt` of request `request` on endpoint `endpoint` from the provider-luck
     /// stream keyed by `(keys, request, attempt, endpoint)`: the one draw the engine and the live mock
     /// (`routesim mock`) both make, so an attempt has the same luck in the simulator and on the wire.
-    pub fn draw_attempt(&self, keys: StreamBase, request: u64, attempt: u32, endpoint: u16, output_tokens: u32) -> Service {
+    pub fn draw_attempt(
+        &self,
+        keys: StreamBase,
+        request: u64,
+        attempt: u32,
+        endpoint: u16,
+        output_tokens: u32,
+    ) -> Service {
         self.draw_attempt_slot(keys, request, attempt, endpoint, output_tokens).0
     }
 
