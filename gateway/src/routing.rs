@@ -210,8 +210,11 @@ impl Tracker {
         let streaming = self.info.streaming;
         let usage = f.usage.unwrap_or(Usage { input: self.info.input_tokens, output: 0 });
         let mut cost = 0.0;
+        // A request that failed without the upstream reporting usage is not billed (providers do not bill
+        // errors; the simulator bills failed attempts nothing unless `bill_failed_input`).
         if let Some(ep) = f.endpoint
             && !f.cache_hit
+            && (f.status == Status::Ok || f.usage.is_some())
         {
             let e = &app.endpoints[ep.get()];
             cost = e.price.cost(usage.input, usage.output);

@@ -7,6 +7,7 @@ pub mod engine;
 pub mod export;
 pub mod import;
 pub mod keys;
+pub mod live;
 pub mod logs;
 pub mod metrics;
 pub mod provider;

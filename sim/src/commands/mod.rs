@@ -8,6 +8,7 @@ pub mod export;
 pub mod fit;
 pub mod gen_log;
 pub mod import;
+pub mod live;
 pub mod load;
 pub mod policies;
 pub mod replay;
@@ -60,6 +61,12 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Check the simulator against queueing theory (M/M/c, M/G/1, Erlang B, Little's law, identities).
     Validate(validate::ValidateArgs),
+    /// Serve a scenario's endpoints as mock OpenAI-compatible providers that behave as its provider models.
+    Mock(live::MockArgs),
+    /// Send a scenario's traffic (or a log's arrivals) to a gateway on loopback, open loop.
+    Load(live::LoadArgs),
+    /// Mock providers + the gateway + the load on loopback, compared with the simulator's run.
+    Live(live::LiveArgs),
 }
 
 /// A command's failure: invalid input (exit 2) or a failed run (exit 1).
@@ -103,6 +110,9 @@ pub fn main() -> ExitCode {
         Command::Sweep(args) => sweep::run(&args),
         Command::Merge(args) => sweep::run_merge(&args),
         Command::Report(args) => report::run(&args),
+        Command::Mock(args) => live::run_mock(&args),
+        Command::Load(args) => live::run_load(&args),
+        Command::Live(args) => live::run_live(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

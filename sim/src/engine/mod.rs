@@ -17,12 +17,11 @@ pub mod queue;
 
 use crate::logs::source::{LogSource, Trace};
 use crate::metrics::Metrics;
-use crate::provider::{Admission, FaultKind, Provider, Waiting};
+use crate::provider::{Admission, Provider, Waiting};
 use crate::rng::{KeyedRng, Stream, StreamBase, key};
 use crate::scenario::Compiled;
 use crate::traffic::{Arrival, ArrivalSource};
 use queue::EventQueue;
-use rand::Rng;
 use router_core::policy::EndpointSet;
 use router_core::{
     Attempts, Decision, EndpointIdx, ErrorClass, Nanos, NextAttempt, Outcome, RequestInfo, Router, nanos_to_secs,
@@ -650,10 +649,8 @@ impl<'m, S: Arrivals> Sim<'m, S> {
         let now = self.now;
         let q = &self.reqs[r as usize];
         let a = q.arrival;
-        let k = self.service_keys.key(a.id, ((q.attempts.count as u64) << 16) | ep.0 as u64);
-        let mut rng = KeyedRng::new(k);
-        let u_err = (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
-        let mut svc = self.providers[ep.get()].draw(a.output_tokens, u_err, &mut rng);
+        let mut svc =
+            self.providers[ep.get()].draw_attempt(self.service_keys, a.id, q.attempts.count, ep.0, a.output_tokens);
         if self.tracing
             && q.attempts.count == 1
             && let Some(t) = self.traces[r as usize].filter(|t| t.endpoint == ep)
@@ -865,14 +862,7 @@ impl<'m, S: Arrivals> Sim<'m, S> {
 
     fn on_fault(&mut self, idx: usize, on: bool) {
         let f = &self.model.faults[idx];
-        let p = &mut self.providers[f.endpoint.get()];
-        match f.spec.kind {
-            FaultKind::Outage => p.set_outage(on),
-            FaultKind::Degradation => p.set_degradation(f.spec.factor.unwrap_or(1.0), on),
-            FaultKind::ErrorBurst => {
-                p.set_burst(f.spec.class.unwrap_or(ErrorClass::Server), f.spec.rate.unwrap_or(0.0), on)
-            }
-        }
+        self.providers[f.endpoint.get()].apply_fault(&f.spec, on);
     }
 
     /// Sends the held batch to the batch endpoint: all its requests complete together after the turnaround.

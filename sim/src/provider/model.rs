@@ -3,7 +3,9 @@
 //! The model is passive: the engine asks it to admit an attempt, to draw the attempt's service, and to hand
 //! over the next queued attempt when a slot frees. It owns no clock and schedules nothing.
 
+use super::fault::{FaultKind, FaultSpec};
 use super::spec::EndpointSpec;
+use crate::rng::{KeyedRng, StreamBase};
 use crate::scenario::dist::Sampler;
 use router_core::state::SlidingWindow;
 use router_core::{Duration, ErrorClass, Nanos, Price};
@@ -191,17 +193,37 @@ impl Provider {
         }
     }
 
+    /// Draws the service of attempt `attempt` of request `request` on endpoint `endpoint` from the provider-luck
+    /// stream keyed by `(keys, request, attempt, endpoint)`: the one draw the engine and the live mock
+    /// (`routesim mock`) both make, so an attempt has the same luck in the simulator and on the wire.
+    pub fn draw_attempt(
+        &self,
+        keys: StreamBase,
+        request: u64,
+        attempt: u32,
+        endpoint: u16,
+        output_tokens: u32,
+    ) -> Service {
+        self.draw_attempt_slot(keys, request, attempt, endpoint, output_tokens).0
+    }
+
+    /// [`Provider::draw_attempt`], with the row of the error table drawn (0 `rate_limited`, 1 `server`, 2
+    /// `unavailable`, 3 `timeout`), which tells a mock the status to answer (500 or 503 for `server`).
+    pub fn draw_attempt_slot(
+        &self,
+        keys: StreamBase,
+        request: u64,
+        attempt: u32,
+        endpoint: u16,
+        output_tokens: u32,
+    ) -> (Service, Option<usize>) {
+        let mut rng = KeyedRng::new(keys.key(request, ((attempt as u64) << 16) | endpoint as u64));
+        let u_err = (rand::Rng::next_u64(&mut rng) >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
+        (self.draw(output_tokens, u_err, &mut rng), self.error_slot(u_err))
+    }
+
     fn error_class(&self, u: f64) -> Option<ErrorClass> {
-        let mut acc = 0.0;
-        for (i, &c) in self.cum_errors.iter().enumerate() {
-            // Scheduled error bursts add their probability to the class.
-            let p = c + acc + self.burst[i];
-            if u < p {
-                return Some(CLASSES[i]);
-            }
-            acc += self.burst[i];
-        }
-        None
+        self.error_slot(u).map(|i| CLASSES[i])
     }
 
     /// The factor service times are multiplied by now: the load-dependent slowdown times any degradation.
@@ -257,6 +279,31 @@ impl Provider {
     /// Whether an outage is in force (health checks fail).
     pub fn is_down(&self) -> bool {
         self.outages > 0
+    }
+
+    /// Starts (`on`) or ends a scheduled fault on this endpoint.
+    pub fn apply_fault(&mut self, fault: &FaultSpec, on: bool) {
+        match fault.kind {
+            FaultKind::Outage => self.set_outage(on),
+            FaultKind::Degradation => self.set_degradation(fault.factor.unwrap_or(1.0), on),
+            FaultKind::ErrorBurst => {
+                self.set_burst(fault.class.unwrap_or(ErrorClass::Server), fault.rate.unwrap_or(0.0), on)
+            }
+        }
+    }
+
+    /// The row of the error table the error draw `u` falls in now (base rates plus bursts), `None` for
+    /// success.
+    fn error_slot(&self, u: f64) -> Option<usize> {
+        let mut acc = 0.0;
+        for (i, &c) in self.cum_errors.iter().enumerate() {
+            // Scheduled error bursts add their probability to the class.
+            if u < c + acc + self.burst[i] {
+                return Some(i);
+            }
+            acc += self.burst[i];
+        }
+        None
     }
 
     /// Starts or ends an outage.

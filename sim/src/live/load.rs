@@ -1,0 +1,331 @@
+//! An open-loop load generator driven by a scenario: the simulator's own arrivals (the traffic model of
+//! replication 0, or a replayed log's arrivals) sent to a gateway at their scheduled times, scaled, whether
+//! or not earlier requests returned. Latency and time to first byte are measured from the *scheduled* send
+//! time (no coordinated omission) and converted back to scenario time.
+//!
+//! A request carries what the simulator knows of it: its class (`x-routesim-class`), complexity, deferrable
+//! flag and metadata (`x-routesim-meta-<key>`) as headers; a prompt of four characters per input token (so
+//! the gateway's estimate of the input tokens is the simulated count); `max_tokens` when the class announces
+//! its output length; `stream` per class; and, for the mock providers, `metadata.routesim_id`,
+//! `routesim_input_tokens` and `routesim_output_tokens`. A request that repeats an earlier prompt (a cache
+//! key) sends the same body every time, without the id, so that a gateway's response cache can hit.
+
+use super::provider::LiveClock;
+use crate::logs::source::LogSource;
+use crate::scenario::Compiled;
+use crate::traffic::{Arrival, ArrivalSource};
+use bytes::Bytes;
+use router_core::{MetaValue, Nanos, RequestInfo};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// One request to send.
+#[derive(Clone, Debug)]
+pub struct PlannedRequest {
+    /// The simulator's request id.
+    pub id: u64,
+    /// Scheduled send time, scenario nanoseconds since the start.
+    pub at: Nanos,
+    /// Class index.
+    pub class: u16,
+    /// Whether it streams.
+    pub stream: bool,
+    /// The body.
+    pub body: Bytes,
+    /// Routing headers.
+    pub headers: Vec<(String, String)>,
+}
+
+/// Bounds of a load run, in scenario time.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LoadBounds {
+    /// At most this many requests.
+    pub requests: Option<u64>,
+    /// Only arrivals before this scenario time.
+    pub until: Option<Nanos>,
+}
+
+/// The requests of replication 0 of `model` within `bounds`: from its traffic model, or from the log
+/// attached to it (`model.replay`).
+pub fn plan(model: &Compiled, bounds: LoadBounds) -> Vec<PlannedRequest> {
+    let mut out = Vec::new();
+    let mut push = |a: Arrival, t: &RequestInfo| {
+        if bounds.requests.is_some_and(|n| out.len() as u64 >= n) || bounds.until.is_some_and(|u| a.at >= u) {
+            return false;
+        }
+        out.push(request(&a, t));
+        true
+    };
+    match &model.replay {
+        None => {
+            let templates: Vec<RequestInfo> =
+                (0..model.traffic.class_count()).map(|c| model.traffic.request_template(c)).collect();
+            let mut src = ArrivalSource::new(&model.traffic, model.seed, 0, model.limit);
+            while let Some(a) = src.next() {
+                if !push(a, &templates[a.template as usize]) {
+                    break;
+                }
+            }
+        }
+        Some(input) => {
+            let mut src = LogSource::new(input, model.seed, 0);
+            while let Some(a) = src.next() {
+                if !push(a, &input.templates[a.template as usize]) {
+                    break;
+                }
+            }
+        }
+    }
+    out
+}
+
+fn meta_text(v: &MetaValue) -> String {
+    match v {
+        MetaValue::Bool(b) => b.to_string(),
+        MetaValue::Num(x) => x.to_string(),
+        MetaValue::Str(s) => s.clone(),
+    }
+}
+
+/// A prompt the gateway estimates at `tokens` input tokens (`ceil((16 + chars) / 4)` for one message).
+fn prompt(tokens: u32) -> String {
+    const PATTERN: &str = "lorem ipsum dolor sit amet ";
+    let len = (tokens as usize * 4).saturating_sub(16);
+    let mut s = PATTERN.repeat(len / PATTERN.len() + 1);
+    s.truncate(len);
+    s
+}
+
+fn request(a: &Arrival, t: &RequestInfo) -> PlannedRequest {
+    let mut body = serde_json::json!({
+        "model": "routesim",
+        "stream": t.streaming,
+        "messages": [{"role": "user", "content": prompt(a.input_tokens)}],
+        "metadata": {
+            "routesim_input_tokens": a.input_tokens,
+            "routesim_output_tokens": a.output_tokens,
+        },
+    });
+    match a.cache_key {
+        None => body["metadata"]["routesim_id"] = a.id.into(),
+        Some(k) => body["metadata"]["routesim_prompt"] = k.to_string().into(),
+    }
+    if a.expected_output {
+        body["max_tokens"] = a.output_tokens.into();
+    }
+    let mut headers = Vec::new();
+    if let Some(c) = &t.task_class {
+        headers.push(("x-routesim-class".to_string(), c.clone()));
+    }
+    if let Some(c) = t.complexity {
+        headers.push(("x-routesim-complexity".to_string(), c.to_string()));
+    }
+    if a.deferrable {
+        headers.push(("x-routesim-deferrable".to_string(), "true".to_string()));
+    }
+    for (k, v) in &t.metadata {
+        headers.push((format!("x-routesim-meta-{k}"), meta_text(v)));
+    }
+    PlannedRequest {
+        id: a.id,
+        at: a.at,
+        class: a.class,
+        stream: t.streaming,
+        body: Bytes::from(body.to_string()),
+        headers,
+    }
+}
+
+/// Refuses a target that is not on the loopback interface (`127.0.0.0/8`, `::1`, `localhost`).
+pub fn check_loopback(url: &str) -> Result<(), String> {
+    let u = reqwest::Url::parse(url).map_err(|e| format!("--target {url:?} is not a URL ({e})"))?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err(format!("--target {url:?}: expected an http:// or https:// URL"));
+    }
+    let host = u.host_str().unwrap_or("");
+    let ok = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "--target {url:?}: the load generator only sends to loopback (127.0.0.1, ::1, localhost), found {}",
+            u.host_str().unwrap_or("no host")
+        ))
+    }
+}
+
+/// What one request saw, in scenario time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClientResult {
+    /// The simulator's request id.
+    pub id: u64,
+    /// Scheduled send time (scenario nanoseconds).
+    pub at: Nanos,
+    /// Class index.
+    pub class: u16,
+    /// Whether it streamed.
+    pub stream: bool,
+    /// HTTP status (0: no response: transport error or the client's timeout).
+    pub status: u16,
+    /// 2xx with the whole body read.
+    pub ok: bool,
+    /// From the scheduled send to the end of the body (scenario nanoseconds).
+    pub latency: Nanos,
+    /// From the scheduled send to the first body chunk of a stream.
+    pub ttft: Option<Nanos>,
+    /// `x-routesim-endpoint` of the response.
+    pub endpoint: Option<String>,
+    /// `x-routesim-attempts` of the response.
+    pub attempts: u32,
+}
+
+/// What a load run saw.
+#[derive(Clone, Debug)]
+pub struct LoadOutcome {
+    /// One result per request, in id order.
+    pub results: Vec<ClientResult>,
+    /// Real time from the first scheduled send to the last answer.
+    pub elapsed: Duration,
+    /// The largest lag of a send behind its schedule, real time (the generator itself saturated if large).
+    pub max_lag: Duration,
+}
+
+/// Sends `plan` to `url` (a chat-completions URL) on `clock`; each request gives up after `timeout` (real).
+pub async fn run(
+    client: &reqwest::Client,
+    url: &str,
+    plan: &[PlannedRequest],
+    clock: LiveClock,
+    timeout: Duration,
+) -> LoadOutcome {
+    let results = Arc::new(Mutex::new(Vec::with_capacity(plan.len())));
+    let start = Instant::now();
+    let mut tasks = Vec::with_capacity(plan.len());
+    let mut max_lag = Duration::ZERO;
+    for p in plan {
+        let scheduled = clock.instant_at(p.at);
+        tokio::time::sleep_until(scheduled.into()).await;
+        max_lag = max_lag.max(Instant::now().saturating_duration_since(scheduled));
+        let mut req = client.post(url).header("content-type", "application/json").body(p.body.clone());
+        for (k, v) in &p.headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let (p, results) = (p.clone(), results.clone());
+        tasks.push(tokio::spawn(async move {
+            let r = one(req, &p, scheduled, clock, timeout).await;
+            results.lock().unwrap_or_else(|e| e.into_inner()).push(r);
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let mut results = std::mem::take(&mut *results.lock().unwrap_or_else(|e| e.into_inner()));
+    results.sort_by_key(|r| r.id);
+    LoadOutcome { results, elapsed: start.elapsed(), max_lag }
+}
+
+async fn one(
+    req: reqwest::RequestBuilder,
+    p: &PlannedRequest,
+    scheduled: Instant,
+    clock: LiveClock,
+    timeout: Duration,
+) -> ClientResult {
+    let virt = |i: Instant| (i.saturating_duration_since(scheduled).as_nanos() as f64 * clock.scale()) as Nanos;
+    let mut r = ClientResult {
+        id: p.id,
+        at: p.at,
+        class: p.class,
+        stream: p.stream,
+        status: 0,
+        ok: false,
+        latency: 0,
+        ttft: None,
+        endpoint: None,
+        attempts: 0,
+    };
+    let fut = async {
+        let mut resp = req.send().await.ok()?;
+        r.status = resp.status().as_u16();
+        let h = |k: &str| resp.headers().get(k).and_then(|v| v.to_str().ok()).map(str::to_string);
+        r.endpoint = h("x-routesim-endpoint");
+        r.attempts = h("x-routesim-attempts").and_then(|a| a.parse().ok()).unwrap_or(0);
+        let mut first = true;
+        while let Some(c) = resp.chunk().await.ok()? {
+            if first && p.stream && !c.is_empty() {
+                r.ttft = Some(virt(Instant::now()));
+                first = false;
+            }
+        }
+        Some(resp.status().is_success())
+    };
+    let ok = matches!(tokio::time::timeout(timeout, fut).await, Ok(Some(true)));
+    r.ok = ok;
+    if !ok {
+        r.ttft = None;
+    }
+    r.latency = virt(Instant::now());
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::{HeaderMap, HeaderName, HeaderValue};
+    use routesim_gateway::request::ChatRequest;
+
+    #[test]
+    fn only_loopback_targets_are_accepted() {
+        for ok in ["http://127.0.0.1:8080", "http://localhost:1/x", "http://[::1]:9000", "http://127.3.4.5"] {
+            assert!(check_loopback(ok).is_ok(), "{ok}");
+        }
+        for bad in
+            ["http://10.0.0.1:8080", "http://example.com", "ftp://127.0.0.1", "not a url", "http://[2001:db8::1]"]
+        {
+            let e = check_loopback(bad).unwrap_err();
+            assert!(e.contains("--target"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_gateway_reads_the_simulated_request_from_what_is_sent() {
+        let mut t = RequestInfo::new(0, 0);
+        t.task_class = Some("code".into());
+        t.complexity = Some(0.85);
+        t.streaming = true;
+        t.metadata = vec![("plan".into(), MetaValue::Str("pro".into()))];
+        for input in [1u32, 4, 5, 600, 3001] {
+            let a = Arrival {
+                id: 7,
+                at: 0,
+                class: 0,
+                template: 0,
+                input_tokens: input,
+                output_tokens: 250,
+                expected_output: true,
+                deferrable: true,
+                cache_key: None,
+            };
+            let p = request(&a, &t);
+            let mut h = HeaderMap::new();
+            for (k, v) in &p.headers {
+                h.insert(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+            }
+            let r = ChatRequest::parse(&p.body, &h).expect("the gateway accepts it");
+            // The gateway's estimate of the prompt is the simulated count (from 4 tokens: the framing).
+            assert_eq!(r.info.input_tokens, input.max(4), "input {input}");
+            assert_eq!(r.info.expected_output_tokens, Some(250));
+            assert_eq!(r.info.task_class.as_deref(), Some("code"));
+            assert_eq!(r.info.complexity, Some(0.85));
+            assert!(r.info.deferrable && r.stream);
+            assert!(r.info.metadata.iter().any(|(k, v)| k == "plan" && *v == MetaValue::Str("pro".into())));
+            let m = super::super::mock::MockRequest::parse(&p.body).unwrap();
+            assert_eq!((m.id, m.input_tokens, m.output_tokens), (Some(7), input, 250));
+        }
+    }
+}

@@ -1,0 +1,320 @@
+//! Simulator against live: mock providers that behave as a scenario says, an open-loop load generator that
+//! sends the scenario's traffic, and `routesim live`, which runs both around the production gateway on
+//! loopback and compares what happened with the simulator's run of the same scenario and seed.
+//!
+//! - [`provider`]: the engine's provider model ([`crate::provider::Provider`]) on a scaled real-time clock.
+//! - [`mock`]: every endpoint as an OpenAI-compatible upstream (axum) driven by [`provider`].
+//! - [`load`]: the scenario's arrivals (or a log's) as HTTP requests at their scheduled times.
+//! - [`compare`]: the same metrics from both sides, with tolerances, as a table and CSV.
+//! - [`plots`]: overlaid latency CDFs and endpoint shares over time.
+//!
+//! Time scaling: with `time_scale` X every duration on the live side is divided by X (provider service
+//! times, faults, Retry-After; and, in the gateway config written here, every duration of the policy, the
+//! router's measurement windows, the client timeouts and the health interval), so the gateway lives in a
+//! world X times faster; what the client measures is multiplied by X back into scenario time.
+
+pub mod compare;
+pub mod load;
+pub mod mock;
+pub mod plots;
+pub mod provider;
+
+use crate::engine::{self, RequestRecord, RunOptions};
+use crate::scenario::Compiled;
+use anyhow::Context;
+use compare::{AttemptCounts, Comparison, SHARE_BUCKETS, SideStats};
+use load::{ClientResult, LoadBounds, PlannedRequest};
+use provider::LiveClock;
+use router_core::{Duration as RcDuration, ErrorClass, Nanos};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Keys of a policy table whose string values are names, not durations.
+const NOT_DURATIONS: [&str; 9] =
+    ["name", "kind", "description", "targets", "default", "key", "fallbacks", "rules", "tiers"];
+
+/// Divides every duration string under `v` by `scale` (strings that parse as a duration with a unit).
+fn scale_durations(v: &mut toml::Value, scale: f64) {
+    match v {
+        toml::Value::String(s) => {
+            if s.chars().any(|c| c.is_ascii_alphabetic())
+                && let Ok(d) = RcDuration::parse(s)
+            {
+                *s = scaled(d.nanos(), scale).to_string();
+            }
+        }
+        toml::Value::Table(t) => {
+            for (k, x) in t.iter_mut() {
+                if !NOT_DURATIONS.contains(&k.as_str()) {
+                    scale_durations(x, scale);
+                }
+            }
+        }
+        toml::Value::Array(a) => a.iter_mut().for_each(|x| scale_durations(x, scale)),
+        _ => {}
+    }
+}
+
+fn scaled(ns: Nanos, scale: f64) -> RcDuration {
+    RcDuration::from_secs_f64(ns as f64 / 1e9 / scale)
+}
+
+/// The gateway config that serves `model`'s endpoints (at `base_url(id)`) with policy number `policy`, every
+/// duration divided by `scale`, logging to `log`.
+pub fn gateway_config(
+    model: &Compiled,
+    policy: usize,
+    scale: f64,
+    base_url: &dyn Fn(&str) -> String,
+    log: &Path,
+) -> anyhow::Result<String> {
+    let rc = &model.router_configs[policy];
+    let mut root = rc.policy.clone();
+    // The router's measurement windows default to minutes: write them out so that they are scaled too.
+    root.tracking.get_or_insert_with(Default::default);
+    let mut policy_v = toml::Value::try_from(&root).context("policy as TOML")?;
+    scale_durations(&mut policy_v, scale);
+    let mut groups = Vec::new();
+    for g in &rc.groups {
+        let mut v = toml::Value::try_from(g).context("group as TOML")?;
+        scale_durations(&mut v, scale);
+        groups.push(v);
+    }
+    let mut endpoints = Vec::new();
+    for e in &model.endpoints {
+        let mut v = toml::Value::try_from(e).context("endpoint as TOML")?;
+        let t = v.as_table_mut().context("an endpoint is a table")?;
+        let mut up = toml::Table::new();
+        up.insert("base_url".into(), base_url(&e.id).into());
+        t.insert("upstream".into(), up.into());
+        endpoints.push(v);
+    }
+    let dur = |n: Option<Nanos>| scaled(n.unwrap_or(0), scale).to_string();
+    let mut top = toml::Table::new();
+    top.insert("seed".into(), toml::Value::Integer(rc.seed as i64));
+    let mut server = toml::Table::new();
+    server.insert("listen".into(), "127.0.0.1:0".into());
+    top.insert("server".into(), server.into());
+    let mut reqlog = toml::Table::new();
+    reqlog.insert("path".into(), log.display().to_string().into());
+    top.insert("request_log".into(), reqlog.into());
+    let mut client = toml::Table::new();
+    if model.timeout.is_some() {
+        client.insert("timeout".into(), dur(model.timeout).into());
+    }
+    if model.ttft_timeout.is_some() {
+        client.insert("ttft_timeout".into(), dur(model.ttft_timeout).into());
+    }
+    top.insert("client".into(), client.into());
+    let mut health = toml::Table::new();
+    health.insert("interval".into(), dur(model.health_interval).into());
+    top.insert("health".into(), health.into());
+    top.insert("endpoints".into(), toml::Value::Array(endpoints));
+    top.insert("policies".into(), toml::Value::Array(vec![policy_v]));
+    top.insert("groups".into(), toml::Value::Array(groups));
+    Ok(toml::to_string(&top)?)
+}
+
+/// Options of a live run.
+#[derive(Clone, Debug)]
+pub struct LiveOptions {
+    /// The policy (index into the scenario's policies).
+    pub policy: usize,
+    /// Scenario seconds per real second.
+    pub time_scale: f64,
+    /// Minimum real gap between the chunks of a mock stream.
+    pub chunk_gap: Duration,
+    /// Where the log, the gateway config, the CSVs and the plots go.
+    pub out: PathBuf,
+}
+
+/// What a live run produced.
+#[derive(Debug)]
+pub struct LiveReport {
+    /// The comparison.
+    pub comparison: Comparison,
+    /// The simulator's side.
+    pub sim: SideStats,
+    /// The live side.
+    pub live: SideStats,
+    /// Real time the load took.
+    pub elapsed: Duration,
+    /// Largest lag of a send behind its schedule (real).
+    pub max_lag: Duration,
+    /// Files written.
+    pub files: Vec<PathBuf>,
+}
+
+/// One gateway log row, as far as the comparison reads it.
+#[derive(Clone, Debug, serde::Deserialize)]
+struct LogRow {
+    arrival_s: f64,
+    endpoint: String,
+    cost_usd: f64,
+}
+
+/// The live side from the client's results, the gateway's log rows and counters. `offset` is the real
+/// time between the gateway's clock start and the scenario's time zero.
+fn live_side(
+    results: &[ClientResult],
+    rows: &[LogRow],
+    ids: &[String],
+    counts: AttemptCounts,
+    span: Nanos,
+    scale: f64,
+    offset: Duration,
+) -> SideStats {
+    let mut s = SideStats {
+        requests: results.len() as u64,
+        per_endpoint: vec![0; ids.len()],
+        rate_limited: counts.rate_limited,
+        retries: counts.retries,
+        fallbacks: counts.fallbacks,
+        share_series: vec![vec![0; ids.len()]; SHARE_BUCKETS],
+        ..SideStats::default()
+    };
+    for r in results.iter().filter(|r| r.ok) {
+        s.ok += 1;
+        s.latency_s.push(r.latency as f64 / 1e9);
+        if let Some(t) = r.ttft {
+            s.ttft_s.push(t as f64 / 1e9);
+        }
+    }
+    s.latency_s.sort_by(f64::total_cmp);
+    s.ttft_s.sort_by(f64::total_cmp);
+    let width = (span / SHARE_BUCKETS as u64).max(1) as f64;
+    for row in rows {
+        s.cost_usd += row.cost_usd;
+        if let Some(e) = ids.iter().position(|id| *id == row.endpoint) {
+            s.per_endpoint[e] += 1;
+            let at = ((row.arrival_s - offset.as_secs_f64()) * scale * 1e9).max(0.0);
+            let b = ((at / width) as usize).min(SHARE_BUCKETS - 1);
+            s.share_series[b][e] += 1;
+        }
+    }
+    s
+}
+
+/// The sends of a run with the scenario's limits.
+pub fn plan_of(model: &Compiled) -> Vec<PlannedRequest> {
+    load::plan(model, LoadBounds { requests: model.limit.max_requests, until: model.limit.until })
+}
+
+/// Runs the mock providers, the gateway (policy `opts.policy`) and the load on loopback, then the simulator
+/// on the same scenario and seed (replication 0), and compares. `model` should have no warm-up (both sides
+/// count every request) and a bounded run (`limit`).
+pub fn run(model: &Compiled, opts: &LiveOptions) -> anyhow::Result<LiveReport> {
+    std::fs::create_dir_all(&opts.out).with_context(|| format!("creating {}", opts.out.display()))?;
+    let plan = plan_of(model);
+    anyhow::ensure!(!plan.is_empty(), "the scenario generates no request within the run's limits");
+    let span = plan.last().map_or(1, |p| p.at + 1);
+    let log_path = opts.out.join("gateway-log.jsonl");
+    let _ = std::fs::remove_file(&log_path);
+    let ids: Vec<String> = model.endpoints.iter().map(|e| e.id.clone()).collect();
+    let scale = opts.time_scale;
+
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let (outcome, counts, offset) = rt.block_on(async {
+        // Scenario time zero a little ahead, so that the servers are up before the first send.
+        let gw_started = Instant::now();
+        let clock = LiveClock::starting_at(gw_started + Duration::from_millis(300), scale);
+        let state = mock::MockProviders::new(model, clock, opts.chunk_gap);
+        let mock = mock::start(state, "127.0.0.1:0".parse()?).await?;
+        let text = gateway_config(model, opts.policy, scale, &|id| mock.base_url(id), &log_path)?;
+        std::fs::write(opts.out.join("live-gateway.toml"), &text)?;
+        let cfg = routesim_gateway::GatewayConfig::parse(Path::new("live-gateway.toml"), &text, None, &|_| None)
+            .map_err(|e| anyhow::anyhow!("the generated gateway config is invalid: {e}"))?;
+        let gw = routesim_gateway::start(cfg).await?;
+        let client = routesim_gateway::load::client();
+        let url = format!("{}/v1/chat/completions", gw.url());
+        // A request gives up after the longest a gateway could take on it: every attempt timing out.
+        let timeout = Duration::from_secs_f64((600.0 / scale).clamp(5.0, 600.0));
+        let outcome = load::run(&client, &url, &plan, clock, timeout).await;
+        let m = &gw.app().metrics;
+        let counts = AttemptCounts {
+            rate_limited: m.endpoints.iter().map(|e| e.errors[ErrorClass::RateLimited.index()].get()).sum(),
+            retries: m.retries.get(),
+            fallbacks: m.fallbacks.get(),
+        };
+        gw.shutdown();
+        gw.wait().await?;
+        mock.stop().await;
+        anyhow::Ok((outcome, counts, clock.instant_at(0).saturating_duration_since(gw_started)))
+    })?;
+    drop(rt);
+    let text = std::fs::read_to_string(&log_path).with_context(|| format!("reading {}", log_path.display()))?;
+    let mut rows = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let row: LogRow = serde_json::from_str(line)
+            .with_context(|| format!("{} line {}: not a gateway log row", log_path.display(), i + 1))?;
+        rows.push(row);
+    }
+    let live = live_side(&outcome.results, &rows, &ids, counts, span, scale, offset);
+
+    let mut records: Vec<RequestRecord> = Vec::with_capacity(plan.len());
+    let mut sink = |r: &RequestRecord| records.push(r.clone());
+    let result = engine::run(model, opts.policy, 0, RunOptions { records: Some(&mut sink), ..RunOptions::default() });
+    let streaming: Vec<bool> =
+        (0..model.traffic.class_count()).map(|c| model.traffic.request_template(c).streaming).collect();
+    let sim = SideStats::from_sim(&records, &result, &streaming, span);
+
+    let comparison = Comparison::new(&sim, &live, &ids);
+    let mut files = vec![log_path, opts.out.join("live-gateway.toml")];
+    let csv = opts.out.join("live-comparison.csv");
+    comparison.write_csv(&csv)?;
+    files.push(csv);
+    let cdf = opts.out.join("live-latency-cdf.csv");
+    compare::write_cdf_csv(&sim, &live, &cdf)?;
+    files.push(cdf);
+    let title = format!("{} / {}", model.scenario.name, model.policy_names()[opts.policy]);
+    files.extend(plots::write(&plots::LivePlots { title, sim: &sim, live: &live, endpoints: &ids, span }, &opts.out)?);
+    Ok(LiveReport { comparison, sim, live, elapsed: outcome.elapsed, max_lag: outcome.max_lag, files })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_are_divided_and_names_are_left_alone() {
+        let mut v: toml::Value = toml::from_str(
+            r#"name = "5m"
+kind = "latency"
+targets = ["1h"]
+slow_threshold = "20s"
+retry = { max_attempts = 3, base_delay = "200ms", max_delay = "5s" }
+tracking = { quota_window = "1m", circuit = { cooldown = "30s" } }
+"#,
+        )
+        .unwrap();
+        scale_durations(&mut v, 10.0);
+        assert_eq!(v["name"].as_str(), Some("5m"));
+        assert_eq!(v["targets"][0].as_str(), Some("1h"));
+        assert_eq!(v["slow_threshold"].as_str(), Some("2s"));
+        assert_eq!(v["retry"]["base_delay"].as_str(), Some("20ms"));
+        assert_eq!(v["retry"]["max_delay"].as_str(), Some("500ms"));
+        assert_eq!(v["retry"]["max_attempts"].as_integer(), Some(3));
+        assert_eq!(v["tracking"]["quota_window"].as_str(), Some("6s"));
+        assert_eq!(v["tracking"]["circuit"]["cooldown"].as_str(), Some("3s"));
+    }
+
+    #[test]
+    fn the_gateway_config_of_a_scenario_is_valid_and_scaled() {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/outage-failover.toml");
+        let model = crate::scenario::Scenario::load(&file).unwrap().compile(&file).unwrap();
+        let p = model.policy_names().iter().position(|n| n == "latency").unwrap();
+        let text =
+            gateway_config(&model, p, 10.0, &|id| format!("http://127.0.0.1:9/{id}/v1"), Path::new("/tmp/x.jsonl"))
+                .unwrap();
+        let cfg = routesim_gateway::GatewayConfig::parse(Path::new("g.toml"), &text, None, &|_| None)
+            .unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let t = cfg.router.policy.tracking.expect("tracking written out");
+        assert_eq!(t.quota_window.nanos(), 6_000_000_000, "60 s / 10");
+        assert_eq!(t.circuit.cooldown.nanos(), 3_000_000_000, "30 s / 10");
+        assert_eq!(cfg.router.policy.retry.as_ref().unwrap().base_delay.nanos(), 25_000_000);
+        assert_eq!(cfg.health.interval.nanos(), 500_000_000, "5 s / 10");
+        assert_eq!(cfg.client.timeout.unwrap().nanos(), 3_000_000_000, "30 s / 10");
+        assert_eq!(cfg.router.endpoints.len(), 3);
+        assert_eq!(cfg.upstreams[0].chat_url, "http://127.0.0.1:9/openai-gpt-4.1/v1/chat/completions");
+    }
+}
