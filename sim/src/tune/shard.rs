@@ -198,6 +198,9 @@ pub fn merge_command(dirs: &[PathBuf], out: &Path) -> Result<(), Failure> {
     let scenario_path = out.join("scenario.toml");
     std::fs::write(&scenario_path, &plan.scenario_text)
         .with_context(|| format!("writing {}", scenario_path.display()))?;
+    // The same closing files as a single-process tune (`commands::tune`).
+    crate::report::html::write_warnings(out, &[])?;
+    crate::report::html::write_report(out)?;
     println!("\nmerged {} directories: {runs} runs; results in {}", dirs.len(), out.display());
     if result.chosen.is_none() && !setup.constraints.is_empty() {
         return Err(Failure::Failed(anyhow::anyhow!(
