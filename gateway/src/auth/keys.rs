@@ -7,6 +7,7 @@
 //! compared with the stored one in constant time (`subtle`), and a secret naming no key is hashed and
 //! compared against a dummy all the same, so timing tells nothing about which ids exist.
 
+use router_core::access::{civil_from_days, days_from_civil};
 use router_core::{KeyLimits, MetaValue};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -192,27 +193,6 @@ pub fn nanos_datetime(nanos: u64) -> toml::value::Datetime {
         }),
         offset: Some(toml::value::Offset::Z),
     }
-}
-
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = if m > 2 { m - 3 } else { m + 9 } as i64;
-    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
-    era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, m, d)
 }
 
 /// A dummy hash, compared against when a secret names no key (constant work either way).

@@ -11,7 +11,7 @@ use crate::report::render_paired_rows;
 use crate::scenario::Scenario;
 use crate::scenario::diag::{ScenarioError, parse_toml};
 use anyhow::Context;
-use router_core::{PolicyKind, PolicySpec, TargetSpec};
+use router_core::{PolicyKind, PolicySpec};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -182,21 +182,7 @@ pub fn renamed(root: &PolicySpec, groups: &[PolicySpec], suffix: &str) -> (Polic
     let rename = |n: &str| if names.contains(&n) { format!("{n}{suffix}") } else { n.to_string() };
     let fix = |s: &PolicySpec| {
         let mut s = s.clone();
-        s.targets = s
-            .targets
-            .iter()
-            .map(|t| match t {
-                TargetSpec::Name(n) => TargetSpec::Name(rename(n)),
-                TargetSpec::Weighted { id, weight } => TargetSpec::Weighted { id: rename(id), weight: *weight },
-            })
-            .collect();
-        for r in &mut s.rules {
-            r.target = rename(&r.target);
-        }
-        s.default = s.default.as_deref().map(rename);
-        if let Some(g) = &mut s.group_retry {
-            g.fallbacks = g.fallbacks.iter().map(|(k, v)| (rename(k), v.iter().map(|n| rename(n)).collect())).collect();
-        }
+        crate::import::scenario::rename_references(&mut s, &rename);
         s
     };
     let root = fix(root);

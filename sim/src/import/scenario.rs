@@ -235,6 +235,24 @@ pub fn default_spec(id: &str) -> EndpointSpec {
     toml::from_str(&text).expect("the default provider model is valid")
 }
 
+/// Renames every reference `spec` makes to another policy or group (targets, conditional rules and default,
+/// group-retry fallbacks) with `rename`.
+pub fn rename_references(spec: &mut PolicySpec, rename: &impl Fn(&str) -> String) {
+    for t in &mut spec.targets {
+        match t {
+            TargetSpec::Name(n) => *n = rename(n),
+            TargetSpec::Weighted { id, .. } => *id = rename(id),
+        }
+    }
+    for r in &mut spec.rules {
+        r.target = rename(&r.target);
+    }
+    spec.default = spec.default.as_deref().map(rename);
+    if let Some(g) = &mut spec.group_retry {
+        g.fallbacks = g.fallbacks.iter().map(|(k, v)| (rename(k), v.iter().map(|n| rename(n)).collect())).collect();
+    }
+}
+
 /// The imported routing with each balancing group (and the root, if it balances) replaced by `kind`, its groups
 /// renamed `<name>~<suffix>`, and routesim's default resilience.
 pub fn alternative(
@@ -254,18 +272,7 @@ pub fn alternative(
         } else {
             spec.clone()
         };
-        s.targets = s
-            .targets
-            .iter()
-            .map(|t| match t {
-                TargetSpec::Name(n) => TargetSpec::Name(rename(n)),
-                TargetSpec::Weighted { id, weight } => TargetSpec::Weighted { id: rename(id), weight: *weight },
-            })
-            .collect();
-        for r in &mut s.rules {
-            r.target = rename(&r.target);
-        }
-        s.default = s.default.as_deref().map(rename);
+        rename_references(&mut s, &rename);
         s
     };
     let root_balances = imp.balancing.iter().any(|b| b == &imp.policy.name);
