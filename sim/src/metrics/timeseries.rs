@@ -10,7 +10,7 @@ use super::LatencyHistogram;
 use router_core::Nanos;
 
 /// Most rows a series keeps before it halves its resolution.
-pub const MAX_ROWS: usize = 4096;
+pub const MAX_ROWS: usize = 2048;
 
 /// One interval of the time series.
 #[derive(Clone, Debug, PartialEq)]
