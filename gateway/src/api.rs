@@ -6,7 +6,7 @@ use crate::error::ApiError;
 use crate::request::ChatRequest;
 use axum::Router;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -28,11 +28,16 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-async fn chat(State(app): State<Arc<App>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
-    let who = match crate::auth::authenticate(&app, &headers) {
+async fn chat(State(app): State<Arc<App>>, request: Request) -> Response {
+    // The key first, from the headers alone: an unauthenticated client's body is never read.
+    let who = match crate::auth::authenticate(&app, request.headers()) {
         Ok(who) => who,
         Err(denied) => return *denied,
     };
+    let (mut parts, body) = request.into_parts();
+    let headers = std::mem::take(&mut parts.headers);
+    // (The extensions keep the `DefaultBodyLimit` the extractor enforces.)
+    let body: Result<Bytes, BytesRejection> = Bytes::from_request(Request::from_parts(parts, body), &()).await;
     let bytes = match body {
         Ok(b) => b,
         Err(rej) if rej.status() == StatusCode::PAYLOAD_TOO_LARGE => {

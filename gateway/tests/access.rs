@@ -152,6 +152,33 @@ async fn every_denial_has_its_status_and_shape_and_reaches_no_upstream() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_key_is_checked_before_the_body_is_read() {
+    // A body over the 4 MiB limit: a client without a key gets 401, not 413 (the body is never read); with
+    // the key, the limit applies. Neither reaches the upstream.
+    let m = mocks(vec![MockReply::ok(1)]).await;
+    let (k_ok, s_ok) = key("ok", "");
+    let gw = gateway(&config_text(&urls(&m), &format!("{RR}{k_ok}"))).await;
+    let c = client();
+    let big = "x".repeat((4 << 20) + 1);
+    let (s, _, v, _) = answer(post(&c, &gw.url(), None, big.clone()).await).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (401, Some("missing_api_key")));
+    let (s, _, v, _) = answer(post(&c, &gw.url(), Some(&s_ok), big).await).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (413, Some("request_too_large")));
+    // A body that never ends: answered at once without a key (reading it first would wait forever).
+    use futures_util::StreamExt;
+    let stalled =
+        futures_util::stream::once(async { Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"{\"model\":")) })
+            .chain(futures_util::stream::pending());
+    let send = c.post(format!("{}/v1/chat/completions", gw.url())).body(reqwest::Body::wrap_stream(stalled)).send();
+    let r =
+        tokio::time::timeout(std::time::Duration::from_secs(5), send).await.expect("answered before the body ended");
+    assert_eq!(r.unwrap().status().as_u16(), 401);
+    assert_eq!(m[0].requests(), 0);
+    gw.shutdown();
+    gw.wait().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spent_budget_is_402_and_survives_a_restart() {
     // A million prompt tokens at $1/Mtok: each answer costs just over $1.
     let reply = MockReply::Ok {
