@@ -80,6 +80,7 @@ async fn one(client: &reqwest::Client, url: &str, body: Bytes, timeout: Duration
     matches!(tokio::time::timeout(timeout, fut).await, Ok(Some(true)))
 }
 
+/// What the closed-loop workers accumulate.
 struct Acc {
     hist: Histogram<u64>,
     ok: u64,
@@ -87,43 +88,56 @@ struct Acc {
     last: Instant,
 }
 
+/// Starts `send(i, at)` at each scheduled instant `at` of `times` (the `i`-th), whether or not earlier
+/// requests have returned, and waits for all of them. Returns their outputs in schedule order and the largest
+/// lag of the scheduler behind the schedule. The open-loop core shared by [`open_loop`] and `routesim load`.
+pub async fn at_scheduled_times<T, F, Fut>(times: impl IntoIterator<Item = Instant>, mut send: F) -> (Vec<T>, Duration)
+where
+    F: FnMut(usize, Instant) -> Fut,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let mut tasks = Vec::new();
+    let mut max_lag = Duration::ZERO;
+    for (i, at) in times.into_iter().enumerate() {
+        tokio::time::sleep_until(at.into()).await;
+        max_lag = max_lag.max(Instant::now().saturating_duration_since(at));
+        tasks.push(tokio::spawn(send(i, at)));
+    }
+    let mut out = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        if let Ok(v) = t.await {
+            out.push(v);
+        }
+    }
+    (out, max_lag)
+}
+
 /// Runs an open-loop load: `rate` requests per second for `duration`.
 pub async fn open_loop(client: &reqwest::Client, spec: &LoadSpec) -> LoadReport {
     let n = (spec.rate * spec.duration.as_secs_f64()).round() as u64;
     let start = Instant::now();
-    let acc = Arc::new(Mutex::new(Acc { hist: histogram(), ok: 0, failed: 0, last: start }));
-    let mut tasks = Vec::with_capacity(n as usize);
-    let mut max_lag = Duration::ZERO;
-    for i in 0..n {
-        let at = start + Duration::from_secs_f64(i as f64 / spec.rate);
-        tokio::time::sleep_until(at.into()).await;
-        max_lag = max_lag.max(Instant::now().saturating_duration_since(at));
-        let (client, url, body, acc, timeout) =
-            (client.clone(), spec.url.clone(), spec.body.clone(), acc.clone(), spec.timeout);
-        tasks.push(tokio::spawn(async move {
-            let ok = one(&client, &url, body, timeout).await;
-            let done = Instant::now();
-            let mut a = acc.lock().unwrap_or_else(|p| p.into_inner());
-            if ok {
-                let us = done.saturating_duration_since(at).as_micros().max(1) as u64;
-                let _ = a.hist.record(us.min(60_000_000));
-                a.ok += 1;
-            } else {
-                a.failed += 1;
-            }
-            a.last = a.last.max(done);
-        }));
+    let times = (0..n).map(|i| start + Duration::from_secs_f64(i as f64 / spec.rate));
+    let (done, max_lag) = at_scheduled_times(times, |_, at| {
+        let (client, url, body, timeout) = (client.clone(), spec.url.clone(), spec.body.clone(), spec.timeout);
+        async move { (one(&client, &url, body, timeout).await, at, Instant::now()) }
+    })
+    .await;
+    let (mut hist, mut ok, mut last) = (histogram(), 0, start);
+    for &(success, at, end) in &done {
+        if success {
+            let us = end.saturating_duration_since(at).as_micros().max(1) as u64;
+            let _ = hist.record(us.min(60_000_000));
+            ok += 1;
+        }
+        last = last.max(end);
     }
-    for t in tasks {
-        let _ = t.await;
-    }
-    let a = acc.lock().unwrap_or_else(|p| p.into_inner());
     LoadReport {
         sent: n,
-        ok: a.ok,
-        failed: a.failed,
-        latency_us: a.hist.clone(),
-        elapsed: a.last.saturating_duration_since(start),
+        ok,
+        failed: n - ok,
+        latency_us: hist,
+        elapsed: last.saturating_duration_since(start),
         max_lag,
     }
 }

@@ -16,7 +16,6 @@ use crate::scenario::Compiled;
 use crate::traffic::{Arrival, ArrivalSource};
 use bytes::Bytes;
 use router_core::{MetaValue, Nanos, RequestInfo};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// One request to send.
@@ -203,28 +202,17 @@ pub async fn run(
     clock: LiveClock,
     timeout: Duration,
 ) -> LoadOutcome {
-    let results = Arc::new(Mutex::new(Vec::with_capacity(plan.len())));
     let start = Instant::now();
-    let mut tasks = Vec::with_capacity(plan.len());
-    let mut max_lag = Duration::ZERO;
-    for p in plan {
-        let scheduled = clock.instant_at(p.at);
-        tokio::time::sleep_until(scheduled.into()).await;
-        max_lag = max_lag.max(Instant::now().saturating_duration_since(scheduled));
+    let times = plan.iter().map(|p| clock.instant_at(p.at));
+    let (mut results, max_lag) = routesim_gateway::load::at_scheduled_times(times, |i, scheduled| {
+        let p = plan[i].clone();
         let mut req = client.post(url).header("content-type", "application/json").body(p.body.clone());
         for (k, v) in &p.headers {
             req = req.header(k.as_str(), v.as_str());
         }
-        let (p, results) = (p.clone(), results.clone());
-        tasks.push(tokio::spawn(async move {
-            let r = one(req, &p, scheduled, clock, timeout).await;
-            results.lock().unwrap_or_else(|e| e.into_inner()).push(r);
-        }));
-    }
-    for t in tasks {
-        let _ = t.await;
-    }
-    let mut results = std::mem::take(&mut *results.lock().unwrap_or_else(|e| e.into_inner()));
+        async move { one(req, &p, scheduled, clock, timeout).await }
+    })
+    .await;
     results.sort_by_key(|r| r.id);
     LoadOutcome { results, elapsed: start.elapsed(), max_lag }
 }
