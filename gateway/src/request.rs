@@ -6,6 +6,11 @@
 //! `metadata` object (string, number and boolean values) and `user` (metadata `user`), and the requested
 //! `model` (metadata `model`). Capabilities are inferred: `tools` when the body has tools, `vision` when a
 //! message has an image part, `json` for a JSON `response_format`.
+//!
+//! `x-routesim-request-id: N` (an integer) gives the request the id `N` instead of the gateway's next one.
+//! The router keys its random draws (ties, jitter of retry backoff) by the request id, so a load generator
+//! that sends the simulator's ids (`routesim load`, `routesim live`) makes the gateway draw exactly what the
+//! simulator drew for the same request.
 
 use crate::error::ApiError;
 use axum::http::HeaderMap;
@@ -26,6 +31,8 @@ pub struct ChatRequest {
     /// The body's canonical bytes, for non-streaming requests when a cache is on (see
     /// [`ChatRequest::with_canonical`]): the response cache's key material.
     pub canonical: Option<Vec<u8>>,
+    /// The id the client gave the request (`x-routesim-request-id`), used instead of the gateway's own.
+    pub client_id: Option<u64>,
 }
 
 /// Estimated prompt tokens of a text (about four characters a token), used to route before the upstream
@@ -162,6 +169,7 @@ impl ChatRequest {
                 }
             }
         }
+        let mut client_id = None;
         for (name, value) in headers {
             let n = name.as_str();
             let Ok(v) = value.to_str() else { continue };
@@ -172,6 +180,10 @@ impl ChatRequest {
                     Some(v.trim().parse::<f64>().ok().filter(|c| (0.0..=1.0).contains(c)).ok_or_else(|| {
                         ApiError::invalid("invalid_header", None, "expected x-routesim-complexity in 0..=1")
                     })?);
+            } else if n == "x-routesim-request-id" {
+                client_id = Some(v.trim().parse::<u64>().map_err(|_| {
+                    ApiError::invalid("invalid_header", None, "expected x-routesim-request-id to be an integer")
+                })?);
             } else if n == "x-routesim-deferrable" {
                 info.deferrable = matches!(v.trim(), "true" | "1" | "yes");
             } else if let Some(key) = n.strip_prefix("x-routesim-meta-")
@@ -188,13 +200,16 @@ impl ChatRequest {
                 push_meta(&mut info.metadata, key, mv);
             }
         }
-        Ok(ChatRequest { body, stream, model, info, canonical: None })
+        Ok(ChatRequest { body, stream, model, info, canonical: None, client_id })
     }
 
-    /// Computes the canonical bytes of a non-streaming request (streams are never cached).
+    /// Computes the canonical bytes of a non-streaming request (streams are never cached): the body without
+    /// its `metadata` object. Metadata tags a request (tenant, plan, trace ids) and does not change what the
+    /// model generates, so two requests that differ only in their tags share a cache entry, as in LiteLLM's
+    /// cache key and in the simulator's cache (keyed by the prompt).
     pub fn with_canonical(mut self) -> Self {
         if !self.stream {
-            self.canonical = Some(serde_json::to_vec(&self.body).unwrap_or_default());
+            self.canonical = Some(serde_json::to_vec(&WithoutMetadata(&self.body)).unwrap_or_default());
         }
         self
     }
@@ -226,6 +241,15 @@ fn category(e: &serde_json::Error) -> &'static str {
     }
 }
 
+/// A body serialised without its `metadata` field (no copy of the rest).
+struct WithoutMetadata<'a>(&'a serde_json::Map<String, Value>);
+
+impl serde::Serialize for WithoutMetadata<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().filter(|(k, _)| k.as_str() != "metadata"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,10 +262,15 @@ mod tests {
         h.insert("x-routesim-meta-tenant", HeaderValue::from_static("acme"));
         h.insert("x-routesim-meta-priority", HeaderValue::from_static("3"));
         h.insert("x-routesim-deferrable", HeaderValue::from_static("true"));
+        h.insert("x-routesim-request-id", HeaderValue::from_static("1019"));
         let body = br#"{"model":"m","messages":[{"role":"user","content":"abcdefgh"}],"user":"u1",
             "metadata":{"plan":"pro"},"max_tokens":50,"tools":[{"type":"function"}]}"#;
         let r = ChatRequest::parse(body, &h).unwrap().with_canonical();
         assert_eq!(r.info.task_class.as_deref(), Some("code"));
+        assert_eq!(r.client_id, Some(1019));
+        h.insert("x-routesim-request-id", HeaderValue::from_static("soon"));
+        let e = ChatRequest::parse(body, &h).unwrap_err();
+        assert_eq!((e.code, e.message.as_str()), ("invalid_header", "expected x-routesim-request-id to be an integer"));
         assert!(r.info.deferrable);
         assert_eq!(r.info.expected_output_tokens, Some(50));
         assert_eq!(r.info.input_tokens, 6); // (16 + 8) / 4
@@ -253,6 +282,20 @@ mod tests {
         assert_eq!(get("plan"), Some(MetaValue::Str("pro".into())));
         assert_eq!(get("model"), Some(MetaValue::Str("m".into())));
         assert!(r.cache_key().is_some());
+    }
+
+    #[test]
+    fn the_cache_key_leaves_out_metadata_and_nothing_else() {
+        let key =
+            |body: &str| ChatRequest::parse(body.as_bytes(), &HeaderMap::new()).unwrap().with_canonical().cache_key();
+        let a = key(r#"{"model":"m","messages":[{"role":"user","content":"x"}],"metadata":{"routesim_id":1}}"#);
+        let b = key(r#"{"model":"m","messages":[{"role":"user","content":"x"}],"metadata":{"routesim_id":2}}"#);
+        let c = key(r#"{"model":"m","messages":[{"role":"user","content":"x"}]}"#);
+        assert_eq!(a, b, "tags do not change the answer");
+        assert_eq!(a, c);
+        assert_ne!(a, key(r#"{"model":"m","messages":[{"role":"user","content":"y"}]}"#));
+        assert_ne!(a, key(r#"{"model":"m","messages":[{"role":"user","content":"x"}],"user":"u"}"#));
+        assert_ne!(a, key(r#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":5}"#));
     }
 
     #[test]

@@ -298,7 +298,7 @@ pub async fn complete_as(app: Arc<App>, mut req: ChatRequest, grant: Option<crat
         req = req.with_canonical();
     }
     let mut info = req.info.clone();
-    info.id = app.next_id();
+    info.id = req.client_id.unwrap_or_else(|| app.next_id());
     info.cache_key = req.cache_key();
     let mut t = Tracker::new(app.clone(), info);
     t.grant = grant;

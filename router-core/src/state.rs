@@ -83,6 +83,9 @@ pub struct TrackingConfig {
     pub error_window: Duration,
     /// Window of request/token usage compared with the RPM and TPM quotas (default 60 s: "per minute").
     pub quota_window: Duration,
+    /// How long a 429 that carries no Retry-After keeps the endpoint out of rotation (default 1 s, and never
+    /// longer than the circuit's cooldown). A 429 with Retry-After keeps it out for exactly that long.
+    pub retry_after_default: Duration,
     /// Output tokens assumed for quota accounting ([`TrackingConfig::tpm_estimate`]) and cost estimates when a
     /// request does not say (default 256).
     pub default_output_tokens: u32,
@@ -99,6 +102,7 @@ impl Default for TrackingConfig {
             peak_default: Duration::from_secs(1),
             error_window: Duration::from_secs(60),
             quota_window: Duration::from_secs(60),
+            retry_after_default: Duration::from_secs(1),
             default_output_tokens: 256,
             circuit: CircuitConfig::default(),
         }
@@ -551,7 +555,9 @@ impl EndpointState {
                     }
                 }
                 if class == ErrorClass::RateLimited {
-                    let wait = outcome.retry_after.unwrap_or(cfg.circuit.cooldown.nanos().min(1_000_000_000));
+                    let wait = outcome
+                        .retry_after
+                        .unwrap_or(cfg.circuit.cooldown.nanos().min(cfg.retry_after_default.nanos()));
                     self.throttled_until = self.throttled_until.max(now.saturating_add(wait));
                 }
             }
@@ -889,6 +895,23 @@ mod tests {
         }
         assert_eq!(s.circuit, Circuit::Closed);
         assert_eq!(s.throttled_until, 9 + 7 * S);
+    }
+
+    #[test]
+    fn a_429_without_retry_after_throttles_for_the_configured_default_capped_by_the_cooldown() {
+        let mut c = cfg();
+        let throttle = |c: &TrackingConfig| {
+            let mut s = EndpointState::new(c);
+            s.on_dispatch(1, 5, &c.circuit);
+            s.on_result(&Outcome::failure(ErrorClass::RateLimited, 1), 0.0, 0, 5, c);
+            s.throttled_until - 5
+        };
+        assert_eq!(throttle(&c), S, "default: one second");
+        // A time-scaled gateway (routesim live) shortens it like every other duration.
+        c.retry_after_default = Duration::from_millis(200);
+        assert_eq!(throttle(&c), S / 5);
+        c.retry_after_default = Duration::from_secs(60);
+        assert_eq!(throttle(&c), 30 * S, "never longer than the circuit cooldown");
     }
 
     #[test]

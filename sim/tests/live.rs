@@ -68,7 +68,7 @@ fn the_mock_answers_429_with_retry_after_at_the_rpm_limit() {
     );
     runtime().block_on(async {
         let m = mock::start(
-            MockProviders::new(&model, LiveClock::new(10.0), Duration::from_millis(5)),
+            MockProviders::new(&model, 0, LiveClock::new(10.0), Duration::from_millis(5)),
             "127.0.0.1:0".parse().unwrap(),
         )
         .await
@@ -103,7 +103,7 @@ fn a_stream_paces_its_tokens_from_the_ttft_to_the_end_of_the_service() {
     );
     runtime().block_on(async {
         let m = mock::start(
-            MockProviders::new(&model, LiveClock::new(5.0), Duration::from_millis(5)),
+            MockProviders::new(&model, 0, LiveClock::new(5.0), Duration::from_millis(5)),
             "127.0.0.1:0".parse().unwrap(),
         )
         .await
@@ -147,7 +147,7 @@ fn an_outage_refuses_attempts_and_fails_health_checks_in_its_window_only() {
     runtime().block_on(async {
         let start = Instant::now();
         let m = mock::start(
-            MockProviders::new(&model, LiveClock::starting_at(start, 10.0), Duration::from_millis(5)),
+            MockProviders::new(&model, 0, LiveClock::starting_at(start, 10.0), Duration::from_millis(5)),
             "127.0.0.1:0".parse().unwrap(),
         )
         .await
@@ -182,7 +182,7 @@ fn three_at_once(queue: &str) -> Vec<(u16, Duration)> {
     );
     runtime().block_on(async {
         let m = mock::start(
-            MockProviders::new(&model, LiveClock::new(10.0), Duration::from_millis(5)),
+            MockProviders::new(&model, 0, LiveClock::new(10.0), Duration::from_millis(5)),
             "127.0.0.1:0".parse().unwrap(),
         )
         .await
@@ -246,7 +246,13 @@ fn a_short_live_run_agrees_with_the_simulator() {
     s.duration = Some(router_core::Duration::from_secs(300));
     let model = s.compile(&file).expect("compiles");
     let out = std::env::temp_dir().join(format!("routesim-live-test-{}", std::process::id()));
-    let opts = LiveOptions { policy: 0, time_scale: 20.0, chunk_gap: Duration::from_millis(5), out: out.clone() };
+    let opts = LiveOptions {
+        policy: 0,
+        time_scale: 20.0,
+        chunk_gap: Duration::from_millis(5),
+        replications: 0..1,
+        out: out.clone(),
+    };
     let started = Instant::now();
     let report = run_live(&model, &opts).expect("live run");
     let c = &report.comparison;

@@ -40,6 +40,10 @@ pub struct LiveScenarioArgs {
     /// Master seed, replacing the scenario's.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// The simulator's replication whose traffic and provider luck are used (`live`: the first of
+    /// `--replications`).
+    #[arg(long, default_value_t = 0)]
+    pub replication: u32,
 }
 
 impl LiveScenarioArgs {
@@ -136,6 +140,10 @@ pub struct LiveArgs {
     /// Minimum real time between the chunks of a mock stream.
     #[arg(long, value_parser = parse_duration, default_value = "5ms")]
     pub chunk_gap: Duration,
+    /// Run this many replications one after another (their traffic and luck differ) and compare the pooled
+    /// figures, with a 95% interval of each metric's per-replication difference.
+    #[arg(long, default_value_t = 1)]
+    pub replications: u32,
     /// Exit with status 1 when a metric is out of its tolerance.
     #[arg(long)]
     pub strict: bool,
@@ -152,7 +160,12 @@ pub fn run_mock(args: &MockArgs) -> Result<(), Failure> {
     let rt = runtime()?;
     rt.block_on(async {
         let clock = LiveClock::new(args.scenario.time_scale);
-        let state = mock::MockProviders::new(&model, clock, std::time::Duration::from_nanos(args.chunk_gap.nanos()));
+        let state = mock::MockProviders::new(
+            &model,
+            args.scenario.replication,
+            clock,
+            std::time::Duration::from_nanos(args.chunk_gap.nanos()),
+        );
         let m = mock::start(state, args.listen).await.map_err(Failure::Failed)?;
         println!(
             "mock providers of scenario \"{}\" on {} (time scale {}); Ctrl-C stops",
@@ -183,7 +196,7 @@ pub fn run_load(args: &LoadArgs) -> Result<(), Failure> {
     if model.scenario.duration.is_none() && model.scenario.requests.is_none() {
         return Err(Failure::Invalid("a load run needs --requests or --duration".into()));
     }
-    let plan = live::plan_of(&model);
+    let plan = live::plan_of(&model, args.scenario.replication);
     let scale = args.scenario.time_scale;
     let url = format!("{}/v1/chat/completions", args.target.trim_end_matches('/'));
     let rt = runtime()?;
@@ -261,18 +274,29 @@ pub fn run_live(args: &LiveArgs) -> Result<(), Failure> {
     let model = args.scenario.load()?;
     let policy = select_policies(&model, Some(std::slice::from_ref(&args.policy)))?[0];
     let out = args.out.clone().unwrap_or_else(|| results_dir(&model.scenario.name, "-live"));
+    if args.replications == 0 {
+        return Err(Failure::Invalid("--replications: expected at least 1".into()));
+    }
+    let first = args.scenario.replication;
+    let end = first
+        .checked_add(args.replications)
+        .ok_or_else(|| Failure::Invalid("--replication + --replications: too large".into()))?;
     let opts = LiveOptions {
         policy,
         time_scale: args.scenario.time_scale,
+        replications: first..end,
         chunk_gap: std::time::Duration::from_nanos(args.chunk_gap.nanos()),
         out,
     };
     let report = live::run(&model, &opts)?;
     println!(
-        "scenario \"{}\", policy `{}`, time scale {}: {} requests live in {:.1} s (largest send lag {:.1} ms)\n",
+        "scenario \"{}\", policy `{}`, time scale {}, {} replication{}: {} requests live in {:.1} s (largest send \
+         lag {:.1} ms)\n",
         model.scenario.name,
         args.policy,
         opts.time_scale,
+        report.runs.len(),
+        if report.runs.len() == 1 { "" } else { "s" },
         report.live.requests,
         report.elapsed.as_secs_f64(),
         report.max_lag.as_secs_f64() * 1e3

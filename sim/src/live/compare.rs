@@ -7,6 +7,7 @@
 //! endpoint of their last attempt), 429 answers from providers, retries and fallbacks.
 
 use crate::engine::{RequestRecord, RunResult};
+use crate::stats::{Interval, mean_ci95};
 use router_core::{ErrorClass, Nanos};
 use std::io::Write;
 use std::path::Path;
@@ -137,6 +138,36 @@ impl SideStats {
         SideStats::from_requests(&views, run.metrics.endpoint_attempts.len(), counts, span)
     }
 
+    /// Pools `other` (another replication of the same side) into `self`: requests, latencies and counts
+    /// add up; the share series adds bucket by bucket.
+    pub fn merge(&mut self, other: &SideStats) {
+        self.requests += other.requests;
+        self.ok += other.ok;
+        self.latency_s.extend_from_slice(&other.latency_s);
+        self.latency_s.sort_by(f64::total_cmp);
+        self.ttft_s.extend_from_slice(&other.ttft_s);
+        self.ttft_s.sort_by(f64::total_cmp);
+        self.cost_usd += other.cost_usd;
+        if self.per_endpoint.len() < other.per_endpoint.len() {
+            self.per_endpoint.resize(other.per_endpoint.len(), 0);
+        }
+        for (a, b) in self.per_endpoint.iter_mut().zip(&other.per_endpoint) {
+            *a += b;
+        }
+        self.rate_limited += other.rate_limited;
+        self.retries += other.retries;
+        self.fallbacks += other.fallbacks;
+        if self.share_series.is_empty() {
+            self.share_series = other.share_series.clone();
+        } else {
+            for (a, b) in self.share_series.iter_mut().zip(&other.share_series) {
+                for (x, y) in a.iter_mut().zip(b) {
+                    *x += y;
+                }
+            }
+        }
+    }
+
     /// Success rate in percent.
     pub fn success_pct(&self) -> f64 {
         100.0 * self.ok as f64 / self.requests.max(1) as f64
@@ -210,11 +241,15 @@ pub struct Row {
     pub tolerance: Tolerance,
     /// Whether live is within it.
     pub pass: bool,
+    /// Over several replications: the mean of the per-replication errors (live minus sim, in the units of
+    /// [`Row::error`]) with its 95% interval. A difference whose interval excludes zero is systematic; one
+    /// whose interval covers zero is within what chance gives a run of this length.
+    pub paired: Option<Interval>,
 }
 
 impl Row {
     fn new(metric: impl Into<String>, sim: f64, live: f64, tolerance: Tolerance) -> Row {
-        Row { metric: metric.into(), sim, live, tolerance, pass: tolerance.check(sim, live) }
+        Row { metric: metric.into(), sim, live, tolerance, pass: tolerance.check(sim, live), paired: None }
     }
 
     /// The error as the tolerance measures it: relative (fraction) or absolute (points, counts).
@@ -222,6 +257,18 @@ impl Row {
         match self.tolerance {
             Tolerance::Relative(_) => (self.live - self.sim) / self.sim.abs().max(1e-12),
             _ => self.live - self.sim,
+        }
+    }
+
+    /// A per-replication interval in the units of [`Row::error_text`].
+    fn interval_text(&self, i: &Interval) -> String {
+        let Some(h) = i.half_width.filter(|h| h.is_finite() && i.mean.is_finite()) else {
+            return "-".into();
+        };
+        match self.tolerance {
+            Tolerance::Relative(_) => format!("{:+.1}% ± {:.1}%", i.mean * 100.0, h * 100.0),
+            Tolerance::Points(_) => format!("{:+.2} ± {:.2} pt", i.mean, h),
+            Tolerance::Count => format!("{:+.1} ± {:.1}", i.mean, h),
         }
     }
 
@@ -272,6 +319,27 @@ impl Comparison {
         Comparison { rows }
     }
 
+    /// Compares the pooled sides of several replications (`runs[r]` = (sim, live) of replication `r`): the
+    /// values and the pass or fail are those of the pooled requests; each row also carries the mean
+    /// per-replication error with its 95% interval (with two or more replications).
+    pub fn paired(runs: &[(SideStats, SideStats)], endpoints: &[String]) -> Comparison {
+        let mut sim = SideStats::default();
+        let mut live = SideStats::default();
+        for (s, l) in runs {
+            sim.merge(s);
+            live.merge(l);
+        }
+        let mut pooled = Comparison::new(&sim, &live, endpoints);
+        if runs.len() >= 2 {
+            let each: Vec<Comparison> = runs.iter().map(|(s, l)| Comparison::new(s, l, endpoints)).collect();
+            for (i, row) in pooled.rows.iter_mut().enumerate() {
+                let errors: Vec<f64> = each.iter().map(|c| c.rows[i].error()).collect();
+                row.paired = Some(mean_ci95(&errors));
+            }
+        }
+        pooled
+    }
+
     /// The row of `metric`.
     pub fn row(&self, metric: &str) -> Option<&Row> {
         self.rows.iter().find(|r| r.metric == metric)
@@ -282,30 +350,48 @@ impl Comparison {
         self.rows.iter().all(|r| r.pass)
     }
 
-    /// The side-by-side table.
+    /// The side-by-side table (with a column of paired intervals over replications when there are some).
     pub fn render(&self) -> String {
         let w = self.rows.iter().map(|r| r.metric.len()).max().unwrap_or(6).max(6);
-        let mut out =
-            format!("{:<w$}  {:>12}  {:>12}  {:>10}  {:>10}  result\n", "metric", "sim", "live", "error", "tolerance");
+        let paired = self.rows.iter().any(|r| r.paired.is_some());
+        let mut out = format!("{:<w$}  {:>12}  {:>12}  {:>10}", "metric", "sim", "live", "error");
+        if paired {
+            out.push_str(&format!("  {:>22}", "per replication (95%)"));
+        }
+        out.push_str(&format!("  {:>10}  result\n", "tolerance"));
         for r in &self.rows {
             out.push_str(&format!(
-                "{:<w$}  {:>12}  {:>12}  {:>10}  {:>10}  {}\n",
+                "{:<w$}  {:>12}  {:>12}  {:>10}",
                 r.metric,
                 fmt_value(r.sim),
                 fmt_value(r.live),
-                r.error_text(),
-                r.tolerance.text(),
-                if r.pass { "pass" } else { "FAIL" }
+                r.error_text()
             ));
+            if paired {
+                out.push_str(&format!("  {:>22}", r.paired.as_ref().map_or("-".into(), |i| r.interval_text(i))));
+            }
+            out.push_str(&format!("  {:>10}  {}\n", r.tolerance.text(), if r.pass { "pass" } else { "FAIL" }));
         }
         out
     }
 
-    /// Writes the comparison as CSV: `metric,sim,live,error,tolerance,pass`.
+    /// Writes the comparison as CSV: `metric,sim,live,error,tolerance,pass,paired_error,paired_ci95,
+    /// replications` (the last three empty for a single replication).
     pub fn write_csv(&self, path: &Path) -> anyhow::Result<()> {
         let mut w = csv::Writer::from_path(path)?;
-        w.write_record(["metric", "sim", "live", "error", "tolerance", "pass"])?;
+        w.write_record([
+            "metric",
+            "sim",
+            "live",
+            "error",
+            "tolerance",
+            "pass",
+            "paired_error",
+            "paired_ci95",
+            "replications",
+        ])?;
         for r in &self.rows {
+            let p = r.paired.as_ref();
             w.write_record([
                 r.metric.clone(),
                 r.sim.to_string(),
@@ -313,6 +399,9 @@ impl Comparison {
                 r.error().to_string(),
                 r.tolerance.text(),
                 r.pass.to_string(),
+                p.map_or(String::new(), |i| i.mean.to_string()),
+                p.and_then(|i| i.half_width).map_or(String::new(), |h| h.to_string()),
+                p.map_or(String::new(), |i| i.n.to_string()),
             ])?;
         }
         w.flush()?;
@@ -394,5 +483,36 @@ mod tests {
         assert_eq!(s.share_series.iter().map(|b| b.iter().sum::<u64>()).sum::<u64>(), 100);
         let c = Comparison::new(&s, &s, &["a".into(), "b".into()]);
         assert!(c.all_pass(), "{}", c.render());
+    }
+
+    #[test]
+    fn replications_pool_their_requests_and_pair_their_errors() {
+        let side = |cost: f64, ep: usize| {
+            let reqs: Vec<RequestView> = (0..10)
+                .map(|i| RequestView {
+                    at: i,
+                    ok: true,
+                    latency_s: 1.0 + i as f64,
+                    ttft_s: None,
+                    endpoint: Some(ep),
+                    cost_usd: cost,
+                })
+                .collect();
+            SideStats::from_requests(&reqs, 2, AttemptCounts { rate_limited: 1, retries: 2, fallbacks: 0 }, 10)
+        };
+        // Live costs 10% more in replication 0 and 30% more in replication 1.
+        let runs = vec![(side(1.0, 0), side(1.1, 0)), (side(1.0, 1), side(1.3, 1))];
+        let c = Comparison::paired(&runs, &["a".into(), "b".into()]);
+        let cost = c.row("cost_per_1k_usd").unwrap();
+        assert_eq!((cost.sim, cost.live), (1000.0, 1200.0), "pooled: 20 requests a side");
+        let p = cost.paired.expect("two replications give an interval");
+        assert_eq!(p.n, 2);
+        assert!((p.mean - 0.2).abs() < 1e-12, "mean of +10% and +30%: {}", p.mean);
+        // t(0.975, 1) = 12.706; s = 0.1414; half-width = 12.706 * 0.1414 / sqrt(2) = 1.2706.
+        assert!((p.half_width.unwrap() - 1.2706).abs() < 1e-3, "{:?}", p.half_width);
+        assert_eq!(c.row("share_pct[a]").unwrap().live, 50.0);
+        assert_eq!(c.row("provider_429s").unwrap().live, 2.0, "counts add up");
+        assert!(c.render().contains("+20.0% ± 127.1%"), "{}", c.render());
+        assert!(Comparison::paired(&runs[..1], &["a".into(), "b".into()]).rows.iter().all(|r| r.paired.is_none()));
     }
 }

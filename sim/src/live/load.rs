@@ -8,7 +8,8 @@
 //! the gateway's estimate of the input tokens is the simulated count); `max_tokens` when the class announces
 //! its output length; `stream` per class; and, for the mock providers, `metadata.routesim_id`,
 //! `routesim_input_tokens` and `routesim_output_tokens`. A request that repeats an earlier prompt (a cache
-//! key) sends the same body every time, without the id, so that a gateway's response cache can hit.
+//! key) sends the same messages every time, so that a gateway's response cache (keyed without metadata)
+//! can hit; it keeps its id, so that the mock draws the simulator's luck for it on a miss.
 
 use super::provider::LiveClock;
 use crate::logs::source::LogSource;
@@ -44,9 +45,9 @@ pub struct LoadBounds {
     pub until: Option<Nanos>,
 }
 
-/// The requests of replication 0 of `model` within `bounds`: from its traffic model, or from the log
-/// attached to it (`model.replay`).
-pub fn plan(model: &Compiled, bounds: LoadBounds) -> Vec<PlannedRequest> {
+/// The requests of replication `replication` of `model` within `bounds`: from its traffic model, or from
+/// the log attached to it (`model.replay`).
+pub fn plan(model: &Compiled, replication: u32, bounds: LoadBounds) -> Vec<PlannedRequest> {
     let mut out = Vec::new();
     let mut push = |a: Arrival, t: &RequestInfo| {
         if bounds.requests.is_some_and(|n| out.len() as u64 >= n) || bounds.until.is_some_and(|u| a.at >= u) {
@@ -59,7 +60,7 @@ pub fn plan(model: &Compiled, bounds: LoadBounds) -> Vec<PlannedRequest> {
         None => {
             let templates: Vec<RequestInfo> =
                 (0..model.traffic.class_count()).map(|c| model.traffic.request_template(c)).collect();
-            let mut src = ArrivalSource::new(&model.traffic, model.seed, 0, model.limit);
+            let mut src = ArrivalSource::new(&model.traffic, model.seed, replication, model.limit);
             while let Some(a) = src.next() {
                 if !push(a, &templates[a.template as usize]) {
                     break;
@@ -67,7 +68,7 @@ pub fn plan(model: &Compiled, bounds: LoadBounds) -> Vec<PlannedRequest> {
             }
         }
         Some(input) => {
-            let mut src = LogSource::new(input, model.seed, 0);
+            let mut src = LogSource::new(input, model.seed, replication);
             while let Some(a) = src.next() {
                 if !push(a, &input.templates[a.template as usize]) {
                     break;
@@ -86,33 +87,43 @@ fn meta_text(v: &MetaValue) -> String {
     }
 }
 
-/// A prompt the gateway estimates at `tokens` input tokens (`ceil((16 + chars) / 4)` for one message).
-fn prompt(tokens: u32) -> String {
-    const PATTERN: &str = "lorem ipsum dolor sit amet ";
-    let len = (tokens as usize * 4).saturating_sub(16);
-    let mut s = PATTERN.repeat(len / PATTERN.len() + 1);
+/// A prompt the gateway estimates at `tokens` input tokens (`ceil((16 + chars) / 4)` for one message), whose
+/// text starts with `tag`, so that different prompts never share a response-cache entry. A prompt too short
+/// for its tag (`tokens < (16 + tag length) / 4`) is the tag alone, and the estimate is over by that much.
+fn prompt(tokens: u32, tag: &str) -> String {
+    const PATTERN: &str = " lorem ipsum dolor sit amet";
+    let len = (tokens as usize * 4).saturating_sub(16).max(tag.len());
+    let mut s = String::with_capacity(len + PATTERN.len());
+    s.push_str(tag);
+    while s.len() < len {
+        s.push_str(PATTERN);
+    }
     s.truncate(len);
     s
 }
 
 fn request(a: &Arrival, t: &RequestInfo) -> PlannedRequest {
+    // A repeated prompt has the same text every time, so that a gateway's response cache (which leaves
+    // metadata out of its key) can hit; any other request has a text of its own.
+    let tag = match a.cache_key {
+        Some(k) => format!("p{k}"),
+        None => format!("r{}", a.id),
+    };
     let mut body = serde_json::json!({
         "model": "routesim",
         "stream": t.streaming,
-        "messages": [{"role": "user", "content": prompt(a.input_tokens)}],
+        "messages": [{"role": "user", "content": prompt(a.input_tokens, &tag)}],
         "metadata": {
             "routesim_input_tokens": a.input_tokens,
             "routesim_output_tokens": a.output_tokens,
         },
     });
-    match a.cache_key {
-        None => body["metadata"]["routesim_id"] = a.id.into(),
-        Some(k) => body["metadata"]["routesim_prompt"] = k.to_string().into(),
-    }
+    body["metadata"]["routesim_id"] = a.id.into();
     if a.expected_output {
         body["max_tokens"] = a.output_tokens.into();
     }
-    let mut headers = Vec::new();
+    // The simulator's id: the gateway's router then draws this request's random numbers as the engine did.
+    let mut headers = vec![("x-routesim-request-id".to_string(), a.id.to_string())];
     if let Some(c) = &t.task_class {
         headers.push(("x-routesim-class".to_string(), c.clone()));
     }
@@ -305,8 +316,9 @@ mod tests {
                 h.insert(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
             }
             let r = ChatRequest::parse(&p.body, &h).expect("the gateway accepts it");
-            // The gateway's estimate of the prompt is the simulated count (from 4 tokens: the framing).
-            assert_eq!(r.info.input_tokens, input.max(4), "input {input}");
+            // The gateway's estimate of the prompt is the simulated count (from 5 tokens: the framing and the
+            // tag "r7").
+            assert_eq!(r.info.input_tokens, input.max(5), "input {input}");
             assert_eq!(r.info.expected_output_tokens, Some(250));
             assert_eq!(r.info.task_class.as_deref(), Some("code"));
             assert_eq!(r.info.complexity, Some(0.85));
@@ -315,5 +327,32 @@ mod tests {
             let m = super::super::mock::MockRequest::parse(&p.body).unwrap();
             assert_eq!((m.id, m.input_tokens, m.output_tokens), (Some(7), input, 250));
         }
+    }
+
+    #[test]
+    fn repeats_of_a_prompt_share_a_cache_key_and_keep_their_ids() {
+        let t = RequestInfo::new(0, 0);
+        let arrival = |id: u64, cache_key: Option<u64>| Arrival {
+            id,
+            at: 0,
+            class: 0,
+            template: 0,
+            input_tokens: 400,
+            output_tokens: 60,
+            expected_output: true,
+            deferrable: false,
+            cache_key,
+        };
+        let sent = |a: Arrival| {
+            let p = request(&a, &t);
+            let key = ChatRequest::parse(&p.body, &HeaderMap::new()).unwrap().with_canonical().cache_key();
+            (key.expect("not streamed: cacheable"), super::super::mock::MockRequest::parse(&p.body).unwrap().id)
+        };
+        let (k1, id1) = sent(arrival(1, Some(42)));
+        let (k2, id2) = sent(arrival(2, Some(42)));
+        assert_eq!(k1, k2, "the same prompt again: the gateway's cache can hit");
+        assert_eq!((id1, id2), (Some(1), Some(2)), "the mock still draws each request's own luck");
+        assert_ne!(k1, sent(arrival(3, Some(43))).0, "another prompt of the same length");
+        assert_ne!(sent(arrival(4, None)).0, sent(arrival(5, None)).0, "requests without a prompt key never share");
     }
 }

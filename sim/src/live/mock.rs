@@ -64,10 +64,10 @@ pub struct MockProviders {
 
 impl MockProviders {
     /// The providers of every endpoint of `model` (faults bound to their endpoints), luck keyed as in
-    /// replication 0 of the simulator, on `clock`; stream chunks at least `chunk_gap` apart in real time
-    /// (tokens due meanwhile travel together; the first and the last are on time).
-    pub fn new(model: &Compiled, clock: LiveClock, chunk_gap: Duration) -> Arc<MockProviders> {
-        let keys = StreamBase::new(model.seed, 0, Stream::Service);
+    /// replication `replication` of the simulator, on `clock`; stream chunks at least `chunk_gap` apart in
+    /// real time (tokens due meanwhile travel together; the first and the last are on time).
+    pub fn new(model: &Compiled, replication: u32, clock: LiveClock, chunk_gap: Duration) -> Arc<MockProviders> {
+        let keys = StreamBase::new(model.seed, replication, Stream::Service);
         let providers = model
             .endpoints
             .iter()

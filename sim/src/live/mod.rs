@@ -124,6 +124,9 @@ pub struct LiveOptions {
     pub time_scale: f64,
     /// Minimum real gap between the chunks of a mock stream.
     pub chunk_gap: Duration,
+    /// The replications to run, one after another: replication `r` sends the traffic of the simulator's
+    /// replication `r` to mocks that draw its luck, and is compared with the simulator's replication `r`.
+    pub replications: std::ops::Range<u32>,
     /// Where the log, the gateway config, the CSVs and the plots go.
     pub out: PathBuf,
 }
@@ -131,13 +134,15 @@ pub struct LiveOptions {
 /// What a live run produced.
 #[derive(Debug)]
 pub struct LiveReport {
-    /// The comparison.
+    /// The comparison: pooled over the replications, with per-replication intervals when there are several.
     pub comparison: Comparison,
-    /// The simulator's side.
+    /// The simulator's side, pooled.
     pub sim: SideStats,
-    /// The live side.
+    /// The live side, pooled.
     pub live: SideStats,
-    /// Real time the load took.
+    /// Each replication's two sides, `(replication, sim, live)`.
+    pub runs: Vec<(u32, SideStats, SideStats)>,
+    /// Real time the load took, summed over the replications.
     pub elapsed: Duration,
     /// Largest lag of a send behind its schedule (real).
     pub max_lag: Duration,
@@ -195,22 +200,99 @@ fn live_side(
     s
 }
 
-/// The sends of a run with the scenario's limits.
-pub fn plan_of(model: &Compiled) -> Vec<PlannedRequest> {
-    load::plan(model, LoadBounds { requests: model.limit.max_requests, until: model.limit.until })
+/// The sends of replication `replication` with the scenario's limits.
+pub fn plan_of(model: &Compiled, replication: u32) -> Vec<PlannedRequest> {
+    load::plan(model, replication, LoadBounds { requests: model.limit.max_requests, until: model.limit.until })
 }
 
-/// Runs the mock providers, the gateway (policy `opts.policy`) and the load on loopback, then the simulator
-/// on the same scenario and seed (replication 0), and compares. `model` should have no warm-up (both sides
-/// count every request) and a bounded run (`limit`).
+/// One replication's live side and simulated side, and what the live run took.
+struct ReplicationRun {
+    sim: SideStats,
+    live: SideStats,
+    /// Scenario time up to the last arrival.
+    span: Nanos,
+    elapsed: Duration,
+    max_lag: Duration,
+}
+
+/// Runs the mock providers, the gateway (policy `opts.policy`) and the load on loopback for each replication
+/// of `opts.replications` in turn, then the simulator on the same scenario, seed and replications, and
+/// compares. `model` should have no warm-up (both sides count every request) and a bounded run (`limit`).
 pub fn run(model: &Compiled, opts: &LiveOptions) -> anyhow::Result<LiveReport> {
+    anyhow::ensure!(!opts.replications.is_empty(), "no replication to run");
     std::fs::create_dir_all(&opts.out).with_context(|| format!("creating {}", opts.out.display()))?;
-    let plan = plan_of(model);
+    let ids: Vec<String> = model.endpoints.iter().map(|e| e.id.clone()).collect();
+    let single = opts.replications.len() == 1;
+    let mut files = Vec::new();
+    let mut runs = Vec::new();
+    let (mut elapsed, mut max_lag, mut span) = (Duration::ZERO, Duration::ZERO, 1);
+    for r in opts.replications.clone() {
+        // One replication keeps the plain names; several are told apart by their number.
+        let suffix = if single { String::new() } else { format!("-r{r}") };
+        let log_path = opts.out.join(format!("gateway-log{suffix}.jsonl"));
+        let config_path = opts.out.join(format!("live-gateway{suffix}.toml"));
+        let one = run_replication(model, opts, r, &ids, &log_path, &config_path)?;
+        files.extend([log_path, config_path]);
+        elapsed += one.elapsed;
+        max_lag = max_lag.max(one.max_lag);
+        span = span.max(one.span);
+        runs.push((r, one.sim, one.live));
+    }
+    let pairs: Vec<(SideStats, SideStats)> = runs.iter().map(|(_, s, l)| (s.clone(), l.clone())).collect();
+    let comparison = Comparison::paired(&pairs, &ids);
+    let (mut sim, mut live) = (SideStats::default(), SideStats::default());
+    for (s, l) in &pairs {
+        sim.merge(s);
+        live.merge(l);
+    }
+    let csv = opts.out.join("live-comparison.csv");
+    comparison.write_csv(&csv)?;
+    files.push(csv);
+    if !single {
+        let per = opts.out.join("live-replications.csv");
+        write_replications_csv(&runs, &ids, &per)?;
+        files.push(per);
+    }
+    let cdf = opts.out.join("live-latency-cdf.csv");
+    compare::write_cdf_csv(&sim, &live, &cdf)?;
+    files.push(cdf);
+    let title = format!("{} / {}", model.scenario.name, model.policy_names()[opts.policy]);
+    files.extend(plots::write(&plots::LivePlots { title, sim: &sim, live: &live, endpoints: &ids, span }, &opts.out)?);
+    Ok(LiveReport { comparison, sim, live, runs, elapsed, max_lag, files })
+}
+
+/// Every replication's comparison, one row per (replication, metric): `replication,metric,sim,live,error`.
+fn write_replications_csv(runs: &[(u32, SideStats, SideStats)], ids: &[String], path: &Path) -> anyhow::Result<()> {
+    let mut w = csv::Writer::from_path(path).with_context(|| format!("creating {}", path.display()))?;
+    w.write_record(["replication", "metric", "sim", "live", "error"])?;
+    for (r, s, l) in runs {
+        for row in Comparison::new(s, l, ids).rows {
+            w.write_record([
+                r.to_string(),
+                row.metric.clone(),
+                row.sim.to_string(),
+                row.live.to_string(),
+                row.error().to_string(),
+            ])?;
+        }
+    }
+    w.flush().with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// One replication: the live side on loopback, then the simulator's side.
+fn run_replication(
+    model: &Compiled,
+    opts: &LiveOptions,
+    replication: u32,
+    ids: &[String],
+    log_path: &Path,
+    config_path: &Path,
+) -> anyhow::Result<ReplicationRun> {
+    let plan = plan_of(model, replication);
     anyhow::ensure!(!plan.is_empty(), "the scenario generates no request within the run's limits");
     let span = plan.last().map_or(1, |p| p.at + 1);
-    let log_path = opts.out.join("gateway-log.jsonl");
-    let _ = std::fs::remove_file(&log_path);
-    let ids: Vec<String> = model.endpoints.iter().map(|e| e.id.clone()).collect();
+    let _ = std::fs::remove_file(log_path);
     let scale = opts.time_scale;
 
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
@@ -218,11 +300,11 @@ pub fn run(model: &Compiled, opts: &LiveOptions) -> anyhow::Result<LiveReport> {
         // Scenario time zero a little ahead, so that the servers are up before the first send.
         let gw_started = Instant::now();
         let clock = LiveClock::starting_at(gw_started + Duration::from_millis(300), scale);
-        let state = mock::MockProviders::new(model, clock, opts.chunk_gap);
+        let state = mock::MockProviders::new(model, replication, clock, opts.chunk_gap);
         let mock = mock::start(state, "127.0.0.1:0".parse()?).await?;
-        let text = gateway_config(model, opts.policy, scale, &|id| mock.base_url(id), &log_path)?;
-        std::fs::write(opts.out.join("live-gateway.toml"), &text)?;
-        let cfg = routesim_gateway::GatewayConfig::parse(Path::new("live-gateway.toml"), &text, None, &|_| None)
+        let text = gateway_config(model, opts.policy, scale, &|id| mock.base_url(id), log_path)?;
+        std::fs::write(config_path, &text)?;
+        let cfg = routesim_gateway::GatewayConfig::parse(config_path, &text, None, &|_| None)
             .map_err(|e| anyhow::anyhow!("the generated gateway config is invalid: {e}"))?;
         let gw = routesim_gateway::start(cfg).await?;
         let client = routesim_gateway::load::client();
@@ -242,33 +324,23 @@ pub fn run(model: &Compiled, opts: &LiveOptions) -> anyhow::Result<LiveReport> {
         anyhow::Ok((outcome, counts, clock.instant_at(0).saturating_duration_since(gw_started)))
     })?;
     drop(rt);
-    let text = std::fs::read_to_string(&log_path).with_context(|| format!("reading {}", log_path.display()))?;
+    let text = std::fs::read_to_string(log_path).with_context(|| format!("reading {}", log_path.display()))?;
     let mut rows = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let row: LogRow = serde_json::from_str(line)
             .with_context(|| format!("{} line {}: not a gateway log row", log_path.display(), i + 1))?;
         rows.push(row);
     }
-    let live = live_side(&outcome.results, &rows, &ids, counts, span, scale, offset);
+    let live = live_side(&outcome.results, &rows, ids, counts, span, scale, offset);
 
     let mut records: Vec<RequestRecord> = Vec::with_capacity(plan.len());
     let mut sink = |r: &RequestRecord| records.push(r.clone());
-    let result = engine::run(model, opts.policy, 0, RunOptions { records: Some(&mut sink), ..RunOptions::default() });
+    let result =
+        engine::run(model, opts.policy, replication, RunOptions { records: Some(&mut sink), ..RunOptions::default() });
     let streaming: Vec<bool> =
         (0..model.traffic.class_count()).map(|c| model.traffic.request_template(c).streaming).collect();
     let sim = SideStats::from_sim(&records, &result, &streaming, span);
-
-    let comparison = Comparison::new(&sim, &live, &ids);
-    let mut files = vec![log_path, opts.out.join("live-gateway.toml")];
-    let csv = opts.out.join("live-comparison.csv");
-    comparison.write_csv(&csv)?;
-    files.push(csv);
-    let cdf = opts.out.join("live-latency-cdf.csv");
-    compare::write_cdf_csv(&sim, &live, &cdf)?;
-    files.push(cdf);
-    let title = format!("{} / {}", model.scenario.name, model.policy_names()[opts.policy]);
-    files.extend(plots::write(&plots::LivePlots { title, sim: &sim, live: &live, endpoints: &ids, span }, &opts.out)?);
-    Ok(LiveReport { comparison, sim, live, elapsed: outcome.elapsed, max_lag: outcome.max_lag, files })
+    Ok(ReplicationRun { sim, live, span, elapsed: outcome.elapsed, max_lag: outcome.max_lag })
 }
 
 #[cfg(test)]
