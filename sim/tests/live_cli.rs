@@ -180,3 +180,38 @@ fn the_commands_name_what_is_wrong_with_their_arguments() {
     assert!(stdout.contains("3 requests sent") && stdout.contains("ok 0 (0.00%)"), "{stdout}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn routesim_overhead_sends_the_same_schedule_direct_and_through_the_gateway() {
+    let exe = env!("CARGO_BIN_EXE_routesim");
+    let dir = scratch("overhead");
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/gateway-overhead.toml");
+    let out = Command::new(exe)
+        .args(["overhead", scenario.to_str().unwrap(), "--rates", "100", "--duration", "1s"])
+        .args(["--out", dir.to_str().unwrap()])
+        .output()
+        .expect("routesim overhead runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let mut r = csv::Reader::from_path(dir.join("overhead.csv")).unwrap();
+    let rows: Vec<csv::StringRecord> = r.records().map(|x| x.unwrap()).collect();
+    let modes: Vec<&str> = rows.iter().map(|x| x.get(0).unwrap()).collect();
+    assert_eq!(modes, ["non-streaming", "streaming"], "both modes by default");
+    for x in &rows {
+        // About 100 Poisson arrivals in one second, none failed on either path.
+        let n: f64 = x[2].parse().unwrap();
+        assert!((60.0..=140.0).contains(&n), "{n} requests: {x:?}");
+        assert_eq!((&x[3], &x[4]), ("0", "0"), "{x:?}");
+        let (direct, gateway): (f64, f64) = (x[5].parse().unwrap(), x[7].parse().unwrap());
+        assert!(direct > 0.0 && gateway > 0.0, "{x:?}");
+        assert_eq!(x[9].parse::<f64>().unwrap(), gateway - direct, "overhead = gateway - direct");
+    }
+    // Every request through the gateway is in its log.
+    let logged = std::fs::read_to_string(dir.join("gateway-log-non-streaming-100.jsonl")).unwrap().lines().count();
+    assert_eq!(logged as f64, rows[0][2].parse::<f64>().unwrap());
+    let bad = Command::new(exe).args(["overhead", scenario.to_str().unwrap(), "--modes", "bulk"]).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("--modes: expected non-streaming or streaming, found `bulk`")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -311,3 +311,90 @@ pub fn run_live(args: &LiveArgs) -> Result<(), Failure> {
     }
     Ok(())
 }
+
+/// Arguments of `routesim overhead`.
+#[derive(Debug, clap::Args)]
+pub struct OverheadArgs {
+    /// The scenario (endpoints with a constant service time and no errors, e.g.
+    /// scenarios/gateway-overhead.toml); its traffic's classes and tokens are sent at each rate.
+    pub scenario: PathBuf,
+    /// Requests per second on each path (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "500,1000,2000")]
+    pub rates: Vec<f64>,
+    /// How long each rate runs.
+    #[arg(long, value_parser = parse_duration, default_value = "20s")]
+    pub duration: Duration,
+    /// Which modes to run (comma-separated): non-streaming, streaming.
+    #[arg(long, value_delimiter = ',', default_value = "non-streaming,streaming")]
+    pub modes: Vec<String>,
+    /// The policy the gateway runs (default: the scenario's first).
+    #[arg(long)]
+    pub policy: Option<String>,
+    /// Writes `overhead.csv` (and the gateway's request logs) here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Runs `routesim overhead`.
+pub fn run_overhead(args: &OverheadArgs) -> Result<(), Failure> {
+    let mut modes = Vec::new();
+    for m in &args.modes {
+        modes.push(match m.as_str() {
+            "non-streaming" => false,
+            "streaming" => true,
+            other => {
+                return Err(Failure::Invalid(format!("--modes: expected non-streaming or streaming, found `{other}`")));
+            }
+        });
+    }
+    if let Some(r) = args.rates.iter().find(|r| !(r.is_finite() && **r > 0.0)) {
+        return Err(Failure::Invalid(format!("--rates: expected positive numbers, found {r}")));
+    }
+    if args.duration.nanos() == 0 {
+        return Err(Failure::Invalid("--duration: expected a positive duration".into()));
+    }
+    let base = Scenario::load(&args.scenario)?;
+    let policy = {
+        let model = base.clone().compile(&args.scenario)?;
+        match &args.policy {
+            Some(p) => select_policies(&model, Some(std::slice::from_ref(p)))?[0],
+            None => 0,
+        }
+    };
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("routesim-overhead-{}", std::process::id())));
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let rt = runtime()?;
+    let mut steps = Vec::new();
+    for &streaming in &modes {
+        for &rate in &args.rates {
+            let mut s = base.clone();
+            s.warmup = None;
+            s.warmup_requests = None;
+            s.requests = None;
+            s.duration = Some(args.duration);
+            s.traffic.rate = rate;
+            for c in &mut s.traffic.classes {
+                c.streaming = streaming;
+            }
+            let model = s.compile(&args.scenario)?;
+            let mode = if streaming { "streaming" } else { "non-streaming" };
+            let log = out.join(format!("gateway-log-{mode}-{rate}.jsonl"));
+            let step =
+                rt.block_on(live::overhead::step(&model, policy, rate, streaming, &log)).map_err(Failure::Failed)?;
+            eprintln!(
+                "{mode} at {rate}/s: overhead p50 {:.0} us, p99 {:.0} us",
+                step.overhead_us().0,
+                step.overhead_us().1
+            );
+            steps.push(step);
+        }
+    }
+    print!("{}", live::overhead::render(&steps));
+    let csv = out.join("overhead.csv");
+    live::overhead::write_csv(&steps, &csv).map_err(Failure::Failed)?;
+    println!("  {}", csv.display());
+    Ok(())
+}

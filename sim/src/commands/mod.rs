@@ -67,6 +67,9 @@ pub enum Command {
     Load(live::LoadArgs),
     /// Mock providers + the gateway + the load on loopback, compared with the simulator's run.
     Live(live::LiveArgs),
+    /// The gateway's overhead on the live harness: mock providers, the gateway, and open-loop loads straight
+    /// to a mock and through the gateway on the same schedule (a benchmark).
+    Overhead(live::OverheadArgs),
 }
 
 /// A command's failure: invalid input (exit 2) or a failed run (exit 1).
@@ -113,6 +116,7 @@ pub fn main() -> ExitCode {
         Command::Mock(args) => live::run_mock(&args),
         Command::Load(args) => live::run_load(&args),
         Command::Live(args) => live::run_live(&args),
+        Command::Overhead(args) => live::run_overhead(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

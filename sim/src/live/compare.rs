@@ -194,6 +194,17 @@ impl SideStats {
     }
 }
 
+/// Both sides pooled over replications (`runs[r]` = (sim, live) of replication `r`).
+pub fn pooled(runs: &[(SideStats, SideStats)]) -> (SideStats, SideStats) {
+    let mut sim = SideStats::default();
+    let mut live = SideStats::default();
+    for (s, l) in runs {
+        sim.merge(s);
+        live.merge(l);
+    }
+    (sim, live)
+}
+
 /// How far live may be from the simulator.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Tolerance {
@@ -323,12 +334,7 @@ impl Comparison {
     /// values and the pass or fail are those of the pooled requests; each row also carries the mean
     /// per-replication error with its 95% interval (with two or more replications).
     pub fn paired(runs: &[(SideStats, SideStats)], endpoints: &[String]) -> Comparison {
-        let mut sim = SideStats::default();
-        let mut live = SideStats::default();
-        for (s, l) in runs {
-            sim.merge(s);
-            live.merge(l);
-        }
+        let (sim, live) = pooled(runs);
         let mut pooled = Comparison::new(&sim, &live, endpoints);
         if runs.len() >= 2 {
             let each: Vec<Comparison> = runs.iter().map(|(s, l)| Comparison::new(s, l, endpoints)).collect();

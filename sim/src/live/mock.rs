@@ -137,12 +137,18 @@ impl RunningMock {
 
 /// Serves `state` on `listen` until stopped.
 pub async fn start(state: Arc<MockProviders>, listen: SocketAddr) -> anyhow::Result<RunningMock> {
+    let listener =
+        tokio::net::TcpListener::bind(listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    serve(state, listener)
+}
+
+/// Serves `state` on a listener already bound (so that its address can be given out before the providers'
+/// clock is chosen) until stopped.
+pub fn serve(state: Arc<MockProviders>, listener: tokio::net::TcpListener) -> anyhow::Result<RunningMock> {
     let app = Router::new()
         .route("/{endpoint}/v1/chat/completions", post(chat))
         .route("/{endpoint}/v1/models", get(models))
         .with_state(state.clone());
-    let listener =
-        tokio::net::TcpListener::bind(listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr()?;
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
         let _ = tcp.set_nodelay(true);
@@ -255,11 +261,11 @@ async fn chat(State(m): State<Arc<MockProviders>>, Path(endpoint): Path<String>,
     let holder = p.clone();
     let clock = m.clock;
     tokio::spawn(async move {
-        tokio::time::sleep_until(clock.instant_at(end).into()).await;
+        wait_until(clock.instant_at(end)).await;
         holder.release(end);
     });
     if svc.error.is_some() {
-        tokio::time::sleep_until(clock.instant_at(end).into()).await;
+        wait_until(clock.instant_at(end)).await;
         let code = match slot {
             Some(0) => StatusCode::TOO_MANY_REQUESTS,
             Some(2) => StatusCode::SERVICE_UNAVAILABLE,
@@ -276,7 +282,7 @@ async fn chat(State(m): State<Arc<MockProviders>>, Path(endpoint): Path<String>,
     }
     counters.completed.fetch_add(1, Ordering::Relaxed);
     if !req.stream {
-        tokio::time::sleep_until(clock.instant_at(end).into()).await;
+        wait_until(clock.instant_at(end)).await;
         let content = "tok ".repeat(req.output_tokens as usize);
         let mut r = completion_body(&content, req.input_tokens, req.output_tokens).into_response();
         r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -290,6 +296,14 @@ async fn chat(State(m): State<Arc<MockProviders>>, Path(endpoint): Path<String>,
     let mut r = Body::from_stream(body).into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     r
+}
+
+/// Sleeps until `t`, or not at all when `t` has passed (a timer registered for the past would still wait for
+/// the timer wheel's next tick, up to a millisecond).
+async fn wait_until(t: std::time::Instant) {
+    if t > std::time::Instant::now() {
+        tokio::time::sleep_until(t.into()).await;
+    }
 }
 
 /// The chunks of a stream on their schedule: token `k` (0-based) of `n` is due at `start + ttft + k x
@@ -341,7 +355,7 @@ impl Pacer {
             if let Some(last) = self.last {
                 target = target.max(last + self.gap).min(self.clock.instant_at(self.end));
             }
-            tokio::time::sleep_until(target.into()).await;
+            wait_until(target).await;
             self.last = Some(std::time::Instant::now());
             let now = self.clock.now();
             let mut k = self.sent + 1;

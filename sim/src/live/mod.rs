@@ -7,6 +7,7 @@
 //! - [`load`]: the scenario's arrivals (or a log's) as HTTP requests at their scheduled times.
 //! - [`compare`]: the same metrics from both sides, with tolerances, as a table and CSV.
 //! - [`plots`]: overlaid latency CDFs and endpoint shares over time.
+//! - [`overhead`]: the gateway's overhead on this harness (direct against through the gateway).
 //!
 //! Time scaling: with `time_scale` X every duration on the live side is divided by X (provider service
 //! times, faults, Retry-After; and, in the gateway config written here, every duration of the policy, the
@@ -16,6 +17,7 @@
 pub mod compare;
 pub mod load;
 pub mod mock;
+pub mod overhead;
 pub mod plots;
 pub mod provider;
 
@@ -27,7 +29,7 @@ use load::{ClientResult, LoadBounds, PlannedRequest};
 use provider::LiveClock;
 use router_core::{Duration as RcDuration, ErrorClass, Nanos};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Keys of a policy table whose string values are names, not durations.
 const NOT_DURATIONS: [&str; 9] =
@@ -240,11 +242,7 @@ pub fn run(model: &Compiled, opts: &LiveOptions) -> anyhow::Result<LiveReport> {
     }
     let pairs: Vec<(SideStats, SideStats)> = runs.iter().map(|(_, s, l)| (s.clone(), l.clone())).collect();
     let comparison = Comparison::paired(&pairs, &ids);
-    let (mut sim, mut live) = (SideStats::default(), SideStats::default());
-    for (s, l) in &pairs {
-        sim.merge(s);
-        live.merge(l);
-    }
+    let (sim, live) = compare::pooled(&pairs);
     let csv = opts.out.join("live-comparison.csv");
     comparison.write_csv(&csv)?;
     files.push(csv);
@@ -297,16 +295,22 @@ fn run_replication(
 
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let (outcome, counts, offset) = rt.block_on(async {
-        // Scenario time zero a little ahead, so that the servers are up before the first send.
-        let gw_started = Instant::now();
-        let clock = LiveClock::starting_at(gw_started + Duration::from_millis(300), scale);
-        let state = mock::MockProviders::new(model, replication, clock, opts.chunk_gap);
-        let mock = mock::start(state, "127.0.0.1:0".parse()?).await?;
-        let text = gateway_config(model, opts.policy, scale, &|id| mock.base_url(id), log_path)?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding the mock providers")?;
+        let mock_addr = listener.local_addr()?;
+        let text = gateway_config(model, opts.policy, scale, &|id| format!("http://{mock_addr}/{id}/v1"), log_path)?;
         std::fs::write(config_path, &text)?;
         let cfg = routesim_gateway::GatewayConfig::parse(config_path, &text, None, &|_| None)
             .map_err(|e| anyhow::anyhow!("the generated gateway config is invalid: {e}"))?;
+        let bucket = cfg.router.policy.tracking.map_or(60_000_000_000, |t| t.quota_window.nanos()) / 60;
         let gw = routesim_gateway::start(cfg).await?;
+        // Scenario time zero a little ahead, so that the servers are up before the first send, and on a
+        // boundary of the router's quota buckets: the engine's router and providers count quotas in windows
+        // that start together at zero, and so do the gateway's router and the mock providers.
+        let epoch = gw.app().routers.instant_at(0);
+        let zero = (gw.app().now() + 300_000_000).div_ceil(bucket.max(1)) * bucket.max(1);
+        let clock = LiveClock::starting_at(gw.app().routers.instant_at(zero), scale);
+        let state = mock::MockProviders::new(model, replication, clock, opts.chunk_gap);
+        let mock = mock::serve(state, listener)?;
         let client = routesim_gateway::load::client();
         let url = format!("{}/v1/chat/completions", gw.url());
         // A request gives up after the longest a gateway could take on it: every attempt timing out.
@@ -321,7 +325,7 @@ fn run_replication(
         gw.shutdown();
         gw.wait().await?;
         mock.stop().await;
-        anyhow::Ok((outcome, counts, clock.instant_at(0).saturating_duration_since(gw_started)))
+        anyhow::Ok((outcome, counts, clock.instant_at(0).saturating_duration_since(epoch)))
     })?;
     drop(rt);
     let text = std::fs::read_to_string(log_path).with_context(|| format!("reading {}", log_path.display()))?;
