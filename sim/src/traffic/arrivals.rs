@@ -11,7 +11,7 @@ use rand::Rng;
 use rand_distr::{Distribution, Exp1};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use router_core::keyed_rand::mix64;
-use router_core::{Nanos, nanos_to_secs, secs_to_nanos};
+use router_core::{Nanos, secs_to_nanos};
 
 /// When arrivals stop: at a time, after a count, or whichever comes first.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -61,6 +61,11 @@ pub struct ArrivalSource<'m> {
     burst_state: usize,
     burst_until: Nanos,
     mean_gap_s: f64,
+    /// The rate of the profile and spikes (not the bursts) at every time in `rate_from..=rate_until` (an empty
+    /// span until the first thinning): it changes only on ramps and at spike edges, not at every candidate.
+    rate: f64,
+    rate_from: Nanos,
+    rate_until: Nanos,
     done: bool,
 }
 
@@ -83,6 +88,9 @@ impl<'m> ArrivalSource<'m> {
             burst_state: 0,
             burst_until,
             mean_gap_s: 1.0 / model.rate_max,
+            rate: 0.0,
+            rate_from: 1,
+            rate_until: 0,
             done: false,
         }
     }
@@ -106,7 +114,10 @@ impl<'m> ArrivalSource<'m> {
                 break;
             }
             // Thinning: accept with probability rate(t) / envelope.
-            let rate = self.model.rate_at(nanos_to_secs(self.now)) * self.burst_factor();
+            if !(self.rate_from..=self.rate_until).contains(&self.now) {
+                (self.rate, self.rate_from, self.rate_until) = self.model.rate_span(self.now);
+            }
+            let rate = self.rate * self.burst_factor();
             if rng::unit(self.times.next_u64()) * self.model.rate_max < rate {
                 break;
             }
@@ -122,7 +133,16 @@ impl<'m> ArrivalSource<'m> {
     }
 
     /// The MMPP factor at the current time, advancing the chain to it.
+    #[inline]
     fn burst_factor(&mut self) -> f64 {
+        if self.model.config().bursts.is_none() {
+            return 1.0;
+        }
+        self.advance_bursts()
+    }
+
+    /// [`ArrivalSource::burst_factor`] with bursts declared.
+    fn advance_bursts(&mut self) -> f64 {
         let Some(b) = &self.model.config().bursts else { return 1.0 };
         while self.burst_until <= self.now {
             self.burst_state = (self.burst_state + 1) % b.states.len();
