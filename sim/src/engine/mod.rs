@@ -416,6 +416,7 @@ impl<'m, S: Arrivals> Sim<'m, S> {
             }
         }
         let q = self.queue_len();
+        self.metrics.pool_classes();
         self.metrics.series.finish(q, self.now);
         self.integrate_occupancy(self.now);
         if let Some(first) = self.first_measured {
@@ -796,7 +797,7 @@ impl<'m, S: Arrivals> Sim<'m, S> {
     fn complete(&mut self, r: u32, latency: Nanos, ttft: Nanos, opts: &mut RunOptions<'_>) {
         let q = &self.reqs[r as usize];
         if q.measured {
-            self.metrics.success(q.arrival.class as usize, latency, ttft);
+            self.metrics.success_by_class(q.arrival.class as usize, latency, ttft);
         }
         self.metrics.series.completed(latency);
         if let Some(k) = &mut self.keys {

@@ -39,9 +39,35 @@ impl LatencyHistogram {
     /// Records a latency in nanoseconds.
     #[inline]
     pub fn record(&mut self, ns: Nanos) {
-        let us = (ns / 1_000).clamp(1, self.0.high());
-        // Cannot fail: the value is clamped into this histogram's range (latencies beyond it count at the top).
+        self.record_us(self.to_us(ns));
+    }
+
+    /// The value [`LatencyHistogram::record`] counts for a latency of `ns` nanoseconds: whole microseconds,
+    /// clamped into this histogram's range (latencies beyond it count at the top).
+    #[inline]
+    pub fn to_us(&self, ns: Nanos) -> u64 {
+        (ns / 1_000).clamp(1, self.0.high())
+    }
+
+    /// Records a value from [`LatencyHistogram::to_us`].
+    #[inline]
+    pub fn record_us(&mut self, us: u64) {
+        // Cannot fail: the value is in this histogram's range.
         let _ = self.0.record(us);
+    }
+
+    /// The quantile a histogram holding exactly `us` (values from [`LatencyHistogram::to_us`]) would report
+    /// for `q` > 0, in seconds (NaN when `us` is empty), without recording them: the top of the bucket of
+    /// the `ceil(q x n)`-th smallest value, the value at which [`LatencyHistogram::quantile_s`]'s running
+    /// count reaches its target. Reorders `us`.
+    pub fn quantile_of_s(&self, us: &mut [u64], q: f64) -> f64 {
+        if us.is_empty() {
+            return f64::NAN;
+        }
+        // The histogram's target count, computed as it does.
+        let rank = ((q.min(1.0) * us.len() as u64 as f64).ceil() as u64).max(1) as usize;
+        let (_, &mut v, _) = us.select_nth_unstable(rank.min(us.len()) - 1);
+        self.0.highest_equivalent(self.0.lowest_equivalent(v)) as f64 / 1e6
     }
 
     /// The quantile `q` in seconds (NaN when empty).
@@ -236,6 +262,37 @@ impl Metrics {
         }
     }
 
+    /// [`Metrics::success`] for a caller that calls [`Metrics::pool_classes`] once it has recorded everything:
+    /// with several task classes the latency is recorded in its class's histograms only (two histogram
+    /// updates instead of four per request), and the overall histograms are the pool of the classes'.
+    #[inline]
+    pub fn success_by_class(&mut self, class: usize, latency: Nanos, ttft: Nanos) {
+        self.counts.succeeded += 1;
+        match (self.latency_by_class.get_mut(class), self.ttft_by_class.get_mut(class)) {
+            (Some(l), Some(t)) => {
+                l.record(latency);
+                t.record(ttft);
+            }
+            _ => {
+                self.latency.record(latency);
+                self.ttft.record(ttft);
+            }
+        }
+    }
+
+    /// Fills the overall latency and TTFT histograms from the per-class ones, after recording with
+    /// [`Metrics::success_by_class`] (call it once; with a single class it does nothing). Quantiles, means and
+    /// counts are those [`Metrics::success`] would have given: a histogram's statistics depend only on its
+    /// counts, and pooling adds the counts.
+    pub fn pool_classes(&mut self) {
+        for h in &self.latency_by_class {
+            self.latency.merge(h);
+        }
+        for h in &self.ttft_by_class {
+            self.ttft.merge(h);
+        }
+    }
+
     /// A measured request that failed with `class` after its last attempt.
     #[inline]
     pub fn failure(&mut self, class: ErrorClass) {
@@ -254,5 +311,34 @@ impl Metrics {
         if let Some(c) = error {
             self.counts.attempt_errors[c.index()] += 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Selecting the ranked value gives the quantile the histogram reports after recording everything.
+        #[test]
+        fn quantile_by_selection_is_the_histograms(
+            ns in proptest::collection::vec(0u64..200_000_000_000, 1..300),
+            q in prop_oneof![Just(0.5), Just(0.95), Just(0.99), Just(1.0), 0.001f64..1.0],
+        ) {
+            for mut h in [LatencyHistogram::coarse(), LatencyHistogram::default()] {
+                let mut us: Vec<u64> = ns.iter().map(|&n| h.to_us(n)).collect();
+                let selected = h.quantile_of_s(&mut us, q);
+                for &n in &ns {
+                    h.record(n);
+                }
+                prop_assert_eq!(selected.to_bits(), h.quantile_s(q).to_bits());
+            }
+        }
+    }
+
+    #[test]
+    fn no_values_have_no_quantile() {
+        assert!(LatencyHistogram::coarse().quantile_of_s(&mut [], 0.95).is_nan());
     }
 }

@@ -12,6 +12,9 @@ use router_core::Nanos;
 /// Most rows a series keeps before it halves its resolution.
 pub const MAX_ROWS: usize = 2048;
 
+/// Most latencies of one interval kept as a list (8 bytes each) before they are counted in a histogram.
+const BUFFERED: usize = 1 << 16;
+
 /// One interval of the time series.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Interval {
@@ -58,7 +61,14 @@ impl Interval {
 pub struct TimeSeries {
     width: Nanos,
     current: Interval,
+    /// The per-interval latency histogram's configuration; it holds counts only once `latencies` is full.
     hist: LatencyHistogram,
+    /// Latencies (as `hist` counts them) of the requests completed in the open interval, up to
+    /// [`BUFFERED`]: its p95 is then found by selection, which is cheaper than counting every completion
+    /// into a histogram that must be scanned and cleared at every interval.
+    latencies: Vec<u64>,
+    /// `latencies` overflowed in the open interval: `hist` holds its counts.
+    spilled: bool,
     /// Time of the latest arrival.
     last_arrival: Nanos,
     /// Closed intervals, in time order.
@@ -72,6 +82,8 @@ impl TimeSeries {
             width: width.max(1),
             current: Interval::empty(0, endpoints),
             hist: LatencyHistogram::coarse(),
+            latencies: Vec::new(),
+            spilled: false,
             last_arrival: 0,
             rows: Vec::new(),
         }
@@ -98,10 +110,9 @@ impl TimeSeries {
         let next_start = self.boundary();
         let endpoints = self.current.attempts.len();
         let mut row = std::mem::replace(&mut self.current, Interval::empty(next_start, endpoints));
-        row.p95_s = self.hist.quantile_s(0.95);
+        row.p95_s = self.take_p95();
         row.queue_len = queue_len;
         row.width = width;
-        self.hist.reset();
         self.rows.push(row);
         if self.rows.len() >= MAX_ROWS && self.rows.len().is_multiple_of(2) {
             self.coarsen();
@@ -141,7 +152,33 @@ impl TimeSeries {
     #[inline]
     pub fn completed(&mut self, latency: Nanos) {
         self.current.completed += 1;
-        self.hist.record(latency);
+        let us = self.hist.to_us(latency);
+        if self.spilled {
+            self.hist.record_us(us);
+        } else if self.latencies.len() < BUFFERED {
+            self.latencies.push(us);
+        } else {
+            // A busy interval: count it in the histogram (memory stays bounded).
+            for &v in &self.latencies {
+                self.hist.record_us(v);
+            }
+            self.latencies.clear();
+            self.hist.record_us(us);
+            self.spilled = true;
+        }
+    }
+
+    /// The p95 latency of the open interval in seconds (NaN if nothing completed), forgetting its latencies.
+    fn take_p95(&mut self) -> f64 {
+        if !self.spilled {
+            let p95 = self.hist.quantile_of_s(&mut self.latencies, 0.95);
+            self.latencies.clear();
+            return p95;
+        }
+        let p95 = self.hist.quantile_s(0.95);
+        self.hist.reset();
+        self.spilled = false;
+        p95
     }
 
     /// A request failed.
@@ -231,6 +268,23 @@ mod tests {
         assert_eq!(ts.rows.iter().map(|r| r.completed).sum::<u64>(), total);
         assert_eq!(ts.rows.iter().map(|r| r.attempts[0]).sum::<u64>(), total);
         assert!(ts.rows.windows(2).all(|w| w[1].start > w[0].start));
+    }
+
+    #[test]
+    fn a_busy_interval_counts_its_latencies_in_the_histogram_with_the_same_p95() {
+        let latency = |i: u64| (i * 7_919 % 10_007 + 1) * 1_000_000;
+        let mut ts = TimeSeries::new(10, 1);
+        let mut hist = LatencyHistogram::coarse();
+        for i in 0..(BUFFERED as u64 + 1000) {
+            ts.completed(latency(i));
+            hist.record(latency(i));
+        }
+        // The next interval is a quiet one again: the list, not the histogram, holds it.
+        ts.close(0);
+        ts.completed(2_000_000);
+        ts.finish(0, 15);
+        assert_eq!(ts.rows[0].p95_s.to_bits(), hist.quantile_s(0.95).to_bits());
+        assert!((ts.rows[1].p95_s - 0.002).abs() <= 0.002 * 0.01, "{}", ts.rows[1].p95_s);
     }
 
     #[test]

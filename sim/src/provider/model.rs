@@ -75,6 +75,9 @@ pub struct Provider {
     outages: u32,
     degradation: f64,
     burst: [f64; 4],
+    /// Where each row of the error table ends on the unit interval, base rates plus bursts: see
+    /// [`Provider::error_slot`]. Recomputed when a burst starts or ends, not at every draw.
+    error_ends: [f64; 4],
 }
 
 /// Error classes in the order of the cumulative error table.
@@ -111,6 +114,7 @@ impl Provider {
             outages: 0,
             degradation: 1.0,
             burst: [0.0; 4],
+            error_ends: error_ends(&cum, &[0.0; 4]),
         }
     }
 
@@ -179,7 +183,13 @@ impl Provider {
     /// Draws the service of an attempt with `output_tokens` completion tokens, from uniform `u_err` (the error
     /// draw) and the attempt's random stream.
     pub fn draw<R: rand::Rng + ?Sized>(&self, output_tokens: u32, u_err: f64, rng: &mut R) -> Service {
-        let error = self.error_class(u_err);
+        self.draw_in_slot(output_tokens, self.error_slot(u_err), rng)
+    }
+
+    /// [`Provider::draw`] with the row of the error table already drawn.
+    #[inline]
+    fn draw_in_slot<R: rand::Rng + ?Sized>(&self, output_tokens: u32, slot: Option<usize>, rng: &mut R) -> Service {
+        let error = slot.map(|i| CLASSES[i]);
         let ttft_s = self.ttft.sample(rng);
         let tpot_s = self.tpot.sample(rng);
         let factor = self.time_factor();
@@ -219,11 +229,8 @@ impl Provider {
     ) -> (Service, Option<usize>) {
         let mut rng = KeyedRng::new(keys.key(request, ((attempt as u64) << 16) | endpoint as u64));
         let u_err = (rand::Rng::next_u64(&mut rng) >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
-        (self.draw(output_tokens, u_err, &mut rng), self.error_slot(u_err))
-    }
-
-    fn error_class(&self, u: f64) -> Option<ErrorClass> {
-        self.error_slot(u).map(|i| CLASSES[i])
+        let slot = self.error_slot(u_err);
+        (self.draw_in_slot(output_tokens, slot, &mut rng), slot)
     }
 
     /// The factor service times are multiplied by now: the load-dependent slowdown times any degradation.
@@ -294,16 +301,9 @@ impl Provider {
 
     /// The row of the error table the error draw `u` falls in now (base rates plus bursts), `None` for
     /// success.
+    #[inline]
     fn error_slot(&self, u: f64) -> Option<usize> {
-        let mut acc = 0.0;
-        for (i, &c) in self.cum_errors.iter().enumerate() {
-            // Scheduled error bursts add their probability to the class.
-            if u < c + acc + self.burst[i] {
-                return Some(i);
-            }
-            acc += self.burst[i];
-        }
-        None
+        self.error_ends.iter().position(|&end| u < end)
     }
 
     /// Starts or ends an outage.
@@ -335,7 +335,23 @@ impl Provider {
         if self.burst[i].abs() < 1e-12 {
             self.burst[i] = 0.0;
         }
+        self.error_ends = error_ends(&self.cum_errors, &self.burst);
     }
+}
+
+/// The upper ends of the rows of the error table on the unit interval: the cumulative base rates `cum`, each
+/// shifted by the bursts of its row and of the rows before it (a draw below `ends[i]` and not below the ends
+/// before it falls in row `i`).
+fn error_ends(cum: &[f64; 4], burst: &[f64; 4]) -> [f64; 4] {
+    let mut ends = [0.0; 4];
+    let mut acc = 0.0;
+    for ((end, &c), &b) in ends.iter_mut().zip(cum).zip(burst) {
+        // Scheduled error bursts add their probability to the class (summed in this order, bit for bit the
+        // thresholds a row-by-row scan computes).
+        *end = c + acc + b;
+        acc += b;
+    }
+    ends
 }
 
 #[inline]

@@ -16,7 +16,7 @@ pub use arrivals::{Arrival, ArrivalSource, Limit};
 pub use profile::{Profile, Spike};
 
 use crate::scenario::dist::{DistConfig, Sampler};
-use router_core::{Duration, MetaValue, RequestInfo};
+use router_core::{Duration, MetaValue, Nanos, RequestInfo, nanos_to_secs, secs_to_nanos};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -237,6 +237,38 @@ impl TrafficModel {
         let tn = router_core::secs_to_nanos(t);
         let spikes: f64 = self.config.spikes.iter().map(|s| s.factor_at(tn)).product();
         self.config.rate * self.config.profile.factor(t, self.config.clock.as_secs_f64()) * spikes
+    }
+
+    /// [`rate_at`](Self::rate_at) of the time `now` (nanoseconds since the start), with the times
+    /// `[from, until]` around `now` over which `rate_at` gives bit for bit the same rate: the flat piece of
+    /// the profile (see [`Profile::flat_span`]) between spike edges, kept clear of each edge by
+    /// [`profile::FLAT_MARGIN_S`]. On a ramp or near an edge the span is `now` alone.
+    pub fn rate_span(&self, now: Nanos) -> (f64, Nanos, Nanos) {
+        let t = nanos_to_secs(now);
+        let rate = self.rate_at(t);
+        let Some((lo, hi)) = self.config.profile.flat_span(t, self.config.clock.as_secs_f64()) else {
+            return (rate, now, now);
+        };
+        let (mut from, mut until) = (secs_to_nanos(lo), secs_to_nanos(hi));
+        // A spike's multiplier changes at its start and its end (`rate_at` reads them at `now` rounded
+        // through seconds, which moves it by far less than the margin).
+        let m = secs_to_nanos(profile::FLAT_MARGIN_S);
+        for s in &self.config.spikes {
+            let start = s.at.nanos();
+            for edge in [start, start.saturating_add(s.duration.nanos())] {
+                if now.saturating_add(m) < edge {
+                    until = until.min(edge - m);
+                } else if now >= edge.saturating_add(m) {
+                    from = from.max(edge + m);
+                } else {
+                    return (rate, now, now);
+                }
+            }
+        }
+        if from > now || until < now {
+            return (rate, now, now);
+        }
+        (rate, from, until)
     }
 
     /// The fixed part of a class's requests: name, complexity, metadata, capabilities, streaming. The engine

@@ -5,6 +5,9 @@ use serde::{Deserialize, Serialize};
 
 const DAY: f64 = 86_400.0;
 
+/// How far inside a flat piece of a profile a [`Profile::flat_span`] stays from its ends, in seconds.
+pub const FLAT_MARGIN_S: f64 = 1e-3;
+
 /// The shape of the arrival rate over a day; the rate at time t is `traffic.rate x factor(t)`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
@@ -155,6 +158,42 @@ impl Profile {
                 let ((t0, f0), (t1, f1)) = (points[i - 1], points[i]);
                 let (t0, t1) = (t0.as_secs_f64(), t1.as_secs_f64());
                 f0 + (f1 - f0) * (t - t0) / (t1 - t0)
+            }
+        }
+    }
+
+    /// The times around `t` (seconds since the start, `clock` as for [`factor`](Self::factor)) over which the
+    /// factor is flat: `Some((lo, hi))` with `lo <= t <= hi` when `factor(t', clock)` is bit for bit
+    /// `factor(t, clock)` for every `t'` in `[lo, hi]`, `None` on a ramp or a wave. The span keeps
+    /// [`FLAT_MARGIN_S`] away from the ends of the flat piece, far more than the rounding of any time the
+    /// engine can represent (an arrival caches the rate over the span instead of recomputing it).
+    pub fn flat_span(&self, t: f64, clock: f64) -> Option<(f64, f64)> {
+        let m = FLAT_MARGIN_S;
+        // The flat piece `[lo, hi]` of an axis that `x` lies in, if `x` is inside it by more than the margin.
+        let inside = |x: f64, lo: f64, hi: f64| (x > lo + m && x < hi - m).then_some((lo + m - x, hi - m - x));
+        match self {
+            Profile::Constant => Some((f64::NEG_INFINITY, f64::INFINITY)),
+            Profile::BusinessHours { open, close, ramp, .. } => {
+                let tod = (t + clock).rem_euclid(DAY);
+                let (o, c, r) = (open.as_secs_f64(), close.as_secs_f64(), ramp.as_secs_f64());
+                // Closed before the morning ramp, open between the ramps, closed after the evening ramp: the
+                // ramps' clamps are saturated there. Each day is a piece of its own (no span crosses midnight).
+                let pieces = [(0.0, o - r / 2.0), (o + r / 2.0, c - r / 2.0), (c + r / 2.0, DAY)];
+                let (before, after) = pieces.iter().find_map(|&(lo, hi)| inside(tod, lo, hi))?;
+                Some((t + before, t + after))
+            }
+            Profile::Diurnal { .. } => None,
+            Profile::Points { points } => {
+                let i = points.partition_point(|(pt, _)| pt.as_secs_f64() <= t);
+                let lo = if i == 0 { f64::NEG_INFINITY } else { points[i - 1].0.as_secs_f64() };
+                let hi = points.get(i).map_or(f64::INFINITY, |p| p.0.as_secs_f64());
+                // Held before the first point and after the last; between two equal factors, `f0 + 0 x` is f0.
+                let flat = i == 0 || i == points.len() || points[i - 1].1 == points[i].1;
+                if !flat {
+                    return None;
+                }
+                let (before, after) = inside(t, lo, hi)?;
+                Some((t + before, t + after))
             }
         }
     }
