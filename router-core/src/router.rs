@@ -1359,6 +1359,11 @@ impl Router {
         let n = cfg.endpoints.len();
         let gates: Vec<Gate> = cfg.endpoints.iter().map(Gate::new).collect();
         let mut states: Vec<EndpointState> = (0..n).map(|_| EndpointState::new(&tracking)).collect();
+        // Only p2c reads the peak EWMA: without it, results need not update it.
+        let peak_read = specs.iter().any(|(s, _)| s.kind == PolicyKind::P2c);
+        for st in &mut states {
+            st.track_peak = peak_read;
+        }
         if let Some(c) = &root.cooldown {
             for id in &c.single_deployment {
                 if let Some(&e) = names.endpoints.get(id.as_str()) {

@@ -415,9 +415,12 @@ pub struct EndpointState {
     pub consecutive_failures: u32,
     /// Health as last reported by a health check (starts healthy).
     pub healthy: bool,
+    /// Whether results update [`EndpointState::peak`]: a router clears it when none of its policies reads the
+    /// peak EWMA (only `p2c` does), which saves an `exp` per successful attempt.
+    pub track_peak: bool,
     /// Latency average of successful attempts.
     pub latency: Ema,
-    /// Peak-sensitive EWMA of latency.
+    /// Peak-sensitive EWMA of latency, kept up to date only while [`EndpointState::track_peak`] is set.
     pub peak: PeakEwma,
     /// Time-to-first-token average.
     pub ttft: Ema,
@@ -442,6 +445,7 @@ impl EndpointState {
             latency: Ema::new(&cfg.latency),
             ttft: Ema::new(&cfg.ttft),
             peak: PeakEwma::new(cfg.peak_decay, cfg.peak_default),
+            track_peak: true,
             quota: SlidingWindow::new(cfg.quota_window),
             errors: SlidingWindow::new(cfg.error_window),
             spend_usd: 0.0,
@@ -537,7 +541,9 @@ impl EndpointState {
                 let shared = self.ttft.decays_as(&self.latency);
                 let decay = self.latency.decay_at(now);
                 self.latency.observe_decayed(outcome.latency, now, decay);
-                self.peak.observe(outcome.latency, now);
+                if self.track_peak {
+                    self.peak.observe(outcome.latency, now);
+                }
                 if let Some(t) = outcome.ttft {
                     let decay = if shared { decay } else { self.ttft.decay_at(now) };
                     self.ttft.observe_decayed(t, now, decay);
@@ -550,7 +556,7 @@ impl EndpointState {
                     self.errors.add(now, ERR_FAILURES, 1);
                     self.consecutive_failures += 1;
                     // A timeout is also a latency observation: the endpoint was at least this slow.
-                    if class == ErrorClass::Timeout {
+                    if class == ErrorClass::Timeout && self.track_peak {
                         self.peak.observe(outcome.latency, now);
                     }
                 }

@@ -636,3 +636,16 @@ fn retry_after_keeps_an_endpoint_out_of_rotation_until_it_passes() {
     assert!(r.is_eligible(a, &req, 6 * S));
     assert_eq!(counts(&mut r, 10, 6 * S, |i| RequestInfo::new(i, 10)), vec![5, 5]);
 }
+
+#[test]
+fn the_peak_ewma_is_kept_only_when_a_policy_reads_it() {
+    for (kind, kept) in [("p2c", true), ("round-robin", false), ("latency", false)] {
+        let mut r = router(&format!("{}[policy]\nname = \"p\"\nkind = \"{kind}\"\n", endpoints(&["a", "b"])));
+        let a = idx(&r, "a");
+        assert_eq!(r.state(a).track_peak, kept, "{kind}");
+        let before = r.state(a).peak.estimate(0);
+        complete(&mut r, a, 1_000, 7_000_000_000);
+        let after = r.state(a).peak.estimate(1_000);
+        assert_eq!(after != before, kept, "{kind}: peak {before} -> {after}");
+    }
+}
