@@ -16,6 +16,7 @@ use bytes::Bytes;
 use router_core::{Decision, Outcome, RequestInfo, Router};
 use routesim_gateway::GatewayConfig;
 use routesim_gateway::load::{LoadReport, LoadSpec, closed_loop, open_loop};
+use routesim_gateway::metrics::{overhead_buckets, overhead_quantile_us};
 use routesim_gateway::mock::{MockReply, MockUpstream};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -117,29 +118,6 @@ kind = "round-robin"
         log.display()
     );
     GatewayConfig::parse(Path::new("bench.toml"), &text, None, &|_| None).expect("bench config")
-}
-
-/// Cumulative counts of the gateway's overhead histogram: (upper bound in seconds, count).
-fn overhead_buckets(text: &str) -> Vec<(f64, u64)> {
-    text.lines()
-        .filter_map(|l| l.strip_prefix("routesim_gateway_overhead_seconds_bucket{le=\""))
-        .filter_map(|rest| {
-            let (le, n) = rest.split_once("\"} ")?;
-            Some((if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? }, n.trim().parse().ok()?))
-        })
-        .collect()
-}
-
-/// The bucket bound (us) under which quantile `q` of the gateway's own time falls, between two snapshots.
-fn overhead_quantile_us(before: &[(f64, u64)], after: &[(f64, u64)], q: f64) -> f64 {
-    let total = after.last().map(|b| b.1).unwrap_or(0) - before.last().map(|b| b.1).unwrap_or(0);
-    for (i, (le, n)) in after.iter().enumerate() {
-        let d = n - before.get(i).map(|b| b.1).unwrap_or(0);
-        if total > 0 && d as f64 >= q * total as f64 {
-            return le * 1e6;
-        }
-    }
-    f64::NAN
 }
 
 fn us(r: &LoadReport, q: f64) -> f64 {

@@ -307,3 +307,52 @@ impl Metrics {
         out
     }
 }
+
+/// Cumulative counts of the gateway's own-time histogram (`routesim_gateway_overhead_seconds`) in a rendering
+/// of [`Metrics::render`]: (bucket upper bound in seconds, count).
+pub fn overhead_buckets(text: &str) -> Vec<(f64, u64)> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("routesim_gateway_overhead_seconds_bucket{le=\""))
+        .filter_map(|rest| {
+            let (le, n) = rest.split_once("\"} ")?;
+            Some((if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? }, n.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// The bucket bound (microseconds) under which quantile `q` of the gateway's own time falls between two
+/// snapshots of [`overhead_buckets`] (NaN when nothing was recorded in between).
+pub fn overhead_quantile_us(before: &[(f64, u64)], after: &[(f64, u64)], q: f64) -> f64 {
+    let total = after.last().map(|b| b.1).unwrap_or(0).saturating_sub(before.last().map(|b| b.1).unwrap_or(0));
+    for (i, (le, n)) in after.iter().enumerate() {
+        let d = n.saturating_sub(before.get(i).map(|b| b.1).unwrap_or(0));
+        if total > 0 && d as f64 >= q * total as f64 {
+            return le * 1e6;
+        }
+    }
+    f64::NAN
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_time_quantiles_come_from_the_buckets_recorded_between_two_snapshots() {
+        let m = Metrics::new(&["a".to_string()]);
+        m.overhead.observe(100e-6);
+        let before = overhead_buckets(&m.render());
+        assert!(before.len() > 20 && before.last().unwrap().0.is_infinite(), "{before:?}");
+        // Between the snapshots: 90 fast samples (3 us) and 10 slow ones (40 us).
+        for _ in 0..90 {
+            m.overhead.observe(3e-6);
+        }
+        for _ in 0..10 {
+            m.overhead.observe(40e-6);
+        }
+        let after = overhead_buckets(&m.render());
+        assert_eq!(overhead_quantile_us(&before, &after, 0.5), 4.0, "3 us falls in the bucket up to 4 us");
+        assert_eq!(overhead_quantile_us(&before, &after, 0.99), 64.0, "40 us falls in the bucket up to 64 us");
+        assert!(overhead_quantile_us(&after, &after, 0.5).is_nan(), "nothing recorded in between");
+    }
+}

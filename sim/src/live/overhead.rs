@@ -12,6 +12,7 @@ use super::mock::{self, MockProviders};
 use super::provider::LiveClock;
 use crate::scenario::Compiled;
 use anyhow::Context;
+use routesim_gateway::metrics::{overhead_buckets, overhead_quantile_us};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,9 @@ pub struct OverheadStep {
     pub direct_us: (f64, f64),
     /// Through-gateway latency at p50 and p99, microseconds.
     pub gateway_us: (f64, f64),
+    /// The gateway's own time at p50 and p99 (its `routesim_gateway_overhead_seconds` histogram: time in
+    /// the handler other than waiting for the upstream), as the upper bound of the bucket, microseconds.
+    pub own_us: (f64, f64),
     /// The largest lag of a send behind its schedule on either path (the generator saturated if large).
     pub max_lag: Duration,
 }
@@ -74,10 +78,12 @@ pub async fn step(
     let direct_url = format!("{}/chat/completions", mocks.base_url(&model.endpoints[0].id));
     let gateway_url = format!("{}/v1/chat/completions", gw.url());
     let timeout = Duration::from_secs(10);
+    let own_before = overhead_buckets(&gw.app().metrics.render());
     let (direct, through) = tokio::join!(
         load::run(&client, &direct_url, &plan, clock, timeout),
         load::run(&client, &gateway_url, &plan, clock, timeout)
     );
+    let own_after = overhead_buckets(&gw.app().metrics.render());
     gw.shutdown();
     gw.wait().await?;
     mocks.stop().await;
@@ -89,6 +95,10 @@ pub async fn step(
         failed: (failed(&direct.results), failed(&through.results)),
         direct_us: (quantile_us(&direct.results, 0.5), quantile_us(&direct.results, 0.99)),
         gateway_us: (quantile_us(&through.results, 0.5), quantile_us(&through.results, 0.99)),
+        own_us: (
+            overhead_quantile_us(&own_before, &own_after, 0.5),
+            overhead_quantile_us(&own_before, &own_after, 0.99),
+        ),
         max_lag: direct.max_lag.max(through.max_lag),
     })
 }
@@ -96,13 +106,25 @@ pub async fn step(
 /// The steps as a table.
 pub fn render(steps: &[OverheadStep]) -> String {
     let mut out = format!(
-        "{:<14} {:>7} {:>9} {:>7}  {:>9} {:>9}  {:>9} {:>9}  {:>9} {:>9}  {:>8}\n",
-        "mode", "rate/s", "requests", "failed", "direct50", "direct99", "gw50", "gw99", "over50", "over99", "lag ms"
+        "{:<14} {:>7} {:>9} {:>7}  {:>9} {:>9}  {:>9} {:>9}  {:>9} {:>9}  {:>7} {:>7}  {:>8}\n",
+        "mode",
+        "rate/s",
+        "requests",
+        "failed",
+        "direct50",
+        "direct99",
+        "gw50",
+        "gw99",
+        "over50",
+        "over99",
+        "own50",
+        "own99",
+        "lag ms"
     );
     for s in steps {
         let (o50, o99) = s.overhead_us();
         out.push_str(&format!(
-            "{:<14} {:>7} {:>9} {:>7}  {:>9.0} {:>9.0}  {:>9.0} {:>9.0}  {:>9.0} {:>9.0}  {:>8.1}\n",
+            "{:<14} {:>7} {:>9} {:>7}  {:>9.0} {:>9.0}  {:>9.0} {:>9.0}  {:>9.0} {:>9.0}  {:>7} {:>7}  {:>8.1}\n",
             if s.streaming { "streaming" } else { "non-streaming" },
             s.rate,
             s.requests,
@@ -113,10 +135,15 @@ pub fn render(steps: &[OverheadStep]) -> String {
             s.gateway_us.1,
             o50,
             o99,
+            format!("<={}", s.own_us.0),
+            format!("<={}", s.own_us.1),
             s.max_lag.as_secs_f64() * 1e3
         ));
     }
-    out.push_str("(latencies in microseconds; over = through the gateway minus direct, at p50 and p99)\n");
+    out.push_str(
+        "(microseconds; over = through the gateway minus direct, at p50 and p99; own = the gateway's own time, \
+         as the bound of its histogram bucket)\n",
+    );
     out
 }
 
@@ -135,6 +162,8 @@ pub fn write_csv(steps: &[OverheadStep], path: &Path) -> anyhow::Result<()> {
         "gateway_p99_us",
         "overhead_p50_us",
         "overhead_p99_us",
+        "own_p50_us_at_most",
+        "own_p99_us_at_most",
         "max_lag_ms",
     ])?;
     for s in steps {
@@ -151,6 +180,8 @@ pub fn write_csv(steps: &[OverheadStep], path: &Path) -> anyhow::Result<()> {
             s.gateway_us.1.to_string(),
             o50.to_string(),
             o99.to_string(),
+            s.own_us.0.to_string(),
+            s.own_us.1.to_string(),
             (s.max_lag.as_secs_f64() * 1e3).to_string(),
         ])?;
     }
@@ -187,6 +218,7 @@ mod tests {
             failed: (0, 0),
             direct_us: (100.0, 300.0),
             gateway_us: (140.0, 360.0),
+            own_us: (4.0, 8.0),
             max_lag: Duration::ZERO,
         };
         assert_eq!(s.overhead_us(), (40.0, 60.0));
