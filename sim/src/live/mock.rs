@@ -261,11 +261,11 @@ async fn chat(State(m): State<Arc<MockProviders>>, Path(endpoint): Path<String>,
     let holder = p.clone();
     let clock = m.clock;
     tokio::spawn(async move {
-        wait_until(clock.instant_at(end)).await;
+        wait_precisely_until(clock.instant_at(end)).await;
         holder.release(end);
     });
     if svc.error.is_some() {
-        wait_until(clock.instant_at(end)).await;
+        wait_precisely_until(clock.instant_at(end)).await;
         let code = match slot {
             Some(0) => StatusCode::TOO_MANY_REQUESTS,
             Some(2) => StatusCode::SERVICE_UNAVAILABLE,
@@ -282,7 +282,7 @@ async fn chat(State(m): State<Arc<MockProviders>>, Path(endpoint): Path<String>,
     }
     counters.completed.fetch_add(1, Ordering::Relaxed);
     if !req.stream {
-        wait_until(clock.instant_at(end)).await;
+        wait_precisely_until(clock.instant_at(end)).await;
         let content = "tok ".repeat(req.output_tokens as usize);
         let mut r = completion_body(&content, req.input_tokens, req.output_tokens).into_response();
         r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -303,6 +303,25 @@ async fn chat(State(m): State<Arc<MockProviders>>, Path(endpoint): Path<String>,
 async fn wait_until(t: std::time::Instant) {
     if t > std::time::Instant::now() {
         tokio::time::sleep_until(t.into()).await;
+    }
+}
+
+/// How early [`wait_precisely_until`] stops sleeping: tokio's timers fire on a millisecond wheel, up to a
+/// millisecond late.
+const TIMER_SLACK: Duration = Duration::from_millis(1);
+
+/// Waits until `t` to within microseconds: sleeps until [`TIMER_SLACK`] before it, then yields to the runtime
+/// until `t`. For the moments the comparison measures and the router's bookkeeping follows (the first token,
+/// the end of a service, a slot's release): on a clock scaled by X, a timer a millisecond late is X
+/// milliseconds of scenario time, and the gateway would count the attempt in flight that much longer.
+async fn wait_precisely_until(t: std::time::Instant) {
+    if let Some(early) = t.checked_sub(TIMER_SLACK)
+        && early > std::time::Instant::now()
+    {
+        tokio::time::sleep_until(early.into()).await;
+    }
+    while std::time::Instant::now() < t {
+        tokio::task::yield_now().await;
     }
 }
 
@@ -355,7 +374,12 @@ impl Pacer {
             if let Some(last) = self.last {
                 target = target.max(last + self.gap).min(self.clock.instant_at(self.end));
             }
-            wait_until(target).await;
+            // The first token and the last are on time to the microsecond; the chunks between need not be.
+            if self.sent == 0 || target >= self.clock.instant_at(self.end) {
+                wait_precisely_until(target).await;
+            } else {
+                wait_until(target).await;
+            }
             self.last = Some(std::time::Instant::now());
             let now = self.clock.now();
             let mut k = self.sent + 1;
