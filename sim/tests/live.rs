@@ -232,10 +232,10 @@ fn without_a_queue_a_busy_endpoint_refuses_and_an_unbounded_queue_serves_everyon
     );
 }
 
-/// A short live run of the quota scenario, time-scaled: the cost policy sends the cheap endpoint as much as
-/// its RPM quota allows (a router-side quota window of 60 s of scenario time, 3 s real) and the overflow to
-/// the next cheapest. Tolerances are wider than the README's targets (one run of about 4000 requests on a
-/// shared machine; a single 429 at the quota's edge locks the endpoint out for its Retry-After) but tight
+/// A short live run of the quota scenario, time-scaled, in two replications of 150 s of scenario time: the
+/// cost policy sends the cheap endpoint as much as its RPM quota allows (a router-side quota window of 60 s
+/// of scenario time, 3 s real) and the overflow to the next cheapest. Tolerances are wider than the README's
+/// targets (about 4000 requests in all on a shared machine; a single 429 at the quota's edge locks the endpoint out for its Retry-After) but tight
 /// enough to catch a model that diverges: a wrong time scale, quotas not enforced or not scaled, luck not
 /// shared.
 #[test]
@@ -243,14 +243,14 @@ fn a_short_live_run_agrees_with_the_simulator() {
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/quota-pressure.toml");
     let mut s = Scenario::load(&file).expect("scenario");
     s.warmup = None;
-    s.duration = Some(router_core::Duration::from_secs(300));
+    s.duration = Some(router_core::Duration::from_secs(150));
     let model = s.compile(&file).expect("compiles");
     let out = std::env::temp_dir().join(format!("routesim-live-test-{}", std::process::id()));
     let opts = LiveOptions {
         policy: 0,
         time_scale: 20.0,
         chunk_gap: Duration::from_millis(5),
-        replications: 0..1,
+        replications: 0..2,
         out: out.clone(),
     };
     let started = Instant::now();
@@ -273,6 +273,14 @@ fn a_short_live_run_agrees_with_the_simulator() {
         assert!(r.error().abs() <= 6.0, "{r:?}");
     }
     assert!(row("retries").live <= 20.0, "{:?}", row("retries"));
+    // Two replications, each with its own traffic and luck, pooled and paired.
+    assert_eq!(report.runs.iter().map(|r| r.0).collect::<Vec<_>>(), [0, 1]);
+    assert_ne!(report.runs[0].1.latency_s, report.runs[1].1.latency_s, "replication 1 is not replication 0 again");
+    assert_eq!(report.runs[0].1.requests + report.runs[1].1.requests, report.sim.requests);
+    assert_eq!(row("p50_s").paired.map(|i| i.n), Some(2));
+    for f in ["gateway-log-r0.jsonl", "gateway-log-r1.jsonl", "live-gateway-r1.toml", "live-replications.csv"] {
+        assert!(out.join(f).is_file(), "{f}");
+    }
     assert!(out.join("live-comparison.csv").is_file() && out.join("live-latency-cdf.png").is_file());
     assert!(out.join("live-shares.svg").is_file());
     let _ = std::fs::remove_dir_all(&out);
