@@ -235,8 +235,10 @@ fn without_a_queue_a_busy_endpoint_refuses_and_an_unbounded_queue_serves_everyon
 /// A short live run of the quota scenario, time-scaled, in two replications of 150 s of scenario time: the
 /// cost policy sends the cheap endpoint as much as its RPM quota allows (a router-side quota window of 60 s
 /// of scenario time, 3 s real) and the overflow to the next cheapest. Tolerances are wider than the README's
-/// targets (about 4000 requests in all on a shared machine; a single 429 at the quota's edge locks the endpoint out for its Retry-After) but tight
-/// enough to catch a model that diverges: a wrong time scale, quotas not enforced or not scaled, luck not
+/// targets (about 4000 requests in all on a shared machine; a single provider 429 at the quota's edge, which
+/// the gateway and the provider see a loopback hop apart, locks gpt-4o-mini out for its Retry-After of 5 s:
+/// 3% of a 150 s replication's requests then go to an endpoint twice as dear) but tight enough to catch a
+/// model that diverges: a wrong time scale, quotas not enforced or not scaled, luck not
 /// shared.
 #[test]
 fn a_short_live_run_agrees_with_the_simulator() {
@@ -264,7 +266,7 @@ fn a_short_live_run_agrees_with_the_simulator() {
     for m in ["p50_s", "p95_s"] {
         assert!(row(m).error().abs() <= 0.08, "{m}: {:?}", row(m));
     }
-    assert!(row("cost_per_1k_usd").error().abs() <= 0.04, "{:?}", row("cost_per_1k_usd"));
+    assert!(row("cost_per_1k_usd").error().abs() <= 0.06, "{:?}", row("cost_per_1k_usd"));
     let mini = row("share_pct[gpt-4o-mini]");
     // The quota shapes the share: without it the cost policy would send everything to the cheap endpoint.
     assert!(mini.sim > 60.0 && mini.sim < 85.0, "{mini:?}");
