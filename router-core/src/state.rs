@@ -300,7 +300,9 @@ impl PeakEwma {
 
 // ===== impl SlidingWindow =====
 
-const BUCKETS: usize = 60;
+/// Buckets of a [`SlidingWindow`]: a window of span `w` counts in buckets `w / BUCKETS` wide, starting at
+/// multiples of that width.
+pub const BUCKETS: usize = 60;
 
 /// Counters over a sliding time window, kept in 60 buckets (one second each for a one-minute window).
 /// Memory is fixed; advancing costs at most one pass over the buckets.

@@ -211,7 +211,7 @@ pub fn run_load(args: &LoadArgs) -> Result<(), Failure> {
         v.sort_by(f64::total_cmp);
         v
     };
-    let q = |p: f64| ok.get(((p * ok.len() as f64).ceil() as usize).clamp(1, ok.len().max(1)) - 1).copied();
+    let q = |p: f64| Some(live::compare::quantile(&ok, p)).filter(|v| v.is_finite());
     let fmt = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.3} s"));
     println!(
         "{} requests sent to {} in {:.1} s (time scale {scale}; largest send lag {:.1} ms)\n  ok {} ({:.2}%), \
@@ -380,7 +380,7 @@ pub fn run_overhead(args: &OverheadArgs) -> Result<(), Failure> {
                 c.streaming = streaming;
             }
             let model = s.compile(&args.scenario)?;
-            let mode = if streaming { "streaming" } else { "non-streaming" };
+            let mode = live::overhead::mode_name(streaming);
             let log = out.join(format!("gateway-log-{mode}-{rate}.jsonl"));
             let step =
                 rt.block_on(live::overhead::step(&model, policy, rate, streaming, &log)).map_err(Failure::Failed)?;

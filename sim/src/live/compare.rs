@@ -68,7 +68,8 @@ pub struct AttemptCounts {
     pub fallbacks: u64,
 }
 
-fn quantile(sorted: &[f64], q: f64) -> f64 {
+/// Quantile `q` of an ascending sample by nearest rank, as HDR histograms report it (NaN when empty).
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }

@@ -301,7 +301,8 @@ fn run_replication(
         std::fs::write(config_path, &text)?;
         let cfg = routesim_gateway::GatewayConfig::parse(config_path, &text, None, &|_| None)
             .map_err(|e| anyhow::anyhow!("the generated gateway config is invalid: {e}"))?;
-        let bucket = cfg.router.policy.tracking.map_or(60_000_000_000, |t| t.quota_window.nanos()) / 60;
+        let bucket =
+            cfg.router.policy.tracking.unwrap_or_default().quota_window.nanos() / router_core::state::BUCKETS as u64;
         let gw = routesim_gateway::start(cfg).await?;
         // Scenario time zero a little ahead, so that the servers are up before the first send, and on a
         // boundary of the router's quota buckets: the engine's router and providers count quotas in windows

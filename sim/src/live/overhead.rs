@@ -7,6 +7,7 @@
 //! Meant for a scenario whose endpoints answer in a constant time without errors or limits
 //! (`scenarios/gateway-overhead.toml`), so that the two loads see the same upstream.
 
+use super::compare::quantile;
 use super::load::{self, ClientResult, LoadBounds};
 use super::mock::{self, MockProviders};
 use super::provider::LiveClock;
@@ -39,21 +40,27 @@ pub struct OverheadStep {
 }
 
 impl OverheadStep {
+    /// The mode as the table and the CSV name it.
+    pub fn mode(&self) -> &'static str {
+        mode_name(self.streaming)
+    }
+
     /// Gateway minus direct at p50 and p99, microseconds.
     pub fn overhead_us(&self) -> (f64, f64) {
         (self.gateway_us.0 - self.direct_us.0, self.gateway_us.1 - self.direct_us.1)
     }
 }
 
+/// `streaming` or `non-streaming`.
+pub fn mode_name(streaming: bool) -> &'static str {
+    if streaming { "streaming" } else { "non-streaming" }
+}
+
 /// Nearest-rank quantile of the successful latencies, microseconds (NaN with none).
 fn quantile_us(results: &[ClientResult], q: f64) -> f64 {
-    let mut v: Vec<u64> = results.iter().filter(|r| r.ok).map(|r| r.latency).collect();
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_unstable();
-    let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
-    v[rank - 1] as f64 / 1e3
+    let mut v: Vec<f64> = results.iter().filter(|r| r.ok).map(|r| r.latency as f64 / 1e3).collect();
+    v.sort_by(f64::total_cmp);
+    quantile(&v, q)
 }
 
 /// Runs one step: `model` (its traffic at the step's rate and mode, bounded) served by mock providers behind
@@ -125,7 +132,7 @@ pub fn render(steps: &[OverheadStep]) -> String {
         let (o50, o99) = s.overhead_us();
         out.push_str(&format!(
             "{:<14} {:>7} {:>9} {:>7}  {:>9.0} {:>9.0}  {:>9.0} {:>9.0}  {:>9.0} {:>9.0}  {:>7} {:>7}  {:>8.1}\n",
-            if s.streaming { "streaming" } else { "non-streaming" },
+            s.mode(),
             s.rate,
             s.requests,
             s.failed.0 + s.failed.1,
@@ -169,7 +176,7 @@ pub fn write_csv(steps: &[OverheadStep], path: &Path) -> anyhow::Result<()> {
     for s in steps {
         let (o50, o99) = s.overhead_us();
         w.write_record([
-            (if s.streaming { "streaming" } else { "non-streaming" }).to_string(),
+            s.mode().to_string(),
             s.rate.to_string(),
             s.requests.to_string(),
             s.failed.0.to_string(),
