@@ -13,23 +13,53 @@ pub fn mix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The step between consecutive positions of a [`KeyedRand`] sequence (the golden ratio, as SplitMix64).
+const STEP: u64 = 0x9e37_79b9_7f4a_7c15;
+
 /// A short sequence of random numbers keyed by (seed, request id, salt).
+///
+/// The key is hashed only when a draw needs it: most decisions draw nothing (a unique best candidate, no
+/// jitter), and [`KeyedRand::below`] with one choice moves along the sequence without hashing. The numbers are
+/// those of hashing the key at once: draw `k` (from 1) is `mix64(key + k x STEP)`.
 #[derive(Clone, Copy, Debug)]
 pub struct KeyedRand {
+    seed: u64,
+    request_id: u64,
+    salt: u64,
+    /// The position in the sequence once keyed; before that, the number of draws skipped so far.
     state: u64,
+    keyed: bool,
 }
 
 impl KeyedRand {
     /// A sequence for one decision about one request.
     #[inline]
     pub fn new(seed: u64, request_id: u64, salt: u64) -> Self {
-        KeyedRand { state: mix64(seed ^ mix64(request_id ^ mix64(salt))) }
+        KeyedRand { seed, request_id, salt, state: 0, keyed: false }
+    }
+
+    /// Hashes the key, keeping the draws skipped so far.
+    #[cold]
+    #[inline(never)]
+    fn key(&mut self) {
+        let start = mix64(self.seed ^ mix64(self.request_id ^ mix64(self.salt)));
+        self.state = start.wrapping_add(self.state.wrapping_mul(STEP));
+        self.keyed = true;
+    }
+
+    /// Moves one draw along the sequence without drawing (the draw's value would not be used).
+    #[inline]
+    fn skip(&mut self) {
+        self.state = self.state.wrapping_add(if self.keyed { STEP } else { 1 });
     }
 
     /// The next 64 random bits.
     #[inline]
     pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        if !self.keyed {
+            self.key();
+        }
+        self.state = self.state.wrapping_add(STEP);
         mix64(self.state)
     }
 
@@ -39,10 +69,15 @@ impl KeyedRand {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
-    /// A uniform index in `0..n` (n > 0), by Lemire's multiply-shift (bias below 2^-32 for n < 2^32).
+    /// A uniform index in `0..n` (n > 0), by Lemire's multiply-shift (bias below 2^-32 for n < 2^32). With
+    /// `n = 1` the answer is 0 whatever the draw, so it only moves along the sequence.
     #[inline]
     pub fn below(&mut self, n: usize) -> usize {
         debug_assert!(n > 0);
+        if n == 1 {
+            self.skip();
+            return 0;
+        }
         (((self.next_u64() >> 32) * n as u64) >> 32) as usize
     }
 }
@@ -71,6 +106,32 @@ mod tests {
         }
         for c in counts {
             assert!((9_500..10_500).contains(&c), "{counts:?}");
+        }
+    }
+
+    /// The sequence is that of hashing the key at once (`mix64(key + k x STEP)` for draw `k`), whether or not
+    /// earlier draws were skipped by `below(1)`, before or after the key was hashed.
+    #[test]
+    fn lazy_keying_and_skipped_draws_keep_the_sequence() {
+        let eager = |seed: u64, id: u64, salt: u64, k: u64| {
+            mix64(mix64(seed ^ mix64(id ^ mix64(salt))).wrapping_add((k + 1).wrapping_mul(STEP)))
+        };
+        for (seed, id, salt) in [(0, 0, 0), (7, 42, 0x100), (u64::MAX, 3, 9)] {
+            // Draw k of the sequence, reached after k skips (unkeyed) or k draws.
+            for k in 0..5 {
+                let mut skipped = KeyedRand::new(seed, id, salt);
+                let mut drawn = KeyedRand::new(seed, id, salt);
+                for _ in 0..k {
+                    assert_eq!(skipped.below(1), 0);
+                    drawn.next_u64();
+                }
+                let want = eager(seed, id, salt, k);
+                assert_eq!(skipped.next_u64(), want, "after {k} skips");
+                assert_eq!(drawn.next_u64(), want, "after {k} draws");
+                // A skip after keying moves one step too.
+                skipped.below(1);
+                assert_eq!(skipped.next_u64(), eager(seed, id, salt, k + 2));
+            }
         }
     }
 

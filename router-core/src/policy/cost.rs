@@ -1,7 +1,7 @@
 //! Cost-based routing: the cheapest endpoint that can serve the request.
 
 use super::{Ctx, Policy, WeightedTarget, select};
-use crate::model::{EndpointIdx, RequestInfo};
+use crate::model::{EndpointIdx, Price, RequestInfo};
 
 /// Sends each request to the eligible endpoint with the lowest expected cost for it (input tokens x input
 /// price + expected output tokens x output price). Eligibility already checks the context window, required
@@ -26,8 +26,14 @@ impl Policy for CostBased {
             &self.targets,
             req,
             |ctx, cands| {
+                // The prices from the scoreboard, whose arrays hold the endpoints' own.
+                let board = ctx.fast.board;
                 for c in cands {
-                    c.score = ctx.endpoint(c.ep).price.expected_cost(req, default_out);
+                    let price = Price {
+                        input_per_mtok: board.price_in[c.ep.get()],
+                        output_per_mtok: board.price_out[c.ep.get()],
+                    };
+                    c.score = price.expected_cost(req, default_out);
                 }
             },
             |cands, rand| select::min_score(cands, rand),

@@ -32,16 +32,15 @@ impl Policy for LatencyBased {
             &self.targets,
             req,
             |ctx, cands| {
-                let mut all_slow = slow.is_some();
-                let mut min_tier = u8::MAX;
+                // The averages from the scoreboard: one array, not a state line per endpoint.
+                let latency = &ctx.fast.board.latency;
                 for c in cands.iter_mut() {
-                    c.score = ctx.state(c.ep).latency.value();
-                    if let Some(s) = slow {
-                        all_slow &= c.score > s as f64;
-                    }
-                    min_tier = min_tier.min(ctx.endpoint(c.ep).tier);
+                    c.score = latency[c.ep.get()];
                 }
-                if all_slow {
+                // Only a slow threshold reads the tiers.
+                let Some(s) = slow else { return };
+                if cands.iter().all(|c| c.score > s as f64) {
+                    let min_tier = cands.iter().map(|c| ctx.endpoint(c.ep).tier).min().unwrap_or(u8::MAX);
                     for c in cands.iter_mut() {
                         if ctx.endpoint(c.ep).tier != min_tier {
                             c.score = f64::INFINITY;

@@ -60,9 +60,10 @@ impl Policy for UsageBased {
             &self.targets,
             req,
             |ctx, cands| {
+                // Quota use from the scoreboard: one array, not a state line per endpoint.
+                let quota = &ctx.fast.board.quota;
                 for c in cands.iter_mut() {
-                    let u = ctx.gates[c.ep.get()].quota_utilisation(ctx.state(c.ep));
-                    c.score = c.weight * self.taper(u);
+                    c.score = c.weight * self.taper(quota[c.ep.get()]);
                 }
                 if let Some(t) = want {
                     restrict_to_tier(ctx, cands, t);

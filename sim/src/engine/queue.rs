@@ -5,29 +5,29 @@
 //!
 //! Time and sequence number are packed into one `u128` key (time in the high half), so that ordering two
 //! entries is a single integer comparison the compiler turns into flag arithmetic rather than the two
-//! data-dependent branches of a tuple comparison. The heap is a binary heap in a `Vec`, popped with Floyd's
-//! "hole to the bottom, then sift up" method (as `std`'s `BinaryHeap`), choosing the smaller child without a
-//! branch. Every key is unique, so any correct heap pops events in exactly the same order.
+//! data-dependent branches of a tuple comparison. The heap is a 4-ary heap (half the levels of a binary one)
+//! with keys and events in separate arrays, so a level's four child keys are read together and the events
+//! move only when their entry does. It is popped with Floyd's method ("hole to the bottom, then sift up", as
+//! `std`'s `BinaryHeap`), choosing the smallest child without a branch. Every key is unique, so any correct
+//! heap pops events in exactly the same order.
 
 use router_core::Nanos;
 
-/// One scheduled event.
-#[derive(Clone, Copy)]
-struct Entry<E> {
-    /// `(at << 64) | seq`: smaller runs first.
-    key: u128,
-    event: E,
-}
+/// Children per node.
+const ARITY: usize = 4;
 
 /// A priority queue of events of type `E`.
 pub struct EventQueue<E> {
-    heap: Vec<Entry<E>>,
+    /// `(at << 64) | seq` per entry, in heap order: smaller runs first.
+    keys: Vec<u128>,
+    /// The event of each entry of `keys`, at the same index.
+    events: Vec<E>,
     seq: u64,
 }
 
 impl<E: Copy> Default for EventQueue<E> {
     fn default() -> Self {
-        EventQueue { heap: Vec::with_capacity(1024), seq: 0 }
+        EventQueue { keys: Vec::with_capacity(1024), events: Vec::with_capacity(1024), seq: 0 }
     }
 }
 
@@ -36,54 +36,66 @@ impl<E: Copy> EventQueue<E> {
     #[inline]
     pub fn push(&mut self, at: Nanos, event: E) {
         self.seq += 1;
-        let entry = Entry { key: ((at as u128) << 64) | self.seq as u128, event };
-        self.heap.push(entry);
-        let last = self.heap.len() - 1;
-        sift_up(&mut self.heap, last, entry);
+        let key = ((at as u128) << 64) | self.seq as u128;
+        self.keys.push(key);
+        self.events.push(event);
+        let last = self.keys.len() - 1;
+        sift_up(&mut self.keys, &mut self.events, last, key, event);
     }
 
     /// Removes and returns the earliest event.
     #[inline]
     pub fn pop(&mut self) -> Option<(Nanos, E)> {
-        let last = self.heap.pop()?;
-        let h = self.heap.as_mut_slice();
-        let Some(&top) = h.first() else {
-            return Some(((last.key >> 64) as Nanos, last.event));
+        let (last_key, last_event) = (self.keys.pop()?, self.events.pop()?);
+        let (k, e) = (self.keys.as_mut_slice(), self.events.as_mut_slice());
+        let (Some(&top_key), Some(&top_event)) = (k.first(), e.first()) else {
+            return Some(((last_key >> 64) as Nanos, last_event));
         };
-        // Floyd: walk the hole left by the root down along the smaller children to the bottom, then sift the
+        // Floyd: walk the hole left by the root down along the smallest children to the bottom, then sift the
         // former last entry up from there (it usually belongs near the bottom, so this compares less than a
         // classic sift-down).
-        let n = h.len();
+        let n = k.len();
         let mut hole = 0;
         let mut child = 1;
-        while child + 1 < n {
-            child += (h[child + 1].key < h[child].key) as usize;
-            h[hole] = h[child];
-            hole = child;
-            child = 2 * hole + 1;
+        while child + ARITY <= n {
+            // The smallest of four: two pairs side by side, then their winners.
+            let a = child + (k[child + 1] < k[child]) as usize;
+            let b = child + 2 + (k[child + 3] < k[child + 2]) as usize;
+            let m = if k[b] < k[a] { b } else { a };
+            k[hole] = k[m];
+            e[hole] = e[m];
+            hole = m;
+            child = ARITY * hole + 1;
         }
         if child < n {
-            h[hole] = h[child];
-            hole = child;
+            let mut m = child;
+            for c in child + 1..n {
+                if k[c] < k[m] {
+                    m = c;
+                }
+            }
+            k[hole] = k[m];
+            e[hole] = e[m];
+            hole = m;
         }
-        sift_up(h, hole, last);
-        Some(((top.key >> 64) as Nanos, top.event))
+        sift_up(k, e, hole, last_key, last_event);
+        Some(((top_key >> 64) as Nanos, top_event))
     }
 
     /// Time of the earliest event.
     #[inline]
     pub fn peek_time(&self) -> Option<Nanos> {
-        self.heap.first().map(|e| (e.key >> 64) as Nanos)
+        self.keys.first().map(|k| (k >> 64) as Nanos)
     }
 
     /// Number of pending events.
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.keys.len()
     }
 
     /// Whether no event is pending.
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.keys.is_empty()
     }
 
     /// Events scheduled so far.
@@ -92,19 +104,22 @@ impl<E: Copy> EventQueue<E> {
     }
 }
 
-/// Puts `entry` into the hole at `hole` or above: parents later than it move down into the hole.
+/// Puts the entry (`key`, `event`) into the hole at `hole` or above: parents later than it move down into the
+/// hole.
 #[inline]
-fn sift_up<E: Copy>(h: &mut [Entry<E>], mut hole: usize, entry: Entry<E>) {
+fn sift_up<E: Copy>(k: &mut [u128], e: &mut [E], mut hole: usize, key: u128, event: E) {
     while hole > 0 {
-        let parent = (hole - 1) / 2;
-        let p = h[parent];
-        if p.key <= entry.key {
+        let parent = (hole - 1) / ARITY;
+        let p = k[parent];
+        if p <= key {
             break;
         }
-        h[hole] = p;
+        k[hole] = p;
+        e[hole] = e[parent];
         hole = parent;
     }
-    h[hole] = entry;
+    k[hole] = key;
+    e[hole] = event;
 }
 
 #[cfg(test)]
