@@ -16,11 +16,16 @@ pub const NANOS_PER_SEC: u64 = 1_000_000_000;
 /// Converts seconds (as `f64`) to [`Nanos`], saturating at 0 and `u64::MAX`.
 #[inline]
 pub fn secs_to_nanos(secs: f64) -> Nanos {
-    if secs.is_nan() || secs <= 0.0 {
-        0
-    } else {
-        let n = secs * NANOS_PER_SEC as f64;
+    // 2^63: below it the conversion through `i64` is one instruction fewer than half of the `u64` one on
+    // baseline x86-64, and truncates the same way. NaN and non-positive values fail both comparisons.
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    let n = secs * NANOS_PER_SEC as f64;
+    if n > 0.0 && n < TWO_63 {
+        n as i64 as u64
+    } else if n >= TWO_63 {
         if n >= u64::MAX as f64 { u64::MAX } else { n as u64 }
+    } else {
+        0
     }
 }
 
@@ -402,5 +407,61 @@ impl Outcome {
     #[inline]
     pub fn is_success(&self) -> bool {
         self.error.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The plain definition [`secs_to_nanos`] must agree with: 0 for NaN and non-positive seconds, else the
+    /// nanoseconds truncated and saturated at `u64::MAX`.
+    fn reference(secs: f64) -> Nanos {
+        if secs.is_nan() || secs <= 0.0 {
+            0
+        } else {
+            let n = secs * NANOS_PER_SEC as f64;
+            if n >= u64::MAX as f64 { u64::MAX } else { n as u64 }
+        }
+    }
+
+    #[test]
+    fn secs_to_nanos_at_the_edges() {
+        let two_63 = 9_223_372_036_854_775_808.0 / 1e9;
+        let edges = [
+            f64::NAN,
+            f64::NEG_INFINITY,
+            -1.0,
+            -0.0,
+            0.0,
+            f64::MIN_POSITIVE,
+            1e-10,
+            0.9e-9,
+            1e-9,
+            1.5,
+            two_63,
+            f64::from_bits(two_63.to_bits() - 1),
+            f64::from_bits(two_63.to_bits() + 1),
+            u64::MAX as f64 / 1e9,
+            1e300,
+            f64::INFINITY,
+        ];
+        for s in edges {
+            assert_eq!(secs_to_nanos(s), reference(s), "{s:e}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn secs_to_nanos_is_the_plain_definition(bits in any::<u64>()) {
+            let s = f64::from_bits(bits);
+            prop_assert_eq!(secs_to_nanos(s), reference(s));
+        }
+
+        #[test]
+        fn secs_to_nanos_on_durations_a_simulation_sees(s in -1.0f64..1e7) {
+            prop_assert_eq!(secs_to_nanos(s), reference(s));
+        }
     }
 }
