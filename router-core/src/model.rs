@@ -16,8 +16,8 @@ pub const NANOS_PER_SEC: u64 = 1_000_000_000;
 /// Converts seconds (as `f64`) to [`Nanos`], saturating at 0 and `u64::MAX`.
 #[inline]
 pub fn secs_to_nanos(secs: f64) -> Nanos {
-    // 2^63: below it the conversion through `i64` is one instruction fewer than half of the `u64` one on
-    // baseline x86-64, and truncates the same way. NaN and non-positive values fail both comparisons.
+    // Below 2^63, converting through `i64` takes about half the instructions of the `u64` conversion on
+    // baseline x86-64 and truncates the same way. NaN and non-positive values fail both comparisons.
     const TWO_63: f64 = 9_223_372_036_854_775_808.0;
     let n = secs * NANOS_PER_SEC as f64;
     if n > 0.0 && n < TWO_63 {
