@@ -797,7 +797,7 @@ impl<'m, S: Arrivals> Sim<'m, S> {
     fn complete(&mut self, r: u32, latency: Nanos, ttft: Nanos, opts: &mut RunOptions<'_>) {
         let q = &self.reqs[r as usize];
         if q.measured {
-            self.metrics.success_by_class(q.arrival.class as usize, latency, ttft);
+            self.metrics.success(q.arrival.class as usize, latency, ttft);
         }
         self.metrics.series.completed(latency);
         if let Some(k) = &mut self.keys {

@@ -125,7 +125,7 @@ impl RunningMock {
 
     /// The `base_url` of endpoint `id`: `http://ADDR/{id}/v1`.
     pub fn base_url(&self, id: &str) -> String {
-        format!("http://{}/{id}/v1", self.addr)
+        base_url(self.addr, id)
     }
 
     /// Stops serving and waits for the server to end (open streams are cut).
@@ -133,6 +133,12 @@ impl RunningMock {
         self.stop.send_replace(true);
         let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
     }
+}
+
+/// The `base_url` of endpoint `id` on mock providers served at `addr`: `http://ADDR/{id}/v1` (the routes of
+/// [`serve`]).
+pub fn base_url(addr: SocketAddr, id: &str) -> String {
+    format!("http://{addr}/{id}/v1")
 }
 
 /// Serves `state` on `listen` until stopped.

@@ -248,25 +248,12 @@ impl Metrics {
         }
     }
 
-    /// A measured request that succeeded after `latency` with first token after `ttft`.
+    /// A measured request of task class `class` that succeeded after `latency` with first token after `ttft`.
+    /// With several task classes the latency is recorded in its class's histograms only (two histogram
+    /// updates instead of four per request): call [`Metrics::pool_classes`] once everything is recorded to
+    /// fill the overall histograms.
     #[inline]
     pub fn success(&mut self, class: usize, latency: Nanos, ttft: Nanos) {
-        self.counts.succeeded += 1;
-        self.latency.record(latency);
-        self.ttft.record(ttft);
-        if let Some(h) = self.latency_by_class.get_mut(class) {
-            h.record(latency);
-        }
-        if let Some(h) = self.ttft_by_class.get_mut(class) {
-            h.record(ttft);
-        }
-    }
-
-    /// [`Metrics::success`] for a caller that calls [`Metrics::pool_classes`] once it has recorded everything:
-    /// with several task classes the latency is recorded in its class's histograms only (two histogram
-    /// updates instead of four per request), and the overall histograms are the pool of the classes'.
-    #[inline]
-    pub fn success_by_class(&mut self, class: usize, latency: Nanos, ttft: Nanos) {
         self.counts.succeeded += 1;
         match (self.latency_by_class.get_mut(class), self.ttft_by_class.get_mut(class)) {
             (Some(l), Some(t)) => {
@@ -281,9 +268,9 @@ impl Metrics {
     }
 
     /// Fills the overall latency and TTFT histograms from the per-class ones, after recording with
-    /// [`Metrics::success_by_class`] (call it once; with a single class it does nothing). Quantiles, means and
-    /// counts are those [`Metrics::success`] would have given: a histogram's statistics depend only on its
-    /// counts, and pooling adds the counts.
+    /// [`Metrics::success`] (call it once; with a single class it does nothing). Quantiles, means and counts
+    /// are those of recording every request in the overall histograms too: a histogram's statistics depend
+    /// only on its counts, and pooling adds the counts.
     pub fn pool_classes(&mut self) {
         for h in &self.latency_by_class {
             self.latency.merge(h);
@@ -335,6 +322,30 @@ mod tests {
                 prop_assert_eq!(selected.to_bits(), h.quantile_s(q).to_bits());
             }
         }
+    }
+
+    /// Recording by class and pooling at the end gives the overall histograms that recording every request
+    /// in them gives.
+    #[test]
+    fn pooled_classes_are_the_overall_histograms() {
+        let mut m = Metrics::new(1, 3, 1_000_000_000);
+        let mut overall = (LatencyHistogram::default(), LatencyHistogram::default());
+        for i in 0..3000u64 {
+            let (latency, ttft) = ((i * 7_919 % 10_007 + 1) * 1_000_000, (i * 104_729 % 1_009 + 1) * 100_000);
+            m.success((i % 3) as usize, latency, ttft);
+            overall.0.record(latency);
+            overall.1.record(ttft);
+        }
+        m.pool_classes();
+        assert_eq!(m.counts.succeeded, 3000);
+        for (pooled, direct) in [(&m.latency, &overall.0), (&m.ttft, &overall.1)] {
+            assert_eq!(pooled.len(), direct.len());
+            assert_eq!(pooled.mean_s().to_bits(), direct.mean_s().to_bits());
+            for q in [0.01, 0.5, 0.95, 0.99, 1.0] {
+                assert_eq!(pooled.quantile_s(q).to_bits(), direct.quantile_s(q).to_bits(), "q {q}");
+            }
+        }
+        assert_eq!(m.class_latency(1).0.len(), 1000);
     }
 
     #[test]
