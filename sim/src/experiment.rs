@@ -5,6 +5,10 @@
 //! (seed, replication, what is drawn), never on the thread that runs it, so results are identical for any
 //! thread count. Replication r of every policy sees the same traffic and provider luck (common random
 //! numbers), which is what makes the paired differences against the baseline tight.
+//!
+//! Since every policy of a replication sees the same arrivals, the runs of one replication are simulated
+//! in lockstep groups ([`engine::run_lockstep`]) that generate the traffic once for the whole group; the
+//! grouping depends on the thread count, the results do not.
 
 use crate::engine::{self, RequestRecord, RunOptions, RunResult};
 use crate::metrics::LatencyHistogram;
@@ -62,31 +66,58 @@ pub fn run(model: &Compiled, selected: &[usize], opts: &ExperimentOptions<'_>) -
     let done = AtomicU64::new(0);
     let per_run_last: Vec<AtomicU64> = jobs.iter().map(|_| AtomicU64::new(0)).collect();
     let start = Instant::now();
-    let results: Vec<Result<RunResult>> = jobs
+    // Runs of one replication share its generated traffic when they run together (`engine::run_lockstep`).
+    let groups = lockstep_groups(&jobs, rayon::current_num_threads());
+    let grouped: Vec<Vec<(usize, Result<RunResult>)>> = groups
         .par_iter()
-        .enumerate()
-        .map(|(j, &(p, r))| {
-            let tick = |n: u64| {
-                let prev = per_run_last[j].swap(n, Ordering::Relaxed);
-                let total = done.fetch_add(n.saturating_sub(prev), Ordering::Relaxed) + n.saturating_sub(prev);
-                if let Some(f) = opts.progress {
-                    f(total);
-                }
-            };
-            let progress = opts.progress.is_some().then_some(&tick as &(dyn Fn(u64) + Sync));
+        .map(|idx| {
+            let r = jobs[idx[0]].1;
+            let policies: Vec<usize> = idx.iter().map(|&j| jobs[j].0).collect();
+            let ticks: Vec<_> = idx
+                .iter()
+                .map(|&j| {
+                    let (done, last) = (&done, &per_run_last[j]);
+                    move |n: u64| {
+                        let prev = last.swap(n, Ordering::Relaxed);
+                        let total = done.fetch_add(n.saturating_sub(prev), Ordering::Relaxed) + n.saturating_sub(prev);
+                        if let Some(f) = opts.progress {
+                            f(total);
+                        }
+                    }
+                })
+                .collect();
+            let progress = |i: usize| opts.progress.is_some().then_some(&ticks[i] as &(dyn Fn(u64) + Sync));
             let Some(dir) = opts.records_dir else {
-                return Ok(engine::run(model, p, r, RunOptions { progress, ..Default::default() }));
+                let run_opts = (0..idx.len()).map(|i| RunOptions { progress: progress(i), ..Default::default() });
+                let results = engine::run_lockstep(model, &policies, r, run_opts.collect());
+                return idx.iter().copied().zip(results.into_iter().map(Ok)).collect();
             };
-            let name = &model.scenario.policies[p].name;
-            let path = dir.join(format!("{name}-r{r}.parquet"));
-            let mut writer = RecordWriter::create(&path, name, r, model.class_names(), model.endpoint_ids())?;
-            let mut sink = |rec: &RequestRecord| writer.push(rec);
-            let res = engine::run(model, p, r, RunOptions { progress, records: Some(&mut sink), ..Default::default() });
-            writer.finish()?;
-            Ok(res)
+            let mut writers = Vec::with_capacity(idx.len());
+            for &p in &policies {
+                let name = &model.scenario.policies[p].name;
+                let path = dir.join(format!("{name}-r{r}.parquet"));
+                match RecordWriter::create(&path, name, r, model.class_names(), model.endpoint_ids()) {
+                    Ok(w) => writers.push(w),
+                    Err(e) => return idx.iter().map(|&j| (j, Err(anyhow::anyhow!("{e:#}")))).collect(),
+                }
+            }
+            let mut sinks: Vec<_> = writers.iter_mut().map(|w| move |rec: &RequestRecord| w.push(rec)).collect();
+            let run_opts = sinks
+                .iter_mut()
+                .enumerate()
+                .map(|(i, sink)| RunOptions {
+                    progress: progress(i),
+                    records: Some(sink as &mut dyn FnMut(&RequestRecord)),
+                    ..Default::default()
+                })
+                .collect();
+            let results = engine::run_lockstep(model, &policies, r, run_opts);
+            drop(sinks);
+            idx.iter().zip(writers).zip(results).map(|((&j, w), res)| (j, w.finish().map(|_| res))).collect()
         })
         .collect();
     let wall_s = start.elapsed().as_secs_f64();
+    let results = in_job_order(jobs.len(), grouped);
     let mut runs: Vec<Vec<RunResult>> = selected.iter().map(|_| Vec::with_capacity(reps as usize)).collect();
     for (res, &(p, _)) in results.into_iter().zip(&jobs) {
         let slot = selected.iter().position(|&q| q == p).unwrap_or(0);
@@ -100,8 +131,45 @@ pub fn run(model: &Compiled, selected: &[usize], opts: &ExperimentOptions<'_>) -
     Ok(Experiment { policies, runs, wall_s })
 }
 
-/// Runs the jobs `(policy, replication)` in parallel on rayon's current pool and returns each run's summary
-/// row, in job order, and the requests simulated in all (warm-up included). `progress` is told the number of
+/// Most runs simulated together in one lockstep group. Each run holds its own state (a few MiB, mostly
+/// latency histograms), so this bounds the memory of a group however many policies a tuning compares.
+const MAX_GROUP: usize = 8;
+
+/// Splits `jobs` (policy, replication) into lockstep groups (lists of job indices) for `threads` workers.
+/// A group is runs of one replication, so that it generates that replication's traffic once for all of
+/// them. One thread puts every run of a replication in one group (at most [`MAX_GROUP`]). More threads
+/// split each replication's runs into the fewest groups that keep the workers evenly loaded: a number of
+/// groups that is a multiple of the threads, or at least four per thread.
+fn lockstep_groups(jobs: &[(usize, u32)], threads: usize) -> Vec<Vec<usize>> {
+    let mut by_rep: std::collections::BTreeMap<u32, Vec<usize>> = Default::default();
+    for (j, &(_, r)) in jobs.iter().enumerate() {
+        by_rep.entry(r).or_default().push(j);
+    }
+    let (reps, threads) = (by_rep.len(), threads.max(1));
+    let longest = by_rep.values().map(Vec::len).max().unwrap_or(0);
+    let mut per_rep = longest.div_ceil(MAX_GROUP).max(1);
+    while per_rep < longest && (reps * per_rep) % threads != 0 && reps * per_rep < 4 * threads {
+        per_rep += 1;
+    }
+    let mut groups = Vec::with_capacity(reps * per_rep);
+    for runs in by_rep.values() {
+        let parts = per_rep.min(runs.len());
+        groups.extend((0..parts).map(|g| runs[g * runs.len() / parts..(g + 1) * runs.len() / parts].to_vec()));
+    }
+    groups
+}
+
+/// The values of `grouped`, `(job index, value)` per lockstep group, back in job order.
+fn in_job_order<T>(jobs: usize, grouped: Vec<Vec<(usize, T)>>) -> Vec<T> {
+    let mut slots: Vec<Option<T>> = (0..jobs).map(|_| None).collect();
+    for (j, v) in grouped.into_iter().flatten() {
+        slots[j] = Some(v);
+    }
+    slots.into_iter().map(|v| v.expect("lockstep_groups puts every job in one group")).collect()
+}
+
+/// Runs the jobs `(policy, replication)` in parallel on rayon's current pool, in lockstep groups as
+/// [`run`] does, and returns each run's summary row, in job order, and the requests simulated in all (warm-up included). `progress` is told the number of
 /// runs finished so far. Used by `routesim tune`, which needs only the summaries of thousands of runs, not
 /// their histograms and time series.
 pub fn run_rows(
@@ -111,19 +179,27 @@ pub fn run_rows(
 ) -> (Vec<PolicyRow>, u64) {
     let done = AtomicU64::new(0);
     let arrivals = AtomicU64::new(0);
-    let rows = jobs
+    let groups = lockstep_groups(jobs, rayon::current_num_threads());
+    let grouped: Vec<Vec<(usize, PolicyRow)>> = groups
         .par_iter()
-        .map(|&(p, r)| {
-            let result = engine::run(model, p, r, RunOptions::default());
-            arrivals.fetch_add(result.metrics.counts.arrivals, Ordering::Relaxed);
-            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+        .map(|idx| {
+            let policies: Vec<usize> = idx.iter().map(|&j| jobs[j].0).collect();
+            let opts = idx.iter().map(|_| RunOptions::default()).collect();
+            let results = engine::run_lockstep(model, &policies, jobs[idx[0]].1, opts);
+            let n = done.fetch_add(idx.len() as u64, Ordering::Relaxed) + idx.len() as u64;
             if let Some(f) = progress {
                 f(n);
             }
-            replication_row(&result)
+            idx.iter()
+                .zip(results)
+                .map(|(&j, result)| {
+                    arrivals.fetch_add(result.metrics.counts.arrivals, Ordering::Relaxed);
+                    (j, replication_row(&result))
+                })
+                .collect()
         })
         .collect();
-    (rows, arrivals.into_inner())
+    (in_job_order(jobs.len(), grouped), arrivals.into_inner())
 }
 
 /// Per-replication values of every summary metric of one run, keyed like [`METRICS`]' columns.
@@ -287,5 +363,69 @@ pub fn report(model: &Compiled, exp: &Experiment) -> RunReport {
         timeseries,
         shares,
         classes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MAX_GROUP, lockstep_groups};
+    use proptest::prelude::*;
+
+    /// The jobs of `experiment::run`: policy-major.
+    fn grid(policies: usize, reps: u32) -> Vec<(usize, u32)> {
+        (0..policies).flat_map(|p| (0..reps).map(move |r| (p, r))).collect()
+    }
+
+    /// Each group as (replication, policies).
+    fn named(jobs: &[(usize, u32)], groups: &[Vec<usize>]) -> Vec<(u32, Vec<usize>)> {
+        groups.iter().map(|g| (jobs[g[0]].1, g.iter().map(|&j| jobs[j].0).collect())).collect()
+    }
+
+    #[test]
+    fn one_thread_runs_every_policy_of_a_replication_together() {
+        let jobs = grid(6, 3);
+        let want: Vec<(u32, Vec<usize>)> = (0..3).map(|r| (r, (0..6).collect())).collect();
+        assert_eq!(named(&jobs, &lockstep_groups(&jobs, 1)), want);
+    }
+
+    #[test]
+    fn more_threads_split_the_policies_to_keep_every_worker_busy() {
+        // 3 replications on 2 threads: 3 groups would leave a thread idle for a third of the time; 6 do not.
+        let jobs = grid(6, 3);
+        let g = named(&jobs, &lockstep_groups(&jobs, 2));
+        assert_eq!(g.len(), 6);
+        assert_eq!(g[0], (0, vec![0, 1, 2]));
+        assert_eq!(g[1], (0, vec![3, 4, 5]));
+        // 2 replications on 2 threads: one group each.
+        assert_eq!(lockstep_groups(&grid(6, 2), 2).len(), 2);
+        // Many threads, few runs: one run per group.
+        assert_eq!(lockstep_groups(&grid(3, 1), 16).len(), 3);
+    }
+
+    #[test]
+    fn a_group_holds_at_most_max_group_runs() {
+        let jobs = grid(50, 2);
+        let groups = lockstep_groups(&jobs, 1);
+        assert!(groups.iter().all(|g| g.len() <= MAX_GROUP), "{groups:?}");
+        assert_eq!(groups.len(), 2 * 50usize.div_ceil(MAX_GROUP));
+    }
+
+    proptest! {
+        #[test]
+        fn every_job_is_in_exactly_one_group_of_one_replication(
+            jobs in prop::collection::vec((0usize..12, 0u32..5), 1..60),
+            threads in 1usize..20,
+        ) {
+            let groups = lockstep_groups(&jobs, threads);
+            let mut seen = vec![0u32; jobs.len()];
+            for g in &groups {
+                prop_assert!(!g.is_empty() && g.len() <= MAX_GROUP);
+                prop_assert!(g.iter().all(|&j| jobs[j].1 == jobs[g[0]].1), "one replication: {g:?}");
+                for &j in g {
+                    seen[j] += 1;
+                }
+            }
+            prop_assert!(seen.iter().all(|&n| n == 1), "{groups:?}");
+        }
     }
 }

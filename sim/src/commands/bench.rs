@@ -27,7 +27,7 @@ pub struct BenchArgs {
     /// Master seed, replacing the scenario's.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Runs of each policy; the median wall time is reported (a shared machine is noisy).
+    /// Runs of the whole experiment; the median wall time is reported (a shared machine is noisy).
     #[arg(long, default_value_t = 3)]
     pub repeat: u32,
     /// Print one JSON object instead of the table.
@@ -52,23 +52,35 @@ pub fn run(args: &BenchArgs) -> Result<(), Failure> {
     let overrides = Overrides { seed: args.seed, requests: args.requests, replications: Some(args.replications) };
     let model = load(&file, &overrides)?;
     let selected = select_policies(&model, args.policies.as_deref())?;
-    let mut rows = Vec::new();
-    for &p in &selected {
-        let mut walls = Vec::with_capacity(args.repeat.max(1) as usize);
-        let mut last = None;
-        for _ in 0..args.repeat.max(1) {
-            let exp =
-                with_threads(Some(args.threads), || experiment::run(&model, &[p], &ExperimentOptions::default()))??;
-            walls.push(exp.wall_s);
-            last = Some(exp);
+    // All the selected policies run together, as `routesim run` runs them: the runs of a replication share
+    // its generated traffic. A policy's wall time is its runs' own busy time (its events and its share of the
+    // traffic), median over the repeats; the total is the median wall time of the whole experiment.
+    let repeat = args.repeat.max(1) as usize;
+    let mut walls = Vec::with_capacity(repeat);
+    let mut busy: Vec<Vec<f64>> = vec![Vec::with_capacity(repeat); selected.len()];
+    let mut last = None;
+    for _ in 0..repeat {
+        let exp =
+            with_threads(Some(args.threads), || experiment::run(&model, &selected, &ExperimentOptions::default()))??;
+        walls.push(exp.wall_s);
+        for (b, runs) in busy.iter_mut().zip(&exp.runs) {
+            b.push(runs.iter().map(|r| r.busy_s).sum());
         }
-        let Some(exp) = last else { continue };
-        walls.sort_by(f64::total_cmp);
-        let wall_s = walls[walls.len() / 2].max(1e-9);
-        let events: u64 = exp.runs.iter().flatten().map(|r| r.events).sum();
-        let requests = exp.simulated_requests();
+        last = Some(exp);
+    }
+    let Some(exp) = last else { return Ok(()) };
+    let median = |xs: &mut Vec<f64>| {
+        xs.sort_by(f64::total_cmp);
+        xs[xs.len() / 2].max(1e-9)
+    };
+    let wall = median(&mut walls);
+    let mut rows = Vec::with_capacity(selected.len());
+    for ((name, runs), b) in exp.policies.iter().zip(&exp.runs).zip(&mut busy) {
+        let wall_s = median(b);
+        let events: u64 = runs.iter().map(|r| r.events).sum();
+        let requests: u64 = runs.iter().map(|r| r.metrics.counts.arrivals).sum();
         rows.push(Row {
-            policy: exp.policies[0].clone(),
+            policy: name.clone(),
             requests,
             events,
             wall_s,
@@ -77,7 +89,6 @@ pub fn run(args: &BenchArgs) -> Result<(), Failure> {
         });
     }
     let requests: u64 = rows.iter().map(|r| r.requests).sum();
-    let wall: f64 = rows.iter().map(|r| r.wall_s).sum();
     let peak_rss_mib = peak_rss_kib().map(|k| k as f64 / 1024.0);
     if args.json {
         let v = serde_json::json!({
