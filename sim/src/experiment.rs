@@ -98,7 +98,13 @@ pub fn run(model: &Compiled, selected: &[usize], opts: &ExperimentOptions<'_>) -
                 let path = dir.join(format!("{name}-r{r}.parquet"));
                 match RecordWriter::create(&path, name, r, model.class_names(), model.endpoint_ids()) {
                     Ok(w) => writers.push(w),
-                    Err(e) => return idx.iter().map(|&j| (j, Err(anyhow::anyhow!("{e:#}")))).collect(),
+                    Err(e) => {
+                        // Close the files already created (empty but valid) and fail every run of the group.
+                        for w in writers {
+                            let _ = w.finish();
+                        }
+                        return idx.iter().map(|&j| (j, Err(anyhow::anyhow!("{e:#}")))).collect();
+                    }
                 }
             }
             let mut sinks: Vec<_> = writers.iter_mut().map(|w| move |rec: &RequestRecord| w.push(rec)).collect();
@@ -132,14 +138,17 @@ pub fn run(model: &Compiled, selected: &[usize], opts: &ExperimentOptions<'_>) -
 }
 
 /// Most runs simulated together in one lockstep group. Each run holds its own state (a few MiB, mostly
-/// latency histograms), so this bounds the memory of a group however many policies a tuning compares.
+/// latency histograms, and with `--records` its record writer's buffer of about 5.5 MiB), so this bounds the
+/// memory of a group however many policies a tuning compares.
 const MAX_GROUP: usize = 8;
 
 /// Splits `jobs` (policy, replication) into lockstep groups (lists of job indices) for `threads` workers.
 /// A group is runs of one replication, so that it generates that replication's traffic once for all of
 /// them. One thread puts every run of a replication in one group (at most [`MAX_GROUP`]). More threads
 /// split each replication's runs into the fewest groups that keep the workers evenly loaded: a number of
-/// groups that is a multiple of the threads, or at least four per thread.
+/// groups that is a multiple of the threads, or at least four per thread, or else one run per group. (When
+/// replications have different numbers of runs, as in a successive-halving rung, the split is by the
+/// largest.)
 fn lockstep_groups(jobs: &[(usize, u32)], threads: usize) -> Vec<Vec<usize>> {
     let mut by_rep: std::collections::BTreeMap<u32, Vec<usize>> = Default::default();
     for (j, &(_, r)) in jobs.iter().enumerate() {
@@ -169,9 +178,9 @@ fn in_job_order<T>(jobs: usize, grouped: Vec<Vec<(usize, T)>>) -> Vec<T> {
 }
 
 /// Runs the jobs `(policy, replication)` in parallel on rayon's current pool, in lockstep groups as
-/// [`run`] does, and returns each run's summary row, in job order, and the requests simulated in all (warm-up included). `progress` is told the number of
-/// runs finished so far. Used by `routesim tune`, which needs only the summaries of thousands of runs, not
-/// their histograms and time series.
+/// [`run`] does, and returns each run's summary row, in job order, and the requests simulated in all
+/// (warm-up included). `progress` is told the number of runs finished so far. Used by `routesim tune`, which
+/// needs only the summaries of thousands of runs, not their histograms and time series.
 pub fn run_rows(
     model: &Compiled,
     jobs: &[(usize, u32)],

@@ -51,7 +51,9 @@ fn rand_suffix() -> u64 {
 
 #[test]
 fn same_scenario_and_seed_give_byte_identical_summaries_for_any_thread_count() {
-    let model = quickstart(15_000, 2);
+    // 3 replications: one thread runs each replication's six policies in one lockstep group, two threads
+    // split them into groups of three.
+    let model = quickstart(15_000, 3);
     let one = summary_bytes(&model, 1);
     assert_eq!(one, summary_bytes(&model, 2));
     assert_eq!(one, summary_bytes(&model, 1));
@@ -97,6 +99,28 @@ fn policies_that_decide_the_same_give_identical_results() {
     assert_eq!(a.metrics.counts, b.metrics.counts);
     assert_eq!(a.metrics.cost_usd, b.metrics.cost_usd);
     assert!(a.metrics.counts.retries > 0, "the test needs retries to be meaningful");
+}
+
+#[test]
+fn batching_runs_in_lockstep_give_the_result_of_a_run_of_their_own() {
+    // Two hours at 10 requests/s: 72,000 arrivals, past the first 65,536-arrival chunk of the shared traffic,
+    // so batches held across the chunk boundary. The policy twice in one lockstep group.
+    let model = compile(&BATCHING.replace("duration = \"600s\"", "duration = \"7200s\""));
+    let (alone, recs) = run_records(&model, 0);
+    assert!(alone.metrics.counts.arrivals > 70_000 && alone.metrics.counts.batched > 10_000);
+    let mut got: Vec<Vec<RequestRecord>> = vec![Vec::new(), Vec::new()];
+    let mut sinks: Vec<_> = got.iter_mut().map(|v| move |r: &RequestRecord| v.push(r.clone())).collect();
+    let opts = sinks
+        .iter_mut()
+        .map(|s| RunOptions { records: Some(s as &mut dyn FnMut(&RequestRecord)), ..Default::default() })
+        .collect();
+    let results = engine::run_lockstep(&model, &[0, 0], 0, opts);
+    drop(sinks);
+    for (r, rs) in results.iter().zip(&got) {
+        assert_eq!(r.metrics.counts, alone.metrics.counts);
+        assert_eq!((r.events, r.end), (alone.events, alone.end));
+        assert!(*rs == recs, "records differ");
+    }
 }
 
 #[test]

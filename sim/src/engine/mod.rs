@@ -1,9 +1,10 @@
 //! The discrete-event engine: virtual time, the event queue and the event loop of one simulation run.
 //!
-//! One run = one scenario x one policy x one replication. [`run_lockstep`] simulates several runs of one
-//! replication side by side, generating their common traffic once. The engine owns time and events and no routing
-//! logic: every routing choice (first attempt, retry, fallback, cache, batch, rejection) is a call into the
-//! router-core [`Router`], exactly as a gateway makes it. Providers are passive models ([`crate::provider`]).
+//! One run = one scenario x one policy x one replication ([`run_lockstep`] simulates several runs of one
+//! replication side by side, generating their common traffic once). The engine owns time and events and no
+//! routing logic: every routing choice (first attempt, retry, fallback, cache, batch, rejection) is a call
+//! into the router-core [`Router`], exactly as a gateway makes it. Providers are passive models
+//! ([`crate::provider`]).
 //!
 //! Events: arrival, attempt start (after a backoff), service done (success or failure, frees a provider
 //! slot), refusal (an immediate 429/503), timeout, health check, fault start/end, batch deadline and batch
@@ -100,9 +101,10 @@ pub struct RunResult {
     pub router_spend: Vec<f64>,
     /// Why the arrivals ended early (a replayed log's spill file could not be read), if they did.
     pub input_error: Option<String>,
-    /// Wall time the run took on its thread, in seconds: its own events and, in [`run_lockstep`], an equal
-    /// share of generating the arrivals it shared with the other runs. (The one figure that differs between
-    /// two runs of the same scenario and seed.)
+    /// Wall time the run took on its thread, in seconds, from its start to its last event (not the copy of
+    /// its results): with [`run_lockstep`], its own events plus an equal share of generating the arrivals it
+    /// shared with the other runs. (The one figure that differs between two runs of the same scenario and
+    /// seed.)
     pub busy_s: f64,
 }
 
@@ -273,10 +275,10 @@ pub fn run(model: &Compiled, policy: usize, replication: u32, opts: RunOptions<'
     }
 }
 
-/// Arrivals generated at a time in [`run_lockstep`] (3.5 MiB). Each switch from one run to the next finds
+/// Arrivals generated at a time in [`run_lockstep`] (3 MiB). Each switch from one run to the next finds
 /// the caches full of the previous run's state (its histograms above all), so switches must be rare: on the
-/// quickstart, chunks of 4,096 arrivals gained nothing over separate runs, chunks of 65,536 gained 15%, and
-/// larger ones no more.
+/// quickstart, chunks of 4,096 arrivals gained nothing over separate runs, 16,384 gained 10%, 65,536 gained
+/// 15-20%, and 131,072 no more.
 const CHUNK: usize = 65_536;
 
 /// Runs `policies` on one replication in lockstep, one [`RunOptions`] each, and returns their results in the
@@ -315,10 +317,13 @@ fn lockstep(
             Sim::new(model, router, replication, Fed::default(), templates, classes, false)
         })
         .collect();
+    // Each run's own time: its start, its events and an equal share of generating the chunks it used.
     let mut busy = vec![0.0f64; sims.len()];
     let mut ended = vec![false; sims.len()];
-    for sim in &mut sims {
+    for (sim, busy) in sims.iter_mut().zip(&mut busy) {
+        let start = Instant::now();
         sim.begin();
+        *busy += start.elapsed().as_secs_f64();
     }
     let mut source = ArrivalSource::new(&model.traffic, model.seed, replication, model.limit);
     let mut chunk = Vec::with_capacity(chunk_len);
@@ -327,14 +332,13 @@ fn lockstep(
         chunk.clear();
         chunk.extend(std::iter::from_fn(|| source.next()).take(chunk_len));
         let last = chunk.len() < chunk_len;
-        let share = start.elapsed().as_secs_f64() / sims.len() as f64;
+        let share = start.elapsed().as_secs_f64() / ended.iter().filter(|&&e| !e).count().max(1) as f64;
         for (i, sim) in sims.iter_mut().enumerate() {
-            busy[i] += share;
             if !ended[i] {
                 let start = Instant::now();
                 // The chunk moves into the run and back: no copy.
                 ended[i] = sim.feed(&mut chunk, last, &mut opts[i]);
-                busy[i] += start.elapsed().as_secs_f64();
+                busy[i] += share + start.elapsed().as_secs_f64();
             }
         }
         if last || ended.iter().all(|&e| e) {
@@ -396,10 +400,9 @@ impl Sim<'_, Fed> {
         std::mem::swap(&mut self.source.chunk, chunk);
         self.source.next = 0;
         self.source.last = last;
-        // The run paused on an empty chunk: the arrival it was waiting for is the new chunk's first.
-        if self.pending_arrival.is_none() {
-            self.advance_source();
-        }
+        // A run pauses only once its chunk is used up: the arrival it waits for is the new chunk's first.
+        debug_assert!(self.pending_arrival.is_none(), "a fed run pauses only without a pending arrival");
+        self.advance_source();
         let ended = self.pump(opts);
         std::mem::swap(&mut self.source.chunk, chunk);
         ended
@@ -1055,20 +1058,30 @@ mod tests {
     use crate::scenario::Scenario;
     use std::path::Path;
 
-    fn quickstart(requests: u64) -> Compiled {
-        let path = Path::new("scenarios/quickstart.toml");
-        let mut s = Scenario::parse(path, include_str!("../../../scenarios/quickstart.toml")).expect("parses");
+    fn compiled(file: &str, text: &str, requests: u64) -> Compiled {
+        let path = Path::new(file);
+        let mut s = Scenario::parse(path, text).expect("parses");
         s.requests = Some(requests);
         s.duration = None;
         s.compile(path).expect("compiles")
+    }
+
+    fn quickstart(requests: u64) -> Compiled {
+        compiled("scenarios/quickstart.toml", include_str!("../../../scenarios/quickstart.toml"), requests)
     }
 
     /// Everything a run reports that must not depend on how its arrivals reached it.
     fn fingerprint(r: &RunResult) -> String {
         let m = &r.metrics;
         let q = |h: &crate::metrics::LatencyHistogram| [0.5, 0.95, 0.99].map(|p| h.quantile_s(p).to_bits()).to_vec();
+        let classes: Vec<_> = (0..m.latency_by_class.len())
+            .map(|c| {
+                let (l, t) = m.class_latency(c);
+                (q(l), q(t))
+            })
+            .collect();
         format!(
-            "{} {} {} {} {:?} {:?} {:?} {:?} {:?} {}",
+            "{} {} {} {} {:?} {:?} {:?} {:?} {:?} {} {:?} {:?} {:?}",
             r.policy,
             r.end,
             r.in_flight,
@@ -1079,6 +1092,9 @@ mod tests {
             q(&m.ttft),
             m.latency.mean_s().to_bits(),
             m.cost_usd.to_bits(),
+            classes,
+            m.queueing,
+            m.series,
         )
     }
 
@@ -1098,25 +1114,40 @@ mod tests {
         (results.iter().map(fingerprint).collect(), recs)
     }
 
-    #[test]
-    fn lockstep_runs_give_each_policy_exactly_its_separate_run() {
-        // 2,500 requests in chunks of 700 (a partial last chunk) and of 500 (an empty last chunk), and in one
-        // chunk: every policy's result and records equal those of its own run, replication 1.
-        let model = quickstart(2_500);
+    /// Runs every policy of `model` in lockstep, with each chunk length, and checks each policy's result and
+    /// records against its own run (replication 1); returns the separate runs' fingerprints.
+    fn assert_lockstep_is_separate(model: &Compiled, chunks: &[usize]) -> Vec<String> {
         let policies: Vec<usize> = (0..model.scenario.policies.len()).collect();
-        assert!(policies.len() >= 6, "the quickstart compares six policies");
         let (want, want_recs) =
-            records_of(&policies, |opts| policies.iter().zip(opts).map(|(&p, o)| run(&model, p, 1, o)).collect());
-        assert_eq!(want_recs[0].len(), 2_500);
-        for chunk in [700, 500, 4_096] {
-            let (got, got_recs) = records_of(&policies, |opts| lockstep(&model, &policies, 1, opts, chunk));
+            records_of(&policies, |opts| policies.iter().zip(opts).map(|(&p, o)| run(model, p, 1, o)).collect());
+        for &chunk in chunks {
+            let (got, got_recs) = records_of(&policies, |opts| lockstep(model, &policies, 1, opts, chunk));
             assert_eq!(got, want, "chunk {chunk}");
             assert!(got_recs == want_recs, "chunk {chunk}: records differ");
         }
+        want
+    }
+
+    #[test]
+    fn lockstep_runs_give_each_policy_exactly_its_separate_run() {
+        // 2,500 requests in chunks of 700 (a partial last chunk) and of 500 (an empty last chunk), and in one
+        // chunk: every policy's result and records equal those of its own run.
+        let model = quickstart(2_500);
+        assert!(model.scenario.policies.len() >= 6, "the quickstart compares six policies");
+        let want = assert_lockstep_is_separate(&model, &[700, 500, 4_096]);
         // A subset, in another order.
         let some = [4, 1];
         let (got, _) = records_of(&some, |opts| lockstep(&model, &some, 1, opts, 300));
         assert_eq!(got, vec![want[4].clone(), want[1].clone()]);
+    }
+
+    #[test]
+    fn lockstep_runs_with_client_keys_give_each_policy_exactly_its_separate_run() {
+        // Keys meter and deny requests before the router: per run, from the same arrivals.
+        let text = include_str!("../../../scenarios/team-keys.toml");
+        let model = compiled("scenarios/team-keys.toml", text, 3_000);
+        assert!(!model.scenario.keys.is_empty() && model.scenario.policies.len() >= 2);
+        assert_lockstep_is_separate(&model, &[1_000, 777]);
     }
 
     #[test]
