@@ -12,8 +12,8 @@
 //!
 //! It prints its mean latency and successes (to check against `routesim run` on the scenario: they agree
 //! within sampling noise, the random streams being different) and simulated requests per second of wall
-//! time, the rate no general simulator of this model can beat on the machine. `routesim bench` on the
-//! scenario pays, on top of this loop, for everything that makes it a workbench: router-core's policy
+//! time: a practical ceiling for any general simulator of this model on the machine. `routesim bench` on
+//! the scenario pays, on top of this loop, for everything that makes it a workbench: router-core's policy
 //! machinery, common random numbers keyed by request and attempt, HDR histograms, time series and warm-up.
 use rand::{RngExt, SeedableRng};
 use rand_distr::{Distribution, Exp, LogNormal};
