@@ -345,7 +345,7 @@ fn lockstep(
             break;
         }
     }
-    sims.iter_mut().zip(busy).map(|(sim, busy_s)| RunResult { busy_s, ..sim.finish() }).collect()
+    sims.into_iter().zip(busy).map(|(sim, busy_s)| RunResult { busy_s, ..sim.finish() }).collect()
 }
 
 struct Sim<'m, S> {
@@ -469,7 +469,7 @@ impl<'m, S: Arrivals> Sim<'m, S> {
         }
     }
 
-    fn run(&mut self, mut opts: RunOptions<'_>) -> RunResult {
+    fn run(mut self, mut opts: RunOptions<'_>) -> RunResult {
         let start = Instant::now();
         self.begin();
         self.pump(&mut opts);
@@ -572,8 +572,9 @@ impl<'m, S: Arrivals> Sim<'m, S> {
         }
     }
 
-    /// Closes the run's books: the last time-series interval, the occupancy integral and the result.
-    fn finish(&mut self) -> RunResult {
+    /// Closes the run's books: the last time-series interval, the occupancy integral and the result, which
+    /// takes the metrics over (a run's histograms are megabytes: no copy).
+    fn finish(mut self) -> RunResult {
         let q = self.queue_len();
         self.metrics.pool_classes();
         self.metrics.series.finish(q, self.now);
@@ -583,17 +584,17 @@ impl<'m, S: Arrivals> Sim<'m, S> {
             self.metrics.queueing.in_system_area = self.area_ns as f64 * 1e-9;
             self.metrics.queueing.sojourn_sum_s = self.sojourn_ns as f64 * 1e-9;
         }
+        let router_spend =
+            (0..self.providers.len()).map(|i| self.router.state(EndpointIdx(i as u16)).spend_usd).collect();
         RunResult {
             policy: self.router.name().to_string(),
             replication: self.replication,
-            metrics: self.metrics.clone(),
+            input_error: self.source.error(),
+            metrics: self.metrics,
             end: self.now,
             in_flight: self.in_flight,
             events: self.processed,
-            router_spend: (0..self.providers.len())
-                .map(|i| self.router.state(EndpointIdx(i as u16)).spend_usd)
-                .collect(),
-            input_error: self.source.error(),
+            router_spend,
             busy_s: 0.0,
         }
     }
