@@ -101,8 +101,8 @@ pub struct RunResult {
     pub router_spend: Vec<f64>,
     /// Why the arrivals ended early (a replayed log's spill file could not be read), if they did.
     pub input_error: Option<String>,
-    /// Wall time the run took on its thread, in seconds, from its start to its last event (not the copy of
-    /// its results): with [`run_lockstep`], its own events plus an equal share of generating the arrivals it
+    /// Wall time the run took on its thread, in seconds, from its start to its last event (not the closing of
+    /// its books): with [`run_lockstep`], its own events plus an equal share of generating the arrivals it
     /// shared with the other runs. (The one figure that differs between two runs of the same scenario and
     /// seed.)
     pub busy_s: f64,
