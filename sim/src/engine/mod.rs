@@ -259,20 +259,30 @@ fn fill_info<'t>(templates: &'t mut [RequestInfo], a: &Arrival) -> &'t RequestIn
 
 /// Simulates one policy for one replication of a compiled scenario.
 pub fn run(model: &Compiled, policy: usize, replication: u32, opts: RunOptions<'_>) -> RunResult {
-    let router =
-        Router::new(&model.router_configs[policy]).expect("router configs are validated when the scenario is compiled");
     match &model.replay {
         None => {
             let source = ArrivalSource::new(&model.traffic, model.seed, replication, model.limit);
-            let templates = (0..model.traffic.class_count()).map(|c| model.traffic.request_template(c)).collect();
-            Sim::new(model, router, replication, source, templates, model.traffic.class_count(), false).run(opts)
+            on_scenario_traffic(model, policy, replication, source).run(opts)
         }
         Some(input) => {
             let source = LogSource::new(input, model.seed, replication);
             let (templates, classes) = (input.templates.clone(), input.classes.len());
-            Sim::new(model, router, replication, source, templates, classes, input.trace_driven).run(opts)
+            Sim::new(model, router(model, policy), replication, source, templates, classes, input.trace_driven)
+                .run(opts)
         }
     }
+}
+
+/// The router of policy `policy`.
+fn router(model: &Compiled, policy: usize) -> Router {
+    Router::new(&model.router_configs[policy]).expect("router configs are validated when the scenario is compiled")
+}
+
+/// A run of `policy` on the scenario's own traffic model (its request templates), fed by `source`.
+fn on_scenario_traffic<S: Arrivals>(model: &Compiled, policy: usize, replication: u32, source: S) -> Sim<'_, S> {
+    let classes = model.traffic.class_count();
+    let templates = (0..classes).map(|c| model.traffic.request_template(c)).collect();
+    Sim::new(model, router(model, policy), replication, source, templates, classes, false)
 }
 
 /// Arrivals generated at a time in [`run_lockstep`] (3 MiB). Each switch from one run to the next finds
@@ -307,16 +317,8 @@ fn lockstep(
     if model.replay.is_some() || policies.len() < 2 {
         return policies.iter().zip(opts).map(|(&p, o)| run(model, p, replication, o)).collect();
     }
-    let classes = model.traffic.class_count();
-    let mut sims: Vec<Sim<'_, Fed>> = policies
-        .iter()
-        .map(|&p| {
-            let router = Router::new(&model.router_configs[p])
-                .expect("router configs are validated when the scenario is compiled");
-            let templates = (0..classes).map(|c| model.traffic.request_template(c)).collect();
-            Sim::new(model, router, replication, Fed::default(), templates, classes, false)
-        })
-        .collect();
+    let mut sims: Vec<Sim<'_, Fed>> =
+        policies.iter().map(|&p| on_scenario_traffic(model, p, replication, Fed::default())).collect();
     // Each run's own time: its start, its events and an equal share of generating the chunks it used.
     let mut busy = vec![0.0f64; sims.len()];
     let mut ended = vec![false; sims.len()];
