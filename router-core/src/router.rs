@@ -209,7 +209,8 @@ pub struct Router {
     batcher: Option<Batcher>,
     timeouts: Timeouts,
     seed: u64,
-    /// The next bucket boundary of the endpoints' sliding windows.
+    /// The next bucket boundary of the endpoints' sliding windows, or `Nanos::MAX` when no endpoint has an RPM
+    /// or TPM quota: then no verdict and no score reads the window sums (see [`Router::advance`]).
     next_tick: Nanos,
     /// LiteLLM compat: whether outcomes feed [`crate::state::CompatState`], with how many latency samples.
     compat: Option<CompatTracking>,
@@ -363,6 +364,12 @@ impl Router {
 
     /// Moves every endpoint's windows to `now`. They all share bucket boundaries, so this only walks the
     /// endpoints when a boundary has passed (about once per second with the default one-minute windows).
+    ///
+    /// Without any RPM or TPM quota it never walks them: the quota windows then feed only the filter's quota
+    /// check and the quota-utilisation score, which an unlimited endpoint passes and scores 0 whatever its
+    /// sums; and the circuit breaker reads the error window only right after adding to it, which advances it.
+    /// A window is then advanced by the feedback that adds to it, and its sums (as [`Router::state`] shows
+    /// them) are as of the endpoint's last dispatch or result rather than the last decision.
     #[inline]
     fn advance(&mut self, now: Nanos) {
         if now >= self.next_tick {
@@ -589,7 +596,9 @@ impl Router {
         self.endpoints.iter().position(|e| e.id == id).map(|i| EndpointIdx(i as u16))
     }
 
-    /// Live state of `ep`.
+    /// Live state of `ep`. Its window sums (quota usage, error rate) are as of the last decision when some
+    /// endpoint has an RPM or TPM quota, else as of `ep`'s last dispatch or result (without quotas nothing
+    /// reads them between feedback, so the router does not move them).
     ///
     /// # Panics
     ///
@@ -1372,6 +1381,8 @@ impl Router {
             }
         }
         let board = Scoreboard::new(&gates, &states);
+        // Only quotas read the sliding windows between feedback (see `Router::advance`).
+        let quotas = gates.iter().any(|g| g.rpm != u64::MAX || g.tpm != u64::MAX);
         // Scratch for candidates: the policies active at once form a chain of at most MAX_GROUP_DEPTH + 1, each
         // with at most its target count of candidates, so this capacity is never exceeded (no allocation later).
         let per_policy: Vec<usize> =
@@ -1405,7 +1416,7 @@ impl Router {
                 ttft: root.ttft_timeout.map(|d| d.nanos()).filter(|&t| t > 0),
             },
             seed: cfg.seed,
-            next_tick: 0,
+            next_tick: if quotas { 0 } else { Nanos::MAX },
             compat,
             cooldown,
             group_retry,

@@ -1,10 +1,15 @@
 //! The TPM estimate: the quota filter and `on_dispatch` count a request's tokens the same way, so an endpoint
-//! is filled exactly to its TPM limit and not past it.
+//! is filled exactly to its TPM limit and not past it. And the quota windows move between feedback only when
+//! some endpoint has a quota, which no decision can tell apart.
 
 mod common;
 
 use common::*;
-use router_core::{Outcome, RequestInfo};
+use proptest::prelude::*;
+use router_core::{
+    Attempts, Decision, Endpoint, ErrorClass, Limits, NextAttempt, Outcome, PolicyKind, PolicySpec, Price, RequestInfo,
+    Router, RouterConfig,
+};
 
 const TPM: &str = "[[endpoints]]\nid = \"a\"\nlimits = { tpm = 1000 }\n[[endpoints]]\nid = \"b\"\n\
                    [policy]\nname = \"f\"\nkind = \"fallback\"\ntargets = [\"a\", \"b\"]\n";
@@ -57,4 +62,106 @@ fn on_result_adds_only_the_tokens_beyond_the_estimate() {
     r.on_dispatch(a, &short, 0);
     r.on_result(a, &short, &Outcome::success(1_000_000, None, 100, 50), 0);
     assert_eq!(r.state(a).window_tokens(), 756);
+}
+
+// ===== window ticks =====
+
+/// One step of a feedback sequence: a decision, or the end of the oldest attempt in flight (outcome code:
+/// 0 success, 1 server error, 2 a 429 with Retry-After), each after `gap_ms` of virtual time.
+#[derive(Clone, Debug)]
+enum Step {
+    Decide { gap_ms: u64 },
+    Finish { gap_ms: u64, code: u8, latency_ms: u64 },
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        (0u64..1500).prop_map(|gap_ms| Step::Decide { gap_ms }),
+        (0u64..1500, 0u8..3, 1u64..5000).prop_map(|(gap_ms, code, latency_ms)| Step::Finish {
+            gap_ms,
+            code,
+            latency_ms
+        }),
+    ]
+}
+
+/// A router of `kind` over `n` endpoints with distinct prices, each with `limits`.
+fn priced(kind: PolicyKind, n: usize, limits: Limits, seed: u64) -> RouterConfig {
+    let endpoints = (0..n)
+        .map(|i| Endpoint {
+            price: Price { input_per_mtok: 1.0 + i as f64, output_per_mtok: 2.0 + i as f64 },
+            limits,
+            ..Endpoint::new(format!("e{i}"))
+        })
+        .collect();
+    RouterConfig { endpoints, policy: PolicySpec::new("p", kind), groups: vec![], seed }
+}
+
+/// Every decision and retry of a router over the steps, with feedback (circuit breaker and 429s included).
+fn decisions(cfg: &RouterConfig, steps: &[Step]) -> Vec<(u64, Option<u16>)> {
+    let mut r = Router::new(cfg).expect("valid config");
+    let (mut now, mut id, mut out) = (0u64, 0u64, Vec::new());
+    let mut flying: Vec<(RequestInfo, Attempts)> = Vec::new();
+    for s in steps {
+        match *s {
+            Step::Decide { gap_ms } => {
+                now += gap_ms * MS;
+                id += 1;
+                let req = RequestInfo::new(id, 100 + (id % 7) as u32 * 50);
+                let picked = match r.decide(&req, now) {
+                    Decision::Route { endpoint, .. } => Some(endpoint),
+                    _ => None,
+                };
+                out.push((now, picked.map(|e| e.0)));
+                if let Some(e) = picked {
+                    r.on_dispatch(e, &req, now);
+                    flying.push((req, Attempts::first(e)));
+                }
+            }
+            Step::Finish { gap_ms, code, latency_ms } => {
+                now += gap_ms * MS;
+                if flying.is_empty() {
+                    continue;
+                }
+                let (req, mut attempts) = flying.remove(0);
+                let o = match code {
+                    0 => Outcome::success(latency_ms * MS, None, req.input_tokens, 80),
+                    1 => Outcome::failure(ErrorClass::Server, latency_ms * MS),
+                    _ => {
+                        Outcome { retry_after: Some(latency_ms * MS), ..Outcome::failure(ErrorClass::RateLimited, MS) }
+                    }
+                };
+                r.on_result(attempts.last, &req, &o, now);
+                if let NextAttempt::Retry { endpoint, .. } = r.next_attempt(&req, &mut attempts, &o, now) {
+                    out.push((now, Some(endpoint.0)));
+                    r.on_dispatch(endpoint, &req, now);
+                    flying.push((req, attempts));
+                }
+            }
+        }
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Without any quota the router skips its window ticks (`Router::advance`); a quota that can never bind
+    /// makes it tick every bucket. For every policy that does not score quota use, the two make the same
+    /// decisions over any feedback sequence spanning many buckets: nothing else reads the window sums.
+    #[test]
+    fn window_ticks_matter_only_with_a_quota(
+        kind in prop::sample::select(vec![
+            PolicyKind::RoundRobin, PolicyKind::Weighted, PolicyKind::LeastOutstanding, PolicyKind::P2c,
+            PolicyKind::Latency, PolicyKind::Cost, PolicyKind::Fallback,
+        ]),
+        n in 1usize..6,
+        seed in any::<u64>(),
+        steps in prop::collection::vec(step(), 1..400),
+    ) {
+        let free = priced(kind, n, Limits::default(), seed);
+        let never = Limits { rpm: Some(u32::MAX), tpm: Some(u64::MAX / 2), ..Limits::default() };
+        let ticking = priced(kind, n, never, seed);
+        prop_assert_eq!(decisions(&free, &steps), decisions(&ticking, &steps));
+    }
 }

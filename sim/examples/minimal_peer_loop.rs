@@ -1,8 +1,9 @@
 //! The speed of light for `scenarios/peer-simpy-router.toml`: the same model as a minimal event loop, with
-//! no router library, no keyed random streams and no metrics beyond a latency sum.
+//! no router library (or with router-core, see below), no keyed random streams and no metrics beyond a
+//! latency sum.
 //!
 //! ```text
-//! cargo run --release -p sim --example minimal_peer_loop -- [RATE] [REQUESTS]    # default 5 1000000
+//! cargo run --release -p sim --example minimal_peer_loop -- [RATE] [REQUESTS] [router]   # default 5 1000000
 //! ```
 //!
 //! Poisson arrivals; four endpoints with `slots` servers behind one FIFO queue each; lognormal service
@@ -15,9 +16,15 @@
 //! time: a practical ceiling for any general simulator of this model on the machine. `routesim bench` on
 //! the scenario pays, on top of this loop, for everything that makes it a workbench: router-core's policy
 //! machinery, common random numbers keyed by request and attempt, HDR histograms, time series and warm-up.
+//!
+//! With `router`, the loop routes through router-core instead of its own argmin, exactly as a gateway
+//! would: the scenario's policy as a `Router`, `decide` for a first attempt, `next_attempt` after a
+//! failure, `on_dispatch` and `on_result` as feedback. That is the ceiling for a simulator that runs the
+//! production router, which routesim does by design (the same code routes in the gateway).
 use rand::{RngExt, SeedableRng};
 use rand_distr::{Distribution, Exp, LogNormal};
 use rand_xoshiro::Xoshiro256PlusPlus as Rng;
+use router_core::{Attempts, Decision, EndpointIdx, ErrorClass, NextAttempt, Outcome, RequestInfo, Router};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::time::Instant;
@@ -44,9 +51,13 @@ struct Request {
     dispatched: f64,
     /// Endpoints tried, one bit each.
     tried: u8,
+    /// Arrival number (the request id the router sees).
+    id: u32,
     attempts: u8,
     endpoint: u8,
     fails: bool,
+    /// The router's record of the attempts (router mode).
+    log: Option<Attempts>,
 }
 
 /// The random streams: one per purpose.
@@ -63,6 +74,13 @@ struct Model {
     events: BinaryHeap<Reverse<(u64, u64, u32)>>,
     seq: u64,
     rng: Streams,
+    /// router-core's router for the scenario's policy, and the request it is shown (router mode).
+    router: Option<(Router, RequestInfo)>,
+}
+
+/// Seconds to router-core's nanoseconds.
+fn ns(s: f64) -> u64 {
+    (s * 1e9) as u64
 }
 
 impl Model {
@@ -94,9 +112,26 @@ impl Model {
         self.events.push(Reverse((done.to_bits(), self.seq, r)));
     }
 
-    /// Sends request `r` to the best untried endpoint at `now`: a free slot serves it, else it queues.
-    fn dispatch(&mut self, r: u32, now: f64) {
-        let k = self.pick(self.requests[r as usize].tried);
+    /// Sends request `r` to the best untried endpoint at `now` (in router mode: to the router's choice, made
+    /// by `decide` for a first attempt and by `next_attempt` for a retry): a free slot serves it, else it
+    /// queues. Returns false when the router rejects the request.
+    fn dispatch(&mut self, r: u32, now: f64) -> bool {
+        let k = match &mut self.router {
+            None => self.pick(self.requests[r as usize].tried),
+            Some((router, info)) => {
+                let req = &mut self.requests[r as usize];
+                info.id = req.id as u64;
+                let ep = if req.attempts == 0 {
+                    let Decision::Route { endpoint, .. } = router.decide(info, ns(now)) else { return false };
+                    req.log = Some(Attempts::first(endpoint));
+                    endpoint
+                } else {
+                    EndpointIdx(req.endpoint as u16)
+                };
+                router.on_dispatch(ep, info, ns(now));
+                ep.get()
+            }
+        };
         let req = &mut self.requests[r as usize];
         (req.endpoint, req.dispatched) = (k as u8, now);
         req.tried |= 1 << k;
@@ -108,6 +143,33 @@ impl Model {
         } else {
             e.queue.push_back(r);
         }
+        true
+    }
+
+    /// Router mode: feeds the outcome of request `r`'s attempt, ended at `now`, back to the router and,
+    /// after a failure, asks it where to retry. Returns whether the request is retried (its endpoint set).
+    fn feedback(&mut self, r: u32, now: f64) -> bool {
+        let Some((router, info)) = &mut self.router else { return false };
+        let req = &mut self.requests[r as usize];
+        info.id = req.id as u64;
+        let (ep, latency) = (EndpointIdx(req.endpoint as u16), ns(now) - ns(req.dispatched));
+        let outcome = if req.fails {
+            Outcome::failure(ErrorClass::Server, latency)
+        } else {
+            Outcome::success(latency, None, 1, 1)
+        };
+        router.on_result(ep, info, &outcome, ns(now));
+        if !req.fails {
+            return false;
+        }
+        let Some(log) = &mut req.log else { return false };
+        match router.next_attempt(info, log, &outcome, ns(now)) {
+            NextAttempt::Retry { endpoint, .. } => {
+                req.endpoint = endpoint.get() as u8;
+                true
+            }
+            NextAttempt::GiveUp(_) => false,
+        }
     }
 }
 
@@ -115,6 +177,13 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let rate: f64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(5.0);
     let n: u32 = args.next().and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+    let router = (args.next().as_deref() == Some("router")).then(|| {
+        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/peer-simpy-router.toml");
+        let scenario = sim::scenario::Scenario::load(&file).expect("the peer scenario loads");
+        let model = scenario.compile(&file).expect("the peer scenario compiles");
+        let router = Router::new(&model.router_configs[0]).expect("the peer policy builds");
+        (router, RequestInfo::new(0, 1))
+    });
     let started = Instant::now();
     let endpoints = ENDPOINTS
         .iter()
@@ -128,7 +197,8 @@ fn main() {
         })
         .collect();
     let rng = Streams { service: Rng::seed_from_u64(2), errors: Rng::seed_from_u64(3), ties: Rng::seed_from_u64(4) };
-    let mut m = Model { endpoints, requests: Vec::new(), events: BinaryHeap::new(), seq: 0, rng };
+    let routed = router.is_some();
+    let mut m = Model { endpoints, requests: Vec::new(), events: BinaryHeap::new(), seq: 0, rng, router };
     let (mut arrivals, gap) = (Rng::seed_from_u64(1), Exp::new(rate).expect("positive rate"));
     let mut free: Vec<u32> = Vec::new();
     let (mut next_arrival, mut arrived) = (gap.sample(&mut arrivals), 0u32);
@@ -143,8 +213,11 @@ fn main() {
                 m.requests.push(Request::default());
                 m.requests.len() as u32 - 1
             });
-            m.requests[r as usize] = Request { arrived: now, ..Request::default() };
-            m.dispatch(r, now);
+            m.requests[r as usize] = Request { arrived: now, id: arrived, ..Request::default() };
+            if !m.dispatch(r, now) {
+                failed += 1;
+                free.push(r);
+            }
             continue;
         }
         let Some(Reverse((t, _, r))) = m.events.pop() else { break };
@@ -155,14 +228,15 @@ fn main() {
             Some(next) => m.start(next, now),
             None => m.endpoints[k].busy -= 1,
         }
-        if req.fails && req.attempts < MAX_ATTEMPTS {
-            m.dispatch(r, now);
+        let retry = if routed { m.feedback(r, now) } else { req.fails && req.attempts < MAX_ATTEMPTS };
+        if retry && m.dispatch(r, now) {
             continue;
         }
         if req.fails {
             failed += 1;
         } else {
             let e = &mut m.endpoints[k];
+            // (Unused in router mode, where the router keeps its own average.)
             e.ema = ALPHA * (now - req.dispatched) + (1.0 - ALPHA) * e.ema;
             succeeded += 1;
             latency_sum += now - req.arrived;
@@ -171,7 +245,8 @@ fn main() {
     }
     let wall = started.elapsed().as_secs_f64();
     println!(
-        "rate {rate}/s, {n} requests: {succeeded} succeeded, {failed} failed, mean latency {:.4} s; {:.0} requests/s",
+        "{}rate {rate}/s, {n} requests: {succeeded} succeeded, {failed} failed, mean latency {:.4} s; {:.0} requests/s",
+        if routed { "router-core, " } else { "" },
         latency_sum / succeeded.max(1) as f64,
         f64::from(n) / wall
     );
