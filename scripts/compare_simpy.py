@@ -9,15 +9,19 @@ parameters from the same scenario file. For each rate the script prints:
 * behaviour: mean, p50 and p95 latency of successful requests, successes and failure rate (median over the
   seeds), from `routesim run` and from the SimPy model, and how far apart they are;
 * speed: simulated requests per second of wall time, `routesim bench` (one thread, median of 3 runs) against
-  the SimPy model's `env.run()` (median over the seeds), and their ratio.
+  the SimPy model's `env.run()` (median over the seeds), and their ratio;
+* ceilings (skipped with `--no-ceilings`): the speed of the same model as a minimal event loop with its own
+  argmin, and of that loop routing through router-core as the gateway does (`sim/examples/minimal_peer_loop.rs`,
+  median of 3 runs each), in multiples of the SimPy model's speed: what any simulator of this model can reach
+  on the machine, without and with the production router.
 
 One command from a fresh clone (the repository root; needs Python 3.11+ and cargo):
 
     python3 scripts/compare_simpy.py [--rate 5 10] [--requests 200000] [--seeds 1 2 3]
 
 The first run creates `.venv-simpy/` and installs `scripts/simpy/requirements.txt` into it (pinned SimPy),
-and builds routesim in release mode (`cargo build --release -p sim --bin routesim`, which honours
-CARGO_TARGET_DIR); later runs reuse both. `--python PATH` uses an interpreter that already has SimPy instead.
+and builds routesim and the minimal loop in release mode (`cargo build --release -p sim --bin routesim
+--example minimal_peer_loop`, which honours CARGO_TARGET_DIR); later runs reuse both. `--python PATH` uses an interpreter that already has SimPy instead.
 routesim has no option for the arrival rate, so for each rate the script writes a copy of the scenario with
 `[traffic] rate` changed into a temporary directory.
 """
@@ -65,8 +69,25 @@ def cargo_routesim():
 
 
 def build_routesim():
-    say("cargo build --release -p sim --bin routesim (the first build takes several minutes)")
-    subprocess.run(["cargo", "build", "--release", "-p", "sim", "--bin", "routesim"], cwd=ROOT, check=True)
+    say("cargo build --release -p sim --bin routesim --example minimal_peer_loop (the first build takes several "
+        "minutes)")
+    subprocess.run(["cargo", "build", "--release", "-p", "sim", "--bin", "routesim", "--example", "minimal_peer_loop"],
+                   cwd=ROOT, check=True)
+
+
+def ceiling(rate, n, router):
+    """Requests/s of `sim/examples/minimal_peer_loop.rs` at `rate`: the model as a minimal event loop, with its
+    own argmin or (`router`) routing through router-core as the gateway does; the median of 3 runs."""
+    args = ["cargo", "run", "--quiet", "--release", "-p", "sim", "--example", "minimal_peer_loop", "--",
+            repr(rate), str(n)] + (["router"] if router else [])
+    speeds = []
+    for _ in range(3):
+        done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
+        found = re.search(r"; (\d+) requests/s", done.stdout)
+        if done.returncode != 0 or not found:
+            sys.exit(f"minimal_peer_loop failed:\n{done.stdout}{done.stderr}")
+        speeds.append(int(found.group(1)))
+    return statistics.median(speeds)
 
 
 def routesim(args):
@@ -140,6 +161,8 @@ def main():
     ap.add_argument("--bench-requests", type=int,
                     help="requests per `routesim bench` run (default: --requests)")
     ap.add_argument("--python", help="Python with SimPy installed, instead of creating .venv-simpy/")
+    ap.add_argument("--no-ceilings", dest="ceilings", action="store_false",
+                    help="skip the speed ceilings (sim/examples/minimal_peer_loop.rs, with and without router-core)")
     a = ap.parse_args()
     bench_n = a.bench_requests or a.requests
 
@@ -169,6 +192,12 @@ def main():
             spread = max(abs(x - 1) for x in ratio)
             print(f"{'':>5} {'':>9} behaviour: mean, p50 and p95 within {100 * spread:.1f}% of each other; "
                   f"routesim is {rs_speed / ps_speed:.1f}x faster than SimPy per core")
+            if a.ceilings:
+                loop_n = max(bench_n, 1_000_000)
+                bare, routed = ceiling(rate, loop_n, False), ceiling(rate, loop_n, True)
+                print(f"{'':>5} {'':>9} ceilings ({loop_n} requests, median of 3): the model as a minimal loop "
+                      f"{bare:,.0f} requests/s ({bare / ps_speed:.0f}x SimPy); the same loop routing through "
+                      f"router-core {routed:,.0f} ({routed / ps_speed:.0f}x); 100x SimPy is {100 * ps_speed:,.0f}")
 
 
 if __name__ == "__main__":
