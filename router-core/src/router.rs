@@ -209,9 +209,12 @@ pub struct Router {
     batcher: Option<Batcher>,
     timeouts: Timeouts,
     seed: u64,
-    /// The next bucket boundary of the endpoints' sliding windows, or `Nanos::MAX` when no endpoint has an RPM
-    /// or TPM quota: then no verdict and no score reads the window sums (see [`Router::advance`]).
+    /// When [`Router::advance`] next moves the endpoints' sliding windows.
     next_tick: Nanos,
+    /// `None` when some endpoint has an RPM or TPM quota: the windows move at every bucket boundary. Otherwise
+    /// the span of the longer window: no verdict and no score reads the window sums, and the windows move only
+    /// that often (see [`Router::advance`]).
+    idle_tick: Option<Nanos>,
     /// LiteLLM compat: whether outcomes feed [`crate::state::CompatState`], with how many latency samples.
     compat: Option<CompatTracking>,
     /// LiteLLM cooldowns instead of the circuit breaker.
@@ -362,14 +365,16 @@ impl Router {
         (picked, ctx.why)
     }
 
-    /// Moves every endpoint's windows to `now`. They all share bucket boundaries, so this only walks the
-    /// endpoints when a boundary has passed (about once per second with the default one-minute windows).
+    /// Moves every endpoint's windows to `now` and recomputes the scoreboard. They all share bucket boundaries,
+    /// so this only walks the endpoints when a boundary has passed (about once per second with the default
+    /// one-minute windows).
     ///
-    /// Without any RPM or TPM quota it never walks them: the quota windows then feed only the filter's quota
-    /// check and the quota-utilisation score, which an unlimited endpoint passes and scores 0 whatever its
-    /// sums; and the circuit breaker reads the error window only right after adding to it, which advances it.
-    /// A window is then advanced by the feedback that adds to it, and its sums (as [`Router::state`] shows
-    /// them) are as of the endpoint's last dispatch or result rather than the last decision.
+    /// Without any RPM or TPM quota it walks them only once per window span (`idle_tick`): the quota
+    /// windows then feed only the filter's quota check and the quota-utilisation score, which an unlimited
+    /// endpoint passes and scores 0 whatever its sums; and the circuit breaker reads the error window only
+    /// right after adding to it, which advances it. Between walks a window is advanced by the feedback that
+    /// adds to it, and the scoreboard's bounds only loosen (they stay bounds). At 5 requests/s a boundary
+    /// passes every 5 requests: the walk was about 200 instructions per request of a router without quotas.
     #[inline]
     fn advance(&mut self, now: Nanos) {
         if now >= self.next_tick {
@@ -378,7 +383,7 @@ impl Router {
                 s.advance(now);
                 next = next.min(s.next_boundary());
             }
-            self.next_tick = next;
+            self.next_tick = self.idle_tick.map_or(next, |every| now.saturating_add(every));
             self.board.refresh_all(&self.gates, &self.states);
         }
     }
@@ -597,8 +602,8 @@ impl Router {
     }
 
     /// Live state of `ep`. Its window sums (quota usage, error rate) are as of the last decision when some
-    /// endpoint has an RPM or TPM quota, else as of `ep`'s last dispatch or result (without quotas nothing
-    /// reads them between feedback, so the router does not move them).
+    /// endpoint has an RPM or TPM quota; without one nothing reads them between feedback, and they are as of
+    /// `ep`'s last dispatch or result, or the router's last move of all windows (once per window span), if later.
     ///
     /// # Panics
     ///
@@ -1381,8 +1386,10 @@ impl Router {
             }
         }
         let board = Scoreboard::new(&gates, &states);
-        // Only quotas read the sliding windows between feedback (see `Router::advance`).
-        let quotas = gates.iter().any(|g| g.rpm != u64::MAX || g.tpm != u64::MAX);
+        // Only quotas read the sliding windows between feedback (see `Router::advance`). Any declared quota
+        // counts, even `tpm = u64::MAX`: its gate's reciprocal still weighs the window in the quota score.
+        let quotas = cfg.endpoints.iter().any(|e| e.limits.rpm.is_some() || e.limits.tpm.is_some());
+        let idle_tick = (!quotas).then(|| tracking.error_window.nanos().max(tracking.quota_window.nanos()).max(1));
         // Scratch for candidates: the policies active at once form a chain of at most MAX_GROUP_DEPTH + 1, each
         // with at most its target count of candidates, so this capacity is never exceeded (no allocation later).
         let per_policy: Vec<usize> =
@@ -1416,7 +1423,8 @@ impl Router {
                 ttft: root.ttft_timeout.map(|d| d.nanos()).filter(|&t| t > 0),
             },
             seed: cfg.seed,
-            next_tick: if quotas { 0 } else { Nanos::MAX },
+            next_tick: 0,
+            idle_tick,
             compat,
             cooldown,
             group_retry,

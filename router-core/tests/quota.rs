@@ -97,8 +97,9 @@ fn priced(kind: PolicyKind, n: usize, limits: Limits, seed: u64) -> RouterConfig
     RouterConfig { endpoints, policy: PolicySpec::new("p", kind), groups: vec![], seed }
 }
 
-/// Every decision and retry of a router over the steps, with feedback (circuit breaker and 429s included).
-fn decisions(cfg: &RouterConfig, steps: &[Step]) -> Vec<(u64, Option<u16>)> {
+/// Every decision and retry decision of a router over the steps (with their delays and reasons), with feedback
+/// (circuit breaker and 429s included).
+fn decisions(cfg: &RouterConfig, steps: &[Step]) -> Vec<(u64, String)> {
     let mut r = Router::new(cfg).expect("valid config");
     let (mut now, mut id, mut out) = (0u64, 0u64, Vec::new());
     let mut flying: Vec<(RequestInfo, Attempts)> = Vec::new();
@@ -108,11 +109,12 @@ fn decisions(cfg: &RouterConfig, steps: &[Step]) -> Vec<(u64, Option<u16>)> {
                 now += gap_ms * MS;
                 id += 1;
                 let req = RequestInfo::new(id, 100 + (id % 7) as u32 * 50);
-                let picked = match r.decide(&req, now) {
+                let decision = r.decide(&req, now);
+                out.push((now, format!("{decision:?}")));
+                let picked = match decision {
                     Decision::Route { endpoint, .. } => Some(endpoint),
                     _ => None,
                 };
-                out.push((now, picked.map(|e| e.0)));
                 if let Some(e) = picked {
                     r.on_dispatch(e, &req, now);
                     flying.push((req, Attempts::first(e)));
@@ -132,8 +134,9 @@ fn decisions(cfg: &RouterConfig, steps: &[Step]) -> Vec<(u64, Option<u16>)> {
                     }
                 };
                 r.on_result(attempts.last, &req, &o, now);
-                if let NextAttempt::Retry { endpoint, .. } = r.next_attempt(&req, &mut attempts, &o, now) {
-                    out.push((now, Some(endpoint.0)));
+                let next = r.next_attempt(&req, &mut attempts, &o, now);
+                out.push((now, format!("{next:?}")));
+                if let NextAttempt::Retry { endpoint, .. } = next {
                     r.on_dispatch(endpoint, &req, now);
                     flying.push((req, attempts));
                 }
@@ -146,14 +149,15 @@ fn decisions(cfg: &RouterConfig, steps: &[Step]) -> Vec<(u64, Option<u16>)> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() })]
 
-    /// Without any quota the router skips its window ticks (`Router::advance`); a quota that can never bind
-    /// makes it tick every bucket. For every policy that does not score quota use, the two make the same
+    /// Without any quota the router moves its windows once per window span (`Router::advance`); a quota that
+    /// can never bind makes it move them at every bucket boundary. For every policy that does not weigh quota
+    /// use (hybrid does, by a tiny amount under such a quota), the two make the same decisions and retry
     /// decisions over any feedback sequence spanning many buckets: nothing else reads the window sums.
     #[test]
     fn window_ticks_matter_only_with_a_quota(
         kind in prop::sample::select(vec![
             PolicyKind::RoundRobin, PolicyKind::Weighted, PolicyKind::LeastOutstanding, PolicyKind::P2c,
-            PolicyKind::Latency, PolicyKind::Cost, PolicyKind::Fallback,
+            PolicyKind::Latency, PolicyKind::Usage, PolicyKind::Cost, PolicyKind::Fallback,
         ]),
         n in 1usize..6,
         seed in any::<u64>(),
@@ -163,5 +167,36 @@ proptest! {
         let never = Limits { rpm: Some(u32::MAX), tpm: Some(u64::MAX / 2), ..Limits::default() };
         let ticking = priced(kind, n, never, seed);
         prop_assert_eq!(decisions(&free, &steps), decisions(&ticking, &steps));
+    }
+}
+
+/// A router whose endpoints declare any RPM or TPM quota, however large, moves its windows at every bucket
+/// boundary, so that its window sums are current after each decision; one without quotas moves them once per
+/// window span (one minute by default).
+#[test]
+fn windows_move_every_bucket_with_any_quota_and_every_span_without() {
+    let quota = |rpm: Option<u32>, tpm: Option<u64>| Limits { rpm, tpm, ..Limits::default() };
+    let cases = [
+        ("no quota", Limits::default(), false),
+        ("rpm 1000", quota(Some(1000), None), true),
+        ("tpm 1000", quota(None, Some(1000)), true),
+        ("rpm u32::MAX", quota(Some(u32::MAX), None), true),
+        ("tpm u64::MAX", quota(None, Some(u64::MAX)), true),
+    ];
+    for (name, limits, every_bucket) in cases {
+        let mut r = Router::new(&priced(PolicyKind::RoundRobin, 1, limits, 7)).expect("valid config");
+        let e = idx(&r, "e0");
+        let requests = |r: &Router| r.state(e).window_requests();
+        // The first decision moves the windows; without quotas the next move is due at 60 s.
+        assert_eq!(pick(&mut r, &RequestInfo::new(1, 100), 0), Some(e), "{name}");
+        r.on_dispatch(e, &RequestInfo::new(1, 100), 30 * S + S / 2);
+        assert_eq!(requests(&r), 1, "{name}: counted in the bucket of second 30");
+        assert_eq!(pick(&mut r, &RequestInfo::new(2, 100), 61 * S), Some(e), "{name}");
+        assert_eq!(requests(&r), 1, "{name}: still in the window at 61 s");
+        // The bucket of second 30 leaves the window at 90 s; without quotas the windows next move at 121 s.
+        assert_eq!(pick(&mut r, &RequestInfo::new(3, 100), 91 * S), Some(e), "{name}");
+        assert_eq!(requests(&r), if every_bucket { 0 } else { 1 }, "{name}: at 91 s");
+        assert_eq!(pick(&mut r, &RequestInfo::new(4, 100), 121 * S), Some(e), "{name}");
+        assert_eq!(requests(&r), 0, "{name}: every router has moved its windows by 121 s");
     }
 }
