@@ -21,7 +21,8 @@ One command from a fresh clone (the repository root; needs Python 3.11+ and carg
 
 The first run creates `.venv-simpy/` and installs `scripts/simpy/requirements.txt` into it (pinned SimPy),
 and builds routesim and the minimal loop in release mode (`cargo build --release -p sim --bin routesim
---example minimal_peer_loop`, which honours CARGO_TARGET_DIR); later runs reuse both. `--python PATH` uses an interpreter that already has SimPy instead.
+--example minimal_peer_loop`, which honours CARGO_TARGET_DIR); later runs reuse both. `--python PATH` uses an
+interpreter that already has SimPy instead.
 routesim has no option for the arrival rate, so for each rate the script writes a copy of the scenario with
 `[traffic] rate` changed into a temporary directory.
 """
