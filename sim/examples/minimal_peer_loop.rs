@@ -235,9 +235,11 @@ fn main() {
         if req.fails {
             failed += 1;
         } else {
-            let e = &mut m.endpoints[k];
-            // (Unused in router mode, where the router keeps its own average.)
-            e.ema = ALPHA * (now - req.dispatched) + (1.0 - ALPHA) * e.ema;
+            // The loop's own average; in router mode the router keeps its own (fed by `feedback`).
+            if !routed {
+                let e = &mut m.endpoints[k];
+                e.ema = ALPHA * (now - req.dispatched) + (1.0 - ALPHA) * e.ema;
+            }
             succeeded += 1;
             latency_sum += now - req.arrived;
         }
