@@ -138,6 +138,29 @@ impl Attempts {
     }
 }
 
+/// Who chooses the endpoint of a request in a [`Scope`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Chooser {
+    /// The router's root policy.
+    #[default]
+    Root,
+    /// Another policy of the router (a group; see [`Router::policy_index`]).
+    Policy(PolicyIdx),
+    /// No policy: the first eligible endpoint, in index order (for a request naming endpoints directly).
+    InOrder,
+}
+
+/// Where a request may be routed: who chooses, and the endpoints it may never be sent to (on its first
+/// attempt, retries and fallbacks alike). The default scope is the root policy over every endpoint. `Copy` and
+/// allocation-free: a caller keeps one per request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// Who chooses.
+    pub chooser: Chooser,
+    /// Endpoints excluded from every choice.
+    pub excluded: EndpointSet,
+}
+
 /// What to do after a failed attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NextAttempt {
@@ -221,6 +244,10 @@ pub struct Router {
     cooldown: Option<Cooldown>,
     /// LiteLLM retries within a model group, then its fallback groups.
     group_retry: Option<GroupRetry>,
+    /// Names of the policies, in [`PolicyIdx`] order (the root first).
+    policy_names: Vec<String>,
+    /// Per policy: every endpoint it can route to.
+    reach: Vec<EndpointSet>,
 }
 
 /// How outcomes feed the LiteLLM compat state.
@@ -303,7 +330,14 @@ fn litellm_backoff(retries: u32, min: Nanos, rand: &mut KeyedRand) -> Nanos {
 
 impl Router {
     /// Decides what to do with a new request at `now`.
+    #[inline]
     pub fn decide(&mut self, req: &RequestInfo, now: Nanos) -> Decision {
+        self.decide_in(req, now, &Scope::default())
+    }
+
+    /// [`Router::decide`] within `scope`: its chooser picks among the endpoints it does not exclude. A
+    /// deferrable request is batched only when the batch endpoint is in scope.
+    pub fn decide_in(&mut self, req: &RequestInfo, now: Nanos, scope: &Scope) -> Decision {
         self.advance(now);
         if let (Some(cache), Some(key)) = (&self.cache, req.cache_key)
             && cache.hit(key, now)
@@ -312,10 +346,11 @@ impl Router {
         }
         if req.deferrable
             && let Some(b) = &mut self.batcher
+            && !scope.excluded.contains(b.endpoint())
         {
             return Decision::Batch(b.add(now));
         }
-        let (picked, why) = self.select(0, req, now, EndpointSet::default(), KeyedRand::new(self.seed, req.id, 0));
+        let (picked, why) = self.choose(scope, req, now, EndpointSet::default(), KeyedRand::new(self.seed, req.id, 0));
         match picked {
             Some(endpoint) => {
                 // Only a first attempt earns retry allowance: a rejected request sends nothing, so it must not
@@ -326,6 +361,37 @@ impl Router {
                 Decision::Route { endpoint, max_attempts: self.retry.max_attempts }
             }
             None => Decision::Reject(RejectReason::from_counts(&why)),
+        }
+    }
+
+    /// The endpoint `scope`'s chooser picks, with `tried` excluded too, and the filter's counts of why others
+    /// were not.
+    fn choose(
+        &mut self,
+        scope: &Scope,
+        req: &RequestInfo,
+        now: Nanos,
+        tried: EndpointSet,
+        rand: KeyedRand,
+    ) -> (Option<EndpointIdx>, [u32; 6]) {
+        let exclude = tried.union(scope.excluded);
+        match scope.chooser {
+            Chooser::Root => self.select(0, req, now, exclude, rand),
+            Chooser::Policy(p) if (p.0 as usize) < self.policies.len() => {
+                self.select(p.0 as usize, req, now, exclude, rand)
+            }
+            Chooser::Policy(_) => (None, [0; 6]),
+            Chooser::InOrder => {
+                let mut why = [0u32; 6];
+                for i in 0..self.endpoints.len() {
+                    let e = EndpointIdx(i as u16);
+                    match check(&self.endpoints, &self.states, &self.tracking, exclude, e, req, now) {
+                        Ok(()) => return (Some(e), why),
+                        Err(w) => why[w as usize] += 1,
+                    }
+                }
+                (None, why)
+            }
         }
     }
 
@@ -439,6 +505,16 @@ impl Router {
         }
     }
 
+    /// Opens `ep`'s circuit at `now` for the breaker's cooldown, whatever its error counts (see
+    /// [`EndpointState::open_circuit`]): the gateway calls it when an upstream refuses its credentials, which
+    /// every later request would meet too. After the cooldown a half-open probe tests the endpoint as usual.
+    pub fn open_circuit(&mut self, ep: EndpointIdx, now: Nanos) {
+        if let Some(st) = self.states.get_mut(ep.get()) {
+            st.open_circuit(now, &self.tracking.circuit);
+            self.board.touch(ep);
+        }
+    }
+
     /// Records a health-check result for `ep`.
     pub fn on_health(&mut self, ep: EndpointIdx, healthy: bool, _now: Nanos) {
         if let Some(st) = self.states.get_mut(ep.get()) {
@@ -453,12 +529,26 @@ impl Router {
     /// without a chain, the policy chooses again among the endpoints not yet tried; when nothing else is
     /// eligible and `retry.same_endpoint` allows it, the same endpoint is retried after an exponential
     /// backoff with jitter (at least the Retry-After of a 429). Retries draw on the retry budget.
+    #[inline]
     pub fn next_attempt(
         &mut self,
         req: &RequestInfo,
         attempts: &mut Attempts,
         outcome: &Outcome,
         now: Nanos,
+    ) -> NextAttempt {
+        self.next_attempt_in(req, attempts, outcome, now, &Scope::default())
+    }
+
+    /// [`Router::next_attempt`] for a request decided within `scope` ([`Router::decide_in`]): the next endpoint
+    /// is never one the scope excludes, and without a fallback chain the scope's chooser picks it.
+    pub fn next_attempt_in(
+        &mut self,
+        req: &RequestInfo,
+        attempts: &mut Attempts,
+        outcome: &Outcome,
+        now: Nanos,
+        scope: &Scope,
     ) -> NextAttempt {
         let Some(class) = outcome.error else { return NextAttempt::GiveUp(GiveUpReason::Succeeded) };
         if !self.retry.retry_on.contains(&class) {
@@ -469,17 +559,18 @@ impl Router {
         }
         self.advance(now);
         if self.group_retry.is_some() {
-            return self.next_in_groups(req, attempts, outcome, class, now);
+            return self.next_in_groups(req, attempts, outcome, class, now, scope.excluded);
         }
         let chain = &self.fallbacks[class.index()];
         let other = if chain.is_empty() {
             let rand = KeyedRand::new(self.seed, req.id, 0x100 + attempts.count as u64);
-            self.select(0, req, now, attempts.tried, rand).0
+            self.choose(scope, req, now, attempts.tried, rand).0
         } else {
+            let exclude = attempts.tried.union(scope.excluded);
             chain
                 .iter()
                 .copied()
-                .find(|&e| check(&self.endpoints, &self.states, &self.tracking, attempts.tried, e, req, now).is_ok())
+                .find(|&e| check(&self.endpoints, &self.states, &self.tracking, exclude, e, req, now).is_ok())
         };
         let (endpoint, delay) = match other {
             Some(e) => (e, 0),
@@ -519,6 +610,7 @@ impl Router {
         outcome: &Outcome,
         class: ErrorClass,
         now: Nanos,
+        excluded: EndpointSet,
     ) -> NextAttempt {
         let Some(gr) = &self.group_retry else { return NextAttempt::GiveUp(GiveUpReason::NoEndpoint) };
         let mut stage = attempts.stage;
@@ -541,7 +633,7 @@ impl Router {
                 continue;
             }
             let rand = KeyedRand::new(self.seed, req.id, 0x100 + attempts.count as u64);
-            let picked = self.select(policy.0 as usize, req, now, EndpointSet::default(), rand).0;
+            let picked = self.select(policy.0 as usize, req, now, excluded, rand).0;
             let Some(endpoint) = picked else {
                 // Nothing healthy left in this group: LiteLLM raises at once, into the fallbacks.
                 stage = GroupStage { stage: stage.stage + 1, count: 0, ..stage };
@@ -594,6 +686,21 @@ impl Router {
     /// The endpoints, in index order.
     pub fn endpoints(&self) -> &[Endpoint] {
         &self.endpoints
+    }
+
+    /// The index of the policy (the root or a group) named `name`, for a [`Chooser::Policy`].
+    pub fn policy_index(&self, name: &str) -> Option<PolicyIdx> {
+        self.policy_names.iter().position(|n| n == name).map(|i| PolicyIdx(i as u16))
+    }
+
+    /// The name of policy `p`: the root is 0, then the groups in config order; `None` past the last.
+    pub fn policy_name(&self, p: PolicyIdx) -> Option<&str> {
+        self.policy_names.get(p.0 as usize).map(String::as_str)
+    }
+
+    /// Every endpoint policy `p` can route to, through the groups it targets (empty for an unknown index).
+    pub fn reachable(&self, p: PolicyIdx) -> EndpointSet {
+        self.reach.get(p.0 as usize).copied().unwrap_or_default()
     }
 
     /// The index of the endpoint with id `id`.
@@ -1217,6 +1324,23 @@ impl Router {
             seen
         };
         let compat = compat_tracking(&specs, &reachable, &policies_targets, cfg.endpoints.len(), cooldown.is_some())?;
+        // Every endpoint each policy can reach, through the policies it targets (a tree: the cycle check ran).
+        let reach: Vec<EndpointSet> = (0..specs.len())
+            .map(|i| {
+                let mut set = EndpointSet::default();
+                let mut seen = vec![false; specs.len()];
+                let mut stack = vec![i];
+                while let Some(v) = stack.pop() {
+                    if std::mem::replace(&mut seen[v], true) {
+                        continue;
+                    }
+                    policies_targets[v].iter().for_each(|&e| set.insert(e));
+                    stack.extend(policy_edges(specs[v].0, &names).into_iter().map(|(to, _)| to));
+                }
+                set
+            })
+            .collect();
+        let policy_names: Vec<String> = specs.iter().map(|(s, _)| s.name.clone()).collect();
         let group_retry = match &root.group_retry {
             Some(g) => {
                 // Every endpoint each policy can reach (groups are a tree: the cycle check ran above).
@@ -1428,6 +1552,8 @@ impl Router {
             compat,
             cooldown,
             group_retry,
+            policy_names,
+            reach,
         })
     }
 }

@@ -573,6 +573,15 @@ impl EndpointState {
         self.update_circuit(health_failure, outcome.error.is_none(), now, &cfg.circuit);
     }
 
+    /// Opens the circuit at `now` for the cooldown, whatever the error counts say: for a failure the caller
+    /// knows will repeat on every request (an upstream refusing the credentials it is sent). No-op when the
+    /// breaker is disabled.
+    pub fn open_circuit(&mut self, now: Nanos, cfg: &CircuitConfig) {
+        if cfg.enabled {
+            self.circuit = Circuit::Open { until: now.saturating_add(cfg.cooldown.nanos()) };
+        }
+    }
+
     fn update_circuit(&mut self, failure: bool, success: bool, now: Nanos, cfg: &CircuitConfig) {
         if !cfg.enabled {
             return;

@@ -368,3 +368,81 @@ fn without_batching_deferrable_requests_route_normally() {
         assert_eq!(pick_id(&mut r, &deferrable(i), 0), "online");
     }
 }
+
+// ===== scopes (the gateway's `model` and key allow-lists) and forced circuits =====
+
+const SCOPED: &str = r#"
+[[endpoints]]
+id = "a"
+[[endpoints]]
+id = "b"
+[[endpoints]]
+id = "c"
+
+[policy]
+name = "rr"
+kind = "round-robin"
+fallbacks = ["a"]
+
+[[groups]]
+name = "bc"
+kind = "round-robin"
+targets = ["b", "c"]
+"#;
+
+#[test]
+fn a_scope_confines_the_decision_retries_and_fallbacks() {
+    use router_core::policy::EndpointSet;
+    use router_core::{Chooser, Scope};
+    let mut r = router(SCOPED);
+    let (a, b, c) = (idx(&r, "a"), idx(&r, "b"), idx(&r, "c"));
+    let group = r.policy_index("bc").expect("the group's index");
+    assert_eq!(r.policy_name(group), Some("bc"));
+    let reach = r.reachable(group);
+    assert!(!reach.contains(a) && reach.contains(b) && reach.contains(c));
+    let mut not_bc = EndpointSet::default();
+    not_bc.insert(a);
+    let scope = Scope { chooser: Chooser::Policy(group), excluded: not_bc };
+    for id in 0..20 {
+        let req = RequestInfo::new(id, 10);
+        let Decision::Route { endpoint, .. } = r.decide_in(&req, 0, &scope) else { panic!("a route") };
+        assert_ne!(endpoint, a, "request {id}");
+        // The root's fallback chain names `a`: the scope keeps the retry out of it.
+        let mut attempts = Attempts::first(endpoint);
+        let next = r.next_attempt_in(&req, &mut attempts, &failure(ErrorClass::Server), 0, &scope);
+        assert!(matches!(next, NextAttempt::GiveUp(_)), "request {id}: {next:?}");
+        let next = r.next_attempt(&req, &mut Attempts::first(endpoint), &failure(ErrorClass::Server), 0);
+        assert_eq!(
+            next,
+            NextAttempt::Retry { endpoint: a, delay: 0, fallback: true },
+            "unscoped, the chain is followed"
+        );
+    }
+    // In order: the first eligible endpoint not excluded (max_attempts: the chain of one, plus one).
+    let mut only_c = EndpointSet::default();
+    only_c.insert(a);
+    only_c.insert(b);
+    let scope = Scope { chooser: Chooser::InOrder, excluded: only_c };
+    assert_eq!(r.decide_in(&RequestInfo::new(99, 10), 0, &scope), Decision::Route { endpoint: c, max_attempts: 2 });
+    let mut all = only_c;
+    all.insert(c);
+    let none = Scope { chooser: Chooser::Root, excluded: all };
+    assert!(matches!(r.decide_in(&RequestInfo::new(100, 10), 0, &none), Decision::Reject(_)));
+}
+
+#[test]
+fn open_circuit_takes_an_endpoint_out_for_the_cooldown() {
+    let mut r = router(SCOPED);
+    let a = idx(&r, "a");
+    let req = RequestInfo::new(1, 10);
+    assert!(r.is_eligible(a, &req, 0));
+    r.open_circuit(a, 0);
+    assert!(!r.is_eligible(a, &req, 0), "open at once, whatever the error counts");
+    let cooldown = r.tracking().circuit.cooldown.nanos();
+    assert!(!r.is_eligible(a, &req, cooldown - 1));
+    assert!(r.is_eligible(a, &req, cooldown), "half-open after the cooldown");
+    for id in 0..10 {
+        let Decision::Route { endpoint, .. } = r.decide(&RequestInfo::new(id, 10), MS) else { panic!("a route") };
+        assert_ne!(endpoint, a);
+    }
+}

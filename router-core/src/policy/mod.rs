@@ -158,6 +158,11 @@ impl EndpointSet {
         let (i, bit) = (e.get() / 64, 1u64 << (e.get() % 64));
         self.0[i] = if member { self.0[i] | bit } else { self.0[i] & !bit };
     }
+    /// The endpoints in this set or in `other`.
+    #[inline]
+    pub fn union(self, other: EndpointSet) -> EndpointSet {
+        EndpointSet(std::array::from_fn(|i| self.0[i] | other.0[i]))
+    }
     /// The endpoints of this set that are not in `other`.
     #[inline]
     pub(crate) fn without(self, other: EndpointSet) -> EndpointSet {

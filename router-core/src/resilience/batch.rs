@@ -32,6 +32,11 @@ pub struct Batcher {
 }
 
 impl Batcher {
+    /// The batch endpoint.
+    pub fn endpoint(&self) -> EndpointIdx {
+        self.endpoint
+    }
+
     /// A batcher for `endpoint`.
     pub fn new(cfg: &BatchConfig, endpoint: EndpointIdx) -> Self {
         Batcher {
