@@ -185,7 +185,7 @@ fn main() {
         let gw_url = format!("{}/v1/chat/completions", gw.url());
         let body = |stream: bool| {
             Bytes::from(
-                serde_json::json!({"model": "m", "stream": stream, "stream_options": {"include_usage": true},
+                serde_json::json!({"model": "auto", "stream": stream, "stream_options": {"include_usage": true},
                     "messages": [{"role": "user", "content": "Benchmark prompt of a few words."}]})
                 .to_string(),
             )

@@ -54,27 +54,45 @@ async fn chat(State(app): State<Arc<App>>, request: Request) -> Response {
         }
     };
     match ChatRequest::parse(&bytes, &headers) {
-        Ok(req) => match crate::auth::admit(&app, who, req) {
-            Ok((req, grant)) => crate::routing::complete_as(app, req, grant).await,
-            Err(denied) => *denied,
-        },
+        Ok(mut req) => {
+            let Some(scope) = app.models.resolve(&req.model) else {
+                return ApiError {
+                    param: Some("model"),
+                    ..ApiError::new(
+                        StatusCode::NOT_FOUND,
+                        "invalid_request_error",
+                        "model_not_found",
+                        "the requested model is not served by this gateway (GET /v1/models lists the models it serves)",
+                    )
+                }
+                .into_response();
+            };
+            req.scope = scope;
+            match crate::auth::admit(&app, who, req) {
+                Ok((req, grant)) => crate::routing::complete_as(app, req, grant).await,
+                Err(denied) => *denied,
+            }
+        }
         Err(e) => e.into_response(),
     }
 }
 
 async fn models(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    if let Err(denied) = crate::auth::authenticate(&app, &headers) {
-        return *denied;
-    }
-    let mut data = vec![serde_json::json!({
-        "id": app.cfg.router.policy.name, "object": "model", "created": 0, "owned_by": "routesim"
-    })];
-    for e in &app.endpoints {
-        data.push(serde_json::json!({
-            "id": e.id, "object": "model", "created": 0,
-            "owned_by": if e.provider.is_empty() { "routesim" } else { e.provider.as_str() },
-        }));
-    }
+    let who = match crate::auth::authenticate(&app, &headers) {
+        Ok(who) => who,
+        Err(denied) => return *denied,
+    };
+    // Every name a request's `model` may take (see `crate::models`), those a key may not use left out.
+    let patterns = match &who {
+        crate::auth::Identity::Key(k) => k.entry.models.as_slice(),
+        crate::auth::Identity::Anonymous => &[],
+    };
+    let data: Vec<serde_json::Value> = app
+        .models
+        .listing(patterns)
+        .into_iter()
+        .map(|(id, owner)| serde_json::json!({ "id": id, "object": "model", "created": 0, "owned_by": owner }))
+        .collect();
     json(StatusCode::OK, serde_json::json!({ "object": "list", "data": data }).to_string())
 }
 

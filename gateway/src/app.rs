@@ -37,6 +37,8 @@ pub struct App {
     pub batches: Batches,
     /// The endpoints, in index order.
     pub endpoints: Vec<Endpoint>,
+    /// What a request's `model` names (see [`crate::models`]).
+    pub models: crate::models::ModelTable,
     /// Per-endpoint timeouts: the policy's, else the upstream's (attempt) or `[client]`'s.
     pub timeouts: Vec<Timeouts>,
     /// The wall clock when the gateway started (the log's `time_unix_s` is relative to it).
@@ -94,6 +96,9 @@ impl App {
             None => None,
         };
         let shards = routers.len();
+        let models = routers.with(0, |r| {
+            crate::models::ModelTable::new(r, &cfg.router.policy, &cfg.router.groups, &endpoints, &cfg.upstreams)
+        });
         Ok((
             App {
                 routers,
@@ -105,6 +110,7 @@ impl App {
                 tls,
                 batches: Batches::new(shards),
                 endpoints,
+                models,
                 timeouts,
                 started_wall: SystemTime::now(),
                 next_id: AtomicU64::new(1),

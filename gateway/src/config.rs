@@ -134,6 +134,33 @@ pub struct ClientDefaults {
     pub cache_latency: Option<IgnoredAny>,
 }
 
+/// `[stream]`: how long a committed stream may go quiet, and (optionally) last. The attempt timeout (the
+/// policy's `timeout`, else the upstream's, else `[client] timeout`) bounds a stream only until its first
+/// chunk; then `idle_timeout` bounds every gap between chunks and `total_timeout` the whole stream from the
+/// attempt's dispatch. A stream cut by either ends with an OpenAI-style `error` event.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StreamConfig {
+    /// Longest gap between two chunks of a committed stream (default: the attempt timeout; none without one).
+    pub idle_timeout: Option<Duration>,
+    /// Longest whole stream, from dispatch to its last chunk (default: none).
+    pub total_timeout: Option<Duration>,
+}
+
+/// `[response_cache]`: who shares an answer of the policy's response cache. Entries are scoped by the
+/// client key (anonymous requests share one scope), or by the value of a routing-metadata field (`team`, set
+/// by the keys' `metadata`, so keys of one team share), and always by where the request may be routed (its
+/// model, the key's `models` and `endpoint_tags`, its capabilities): an answer is never served to a request
+/// its producing endpoint could not have taken.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResponseCacheConfig {
+    /// Scope entries by this routing-metadata field instead of the key (absent: by key); a request without
+    /// the field is scoped by its key. Use a field the keys' `metadata` sets: a client's own value could
+    /// name another tenant's scope.
+    pub tenant_field: Option<String>,
+}
+
 /// One `[[endpoints]]` entry: router-core's [`Endpoint`] fields, the `upstream`, and the simulator's
 /// provider-model fields, accepted and ignored.
 #[derive(Clone, Debug, Deserialize)]
@@ -260,6 +287,12 @@ pub struct GatewayFile {
     /// `[health]`.
     #[serde(default)]
     pub health: HealthConfig,
+    /// `[stream]`: timeouts of committed streams.
+    #[serde(default)]
+    pub stream: StreamConfig,
+    /// `[response_cache]`: how cached answers are shared.
+    #[serde(default)]
+    pub response_cache: ResponseCacheConfig,
     /// `[auth]`: key file and usage store.
     #[serde(default)]
     pub auth: AuthConfig,
@@ -362,6 +395,10 @@ pub struct GatewayConfig {
     pub client: ClientDefaults,
     /// `[health]`.
     pub health: HealthConfig,
+    /// `[stream]`.
+    pub stream: StreamConfig,
+    /// `[response_cache]`.
+    pub response_cache: ResponseCacheConfig,
     /// The router configuration of the chosen policy.
     pub router: RouterConfig,
     /// One upstream per endpoint, in endpoint order.
@@ -541,6 +578,22 @@ impl GatewayConfig {
                 });
             }
         }
+        for (field, d) in
+            [("stream.idle_timeout", raw.stream.idle_timeout), ("stream.total_timeout", raw.stream.total_timeout)]
+        {
+            if d.is_some_and(|d| d.nanos() == 0) {
+                return Err(err(
+                    field.into(),
+                    "expected a positive duration like \"60s\" (leave it out for none)".into(),
+                ));
+            }
+        }
+        if raw.response_cache.tenant_field.as_deref().is_some_and(|f| f.trim().is_empty()) {
+            return Err(err(
+                "response_cache.tenant_field".into(),
+                "expected the name of a routing-metadata field such as \"team\" (leave it out to scope by key)".into(),
+            ));
+        }
         if raw.auth.flush_interval.nanos() == 0 {
             return Err(err("auth.flush_interval".into(), "expected a positive duration like \"5s\"".into()));
         }
@@ -557,6 +610,8 @@ impl GatewayConfig {
             request_log: raw.request_log,
             client: raw.client,
             health: raw.health,
+            stream: raw.stream,
+            response_cache: raw.response_cache,
             router,
             upstreams,
             auth: raw.auth,

@@ -11,6 +11,7 @@
 
 #![warn(missing_docs)]
 
+pub mod answer;
 pub mod api;
 pub mod app;
 pub mod auth;
@@ -23,6 +24,7 @@ pub mod health;
 pub mod load;
 pub mod metrics;
 pub mod mock;
+pub mod models;
 pub mod reqlog;
 pub mod request;
 pub mod routing;

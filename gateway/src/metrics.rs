@@ -151,6 +151,8 @@ pub struct Metrics {
     pub log_dropped: Counter,
     /// Per-endpoint series, in endpoint order.
     pub endpoints: Vec<EndpointMetrics>,
+    /// Upstream answers the gateway refused, upstream credential failures and cut streams (issue 28).
+    pub answers: AnswerMetrics,
 }
 
 /// The label set of `routesim_gateway_rejected_total` (public so [`Metrics::rejected`] can be).
@@ -274,7 +276,9 @@ impl Metrics {
                 }
             })
             .collect();
+        let answers = AnswerMetrics::register(&mut r);
         Metrics {
+            answers,
             registry: r,
             requests,
             latency,
@@ -305,6 +309,68 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+// ----- Upstream answers (issue 28): validation, credentials, stream cuts -----
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndpointReasonLabel {
+    endpoint: String,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CutLabel {
+    reason: &'static str,
+}
+
+/// Series about what upstreams answered: refused answers, refused credentials and streams the gateway cut.
+/// They count rare events, so their label sets are looked up when they happen.
+#[derive(Clone, Debug)]
+pub struct AnswerMetrics {
+    invalid: Family<EndpointReasonLabel, Counter>,
+    auth: Family<EndpointLabel, Counter>,
+    cuts: Family<CutLabel, Counter>,
+}
+
+impl AnswerMetrics {
+    fn register(r: &mut Registry) -> AnswerMetrics {
+        let invalid = Family::<EndpointReasonLabel, Counter>::default();
+        r.register(
+            "routesim_gateway_upstream_invalid_answers",
+            "2xx upstream answers that were not a usable completion (treated as server errors), by reason",
+            invalid.clone(),
+        );
+        let auth = Family::<EndpointLabel, Counter>::default();
+        r.register(
+            "routesim_gateway_upstream_auth_failures",
+            "Upstream 401/403 answers: the provider refused the gateway's credentials (circuit opened)",
+            auth.clone(),
+        );
+        let cuts = Family::<CutLabel, Counter>::default();
+        r.register(
+            "routesim_gateway_stream_cuts",
+            "Committed streams the gateway ended with an error event, by reason",
+            cuts.clone(),
+        );
+        AnswerMetrics { invalid, auth, cuts }
+    }
+
+    /// Counts an invalid answer of `endpoint` (its id).
+    pub fn invalid(&self, endpoint: &str, reason: &'static str) {
+        self.invalid.get_or_create(&EndpointReasonLabel { endpoint: endpoint.to_string(), reason }).inc();
+    }
+
+    /// Counts an upstream credential failure of `endpoint` (its id).
+    pub fn auth_failure(&self, endpoint: &str) {
+        self.auth.get_or_create(&EndpointLabel { endpoint: endpoint.to_string() }).inc();
+    }
+
+    /// Counts a stream the gateway ended with an error event (`idle_timeout`, `total_timeout`, `broken`,
+    /// `no_done`).
+    pub fn stream_cut(&self, reason: &'static str) {
+        self.cuts.get_or_create(&CutLabel { reason }).inc();
     }
 }
 

@@ -43,6 +43,22 @@ pub enum MockReply {
     },
     /// Never answers (until the client gives up).
     Hang,
+    /// A fixed answer, whatever the request: for misbehaving upstreams (invalid JSON, an `error` object with a
+    /// 200, a truncated body, plain JSON to a streaming request).
+    Raw {
+        /// HTTP status.
+        status: u16,
+        /// `Content-Type`.
+        content_type: &'static str,
+        /// The body, sent whole.
+        body: String,
+    },
+    /// An error status whose JSON error message echoes the credential the request carried, in full and
+    /// masked (`sk-abc***wxyz`), as some providers do.
+    EchoAuth {
+        /// HTTP status.
+        status: u16,
+    },
 }
 
 impl MockReply {
@@ -229,6 +245,35 @@ async fn chat(State(s): State<Arc<MockState>>, headers: HeaderMap, body: Bytes) 
     let stream = req.get("stream").and_then(|v| v.as_bool()).unwrap_or(false);
     let usage = req.pointer("/stream_options/include_usage").and_then(|v| v.as_bool()).unwrap_or(false);
     match reply {
+        MockReply::Raw { status, content_type, body } => {
+            let mut r =
+                (StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), body).into_response();
+            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            r
+        }
+        MockReply::EchoAuth { status } => {
+            let sent = headers
+                .get(header::AUTHORIZATION)
+                .or_else(|| headers.get("api-key"))
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            let key = sent.strip_prefix("Bearer ").unwrap_or(&sent);
+            let masked = format!(
+                "{}{}{}",
+                key.get(..6).unwrap_or(""),
+                "*".repeat(key.len().saturating_sub(10)),
+                key.get(key.len().saturating_sub(4)..).unwrap_or("")
+            );
+            let body = serde_json::json!({"error": {
+                "message": format!("Incorrect API key provided: {masked}. You sent `Authorization: {sent}`."),
+                "type": "invalid_request_error", "param": null, "code": "invalid_api_key", "key": key,
+            }});
+            let mut r =
+                (StatusCode::from_u16(status).unwrap_or(StatusCode::UNAUTHORIZED), body.to_string()).into_response();
+            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            r
+        }
         MockReply::Hang => {
             std::future::pending::<()>().await;
             unreachable!()

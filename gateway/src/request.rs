@@ -33,6 +33,9 @@ pub struct ChatRequest {
     pub canonical: Option<Vec<u8>>,
     /// The id the client gave the request (`x-routesim-request-id`), used instead of the gateway's own.
     pub client_id: Option<u64>,
+    /// Where it may be routed: what its `model` names, narrowed by the client key's `models` (see
+    /// [`crate::models`]); set by the API layer after parsing.
+    pub scope: router_core::Scope,
 }
 
 /// Estimated prompt tokens of a text (about four characters a token), used to route before the upstream
@@ -200,7 +203,7 @@ impl ChatRequest {
                 push_meta(&mut info.metadata, key, mv);
             }
         }
-        Ok(ChatRequest { body, stream, model, info, canonical: None, client_id })
+        Ok(ChatRequest { body, stream, model, info, canonical: None, client_id, scope: router_core::Scope::default() })
     }
 
     /// Computes the canonical bytes of a non-streaming request (streams are never cached): the body without

@@ -12,18 +12,21 @@
 //! call, gives the router the attempt back as an `other` failure and is logged as cancelled.
 
 use crate::app::App;
+use crate::app::IntoStd;
 use crate::error::ApiError;
 use crate::metrics::Status;
 use crate::reqlog::LogRow;
 use crate::request::ChatRequest;
-use crate::upstream::{SseScanner, Usage, classify_status, classify_transport, parse_retry_after, usage_from_body};
+use crate::upstream::{
+    SseScanner, Usage, UsageFilter, classify_status, classify_transport, parse_retry_after, usage_from_body,
+};
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use router_core::{
     Attempts, ConfigError, Decision, EndpointIdx, ErrorClass, Nanos, NextAttempt, Outcome, RequestInfo, Router,
-    RouterConfig, Timeouts, state::Circuit,
+    RouterConfig, Scope, Timeouts, state::Circuit,
 };
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -96,9 +99,13 @@ struct AttemptFail {
     retry_after: Option<Nanos>,
     /// The upstream's status, when it answered.
     status: Option<u16>,
-    /// The upstream's error body (only passed to the client for a JSON `error` with a 4xx).
+    /// The upstream's error body (passed to the client, scrubbed, only for a JSON `error` with a 4xx).
     body: Option<Bytes>,
     what: String,
+    /// A 2xx answer that was not a usable completion.
+    invalid: Option<crate::answer::Invalid>,
+    /// The upstream refused the gateway's credentials (401/403): the endpoint's circuit is opened.
+    auth: bool,
 }
 
 /// What happened to a request, for metrics and the log.
@@ -129,6 +136,8 @@ struct Tracker {
     done: bool,
     /// The client key's hold (access control), settled with the usage and cost at the end.
     grant: Option<crate::auth::Grant>,
+    /// Where the request may be routed (its `model` and key; see [`crate::models`]).
+    scope: Scope,
 }
 
 impl Tracker {
@@ -149,6 +158,7 @@ impl Tracker {
             sse: SseScanner::default(),
             done: false,
             grant: None,
+            scope: Scope::default(),
         }
     }
 
@@ -167,11 +177,32 @@ impl Tracker {
     /// Feeds back the result of the attempt in flight; after a failure, also asks for the next attempt
     /// (under the same lock).
     fn result(&mut self, outcome: &Outcome, attempts: Option<&mut Attempts>) -> Option<NextAttempt> {
+        self.result_opening(outcome, attempts, false)
+    }
+
+    /// [`Tracker::result`], opening the endpoint's circuit (on every router) before the next attempt is
+    /// chosen when `open` (the upstream refused the gateway's credentials).
+    fn result_opening(
+        &mut self,
+        outcome: &Outcome,
+        attempts: Option<&mut Attempts>,
+        open: bool,
+    ) -> Option<NextAttempt> {
         let (ep, _) = self.in_flight.take()?;
         let now = self.app.now();
+        if open {
+            self.app.routers.each(|i, r| {
+                if i != self.shard {
+                    r.open_circuit(ep, now);
+                }
+            });
+        }
         let (next, circuit) = self.app.routers.with(self.shard, |r| {
             r.on_result(ep, &self.info, outcome, now);
-            let next = attempts.map(|a| r.next_attempt(&self.info, a, outcome, now));
+            if open {
+                r.open_circuit(ep, now);
+            }
+            let next = attempts.map(|a| r.next_attempt_in(&self.info, a, outcome, now, &self.scope));
             (next, r.state(ep).circuit)
         });
         let m = &self.app.metrics.endpoints[ep.get()];
@@ -296,19 +327,27 @@ pub async fn complete(app: Arc<App>, req: ChatRequest) -> Response {
 pub async fn complete_as(app: Arc<App>, mut req: ChatRequest, grant: Option<crate::auth::Grant>) -> Response {
     if app.cache.is_some() {
         req = req.with_canonical();
+        if let Some(canon) = req.canonical.take() {
+            let key_id = grant.as_ref().map(|g| g.key_id());
+            req.canonical = Some(cache_scoped(&app, &req, key_id, canon));
+        }
     }
     let mut info = req.info.clone();
     info.id = req.client_id.unwrap_or_else(|| app.next_id());
     info.cache_key = req.cache_key();
     let mut t = Tracker::new(app.clone(), info);
     t.grant = grant;
+    t.scope = req.scope;
     let now = app.now();
-    let mut decision = app.routers.with(t.shard, |r| r.decide(&t.info, now));
+    let mut decision = app.routers.with(t.shard, |r| r.decide_in(&t.info, now, &t.scope));
     if decision == Decision::CacheHit {
         let hit = match (&app.cache, &req.canonical, t.info.cache_key) {
             (Some(store), Some(canon), Some(key)) => store.get(key, canon, Instant::now()),
             _ => None,
         };
+        // Defence in depth (the key is scoped by where the request may go): never an answer from an endpoint
+        // this request could not have been routed to.
+        let hit = hit.filter(|(_, producer)| could_route(&app, &t, EndpointIdx(*producer)));
         if let Some((body, _producer)) = hit {
             app.metrics.cache_hits.inc();
             t.overhead();
@@ -320,7 +359,7 @@ pub async fn complete_as(app: Arc<App>, mut req: ChatRequest, grant: Option<crat
         let mut again = t.info.clone();
         again.cache_key = None;
         let now = app.now();
-        decision = app.routers.with(t.shard, |r| r.decide(&again, now));
+        decision = app.routers.with(t.shard, |r| r.decide_in(&again, now, &t.scope));
     }
     let first = match decision {
         Decision::Route { endpoint, .. } => endpoint,
@@ -359,9 +398,45 @@ pub async fn complete_as(app: Arc<App>, mut req: ChatRequest, grant: Option<crat
     attempt_loop(app, req, t, first).await
 }
 
+/// The cache key material of a request: its tenant (the client key, or `[response_cache] tenant_field`'s
+/// value), where it may be routed (its scope and required capabilities, the key's `endpoint_tags` among
+/// them) and its canonical body. Two requests share an answer only when all of it is equal.
+fn cache_scoped(app: &App, req: &ChatRequest, key_id: Option<&str>, canon: Vec<u8>) -> Vec<u8> {
+    use std::io::Write;
+    let meta = |k: &str| req.info.metadata.iter().find(|(x, _)| x == k).map(|(_, v)| v);
+    let mut out = Vec::with_capacity(canon.len() + 64);
+    let tenant = app.cfg.response_cache.tenant_field.as_deref().and_then(meta);
+    let _ = match (tenant, key_id) {
+        (Some(v), _) => write!(out, "tenant={v:?}\0"),
+        (None, Some(k)) => write!(out, "key={k:?}\0"),
+        (None, None) => write!(out, "anonymous\0"),
+    };
+    let _ = write!(out, "chooser={:?}\0excluded=", req.scope.chooser);
+    for i in 0..app.endpoints.len() {
+        if req.scope.excluded.contains(EndpointIdx(i as u16)) {
+            let _ = write!(out, "{i},");
+        }
+    }
+    let mut caps: Vec<&str> = req.info.required_capabilities.iter().map(String::as_str).collect();
+    caps.sort_unstable();
+    let _ = write!(out, "\0caps={}\0", caps.join(","));
+    out.extend_from_slice(&canon);
+    out
+}
+
+/// Whether `ep` is an endpoint request `t` could have been routed to: in its scope, with every capability
+/// it requires.
+fn could_route(app: &App, t: &Tracker, ep: EndpointIdx) -> bool {
+    let Some(e) = app.endpoints.get(ep.get()) else { return false };
+    !t.scope.excluded.contains(ep) && t.info.required_capabilities.iter().all(|c| e.capabilities.iter().any(|h| h == c))
+}
+
 async fn attempt_loop(app: Arc<App>, mut req: ChatRequest, mut t: Tracker, first: EndpointIdx) -> Response {
     let mut ep = first;
     let mut attempts = Attempts::first(ep);
+    // The gateway asks for the usage chunk on the client's behalf when it did not set `stream_options`; the
+    // client, who did not ask, does not get it (its `choices` is empty: `choices[0]` loops would break).
+    let strip_usage = req.stream && app.cfg.server.stream_usage && !req.body.contains_key("stream_options");
     loop {
         let upstream = app.upstreams.get(ep.get());
         let body = Bytes::from(req.upstream_body(&upstream.model, app.cfg.server.stream_usage));
@@ -393,9 +468,11 @@ async fn attempt_loop(app: Arc<App>, mut req: ChatRequest, mut t: Tracker, first
             }
             Ok(AttemptOk::Stream { resp, first, ttft, content_type }) => {
                 t.overhead();
-                let deadline = timeouts.attempt.map(|a| sent + Duration::from_nanos(a));
+                let stream_cfg = &app.cfg.stream;
+                let deadline = stream_cfg.total_timeout.map(|d| sent + d.into_std());
+                let idle = stream_cfg.idle_timeout.map(|d| d.into_std()).or(timeouts.attempt.map(Duration::from_nanos));
                 let head = respond_head(StatusCode::OK, content_type, &t);
-                let stream = relay(resp, first, ttft, sent, deadline, t);
+                let stream = relay(resp, first, ttft, sent, (deadline, idle), strip_usage, t);
                 return Response::from_parts(head.into_parts().0, Body::from_stream(stream));
             }
             Err(f) => f,
@@ -403,7 +480,16 @@ async fn attempt_loop(app: Arc<App>, mut req: ChatRequest, mut t: Tracker, first
         let latency = sent.elapsed().as_nanos() as Nanos;
         let mut outcome = Outcome::failure(fail.class, latency);
         outcome.retry_after = fail.retry_after;
-        match t.result(&outcome, Some(&mut attempts)) {
+        let ep_id = &app.endpoints[ep.get()].id;
+        if let Some(inv) = fail.invalid {
+            app.metrics.answers.invalid(ep_id, inv.name());
+            tracing::warn!(endpoint = %ep_id, reason = inv.name(), "upstream {}", inv.what());
+        }
+        if fail.auth {
+            app.metrics.answers.auth_failure(ep_id);
+            tracing::warn!(endpoint = %ep_id, "upstream {}; its circuit is opened", fail.what);
+        }
+        match t.result_opening(&outcome, Some(&mut attempts), fail.auth) {
             Some(NextAttempt::Retry { endpoint, delay, fallback }) => {
                 app.metrics.retries.inc();
                 if fallback {
@@ -437,15 +523,21 @@ async fn attempt_loop(app: Arc<App>, mut req: ChatRequest, mut t: Tracker, first
 fn give_up_error(app: &App, ep: EndpointIdx, fail: &AttemptFail, attempts: u32) -> Response {
     let id = &app.endpoints[ep.get()].id;
     let msg = format!("{attempts} attempt(s) failed; the last, on endpoint `{id}`, {}", fail.what);
-    // A 4xx other than 429 is the upstream's answer to the client's own request: pass its JSON error on.
+    // A 4xx other than 429 is the upstream's answer to the client's own request: pass its JSON error on,
+    // rebuilt from its message (scrubbed of credentials), type, param and code only.
     if fail.class == ErrorClass::Other
         && let (Some(status), Some(body)) = (fail.status, &fail.body)
-        && serde_json::from_slice::<serde_json::Value>(body)
-            .is_ok_and(|v| v.get("error").is_some_and(|e| e.is_object()))
     {
-        let mut r = (StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), body.clone()).into_response();
-        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        return r;
+        let key = app.upstreams.get(ep.get()).api_key.as_deref();
+        if let Some(v) = crate::answer::scrub_error(body, key.as_slice()) {
+            let code = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+            let mut r = (code, v.to_string()).into_response();
+            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            return r;
+        }
+    }
+    if fail.auth {
+        return ApiError::new(StatusCode::BAD_GATEWAY, "api_error", "upstream_auth_failed", msg).into_response();
     }
     let mut e = match fail.class {
         ErrorClass::RateLimited => {
@@ -484,6 +576,19 @@ async fn attempt(app: &App, ep: usize, body: Bytes, stream: bool, to: Timeouts) 
                 .get(header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| parse_retry_after(v, SystemTime::now()));
+            if matches!(status, 401 | 403) {
+                // The provider refused the gateway's own key: not the client's fault, and every request would
+                // meet it. The body is dropped unread (some providers echo the key they were sent).
+                return Err(AttemptFail {
+                    class: ErrorClass::Server,
+                    retry_after: None,
+                    status: Some(status),
+                    body: None,
+                    what: format!("refused the gateway's provider credentials (HTTP {status})"),
+                    invalid: None,
+                    auth: true,
+                });
+            }
             let body = read_bounded(resp, 64 * 1024).await;
             return Err(AttemptFail {
                 class,
@@ -491,18 +596,33 @@ async fn attempt(app: &App, ep: usize, body: Bytes, stream: bool, to: Timeouts) 
                 status: Some(status),
                 body,
                 what: format!("returned HTTP {status}"),
+                invalid: None,
+                auth: false,
             });
         }
         let content_type = resp.headers().get(header::CONTENT_TYPE).cloned();
         if stream {
             let mut resp = resp;
+            if crate::answer::is_json_content_type(content_type.as_ref().map(HeaderValue::as_bytes)) {
+                let body = read_bounded(resp, 64 * 1024).await.unwrap_or_default();
+                return Err(invalid(status, crate::answer::classify_plain_answer(&body)));
+            }
             match resp.chunk().await {
-                Ok(Some(first)) => Ok(AttemptOk::Stream { resp, first, ttft: start.elapsed(), content_type }),
-                Ok(None) => Ok(AttemptOk::Full { status, body: Bytes::new(), content_type }),
+                Ok(Some(first)) => match crate::answer::check_stream_head(&first) {
+                    Ok(()) => Ok(AttemptOk::Stream { resp, first, ttft: start.elapsed(), content_type }),
+                    Err(crate::answer::Invalid::NotAStream) => {
+                        let rest = read_bounded(resp, 64 * 1024).await.unwrap_or_default();
+                        let whole = [&first[..], &rest[..]].concat();
+                        Err(invalid(status, crate::answer::classify_plain_answer(&whole)))
+                    }
+                    Err(why) => Err(invalid(status, why)),
+                },
+                Ok(None) => Err(invalid(status, crate::answer::Invalid::EmptyStream)),
                 Err(e) => Err(transport(e)),
             }
         } else {
             let body = resp.bytes().await.map_err(transport)?;
+            crate::answer::check_completion(&body).map_err(|why| invalid(status, why))?;
             Ok(AttemptOk::Full { status, body, content_type })
         }
     };
@@ -523,6 +643,8 @@ async fn attempt(app: &App, ep: usize, body: Bytes, stream: bool, to: Timeouts) 
                     status: None,
                     body: None,
                     what: format!("{what} ({secs}s)"),
+                    invalid: None,
+                    auth: false,
                 })
             }
         },
@@ -531,7 +653,28 @@ async fn attempt(app: &App, ep: usize, body: Bytes, stream: bool, to: Timeouts) 
 
 fn transport(e: reqwest::Error) -> AttemptFail {
     let (class, what) = classify_transport(&e);
-    AttemptFail { class, retry_after: None, status: None, body: None, what: what.to_string() }
+    AttemptFail {
+        class,
+        retry_after: None,
+        status: None,
+        body: None,
+        what: what.to_string(),
+        invalid: None,
+        auth: false,
+    }
+}
+
+/// A 2xx answer that is not a usable completion: a `server` failure (retried, failed over, counted).
+fn invalid(status: u16, why: crate::answer::Invalid) -> AttemptFail {
+    AttemptFail {
+        class: ErrorClass::Server,
+        retry_after: None,
+        status: Some(status),
+        body: None,
+        what: why.what().to_string(),
+        invalid: Some(why),
+        auth: false,
+    }
 }
 
 /// Up to `limit` bytes of an error body.
@@ -583,10 +726,15 @@ struct Relay {
     first: Option<Bytes>,
     ttft: Duration,
     sent: Instant,
+    /// `[stream] total_timeout`'s deadline.
     deadline: Option<Instant>,
+    /// `[stream] idle_timeout` (default: the attempt timeout): the longest wait for the next chunk.
+    idle: Option<Duration>,
     t: Tracker,
     /// How the upstream stream ended, once it has (reported after the bytes already in hand are sent).
     ended: Option<End>,
+    /// Drops the usage chunk the gateway asked for on the client's behalf (see [`UsageFilter`]).
+    strip: Option<UsageFilter>,
 }
 
 /// How an upstream stream ended.
@@ -596,8 +744,10 @@ enum End {
     Done,
     /// With a transport error.
     Broke(ErrorClass),
-    /// Past the attempt deadline.
-    TimedOut,
+    /// No chunk within the idle timeout.
+    Idle,
+    /// Past the total deadline.
+    Total,
 }
 
 /// The most bytes of already-arrived chunks sent to the client as one write.
@@ -645,42 +795,63 @@ impl Relay {
 /// read would otherwise cost one write (and one wake-up of the client) each. After each chunk the relay lets
 /// the connection task run ([`COALESCE_YIELDS`] times `yield_now`) and takes whatever it has decoded by then,
 /// up to [`COALESCE_BYTES`]; it never waits on the network for more.
+///
+/// Each wait for the next chunk is bounded by the idle timeout and the total deadline. A stream that breaks,
+/// goes quiet, runs past its deadline or ends without `data: [DONE]` is recorded as a failure and ended with
+/// an OpenAI-style `error` event (then a clean end of the body, so the client's HTTP framing stays whole).
 fn relay(
     resp: reqwest::Response,
     first: Bytes,
     ttft: Duration,
     sent: Instant,
-    deadline: Option<Instant>,
+    (deadline, idle): (Option<Instant>, Option<Duration>),
+    strip: bool,
     t: Tracker,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send {
-    let state = Relay { resp, first: Some(first), ttft, sent, deadline, t, ended: None };
+    let strip = strip.then(UsageFilter::default);
+    let state = Relay { resp, first: Some(first), ttft, sent, deadline, idle, t, ended: None, strip };
     futures_util::stream::unfold(state, |mut st| async move {
-        if let Some(end) = st.ended.take() {
-            return st.finish(end);
-        }
-        if st.t.done {
-            return None;
-        }
-        let chunk = match st.first.take() {
-            Some(b) => b,
-            None => {
-                let next = match st.deadline {
-                    Some(d) => {
-                        tokio::time::timeout_at(d.into(), st.resp.chunk()).await.map_err(|_| ErrorClass::Timeout)
-                    }
-                    None => Ok(st.resp.chunk().await),
-                };
-                match next {
-                    Ok(Ok(Some(b))) => b,
-                    Ok(Ok(None)) => return st.finish(End::Done),
-                    Ok(Err(e)) => return st.finish(End::Broke(classify_transport(&e).0)),
-                    Err(_) => return st.finish(End::TimedOut),
-                }
+        loop {
+            if let Some(end) = st.ended.take() {
+                return st.finish(end);
             }
-        };
-        st.t.sse.feed(&chunk);
-        let out = st.take_arrived(chunk).await;
-        Some((Ok(out), st))
+            if st.t.done {
+                return None;
+            }
+            let chunk = match st.first.take() {
+                Some(b) => b,
+                None => {
+                    let idle_at = st.idle.map(|d| Instant::now() + d);
+                    let wait = match (idle_at, st.deadline) {
+                        (Some(i), Some(d)) => Some((i.min(d), d <= i)),
+                        (Some(i), None) => Some((i, false)),
+                        (None, Some(d)) => Some((d, true)),
+                        (None, None) => None,
+                    };
+                    let next = match wait {
+                        Some((at, total)) => tokio::time::timeout_at(at.into(), st.resp.chunk())
+                            .await
+                            .map_err(|_| if total { End::Total } else { End::Idle }),
+                        None => Ok(st.resp.chunk().await),
+                    };
+                    match next {
+                        Ok(Ok(Some(b))) => b,
+                        Ok(Ok(None)) => return st.finish(End::Done),
+                        Ok(Err(e)) => return st.finish(End::Broke(classify_transport(&e).0)),
+                        Err(end) => return st.finish(end),
+                    }
+                }
+            };
+            st.t.sse.feed(&chunk);
+            let out = st.take_arrived(chunk).await;
+            let out = match &mut st.strip {
+                Some(f) => f.filter(&out),
+                None => out,
+            };
+            if !out.is_empty() {
+                return Some((Ok(out), st));
+            }
+        }
     })
 }
 
@@ -723,21 +894,61 @@ impl Relay {
         }
     }
 
-    /// Ends the stream: records the outcome, and for a failure passes an error on to the client.
+    /// Ends the stream: records the outcome; what is still held back and, for a failure, an `error` event go
+    /// out as the last chunk.
     fn finish(mut self, end: End) -> Option<(Result<Bytes, std::io::Error>, Relay)> {
-        match end {
-            End::Done => {
-                self.end(None);
-                None
-            }
+        let mut tail = self.strip.as_mut().map(UsageFilter::flush).unwrap_or_default();
+        let ep_id = self.t.last.map(|e| self.t.app.endpoints[e.get()].id.clone()).unwrap_or_default();
+        let cut = match end {
+            End::Done if self.t.sse.done => None,
+            End::Done => Some((
+                ErrorClass::Server,
+                502,
+                "no_done",
+                "upstream_stream_incomplete",
+                "the upstream ended the stream without `data: [DONE]`".to_string(),
+            )),
             End::Broke(class) => {
-                self.end(Some((class, 502)));
-                Some((Err(std::io::Error::other("the upstream stream broke")), self))
+                Some((class, 502, "broken", "upstream_stream_broken", "the upstream stream broke".to_string()))
             }
-            End::TimedOut => {
-                self.end(Some((ErrorClass::Timeout, 504)));
-                Some((Err(std::io::Error::other("the upstream stream timed out")), self))
+            End::Idle => {
+                let secs = self.idle.map_or(0.0, |d| d.as_secs_f64());
+                Some((
+                    ErrorClass::Timeout,
+                    504,
+                    "idle_timeout",
+                    "stream_idle_timeout",
+                    format!("the upstream sent nothing for {secs}s (the stream idle timeout)"),
+                ))
+            }
+            End::Total => Some((
+                ErrorClass::Timeout,
+                504,
+                "total_timeout",
+                "stream_total_timeout",
+                "the stream reached the gateway's total stream timeout".to_string(),
+            )),
+        };
+        match cut {
+            None => self.end(None),
+            Some((class, http, reason, code, message)) => {
+                self.end(Some((class, http)));
+                let app = &self.t.app;
+                app.metrics.answers.stream_cut(reason);
+                if reason == "no_done" {
+                    app.metrics.answers.invalid(&ep_id, crate::answer::Invalid::NoDone.name());
+                }
+                tracing::warn!(endpoint = %ep_id, reason, "a committed stream was cut: {message}");
+                // An event cut short by the upstream is closed first, so the error is an event of its own.
+                if self.t.sse.mid_line() || !tail.is_empty() && !tail.ends_with(b"\n\n") {
+                    tail.extend_from_slice(b"\n\n");
+                }
+                let kind = if class == ErrorClass::Timeout { "timeout_error" } else { "api_error" };
+                let event =
+                    serde_json::json!({"error": {"message": message, "type": kind, "param": null, "code": code}});
+                tail.extend_from_slice(format!("data: {event}\n\n").as_bytes());
             }
         }
+        (!tail.is_empty()).then(|| (Ok(Bytes::from(tail)), self))
     }
 }

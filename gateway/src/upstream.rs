@@ -144,6 +144,76 @@ impl SseScanner {
     }
 }
 
+impl SseScanner {
+    /// Whether the bytes seen so far end inside a line (the upstream has sent part of an event).
+    pub fn mid_line(&self) -> bool {
+        !self.partial.is_empty()
+    }
+}
+
+/// Removes the usage-only events of a stream (`choices: []` with a `usage`), which the gateway asked for on
+/// the client's behalf (`stream_options.include_usage`), and the blank line that ends each. Lines pass
+/// through as soon as they are whole; only a line not yet ended is held back, until its end arrives.
+#[derive(Clone, Debug, Default)]
+pub struct UsageFilter {
+    held: Vec<u8>,
+    skip_blank: bool,
+}
+
+impl UsageFilter {
+    /// The bytes of `chunk` to pass on (with any line held from before, less usage-only events).
+    pub fn filter(&mut self, chunk: &[u8]) -> Bytes {
+        let mut out = Vec::with_capacity(self.held.len() + chunk.len());
+        let mut rest = chunk;
+        while let Some(pos) = rest.iter().position(|&b| b == b'\n') {
+            let (line, tail) = rest.split_at(pos + 1);
+            rest = tail;
+            if self.held.is_empty() {
+                self.line(line, &mut out);
+            } else {
+                let mut full = std::mem::take(&mut self.held);
+                full.extend_from_slice(line);
+                self.line(&full, &mut out);
+            }
+        }
+        self.held.extend_from_slice(rest);
+        Bytes::from(out)
+    }
+
+    /// What is still held back (a last line without its end), at the end of the stream.
+    pub fn flush(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.held)
+    }
+
+    fn line(&mut self, line: &[u8], out: &mut Vec<u8>) {
+        let bare = line.strip_suffix(b"\n").unwrap_or(line);
+        let bare = bare.strip_suffix(b"\r").unwrap_or(bare);
+        if std::mem::take(&mut self.skip_blank) && bare.is_empty() {
+            return;
+        }
+        if is_usage_only(bare) {
+            self.skip_blank = true;
+            return;
+        }
+        out.extend_from_slice(line);
+    }
+}
+
+/// Whether an SSE line is `data: {...}` with `choices: []` and a `usage`.
+fn is_usage_only(line: &[u8]) -> bool {
+    let Some(data) = line.strip_prefix(b"data:") else { return false };
+    if !contains(data, b"\"usage\"") {
+        return false;
+    }
+    match serde_json::from_slice::<serde_json::Value>(data.trim_ascii()) {
+        Ok(v) => {
+            v.get("choices").and_then(serde_json::Value::as_array).is_some_and(|c| c.is_empty())
+                && v.get("usage").is_some_and(|u| !u.is_null())
+        }
+        Err(_) => false,
+    }
+}
+
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
@@ -239,6 +309,23 @@ mod tests {
         assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:40 GMT", now), Some(3_000_000_000));
         assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:30 GMT", now), Some(0));
         assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn the_usage_only_event_is_removed_across_chunk_boundaries() {
+        let stream = "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}],\"usage\":null}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":34}}\r\n\r\ndata: [DONE]\n\n";
+        let want = "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}],\"usage\":null}\n\ndata: [DONE]\n\n";
+        let b = stream.as_bytes();
+        for split in 0..b.len() {
+            let mut f = UsageFilter::default();
+            let mut got = f.filter(&b[..split]).to_vec();
+            got.extend_from_slice(&f.filter(&b[split..]));
+            got.extend_from_slice(&f.flush());
+            assert_eq!(String::from_utf8(got).unwrap(), want, "split at {split}");
+        }
+        let mut f = UsageFilter::default();
+        assert_eq!(&f.filter(b"data: {\"choi")[..], b"", "a line is held until it ends");
+        assert_eq!(f.flush(), b"data: {\"choi", "and given back at the end");
     }
 
     #[test]

@@ -70,7 +70,7 @@ async fn models_health_and_metrics_endpoints() {
     let (s, v) = json_of(c.get(format!("{}/v1/models", gw.url())).send().await.unwrap()).await;
     assert_eq!(s, 200);
     let ids: Vec<&str> = v["data"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["rr", "e0", "e1"]);
+    assert_eq!(ids, ["auto", "routesim", "rr", "e0", "e1", "model-0", "model-1"], "every name a `model` may take");
     assert_eq!(c.get(format!("{}/healthz", gw.url())).send().await.unwrap().status(), 200);
     assert_eq!(c.get(format!("{}/readyz", gw.url())).send().await.unwrap().status(), 200);
     for _ in 0..4 {
@@ -106,7 +106,7 @@ async fn log_rows_match_what_happened() {
     let gw = gateway(&config_text(&urls(&m), &rest)).await;
     let c = client();
     let url = format!("{}/v1/chat/completions", gw.url());
-    let body = serde_json::json!({"model": "m", "max_tokens": 50, "messages": [{"role": "user", "content": "x"}]});
+    let body = serde_json::json!({"model": "auto", "max_tokens": 50, "messages": [{"role": "user", "content": "x"}]});
     assert_eq!(
         c.post(&url).header("x-routesim-class", "chat").body(body.to_string()).send().await.unwrap().status(),
         200

@@ -86,7 +86,7 @@ fn the_gateway_log_replays_and_fits_with_no_mapping() {
         let c = client();
         let spec = |stream: bool| LoadSpec {
             url: format!("{}/v1/chat/completions", gw.url()),
-            body: serde_json::json!({"model": "m", "stream": stream, "max_tokens": 64,
+            body: serde_json::json!({"model": "auto", "stream": stream, "max_tokens": 64,
                 "messages": [{"role": "user", "content": "Replay me through routesim."}]})
             .to_string()
             .into(),

@@ -44,7 +44,7 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn body(id: u64, stream: bool) -> String {
-    serde_json::json!({"model": "m", "stream": stream, "stream_options": {"include_usage": true},
+    serde_json::json!({"model": "auto", "stream": stream, "stream_options": {"include_usage": true},
         "messages": [{"role": "user", "content": "hello"}],
         "metadata": {"routesim_id": id, "routesim_input_tokens": 100, "routesim_output_tokens": 51}})
     .to_string()

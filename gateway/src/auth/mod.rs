@@ -293,7 +293,8 @@ impl Access {
         Ok(Identity::Key(key.clone()))
     }
 
-    /// Admits `req` for key `key`: the model, then the meter. Merges the key's metadata and endpoint tags
+    /// Admits `req` for key `key` (its model is checked by [`admit`]): the meter. Merges the key's
+    /// metadata and endpoint tags
     /// into the request. The error is the reason and the advised retry delay.
     pub fn admit(
         self: &Arc<Self>,
@@ -301,9 +302,6 @@ impl Access {
         req: &mut ChatRequest,
         now: Nanos,
     ) -> Result<Grant, (DenyReason, Option<Nanos>)> {
-        if !keys::model_allowed(&key.entry.models, &req.model) {
-            return Err((DenyReason::NotAllowed, None));
-        }
         let estimate = req.info.input_tokens as u64 + req.info.expected_output_tokens.unwrap_or(0) as u64;
         let admission = {
             let mut meters = self.meters.lock().unwrap_or_else(|p| p.into_inner());
@@ -490,9 +488,17 @@ pub fn authenticate(app: &App, headers: &HeaderMap) -> Result<Identity, Box<Resp
 pub fn admit(app: &App, who: Identity, mut req: ChatRequest) -> Result<(ChatRequest, Option<Grant>), Box<Response>> {
     match who {
         Identity::Anonymous => Ok((req, None)),
-        Identity::Key(key) => match app.access.admit(&key, &mut req, wall_nanos()) {
-            Ok(g) => Ok((req, Some(g))),
-            Err((reason, retry)) => Err(Box::new(deny(app, reason, Some(key.entry.id.clone()), retry, Some(&req)))),
-        },
+        Identity::Key(key) => {
+            // The key's `models` limit the endpoints that may answer (see `crate::models`).
+            req.scope.excluded = req.scope.excluded.union(app.models.excluded_by_key(&key.entry.models));
+            if !app.models.any_left(&req.scope) {
+                let id = Some(key.entry.id.clone());
+                return Err(Box::new(deny(app, DenyReason::NotAllowed, id, None, Some(&req))));
+            }
+            match app.access.admit(&key, &mut req, wall_nanos()) {
+                Ok(g) => Ok((req, Some(g))),
+                Err((reason, retry)) => Err(Box::new(deny(app, reason, Some(key.entry.id.clone()), retry, Some(&req)))),
+            }
+        }
     }
 }

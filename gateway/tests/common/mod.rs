@@ -55,7 +55,7 @@ pub fn client() -> reqwest::Client {
 
 /// A chat body.
 pub fn chat(content: &str, stream: bool) -> String {
-    serde_json::json!({"model": "any", "stream": stream, "messages": [{"role": "user", "content": content}]})
+    serde_json::json!({"model": "auto", "stream": stream, "messages": [{"role": "user", "content": content}]})
         .to_string()
 }
 
