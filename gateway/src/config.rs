@@ -148,16 +148,16 @@ pub struct StreamConfig {
 }
 
 /// `[response_cache]`: who shares an answer of the policy's response cache. Entries are scoped by the
-/// client key (anonymous requests share one scope), or by the value of a routing-metadata field (`team`, set
-/// by the keys' `metadata`, so keys of one team share), and always by where the request may be routed (its
+/// client key (anonymous requests share one scope), or by the value the keys' `metadata` gives a field
+/// (`team`: keys of one team share), and always by where the request may be routed (its
 /// model, the key's `models` and `endpoint_tags`, its capabilities): an answer is never served to a request
 /// its producing endpoint could not have taken.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ResponseCacheConfig {
-    /// Scope entries by this routing-metadata field instead of the key (absent: by key); a request without
-    /// the field is scoped by its key. Use a field the keys' `metadata` sets: a client's own value could
-    /// name another tenant's scope.
+    /// Scope entries by the value the client keys' own `metadata` gives this field, instead of by key
+    /// (absent: by key); a key whose `metadata` lacks the field is its own scope. A value the client sends
+    /// is never used: it could name another tenant.
     pub tenant_field: Option<String>,
 }
 

@@ -328,8 +328,7 @@ pub async fn complete_as(app: Arc<App>, mut req: ChatRequest, grant: Option<crat
     if app.cache.is_some() {
         req = req.with_canonical();
         if let Some(canon) = req.canonical.take() {
-            let key_id = grant.as_ref().map(|g| g.key_id());
-            req.canonical = Some(cache_scoped(&app, &req, key_id, canon));
+            req.canonical = Some(cache_scoped(&app, &req, grant.as_ref(), canon));
         }
     }
     let mut info = req.info.clone();
@@ -398,15 +397,15 @@ pub async fn complete_as(app: Arc<App>, mut req: ChatRequest, grant: Option<crat
     attempt_loop(app, req, t, first).await
 }
 
-/// The cache key material of a request: its tenant (the client key, or `[response_cache] tenant_field`'s
-/// value), where it may be routed (its scope and required capabilities, the key's `endpoint_tags` among
-/// them) and its canonical body. Two requests share an answer only when all of it is equal.
-fn cache_scoped(app: &App, req: &ChatRequest, key_id: Option<&str>, canon: Vec<u8>) -> Vec<u8> {
+/// The cache key material of a request: its tenant (the client key, or the value the key's own `metadata`
+/// gives `[response_cache] tenant_field`: a client cannot name another tenant), where it may be routed (its
+/// scope and required capabilities, the key's `endpoint_tags` among them) and its canonical body. Two
+/// requests share an answer only when all of it is equal.
+fn cache_scoped(app: &App, req: &ChatRequest, grant: Option<&crate::auth::Grant>, canon: Vec<u8>) -> Vec<u8> {
     use std::io::Write;
-    let meta = |k: &str| req.info.metadata.iter().find(|(x, _)| x == k).map(|(_, v)| v);
     let mut out = Vec::with_capacity(canon.len() + 64);
-    let tenant = app.cfg.response_cache.tenant_field.as_deref().and_then(meta);
-    let _ = match (tenant, key_id) {
+    let tenant = app.cfg.response_cache.tenant_field.as_deref().and_then(|f| grant?.key_metadata(f));
+    let _ = match (tenant, grant.map(|g| g.key_id())) {
         (Some(v), _) => write!(out, "tenant={v:?}\0"),
         (None, Some(k)) => write!(out, "key={k:?}\0"),
         (None, None) => write!(out, "anonymous\0"),

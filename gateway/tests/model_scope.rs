@@ -179,7 +179,8 @@ async fn the_response_cache_is_scoped_per_tenant_and_route() {
     let (k1, s1) = key("search-1", "metadata = { team = \"search\" }");
     let (k2, s2) = key("search-2", "metadata = { team = \"search\" }");
     let (k3, s3) = key("ads-1", "metadata = { team = \"ads\" }");
-    let rest = format!("[response_cache]\ntenant_field = \"team\"\n\n{policy}{k1}{k2}{k3}");
+    let (k4, s4) = key("loner", "");
+    let rest = format!("[response_cache]\ntenant_field = \"team\"\n\n{policy}{k1}{k2}{k3}{k4}");
     let gw = gateway(&config_text(&urls(&m), &rest)).await;
     let (_, _, cache, _) = ask(&c, &gw, Some(&s1), "auto", "q").await;
     assert_eq!(cache, None);
@@ -187,6 +188,13 @@ async fn the_response_cache_is_scoped_per_tenant_and_route() {
     assert_eq!(cache.as_deref(), Some("hit"), "same team");
     let (_, _, cache, _) = ask(&c, &gw, Some(&s3), "auto", "q").await;
     assert_eq!(cache, None, "another team");
+    // A key without the field cannot claim a team through the request's own metadata.
+    let spoof = serde_json::json!({"model": "auto", "metadata": {"team": "search"},
+        "messages": [{"role": "user", "content": "q"}]});
+    let r = c.post(format!("{}/v1/chat/completions", gw.url())).bearer_auth(&s4).body(spoof.to_string()).send().await;
+    let r = r.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("x-routesim-cache").is_none(), "the client's own `team` is not a tenant");
     gw.shutdown();
     gw.wait().await.unwrap();
 }

@@ -365,6 +365,11 @@ impl std::fmt::Debug for Grant {
 }
 
 impl Grant {
+    /// The value the key's own `metadata` gives field `k` (never the client's).
+    pub fn key_metadata(&self, k: &str) -> Option<&MetaValue> {
+        self.key.entry.metadata.get(k)
+    }
+
     /// The key's id.
     pub fn key_id(&self) -> &str {
         &self.key.entry.id
