@@ -7,6 +7,7 @@
 //! | 429 (with `Retry-After` in seconds or as an HTTP date) | `rate_limited` |
 //! | 408, 504, an attempt or TTFT timeout, a connect timeout | `timeout` |
 //! | other 5xx (500, 502, 503, 529, ...), connection refused or reset, a broken stream | `server` |
+//! | 401, 403 (the provider refused the gateway's key; see `routing`) | `server`, circuit opened |
 //! | other 4xx | `other` |
 
 use crate::config::ResolvedUpstream;
@@ -202,7 +203,8 @@ impl UsageFilter {
 /// Whether an SSE line is `data: {...}` with `choices: []` and a `usage`.
 fn is_usage_only(line: &[u8]) -> bool {
     let Some(data) = line.strip_prefix(b"data:") else { return false };
-    if !contains(data, b"\"usage\"") {
+    // Cheap tests first: most chunks carry `"usage": null` and a non-empty `choices`.
+    if !contains(data, b"\"usage\"") || !has_empty_choices(data) {
         return false;
     }
     match serde_json::from_slice::<serde_json::Value>(data.trim_ascii()) {
@@ -212,6 +214,20 @@ fn is_usage_only(line: &[u8]) -> bool {
         }
         Err(_) => false,
     }
+}
+
+/// Whether `"choices"` is followed by `:` and `[]` (whitespace allowed) somewhere in `data`.
+fn has_empty_choices(data: &[u8]) -> bool {
+    const KEY: &[u8] = b"\"choices\"";
+    let mut rest = data;
+    while let Some(at) = rest.windows(KEY.len()).position(|w| w == KEY) {
+        rest = &rest[at + KEY.len()..];
+        let mut it = rest.iter().copied().filter(|b| !b.is_ascii_whitespace());
+        if it.next() == Some(b':') && it.next() == Some(b'[') && it.next() == Some(b']') {
+            return true;
+        }
+    }
+    false
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
@@ -323,6 +339,8 @@ mod tests {
             got.extend_from_slice(&f.flush());
             assert_eq!(String::from_utf8(got).unwrap(), want, "split at {split}");
         }
+        assert!(has_empty_choices(b"{\"choices\" : [ ], \"usage\": {}}"));
+        assert!(!has_empty_choices(b"{\"choices\":[{\"delta\":{}}],\"usage\":null}"));
         let mut f = UsageFilter::default();
         assert_eq!(&f.filter(b"data: {\"choi")[..], b"", "a line is held until it ends");
         assert_eq!(f.flush(), b"data: {\"choi", "and given back at the end");
