@@ -87,7 +87,7 @@ fn litellm_config_imports_groups_strategy_retries_fallbacks_and_cooldowns() {
 }
 
 #[test]
-fn simple_shuffle_weighs_by_weight_else_rpm_else_tpm_as_the_first_deployment_has_them() {
+fn simple_shuffle_weighs_by_weight_else_rpm_else_tpm_as_some_deployment_has_them() {
     let src = "model_list:\n  - model_name: m\n    litellm_params: { model: openai/a, rpm: 300 }\n  \
                - model_name: m\n    litellm_params: { model: openai/b, rpm: 100, weight: 9 }\n  \
                - model_name: m\n    litellm_params: { model: openai/c }\n";
@@ -96,7 +96,20 @@ fn simple_shuffle_weighs_by_weight_else_rpm_else_tpm_as_the_first_deployment_has
     assert_eq!(g.kind, PolicyKind::Weighted);
     let w: Vec<f64> =
         g.targets.iter().map(|t| if let TargetSpec::Weighted { weight, .. } = t { *weight } else { -1.0 }).collect();
-    assert_eq!(w, [300.0, 100.0, 0.0], "the first has rpm but no weight: rpm decides, a missing rpm counts 0");
+    assert_eq!(
+        w,
+        [0.0, 9.0, 0.0],
+        "one deployment sets a weight: weights decide (LiteLLM 1.110.2), a missing one is 0"
+    );
+    let src = "model_list:\n  - model_name: m\n    litellm_params: { model: openai/a }\n  \
+               - model_name: m\n    litellm_params: { model: openai/b, rpm: 100 }\n";
+    let imp = parse(Gateway::Litellm, Path::new("c.yaml"), src).unwrap();
+    let w: Vec<f64> = group(&imp, "m")
+        .targets
+        .iter()
+        .map(|t| if let TargetSpec::Weighted { weight, .. } = t { *weight } else { -1.0 })
+        .collect();
+    assert_eq!(w, [0.0, 100.0], "the second's rpm decides although the first has none");
 }
 
 #[test]
@@ -140,10 +153,14 @@ fn litellm_errors_name_the_key_path_and_line() {
 
 #[test]
 fn prices_come_from_the_config_then_the_price_file_else_an_error_names_the_endpoints() {
+    let src = "model_list:\n  - model_name: m\n    litellm_params: { model: openai/in-house-7b, api_base: http://h/v1 }\n  \
+               - model_name: m\n    litellm_params: { model: openai/gpt-4o }\n";
+    let imp = parse(Gateway::Litellm, Path::new("c.yaml"), src).unwrap();
+    let e = scenario::render(&imp, None, None, "x", &tmp("unpriced.toml")).unwrap_err();
+    assert!(e.message.contains("no price for m-1 (openai/in-house-7b):"), "{}", e.message);
+    assert!(!e.message.contains("m-2"), "gpt-4o is in the known table: {}", e.message);
     let (imp, _) = read(Gateway::Litellm, "litellm-proxy.yaml");
     let out = tmp("prices.toml");
-    let e = scenario::render(&imp, None, None, "x", &out).unwrap_err();
-    assert!(e.message.contains("gpt-4o-3 (openai/gpt-4o), gpt-4o-mini-1 (openai/gpt-4o-mini)"), "{}", e.message);
     let r = scenario::render(&imp, None, Some(&prices()), "x", &out).unwrap();
     let s = Scenario::parse(&out, &r.text).unwrap();
     let price = |id: &str| s.endpoints.iter().find(|e| e.id == id).unwrap().price;
@@ -157,6 +174,78 @@ fn prices_come_from_the_config_then_the_price_file_else_an_error_names_the_endpo
     let names: Vec<&str> = s.policies.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["litellm", "least-outstanding", "p2c", "latency"]);
     assert!(s.groups.iter().any(|g| g.name == "gpt-4o~p2c" && g.kind == PolicyKind::P2c));
+}
+
+#[test]
+fn an_explicit_allowed_fails_of_3_keeps_litellms_per_failure_counter() {
+    // LiteLLM 1.110.2 `_is_allowed_fails_set_on_router`: an explicitly passed value counts, even LiteLLM's
+    // default 3; unset keeps the failure-rate logic.
+    for (line, want) in [("  allowed_fails: 3\n", Some(3)), ("  cooldown_time: 7\n", None)] {
+        let src = format!(
+            "model_list:\n  - model_name: m\n    litellm_params: {{ model: openai/gpt-4o }}\nrouter_settings:\n{line}"
+        );
+        let imp = parse(Gateway::Litellm, Path::new("c.yaml"), &src).unwrap();
+        assert_eq!(imp.policy.cooldown.as_ref().unwrap().allowed_fails, want, "{line}");
+    }
+}
+
+#[test]
+fn unset_num_retries_is_the_litellm_routers_default_of_2() {
+    let src = "model_list:\n  - model_name: m\n    litellm_params: { model: openai/gpt-4o }\n";
+    let imp = parse(Gateway::Litellm, Path::new("c.yaml"), src).unwrap();
+    assert_eq!(imp.policy.group_retry.as_ref().unwrap().num_retries, 2);
+    assert_eq!(imp.policy.retry.as_ref().unwrap().max_attempts, 3);
+    assert!(imp.assumptions.iter().any(|a| a.starts_with("num_retries unset: 2")), "{:?}", imp.assumptions);
+}
+
+#[test]
+fn upstreams_are_urls_or_absent_with_a_warning_never_an_env_reference() {
+    let src = "model_list:\n  - model_name: m\n    litellm_params: { model: azure/gpt-4o, api_base: os.environ/AZURE_API_BASE, api_key: os.environ/AZURE_API_KEY }\n  \
+               - model_name: m\n    litellm_params: { model: anthropic/claude-sonnet-4-20250514 }\n  \
+               - model_name: m\n    litellm_params: { model: bedrock/anthropic.claude-v2, input_cost_per_token: 0.000008, output_cost_per_token: 0.000024 }\n  \
+               - model_name: m\n    litellm_params: { model: gemini/gemini-2.5-flash }\n";
+    let imp = parse(Gateway::Litellm, Path::new("c.yaml"), src).unwrap();
+    let base = |i: usize| imp.endpoints[i].upstream.as_ref().map(|u| u.base_url.as_str());
+    assert_eq!(base(0), None, "os.environ/AZURE_API_BASE is not a URL");
+    assert!(
+        imp.warnings
+            .iter()
+            .any(|w| w.contains("model_list[0].litellm_params.api_base") && w.contains("AZURE_API_BASE"))
+    );
+    assert_eq!(base(1), Some("https://api.anthropic.com/v1"));
+    assert!(imp.assumptions.iter().any(|a| a.contains("model_list[1]") && a.contains("api.anthropic.com")));
+    assert_eq!(base(2), None);
+    assert!(
+        imp.warnings.iter().any(|w| w.contains("model_list[2]") && w.contains("no upstream")),
+        "{:?}",
+        imp.warnings
+    );
+    assert_eq!(base(3), Some("https://generativelanguage.googleapis.com/v1beta/openai"));
+    // Every upstream written is a URL the gateway accepts.
+    let out = tmp("upstreams.toml");
+    let r = scenario::render(&imp, None, None, "x", &out).unwrap();
+    let s = Scenario::parse(&out, &r.text).unwrap();
+    for e in &s.endpoints {
+        if let Some(u) = &e.upstream {
+            assert!(u.base_url.starts_with("http"), "{}: {}", e.id, u.base_url);
+        }
+    }
+}
+
+#[test]
+fn common_models_are_priced_from_the_dated_known_table_and_the_file_says_so() {
+    let (imp, _) = read(Gateway::Portkey, "portkey-config.json");
+    let out = tmp("known-prices.toml");
+    let r = scenario::render(&imp, None, None, "x", &out).unwrap_or_else(|e| panic!("{e}"));
+    let s = Scenario::parse(&out, &r.text).unwrap();
+    let price = |id: &str| s.endpoints.iter().find(|e| e.id == id).unwrap().price;
+    assert_eq!((price("openai-4o").input_per_mtok, price("openai-4o").output_per_mtok), (2.5, 10.0));
+    assert_eq!(price("anthropic-sonnet").output_per_mtok, 15.0, "claude-3-5-sonnet-20241022, undated");
+    assert_eq!(price("free-model").input_per_mtok, 0.15);
+    let known = sim::import::prices::PriceMap::known_source();
+    assert!(known.starts_with("LiteLLM 1.110.2") && known.contains("taken 20"), "{known}");
+    assert!(r.text.contains("prices of openai-4o (gpt-4o): $2.5 in / $10 out per 1M tokens"), "{}", r.text);
+    assert!(r.text.contains(&known), "the file names the table's source and date");
 }
 
 // ===== Portkey =====

@@ -49,6 +49,8 @@ pub fn render(
     let mut missing = Vec::new();
     let mut defaulted = Vec::new();
     let mut assumptions = imp.assumptions.clone();
+    let known = PriceMap::known();
+    let mut assumed_prices = Vec::new();
     for d in &imp.endpoints {
         let fitted = providers.and_then(|p| p.find(&d.id, &d.model));
         let mut spec = match fitted {
@@ -62,7 +64,9 @@ pub fn render(
         spec.model = d.model.clone();
         spec.weight = d.weight;
         spec.upstream = d.upstream.clone();
-        let entry = prices.and_then(|p| p.lookup(&d.model));
+        let given = prices.and_then(|p| p.lookup(&d.model));
+        let known_entry = known.lookup_undated(&d.model);
+        let entry = given.or(known_entry);
         spec.price = if d.input_cost_per_token.is_some() || d.output_cost_per_token.is_some() {
             Price {
                 input_per_mtok: round6(d.input_cost_per_token.unwrap_or(0.0) * 1e6),
@@ -71,10 +75,19 @@ pub fn render(
         } else {
             match (fitted.map(|f| f.price), entry) {
                 (Some(p), _) if p.input_per_mtok > 0.0 || p.output_per_mtok > 0.0 => p,
-                (_, Some(e)) if e.input_cost_per_token.is_some() || e.output_cost_per_token.is_some() => Price {
-                    input_per_mtok: round6(e.input_cost_per_token.unwrap_or(0.0) * 1e6),
-                    output_per_mtok: round6(e.output_cost_per_token.unwrap_or(0.0) * 1e6),
-                },
+                (_, Some(e)) if e.input_cost_per_token.is_some() || e.output_cost_per_token.is_some() => {
+                    let p = Price {
+                        input_per_mtok: round6(e.input_cost_per_token.unwrap_or(0.0) * 1e6),
+                        output_per_mtok: round6(e.output_cost_per_token.unwrap_or(0.0) * 1e6),
+                    };
+                    if given.is_none() {
+                        assumed_prices.push(format!(
+                            "{} ({}): ${} in / ${} out per 1M tokens",
+                            d.id, d.model, p.input_per_mtok, p.output_per_mtok
+                        ));
+                    }
+                    p
+                }
                 _ => {
                     missing.push(format!("{} ({})", d.id, d.model));
                     Price::default()
@@ -93,6 +106,14 @@ pub fn render(
         };
         endpoints.push(spec);
     }
+    if !assumed_prices.is_empty() {
+        assumptions.push(format!(
+            "prices of {}: list prices from routesim's table of well-known models ({}); set \
+             input_cost_per_token and output_cost_per_token in the config, or pass --prices, for your own",
+            assumed_prices.join(", "),
+            PriceMap::known_source()
+        ));
+    }
     if !missing.is_empty() {
         return Err(ImportError {
             file: imp.file.clone(),
@@ -100,7 +121,8 @@ pub fn render(
             line: None,
             message: format!(
                 "no price for {}: set input_cost_per_token and output_cost_per_token in the config, or pass \
-                 --prices with LiteLLM's model_prices_and_context_window.json, or --providers with fitted prices",
+                 --prices with LiteLLM's model_prices_and_context_window.json, or --providers with fitted prices \
+                 (routesim's own table of well-known models has none for them)",
                 missing.join(", ")
             ),
         });
