@@ -314,7 +314,7 @@ fn round_trip(gateway: Gateway, name: &str) {
     let out = tmp(&format!("{name}.toml"));
     let r = scenario::render(&first, None, Some(&prices()), "rt", &out).unwrap();
     let s = Scenario::parse(&out, &r.text).unwrap();
-    let src = Source { policy: &first.policy, groups: &first.groups, endpoints: &s.endpoints };
+    let src = Source { policy: &first.policy, groups: &first.groups, endpoints: &s.endpoints, client_timeout: None };
     let text = match gateway {
         Gateway::Litellm => export::litellm::export(&src).yaml,
         Gateway::Portkey => export::portkey::export(&src).json,
@@ -406,4 +406,64 @@ fn imported_scenarios_run_end_to_end_and_export_reports_the_cost() {
         let text = std::fs::read_to_string(&exported).unwrap();
         assert!(text.contains("latency_p95_s: +0.000000 [+0.000000, +0.000000]"), "{text}");
     }
+}
+
+// ===== exports the real gateways accept (issue 29; the peers themselves run in peer_exports.rs) =====
+
+fn quickstart() -> Scenario {
+    Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/quickstart.toml")).unwrap()
+}
+
+#[test]
+fn litellm_export_uses_litellm_providers_weighs_every_shuffled_deployment_and_keeps_the_client_timeout() {
+    let s = quickstart();
+    let p = s.policies.iter().find(|p| p.name == "round-robin").unwrap();
+    let src = Source { policy: p, groups: &s.groups, endpoints: &s.endpoints, client_timeout: s.client.timeout };
+    let e = export::litellm::export(&src);
+    let cfg: serde_json::Value = serde_norway::from_str(&e.yaml).unwrap();
+    let models: Vec<&str> =
+        cfg["model_list"].as_array().unwrap().iter().map(|d| d["litellm_params"]["model"].as_str().unwrap()).collect();
+    assert_eq!(
+        models,
+        [
+            "openai/gpt-4o-mini",
+            "gemini/gemini-2.5-flash",
+            "anthropic/claude-sonnet-4",
+            "openai/gpt-4.1",
+            "hosted_vllm/llama-3.3-70b-instruct"
+        ]
+    );
+    // simple-shuffle weighs by rpm when no deployment has a weight (llama-70b has no rpm: it would get nothing).
+    for d in cfg["model_list"].as_array().unwrap() {
+        assert_eq!(d["litellm_params"]["weight"], 1.0, "{d}");
+    }
+    assert_eq!(cfg["router_settings"]["timeout"], 60, "the scenario's [client] timeout (LiteLLM waits 6000 s)");
+    assert!(e.unexpressed.iter().any(|u| u.contains("llama-70b") && u.contains("api_base")), "{:?}", e.unexpressed);
+    assert!(e.unexpressed.iter().any(|u| u.contains("uniform random pick")), "{:?}", e.unexpressed);
+}
+
+#[test]
+fn portkey_export_uses_portkey_providers_key_placeholders_bare_models_and_params_model_queries() {
+    let src = "model_list:\n  - model_name: big\n    litellm_params: { model: azure/gpt-4o, api_base: https://x.openai.azure.com/, api_key: os.environ/AZ_KEY, input_cost_per_token: 0.000001, output_cost_per_token: 0.000002 }\n  \
+               - model_name: small\n    litellm_params: { model: hosted_vllm/llama, api_base: http://gpu:8000/v1, input_cost_per_token: 0.000001, output_cost_per_token: 0.000002 }\n";
+    let imp = parse(Gateway::Litellm, Path::new("c.yaml"), src).unwrap();
+    let out = tmp("pk-export.toml");
+    let r = scenario::render(&imp, None, None, "x", &out).unwrap();
+    let s = Scenario::parse(&out, &r.text).unwrap();
+    let src = Source { policy: &imp.policy, groups: &imp.groups, endpoints: &s.endpoints, client_timeout: None };
+    let e = export::portkey::export(&src);
+    let cfg: serde_json::Value = serde_json::from_str(&e.json).unwrap();
+    assert_eq!(cfg["strategy"]["conditions"][0]["query"], serde_json::json!({ "params.model": "big" }), "{}", e.json);
+    let leaf = |i: usize| &cfg["targets"][i]["targets"][0];
+    assert_eq!(leaf(0)["provider"], "azure-openai");
+    assert_eq!(leaf(0)["api_key"], "${AZ_KEY}", "a placeholder, not `os.environ/AZ_KEY` sent as the key");
+    assert_eq!(leaf(0)["override_params"]["model"], "gpt-4o", "no LiteLLM prefix");
+    assert_eq!(leaf(1)["provider"], "openai", "hosted_vllm is not a Portkey provider: OpenAI-compatible at its host");
+    assert_eq!(leaf(1)["custom_host"], "http://gpu:8000/v1");
+    assert!(leaf(1)["api_key"].as_str().unwrap().starts_with("${"), "Portkey needs a key on every target");
+    assert_eq!(e.keys, ["AZ_KEY", "SMALL_1_API_KEY"]);
+    // And it imports back to the same routing.
+    let back = parse(Gateway::Portkey, Path::new("p.json"), &e.json).unwrap();
+    assert_eq!(back.policy.rules[0].when, imp.policy.rules[0].when);
+    assert_eq!(back.endpoints[0].upstream.as_ref().unwrap().api_key_env.as_deref(), Some("AZ_KEY"));
 }

@@ -17,6 +17,11 @@ pub const DEFAULT_TTFT_MS: u64 = 600;
 pub const DEFAULT_TPOT_MS: u64 = 20;
 /// Concurrent requests a provider serves for the account, assumed likewise.
 pub const DEFAULT_SLOTS: u32 = 64;
+/// Share of attempts a provider answers with a 429, assumed likewise (so that retries, fallbacks and
+/// cooldowns act, and an export's cost of approximating them is measured, not 0 by construction).
+pub const DEFAULT_RATE_LIMITED: f64 = 0.002;
+/// Share of attempts a provider answers with a 5xx, assumed likewise.
+pub const DEFAULT_SERVER_ERRORS: f64 = 0.003;
 /// Request rate of the imported traffic (requests per second), assumed.
 pub const DEFAULT_RATE: f64 = 5.0;
 
@@ -130,7 +135,8 @@ pub fn render(
     if !defaulted.is_empty() {
         assumptions.push(format!(
             "provider models of {}: documented defaults (TTFT lognormal median {DEFAULT_TTFT_MS}ms sigma 0.5, \
-             {DEFAULT_TPOT_MS}ms per output token, {DEFAULT_SLOTS} slots, no errors); pass --providers with \
+             {DEFAULT_TPOT_MS}ms per output token, {DEFAULT_SLOTS} slots, {DEFAULT_RATE_LIMITED} of attempts answered \
+             429 and {DEFAULT_SERVER_ERRORS} a 5xx); pass --providers with \
              `routesim fit` output to use measured ones",
             defaulted.join(", ")
         ));
@@ -251,7 +257,8 @@ fn round6(x: f64) -> f64 {
 pub fn default_spec(id: &str) -> EndpointSpec {
     let text = format!(
         "id = {}\nttft = {{ dist = \"lognormal\", median = \"{DEFAULT_TTFT_MS}ms\", sigma = 0.5 }}\n\
-         tpot = {{ dist = \"lognormal\", median = \"{DEFAULT_TPOT_MS}ms\", sigma = 0.3 }}\nslots = {DEFAULT_SLOTS}\n",
+         tpot = {{ dist = \"lognormal\", median = \"{DEFAULT_TPOT_MS}ms\", sigma = 0.3 }}\nslots = {DEFAULT_SLOTS}\n\
+         errors = {{ rate_limited = {DEFAULT_RATE_LIMITED}, server = {DEFAULT_SERVER_ERRORS} }}\n",
         toml_str(id)
     );
     toml::from_str(&text).expect("the default provider model is valid")
