@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 fn tmp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("routesim-peer-exports-{}", std::process::id()));
@@ -52,20 +53,34 @@ fn shipped_exports(gateway: Gateway) -> Vec<(String, String)> {
 fn litellm_check(jobs: &[(u32, PathBuf)]) -> Vec<Value> {
     let peers = peers::peers();
     let mut results = Vec::new();
-    // One process per request count (the script takes one).
+    // One process per request count (the script takes one), run side by side.
     let mut by_n: BTreeMap<u32, Vec<&PathBuf>> = BTreeMap::new();
     for (n, p) in jobs {
         by_n.entry(*n).or_default().push(p);
     }
-    for (n, paths) in by_n {
-        let out = Command::new(&peers.python)
-            .arg(peers::repo_root().join("scripts/peers/litellm_check.py"))
-            .arg(n.to_string())
-            .args(paths)
-            .output()
-            .expect("run litellm_check.py");
-        assert!(out.status.success(), "litellm_check.py failed:\n{}", String::from_utf8_lossy(&out.stderr));
-        for line in String::from_utf8(out.stdout).unwrap().lines() {
+    // Output to files: a full pipe of one child must not stall it while the test waits on another.
+    let children: Vec<_> = by_n
+        .into_iter()
+        .map(|(n, paths)| {
+            static RUN: AtomicUsize = AtomicUsize::new(0);
+            let k = RUN.fetch_add(1, Ordering::Relaxed);
+            let (out, err) = (tmp(&format!("litellm-check-{k}.out")), tmp(&format!("litellm-check-{k}.err")));
+            let child = Command::new(&peers.python)
+                .arg(peers::repo_root().join("scripts/peers/litellm_check.py"))
+                .arg(n.to_string())
+                .args(paths)
+                .stdout(std::fs::File::create(&out).unwrap())
+                .stderr(std::fs::File::create(&err).unwrap())
+                .spawn()
+                .expect("run litellm_check.py");
+            (child, out, err)
+        })
+        .collect();
+    for (mut child, out, err) in children {
+        let status = child.wait().expect("litellm_check.py ends");
+        let stderr = std::fs::read_to_string(&err).unwrap_or_default();
+        assert!(status.success(), "litellm_check.py failed:\n{stderr}");
+        for line in std::fs::read_to_string(&out).unwrap().lines() {
             results.push(serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")));
         }
     }
@@ -103,7 +118,7 @@ fn count(v: &Value, id: &str) -> f64 {
 /// (LiteLLM takes ~50 ms a request on a loaded machine).
 fn requests_for(strategy: &str) -> u32 {
     match strategy {
-        "simple-shuffle" => 120,
+        "simple-shuffle" => 100,
         _ => 16,
     }
 }
@@ -388,9 +403,11 @@ fn portkey_exports_are_accepted_by_the_real_gateway_and_route_as_intended() {
     let labels: Vec<String> =
         shipped_exports(Gateway::Portkey).into_iter().map(|(l, _)| l).chain(["portkey-peer".into()]).collect();
     for (label, a) in labels.iter().zip(out["accept"].as_array().unwrap()) {
+        // Accepted: the gateway validated the config, routed and called the chosen provider, which is
+        // unreachable inside the namespace (a rejected config is a 400 "Invalid config passed").
         let body = a["body"].as_str().unwrap_or("");
         assert!(
-            !(body.contains("Invalid target name") || a["status"] == 400 && body.contains("Invalid config")),
+            body.contains("fetch failed") && a["status"] != 400,
             "{label}: the Portkey gateway rejects the export: {a}"
         );
     }
