@@ -467,3 +467,31 @@ fn portkey_export_uses_portkey_providers_key_placeholders_bare_models_and_params
     assert_eq!(back.policy.rules[0].when, imp.policy.rules[0].when);
     assert_eq!(back.endpoints[0].upstream.as_ref().unwrap().api_key_env.as_deref(), Some("AZ_KEY"));
 }
+
+#[test]
+fn imported_endpoints_fail_a_little_and_export_says_when_no_endpoint_can_fail() {
+    // The default provider models fail sometimes, so an export's cost covers retries and fallbacks (it read
+    // 0 +- 0 when they never failed).
+    let (imp, _) = read(Gateway::Portkey, "portkey-config.json");
+    let out = tmp("failing.toml");
+    let r = scenario::render(&imp, None, None, "x", &out).unwrap();
+    let s = Scenario::parse(&out, &r.text).unwrap();
+    assert!(s.endpoints.iter().all(|e| e.errors.rate_limited > 0.0 && e.errors.server > 0.0));
+    // A scenario whose endpoints never fail: the cost block says what was not exercised.
+    let gw = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/gateway-overhead.toml");
+    let exported = tmp("never-fails.yaml");
+    let o = routesim(&[
+        "export",
+        "litellm",
+        gw.to_str().unwrap(),
+        "--requests",
+        "200",
+        "--replications",
+        "2",
+        "--out",
+        exported.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(&exported).unwrap();
+    assert!(text.contains("no endpoint of the scenario ever fails"), "{text}");
+}
