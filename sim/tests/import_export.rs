@@ -87,7 +87,7 @@ fn litellm_config_imports_groups_strategy_retries_fallbacks_and_cooldowns() {
 }
 
 #[test]
-fn simple_shuffle_weighs_by_weight_else_rpm_else_tpm_as_the_first_deployment_has_them() {
+fn simple_shuffle_weighs_by_weight_else_rpm_else_tpm_as_some_deployment_has_them() {
     let src = "model_list:\n  - model_name: m\n    litellm_params: { model: openai/a, rpm: 300 }\n  \
                - model_name: m\n    litellm_params: { model: openai/b, rpm: 100, weight: 9 }\n  \
                - model_name: m\n    litellm_params: { model: openai/c }\n";
@@ -96,7 +96,20 @@ fn simple_shuffle_weighs_by_weight_else_rpm_else_tpm_as_the_first_deployment_has
     assert_eq!(g.kind, PolicyKind::Weighted);
     let w: Vec<f64> =
         g.targets.iter().map(|t| if let TargetSpec::Weighted { weight, .. } = t { *weight } else { -1.0 }).collect();
-    assert_eq!(w, [300.0, 100.0, 0.0], "the first has rpm but no weight: rpm decides, a missing rpm counts 0");
+    assert_eq!(
+        w,
+        [0.0, 9.0, 0.0],
+        "one deployment sets a weight: weights decide (LiteLLM 1.110.2), a missing one is 0"
+    );
+    let src = "model_list:\n  - model_name: m\n    litellm_params: { model: openai/a }\n  \
+               - model_name: m\n    litellm_params: { model: openai/b, rpm: 100 }\n";
+    let imp = parse(Gateway::Litellm, Path::new("c.yaml"), src).unwrap();
+    let w: Vec<f64> = group(&imp, "m")
+        .targets
+        .iter()
+        .map(|t| if let TargetSpec::Weighted { weight, .. } = t { *weight } else { -1.0 })
+        .collect();
+    assert_eq!(w, [0.0, 100.0], "the second's rpm decides although the first has none");
 }
 
 #[test]
@@ -140,10 +153,14 @@ fn litellm_errors_name_the_key_path_and_line() {
 
 #[test]
 fn prices_come_from_the_config_then_the_price_file_else_an_error_names_the_endpoints() {
+    let src = "model_list:\n  - model_name: m\n    litellm_params: { model: openai/in-house-7b, api_base: http://h/v1 }\n  \
+               - model_name: m\n    litellm_params: { model: openai/gpt-4o }\n";
+    let imp = parse(Gateway::Litellm, Path::new("c.yaml"), src).unwrap();
+    let e = scenario::render(&imp, None, None, "x", &tmp("unpriced.toml")).unwrap_err();
+    assert!(e.message.contains("no price for m-1 (openai/in-house-7b):"), "{}", e.message);
+    assert!(!e.message.contains("m-2"), "gpt-4o is in the known table: {}", e.message);
     let (imp, _) = read(Gateway::Litellm, "litellm-proxy.yaml");
     let out = tmp("prices.toml");
-    let e = scenario::render(&imp, None, None, "x", &out).unwrap_err();
-    assert!(e.message.contains("gpt-4o-3 (openai/gpt-4o), gpt-4o-mini-1 (openai/gpt-4o-mini)"), "{}", e.message);
     let r = scenario::render(&imp, None, Some(&prices()), "x", &out).unwrap();
     let s = Scenario::parse(&out, &r.text).unwrap();
     let price = |id: &str| s.endpoints.iter().find(|e| e.id == id).unwrap().price;
@@ -157,6 +174,78 @@ fn prices_come_from_the_config_then_the_price_file_else_an_error_names_the_endpo
     let names: Vec<&str> = s.policies.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["litellm", "least-outstanding", "p2c", "latency"]);
     assert!(s.groups.iter().any(|g| g.name == "gpt-4o~p2c" && g.kind == PolicyKind::P2c));
+}
+
+#[test]
+fn an_explicit_allowed_fails_of_3_keeps_litellms_per_failure_counter() {
+    // LiteLLM 1.110.2 `_is_allowed_fails_set_on_router`: an explicitly passed value counts, even LiteLLM's
+    // default 3; unset keeps the failure-rate logic.
+    for (line, want) in [("  allowed_fails: 3\n", Some(3)), ("  cooldown_time: 7\n", None)] {
+        let src = format!(
+            "model_list:\n  - model_name: m\n    litellm_params: {{ model: openai/gpt-4o }}\nrouter_settings:\n{line}"
+        );
+        let imp = parse(Gateway::Litellm, Path::new("c.yaml"), &src).unwrap();
+        assert_eq!(imp.policy.cooldown.as_ref().unwrap().allowed_fails, want, "{line}");
+    }
+}
+
+#[test]
+fn unset_num_retries_is_the_litellm_routers_default_of_2() {
+    let src = "model_list:\n  - model_name: m\n    litellm_params: { model: openai/gpt-4o }\n";
+    let imp = parse(Gateway::Litellm, Path::new("c.yaml"), src).unwrap();
+    assert_eq!(imp.policy.group_retry.as_ref().unwrap().num_retries, 2);
+    assert_eq!(imp.policy.retry.as_ref().unwrap().max_attempts, 3);
+    assert!(imp.assumptions.iter().any(|a| a.starts_with("num_retries unset: 2")), "{:?}", imp.assumptions);
+}
+
+#[test]
+fn upstreams_are_urls_or_absent_with_a_warning_never_an_env_reference() {
+    let src = "model_list:\n  - model_name: m\n    litellm_params: { model: azure/gpt-4o, api_base: os.environ/AZURE_API_BASE, api_key: os.environ/AZURE_API_KEY }\n  \
+               - model_name: m\n    litellm_params: { model: anthropic/claude-sonnet-4-20250514 }\n  \
+               - model_name: m\n    litellm_params: { model: bedrock/anthropic.claude-v2, input_cost_per_token: 0.000008, output_cost_per_token: 0.000024 }\n  \
+               - model_name: m\n    litellm_params: { model: gemini/gemini-2.5-flash }\n";
+    let imp = parse(Gateway::Litellm, Path::new("c.yaml"), src).unwrap();
+    let base = |i: usize| imp.endpoints[i].upstream.as_ref().map(|u| u.base_url.as_str());
+    assert_eq!(base(0), None, "os.environ/AZURE_API_BASE is not a URL");
+    assert!(
+        imp.warnings
+            .iter()
+            .any(|w| w.contains("model_list[0].litellm_params.api_base") && w.contains("AZURE_API_BASE"))
+    );
+    assert_eq!(base(1), Some("https://api.anthropic.com/v1"));
+    assert!(imp.assumptions.iter().any(|a| a.contains("model_list[1]") && a.contains("api.anthropic.com")));
+    assert_eq!(base(2), None);
+    assert!(
+        imp.warnings.iter().any(|w| w.contains("model_list[2]") && w.contains("no upstream")),
+        "{:?}",
+        imp.warnings
+    );
+    assert_eq!(base(3), Some("https://generativelanguage.googleapis.com/v1beta/openai"));
+    // Every upstream written is a URL the gateway accepts.
+    let out = tmp("upstreams.toml");
+    let r = scenario::render(&imp, None, None, "x", &out).unwrap();
+    let s = Scenario::parse(&out, &r.text).unwrap();
+    for e in &s.endpoints {
+        if let Some(u) = &e.upstream {
+            assert!(u.base_url.starts_with("http"), "{}: {}", e.id, u.base_url);
+        }
+    }
+}
+
+#[test]
+fn common_models_are_priced_from_the_dated_known_table_and_the_file_says_so() {
+    let (imp, _) = read(Gateway::Portkey, "portkey-config.json");
+    let out = tmp("known-prices.toml");
+    let r = scenario::render(&imp, None, None, "x", &out).unwrap_or_else(|e| panic!("{e}"));
+    let s = Scenario::parse(&out, &r.text).unwrap();
+    let price = |id: &str| s.endpoints.iter().find(|e| e.id == id).unwrap().price;
+    assert_eq!((price("openai-4o").input_per_mtok, price("openai-4o").output_per_mtok), (2.5, 10.0));
+    assert_eq!(price("anthropic-sonnet").output_per_mtok, 15.0, "claude-3-5-sonnet-20241022, undated");
+    assert_eq!(price("free-model").input_per_mtok, 0.15);
+    let known = sim::import::prices::PriceMap::known_source();
+    assert!(known.starts_with("LiteLLM 1.110.2") && known.contains("taken 20"), "{known}");
+    assert!(r.text.contains("prices of openai-4o (gpt-4o): $2.5 in / $10 out per 1M tokens"), "{}", r.text);
+    assert!(r.text.contains(&known), "the file names the table's source and date");
 }
 
 // ===== Portkey =====
@@ -225,7 +314,7 @@ fn round_trip(gateway: Gateway, name: &str) {
     let out = tmp(&format!("{name}.toml"));
     let r = scenario::render(&first, None, Some(&prices()), "rt", &out).unwrap();
     let s = Scenario::parse(&out, &r.text).unwrap();
-    let src = Source { policy: &first.policy, groups: &first.groups, endpoints: &s.endpoints };
+    let src = Source { policy: &first.policy, groups: &first.groups, endpoints: &s.endpoints, client_timeout: None };
     let text = match gateway {
         Gateway::Litellm => export::litellm::export(&src).yaml,
         Gateway::Portkey => export::portkey::export(&src).json,
@@ -317,4 +406,92 @@ fn imported_scenarios_run_end_to_end_and_export_reports_the_cost() {
         let text = std::fs::read_to_string(&exported).unwrap();
         assert!(text.contains("latency_p95_s: +0.000000 [+0.000000, +0.000000]"), "{text}");
     }
+}
+
+// ===== exports the real gateways accept (issue 29; the peers themselves run in peer_exports.rs) =====
+
+fn quickstart() -> Scenario {
+    Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/quickstart.toml")).unwrap()
+}
+
+#[test]
+fn litellm_export_uses_litellm_providers_weighs_every_shuffled_deployment_and_keeps_the_client_timeout() {
+    let s = quickstart();
+    let p = s.policies.iter().find(|p| p.name == "round-robin").unwrap();
+    let src = Source { policy: p, groups: &s.groups, endpoints: &s.endpoints, client_timeout: s.client.timeout };
+    let e = export::litellm::export(&src);
+    let cfg: serde_json::Value = serde_norway::from_str(&e.yaml).unwrap();
+    let models: Vec<&str> =
+        cfg["model_list"].as_array().unwrap().iter().map(|d| d["litellm_params"]["model"].as_str().unwrap()).collect();
+    assert_eq!(
+        models,
+        [
+            "openai/gpt-4o-mini",
+            "gemini/gemini-2.5-flash",
+            "anthropic/claude-sonnet-4",
+            "openai/gpt-4.1",
+            "hosted_vllm/llama-3.3-70b-instruct"
+        ]
+    );
+    // simple-shuffle weighs by rpm when no deployment has a weight (llama-70b has no rpm: it would get nothing).
+    for d in cfg["model_list"].as_array().unwrap() {
+        assert_eq!(d["litellm_params"]["weight"], 1.0, "{d}");
+    }
+    assert_eq!(cfg["router_settings"]["timeout"], 60, "the scenario's [client] timeout (LiteLLM waits 6000 s)");
+    assert!(e.unexpressed.iter().any(|u| u.contains("llama-70b") && u.contains("api_base")), "{:?}", e.unexpressed);
+    assert!(e.unexpressed.iter().any(|u| u.contains("uniform random pick")), "{:?}", e.unexpressed);
+}
+
+#[test]
+fn portkey_export_uses_portkey_providers_key_placeholders_bare_models_and_params_model_queries() {
+    let src = "model_list:\n  - model_name: big\n    litellm_params: { model: azure/gpt-4o, api_base: https://x.openai.azure.com/, api_key: os.environ/AZ_KEY, input_cost_per_token: 0.000001, output_cost_per_token: 0.000002 }\n  \
+               - model_name: small\n    litellm_params: { model: hosted_vllm/llama, api_base: http://gpu:8000/v1, input_cost_per_token: 0.000001, output_cost_per_token: 0.000002 }\n";
+    let imp = parse(Gateway::Litellm, Path::new("c.yaml"), src).unwrap();
+    let out = tmp("pk-export.toml");
+    let r = scenario::render(&imp, None, None, "x", &out).unwrap();
+    let s = Scenario::parse(&out, &r.text).unwrap();
+    let src = Source { policy: &imp.policy, groups: &imp.groups, endpoints: &s.endpoints, client_timeout: None };
+    let e = export::portkey::export(&src);
+    let cfg: serde_json::Value = serde_json::from_str(&e.json).unwrap();
+    assert_eq!(cfg["strategy"]["conditions"][0]["query"], serde_json::json!({ "params.model": "big" }), "{}", e.json);
+    let leaf = |i: usize| &cfg["targets"][i]["targets"][0];
+    assert_eq!(leaf(0)["provider"], "azure-openai");
+    assert_eq!(leaf(0)["api_key"], "${AZ_KEY}", "a placeholder, not `os.environ/AZ_KEY` sent as the key");
+    assert_eq!(leaf(0)["override_params"]["model"], "gpt-4o", "no LiteLLM prefix");
+    assert_eq!(leaf(1)["provider"], "openai", "hosted_vllm is not a Portkey provider: OpenAI-compatible at its host");
+    assert_eq!(leaf(1)["custom_host"], "http://gpu:8000/v1");
+    assert!(leaf(1)["api_key"].as_str().unwrap().starts_with("${"), "Portkey needs a key on every target");
+    assert_eq!(e.keys, ["AZ_KEY", "SMALL_1_API_KEY"]);
+    // And it imports back to the same routing.
+    let back = parse(Gateway::Portkey, Path::new("p.json"), &e.json).unwrap();
+    assert_eq!(back.policy.rules[0].when, imp.policy.rules[0].when);
+    assert_eq!(back.endpoints[0].upstream.as_ref().unwrap().api_key_env.as_deref(), Some("AZ_KEY"));
+}
+
+#[test]
+fn imported_endpoints_fail_a_little_and_export_says_when_no_endpoint_can_fail() {
+    // The default provider models fail sometimes, so an export's cost covers retries and fallbacks (it read
+    // 0 +- 0 when they never failed).
+    let (imp, _) = read(Gateway::Portkey, "portkey-config.json");
+    let out = tmp("failing.toml");
+    let r = scenario::render(&imp, None, None, "x", &out).unwrap();
+    let s = Scenario::parse(&out, &r.text).unwrap();
+    assert!(s.endpoints.iter().all(|e| e.errors.rate_limited > 0.0 && e.errors.server > 0.0));
+    // A scenario whose endpoints never fail: the cost block says what was not exercised.
+    let gw = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/gateway-overhead.toml");
+    let exported = tmp("never-fails.yaml");
+    let o = routesim(&[
+        "export",
+        "litellm",
+        gw.to_str().unwrap(),
+        "--requests",
+        "200",
+        "--replications",
+        "2",
+        "--out",
+        exported.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(&exported).unwrap();
+    assert!(text.contains("no endpoint of the scenario ever fails"), "{text}");
 }

@@ -75,15 +75,16 @@ pub fn run(args: &ExportArgs) -> Result<(), Failure> {
     };
     let mut groups = scenario.groups.clone();
     groups.extend(file.groups.iter().cloned());
-    let src = Source { policy, groups: &groups, endpoints: &scenario.endpoints };
-    let (body, unexpressed) = match args.gateway {
+    let src =
+        Source { policy, groups: &groups, endpoints: &scenario.endpoints, client_timeout: scenario.client.timeout };
+    let (body, unexpressed, keys) = match args.gateway {
         Gateway::Litellm => {
             let e = export::litellm::export(&src);
-            (e.yaml, e.unexpressed)
+            (e.yaml, e.unexpressed, Vec::new())
         }
         Gateway::Portkey => {
             let e = export::portkey::export(&src);
-            (e.json, e.unexpressed)
+            (e.json, e.unexpressed, e.keys)
         }
     };
     let ext = match args.gateway {
@@ -95,7 +96,7 @@ pub fn run(args: &ExportArgs) -> Result<(), Failure> {
     let cost = compare(args, &scenario, &scenario_path, policy, &groups, &body, &out)?;
     let header = match args.gateway {
         Gateway::Litellm => export::litellm::header(&policy.name, &scenario.name, &unexpressed, &cost),
-        Gateway::Portkey => export::portkey::header(&policy.name, &scenario.name, &unexpressed, &cost),
+        Gateway::Portkey => export::portkey::header(&policy.name, &scenario.name, &keys, &unexpressed, &cost),
     };
     std::fs::write(&out, format!("{header}\n{body}")).with_context(|| format!("writing {}", out.display()))?;
     println!(
@@ -163,16 +164,30 @@ fn compare(
         "Metric cost of the approximation: `{}` (the exported config, imported back) minus `{}`, {} replications:\n{table}",
         approx.name, policy.name, model.scenario.replications
     );
-    Ok(rows
-        .iter()
-        .filter(|p| {
-            ["success_rate", "latency_p50_s", "latency_p95_s", "latency_p99_s", "cost_per_1k_usd", "errors_429"]
-                .contains(&p.metric.as_str())
-        })
-        .map(|p| match p.ci95 {
-            Some(h) => format!("{}: {:+.6} [{:+.6}, {:+.6}]", p.metric, p.mean_diff, p.mean_diff - h, p.mean_diff + h),
-            None => format!("{}: {:+.6} (no interval: one replication)", p.metric, p.mean_diff),
-        })
+    let never_fail = scenario.faults.is_empty() && scenario.endpoints.iter().all(|e| e.errors.total() == 0.0);
+    let note = never_fail.then(|| {
+        "(no endpoint of the scenario ever fails: retries, fallbacks, cooldowns and circuit breakers are not \
+         exercised, so whatever of them the config approximates costs nothing here)"
+            .to_string()
+    });
+    if let Some(n) = &note {
+        println!("note: {n}");
+    }
+    Ok(note
+        .into_iter()
+        .chain(
+            rows.iter()
+                .filter(|p| {
+                    ["success_rate", "latency_p50_s", "latency_p95_s", "latency_p99_s", "cost_per_1k_usd", "errors_429"]
+                        .contains(&p.metric.as_str())
+                })
+                .map(|p| match p.ci95 {
+                    Some(h) => {
+                        format!("{}: {:+.6} [{:+.6}, {:+.6}]", p.metric, p.mean_diff, p.mean_diff - h, p.mean_diff + h)
+                    }
+                    None => format!("{}: {:+.6} (no interval: one replication)", p.metric, p.mean_diff),
+                }),
+        )
         .collect())
 }
 

@@ -8,7 +8,7 @@
 //! group retries carry over; routesim's retry and circuit breaker become `num_retries`, `allowed_fails` and
 //! `cooldown_time`.
 
-use super::{Source, comment_block};
+use super::{LITELLM_PROVIDERS, Source, comment_block, is_public_base};
 use crate::import::scenario::toml_str;
 use router_core::condition::RawValue;
 use router_core::{Duration, PolicyKind, PolicySpec};
@@ -113,11 +113,19 @@ pub fn export(src: &Source<'_>) -> Exported {
             k => (
                 "simple-shuffle",
                 Some(match k {
-                    PolicyKind::RoundRobin => "round-robin: a random shuffle instead of a rotation",
-                    PolicyKind::P2c => "p2c: a random shuffle instead of two choices on peak-EWMA load",
-                    PolicyKind::Hybrid => "hybrid: a random shuffle instead of the weighted score",
-                    PolicyKind::Sticky => "sticky: a random shuffle; LiteLLM has no consistent hashing",
-                    _ => "nested conditional: a random shuffle over every endpoint it reaches",
+                    PolicyKind::RoundRobin => {
+                        "round-robin: a uniform random pick (`weight: 1` each) instead of a rotation"
+                    }
+                    PolicyKind::P2c => {
+                        "p2c: a uniform random pick (`weight: 1` each) instead of two choices on peak-EWMA load"
+                    }
+                    PolicyKind::Hybrid => {
+                        "hybrid: a uniform random pick (`weight: 1` each) instead of the weighted score"
+                    }
+                    PolicyKind::Sticky => {
+                        "sticky: a uniform random pick (`weight: 1` each); LiteLLM has no consistent hashing"
+                    }
+                    _ => "nested conditional: a uniform random pick over every endpoint it reaches",
                 }),
             ),
         };
@@ -136,6 +144,7 @@ pub fn export(src: &Source<'_>) -> Exported {
         }
         let weights: Vec<(String, Option<f64>)> =
             if leaf.kind == PolicyKind::Weighted { src.targets(leaf) } else { Vec::new() };
+        let shuffle = strategy.map_or(name, |(s, _)| s) == "simple-shuffle";
         for (order, members) in &tiers {
             for id in members {
                 let Some(ep) = src.endpoint(id) else { continue };
@@ -151,17 +160,33 @@ pub fn export(src: &Source<'_>) -> Exported {
                 }
                 seen_ids.push(dep_id.clone());
                 let mut params = Map::new();
-                let model = if ep.model.contains('/') || ep.provider.is_empty() {
-                    ep.model.clone()
-                } else {
-                    format!("{}/{}", ep.provider, ep.model)
-                };
-                params.insert("model".into(), json!(model));
-                if let Some(u) = &ep.upstream {
-                    params.insert("api_base".into(), json!(u.base_url));
-                    if let Some(k) = &u.api_key_env {
-                        params.insert("api_key".into(), json!(format!("os.environ/{k}")));
+                let dep = super::deployment(ep);
+                let prefix = LITELLM_PROVIDERS.iter().find(|(k, _)| *k == dep.provider).map(|(_, v)| *v);
+                let api_base = dep.base_url.as_deref().filter(|b| !is_public_base(b));
+                let prefix = match (prefix, api_base) {
+                    (Some(p), _) => p,
+                    (None, Some(_)) => "openai",
+                    (None, None) => {
+                        un.push(format!(
+                            "endpoint `{}`: provider `{}` is not a LiteLLM provider and has no upstream URL: written \
+                             as `openai/{}`; set its `api_base`",
+                            ep.id, dep.provider, dep.model
+                        ));
+                        "openai"
                     }
+                };
+                if prefix == "hosted_vllm" && api_base.is_none() {
+                    un.push(format!(
+                        "endpoint `{}` ({}): no upstream URL in the scenario: set `api_base` to its server",
+                        ep.id, dep.provider
+                    ));
+                }
+                params.insert("model".into(), json!(format!("{prefix}/{}", dep.model)));
+                if let Some(b) = api_base {
+                    params.insert("api_base".into(), json!(b));
+                }
+                if let Some(k) = &dep.key_env {
+                    params.insert("api_key".into(), json!(format!("os.environ/{k}")));
                 }
                 if let Some(r) = ep.limits.rpm {
                     params.insert("rpm".into(), json!(r));
@@ -172,8 +197,11 @@ pub fn export(src: &Source<'_>) -> Exported {
                 if let Some(c) = ep.limits.concurrency {
                     params.insert("max_parallel_requests".into(), json!(c));
                 }
-                if let Some((_, w)) = weights.iter().find(|(n, _)| n == id) {
-                    params.insert("weight".into(), json!(w.unwrap_or(ep.weight)));
+                // simple-shuffle weighs by `weight`, else `rpm`, else `tpm` of the deployments (a deployment
+                // without the key gets nothing): every deployment gets its weight, 1 when the policy has none.
+                if shuffle {
+                    let w = weights.iter().find(|(n, _)| n == id).map_or(1.0, |(_, w)| w.unwrap_or(ep.weight));
+                    params.insert("weight".into(), json!(w));
                 }
                 if *order > 0 && tiers.len() > 1 {
                     params.insert("order".into(), json!(order));
@@ -266,7 +294,8 @@ pub fn export(src: &Source<'_>) -> Exported {
             rs.insert("disable_cooldowns".into(), json!(true));
         }
     }
-    if let Some(t) = root.timeout {
+    // LiteLLM waits 6000 s by default: the policy's timeout, else the scenario's client timeout.
+    if let Some(t) = root.timeout.or(src.client_timeout) {
         rs.insert("timeout".into(), secs(t));
     }
     if let Some(t) = root.ttft_timeout {

@@ -6,11 +6,14 @@
 //! targets with their weights. Endpoints are leaf targets named by their id. Retries, the timeout and the
 //! cache carry over; circuit breakers, cooldowns and measurement windows do not.
 
-use super::{Source, codes_of, comment_block};
+use super::{PORTKEY_PROVIDERS, Source, codes_of, comment_block, is_public_base};
 use crate::import::scenario::toml_str;
 use router_core::condition::RawValue;
 use router_core::{ErrorClass, PolicyKind, PolicySpec};
 use serde_json::{Map, Value, json};
+
+/// The typed request fields of routesim's conditions (not metadata): Portkey cannot see them.
+const TYPED_FIELDS: [&str; 5] = ["task_class", "complexity", "input_tokens", "expected_output_tokens", "deferrable"];
 
 /// The exported config text (without the comment lines) and what it cannot express.
 pub struct Exported {
@@ -18,6 +21,8 @@ pub struct Exported {
     pub json: String,
     /// Parts of the policy Portkey cannot express.
     pub unexpressed: Vec<String>,
+    /// The environment variables named by the `${NAME}` key placeholders.
+    pub keys: Vec<String>,
 }
 
 fn raw_to_json(v: &RawValue) -> Value {
@@ -35,6 +40,7 @@ struct Writer<'a, 'b> {
     un: Vec<String>,
     codes: Option<Vec<u16>>,
     longest_fallback: u32,
+    keys: Vec<String>,
 }
 
 impl Writer<'_, '_> {
@@ -54,22 +60,75 @@ impl Writer<'_, '_> {
         m.insert("name".into(), json!(id));
         match self.src.endpoint(id) {
             Some(ep) => {
-                m.insert("provider".into(), json!(if ep.provider.is_empty() { "openai" } else { &ep.provider }));
-                if let Some(u) = &ep.upstream
-                    && u.base_url != "https://api.openai.com/v1"
-                {
-                    m.insert("custom_host".into(), json!(u.base_url));
+                let dep = super::deployment(ep);
+                let provider = PORTKEY_PROVIDERS.iter().find(|(k, _)| *k == dep.provider).map(|(_, v)| *v);
+                let host = dep.base_url.as_deref().filter(|b| !is_public_base(b));
+                let provider = match (provider, host) {
+                    (Some(p), _) => p,
+                    (None, Some(_)) => "openai",
+                    (None, None) => {
+                        self.un.push(format!(
+                            "endpoint `{id}`: provider `{}` is not a Portkey provider and has no upstream URL: \
+                             written as `openai`; set its `custom_host`",
+                            dep.provider
+                        ));
+                        "openai"
+                    }
+                };
+                m.insert("provider".into(), json!(provider));
+                if let Some(h) = host {
+                    m.insert("custom_host".into(), json!(h));
                 }
-                if let Some(k) = ep.upstream.as_ref().and_then(|u| u.api_key_env.as_ref()) {
-                    m.insert("api_key".into(), json!(format!("os.environ/{k}")));
-                }
-                if !ep.model.is_empty() {
-                    m.insert("override_params".into(), json!({ "model": ep.model }));
-                }
+                // Portkey needs a key on every provider target; the config carries a `${NAME}` placeholder.
+                let env = dep.key_env.clone().unwrap_or_else(|| super::default_key_env(&dep.provider, id));
+                m.insert("api_key".into(), json!(format!("${{{env}}}")));
+                self.keys.push(env);
+                m.insert("override_params".into(), json!({ "model": dep.model }));
             }
             None => self.un.push(format!("target `{id}` is neither a group nor an endpoint")),
         }
         Value::Object(m)
+    }
+
+    /// A routesim condition as a Portkey query: Portkey reads `params.X` (the request body) and `metadata.X`
+    /// (the `x-portkey-metadata` header) only, so `model` becomes `params.model`, `streaming` `params.stream`,
+    /// and every other field `metadata.<field>`.
+    fn query(&mut self, when: &RawValue, group: &str) -> Value {
+        match when {
+            RawValue::Map(m) => Value::Object(
+                m.iter()
+                    .map(|(k, v)| {
+                        let key = if k.starts_with('$') {
+                            k.clone()
+                        } else {
+                            match k.as_str() {
+                                "model" => "params.model".to_string(),
+                                "streaming" => "params.stream".to_string(),
+                                k if ["metadata.", "params.", "url."].iter().any(|p| k.starts_with(p)) => k.to_string(),
+                                k => {
+                                    if TYPED_FIELDS.contains(&k) {
+                                        let note = format!(
+                                            "`{group}`: condition on `{k}`, which routesim knows of every request; \
+                                             Portkey sees it only if clients send it in `x-portkey-metadata`"
+                                        );
+                                        if !self.un.contains(&note) {
+                                            self.un.push(note);
+                                        }
+                                    }
+                                    format!("metadata.{k}")
+                                }
+                            }
+                        };
+                        let value = match (k.starts_with('$'), v) {
+                            (true, RawValue::List(l)) => Value::Array(l.iter().map(|x| self.query(x, group)).collect()),
+                            _ => raw_to_json(v),
+                        };
+                        (key, value)
+                    })
+                    .collect(),
+            ),
+            x => raw_to_json(x),
+        }
     }
 
     fn policy(&mut self, g: &PolicySpec, depth: usize) -> Value {
@@ -84,7 +143,7 @@ impl Writer<'_, '_> {
                 let mut names: Vec<String> = Vec::new();
                 let mut conditions = Vec::new();
                 for r in &g.rules {
-                    conditions.push(json!({ "query": raw_to_json(&r.when), "then": r.target }));
+                    conditions.push(json!({ "query": self.query(&r.when, &g.name), "then": r.target }));
                     if !names.contains(&r.target) {
                         names.push(r.target.clone());
                     }
@@ -145,7 +204,7 @@ pub fn export(src: &Source<'_>) -> Exported {
     let retry = root.retry.clone();
     let retry_on: Vec<ErrorClass> = retry.as_ref().map_or(Vec::new(), |r| r.retry_on.clone());
     let codes = (!retry_on.contains(&ErrorClass::Other)).then(|| codes_of(&retry_on));
-    let mut w = Writer { src, un: Vec::new(), codes: codes.clone(), longest_fallback: 1 };
+    let mut w = Writer { src, un: Vec::new(), codes: codes.clone(), longest_fallback: 1, keys: Vec::new() };
     let mut doc = match w.policy(root, 0) {
         Value::Object(m) => m,
         _ => Map::new(),
@@ -164,7 +223,7 @@ pub fn export(src: &Source<'_>) -> Exported {
             ));
         }
     }
-    if let Some(t) = root.timeout {
+    if let Some(t) = root.timeout.or(src.client_timeout) {
         doc.insert("request_timeout".into(), json!(t.nanos() / 1_000_000));
     }
     if root.ttft_timeout.is_some() {
@@ -189,16 +248,21 @@ pub fn export(src: &Source<'_>) -> Exported {
         w.un.push("batching of deferrable requests".into());
     }
     let json = serde_json::to_string_pretty(&Value::Object(doc)).unwrap_or_default();
-    Exported { json, unexpressed: w.un }
+    let mut keys = w.keys;
+    keys.sort();
+    keys.dedup();
+    Exported { json, unexpressed: w.un, keys }
 }
 
 /// The header comment of an exported Portkey config (`//` lines: strip them before uploading the config).
-pub fn header(policy: &str, scenario: &str, unexpressed: &[String], cost: &[String]) -> String {
+pub fn header(policy: &str, scenario: &str, keys: &[String], unexpressed: &[String], cost: &[String]) -> String {
     let mut s = format!(
         "// Portkey config exported by `routesim export portkey` from policy {} of scenario {}.\n// JSON with \
-         comment lines: remove the lines starting with // before uploading it (routesim import reads it as is).\n//\n",
+         comment lines: remove the lines starting with // before uploading it (routesim import reads it as is).\n\
+         // Keys are `${{NAME}}` placeholders ({}): fill them in, e.g. `grep -v '^//' FILE | envsubst`.\n//\n",
         toml_str(policy),
-        toml_str(scenario)
+        toml_str(scenario),
+        keys.join(", ")
     );
     s += &comment_block("//", "NOT EXPRESSIBLE IN PORTKEY (approximated as described):", unexpressed);
     s += "//\n";

@@ -3,7 +3,8 @@
 //!
 //! - Each `model_list` entry is an endpoint; entries sharing a `model_name` form a model group, one group policy
 //!   of the strategy's compat kind (`simple-shuffle` is `weighted` with LiteLLM's weights: `weight`, else `rpm`,
-//!   else `tpm`, as the group's first deployment has them; `order` nests a fallback over the order tiers).
+//!   else `tpm`, the first that some deployment of the group sets, a deployment without it weighing 0; `order`
+//!   nests a fallback over the order tiers).
 //! - The root is a `conditional` on the request's `model` metadata, with LiteLLM's cooldowns
 //!   ([`router_core::CooldownConfig`]) instead of the circuit breaker and its retry-then-fallback order
 //!   ([`router_core::GroupRetryConfig`]).
@@ -26,9 +27,17 @@ use std::path::Path;
 pub const STRATEGIES: [&str; 5] =
     ["simple-shuffle", "least-busy", "usage-based-routing-v2", "latency-based-routing", "cost-based-routing"];
 
-/// LiteLLM's default `allowed_fails` (`litellm.allowed_fails`): a router with this value uses the failure-rate
-/// cooldown logic (`_is_allowed_fails_set_on_router`).
-const LITELLM_DEFAULT_ALLOWED_FAILS: u32 = 3;
+/// LiteLLM's Router retries a failed call this many times when neither `router_settings` nor
+/// `litellm_settings` sets `num_retries` (`router_rust/core.py` of LiteLLM 1.110.2: `... else 2`).
+pub const LITELLM_DEFAULT_NUM_RETRIES: u32 = 2;
+
+/// OpenAI-compatible base URLs of providers that LiteLLM reaches without an `api_base`, for routesim-gateway's
+/// upstream (listed as an assumption when used).
+const OPENAI_COMPATIBLE_BASES: [(&str, &str); 3] = [
+    ("openai", "https://api.openai.com/v1"),
+    ("anthropic", "https://api.anthropic.com/v1"),
+    ("gemini", "https://generativelanguage.googleapis.com/v1beta/openai"),
+];
 
 /// The top level of a proxy config.
 #[derive(Debug, Deserialize)]
@@ -290,7 +299,7 @@ pub fn import(file: &Path, text: &str) -> Result<Imported, ImportError> {
         }
         ids.push(id.clone());
         let (provider, _) = p.model.split_once('/').unwrap_or(("openai", &p.model));
-        let upstream = upstream(p, provider, &mut warnings, i);
+        let upstream = upstream(p, provider, &mut warnings, &mut assumptions, i);
         let weight = p.weight.unwrap_or(1.0);
         endpoints.push(EndpointDraft {
             id,
@@ -428,9 +437,10 @@ pub fn import(file: &Path, text: &str) -> Result<Imported, ImportError> {
     let num_retries = match rs.num_retries.or(ls.num_retries) {
         Some(n) => n,
         None => {
-            assumptions
-                .push("num_retries unset: 0, as LiteLLM's Router (`num_retries or litellm.num_retries or 0`)".into());
-            0
+            assumptions.push(format!(
+                "num_retries unset: {LITELLM_DEFAULT_NUM_RETRIES}, LiteLLM's Router default (LiteLLM 1.110.2)"
+            ));
+            LITELLM_DEFAULT_NUM_RETRIES
         }
     };
     let longest = fallbacks.values().map(Vec::len).max().unwrap_or(0) as u32;
@@ -463,7 +473,7 @@ pub fn import(file: &Path, text: &str) -> Result<Imported, ImportError> {
                 let values: Vec<u32> = policy.values().copied().collect();
                 match values.first() {
                     Some(&v) if values.iter().all(|&x| x == v) => Some(v),
-                    None => rs.allowed_fails.filter(|&a| a != LITELLM_DEFAULT_ALLOWED_FAILS),
+                    None => rs.allowed_fails,
                     _ => {
                         return Err(err(
                             "router_settings.allowed_fails_policy",
@@ -474,7 +484,9 @@ pub fn import(file: &Path, text: &str) -> Result<Imported, ImportError> {
                     }
                 }
             }
-            (None, a) => a.filter(|&a| a != LITELLM_DEFAULT_ALLOWED_FAILS),
+            // An explicit value, even LiteLLM's default 3, switches LiteLLM to the per-failure counter
+            // (`_is_allowed_fails_set_on_router` reads `explicit_allowed_fails`, LiteLLM 1.110.2).
+            (None, a) => a,
         };
         let single: Vec<String> = group_order
             .iter()
@@ -563,22 +575,21 @@ fn strategy_spec(
     };
     let mut s = PolicySpec::new(name, kind);
     if kind == PolicyKind::Weighted {
-        // simple_shuffle.py: the first healthy deployment decides which key weighs; the others' missing values
-        // count 0; without any, a uniform pick.
-        let first = &cfg.model_list[idx[0]].litellm_params;
-        let key: Option<Box<dyn Fn(usize) -> f64>> = if first.weight.is_some() {
-            Some(Box::new(|i| cfg.model_list[i].litellm_params.weight.unwrap_or(0.0)))
-        } else if first.rpm.is_some() {
-            Some(Box::new(|i| cfg.model_list[i].litellm_params.rpm.unwrap_or(0) as f64))
-        } else if first.tpm.is_some() {
-            Some(Box::new(|i| cfg.model_list[i].litellm_params.tpm.unwrap_or(0) as f64))
-        } else {
-            None
+        // simple_shuffle.py (LiteLLM 1.110.2): the first of `weight`, `rpm`, `tpm` that some deployment sets above
+        // 0 weighs, a deployment without it counting 0; without any, a uniform pick.
+        let metric = |i: usize, k: usize| -> f64 {
+            let p = &cfg.model_list[i].litellm_params;
+            match k {
+                0 => p.weight.unwrap_or(0.0),
+                1 => p.rpm.unwrap_or(0) as f64,
+                _ => p.tpm.unwrap_or(0) as f64,
+            }
         };
+        let key = (0..3).find(|&k| idx.iter().any(|&i| metric(i, k) > 0.0));
         s.targets = idx
             .iter()
             .zip(&ids)
-            .map(|(&i, id)| TargetSpec::Weighted { id: id.to_string(), weight: key.as_ref().map_or(1.0, |k| k(i)) })
+            .map(|(&i, id)| TargetSpec::Weighted { id: id.to_string(), weight: key.map_or(1.0, |k| metric(i, k)) })
             .collect();
     } else {
         s.targets = ids.iter().map(|id| TargetSpec::Name(id.to_string())).collect();
@@ -591,8 +602,16 @@ fn strategy_spec(
     s
 }
 
-/// The endpoint's upstream: `api_base` (else the provider's public base for openai), the key as a reference.
-fn upstream(p: &Params, provider: &str, warnings: &mut Vec<String>, i: usize) -> Option<router_core::UpstreamConfig> {
+/// The endpoint's upstream for routesim-gateway: `api_base` (else the provider's OpenAI-compatible public base,
+/// noted as an assumption), the key as a reference. An `api_base` that is itself an environment reference, or a
+/// provider without a known OpenAI-compatible base, gives no upstream, with a warning saying so.
+fn upstream(
+    p: &Params,
+    provider: &str,
+    warnings: &mut Vec<String>,
+    assumptions: &mut Vec<String>,
+    i: usize,
+) -> Option<router_core::UpstreamConfig> {
     let key_env = match p.api_key.as_deref() {
         Some(k) => match env_reference(k) {
             Some(name) => Some(name.to_string()),
@@ -603,7 +622,36 @@ fn upstream(p: &Params, provider: &str, warnings: &mut Vec<String>, i: usize) ->
         },
         None => None,
     };
-    let base = p.api_base.clone().or_else(|| (provider == "openai").then(|| "https://api.openai.com/v1".into()))?;
+    let base = match p.api_base.as_deref() {
+        Some(b) if env_reference(b).is_some() => {
+            warnings.push(format!(
+                "model_list[{i}].litellm_params.api_base (`{b}` is an environment reference, not a URL: no \
+                 upstream written; set `upstream.base_url` for routesim-gateway)"
+            ));
+            return None;
+        }
+        Some(b) => b.to_string(),
+        None => match OPENAI_COMPATIBLE_BASES.iter().find(|(p, _)| *p == provider) {
+            Some((_, b)) => {
+                if provider != "openai" {
+                    assumptions.push(format!(
+                        "model_list[{i}] (`{}`): upstream {b}, {provider}'s OpenAI-compatible API",
+                        p.model
+                    ));
+                }
+                b.to_string()
+            }
+            None => {
+                warnings.push(format!(
+                    "model_list[{i}].litellm_params (`{}`: no `api_base`, and routesim knows no OpenAI-compatible \
+                     base URL for provider `{provider}`: no upstream written; set `upstream.base_url` for \
+                     routesim-gateway)",
+                    p.model
+                ));
+                return None;
+            }
+        },
+    };
     let (_, bare) = p.model.split_once('/').unwrap_or(("", &p.model));
     Some(router_core::UpstreamConfig {
         base_url: base,

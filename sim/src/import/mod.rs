@@ -6,7 +6,8 @@
 //! specs (its strategies as compat policies, see `router_core::policy::compat`), the traffic classes its
 //! routing distinguishes, and what it could not carry over. [`scenario::render`] then completes the
 //! endpoints with provider models (`--providers`, else documented defaults flagged as assumptions) and prices
-//! (the config, `--providers`, `--prices`, else an error naming the endpoints without one), puts the imported
+//! (the config, `--providers`, `--prices`, else routesim's dated table of well-known models, flagged as
+//! assumptions, else an error naming the endpoints without one), puts the imported
 //! policy first (the baseline) and routesim's own policies beside it, and checks that the result compiles.
 
 pub mod litellm;

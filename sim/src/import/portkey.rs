@@ -326,7 +326,7 @@ impl Walk<'_> {
         };
         let id = self.unique(base);
         let key_env = match node.api_key.as_deref() {
-            Some(k) => match env_reference(k) {
+            Some(k) => match env_reference(k).or_else(|| placeholder(k)) {
                 Some(e) => Some(e.to_string()),
                 None => {
                     self.warnings.push(format!("{path}.api_key (a literal key: not copied)"));
@@ -370,6 +370,7 @@ impl Walk<'_> {
             Value::Object(m) => {
                 let mut out = BTreeMap::new();
                 for (k, v) in m {
+                    let k = &query_field(k);
                     if k == "$regex" {
                         return Err(self.err(
                             &format!("{path}.{k}"),
@@ -383,6 +384,22 @@ impl Walk<'_> {
             }
         })
     }
+}
+
+/// A Portkey query field as routesim's condition names it: `params.model` (the request's model) is `model`,
+/// `params.stream` is `streaming`; `metadata.X` and anything else stay as they are.
+fn query_field(k: &str) -> String {
+    match k {
+        "params.model" => "model".into(),
+        "params.stream" => "streaming".into(),
+        k => k.to_string(),
+    }
+}
+
+/// `${NAME}` (the placeholder `routesim export portkey` writes for a key) -> `Some("NAME")`.
+fn placeholder(v: &str) -> Option<&str> {
+    let name = v.strip_prefix("${")?.strip_suffix('}')?;
+    (!name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')).then_some(name)
 }
 
 /// Metadata satisfying a query (values as TOML text), if one can be read off it: equalities, `$eq`, the first
@@ -402,7 +419,8 @@ fn satisfying(q: &Value) -> Option<BTreeMap<String, String>> {
             out.extend(satisfying(v.as_array()?.first()?)?);
             continue;
         }
-        let key = k.strip_prefix("metadata.").unwrap_or(k).to_string();
+        let key = query_field(k);
+        let key = key.strip_prefix("metadata.").unwrap_or(&key).to_string();
         let value = match v {
             Value::Object(ops) => {
                 let (op, x) = ops.iter().next()?;

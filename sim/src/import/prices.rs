@@ -7,6 +7,9 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+/// The known-prices table (see [`PriceMap::known`]).
+const KNOWN_PRICES: &str = include_str!("known-prices.json");
+
 /// One entry of LiteLLM's price map (other keys are ignored).
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 pub struct PriceEntry {
@@ -44,9 +47,40 @@ impl PriceMap {
         Ok(PriceMap(map))
     }
 
+    /// routesim's dated table of list prices and context windows of well-known models (`known-prices.json`,
+    /// taken by `scripts/known_prices.py` from the price map of the pinned LiteLLM), used when neither the
+    /// config nor `--providers` nor `--prices` prices an endpoint; [`PriceMap::known_source`] says where from.
+    pub fn known() -> PriceMap {
+        let raw: BTreeMap<String, serde_json::Value> =
+            serde_json::from_str(KNOWN_PRICES).expect("known-prices.json is valid JSON (checked by a test)");
+        PriceMap(
+            raw.into_iter()
+                .filter(|(k, _)| !k.starts_with('_'))
+                .filter_map(|(k, v)| serde_json::from_value::<PriceEntry>(v).ok().map(|e| (k, e)))
+                .collect(),
+        )
+    }
+
+    /// Where the known table comes from and when it was taken (`LiteLLM 1.110.2 ..., 2026-12-07`).
+    pub fn known_source() -> String {
+        let raw: BTreeMap<String, serde_json::Value> = serde_json::from_str(KNOWN_PRICES).unwrap_or_default();
+        let field = |k: &str| raw.get(k).and_then(|v| v.as_str()).unwrap_or("?").to_string();
+        format!("{}, taken {}", field("_source"), field("_date"))
+    }
+
     /// The entry for `model` (`azure/gpt-4o`), else for the model without its provider prefix (`gpt-4o`).
     pub fn lookup(&self, model: &str) -> Option<&PriceEntry> {
         self.0.get(model).or_else(|| model.split_once('/').and_then(|(_, m)| self.0.get(m)))
+    }
+
+    /// [`PriceMap::lookup`], then the same without a trailing release date (`claude-3-5-sonnet-20241022` ->
+    /// `claude-3-5-sonnet`), as the known table names models.
+    pub fn lookup_undated(&self, model: &str) -> Option<&PriceEntry> {
+        self.lookup(model).or_else(|| {
+            let (head, tail) = model.rsplit_once('-')?;
+            (tail.len() == 8 && tail.bytes().all(|b| b.is_ascii_digit())).then_some(())?;
+            self.lookup(head)
+        })
     }
 }
 

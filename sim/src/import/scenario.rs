@@ -17,6 +17,11 @@ pub const DEFAULT_TTFT_MS: u64 = 600;
 pub const DEFAULT_TPOT_MS: u64 = 20;
 /// Concurrent requests a provider serves for the account, assumed likewise.
 pub const DEFAULT_SLOTS: u32 = 64;
+/// Share of attempts a provider answers with a 429, assumed likewise (so that retries, fallbacks and
+/// cooldowns act, and an export's cost of approximating them is measured, not 0 by construction).
+pub const DEFAULT_RATE_LIMITED: f64 = 0.002;
+/// Share of attempts a provider answers with a 5xx, assumed likewise.
+pub const DEFAULT_SERVER_ERRORS: f64 = 0.003;
 /// Request rate of the imported traffic (requests per second), assumed.
 pub const DEFAULT_RATE: f64 = 5.0;
 
@@ -49,6 +54,8 @@ pub fn render(
     let mut missing = Vec::new();
     let mut defaulted = Vec::new();
     let mut assumptions = imp.assumptions.clone();
+    let known = PriceMap::known();
+    let mut assumed_prices = Vec::new();
     for d in &imp.endpoints {
         let fitted = providers.and_then(|p| p.find(&d.id, &d.model));
         let mut spec = match fitted {
@@ -62,7 +69,9 @@ pub fn render(
         spec.model = d.model.clone();
         spec.weight = d.weight;
         spec.upstream = d.upstream.clone();
-        let entry = prices.and_then(|p| p.lookup(&d.model));
+        let given = prices.and_then(|p| p.lookup(&d.model));
+        let known_entry = known.lookup_undated(&d.model);
+        let entry = given.or(known_entry);
         spec.price = if d.input_cost_per_token.is_some() || d.output_cost_per_token.is_some() {
             Price {
                 input_per_mtok: round6(d.input_cost_per_token.unwrap_or(0.0) * 1e6),
@@ -71,10 +80,19 @@ pub fn render(
         } else {
             match (fitted.map(|f| f.price), entry) {
                 (Some(p), _) if p.input_per_mtok > 0.0 || p.output_per_mtok > 0.0 => p,
-                (_, Some(e)) if e.input_cost_per_token.is_some() || e.output_cost_per_token.is_some() => Price {
-                    input_per_mtok: round6(e.input_cost_per_token.unwrap_or(0.0) * 1e6),
-                    output_per_mtok: round6(e.output_cost_per_token.unwrap_or(0.0) * 1e6),
-                },
+                (_, Some(e)) if e.input_cost_per_token.is_some() || e.output_cost_per_token.is_some() => {
+                    let p = Price {
+                        input_per_mtok: round6(e.input_cost_per_token.unwrap_or(0.0) * 1e6),
+                        output_per_mtok: round6(e.output_cost_per_token.unwrap_or(0.0) * 1e6),
+                    };
+                    if given.is_none() {
+                        assumed_prices.push(format!(
+                            "{} ({}): ${} in / ${} out per 1M tokens",
+                            d.id, d.model, p.input_per_mtok, p.output_per_mtok
+                        ));
+                    }
+                    p
+                }
                 _ => {
                     missing.push(format!("{} ({})", d.id, d.model));
                     Price::default()
@@ -93,6 +111,14 @@ pub fn render(
         };
         endpoints.push(spec);
     }
+    if !assumed_prices.is_empty() {
+        assumptions.push(format!(
+            "prices of {}: list prices from routesim's table of well-known models ({}); set \
+             input_cost_per_token and output_cost_per_token in the config, or pass --prices, for your own",
+            assumed_prices.join(", "),
+            PriceMap::known_source()
+        ));
+    }
     if !missing.is_empty() {
         return Err(ImportError {
             file: imp.file.clone(),
@@ -100,7 +126,8 @@ pub fn render(
             line: None,
             message: format!(
                 "no price for {}: set input_cost_per_token and output_cost_per_token in the config, or pass \
-                 --prices with LiteLLM's model_prices_and_context_window.json, or --providers with fitted prices",
+                 --prices with LiteLLM's model_prices_and_context_window.json, or --providers with fitted prices \
+                 (routesim's own table of well-known models has none for them)",
                 missing.join(", ")
             ),
         });
@@ -108,7 +135,8 @@ pub fn render(
     if !defaulted.is_empty() {
         assumptions.push(format!(
             "provider models of {}: documented defaults (TTFT lognormal median {DEFAULT_TTFT_MS}ms sigma 0.5, \
-             {DEFAULT_TPOT_MS}ms per output token, {DEFAULT_SLOTS} slots, no errors); pass --providers with \
+             {DEFAULT_TPOT_MS}ms per output token, {DEFAULT_SLOTS} slots, {DEFAULT_RATE_LIMITED} of attempts answered \
+             429 and {DEFAULT_SERVER_ERRORS} a 5xx); pass --providers with \
              `routesim fit` output to use measured ones",
             defaulted.join(", ")
         ));
@@ -229,7 +257,8 @@ fn round6(x: f64) -> f64 {
 pub fn default_spec(id: &str) -> EndpointSpec {
     let text = format!(
         "id = {}\nttft = {{ dist = \"lognormal\", median = \"{DEFAULT_TTFT_MS}ms\", sigma = 0.5 }}\n\
-         tpot = {{ dist = \"lognormal\", median = \"{DEFAULT_TPOT_MS}ms\", sigma = 0.3 }}\nslots = {DEFAULT_SLOTS}\n",
+         tpot = {{ dist = \"lognormal\", median = \"{DEFAULT_TPOT_MS}ms\", sigma = 0.3 }}\nslots = {DEFAULT_SLOTS}\n\
+         errors = {{ rate_limited = {DEFAULT_RATE_LIMITED}, server = {DEFAULT_SERVER_ERRORS} }}\n",
         toml_str(id)
     );
     toml::from_str(&text).expect("the default provider model is valid")
