@@ -341,7 +341,18 @@ where
                 None => Instant::now() + limits.header_read.min(limits.keep_alive),
             };
             tokio::select! {
-                _ = served.as_mut() => break,
+                r = served.as_mut() => {
+                    // hyper answers a malformed head (400) or one too large (431) itself: count them with
+                    // the gateway's own answers to client mistakes.
+                    if let Err(e) = r {
+                        if e.is_parse_too_large() {
+                            metrics.client_error(431);
+                        } else if e.is_parse() {
+                            metrics.client_error(400);
+                        }
+                    }
+                    break;
+                }
                 _ = stop.wait_for(|s| *s), if !draining => {
                     draining = true;
                     served.as_mut().graceful_shutdown();

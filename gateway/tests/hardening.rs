@@ -337,9 +337,19 @@ async fn client_mistakes_are_counted_and_logged_and_never_forwarded() {
         let v: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
         assert_eq!(v["error"]["code"], code, "case {i}");
     }
+    // Heads hyper refuses itself: malformed (400) and too large (431).
+    for (head, status) in [
+        ("NOT HTTP AT ALL\r\n\r\n".to_string(), "HTTP/1.1 400"),
+        (format!("GET /healthz HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n", "a".repeat(1 << 20)), "HTTP/1.1 431"),
+    ] {
+        let mut s = TcpStream::connect(gw.addr()).await.unwrap();
+        let _ = s.write_all(head.as_bytes()).await;
+        let (answer, _) = read_to_close(&mut s, Duration::from_secs(3)).await;
+        assert!(answer.starts_with(status), "{answer:?}");
+    }
     assert_eq!(m[0].requests(), 0, "nothing was forwarded");
     let text = metrics(&c, &gw).await;
-    for (status, n) in [("400", 4.0), ("404", 1.0), ("405", 1.0), ("408", 0.0), ("413", 1.0)] {
+    for (status, n) in [("400", 5.0), ("404", 1.0), ("405", 1.0), ("408", 0.0), ("413", 1.0), ("431", 1.0)] {
         let series = format!("routesim_gateway_client_errors_total{{status=\"{status}\"}}");
         assert_eq!(metric(&text, &series), Some(n), "{series}");
     }
