@@ -1,7 +1,8 @@
 //! The HTTP API: `POST /v1/chat/completions`, `GET /v1/models`, `GET /healthz`, `GET /readyz`,
-//! `GET /metrics`; anything else gets an OpenAI-shaped 404 or 405.
+//! `GET /metrics` (or that on its own listener, [`metrics_router`]); anything else gets an OpenAI-shaped 404
+//! or 405.
 
-use crate::app::App;
+use crate::app::{App, IntoStd};
 use crate::error::ApiError;
 use crate::request::ChatRequest;
 use axum::Router;
@@ -16,15 +17,27 @@ use std::sync::Arc;
 /// The gateway's routes over `app`.
 pub fn router(app: Arc<App>) -> Router {
     let limit = app.cfg.server.max_body_bytes;
-    Router::new()
+    let mut r = Router::new()
         .route("/v1/chat/completions", post(chat))
         .route("/v1/models", get(models))
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .fallback(not_found)
+        .route("/readyz", get(readyz));
+    if app.cfg.metrics_listen.is_none() {
+        r = r.route("/metrics", get(metrics));
+    }
+    r.fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
+        .with_state(app)
+}
+
+/// The routes of the separate `/metrics` listener (`[metrics] listen`): `/metrics` and `/healthz`.
+pub fn metrics_router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(app)
 }
 
@@ -34,29 +47,60 @@ async fn chat(State(app): State<Arc<App>>, request: Request) -> Response {
         Ok(who) => who,
         Err(denied) => return *denied,
     };
+    let key_id = who.key_id();
+    let too_large = || {
+        let e = ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request_error",
+            "request_too_large",
+            format!("the request body exceeds the gateway's limit of {} bytes", app.cfg.server.max_body_bytes),
+        );
+        client_error(&app, e, key_id.clone(), None)
+    };
+    // A declared length over the limit is refused at once, before a byte of the body is read.
+    if let Some(len) = request.headers().get(header::CONTENT_LENGTH) {
+        match len.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()) {
+            Some(n) if n > app.cfg.server.max_body_bytes as u64 => return too_large(),
+            Some(_) => {}
+            None => {
+                let e = ApiError::invalid("invalid_header", None, "expected content-length to be a number of bytes");
+                return client_error(&app, e, key_id, None);
+            }
+        }
+    }
     let (mut parts, body) = request.into_parts();
     let headers = std::mem::take(&mut parts.headers);
     // (The extensions keep the `DefaultBodyLimit` the extractor enforces.)
-    let body: Result<Bytes, BytesRejection> = Bytes::from_request(Request::from_parts(parts, body), &()).await;
+    let read = Bytes::from_request(Request::from_parts(parts, body), &());
+    let limit = app.cfg.connections.body_read_timeout.into_std();
+    let body: Result<Bytes, BytesRejection> = match tokio::time::timeout(limit, read).await {
+        Ok(b) => b,
+        Err(_) => {
+            app.metrics.ops.body_timeouts.inc();
+            let e = ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "invalid_request_error",
+                "request_timeout",
+                format!("the request body did not arrive within {} s", limit.as_secs_f64()),
+            );
+            let mut r = client_error(&app, e, key_id, None);
+            // The rest of the body is not read: the connection cannot be reused.
+            r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return r;
+        }
+    };
     let bytes = match body {
         Ok(b) => b,
-        Err(rej) if rej.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "invalid_request_error",
-                "request_too_large",
-                format!("the request body exceeds the gateway's limit of {} bytes", app.cfg.server.max_body_bytes),
-            )
-            .into_response();
-        }
+        Err(rej) if rej.status() == StatusCode::PAYLOAD_TOO_LARGE => return too_large(),
         Err(_) => {
-            return ApiError::invalid("invalid_body", None, "the request body could not be read").into_response();
+            let e = ApiError::invalid("invalid_body", None, "the request body could not be read");
+            return client_error(&app, e, key_id, None);
         }
     };
     match ChatRequest::parse(&bytes, &headers) {
         Ok(mut req) => {
             let Some(scope) = app.models.resolve(&req.model) else {
-                return ApiError {
+                let e = ApiError {
                     param: Some("model"),
                     ..ApiError::new(
                         StatusCode::NOT_FOUND,
@@ -64,17 +108,51 @@ async fn chat(State(app): State<Arc<App>>, request: Request) -> Response {
                         "model_not_found",
                         "the requested model is not served by this gateway (GET /v1/models lists the models it serves)",
                     )
-                }
-                .into_response();
+                };
+                return client_error(&app, e, key_id, Some(&headers));
             };
             req.scope = scope;
             match crate::auth::admit(&app, who, req) {
-                Ok((req, grant)) => crate::routing::complete_as(app, req, grant).await,
+                Ok((mut req, grant)) => {
+                    // `x-routesim-request-id` is trusted only where every caller is the operator's (no client
+                    // keys: loopback unless --allow-anonymous); a keyed client's is ignored, so no client can
+                    // collide another's log rows. Gateway ids then continue above the ids given.
+                    if grant.is_some() {
+                        req.client_id = None;
+                    } else if let Some(id) = req.client_id {
+                        app.skip_ids_to(id);
+                    }
+                    crate::routing::complete_as(app, req, grant).await
+                }
                 Err(denied) => *denied,
             }
         }
-        Err(e) => e.into_response(),
+        Err(e) => client_error(&app, e, key_id, Some(&headers)),
     }
+}
+
+/// Counts, logs (status `rejected`, with the error's code) and answers a client's mistake.
+fn client_error(app: &App, e: ApiError, key_id: Option<String>, headers: Option<&HeaderMap>) -> Response {
+    app.metrics.ops.client_error(e.status.as_u16());
+    let arrival = app.now();
+    let wall = app.started_wall + std::time::Duration::from_nanos(arrival);
+    let class = headers
+        .and_then(|h| h.get("x-routesim-class"))
+        .and_then(|v| v.to_str().ok())
+        .map(|c| c.trim().to_string())
+        .filter(|c| !c.is_empty());
+    app.log.record(crate::reqlog::LogRow {
+        request_id: app.next_id(),
+        arrival_s: arrival as f64 / 1e9,
+        time_unix_s: wall.duration_since(std::time::SystemTime::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0),
+        class: class.unwrap_or_else(|| "default".into()),
+        status: "rejected",
+        http_status: e.status.as_u16(),
+        key_id,
+        client_error: Some(e.code),
+        ..Default::default()
+    });
+    e.into_response()
 }
 
 async fn models(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
@@ -119,12 +197,12 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
     r
 }
 
-async fn not_found(uri: Uri) -> Response {
-    ApiError::not_found(uri.path()).into_response()
+async fn not_found(State(app): State<Arc<App>>, uri: Uri) -> Response {
+    client_error(&app, ApiError::not_found(uri.path()), None, None)
 }
 
-async fn method_not_allowed() -> Response {
-    ApiError::method_not_allowed().into_response()
+async fn method_not_allowed(State(app): State<Arc<App>>) -> Response {
+    client_error(&app, ApiError::method_not_allowed(), None, None)
 }
 
 fn json(status: StatusCode, body: String) -> Response {

@@ -87,8 +87,11 @@ impl App {
             cfg.router.policy.cache.map(|c| {
                 ResponseStore::new(c.capacity, CACHE_MAX_BYTES, std::time::Duration::from_nanos(c.ttl.nanos()))
             });
-        let access = crate::auth::Access::new(&cfg.auth, &cfg.keys, metrics.denied.clone())
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let access = std::sync::Arc::new(
+            crate::auth::Access::new(&cfg.auth, &cfg.keys, metrics.denied.clone())
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        );
+        let _ = metrics.ops.access.set(access.clone());
         let tls = match &cfg.server.tls {
             Some(files) => Some(std::sync::Arc::new(
                 crate::tls::ReloadingCert::new(files.clone()).map_err(|e| anyhow::anyhow!("{e}"))?,
@@ -106,7 +109,7 @@ impl App {
                 metrics,
                 log,
                 cache,
-                access: std::sync::Arc::new(access),
+                access,
                 tls,
                 batches: Batches::new(shards),
                 endpoints,
@@ -124,6 +127,11 @@ impl App {
     /// A new request id.
     pub fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Makes later ids from [`App::next_id`] greater than `id` (an id a trusted client gave).
+    pub fn skip_ids_to(&self, id: u64) {
+        self.next_id.fetch_max(id.saturating_add(1), Ordering::Relaxed);
     }
 
     /// Nanoseconds on the gateway's monotonic clock.

@@ -99,6 +99,9 @@ pub fn main() -> ExitCode {
     let result: anyhow::Result<()> = rt.block_on(async move {
         let gw = crate::server::start(cfg).await?;
         tracing::info!("listening on {}: {summary}", gw.url());
+        if let Some(m) = gw.metrics_addr() {
+            tracing::info!("serving /metrics on http://{m}/metrics");
+        }
         let trigger = gw.trigger();
         tokio::spawn(async move {
             crate::shutdown::signal().await;

@@ -118,6 +118,71 @@ impl Default for RequestLogConfig {
     }
 }
 
+/// `[connections]`: limits on client connections (issue 28), so that slow or idle clients cannot hold the
+/// gateway's sockets and file descriptors.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConnectionsConfig {
+    /// Time a client has to send a whole request head: from the connection's opening for its first request,
+    /// from the head's first byte for later ones (default 10s). A connection that sends nothing is closed
+    /// after it as well.
+    pub header_read_timeout: Duration,
+    /// Time a client has to send a request body, from the handler's first read (default 30s); slower: 408.
+    pub body_read_timeout: Duration,
+    /// How long a kept-alive connection may sit idle between requests (default 30s).
+    pub keep_alive_timeout: Duration,
+    /// Most client connections open at once (default: half the process's open-file limit, at most 16384).
+    /// At the cap, the connection idle longest is closed to make room; a busy one is never closed.
+    pub max_connections: Option<usize>,
+}
+
+impl Default for ConnectionsConfig {
+    fn default() -> Self {
+        ConnectionsConfig {
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            keep_alive_timeout: Duration::from_secs(30),
+            max_connections: None,
+        }
+    }
+}
+
+impl ConnectionsConfig {
+    /// The connection cap in force: `max_connections`, else half the soft `RLIMIT_NOFILE` (at most 16384).
+    pub fn connection_cap(&self) -> usize {
+        self.max_connections.unwrap_or_else(|| match crate::ops::open_files_limit() {
+            Some(n) => (n / 2).clamp(1, 16384) as usize,
+            None => 1024,
+        })
+    }
+
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        for (name, d) in [
+            ("header_read_timeout", self.header_read_timeout),
+            ("body_read_timeout", self.body_read_timeout),
+            ("keep_alive_timeout", self.keep_alive_timeout),
+        ] {
+            if d.nanos() == 0 {
+                return Err((name, "expected a positive duration like \"10s\"".into()));
+            }
+        }
+        if self.max_connections == Some(0) {
+            return Err(("max_connections", "expected a positive number of connections".into()));
+        }
+        Ok(())
+    }
+}
+
+/// `[metrics]`: where `/metrics` is served.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// A separate listen address for `GET /metrics` (for example `127.0.0.1:9464`, or a private network's
+    /// address); the API's listener then answers `/metrics` with 404. Absent: `/metrics` is on the API's
+    /// listener.
+    pub listen: Option<String>,
+}
+
 /// `[client]`: default timeouts of an attempt, as in a scenario; a policy's `timeout` and `ttft_timeout`
 /// override them, and an upstream's `timeout` overrides `timeout` for that upstream.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
@@ -296,6 +361,12 @@ pub struct GatewayFile {
     /// `[auth]`: key file and usage store.
     #[serde(default)]
     pub auth: AuthConfig,
+    /// `[connections]`: client connection limits.
+    #[serde(default)]
+    pub connections: ConnectionsConfig,
+    /// `[metrics]`: a separate listener for `/metrics`.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
     /// Client keys (more may come from `[auth] key_file`).
     #[serde(default)]
     pub keys: Vec<KeyEntry>,
@@ -405,6 +476,10 @@ pub struct GatewayConfig {
     pub upstreams: Vec<ResolvedUpstream>,
     /// `[auth]`.
     pub auth: AuthConfig,
+    /// `[connections]`.
+    pub connections: ConnectionsConfig,
+    /// The separate `/metrics` listener (`[metrics] listen`), if any.
+    pub metrics_listen: Option<SocketAddr>,
     /// The config's own `[[keys]]` (checked).
     pub keys: Vec<KeyEntry>,
     /// Serve without client keys on a non-loopback address (`--allow-anonymous`).
@@ -505,7 +580,22 @@ impl GatewayConfig {
                     return Err(err(format!("{p}.api_key_env"), "expected the name of an environment variable".into()));
                 }
                 Some(var) => match env(var) {
-                    Some(k) if !k.trim().is_empty() => Some(k.trim().to_string()),
+                    Some(k) if !k.trim().is_empty() => {
+                        let k = k.trim();
+                        // The key goes into a header: a newline, a space or a non-ASCII character in it would
+                        // make the request go out with no key at all. (The key itself is never quoted.)
+                        if let Some(at) = k.bytes().position(|b| !(0x21..=0x7e).contains(&b)) {
+                            return Err(err(
+                                format!("{p}.api_key_env"),
+                                format!(
+                                    "the environment variable `{var}` holds a key with a character an HTTP header \
+                                     cannot carry (a newline, space or non-ASCII character at byte {at}): export \
+                                     the key alone"
+                                ),
+                            ));
+                        }
+                        Some(k.to_string())
+                    }
                     _ => {
                         return Err(err(
                             format!("{p}.api_key_env"),
@@ -594,6 +684,13 @@ impl GatewayConfig {
                 "expected the name of a routing-metadata field such as \"team\" (leave it out to scope by key)".into(),
             ));
         }
+        raw.connections.validate().map_err(|(f, m)| err(format!("connections.{f}"), m))?;
+        let metrics_listen = match &raw.metrics.listen {
+            None => None,
+            Some(a) => Some(a.parse::<SocketAddr>().map_err(|_| {
+                err("metrics.listen".into(), format!("expected an address like \"127.0.0.1:9464\", found {a:?}"))
+            })?),
+        };
         if raw.auth.flush_interval.nanos() == 0 {
             return Err(err("auth.flush_interval".into(), "expected a positive duration like \"5s\"".into()));
         }
@@ -615,6 +712,8 @@ impl GatewayConfig {
             router,
             upstreams,
             auth: raw.auth,
+            connections: raw.connections,
+            metrics_listen,
             keys: raw.keys,
             allow_anonymous: false,
         })

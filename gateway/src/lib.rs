@@ -6,7 +6,9 @@
 //! `metrics` (Prometheus), `reqlog` (JSONL in routesim's generic schema, off the request path), `cache`
 //! (response bodies), `batch` (deferrable requests), `health` (scheduled checks), `shutdown` (drain on
 //! SIGTERM), `server` (start and stop), `config` (the TOML file), `auth` (client keys, per-key limits and budgets,
-//! the usage store, `keys` commands), `tls` (TLS termination with reloadable certificates). `mock` and `load` are the mock upstream
+//! the usage store, `keys` commands), `tls` (TLS termination with reloadable certificates), `conn` (the accept
+//! loop: connection cap, header-read and keep-alive timeouts, the drain), `ops` (per-key, connection,
+//! client-error and process metrics). `mock` and `load` are the mock upstream
 //! and the open-loop load generator used by the tests and the overhead benchmark.
 
 #![warn(missing_docs)]
@@ -19,12 +21,14 @@ pub mod batch;
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod conn;
 pub mod error;
 pub mod health;
 pub mod load;
 pub mod metrics;
 pub mod mock;
 pub mod models;
+pub mod ops;
 pub mod reqlog;
 pub mod request;
 pub mod routing;

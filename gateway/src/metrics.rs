@@ -153,6 +153,8 @@ pub struct Metrics {
     pub endpoints: Vec<EndpointMetrics>,
     /// Upstream answers the gateway refused, upstream credential failures and cut streams (issue 28).
     pub answers: AnswerMetrics,
+    /// Connections, client errors, per-key and process series (see [`crate::ops`]).
+    pub ops: crate::ops::OpsMetrics,
 }
 
 /// The label set of `routesim_gateway_rejected_total` (public so [`Metrics::rejected`] can be).
@@ -197,6 +199,18 @@ impl Metrics {
         r.register("routesim_gateway_cache_hits", "Requests answered from the response cache", cache_hits.clone());
         let rejected = Family::<ReasonLabelPub, Counter>::default();
         r.register("routesim_gateway_rejected", "Requests no endpoint could take, by reason", rejected.clone());
+        // Every reason from the start, at zero (a series that appears with its first event hides the rate
+        // of that first event from `rate()`).
+        for reason in [
+            router_core::RejectReason::AllCircuitsOpen,
+            router_core::RejectReason::AllUnhealthy,
+            router_core::RejectReason::QuotaExhausted,
+            router_core::RejectReason::AtCapacity,
+            router_core::RejectReason::NoCapableEndpoint,
+            router_core::RejectReason::NoRoute,
+        ] {
+            let _ = rejected.get_or_create(&ReasonLabelPub { reason: reason.name() });
+        }
         let denied_f = Family::<ReasonLabelPub, Counter>::default();
         r.register(
             "routesim_gateway_denied",
@@ -218,6 +232,7 @@ impl Metrics {
             log_dropped.clone(),
         );
 
+        let ops = crate::ops::OpsMetrics::register(&mut r);
         let attempts_f = Family::<EndpointLabel, Counter>::default();
         r.register("routesim_gateway_upstream_attempts", "Attempts sent to each endpoint", attempts_f.clone());
         let errors_f = Family::<EndpointClassLabel, Counter>::default();
@@ -294,6 +309,7 @@ impl Metrics {
             log_written,
             log_dropped,
             endpoints,
+            ops,
         }
     }
 

@@ -8,7 +8,7 @@
 //! Columns: the generic ones (`request_id`, `arrival_s` = seconds since the gateway started, `class`,
 //! `input_tokens`, `output_tokens`, `endpoint`, `ttft_s`, `latency_s`, `status`, `cost_usd`, `cache_key`,
 //! `deferrable`, `output_known`) and, read past by routesim, `time_unix_s`, `attempts`, `http_status`,
-//! `streaming`, `cache_hit`, `cancelled`, `key_id` and `denied` (a request whose client went away is logged with status
+//! `streaming`, `cache_hit`, `cancelled`, `key_id`, `denied` and `client_error` (a request whose client went away is logged with status
 //! `other` and `cancelled = true`, as `other` is the class routesim gives a 499). Never a prompt, a
 //! header or a key.
 
@@ -70,6 +70,10 @@ pub struct LogRow {
     /// `rejected`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub denied: Option<&'static str>,
+    /// The error code of the gateway's answer to a client mistake (`invalid_json`, `request_too_large`,
+    /// `request_timeout`, `unknown_url`, `method_not_allowed`, ...); its status is `rejected`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_error: Option<&'static str>,
 }
 
 /// The sending side of the request log (cheap to share).
@@ -240,6 +244,7 @@ mod tests {
             cancelled: false,
             key_id: None,
             denied: None,
+            client_error: None,
         }
     }
 

@@ -38,6 +38,10 @@ pub struct ChatRequest {
     pub scope: router_core::Scope,
 }
 
+/// Largest `max_tokens` / `max_completion_tokens` accepted (no model generates more; larger values are a
+/// client's mistake, answered 400 rather than forwarded).
+pub const MAX_OUTPUT_TOKENS: u64 = 1 << 24;
+
 /// Estimated prompt tokens of a text (about four characters a token), used to route before the upstream
 /// reports the real count.
 fn estimate_tokens(chars: usize) -> u32 {
@@ -140,10 +144,30 @@ impl ChatRequest {
                 _ => {}
             }
         }
-        let expected_output = ["max_completion_tokens", "max_tokens"]
-            .iter()
-            .find_map(|k| body.get(*k).and_then(Value::as_u64))
-            .map(|t| t.min(u32::MAX as u64) as u32);
+        let mut expected_output = None;
+        for key in ["max_completion_tokens", "max_tokens"] {
+            match body.get(key) {
+                None | Some(Value::Null) => {}
+                // A positive integer (serde_json keeps 1e3 or 5.0 as floats: they are refused too).
+                Some(Value::Number(n)) if n.as_u64().is_some_and(|t| (1..=MAX_OUTPUT_TOKENS).contains(&t)) => {
+                    expected_output = expected_output.or(n.as_u64().map(|t| t as u32));
+                }
+                Some(Value::Number(_)) => {
+                    return Err(ApiError::invalid(
+                        "invalid_value",
+                        Some(key),
+                        format!("expected `{key}` to be an integer from 1 to {MAX_OUTPUT_TOKENS}"),
+                    ));
+                }
+                Some(_) => {
+                    return Err(ApiError::invalid(
+                        "invalid_type",
+                        Some(key),
+                        format!("expected `{key}` to be an integer"),
+                    ));
+                }
+            }
+        }
         let mut info = RequestInfo::new(0, estimate_tokens(chars));
         info.expected_output_tokens = expected_output;
         info.streaming = stream;
@@ -314,6 +338,28 @@ mod tests {
         assert_eq!(ChatRequest::parse(br#"{"model":"m"}"#, &h).unwrap_err().param, Some("messages"));
         assert_eq!(ChatRequest::parse(br#"{"model":"m","messages":[]}"#, &h).unwrap_err().code, "invalid_value");
         assert_eq!(ChatRequest::parse(b"[1]", &h).unwrap_err().code, "invalid_json");
+    }
+
+    #[test]
+    fn max_tokens_must_be_a_positive_integer() {
+        let h = HeaderMap::new();
+        let with = |field: &str, v: &str| {
+            let body = format!(r#"{{"model":"m","messages":[{{"role":"user","content":"x"}}],"{field}":{v}}}"#);
+            ChatRequest::parse(body.as_bytes(), &h)
+        };
+        for (v, code) in
+            [("-5", "invalid_value"), ("0", "invalid_value"), ("1e30", "invalid_value"), ("2.5", "invalid_value")]
+        {
+            let e = with("max_tokens", v).unwrap_err();
+            assert_eq!((e.code, e.param), (code, Some("max_tokens")), "{v}");
+        }
+        for v in [r#""abc""#, "true", "[1]", "{}"] {
+            let e = with("max_completion_tokens", v).unwrap_err();
+            assert_eq!((e.code, e.param), ("invalid_type", Some("max_completion_tokens")), "{v}");
+        }
+        assert_eq!(with("max_tokens", "16777217").unwrap_err().code, "invalid_value");
+        assert_eq!(with("max_tokens", "null").unwrap().info.expected_output_tokens, None);
+        assert_eq!(with("max_tokens", "16777216").unwrap().info.expected_output_tokens, Some(1 << 24));
     }
 
     #[test]

@@ -259,6 +259,8 @@ impl Tracker {
             if let Some(t) = f.ttft {
                 app.metrics.ttft.observe(t.as_secs_f64());
             }
+        } else {
+            app.metrics.ops.failed(f.status.name(), latency.as_secs_f64());
         }
         let key_id = self.grant.as_ref().map(|g| g.key_id().to_string());
         if let Some(g) = self.grant.take() {
@@ -291,6 +293,7 @@ impl Tracker {
             cancelled: f.status == Status::Cancelled,
             key_id,
             denied: None,
+            client_error: None,
         });
     }
 }

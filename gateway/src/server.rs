@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 /// A gateway serving in the background.
 pub struct RunningGateway {
     addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     trigger: Trigger,
     app: Arc<App>,
     tls: bool,
@@ -25,6 +26,11 @@ impl RunningGateway {
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address of the separate `/metrics` listener (`[metrics] listen`), if any.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// `http://ADDR`, or `https://ADDR` with TLS.
@@ -65,6 +71,13 @@ pub async fn start(cfg: GatewayConfig) -> anyhow::Result<RunningGateway> {
 /// Starts serving on an already bound listener.
 pub async fn start_on(cfg: GatewayConfig, listener: TcpListener) -> anyhow::Result<RunningGateway> {
     let drain_for = cfg.server.shutdown_timeout.into_std();
+    let metrics_listener = match cfg.metrics_listen {
+        Some(a) => Some(
+            TcpListener::bind(a).await.map_err(|e| anyhow::anyhow!("cannot listen on {a} ([metrics] listen): {e}"))?,
+        ),
+        None => None,
+    };
+    let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
     let (app, writer) = App::new(cfg)?;
     let app = Arc::new(app);
     let addr = listener.local_addr()?;
@@ -76,42 +89,36 @@ pub async fn start_on(cfg: GatewayConfig, listener: TcpListener) -> anyhow::Resu
     let is_tls = tls.is_some();
     let t = trigger.clone();
     let a = app.clone();
+    let limits = crate::conn::ConnLimits::of(&app.cfg.connections);
+    let conn_metrics = app.metrics.ops.clone();
+    // The `/metrics` listener: the same connection limits, stopped with the API's listener.
+    let metrics_task = metrics_listener.map(|l| {
+        let routes = crate::api::metrics_router(app.clone());
+        let (stop, m) = (trigger.subscribe(), conn_metrics.clone());
+        tokio::spawn(crate::conn::serve(l, routes, limits, m, stop, std::time::Duration::from_secs(1), || {}))
+    });
     let task = tokio::spawn(async move {
         let drain_app = a.clone();
-        let t2 = t.clone();
-        let drained = async move {
-            t2.pulled().await;
-            drain_app.begin_drain();
-        };
-        let mut serve = match tls {
+        let on_stop = move || drain_app.begin_drain();
+        let stop = t.subscribe();
+        match tls {
             None => {
                 // TCP_NODELAY: a stream's chunks go out as they come, not held back by Nagle's algorithm.
                 let listener = listener.tap_io(|tcp| {
                     let _ = tcp.set_nodelay(true);
                 });
-                let serve = axum::serve(listener, routes).with_graceful_shutdown(drained);
-                tokio::spawn(async move { serve.await })
+                crate::conn::serve(listener, routes, limits, conn_metrics, stop, drain_for, on_stop).await;
             }
             Some(config) => {
                 let listener = crate::tls::TlsListener::new(listener, config)?;
-                let serve = axum::serve(listener, routes).with_graceful_shutdown(drained);
-                tokio::spawn(async move { serve.await })
-            }
-        };
-        tokio::select! {
-            r = &mut serve => r.map_err(|e| anyhow::anyhow!("server: {e}"))??,
-            _ = t.pulled() => {
-                match tokio::time::timeout(drain_for, &mut serve).await {
-                    Ok(r) => r.map_err(|e| anyhow::anyhow!("server: {e}"))??,
-                    Err(_) => {
-                        tracing::warn!("shutdown timeout reached with requests still in flight: closing them");
-                        serve.abort();
-                    }
-                }
+                crate::conn::serve(listener, routes, limits, conn_metrics, stop, drain_for, on_stop).await;
             }
         }
         if let Some(h) = health {
             h.abort();
+        }
+        if let Some(m) = metrics_task {
+            let _ = m.await;
         }
         upkeep.abort();
         let access = a.access.clone();
@@ -124,7 +131,7 @@ pub async fn start_on(cfg: GatewayConfig, listener: TcpListener) -> anyhow::Resu
         }
         Ok(())
     });
-    Ok(RunningGateway { addr, trigger, app, tls: is_tls, task })
+    Ok(RunningGateway { addr, metrics_addr, trigger, app, tls: is_tls, task })
 }
 
 /// The upkeep task: every `[auth] reload_interval` (and at once on SIGHUP) reloads the key file and the TLS

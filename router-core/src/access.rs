@@ -11,7 +11,8 @@
 //! - RPM: an exact sliding window of the last minute's admissions; `Retry-After` is when the oldest leaves.
 //! - TPM: a sliding minute of one-second buckets. Admission reserves the request's estimated tokens in the
 //!   second it starts; its end takes the reservation back (if still in the window) and counts the tokens
-//!   actually used in the second it ends. A request is denied while the window holds the limit or more.
+//!   actually used in the second it ends. A request is denied when the window's tokens plus its own
+//!   estimate would exceed the limit (so a single request estimated above the limit is never admitted).
 //! - Concurrency: requests admitted and not yet finished.
 //! - Budgets: spend is charged when a request ends (its cost is known then); a key whose spend in the
 //!   current day (or month) has reached the budget is denied until the period turns. In-flight requests may
@@ -358,9 +359,16 @@ impl KeyMeter {
             return Err(Denial { reason: DenyReason::Rpm, retry_after: (oldest + MINUTE).saturating_sub(now) });
         }
         if let Some(tpm) = l.tpm {
+            // The request's own estimate counts: it is reserved now, so two requests that each fit alone
+            // cannot both be admitted over the limit, and one larger than the limit is never admitted.
             let used = self.window_tokens(now);
-            if used >= tpm {
-                return Err(Denial { reason: DenyReason::Tpm, retry_after: self.tpm_retry_after(now, tpm) });
+            if used.saturating_add(estimated_tokens) > tpm {
+                let retry_after = match tpm.checked_sub(estimated_tokens) {
+                    Some(room) => self.tpm_retry_after(now, room),
+                    // Larger than the whole limit: no wait lets it through (a smaller request may pass).
+                    None => MINUTE,
+                };
+                return Err(Denial { reason: DenyReason::Tpm, retry_after });
             }
         }
         if l.rpm.is_some() {
@@ -375,8 +383,8 @@ impl KeyMeter {
         Ok(Admission { reserved_tokens: estimated_tokens, reserved_at: now })
     }
 
-    /// Nanoseconds until the TPM window holds less than `tpm` tokens, if no new tokens arrive.
-    fn tpm_retry_after(&self, now: Nanos, tpm: u64) -> Nanos {
+    /// Nanoseconds until the TPM window holds at most `room` tokens, if no new tokens arrive.
+    fn tpm_retry_after(&self, now: Nanos, room: u64) -> Nanos {
         let sec = now / NANOS_PER_SEC;
         let mut live: Vec<(u64, i64)> =
             self.tokens.iter().copied().filter(|(s, _)| *s != u64::MAX && *s + (TPM_BUCKETS as u64) > sec).collect();
@@ -384,7 +392,7 @@ impl KeyMeter {
         let mut total: i64 = live.iter().map(|(_, t)| t).sum();
         for (s, t) in live {
             total -= t;
-            if total < tpm as i64 {
+            if total <= room as i64 {
                 // Bucket `s` leaves the window at second s + 60.
                 return ((s + TPM_BUCKETS as u64) * NANOS_PER_SEC).saturating_sub(now).max(1);
             }
@@ -462,6 +470,29 @@ mod tests {
         let long = m.admit(100 * S, 500).unwrap();
         m.finish(200 * S, long, 300, 0.0);
         assert_eq!(m.window_tokens(200 * S), 300);
+    }
+
+    #[test]
+    fn tpm_counts_the_requests_own_estimate_at_admission() {
+        let mut m = KeyMeter::new(KeyLimits { tpm: Some(1000), ..Default::default() });
+        // One request larger than the whole limit is never admitted (no wait would let it through).
+        let d = m.admit(0, 1_000_000).unwrap_err();
+        assert_eq!(d, Denial { reason: DenyReason::Tpm, retry_after: MINUTE });
+        assert_eq!(m.window_tokens(0), 0, "a denial reserves nothing");
+        // Two concurrent 600-token requests: the first reserves 600, the second would make 1200.
+        let a = m.admit(0, 600).unwrap();
+        let d = m.admit(S / 2, 600).unwrap_err();
+        assert_eq!(d.reason, DenyReason::Tpm);
+        assert_eq!(d.retry_after, 60 * S - S / 2, "the 600 reserved at 0 s leave at 60 s");
+        // A request that fits beside the reservation is admitted, up to the limit exactly.
+        let b = m.admit(S, 400).unwrap();
+        assert_eq!(m.window_tokens(S), 1000);
+        assert_eq!(m.admit(S, 1).unwrap_err().reason, DenyReason::Tpm);
+        // Settling gives back what was reserved and not used.
+        m.finish(2 * S, a, 100, 0.0);
+        m.finish(2 * S, b, 100, 0.0);
+        assert_eq!(m.window_tokens(2 * S), 200);
+        assert!(m.admit(2 * S, 800).is_ok());
     }
 
     #[test]

@@ -34,7 +34,7 @@ pub enum KeysCommand {
 }
 
 /// `keys new` options.
-#[derive(Debug, clap::Args)]
+#[derive(Clone, Debug, clap::Args)]
 pub struct NewKey {
     /// The key file (created if absent).
     #[arg(long)]
@@ -146,6 +146,19 @@ pub fn new_key(opts: &NewKey, now_nanos: u64) -> Result<String, String> {
         monthly_budget_usd: opts.monthly_budget_usd,
     };
     limits.validate().map_err(|(f, m)| format!("--{}: {m}", f.replace('_', "-")))?;
+    if let Some(x) = &opts.expires {
+        // A key that is expired when made is a mistake (a typo in the year), never what was meant.
+        match keys::datetime_nanos(x) {
+            Some(e) if e <= now_nanos => {
+                return Err(format!(
+                    "--expires: {x} is in the past (now is {}): expected a future date",
+                    keys::nanos_datetime(now_nanos)
+                ));
+            }
+            Some(_) => {}
+            None => return Err(format!("--expires: expected a date or date-time after 1970, found {x}")),
+        }
+    }
     let secret = keys::new_secret(&opts.id);
     let entry = KeyEntry {
         id: opts.id.clone(),
@@ -293,6 +306,12 @@ mod tests {
         assert!(StoredHash::parse(&kf.keys[0].hash).unwrap().verify(&secret));
         assert_eq!(kf.keys[0].metadata["tier"], MetaValue::Num(2.0));
         assert!(new_key(&opts, 0).unwrap_err().contains("exists already"));
+        // An expiry in the past is refused, naming the option.
+        let late = NewKey { id: "team-late".into(), ..opts.clone() };
+        let now_2100 = 4_102_444_800 * 1_000_000_000; // 2100-01-01T00:00:00Z
+        let e = new_key(&late, now_2100).unwrap_err();
+        assert!(e.starts_with("--expires: 2099-01-01 is in the past"), "{e}");
+        assert!(!std::fs::read_to_string(&file).unwrap().contains("team-late"), "nothing written");
         let listed = list(&file, 0).unwrap();
         assert!(listed.contains("team-a") && listed.contains("active") && listed.contains("rpm=60"));
         assert!(!listed.contains("sha256"));

@@ -147,6 +147,16 @@ pub enum Identity {
     Key(Arc<ClientKey>),
 }
 
+impl Identity {
+    /// The key's id, when there is a key.
+    pub fn key_id(&self) -> Option<String> {
+        match self {
+            Identity::Anonymous => None,
+            Identity::Key(k) => Some(k.entry.id.clone()),
+        }
+    }
+}
+
 /// Access control state, shared by every request.
 pub struct Access {
     enabled: bool,
@@ -157,6 +167,31 @@ pub struct Access {
     meters: Mutex<HashMap<String, KeyMeter>>,
     store: Option<UsageStore>,
     denied: [Counter; 10],
+    /// Requests admitted and denied per key id, for `/metrics`.
+    counts: Mutex<HashMap<String, [u64; 2]>>,
+}
+
+/// One key's figures for `/metrics`: requests, spend in the current UTC day and month, budgets, load.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeySnapshot {
+    /// The key's id.
+    pub id: String,
+    /// Requests admitted since start.
+    pub admitted: u64,
+    /// Requests denied since start (by a limit, a budget, the model list, revocation or expiry).
+    pub denied: u64,
+    /// Requests in flight.
+    pub in_flight: u32,
+    /// Spend today (UTC), USD.
+    pub day_usd: f64,
+    /// Spend this month (UTC), USD.
+    pub month_usd: f64,
+    /// The daily budget, if any.
+    pub daily_budget_usd: Option<f64>,
+    /// The monthly budget, if any.
+    pub monthly_budget_usd: Option<f64>,
+    /// Tokens in the TPM window now (reserved and used).
+    pub window_tokens: u64,
 }
 
 impl std::fmt::Debug for Access {
@@ -193,6 +228,7 @@ impl Access {
             meters: Mutex::new(HashMap::new()),
             store,
             denied,
+            counts: Mutex::new(HashMap::new()),
         };
         access.reload(true).map_err(|e| e.to_string())?;
         if let Some(s) = &access.store {
@@ -316,6 +352,7 @@ impl Access {
         }
         req.info.metadata.push(("key".into(), MetaValue::Str(key.entry.id.clone())));
         req.info.required_capabilities.extend(key.required.iter().cloned());
+        self.count_key(&key.entry.id, 0);
         Ok(Grant { access: self.clone(), key: key.clone(), admission: Some(admission) })
     }
 
@@ -329,6 +366,55 @@ impl Access {
     /// Counts a denial.
     pub fn count_denied(&self, reason: DenyReason) {
         self.denied[reason.index()].inc();
+    }
+
+    /// Counts a request of key `id`: admitted (`which` 0) or denied (1).
+    fn count_key(&self, id: &str, which: usize) {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        match counts.get_mut(id) {
+            Some(c) => c[which] += 1,
+            None => {
+                let mut c = [0; 2];
+                c[which] = 1;
+                counts.insert(id.to_string(), c);
+            }
+        }
+    }
+
+    /// Counts a denial of key `id` (a known key: its id is never a client's guess).
+    pub fn count_key_denied(&self, id: &str) {
+        self.count_key(id, 1);
+    }
+
+    /// The figures of every key in force at `now`, sorted by id.
+    pub fn snapshot(&self, now: Nanos) -> Vec<KeySnapshot> {
+        let set = self.keys.load();
+        let p = router_core::Periods::of(now);
+        let meters = self.meters.lock().unwrap_or_else(|p| p.into_inner());
+        let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out: Vec<KeySnapshot> = set
+            .by_id
+            .values()
+            .map(|k| {
+                let id = &k.entry.id;
+                let m = meters.get(id);
+                let spend = m.map(|m| m.spend()).unwrap_or_default();
+                let c = counts.get(id).copied().unwrap_or([0; 2]);
+                KeySnapshot {
+                    id: id.clone(),
+                    admitted: c[0],
+                    denied: c[1],
+                    in_flight: m.map_or(0, |m| m.in_flight()),
+                    day_usd: if spend.day == p.day { spend.day_usd } else { 0.0 },
+                    month_usd: if spend.month == p.month { spend.month_usd } else { 0.0 },
+                    daily_budget_usd: k.entry.limits.daily_budget_usd,
+                    monthly_budget_usd: k.entry.limits.monthly_budget_usd,
+                    window_tokens: m.map_or(0, |m| m.window_tokens(now)),
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        out
     }
 
     /// Key `id`'s spend record and requests in flight (for tests and `/metrics`-style inspection).
@@ -461,6 +547,9 @@ fn deny(
     req: Option<&ChatRequest>,
 ) -> Response {
     app.access.count_denied(reason);
+    if let Some(id) = &key_id {
+        app.access.count_key_denied(id);
+    }
     let e = denial_error(reason, retry_after);
     let arrival = app.now();
     let wall = app.started_wall + std::time::Duration::from_nanos(arrival);
