@@ -153,13 +153,14 @@ async fn every_denial_has_its_status_and_shape_and_reaches_no_upstream() {
 
 /// Sends the headers of a chat completion with a `len`-byte body and the first 64 KiB of it, then reads the
 /// answer's status line and headers.
-async fn raw_answer_head(url: &str, len: usize) -> String {
+async fn raw_answer_head(url: &str, secret: Option<&str>, len: usize) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let addr = url.trim_start_matches("http://");
     let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let auth = secret.map(|s| format!("authorization: Bearer {s}\r\n")).unwrap_or_default();
     let head = format!(
         "POST /v1/chat/completions HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n\
-         content-length: {len}\r\n\r\n"
+         {auth}content-length: {len}\r\n\r\n"
     );
     sock.write_all(head.as_bytes()).await.unwrap();
     sock.write_all(&vec![b'x'; 64 << 10]).await.unwrap();
@@ -183,13 +184,15 @@ async fn the_key_is_checked_before_the_body_is_read() {
     let (k_ok, s_ok) = key("ok", "");
     let gw = gateway(&config_text(&urls(&m), &format!("{RR}{k_ok}"))).await;
     let c = client();
-    let big = "x".repeat((4 << 20) + 1);
+    let big = (4 << 20) + 1;
     // Without a key, over a raw socket: the gateway answers and closes while the body is still being sent,
     // which an HTTP client may report as a broken pipe instead of the answer.
-    let head = raw_answer_head(&gw.url(), big.len()).await;
+    let head = raw_answer_head(&gw.url(), None, big).await;
     assert!(head.starts_with("HTTP/1.1 401"), "{head}");
-    let (s, _, v, _) = answer(post(&c, &gw.url(), Some(&s_ok), big).await).await;
-    assert_eq!((s, v["error"]["code"].as_str()), (413, Some("request_too_large")));
+    // With the key, the declared length alone gets the 413 (over a raw socket too: it is answered before the
+    // body is read, so a client still sending may see a broken pipe instead).
+    let head = raw_answer_head(&gw.url(), Some(&s_ok), big).await;
+    assert!(head.starts_with("HTTP/1.1 413"), "{head}");
     // A body that never ends: answered at once without a key (reading it first would wait forever).
     use futures_util::StreamExt;
     let stalled =

@@ -222,7 +222,7 @@ async fn tpm_reserves_each_requests_estimate_at_admission() {
     let c = client();
     let url = format!("{}/v1/chat/completions", gw.url());
     let body = |max: u64| {
-        serde_json::json!({"model": "m", "max_tokens": max, "messages": [{"role": "user", "content": "hi"}]})
+        serde_json::json!({"model": "auto", "max_tokens": max, "messages": [{"role": "user", "content": "hi"}]})
             .to_string()
     };
     // One request above the whole limit.
