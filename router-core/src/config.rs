@@ -448,8 +448,9 @@ fn default_cooldown_time() -> Duration {
 /// policy (the endpoint that failed may be chosen again unless it is cooling down); when those are spent, or
 /// the group has nothing left to try, each fallback group in order gets the same treatment.
 ///
-/// A retry goes at once while the group has more than one eligible endpoint; otherwise it waits LiteLLM's
-/// backoff, `min(0.5 s x 2^retries, 8 s) x (1 - 0.25 u)`, at least `retry_after`.
+/// A retry goes at once while the group (of more than one endpoint) has at least one eligible endpoint, the one
+/// that just failed included when it is not cooling down; a group of one endpoint, or one with none eligible,
+/// waits LiteLLM's backoff, `min(0.5 s x 2^retries, 8 s) x (1 - 0.25 u)`, at least `retry_after`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroupRetryConfig {

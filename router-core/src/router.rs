@@ -552,7 +552,9 @@ impl Router {
             } else {
                 let members = &self.group_retry.as_ref().map_or(&[][..], |g| &g.members[policy.0 as usize][..]);
                 let healthy = members.iter().filter(|&&m| self.is_eligible(m, req, now)).count();
-                if healthy > 1 {
+                // `_time_to_sleep_before_retry`: a group of one deployment always backs off; a larger one retries
+                // at once while at least one deployment is healthy (not cooling down), the one that failed included.
+                if members.len() > 1 && healthy >= 1 {
                     0
                 } else {
                     let mut rand = KeyedRand::new(self.seed, req.id, 0x200 + attempts.count as u64);

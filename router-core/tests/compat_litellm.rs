@@ -319,3 +319,38 @@ fn a_model_group_over_order_tiers_retries_as_a_whole_and_other_roots_groups_do_n
     // nothing left and the request falls back to g2 (b); with b out as well, nothing is left.
     assert_eq!(seq, ["a2", "b"]);
 }
+
+#[test]
+fn a_retry_goes_at_once_while_one_deployment_of_a_larger_group_is_healthy() {
+    // g1 = {a1, a2} (shuffled), with LiteLLM's cooldowns. a1 answered 429 and cools down; a2 has served well
+    // and now fails with a 500 (1 of 4 this minute: no cooldown). `_time_to_sleep_before_retry` returns 0 as
+    // long as one deployment is healthy (a2 itself): the retry must not wait a backoff.
+    let src = format!(
+        "{}[policy]\nname = \"root\"\nkind = \"conditional\"\nrules = [{{ when = {{ model = \"g1\" }}, target = \"g1\" }}]\n\
+         [policy.retry]\nmax_attempts = 3\n\
+         [policy.group_retry]\nnum_retries = 2\n\
+         [policy.cooldown]\ncooldown_time = \"5s\"\n{NO_CIRCUIT}\
+         [[groups]]\nname = \"g1\"\nkind = \"weighted\"\ntargets = [\"a1\", \"a2\"]\n",
+        endpoints(&["a1", "a2"])
+    );
+    let mut r = router(&src);
+    let (a1, a2) = (idx(&r, "a1"), idx(&r, "a2"));
+    for k in 0..3 {
+        complete(&mut r, a2, k * MS, 10 * MS);
+    }
+    fail(&mut r, a1, S, ErrorClass::RateLimited);
+    let req = req_with(11, &[("model", router_core::MetaValue::Str("g1".into()))]);
+    assert!(!r.is_eligible(a1, &req, S + MS), "a1 cools down after its 429");
+    let err = Outcome::failure(ErrorClass::Server, 10 * MS);
+    r.on_dispatch(a2, &req, S);
+    r.on_result(a2, &req, &err, S + MS);
+    assert!(r.is_eligible(a2, &req, S + MS), "1 failure of 4 does not cool a2");
+    let mut att = Attempts::first(a2);
+    match r.next_attempt(&req, &mut att, &err, S + MS) {
+        NextAttempt::Retry { endpoint, delay, .. } => {
+            assert_eq!(endpoint, a2, "the only healthy deployment");
+            assert_eq!(delay, 0, "one healthy deployment in a group of two: LiteLLM retries at once");
+        }
+        other => panic!("expected a retry, got {other:?}"),
+    }
+}

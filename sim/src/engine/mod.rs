@@ -668,6 +668,9 @@ impl<'m, S: Arrivals> Sim<'m, S> {
         q.attempts.count = 0;
         q.attempts.tried = EndpointSet::default();
         q.attempts.last = EndpointIdx(0);
+        // A recycled slot must not keep the previous request's place in LiteLLM's retry-then-fallback order:
+        // its spent retries would cut this request's short (issue 29: most 429s were never retried).
+        q.attempts.stage = Default::default();
         q.ep = EndpointIdx(0);
         q.dispatched = 0;
         q.queued = false;
