@@ -409,6 +409,44 @@ pub struct PolicySpec {
     /// Root only: LiteLLM's retry-then-fallback order over model groups (see [`GroupRetryConfig`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_retry: Option<GroupRetryConfig>,
+    /// Root only: Portkey's retries of one target, then its `fallback` nodes (see [`TargetRetryConfig`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_retry: Option<TargetRetryConfig>,
+}
+
+/// Portkey's retries and fallbacks (`tryTargetsRecursively` and `retryRequest` in Portkey-AI/gateway's
+/// `src/handlers/handlerUtils.ts` and `retryHandler.ts`, gateway 1.15.x): a failed attempt is retried on the
+/// **same** endpoint while its error is one of `on` and the endpoint has had fewer than `1 + attempts` attempts,
+/// after `base_delay`, `2 x base_delay`, ... (async-retry, factor 2, no jitter). When those are spent, or the error
+/// is not retried, the innermost `fallback` group above the endpoint whose move-on errors include it (see
+/// `fallback_on`) moves to its next target; a group that does not move on hands the failure to the one above it.
+/// A load balancer or conditional never chooses again: Portkey draws a load-balanced target once per visit.
+///
+/// The root's `retry.max_attempts` still caps the attempts in all; `retry.retry_on` is not used.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetRetryConfig {
+    /// Retries of one endpoint after its first attempt (Portkey `retry.attempts`).
+    pub attempts: u32,
+    /// The errors retried on the same endpoint (Portkey `retry.on_status_codes`; its default 429, 500, 502, 503,
+    /// 504 is `rate_limited` and `server`).
+    #[serde(default = "default_target_retry_on")]
+    pub on: Vec<ErrorClass>,
+    /// First backoff (1 s in Portkey), doubled at each further retry.
+    #[serde(default = "default_target_retry_delay")]
+    pub base_delay: Duration,
+    /// Fallback group name -> the errors on which it moves to its next target (Portkey `strategy.on_status_codes`).
+    /// A fallback group not named moves on after any error.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fallback_on: BTreeMap<String, Vec<ErrorClass>>,
+}
+
+fn default_target_retry_on() -> Vec<ErrorClass> {
+    vec![ErrorClass::RateLimited, ErrorClass::Server]
+}
+
+fn default_target_retry_delay() -> Duration {
+    Duration::from_secs(1)
 }
 
 /// LiteLLM's deployment cooldowns, as `litellm/router_utils/cooldown_handlers.py` defines them (BerriAI/litellm,
@@ -493,6 +531,7 @@ impl PolicySpec {
             samples: None,
             cooldown: None,
             group_retry: None,
+            target_retry: None,
         }
     }
 
@@ -548,6 +587,9 @@ impl PolicySpec {
         }
         if self.group_retry.is_some() {
             v.push("group_retry");
+        }
+        if self.target_retry.is_some() {
+            v.push("target_retry");
         }
         v
     }
