@@ -285,8 +285,51 @@ pub struct RetryConfig {
     pub honor_retry_after: bool,
     /// Whether a retry may go to the endpoint that just failed when no other is eligible.
     pub same_endpoint: bool,
-    /// Retry budget; `None` for unlimited retries.
+    /// Retry budget; `None` for unlimited retries, written `budget = "unlimited"` (a missing `budget` is the
+    /// default budget, so `None` must be written out to survive a round trip through TOML).
+    #[serde(with = "budget_serde")]
     pub budget: Option<BudgetConfig>,
+}
+
+/// `budget`: a [`BudgetConfig`] table, or `"unlimited"` for none.
+mod budget_serde {
+    use super::BudgetConfig;
+    use serde::de::{self, MapAccess, Visitor};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::fmt;
+
+    pub fn serialize<S: Serializer>(b: &Option<BudgetConfig>, s: S) -> Result<S::Ok, S::Error> {
+        match b {
+            Some(b) => b.serialize(s),
+            None => s.serialize_str("unlimited"),
+        }
+    }
+
+    struct BudgetVisitor;
+
+    impl<'de> Visitor<'de> for BudgetVisitor {
+        type Value = Option<BudgetConfig>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a budget table { ratio, min_per_s } or \"unlimited\"")
+        }
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            if v == "unlimited" {
+                Ok(None)
+            } else {
+                Err(E::invalid_value(de::Unexpected::Str(v), &self))
+            }
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            BudgetConfig::deserialize(de::value::MapAccessDeserializer::new(map)).map(Some)
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<BudgetConfig>, D::Error> {
+        d.deserialize_any(BudgetVisitor)
+    }
 }
 
 impl Default for RetryConfig {

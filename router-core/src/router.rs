@@ -438,6 +438,10 @@ impl Router {
             }
             self.states[ep.get()].compat.record(outcome, req.streaming, c.samples, now);
         }
+        if self.target_retry.is_some() {
+            // Portkey keeps no state between requests: a 429's Retry-After does not keep the target out.
+            self.states[ep.get()].throttled_until = throttled_before;
+        }
         if let Some(cd) = &self.cooldown {
             let st = &mut self.states[ep.get()];
             // LiteLLM reads no Retry-After for routing: only a cooldown keeps the deployment out.

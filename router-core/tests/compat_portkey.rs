@@ -101,3 +101,16 @@ fn target_retry_names_unknown_or_non_fallback_groups_and_excludes_group_retry() 
     let err = Router::new(&config(&both)).unwrap_err();
     assert_eq!(err.path, "policy.target_retry", "{err}");
 }
+
+#[test]
+fn a_retry_after_does_not_keep_a_portkey_target_out() {
+    // Portkey keeps no state between requests: after b's 429 with Retry-After 60 s, the next request's fallback
+    // still goes to b first (routesim's own throttling would skip it for a minute).
+    let mut r = router(&src());
+    let (req, b) = request_to(&mut r, "b");
+    r.on_dispatch(b, &req, 0);
+    let mut limited = Outcome::failure(ErrorClass::RateLimited, 10 * MS);
+    limited.retry_after = Some(60 * S);
+    r.on_result(b, &req, &limited, 10 * MS);
+    assert!(r.is_eligible(b, &req, 20 * MS), "b is not throttled by its Retry-After");
+}

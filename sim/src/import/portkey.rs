@@ -518,10 +518,12 @@ pub fn import(file: &Path, text: &str) -> Result<Imported, ImportError> {
     let mut tracking = TrackingConfig::default();
     tracking.circuit.enabled = false;
     policy.tracking = Some(tracking);
-    w.approximations.push(
-        "a 429 with Retry-After keeps routesim's router off that endpoint until then; Portkey does not remember it"
-            .into(),
-    );
+    if policy.target_retry.is_none() {
+        w.approximations.push(
+            "a 429 with Retry-After keeps routesim's router off that endpoint until then; Portkey does not remember it"
+                .into(),
+        );
+    }
     if let Some(ms) = root.request_timeout {
         policy.timeout = Some(secs(ms / 1000.0));
     }

@@ -178,6 +178,8 @@ pub fn render(
     struct Tail<'a> {
         endpoints: &'a [EndpointSpec],
         policies: &'a [PolicySpec],
+        // An empty `groups = []` would be written as a key of the last `[[traffic.classes]]` table.
+        #[serde(skip_serializing_if = "<[_]>::is_empty")]
         groups: &'a [PolicySpec],
     }
     text += &toml::to_string(&Tail { endpoints: &endpoints, policies: &policies, groups: &groups })
