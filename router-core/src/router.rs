@@ -354,6 +354,9 @@ impl Router {
         exclude: EndpointSet,
         rand: KeyedRand,
     ) -> (Option<EndpointIdx>, [u32; 6]) {
+        if self.compat.as_ref().is_some_and(|c| !c.latency_groups.is_empty()) {
+            self.latency_placeholders(req, now);
+        }
         self.board.flush(&self.gates, &self.states);
         let context_tokens = req.input_tokens as u64 + req.expected_output_tokens.unwrap_or(0) as u64;
         let quota_tokens = self.tracking.tpm_estimate(req);
@@ -380,6 +383,35 @@ impl Router {
         let picked = self.policies[root].select(&mut ctx, req);
         debug_assert!(ctx.journal.is_empty(), "every speculative cursor move is settled by its chooser");
         (picked, ctx.why)
+    }
+
+    /// LiteLLM's latency strategy, on a pick while its group's map exists (written within `ttl`), writes the
+    /// placeholder `[0]` into the map for every healthy deployment without an entry; it stays in that
+    /// deployment's list (see [`crate::state::CompatState::add_placeholder`]). Done before every choice, for
+    /// every latency group: a member with an entry is left alone, so only the first pick after the map appears
+    /// (or after the member becomes healthy) changes anything.
+    fn latency_placeholders(&mut self, req: &RequestInfo, now: Nanos) {
+        let groups = self.compat.as_ref().map_or(0, |c| c.latency_groups.len());
+        for g in 0..groups {
+            let Some((members, ttl)) = self.compat.as_ref().map(|c| (c.latency_groups[g].0.len(), c.latency_groups[g].1))
+            else {
+                return;
+            };
+            let member = |r: &Router, k: usize| r.compat.as_ref().map(|c| c.latency_groups[g].0[k]);
+            let last = (0..members).filter_map(|k| member(self, k)).filter_map(|m| self.states[m.get()].compat.latency_written).max();
+            if last.is_none_or(|t| now >= t.saturating_add(ttl)) {
+                continue;
+            }
+            for k in 0..members {
+                let Some(m) = member(self, k) else { continue };
+                if self.states[m.get()].compat.latencies().is_empty()
+                    && check(&self.endpoints, &self.states, &self.tracking, EndpointSet::default(), m, req, now).is_ok()
+                {
+                    self.states[m.get()].compat.add_placeholder();
+                    self.board.touch(m);
+                }
+            }
+        }
     }
 
     /// Moves every endpoint's windows to `now` and recomputes the scoreboard. They all share bucket boundaries,
