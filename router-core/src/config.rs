@@ -315,11 +315,7 @@ mod budget_serde {
         }
 
         fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-            if v == "unlimited" {
-                Ok(None)
-            } else {
-                Err(E::invalid_value(de::Unexpected::Str(v), &self))
-            }
+            if v == "unlimited" { Ok(None) } else { Err(E::invalid_value(de::Unexpected::Str(v), &self)) }
         }
 
         fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {

@@ -393,12 +393,16 @@ impl Router {
     fn latency_placeholders(&mut self, req: &RequestInfo, now: Nanos) {
         let groups = self.compat.as_ref().map_or(0, |c| c.latency_groups.len());
         for g in 0..groups {
-            let Some((members, ttl)) = self.compat.as_ref().map(|c| (c.latency_groups[g].0.len(), c.latency_groups[g].1))
+            let Some((members, ttl)) =
+                self.compat.as_ref().map(|c| (c.latency_groups[g].0.len(), c.latency_groups[g].1))
             else {
                 return;
             };
             let member = |r: &Router, k: usize| r.compat.as_ref().map(|c| c.latency_groups[g].0[k]);
-            let last = (0..members).filter_map(|k| member(self, k)).filter_map(|m| self.states[m.get()].compat.latency_written).max();
+            let last = (0..members)
+                .filter_map(|k| member(self, k))
+                .filter_map(|m| self.states[m.get()].compat.latency_written)
+                .max();
             if last.is_none_or(|t| now >= t.saturating_add(ttl)) {
                 continue;
             }
@@ -1587,7 +1591,9 @@ fn compile_target_retry(
             .map(|&e| Target::Endpoint(e))
             .or_else(|| names.policies.get(name).map(|&p| Target::Policy(p)))
     };
-    let all = || (0..cfg.endpoints.len()).filter(|&i| !cfg.endpoints[i].batch).map(|i| Target::Endpoint(EndpointIdx(i as u16)));
+    let all = || {
+        (0..cfg.endpoints.len()).filter(|&i| !cfg.endpoints[i].batch).map(|i| Target::Endpoint(EndpointIdx(i as u16)))
+    };
     // Every child of every policy, in order (a policy that names none has every non-batch endpoint).
     let kids: Vec<Vec<Target>> = specs
         .iter()
@@ -1642,7 +1648,10 @@ fn compile_target_retry(
             None => {
                 return Err(ConfigError::new(
                     path,
-                    format!("unknown fallback policy `{name}`: expected a fallback group or the root ({})", names.known()),
+                    format!(
+                        "unknown fallback policy `{name}`: expected a fallback group or the root ({})",
+                        names.known()
+                    ),
                 ));
             }
         }

@@ -97,7 +97,8 @@ fn target_retry_names_unknown_or_non_fallback_groups_and_excludes_group_retry() 
     let not_fallback = src().replace("fallback_on = { fb = ", "fallback_on = { lb = ");
     let err = Router::new(&config(&not_fallback)).unwrap_err();
     assert!(err.message.contains("not a `fallback` policy"), "{err}");
-    let both = src().replace("[policy.tracking.circuit]", "[policy.group_retry]\nnum_retries = 1\n[policy.tracking.circuit]");
+    let both =
+        src().replace("[policy.tracking.circuit]", "[policy.group_retry]\nnum_retries = 1\n[policy.tracking.circuit]");
     let err = Router::new(&config(&both)).unwrap_err();
     assert_eq!(err.path, "policy.target_retry", "{err}");
 }

@@ -107,14 +107,23 @@ fn peer(gateway: Gateway, config: &str, ups: &[Upstream], requests: u64, model: 
         .as_object()
         .expect("attempts")
         .iter()
-        .map(|(id, by_status)| (id.clone(), by_status.as_object().map_or(0, |m| m.values().filter_map(Value::as_u64).sum())))
+        .map(|(id, by_status)| {
+            (id.clone(), by_status.as_object().map_or(0, |m| m.values().filter_map(Value::as_u64).sum()))
+        })
         .collect();
     Observed { requests, ok: v["ok"].as_u64().expect("ok"), attempts }
 }
 
 /// routesim's simulation of the imported `config`: provider models that answer as the mock does, Poisson
 /// arrivals at the same rate, `replications` x `requests` requests of the imported policy.
-fn simulated(gateway: Gateway, config: &str, ups: &[Upstream], requests: u64, replications: u32, name: &str) -> Observed {
+fn simulated(
+    gateway: Gateway,
+    config: &str,
+    ups: &[Upstream],
+    requests: u64,
+    replications: u32,
+    name: &str,
+) -> Observed {
     let text = config.replace("{MOCK}", "127.0.0.1:9");
     let path = scratch(&format!("{name}.config"));
     std::fs::write(&path, &text).expect("write the config");
@@ -188,7 +197,10 @@ fn agree(name: &str, real: &Observed, sim: &Observed, ids: &[&str]) {
     );
     for id in ids {
         let stol = tolerance(real.share(id), real.total_attempts(), 0.05);
-        assert!((real.share(id) - sim.share(id)).abs() <= stol, "share of {id} differs by more than {stol:.3}: {report}");
+        assert!(
+            (real.share(id) - sim.share(id)).abs() <= stol,
+            "share of {id} differs by more than {stol:.3}: {report}"
+        );
     }
 }
 
@@ -227,7 +239,9 @@ fn litellm_simple_shuffle_retries_every_429_like_the_real_router() {
 #[test]
 fn portkey_retry_codes_and_fallback_codes_stay_apart_like_the_real_gateway() {
     let leaf = |id: &str| {
-        format!("{{\"name\": \"{id}\", \"provider\": \"openai\", \"api_key\": \"sk-test\", \"custom_host\": \"http://{{MOCK}}/{id}/v1\"}}")
+        format!(
+            "{{\"name\": \"{id}\", \"provider\": \"openai\", \"api_key\": \"sk-test\", \"custom_host\": \"http://{{MOCK}}/{id}/v1\"}}"
+        )
     };
     let config = format!(
         "{{\"retry\": {{\"attempts\": 2, \"on_status_codes\": [429]}}, \"strategy\": {{\"mode\": \"loadbalance\"}}, \

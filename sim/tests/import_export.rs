@@ -329,7 +329,11 @@ fn imported_scenarios_run_end_to_end_and_export_reports_the_cost() {
 /// codes into one router-wide set and switched targets: 99.7% succeeded.
 #[test]
 fn portkey_retry_and_fallback_codes_stay_apart_and_a_load_balancer_draws_once() {
-    let leaf = |id: &str| format!("{{\"name\": \"{id}\", \"provider\": \"openai\", \"api_key\": \"sk-x\", \"custom_host\": \"http://127.0.0.1:9/{id}/v1\"}}");
+    let leaf = |id: &str| {
+        format!(
+            "{{\"name\": \"{id}\", \"provider\": \"openai\", \"api_key\": \"sk-x\", \"custom_host\": \"http://127.0.0.1:9/{id}/v1\"}}"
+        )
+    };
     let config = format!(
         "{{\"retry\": {{\"attempts\": 2, \"on_status_codes\": [429]}}, \"strategy\": {{\"mode\": \"loadbalance\"}}, \
          \"targets\": [{{\"name\": \"a\", \"provider\": \"openai\", \"api_key\": \"sk-x\", \"custom_host\": \

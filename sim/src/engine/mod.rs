@@ -268,8 +268,16 @@ pub fn run(model: &Compiled, policy: usize, replication: u32, opts: RunOptions<'
         Some(input) => {
             let source = LogSource::new(input, model.seed, replication);
             let (templates, classes) = (input.templates.clone(), input.classes.len());
-            Sim::new(model, router(model, policy, replication), replication, source, templates, classes, input.trace_driven)
-                .run(opts)
+            Sim::new(
+                model,
+                router(model, policy, replication),
+                replication,
+                source,
+                templates,
+                classes,
+                input.trace_driven,
+            )
+            .run(opts)
         }
     }
 }

@@ -104,7 +104,9 @@ impl Writer<'_, '_> {
                 strategy.insert("mode".into(), json!("fallback"));
                 // Portkey's own order (an imported config): each fallback node's codes; otherwise the retried ones.
                 let own = match &self.src.policy.target_retry {
-                    Some(t) => t.fallback_on.get(&g.name).filter(|c| !c.contains(&ErrorClass::Other)).map(|c| codes_of(c)),
+                    Some(t) => {
+                        t.fallback_on.get(&g.name).filter(|c| !c.contains(&ErrorClass::Other)).map(|c| codes_of(c))
+                    }
                     None => self.codes.clone(),
                 };
                 if let Some(c) = own {

@@ -367,9 +367,8 @@ impl Walk<'_> {
         }
         let five: Vec<u16> = codes.iter().copied().filter(|c| (500..600).contains(c)).collect();
         if !five.is_empty() && [500, 502, 503, 504].iter().any(|c| !five.contains(c)) {
-            self.approximations.push(format!(
-                "{path}: {five:?} stand for every 5xx: routesim's providers answer one `server` class"
-            ));
+            self.approximations
+                .push(format!("{path}: {five:?} stand for every 5xx: routesim's providers answer one `server` class"));
         }
         out
     }

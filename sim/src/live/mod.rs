@@ -301,7 +301,8 @@ fn run_replication(
     let (outcome, counts, offset) = rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding the mock providers")?;
         let mock_addr = listener.local_addr()?;
-        let text = gateway_config(model, opts.policy, replication, scale, &|id| mock::base_url(mock_addr, id), log_path)?;
+        let text =
+            gateway_config(model, opts.policy, replication, scale, &|id| mock::base_url(mock_addr, id), log_path)?;
         std::fs::write(config_path, &text)?;
         let cfg = routesim_gateway::GatewayConfig::parse(config_path, &text, None, &|_| None)
             .map_err(|e| anyhow::anyhow!("the generated gateway config is invalid: {e}"))?;
