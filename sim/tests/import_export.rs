@@ -367,4 +367,6 @@ fn portkey_retry_and_fallback_codes_stay_apart_and_a_load_balancer_draws_once() 
     // The 500s of `a` are answered as they are: no retry on `a`, no switch to the other branch.
     assert_eq!(c.retries, 0, "{c:?}");
     assert!(rendered.text.contains("stand for every 5xx"), "the 500/503 split is flagged:\n{}", rendered.text);
+    // routesim's own policies beside it keep routesim's default resilience, not Portkey's order.
+    assert_eq!(rendered.text.matches("[policies.target_retry]").count(), 1, "{}", rendered.text);
 }
