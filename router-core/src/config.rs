@@ -285,8 +285,47 @@ pub struct RetryConfig {
     pub honor_retry_after: bool,
     /// Whether a retry may go to the endpoint that just failed when no other is eligible.
     pub same_endpoint: bool,
-    /// Retry budget; `None` for unlimited retries.
+    /// Retry budget; `None` for unlimited retries, written `budget = "unlimited"` (a missing `budget` is the
+    /// default budget, so `None` must be written out to survive a round trip through TOML).
+    #[serde(with = "budget_serde")]
     pub budget: Option<BudgetConfig>,
+}
+
+/// `budget`: a [`BudgetConfig`] table, or `"unlimited"` for none.
+mod budget_serde {
+    use super::BudgetConfig;
+    use serde::de::{self, MapAccess, Visitor};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::fmt;
+
+    pub fn serialize<S: Serializer>(b: &Option<BudgetConfig>, s: S) -> Result<S::Ok, S::Error> {
+        match b {
+            Some(b) => b.serialize(s),
+            None => s.serialize_str("unlimited"),
+        }
+    }
+
+    struct BudgetVisitor;
+
+    impl<'de> Visitor<'de> for BudgetVisitor {
+        type Value = Option<BudgetConfig>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a budget table { ratio, min_per_s } or \"unlimited\"")
+        }
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            if v == "unlimited" { Ok(None) } else { Err(E::invalid_value(de::Unexpected::Str(v), &self)) }
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            BudgetConfig::deserialize(de::value::MapAccessDeserializer::new(map)).map(Some)
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<BudgetConfig>, D::Error> {
+        d.deserialize_any(BudgetVisitor)
+    }
 }
 
 impl Default for RetryConfig {
@@ -409,6 +448,44 @@ pub struct PolicySpec {
     /// Root only: LiteLLM's retry-then-fallback order over model groups (see [`GroupRetryConfig`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_retry: Option<GroupRetryConfig>,
+    /// Root only: Portkey's retries of one target, then its `fallback` nodes (see [`TargetRetryConfig`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_retry: Option<TargetRetryConfig>,
+}
+
+/// Portkey's retries and fallbacks (`tryTargetsRecursively` and `retryRequest` in Portkey-AI/gateway's
+/// `src/handlers/handlerUtils.ts` and `retryHandler.ts`, gateway 1.15.x): a failed attempt is retried on the
+/// **same** endpoint while its error is one of `on` and the endpoint has had fewer than `1 + attempts` attempts,
+/// after `base_delay`, `2 x base_delay`, ... (async-retry, factor 2, no jitter). When those are spent, or the error
+/// is not retried, the innermost `fallback` group above the endpoint whose move-on errors include it (see
+/// `fallback_on`) moves to its next target; a group that does not move on hands the failure to the one above it.
+/// A load balancer or conditional never chooses again: Portkey draws a load-balanced target once per visit.
+///
+/// The root's `retry.max_attempts` still caps the attempts in all; `retry.retry_on` is not used.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetRetryConfig {
+    /// Retries of one endpoint after its first attempt (Portkey `retry.attempts`).
+    pub attempts: u32,
+    /// The errors retried on the same endpoint (Portkey `retry.on_status_codes`; its default 429, 500, 502, 503,
+    /// 504 is `rate_limited` and `server`).
+    #[serde(default = "default_target_retry_on")]
+    pub on: Vec<ErrorClass>,
+    /// First backoff (1 s in Portkey), doubled at each further retry.
+    #[serde(default = "default_target_retry_delay")]
+    pub base_delay: Duration,
+    /// Fallback group name -> the errors on which it moves to its next target (Portkey `strategy.on_status_codes`).
+    /// A fallback group not named moves on after any error.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fallback_on: BTreeMap<String, Vec<ErrorClass>>,
+}
+
+fn default_target_retry_on() -> Vec<ErrorClass> {
+    vec![ErrorClass::RateLimited, ErrorClass::Server]
+}
+
+fn default_target_retry_delay() -> Duration {
+    Duration::from_secs(1)
 }
 
 /// LiteLLM's deployment cooldowns, as `litellm/router_utils/cooldown_handlers.py` defines them (BerriAI/litellm,
@@ -448,8 +525,9 @@ fn default_cooldown_time() -> Duration {
 /// policy (the endpoint that failed may be chosen again unless it is cooling down); when those are spent, or
 /// the group has nothing left to try, each fallback group in order gets the same treatment.
 ///
-/// A retry goes at once while the group has more than one eligible endpoint; otherwise it waits LiteLLM's
-/// backoff, `min(0.5 s x 2^retries, 8 s) x (1 - 0.25 u)`, at least `retry_after`.
+/// A retry goes at once while the group (of more than one endpoint) has at least one eligible endpoint, the one
+/// that just failed included when it is not cooling down; a group of one endpoint, or one with none eligible,
+/// waits LiteLLM's backoff, `min(0.5 s x 2^retries, 8 s) x (1 - 0.25 u)`, at least `retry_after`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroupRetryConfig {
@@ -492,6 +570,7 @@ impl PolicySpec {
             samples: None,
             cooldown: None,
             group_retry: None,
+            target_retry: None,
         }
     }
 
@@ -547,6 +626,9 @@ impl PolicySpec {
         }
         if self.group_retry.is_some() {
             v.push("group_retry");
+        }
+        if self.target_retry.is_some() {
+            v.push("target_retry");
         }
         v
     }

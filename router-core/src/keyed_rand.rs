@@ -13,6 +13,18 @@ pub fn mix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The seed of the router's keyed draws in replication `replication` of a simulation with master seed `seed`.
+///
+/// Replication 0 keeps `seed` itself (a gateway, which has no replications, uses its configured seed as is);
+/// every later replication gets a seed of its own, so that request `i` of replication `r` does not make the same
+/// random pick (shuffle, weighted, power of two choices, jitter) as request `i` of replication 0. Every policy of
+/// one replication gets the same seed: policies still see common random numbers within a replication. The
+/// seeds of later replications are below 2^63, so that a gateway config (TOML integers are signed) can hold them.
+#[inline]
+pub fn replication_seed(seed: u64, replication: u32) -> u64 {
+    if replication == 0 { seed } else { mix64(seed ^ mix64(0x7265_706c_6963_6174 ^ u64::from(replication))) >> 1 }
+}
+
 /// The step between consecutive positions of a [`KeyedRand`] sequence (the golden ratio, as SplitMix64).
 const STEP: u64 = 0x9e37_79b9_7f4a_7c15;
 
@@ -96,6 +108,15 @@ mod tests {
         let e = KeyedRand::new(1, 42, 8).next_u64();
         let base = KeyedRand::new(1, 42, 7).next_u64();
         assert!(c != base && d != base && e != base);
+    }
+
+    #[test]
+    fn replications_get_their_own_seeds_and_replication_zero_keeps_the_seed() {
+        assert_eq!(replication_seed(5, 0), 5);
+        let seeds: std::collections::BTreeSet<u64> = (0..1000).map(|r| replication_seed(5, r)).collect();
+        assert_eq!(seeds.len(), 1000);
+        assert_ne!(replication_seed(5, 1), replication_seed(6, 1));
+        assert!((1..1000).all(|r| replication_seed(u64::MAX, r) <= i64::MAX as u64));
     }
 
     #[test]

@@ -43,7 +43,7 @@ pub mod upstream;
 pub use access::{Admission, Denial, DenyReason, KeyLimits, KeyMeter, Periods, SpendRecord};
 pub use config::{
     BatchConfig, BudgetConfig, CacheConfig, ConfigError, CooldownConfig, FallbackSpec, GroupRetryConfig, HealthConfig,
-    HybridWeights, Jitter, PolicyKind, PolicySpec, RetryConfig, RouterConfig, RuleSpec, TargetSpec,
+    HybridWeights, Jitter, PolicyKind, PolicySpec, RetryConfig, RouterConfig, RuleSpec, TargetRetryConfig, TargetSpec,
 };
 pub use duration::Duration;
 pub use model::*;

@@ -248,6 +248,23 @@ pub struct Router {
     policy_names: Vec<String>,
     /// Per policy: every endpoint it can route to.
     reach: Vec<EndpointSet>,
+    /// Portkey retries of one target, then its fallback nodes.
+    target_retry: Option<TargetRetry>,
+}
+
+/// A compiled [`crate::TargetRetryConfig`].
+#[derive(Debug)]
+struct TargetRetry {
+    attempts: u32,
+    on: Vec<ErrorClass>,
+    base_delay: Nanos,
+    /// Per endpoint: the fallback policies above it on its first path from the root, innermost first, each with
+    /// the position of the child the endpoint is under.
+    ancestors: Vec<Vec<(PolicyIdx, u16)>>,
+    /// Per policy: its children in order (fallback policies only; empty for the others).
+    children: Vec<Vec<Target>>,
+    /// Per policy: the errors on which a fallback policy moves on (`None`: any error).
+    moves_on: Vec<Option<Vec<ErrorClass>>>,
 }
 
 /// How outcomes feed the LiteLLM compat state.
@@ -403,6 +420,9 @@ impl Router {
         exclude: EndpointSet,
         rand: KeyedRand,
     ) -> (Option<EndpointIdx>, [u32; 6]) {
+        if self.compat.as_ref().is_some_and(|c| !c.latency_groups.is_empty()) {
+            self.latency_placeholders(req, now);
+        }
         self.board.flush(&self.gates, &self.states);
         let context_tokens = req.input_tokens as u64 + req.expected_output_tokens.unwrap_or(0) as u64;
         let quota_tokens = self.tracking.tpm_estimate(req);
@@ -429,6 +449,39 @@ impl Router {
         let picked = self.policies[root].select(&mut ctx, req);
         debug_assert!(ctx.journal.is_empty(), "every speculative cursor move is settled by its chooser");
         (picked, ctx.why)
+    }
+
+    /// LiteLLM's latency strategy, on a pick while its group's map exists (written within `ttl`), writes the
+    /// placeholder `[0]` into the map for every healthy deployment without an entry; it stays in that
+    /// deployment's list (see [`crate::state::CompatState::add_placeholder`]). Done before every choice, for
+    /// every latency group: a member with an entry is left alone, so only the first pick after the map appears
+    /// (or after the member becomes healthy) changes anything.
+    fn latency_placeholders(&mut self, req: &RequestInfo, now: Nanos) {
+        let groups = self.compat.as_ref().map_or(0, |c| c.latency_groups.len());
+        for g in 0..groups {
+            let Some((members, ttl)) =
+                self.compat.as_ref().map(|c| (c.latency_groups[g].0.len(), c.latency_groups[g].1))
+            else {
+                return;
+            };
+            let member = |r: &Router, k: usize| r.compat.as_ref().map(|c| c.latency_groups[g].0[k]);
+            let last = (0..members)
+                .filter_map(|k| member(self, k))
+                .filter_map(|m| self.states[m.get()].compat.latency_written)
+                .max();
+            if last.is_none_or(|t| now >= t.saturating_add(ttl)) {
+                continue;
+            }
+            for k in 0..members {
+                let Some(m) = member(self, k) else { continue };
+                if self.states[m.get()].compat.latencies().is_empty()
+                    && check(&self.endpoints, &self.states, &self.tracking, EndpointSet::default(), m, req, now).is_ok()
+                {
+                    self.states[m.get()].compat.add_placeholder();
+                    self.board.touch(m);
+                }
+            }
+        }
     }
 
     /// Moves every endpoint's windows to `now` and recomputes the scoreboard. They all share bucket boundaries,
@@ -486,6 +539,10 @@ impl Router {
                 }
             }
             self.states[ep.get()].compat.record(outcome, req.streaming, c.samples, now);
+        }
+        if self.target_retry.is_some() {
+            // Portkey keeps no state between requests: a 429's Retry-After does not keep the target out.
+            self.states[ep.get()].throttled_until = throttled_before;
         }
         if let Some(cd) = &self.cooldown {
             let st = &mut self.states[ep.get()];
@@ -551,6 +608,13 @@ impl Router {
         scope: &Scope,
     ) -> NextAttempt {
         let Some(class) = outcome.error else { return NextAttempt::GiveUp(GiveUpReason::Succeeded) };
+        if self.target_retry.is_some() {
+            if attempts.count >= self.retry.max_attempts {
+                return NextAttempt::GiveUp(GiveUpReason::MaxAttempts);
+            }
+            self.advance(now);
+            return self.next_in_targets(req, attempts, class, now);
+        }
         if !self.retry.retry_on.contains(&class) {
             return NextAttempt::GiveUp(GiveUpReason::NotRetryable);
         }
@@ -644,7 +708,9 @@ impl Router {
             } else {
                 let members = &self.group_retry.as_ref().map_or(&[][..], |g| &g.members[policy.0 as usize][..]);
                 let healthy = members.iter().filter(|&&m| self.is_eligible(m, req, now)).count();
-                if healthy > 1 {
+                // `_time_to_sleep_before_retry`: a group of one deployment always backs off; a larger one retries
+                // at once while at least one deployment is healthy (not cooling down), the one that failed included.
+                if members.len() > 1 && healthy >= 1 {
                     0
                 } else {
                     let mut rand = KeyedRand::new(self.seed, req.id, 0x200 + attempts.count as u64);
@@ -664,6 +730,73 @@ impl Router {
             attempts.stage = GroupStage { count: stage.count + 1, ..stage };
             return NextAttempt::Retry { endpoint, delay, fallback };
         }
+    }
+
+    /// Portkey's order (see [`crate::TargetRetryConfig`]): retries on the same endpoint, then the innermost
+    /// fallback above it that moves on after this error takes its next target that can take the request.
+    fn next_in_targets(
+        &mut self,
+        req: &RequestInfo,
+        attempts: &mut Attempts,
+        class: ErrorClass,
+        now: Nanos,
+    ) -> NextAttempt {
+        let Some(tr) = &self.target_retry else { return NextAttempt::GiveUp(GiveUpReason::NoEndpoint) };
+        // Attempts on the current endpoint (the first attempt of a request counts 1, as `GroupStage` starts).
+        let on_target = attempts.stage.count.max(1);
+        if tr.on.contains(&class) && on_target <= tr.attempts {
+            let delay = tr.base_delay.saturating_mul(1u64 << (on_target - 1).min(40));
+            if let Some(b) = &mut self.budget
+                && !b.withdraw(now)
+            {
+                return NextAttempt::GiveUp(GiveUpReason::BudgetExhausted);
+            }
+            attempts.count += 1;
+            attempts.stage.count = on_target + 1;
+            return NextAttempt::Retry { endpoint: attempts.last, delay, fallback: false };
+        }
+        // Indices rather than borrows: choosing in a child policy needs the router mutably.
+        let last = attempts.last.get();
+        let depth = tr.ancestors.get(last).map_or(0, Vec::len);
+        let mut next = None;
+        'up: for a in 0..depth {
+            let Some(tr) = &self.target_retry else { break };
+            let (p, pos) = tr.ancestors[last][a];
+            if tr.moves_on[p.0 as usize].as_ref().is_some_and(|codes| !codes.contains(&class)) {
+                continue;
+            }
+            let width = tr.children[p.0 as usize].len();
+            for k in pos as usize + 1..width {
+                let Some(child) = self.target_retry.as_ref().map(|t| t.children[p.0 as usize][k]) else { break 'up };
+                let picked = match child {
+                    Target::Endpoint(e) => {
+                        check(&self.endpoints, &self.states, &self.tracking, EndpointSet::default(), e, req, now)
+                            .is_ok()
+                            .then_some(e)
+                    }
+                    Target::Policy(q) => {
+                        let rand = KeyedRand::new(self.seed, req.id, 0x100 + attempts.count as u64);
+                        self.select(q.0 as usize, req, now, EndpointSet::default(), rand).0
+                    }
+                };
+                if picked.is_some() {
+                    next = picked;
+                    break 'up;
+                }
+            }
+        }
+        let Some(endpoint) = next else { return NextAttempt::GiveUp(GiveUpReason::NoEndpoint) };
+        if let Some(b) = &mut self.budget
+            && !b.withdraw(now)
+        {
+            return NextAttempt::GiveUp(GiveUpReason::BudgetExhausted);
+        }
+        let fallback = endpoint != attempts.last;
+        attempts.count += 1;
+        attempts.tried.insert(endpoint);
+        attempts.last = endpoint;
+        attempts.stage.count = 1;
+        NextAttempt::Retry { endpoint, delay: 0, fallback }
     }
 
     /// Releases the open batch if its deadline passed: `Some((batch, size))`.
@@ -1423,6 +1556,16 @@ impl Router {
             }
             None => None,
         };
+        let target_retry = match &root.target_retry {
+            Some(_) if root.group_retry.is_some() => {
+                return Err(ConfigError::new(
+                    "policy.target_retry",
+                    "`target_retry` (Portkey's order) and `group_retry` (LiteLLM's) exclude each other: keep one",
+                ));
+            }
+            Some(t) => Some(compile_target_retry(t, &specs, &names, cfg)?),
+            None => None,
+        };
         let mut fallbacks: [Vec<EndpointIdx>; 4] = Default::default();
         if let Some(spec) = &root.fallbacks {
             for class in ErrorClass::ALL {
@@ -1554,8 +1697,107 @@ impl Router {
             group_retry,
             policy_names,
             reach,
+            target_retry,
         })
     }
+}
+
+/// Compiles Portkey's retry order: each fallback policy's children, and each endpoint's fallback ancestors on
+/// its first path from the root (the policy graph is acyclic: checked before).
+fn compile_target_retry(
+    t: &crate::TargetRetryConfig,
+    specs: &[(&PolicySpec, String)],
+    names: &Names<'_>,
+    cfg: &RouterConfig,
+) -> Result<TargetRetry, ConfigError> {
+    let resolve = |name: &str| -> Option<Target> {
+        names
+            .endpoints
+            .get(name)
+            .map(|&e| Target::Endpoint(e))
+            .or_else(|| names.policies.get(name).map(|&p| Target::Policy(p)))
+    };
+    let all = || {
+        (0..cfg.endpoints.len()).filter(|&i| !cfg.endpoints[i].batch).map(|i| Target::Endpoint(EndpointIdx(i as u16)))
+    };
+    // Every child of every policy, in order (a policy that names none has every non-batch endpoint).
+    let kids: Vec<Vec<Target>> = specs
+        .iter()
+        .map(|(s, _)| {
+            let named: Vec<&str> = if s.kind == PolicyKind::Conditional {
+                s.rules.iter().map(|r| r.target.as_str()).chain(s.default.as_deref()).collect()
+            } else {
+                s.targets.iter().map(TargetSpec::id).chain(s.default.as_deref()).collect()
+            };
+            if named.is_empty() && s.kind != PolicyKind::Conditional {
+                all().collect()
+            } else {
+                named.into_iter().filter_map(resolve).collect()
+            }
+        })
+        .collect();
+    let mut ancestors: Vec<Option<Vec<(PolicyIdx, u16)>>> = vec![None; cfg.endpoints.len()];
+    fn walk(
+        p: usize,
+        path: &mut Vec<(PolicyIdx, u16)>,
+        specs: &[(&PolicySpec, String)],
+        kids: &[Vec<Target>],
+        out: &mut [Option<Vec<(PolicyIdx, u16)>>],
+    ) {
+        let fallback = specs[p].0.kind == PolicyKind::Fallback;
+        for (pos, child) in kids[p].iter().enumerate() {
+            if fallback {
+                path.push((PolicyIdx(p as u16), pos as u16));
+            }
+            match *child {
+                Target::Endpoint(e) => {
+                    if out[e.get()].is_none() {
+                        out[e.get()] = Some(path.iter().rev().copied().collect());
+                    }
+                }
+                Target::Policy(q) => walk(q.0 as usize, path, specs, kids, out),
+            }
+            if fallback {
+                path.pop();
+            }
+        }
+    }
+    walk(0, &mut Vec::new(), specs, &kids, &mut ancestors);
+    let mut moves_on: Vec<Option<Vec<ErrorClass>>> = vec![None; specs.len()];
+    for (name, classes) in &t.fallback_on {
+        let path = format!("policy.target_retry.fallback_on.{name}");
+        match names.policies.get(name.as_str()) {
+            Some(p) if specs[p.0 as usize].0.kind == PolicyKind::Fallback => {
+                moves_on[p.0 as usize] = Some(classes.clone());
+            }
+            Some(_) => return Err(ConfigError::new(path, format!("`{name}` is not a `fallback` policy"))),
+            None => {
+                return Err(ConfigError::new(
+                    path,
+                    format!(
+                        "unknown fallback policy `{name}`: expected a fallback group or the root ({})",
+                        names.known()
+                    ),
+                ));
+            }
+        }
+    }
+    if t.on.is_empty() && t.attempts > 0 {
+        return Err(ConfigError::new("policy.target_retry.on", "expected at least one error class to retry"));
+    }
+    let children = kids
+        .into_iter()
+        .enumerate()
+        .map(|(i, k)| if specs[i].0.kind == PolicyKind::Fallback { k } else { Vec::new() })
+        .collect();
+    Ok(TargetRetry {
+        attempts: t.attempts,
+        on: t.on.clone(),
+        base_delay: t.base_delay.nanos(),
+        ancestors: ancestors.into_iter().map(Option::unwrap_or_default).collect(),
+        children,
+        moves_on,
+    })
 }
 
 // A router must be movable into a tokio task or a simulator thread.

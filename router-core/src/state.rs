@@ -663,14 +663,16 @@ impl Default for CompatState {
     }
 }
 
-/// LiteLLM's list update: append while shorter than `cap`, else keep the first `cap - 1` samples and put the new
-/// one last (`latency[: max_latency_list_size - 1] + [final_value]` in `lowest_latency.py`).
+/// LiteLLM's list update (1.110.2's `lowest_latency.py`): append while shorter than `cap`, else drop the oldest
+/// sample and append (`latency[1:] + [final_value]`: a sliding window of the last `cap`).
 fn push_capped(list: &mut [f64; MAX_LATENCY_SAMPLES], len: &mut u8, cap: usize, x: f64) {
     let cap = cap.clamp(1, MAX_LATENCY_SAMPLES);
-    if (*len as usize) < cap {
-        list[*len as usize] = x;
+    let n = *len as usize;
+    if n < cap {
+        list[n] = x;
         *len += 1;
     } else {
+        list.copy_within(n + 1 - cap..n, 0);
         list[cap - 1] = x;
         *len = cap as u8;
     }
@@ -698,7 +700,7 @@ impl CompatState {
         &self.latency[..self.latency_len as usize]
     }
 
-    /// The time-to-first-token list (seconds per output token, streamed successes only).
+    /// The time-to-first-token list (seconds, streamed successes only).
     pub fn ttfts(&self) -> &[f64] {
         &self.ttft[..self.ttft_len as usize]
     }
@@ -715,9 +717,9 @@ impl CompatState {
                     let per_token = crate::model::nanos_to_secs(outcome.latency) / outcome.output_tokens as f64;
                     push_capped(&mut self.latency, &mut self.latency_len, samples, per_token);
                     if streaming {
-                        let ttft = outcome.ttft.unwrap_or(outcome.latency);
-                        let per_token = crate::model::nanos_to_secs(ttft) / outcome.output_tokens as f64;
-                        push_capped(&mut self.ttft, &mut self.ttft_len, samples, per_token);
+                        // 1.110.2 keeps the time to first token itself (`completion_start_time - start_time`).
+                        let ttft = crate::model::nanos_to_secs(outcome.ttft.unwrap_or(outcome.latency));
+                        push_capped(&mut self.ttft, &mut self.ttft_len, samples, ttft);
                     }
                     self.latency_written = Some(now);
                 }
@@ -730,6 +732,16 @@ impl CompatState {
                     self.latency_written = Some(now);
                 }
             }
+        }
+    }
+
+    /// LiteLLM's placeholder for a deployment its latency strategy finds healthy but absent from the group's map:
+    /// a latency list of one `0` (`"latency_normalized": [0]`), written into the cached map itself, so it stays and
+    /// counts in the mean until the window slides past it. No effect on a deployment that has a list.
+    pub fn add_placeholder(&mut self) {
+        if self.latency_len == 0 {
+            self.latency[0] = 0.0;
+            self.latency_len = 1;
         }
     }
 

@@ -82,8 +82,17 @@ fn latency_scores_seconds_per_output_token_and_tries_unmeasured_deployments_firs
     success(&mut r, "a", 0, 2 * S, None, 100, false);
     success(&mut r, "b", 0, S, None, 10, false);
     assert_eq!(pick_id(&mut r, &RequestInfo::new(1, 10), 3 * S), "c");
-    success(&mut r, "c", 0, 3 * S, None, 100, false); // 0.03 s/token
-    assert_eq!(counts(&mut r, 500, 4 * S, |i| RequestInfo::new(i, 10)), vec![500, 0, 0], "a is fastest per token");
+    // That pick wrote c's placeholder [0] into the group's map (LiteLLM 1.110.2): c's first sample, 0.03 s/token,
+    // joins it, and the mean 0.015 beats a's 0.02.
+    assert_eq!(r.state(idx(&r, "c")).compat.latencies(), [0.0]);
+    success(&mut r, "c", 0, 3 * S, None, 100, false);
+    assert_eq!(r.state(idx(&r, "c")).compat.latencies(), [0.0, 0.03]);
+    assert_eq!(counts(&mut r, 500, 4 * S, |i| RequestInfo::new(i, 10)), vec![0, 0, 500], "the placeholder halves c");
+    // Ten more samples slide the 0 out of c's window of 10: a is fastest per token again.
+    for _ in 0..10 {
+        success(&mut r, "c", 5 * S, 3 * S, None, 100, false);
+    }
+    assert_eq!(counts(&mut r, 500, 9 * S, |i| RequestInfo::new(i, 10)), vec![500, 0, 0], "a is fastest per token");
 }
 
 #[test]
@@ -95,11 +104,13 @@ fn latency_uses_ttft_for_streaming_and_penalises_timeouts() {
     let mut stream = RequestInfo::new(1, 10);
     stream.streaming = true;
     assert_eq!(pick_id(&mut r, &stream, 2 * S), "b", "streaming: lowest time to first token");
+    // 1.110.2 keeps the time to first token in seconds (not per output token).
+    assert_eq!(r.state(idx(&r, "b")).compat.ttfts(), [0.01]);
     // A timeout on b appends a 1000 s penalty to its latency list.
     let b = idx(&r, "b");
     fail(&mut r, b, 2 * S, ErrorClass::Timeout);
     assert_ne!(pick_id(&mut r, &RequestInfo::new(2, 10), 3 * S), "b");
-    // Streaming: LiteLLM divides b's TTFT sum by its latency list's length (2 now), so b stays best.
+    // Streaming: the mean of b's TTFT list (the timeout added nothing to it), so b stays best.
     assert_eq!(pick_id(&mut r, &stream, 3 * S), "b");
 }
 
@@ -115,9 +126,10 @@ fn latency_buffer_spreads_within_a_fraction_of_the_best() {
 }
 
 #[test]
-fn latency_lists_keep_the_first_samples_and_replace_the_last() {
+fn latency_lists_are_a_sliding_window_of_the_last_samples() {
     let mut r = router(&latency_src("samples = 3\n"));
-    // b: 0.01, 0.01 then 1.0, 1.0, 0.01: the list is [0.01, 0.01, last]; a steady at 0.02.
+    // b: 0.01, 0.01 then 1.0, 1.0, 0.01: LiteLLM 1.110.2 keeps the last 3 (`latency[1:] + [value]`), where the
+    // releases before kept the first 2 and replaced the last ([0.01, 0.01, 0.01]); a and c steady at 0.02.
     for lat in [S, S, 100 * S, 100 * S, S] {
         success(&mut r, "b", 0, lat, None, 100, false);
     }
@@ -126,8 +138,8 @@ fn latency_lists_keep_the_first_samples_and_replace_the_last() {
         success(&mut r, "c", 0, 2 * S, None, 100, false);
     }
     let b = r.state(idx(&r, "b")).compat.latencies().to_vec();
-    assert_eq!(b, vec![0.01, 0.01, 0.01], "the slow samples were overwritten in the last slot");
-    assert_eq!(pick_id(&mut r, &RequestInfo::new(1, 10), 200 * S), "b");
+    assert_eq!(b, vec![1.0, 1.0, 0.01], "the window of the last 3");
+    assert_ne!(pick_id(&mut r, &RequestInfo::new(1, 10), 200 * S), "b");
 }
 
 #[test]
@@ -318,4 +330,39 @@ fn a_model_group_over_order_tiers_retries_as_a_whole_and_other_roots_groups_do_n
     // a1 is throttled by its 429, so g1's retry goes to its second tier (a2); with a2 throttled too, g1 has
     // nothing left and the request falls back to g2 (b); with b out as well, nothing is left.
     assert_eq!(seq, ["a2", "b"]);
+}
+
+#[test]
+fn a_retry_goes_at_once_while_one_deployment_of_a_larger_group_is_healthy() {
+    // g1 = {a1, a2} (shuffled), with LiteLLM's cooldowns. a1 answered 429 and cools down; a2 has served well
+    // and now fails with a 500 (1 of 4 this minute: no cooldown). `_time_to_sleep_before_retry` returns 0 as
+    // long as one deployment is healthy (a2 itself): the retry must not wait a backoff.
+    let src = format!(
+        "{}[policy]\nname = \"root\"\nkind = \"conditional\"\nrules = [{{ when = {{ model = \"g1\" }}, target = \"g1\" }}]\n\
+         [policy.retry]\nmax_attempts = 3\n\
+         [policy.group_retry]\nnum_retries = 2\n\
+         [policy.cooldown]\ncooldown_time = \"5s\"\n{NO_CIRCUIT}\
+         [[groups]]\nname = \"g1\"\nkind = \"weighted\"\ntargets = [\"a1\", \"a2\"]\n",
+        endpoints(&["a1", "a2"])
+    );
+    let mut r = router(&src);
+    let (a1, a2) = (idx(&r, "a1"), idx(&r, "a2"));
+    for k in 0..3 {
+        complete(&mut r, a2, k * MS, 10 * MS);
+    }
+    fail(&mut r, a1, S, ErrorClass::RateLimited);
+    let req = req_with(11, &[("model", router_core::MetaValue::Str("g1".into()))]);
+    assert!(!r.is_eligible(a1, &req, S + MS), "a1 cools down after its 429");
+    let err = Outcome::failure(ErrorClass::Server, 10 * MS);
+    r.on_dispatch(a2, &req, S);
+    r.on_result(a2, &req, &err, S + MS);
+    assert!(r.is_eligible(a2, &req, S + MS), "1 failure of 4 does not cool a2");
+    let mut att = Attempts::first(a2);
+    match r.next_attempt(&req, &mut att, &err, S + MS) {
+        NextAttempt::Retry { endpoint, delay, .. } => {
+            assert_eq!(endpoint, a2, "the only healthy deployment");
+            assert_eq!(delay, 0, "one healthy deployment in a group of two: LiteLLM retries at once");
+        }
+        other => panic!("expected a retry, got {other:?}"),
+    }
 }

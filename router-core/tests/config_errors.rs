@@ -262,3 +262,20 @@ fn serde_rejects_unknown_fields_and_kinds() {
     let e = toml::from_str::<RouterConfig>(&typo).unwrap_err().to_string();
     assert!(e.contains("bufer"), "{e}");
 }
+
+/// An unlimited retry budget (`None`) must survive a round trip through TOML: a missing `budget` is the default
+/// budget, so imported LiteLLM and Portkey baselines (no budget) got one when their scenario was read back, and
+/// lost retries under load (issue 29).
+#[test]
+fn an_unlimited_retry_budget_survives_a_round_trip_through_toml() {
+    let r = router_core::RetryConfig { budget: None, ..router_core::RetryConfig::default() };
+    let text = toml::to_string(&r).expect("serialise");
+    let back: router_core::RetryConfig = toml::from_str(&text).expect("parse back");
+    assert_eq!(back.budget, None, "{text}");
+    let missing: router_core::RetryConfig = toml::from_str("max_attempts = 2").expect("parse");
+    assert!(missing.budget.is_some(), "no `budget` key is the default budget");
+    let err = toml::from_str::<router_core::RetryConfig>("budget = \"none\"").unwrap_err().to_string();
+    assert!(err.contains("unlimited"), "{err}");
+    let err = toml::from_str::<router_core::RetryConfig>("budget = { ratoi = 0.2 }").unwrap_err().to_string();
+    assert!(err.contains("ratoi"), "{err}");
+}

@@ -99,7 +99,7 @@ fn routesim_load_sends_a_logs_arrivals_through_a_gateway_to_routesim_mock() {
     // The production gateway in this process, over the mock's endpoints (the config `routesim live` writes).
     let model = Scenario::load(&scenario_path).unwrap().compile(&scenario_path).unwrap();
     let gateway_log = dir.join("gateway-log.jsonl");
-    let text = sim::live::gateway_config(&model, 0, SCALE, &|id| base_urls[id].clone(), &gateway_log).unwrap();
+    let text = sim::live::gateway_config(&model, 0, 0, SCALE, &|id| base_urls[id].clone(), &gateway_log).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let cfg = routesim_gateway::GatewayConfig::parse(Path::new("gateway.toml"), &text, None, &|_| None).unwrap();
     let gw = rt.block_on(routesim_gateway::start(cfg)).expect("gateway starts");

@@ -133,6 +133,12 @@ fn compare(
     let suffix = "~export";
     let (mut approx, approx_groups) = renamed(&imported.policy, &imported.groups, suffix);
     approx.name = format!("{}-as-{}", policy.name, imported.gateway.to_lowercase());
+    // Portkey's order may name the root (a top-level fallback): it follows the root's new name.
+    if let Some(t) = &mut approx.target_retry
+        && let Some(codes) = t.fallback_on.remove(&imported.policy.name)
+    {
+        t.fallback_on.insert(approx.name.clone(), codes);
+    }
     // A single model group: requests that name no model go to it.
     if approx.kind == PolicyKind::Conditional && approx.rules.len() == 1 && approx.default.is_none() {
         approx.default = Some(approx.rules[0].target.clone());

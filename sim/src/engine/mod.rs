@@ -26,7 +26,8 @@ use crate::traffic::{Arrival, ArrivalSource};
 use queue::EventQueue;
 use router_core::policy::EndpointSet;
 use router_core::{
-    Attempts, Decision, EndpointIdx, ErrorClass, Nanos, NextAttempt, Outcome, RequestInfo, Router, nanos_to_secs,
+    Attempts, Decision, EndpointIdx, ErrorClass, Nanos, NextAttempt, Outcome, RequestInfo, Router, RouterConfig,
+    keyed_rand::replication_seed, nanos_to_secs,
 };
 use std::time::Instant;
 
@@ -267,22 +268,37 @@ pub fn run(model: &Compiled, policy: usize, replication: u32, opts: RunOptions<'
         Some(input) => {
             let source = LogSource::new(input, model.seed, replication);
             let (templates, classes) = (input.templates.clone(), input.classes.len());
-            Sim::new(model, router(model, policy), replication, source, templates, classes, input.trace_driven)
-                .run(opts)
+            Sim::new(
+                model,
+                router(model, policy, replication),
+                replication,
+                source,
+                templates,
+                classes,
+                input.trace_driven,
+            )
+            .run(opts)
         }
     }
 }
 
-/// The router of policy `policy`.
-fn router(model: &Compiled, policy: usize) -> Router {
-    Router::new(&model.router_configs[policy]).expect("router configs are validated when the scenario is compiled")
+/// The router of policy `policy` in replication `replication`: its keyed draws use the replication's seed
+/// ([`router_core::keyed_rand::replication_seed`]), the same for every policy of the replication.
+fn router(model: &Compiled, policy: usize, replication: u32) -> Router {
+    let cfg = &model.router_configs[policy];
+    let built = if replication == 0 {
+        Router::new(cfg)
+    } else {
+        Router::new(&RouterConfig { seed: replication_seed(cfg.seed, replication), ..cfg.clone() })
+    };
+    built.expect("router configs are validated when the scenario is compiled")
 }
 
 /// A run of `policy` on the scenario's own traffic model (its request templates), fed by `source`.
 fn on_scenario_traffic<S: Arrivals>(model: &Compiled, policy: usize, replication: u32, source: S) -> Sim<'_, S> {
     let classes = model.traffic.class_count();
     let templates = (0..classes).map(|c| model.traffic.request_template(c)).collect();
-    Sim::new(model, router(model, policy), replication, source, templates, classes, false)
+    Sim::new(model, router(model, policy, replication), replication, source, templates, classes, false)
 }
 
 /// Arrivals generated at a time in [`run_lockstep`] (3 MiB). Each switch from one run to the next finds
@@ -660,6 +676,9 @@ impl<'m, S: Arrivals> Sim<'m, S> {
         q.attempts.count = 0;
         q.attempts.tried = EndpointSet::default();
         q.attempts.last = EndpointIdx(0);
+        // A recycled slot must not keep the previous request's place in LiteLLM's retry-then-fallback order:
+        // its spent retries would cut this request's short (issue 29: most 429s were never retried).
+        q.attempts.stage = Default::default();
         q.ep = EndpointIdx(0);
         q.dispatched = 0;
         q.queued = false;

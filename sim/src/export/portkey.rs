@@ -161,7 +161,14 @@ impl Writer<'_, '_> {
             }
             PolicyKind::Fallback => {
                 strategy.insert("mode".into(), json!("fallback"));
-                if let Some(c) = &self.codes {
+                // Portkey's own order (an imported config): each fallback node's codes; otherwise the retried ones.
+                let own = match &self.src.policy.target_retry {
+                    Some(t) => {
+                        t.fallback_on.get(&g.name).filter(|c| !c.contains(&ErrorClass::Other)).map(|c| codes_of(c))
+                    }
+                    None => self.codes.clone(),
+                };
+                if let Some(c) = own {
                     strategy.insert("on_status_codes".into(), json!(c));
                 }
                 self.longest_fallback = self.longest_fallback.max(targets.len() as u32);
@@ -210,7 +217,12 @@ pub fn export(src: &Source<'_>) -> Exported {
         _ => Map::new(),
     };
     doc.remove("name");
-    if let Some(r) = &retry {
+    if let Some(t) = &root.target_retry {
+        if t.attempts > 0 {
+            let codes = codes_of(&t.on);
+            doc.insert("retry".into(), json!({ "attempts": t.attempts, "on_status_codes": codes }));
+        }
+    } else if let Some(r) = &retry {
         let attempts = (r.max_attempts / w.longest_fallback.max(1)).saturating_sub(1);
         if attempts > 0 {
             let mut rt = Map::new();

@@ -5,20 +5,21 @@
 //! any depth; a leaf (a `provider` or `virtual_key`) is an endpoint.
 //!
 //! - `single` takes the first target (`fallback` over it); `loadbalance` is `weighted` (a missing weight is 1;
-//!   0 drains a target), with `sticky_session` (`hash_fields`, `ttl`) it is `sticky`; `fallback` is `fallback`
-//!   (after a failure the router asks again without the tried endpoints: the next target in order), and its
-//!   `on_status_codes` decide which failures move on; `conditional` is `conditional` with the same query
-//!   operators (`$regex` is not modelled: an error).
-//! - `retry` (`attempts`, `on_status_codes`), `request_timeout` (ms), `cache` (`simple`, `max_age`) and
-//!   `override_params.model` (inherited by nested targets, as Portkey merges them) are read.
+//!   0 drains a target), with `sticky_session` (`hash_fields`, `ttl`) it is `sticky`; `fallback` is `fallback`;
+//!   `conditional` is `conditional` with the same query operators (`$regex` is not modelled: an error).
+//! - Retries and fallbacks follow Portkey's order ([`router_core::TargetRetryConfig`] on the root): `retry`
+//!   (`attempts`, `on_status_codes`) retries the same target; each `fallback` node's own `on_status_codes`
+//!   (absent: any error) decide when it moves to its next target; a load balancer never draws again.
+//! - `request_timeout` (ms), `cache` (`simple`, `max_age`) and `override_params.model` (inherited by nested
+//!   targets, as Portkey merges them) are read.
 //! - Keys that change routing but are not modelled are an error naming them; other unknown keys a warning.
 
 use super::yaml::parse_json;
 use super::{ClassDraft, EndpointDraft, ImportError, Imported, env_reference, slug};
 use crate::import::scenario::secs;
 use router_core::{
-    CacheConfig, Duration, ErrorClass, PolicyKind, PolicySpec, RetryConfig, RuleSpec, TargetSpec, TrackingConfig,
-    condition::RawValue,
+    CacheConfig, Duration, ErrorClass, PolicyKind, PolicySpec, RetryConfig, RuleSpec, TargetRetryConfig, TargetSpec,
+    TrackingConfig, condition::RawValue,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -142,7 +143,8 @@ struct Walk<'a> {
     classes: Vec<ClassDraft>,
     warnings: Vec<String>,
     approximations: Vec<String>,
-    retry_on: Vec<ErrorClass>,
+    /// Fallback group name -> the error classes of its `on_status_codes`.
+    fallback_on: BTreeMap<String, Vec<ErrorClass>>,
     longest_fallback: u32,
 }
 
@@ -193,10 +195,6 @@ impl Walk<'_> {
                 self.approximations.push(format!("{}: a nested timeout is applied router-wide", p("request_timeout")));
             }
         }
-        if let Some(r) = &node.retry {
-            let codes = r.on_status_codes.clone().unwrap_or(DEFAULT_RETRY_CODES.to_vec());
-            self.retry_on.extend(codes.into_iter().map(class_of));
-        }
         let Some(strategy) = &node.strategy else {
             if !node.targets.is_empty() {
                 return Err(self.err(&p("strategy"), "expected a `strategy` on a node with `targets`"));
@@ -230,9 +228,9 @@ impl Walk<'_> {
             "fallback" => {
                 spec.targets = children.iter().cloned().map(TargetSpec::Name).collect();
                 self.longest_fallback = self.longest_fallback.max(children.len() as u32);
-                match &strategy.on_status_codes {
-                    Some(codes) => self.retry_on.extend(codes.iter().map(|&c| class_of(c))),
-                    None => self.retry_on.extend(ErrorClass::ALL),
+                if let Some(codes) = &strategy.on_status_codes {
+                    let classes = self.classes_of(codes, &p("strategy.on_status_codes"));
+                    self.fallback_on.insert(name.clone(), classes);
                 }
             }
             "loadbalance" => {
@@ -357,6 +355,24 @@ impl Walk<'_> {
         Ok(id)
     }
 
+    /// The error classes of a list of status codes, each once; a list naming some of the server error codes but
+    /// not all is noted: routesim's `server` class is every 5xx.
+    fn classes_of(&mut self, codes: &[u16], path: &str) -> Vec<ErrorClass> {
+        let mut out: Vec<ErrorClass> = Vec::new();
+        for &c in codes {
+            let class = class_of(c);
+            if !out.contains(&class) {
+                out.push(class);
+            }
+        }
+        let five: Vec<u16> = codes.iter().copied().filter(|c| (500..600).contains(c)).collect();
+        if !five.is_empty() && [500, 502, 503, 504].iter().any(|c| !five.contains(c)) {
+            self.approximations
+                .push(format!("{path}: {five:?} stand for every 5xx: routesim's providers answer one `server` class"));
+        }
+        out
+    }
+
     /// A Portkey query as a router-core condition.
     fn query(&self, q: &Value, path: &str) -> Result<RawValue, ImportError> {
         Ok(match q {
@@ -461,7 +477,7 @@ pub fn import(file: &Path, text: &str) -> Result<Imported, ImportError> {
         classes: Vec::new(),
         warnings: Vec::new(),
         approximations: Vec::new(),
-        retry_on: Vec::new(),
+        fallback_on: BTreeMap::new(),
         longest_fallback: 1,
     };
     let mut assumptions = Vec::new();
@@ -482,22 +498,26 @@ pub fn import(file: &Path, text: &str) -> Result<Imported, ImportError> {
     if root.retry.as_ref().is_some_and(|r| r.use_retry_after_header.is_some()) {
         w.warnings.push("retry.use_retry_after_header".into());
     }
-    if w.retry_on.is_empty() && attempts == 0 && w.longest_fallback <= 1 {
+    let has_fallback = w.groups.iter().chain([&policy]).any(|g| g.kind == PolicyKind::Fallback && g.targets.len() > 1);
+    if attempts == 0 && !has_fallback {
         policy.retry = Some(RetryConfig { max_attempts: 1, budget: None, ..RetryConfig::default() });
     } else {
-        let mut retry_on: Vec<ErrorClass> = Vec::new();
-        for c in &w.retry_on {
-            if !retry_on.contains(c) {
-                retry_on.push(*c);
-            }
+        let per_target = 1 + attempts;
+        if per_target * w.longest_fallback.max(1) > 100 {
+            return Err(w.err(
+                "retry.attempts",
+                format!(
+                    "(1 + retry.attempts) x (longest fallback) = {} attempts: routesim allows at most 100",
+                    per_target * w.longest_fallback.max(1)
+                ),
+            ));
         }
-        let total = (1 + attempts) * w.longest_fallback.max(1);
-        if total > 100 {
-            return Err(w.err("retry.attempts", format!("{total} attempts in all: routesim allows at most 100")));
-        }
+        let codes = root.retry.as_ref().and_then(|r| r.on_status_codes.clone()).unwrap_or(DEFAULT_RETRY_CODES.to_vec());
+        let on = if attempts > 0 { w.classes_of(&codes, "retry.on_status_codes") } else { Vec::new() };
         policy.retry = Some(RetryConfig {
-            max_attempts: total,
-            retry_on,
+            // Portkey tries each leaf at most 1 + attempts times; target_retry decides the order.
+            max_attempts: (per_target * w.endpoints.len().max(1) as u32).min(100),
+            retry_on: ErrorClass::ALL.to_vec(),
             budget: None,
             same_endpoint: attempts > 0,
             base_delay: Duration::from_millis(1000),
@@ -505,21 +525,22 @@ pub fn import(file: &Path, text: &str) -> Result<Imported, ImportError> {
             jitter: router_core::Jitter::None,
             ..RetryConfig::default()
         });
-        if attempts > 0 && w.longest_fallback > 1 {
-            w.approximations.push(
-                "retry inside fallback: Portkey retries a target before falling back; routesim falls back first \
-                 and retries the last target (exponential backoff from 1s)"
-                    .into(),
-            );
-        }
+        policy.target_retry = Some(TargetRetryConfig {
+            attempts,
+            on: if on.is_empty() { ErrorClass::ALL.to_vec() } else { on },
+            base_delay: Duration::from_millis(1000),
+            fallback_on: std::mem::take(&mut w.fallback_on),
+        });
     }
     let mut tracking = TrackingConfig::default();
     tracking.circuit.enabled = false;
     policy.tracking = Some(tracking);
-    w.approximations.push(
-        "a 429 with Retry-After keeps routesim's router off that endpoint until then; Portkey does not remember it"
-            .into(),
-    );
+    if policy.target_retry.is_none() {
+        w.approximations.push(
+            "a 429 with Retry-After keeps routesim's router off that endpoint until then; Portkey does not remember it"
+                .into(),
+        );
+    }
     if let Some(ms) = root.request_timeout {
         policy.timeout = Some(secs(ms / 1000.0));
     }

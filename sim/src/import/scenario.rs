@@ -206,6 +206,8 @@ pub fn render(
     struct Tail<'a> {
         endpoints: &'a [EndpointSpec],
         policies: &'a [PolicySpec],
+        // An empty `groups = []` would be written as a key of the last `[[traffic.classes]]` table.
+        #[serde(skip_serializing_if = "<[_]>::is_empty")]
         groups: &'a [PolicySpec],
     }
     text += &toml::to_string(&Tail { endpoints: &endpoints, policies: &policies, groups: &groups })
@@ -280,6 +282,9 @@ pub fn rename_references(spec: &mut PolicySpec, rename: &impl Fn(&str) -> String
     if let Some(g) = &mut spec.group_retry {
         g.fallbacks = g.fallbacks.iter().map(|(k, v)| (rename(k), v.iter().map(|n| rename(n)).collect())).collect();
     }
+    if let Some(t) = &mut spec.target_retry {
+        t.fallback_on = t.fallback_on.iter().map(|(k, v)| (rename(k), v.clone())).collect();
+    }
 }
 
 /// The imported routing with each balancing group (and the root, if it balances) replaced by `kind`, its groups
@@ -311,6 +316,7 @@ pub fn alternative(
     // routesim's default resilience: its retry policy and circuit breaker instead of the gateway's.
     root.cooldown = None;
     root.group_retry = None;
+    root.target_retry = None;
     root.retry = Some(router_core::RetryConfig::default());
     root.tracking = None;
     root.fallbacks = None;

@@ -62,10 +62,12 @@ fn scaled(ns: Nanos, scale: f64) -> RcDuration {
 }
 
 /// The gateway config that serves `model`'s endpoints (at `base_url(id)`) with policy number `policy`, every
-/// duration divided by `scale`, logging to `log`.
+/// duration divided by `scale`, logging to `log`. Its router seed is the one the simulator's router uses in
+/// replication `replication` ([`router_core::keyed_rand::replication_seed`]).
 pub fn gateway_config(
     model: &Compiled,
     policy: usize,
+    replication: u32,
     scale: f64,
     base_url: &dyn Fn(&str) -> String,
     log: &Path,
@@ -93,7 +95,9 @@ pub fn gateway_config(
     }
     let dur = |n: Option<Nanos>| scaled(n.unwrap_or(0), scale).to_string();
     let mut top = toml::Table::new();
-    top.insert("seed".into(), toml::Value::Integer(rc.seed as i64));
+    let seed = router_core::keyed_rand::replication_seed(rc.seed, replication);
+    let seed = i64::try_from(seed).context("the scenario's seed must be below 2^63 to run through the gateway")?;
+    top.insert("seed".into(), toml::Value::Integer(seed));
     let mut server = toml::Table::new();
     server.insert("listen".into(), "127.0.0.1:0".into());
     top.insert("server".into(), server.into());
@@ -297,7 +301,8 @@ fn run_replication(
     let (outcome, counts, offset) = rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding the mock providers")?;
         let mock_addr = listener.local_addr()?;
-        let text = gateway_config(model, opts.policy, scale, &|id| mock::base_url(mock_addr, id), log_path)?;
+        let text =
+            gateway_config(model, opts.policy, replication, scale, &|id| mock::base_url(mock_addr, id), log_path)?;
         std::fs::write(config_path, &text)?;
         let cfg = routesim_gateway::GatewayConfig::parse(config_path, &text, None, &|_| None)
             .map_err(|e| anyhow::anyhow!("the generated gateway config is invalid: {e}"))?;
@@ -381,7 +386,7 @@ tracking = { quota_window = "1m", circuit = { cooldown = "30s" } }
         let model = crate::scenario::Scenario::load(&file).unwrap().compile(&file).unwrap();
         let p = model.policy_names().iter().position(|n| n == "latency").unwrap();
         let text =
-            gateway_config(&model, p, 10.0, &|id| format!("http://127.0.0.1:9/{id}/v1"), Path::new("/tmp/x.jsonl"))
+            gateway_config(&model, p, 0, 10.0, &|id| format!("http://127.0.0.1:9/{id}/v1"), Path::new("/tmp/x.jsonl"))
                 .unwrap();
         let cfg = routesim_gateway::GatewayConfig::parse(Path::new("g.toml"), &text, None, &|_| None)
             .unwrap_or_else(|e| panic!("{e}\n{text}"));

@@ -77,7 +77,7 @@ pub async fn step(
     anyhow::ensure!(!plan.is_empty(), "the scenario generates no request within the run's limits");
     let clock = LiveClock::starting_at(Instant::now() + Duration::from_millis(300), 1.0);
     let mocks = mock::start(MockProviders::new(model, 0, clock, Duration::ZERO), "127.0.0.1:0".parse()?).await?;
-    let text = super::gateway_config(model, policy, 1.0, &|id| mocks.base_url(id), log)?;
+    let text = super::gateway_config(model, policy, 0, 1.0, &|id| mocks.base_url(id), log)?;
     let cfg = routesim_gateway::GatewayConfig::parse(Path::new("overhead-gateway.toml"), &text, None, &|_| None)
         .map_err(|e| anyhow::anyhow!("the generated gateway config is invalid: {e}"))?;
     let gw = routesim_gateway::start(cfg).await?;

@@ -109,15 +109,19 @@ fn over_minute_limits(ctx: &Ctx<'_>, e: EndpointIdx, input: u64, now: Nanos) -> 
     tokens.saturating_add(input) > g.tpm || successes.saturating_add(1) > g.rpm
 }
 
-/// LiteLLM `latency-based-routing` (`litellm/router_strategy/lowest_latency.py`, commit 015b945).
+/// LiteLLM `latency-based-routing` (`litellm/router_strategy/lowest_latency.py` as LiteLLM 1.110.2 ships it, the
+/// version `scripts/peers` pins).
 ///
 /// - After each success LiteLLM appends the call's latency **per output token** (seconds / completion tokens)
-///   to the deployment's list, and for a streamed call its time to first token per output token to a second
-///   list; a timeout appends a penalty of 1000. A full list (`samples`, default 10) keeps its first
-///   `samples - 1` entries and replaces the last one.
-/// - A deployment's score is the mean of its list; for a streamed request, the sum of its TTFT list divided by
-///   the length of its latency list (as LiteLLM computes it). A deployment with no list scores 0, so new
-///   deployments are tried first.
+///   to the deployment's list, and for a streamed call its time to first token (seconds) to a second list; a
+///   timeout appends a penalty of 1000. A full list (`samples`, default 10) drops its oldest entry: a sliding
+///   window of the last `samples`. (Commit 015b945 and the releases before the window, up to the 1.5x series,
+///   kept the first `samples - 1` entries and replaced the last, and divided the TTFT by the completion tokens
+///   and its sum by the latency list's length.)
+/// - A deployment's score is the mean of its latency list; for a streamed request, the mean of its TTFT list
+///   when it has one. A deployment with no list scores 0, so new deployments are tried first. Once the group's
+///   map exists, LiteLLM writes a placeholder list `[0]` into it for every healthy deployment without one, and
+///   that 0 stays in the mean until the window slides past it (the router adds it at the next write).
 /// - Deployments over their `rpm`/`tpm` this minute (successes counted) are skipped; among the rest, one is
 ///   chosen uniformly among those within `buffer x best` of the best (LiteLLM `lowest_latency_buffer`).
 /// - The group's lists expire `ttl` (default 1 h) after the last write to any of them; the router clears them
@@ -160,7 +164,7 @@ impl Policy for Latency {
                     c.score = if expired || lat.is_empty() {
                         0.0
                     } else if streaming && !st.ttfts().is_empty() {
-                        st.ttfts().iter().sum::<f64>() / lat.len() as f64
+                        st.ttfts().iter().sum::<f64>() / st.ttfts().len() as f64
                     } else {
                         lat.iter().sum::<f64>() / lat.len() as f64
                     };

@@ -4,7 +4,8 @@
 //! Where a gateway's strategy is already one of routesim's own policies, the importer uses that policy and no
 //! compat type exists: LiteLLM `simple-shuffle` and Portkey `loadbalance` are [`super::WeightedRandom`] (a
 //! weighted draw over the healthy targets), Portkey `fallback` is [`super::FallbackChain`] (after a failure the
-//! router asks again with the tried endpoints excluded, which yields the next target in order), Portkey
+//! root's [`crate::TargetRetryConfig`] retries the same target, then moves the innermost fallback node whose
+//! status codes match to its next target; a load balancer never draws again), Portkey
 //! `conditional` is [`super::Conditional`] (the same query operators, `$regex` excepted) and Portkey sticky
 //! load balancing is [`super::Sticky`]. The strategies whose state or arithmetic differ from every routesim
 //! policy live here, one module per gateway.

@@ -1,0 +1,117 @@
+//! Portkey's retry and fallback order ([`router_core::TargetRetryConfig`]) against what its gateway does
+//! (`tryTargetsRecursively` and `retryRequest`, @portkey-ai/gateway 1.15.2): retries stay on the target, a load
+//! balancer never draws again, and each fallback node moves on only on its own status codes.
+
+mod common;
+
+use common::*;
+use router_core::{Attempts, ErrorClass, GiveUpReason, NextAttempt, Outcome, RequestInfo, Router};
+
+/// Root: load balancer over `a` (0.7) and `fb` (0.3); `fb`: fallback over `b`, `c`. Retry: 2 attempts on 429;
+/// `fb` moves on after 429 or 5xx.
+fn src() -> String {
+    format!(
+        "{}[policy]\nname = \"lb\"\nkind = \"weighted\"\ntargets = [{{ id = \"a\", weight = 0.7 }}, {{ id = \"fb\", weight = 0.3 }}]\n\
+         [policy.retry]\nmax_attempts = 9\nretry_on = [\"rate_limited\", \"server\", \"timeout\", \"other\"]\n\
+         [policy.target_retry]\nattempts = 2\non = [\"rate_limited\"]\nbase_delay = \"1s\"\n\
+         fallback_on = {{ fb = [\"rate_limited\", \"server\"] }}\n\
+         [policy.tracking.circuit]\nenabled = false\n\
+         [[groups]]\nname = \"fb\"\nkind = \"fallback\"\ntargets = [\"b\", \"c\"]\n",
+        endpoints(&["a", "b", "c"])
+    )
+}
+
+/// A request id whose first pick is `want`.
+fn request_to(r: &mut Router, want: &str) -> (RequestInfo, router_core::EndpointIdx) {
+    for id in 0..1000 {
+        let req = RequestInfo::new(id, 10);
+        let e = pick(r, &req, 0).expect("a pick");
+        if r.endpoints()[e.get()].id == want {
+            return (req, e);
+        }
+    }
+    panic!("no request goes to {want}");
+}
+
+#[test]
+fn an_error_not_in_the_retry_codes_fails_without_drawing_the_load_balancer_again() {
+    let mut r = router(&src());
+    let (req, a) = request_to(&mut r, "a");
+    let mut att = Attempts::first(a);
+    let err = Outcome::failure(ErrorClass::Server, 10 * MS);
+    r.on_dispatch(a, &req, 0);
+    r.on_result(a, &req, &err, 10 * MS);
+    // A 500 is not retried (retry on 429 only), and no fallback node is above `a`: Portkey answers the 500.
+    assert_eq!(r.next_attempt(&req, &mut att, &err, 10 * MS), NextAttempt::GiveUp(GiveUpReason::NoEndpoint));
+}
+
+#[test]
+fn retries_stay_on_the_target_with_doubling_backoff() {
+    let mut r = router(&src());
+    let (req, a) = request_to(&mut r, "a");
+    let mut att = Attempts::first(a);
+    let err = Outcome::failure(ErrorClass::RateLimited, 10 * MS);
+    let mut seen = Vec::new();
+    while let NextAttempt::Retry { endpoint, delay, fallback } = r.next_attempt(&req, &mut att, &err, S) {
+        seen.push((id(&r, endpoint).to_string(), delay, fallback));
+    }
+    assert_eq!(seen, [("a".to_string(), S, false), ("a".to_string(), 2 * S, false)], "1 + 2 attempts on a, then 429");
+}
+
+#[test]
+fn a_fallback_node_moves_on_after_its_codes_once_the_retries_are_spent() {
+    let mut r = router(&src());
+    let (req, b) = request_to(&mut r, "b");
+    let mut att = Attempts::first(b);
+    let limited = Outcome::failure(ErrorClass::RateLimited, 10 * MS);
+    let mut seen = Vec::new();
+    while let NextAttempt::Retry { endpoint, delay, .. } = r.next_attempt(&req, &mut att, &limited, S) {
+        seen.push((id(&r, endpoint).to_string(), delay));
+    }
+    // b three times (retries 1 s, 2 s), then c at once, then c's retries.
+    assert_eq!(
+        seen,
+        [("b".into(), S), ("b".into(), 2 * S), ("c".into(), 0), ("c".into(), S), ("c".into(), 2 * S)]
+            .map(|(e, d): (String, u64)| (e, d))
+    );
+    // A 400 (`other`) is neither retried nor in fb's codes: the request fails on b.
+    let mut att = Attempts::first(b);
+    let bad = Outcome::failure(ErrorClass::Other, 10 * MS);
+    assert_eq!(r.next_attempt(&req, &mut att, &bad, S), NextAttempt::GiveUp(GiveUpReason::NoEndpoint));
+    // A 500 is not retried but fb moves on: c at once.
+    let mut att = Attempts::first(b);
+    let five = Outcome::failure(ErrorClass::Server, 10 * MS);
+    match r.next_attempt(&req, &mut att, &five, S) {
+        NextAttempt::Retry { endpoint, delay, fallback } => {
+            assert_eq!((id(&r, endpoint), delay, fallback), ("c", 0, true));
+        }
+        other => panic!("expected the fallback to c, got {other:?}"),
+    }
+}
+
+#[test]
+fn target_retry_names_unknown_or_non_fallback_groups_and_excludes_group_retry() {
+    let bad = src().replace("fallback_on = { fb = ", "fallback_on = { fbx = ");
+    let err = Router::new(&config(&bad)).unwrap_err();
+    assert_eq!(err.path, "policy.target_retry.fallback_on.fbx", "{err}");
+    let not_fallback = src().replace("fallback_on = { fb = ", "fallback_on = { lb = ");
+    let err = Router::new(&config(&not_fallback)).unwrap_err();
+    assert!(err.message.contains("not a `fallback` policy"), "{err}");
+    let both =
+        src().replace("[policy.tracking.circuit]", "[policy.group_retry]\nnum_retries = 1\n[policy.tracking.circuit]");
+    let err = Router::new(&config(&both)).unwrap_err();
+    assert_eq!(err.path, "policy.target_retry", "{err}");
+}
+
+#[test]
+fn a_retry_after_does_not_keep_a_portkey_target_out() {
+    // Portkey keeps no state between requests: after b's 429 with Retry-After 60 s, the next request's fallback
+    // still goes to b first (routesim's own throttling would skip it for a minute).
+    let mut r = router(&src());
+    let (req, b) = request_to(&mut r, "b");
+    r.on_dispatch(b, &req, 0);
+    let mut limited = Outcome::failure(ErrorClass::RateLimited, 10 * MS);
+    limited.retry_after = Some(60 * S);
+    r.on_result(b, &req, &limited, 10 * MS);
+    assert!(r.is_eligible(b, &req, 20 * MS), "b is not throttled by its Retry-After");
+}
