@@ -41,6 +41,10 @@ pub struct App {
     pub models: crate::models::ModelTable,
     /// Per-endpoint timeouts: the policy's, else the upstream's (attempt) or `[client]`'s.
     pub timeouts: Vec<Timeouts>,
+    /// The policy routing each rollout arm (`[0]` control, `[1]` canary).
+    pub policy_names: Vec<String>,
+    /// The shadow policies, in `[rollout] shadow` order.
+    pub shadow_names: Vec<String>,
     /// The wall clock when the gateway started (the log's `time_unix_s` is relative to it).
     pub started_wall: SystemTime,
     next_id: AtomicU64,
@@ -50,11 +54,17 @@ pub struct App {
 impl App {
     /// Builds the state; opens the request log when one is configured.
     pub fn new(cfg: GatewayConfig) -> anyhow::Result<(App, Option<LogWriter>)> {
-        let routers = RouterPool::new(&cfg.router, cfg.server.router_shards)
+        let routers = RouterPool::with_rollout(&cfg.router, cfg.server.router_shards, &cfg.rollout)
             .map_err(|e| anyhow::anyhow!("{}: field `{}`: {}", cfg.file.display(), e.path, e.message))?;
         let endpoints = cfg.router.endpoints.clone();
         let ids: Vec<String> = endpoints.iter().map(|e| e.id.clone()).collect();
-        let metrics = Metrics::new(&ids);
+        let shadow_names: Vec<String> = cfg.rollout.shadows.iter().map(|c| c.policy.name.clone()).collect();
+        let metrics = Metrics::with_shadows(&ids, &shadow_names);
+        let policy_names: Vec<String> =
+            (0..1 + cfg.rollout.canary.is_some() as usize).map(|a| routers.policy_name(a)).collect();
+        if let Some(c) = &cfg.rollout.canary {
+            metrics.rollout.canary_fraction.set(c.fraction);
+        }
         let upstreams = Upstreams::new(cfg.upstreams.clone(), cfg.server.connect_timeout.into_std())?;
         let (log, writer) = match &cfg.request_log.path {
             Some(p) => {
@@ -112,6 +122,8 @@ impl App {
                 endpoints,
                 models,
                 timeouts,
+                policy_names,
+                shadow_names,
                 started_wall: SystemTime::now(),
                 next_id: AtomicU64::new(1),
                 draining: AtomicBool::new(false),

@@ -20,7 +20,8 @@ pub async fn check_all(app: &App) {
     });
     for (i, ok) in futures_util::future::join_all(checks).await {
         let now = app.now();
-        app.routers.each(|_, r| r.on_health(EndpointIdx(i as u16), ok, now));
+        app.routers.each(|_, _, r| r.on_health(EndpointIdx(i as u16), ok, now));
+        app.routers.each_shadow(|_, _, r| r.on_health(EndpointIdx(i as u16), ok, now));
         app.metrics.endpoints[i].healthy.set(ok as i64);
         if !ok {
             tracing::warn!(endpoint = %app.endpoints[i].id, "health check failed");

@@ -27,6 +27,7 @@ pub mod mock;
 pub mod models;
 pub mod reqlog;
 pub mod request;
+pub mod rollout;
 pub mod routing;
 pub mod server;
 pub mod shutdown;

@@ -153,6 +153,8 @@ pub struct Metrics {
     pub endpoints: Vec<EndpointMetrics>,
     /// Upstream answers the gateway refused, upstream credential failures and cut streams (issue 28).
     pub answers: AnswerMetrics,
+    /// Rollout (issue 31): requests per arm, the canary fraction, the shadow policies' agreement and shares.
+    pub rollout: crate::rollout::RolloutMetrics,
 }
 
 /// The label set of `routesim_gateway_rejected_total` (public so [`Metrics::rejected`] can be).
@@ -168,8 +170,14 @@ fn latency_buckets() -> Histogram {
 }
 
 impl Metrics {
-    /// Registers every metric for `endpoints` (their ids, in order).
+    /// Registers every metric for `endpoints` (their ids, in order), without shadow policies.
     pub fn new(endpoints: &[String]) -> Metrics {
+        Self::with_shadows(endpoints, &[])
+    }
+
+    /// Registers every metric for `endpoints` (their ids, in order) and the shadow policies `shadows`.
+    pub fn with_shadows(ids: &[String], shadows: &[String]) -> Metrics {
+        let endpoints = ids;
         let mut r = Registry::default();
         let requests_f = Family::<StatusLabel, Counter>::default();
         r.register("routesim_gateway_requests", "Requests by final status", requests_f.clone());
@@ -277,7 +285,9 @@ impl Metrics {
             })
             .collect();
         let answers = AnswerMetrics::register(&mut r);
+        let rollout = crate::rollout::RolloutMetrics::register(&mut r, shadows, ids);
         Metrics {
+            rollout,
             answers,
             registry: r,
             requests,
@@ -305,6 +315,7 @@ impl Metrics {
 
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
+        self.rollout.refresh();
         let mut out = String::with_capacity(16 * 1024);
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
