@@ -1,7 +1,7 @@
 //! The HTTP API: `POST /v1/chat/completions`, `GET /v1/models`, `GET /healthz`, `GET /readyz`,
 //! `GET /metrics`; anything else gets an OpenAI-shaped 404 or 405.
 
-use crate::app::App;
+use crate::app::Live;
 use crate::error::ApiError;
 use crate::request::ChatRequest;
 use axum::Router;
@@ -14,8 +14,8 @@ use bytes::Bytes;
 use std::sync::Arc;
 
 /// The gateway's routes over `app`.
-pub fn router(app: Arc<App>) -> Router {
-    let limit = app.cfg.server.max_body_bytes;
+pub fn router(live: Arc<Live>) -> Router {
+    let limit = live.load().cfg.server.max_body_bytes;
     Router::new()
         .route("/v1/chat/completions", post(chat))
         .route("/v1/models", get(models))
@@ -25,10 +25,12 @@ pub fn router(app: Arc<App>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
-        .with_state(app)
+        .with_state(live)
 }
 
-async fn chat(State(app): State<Arc<App>>, request: Request) -> Response {
+async fn chat(State(live): State<Arc<Live>>, request: Request) -> Response {
+    // The generation in force when the request arrived, to its end.
+    let app = live.load();
     // The key first, from the headers alone: an unauthenticated client's body is never read.
     let who = match crate::auth::authenticate(&app, request.headers()) {
         Ok(who) => who,
@@ -77,7 +79,9 @@ async fn chat(State(app): State<Arc<App>>, request: Request) -> Response {
     }
 }
 
-async fn models(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+async fn models(State(live): State<Arc<Live>>, headers: HeaderMap) -> Response {
+    // The generation in force when the request arrived, to its end.
+    let app = live.load();
     let who = match crate::auth::authenticate(&app, &headers) {
         Ok(who) => who,
         Err(denied) => return *denied,
@@ -100,7 +104,9 @@ async fn healthz() -> Response {
     json(StatusCode::OK, r#"{"status":"ok"}"#.to_string())
 }
 
-async fn readyz(State(app): State<Arc<App>>) -> Response {
+async fn readyz(State(live): State<Arc<Live>>) -> Response {
+    // The generation in force when the request arrived, to its end.
+    let app = live.load();
     if app.draining() {
         json(StatusCode::SERVICE_UNAVAILABLE, r#"{"status":"draining"}"#.to_string())
     } else if !app.any_healthy() {
@@ -110,7 +116,9 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
     }
 }
 
-async fn metrics(State(app): State<Arc<App>>) -> Response {
+async fn metrics(State(live): State<Arc<Live>>) -> Response {
+    // The generation in force when the request arrived, to its end.
+    let app = live.load();
     let mut r = app.metrics.render().into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,

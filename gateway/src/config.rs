@@ -414,6 +414,8 @@ pub struct GatewayConfig {
     pub allow_anonymous: bool,
     /// `[rollout]`, validated.
     pub rollout: crate::rollout::Rollout,
+    /// The `--policy` it was loaded with (`None`: the first policy); a reload picks the policy the same way.
+    pub policy_arg: Option<String>,
 }
 
 impl GatewayConfig {
@@ -630,6 +632,7 @@ impl GatewayConfig {
             keys: raw.keys,
             allow_anonymous: false,
             rollout,
+            policy_arg: policy.map(str::to_string),
         })
     }
 

@@ -250,19 +250,32 @@ pub struct ShadowMetrics {
     shares: Vec<Gauge<f64, AtomicU64>>,
 }
 
-/// `/metrics` of the rollout: requests per arm, the canary fraction, and per shadow its agreement rate,
-/// would-be traffic shares and cost.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: &'static str,
+}
+
+/// `/metrics` of the rollout: requests per arm, the canary fraction, per shadow its agreement rate,
+/// would-be traffic shares and cost, and the configuration reloads.
 pub struct RolloutMetrics {
     arms: Family<ArmLabel, Counter>,
     /// `[rollout] canary.fraction` in force (0 without a canary).
     pub canary_fraction: Gauge<f64, AtomicU64>,
-    /// Per shadow, in `[rollout] shadow` order.
-    pub shadows: Vec<ShadowMetrics>,
+    decisions: Family<ShadowLabel, Counter>,
+    agreements: Family<ShadowLabel, Counter>,
+    rate: Family<ShadowLabel, Gauge<f64, AtomicU64>>,
+    choices: Family<ShadowEndpointLabel, Counter>,
+    shares: Family<ShadowEndpointLabel, Gauge<f64, AtomicU64>>,
+    cost: Family<ShadowLabel, Counter<f64, AtomicU64>>,
+    reloads: Family<ResultLabel, Counter>,
+    generation: Gauge,
+    /// The shadows of the generation in force (their ratios are refreshed before rendering).
+    current: std::sync::RwLock<Vec<ShadowMetrics>>,
 }
 
 impl RolloutMetrics {
-    /// Registers the rollout's series for `shadows` (names) over `endpoints` (ids).
-    pub fn register(r: &mut Registry, shadows: &[String], endpoints: &[String]) -> RolloutMetrics {
+    /// Registers the rollout's series.
+    pub fn register(r: &mut Registry) -> RolloutMetrics {
         let arms = Family::<ArmLabel, Counter>::default();
         r.register(
             "routesim_gateway_rollout_requests",
@@ -307,22 +320,60 @@ impl RolloutMetrics {
             "What served requests would have cost on each shadow's choice, at the served usage and its prices",
             cost.clone(),
         );
-        let shadows = shadows
+        let reloads = Family::<ResultLabel, Counter>::default();
+        r.register(
+            "routesim_gateway_config_reloads",
+            "Reloads of endpoints, policies, groups and rollout, by result (ok, error)",
+            reloads.clone(),
+        );
+        let generation = Gauge::default();
+        generation.set(1);
+        r.register("routesim_gateway_config_generation", "The configuration generation in force", generation.clone());
+        RolloutMetrics {
+            arms,
+            canary_fraction,
+            decisions,
+            agreements,
+            rate,
+            choices,
+            shares,
+            cost,
+            reloads,
+            generation,
+            current: std::sync::RwLock::new(Vec::new()),
+        }
+    }
+
+    /// The series of shadows `shadows` over endpoints `endpoints` (a shadow kept by a reload keeps counting).
+    pub fn shadow_series(&self, shadows: &[String], endpoints: &[String]) -> Vec<ShadowMetrics> {
+        shadows
             .iter()
             .map(|s| {
                 let l = ShadowLabel { shadow: s.clone() };
                 let per_ep = |e: &str| ShadowEndpointLabel { shadow: s.clone(), endpoint: e.to_string() };
                 let ids = endpoints.iter().map(String::as_str).chain([""]);
-                let choice_c: Vec<Counter> = ids.clone().map(|e| choices.get_or_create(&per_ep(e)).clone()).collect();
-                let share_g = ids.map(|e| shares.get_or_create(&per_ep(e)).clone()).collect();
-                let decisions = decisions.get_or_create(&l).clone();
-                let agreements = agreements.get_or_create(&l).clone();
-                let agreement_rate = rate.get_or_create(&l).clone();
-                let cost = cost.get_or_create(&l).clone();
-                ShadowMetrics { decisions, agreements, choices: choice_c, cost, agreement_rate, shares: share_g }
+                let choices: Vec<Counter> =
+                    ids.clone().map(|e| self.choices.get_or_create(&per_ep(e)).clone()).collect();
+                let shares = ids.map(|e| self.shares.get_or_create(&per_ep(e)).clone()).collect();
+                let decisions = self.decisions.get_or_create(&l).clone();
+                let agreements = self.agreements.get_or_create(&l).clone();
+                let agreement_rate = self.rate.get_or_create(&l).clone();
+                let cost = self.cost.get_or_create(&l).clone();
+                ShadowMetrics { decisions, agreements, choices, cost, agreement_rate, shares }
             })
-            .collect();
-        RolloutMetrics { arms, canary_fraction, shadows }
+            .collect()
+    }
+
+    /// Makes `shadows` the series refreshed before rendering, and `fraction` the canary fraction shown.
+    pub fn set_current(&self, shadows: Vec<ShadowMetrics>, fraction: f64) {
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = shadows;
+        self.canary_fraction.set(fraction);
+    }
+
+    /// Counts a configuration reload (`ok`: generation `generation` is in force).
+    pub fn reloaded(&self, ok: bool, generation: u64) {
+        self.reloads.get_or_create(&ResultLabel { result: if ok { "ok" } else { "error" } }).inc();
+        self.generation.set(generation as i64);
     }
 
     /// Counts a request routed by `policy` in `arm`.
@@ -332,7 +383,7 @@ impl RolloutMetrics {
 
     /// Sets the ratios (agreement rate, shares) from the counters; called before rendering.
     pub fn refresh(&self) {
-        for s in &self.shadows {
+        for s in self.current.read().unwrap_or_else(|p| p.into_inner()).iter() {
             let d = s.decisions.get();
             if d == 0 {
                 continue;

@@ -70,6 +70,34 @@ impl RouterPool {
         Ok(RouterPool { arms, shadows, epoch: Instant::now() })
     }
 
+    /// The pool of a reloaded configuration: same clock and shard count; each new router adopts the state
+    /// of the endpoints it keeps (by id, see `Router::adopt_state`) from its counterpart here: control
+    /// shard `i` from control shard `i`, canary shard `i` from canary shard `i` (control's when there was
+    /// no canary), a shadow from the shadow of the same name (control shard 0's when it is new).
+    pub fn successor(&self, cfg: &RouterConfig, rollout: &crate::rollout::Rollout) -> Result<RouterPool, ConfigError> {
+        let mut next = Self::with_rollout(cfg, self.len(), rollout)?;
+        next.epoch = self.epoch;
+        // Each old router is locked only while its state is copied.
+        fn lock(m: &Mutex<Router>) -> std::sync::MutexGuard<'_, Router> {
+            m.lock().unwrap_or_else(|p| p.into_inner())
+        }
+        for (a, arm) in next.arms.iter_mut().enumerate() {
+            let from = self.arms.get(a).unwrap_or(&self.arms[0]);
+            for (i, m) in arm.iter_mut().enumerate() {
+                let new = m.get_mut().unwrap_or_else(|p| p.into_inner());
+                new.adopt_state(&lock(&from[i]));
+            }
+        }
+        for (name, m) in next.shadows.iter_mut() {
+            let new = m.get_mut().unwrap_or_else(|p| p.into_inner());
+            match self.shadows.iter().find(|(n, _)| n == name) {
+                Some((_, old)) => new.adopt_state(&lock(old)),
+                None => new.adopt_state(&lock(&self.arms[0][0])),
+            };
+        }
+        Ok(next)
+    }
+
     /// Nanoseconds since the pool was built.
     pub fn now(&self) -> Nanos {
         self.epoch.elapsed().as_nanos() as Nanos
@@ -256,7 +284,7 @@ impl Tracker {
         if self.first.is_none() {
             self.first = Some(ep);
         }
-        let m = &self.app.metrics.endpoints[ep.get()];
+        let m = &self.app.ep_metrics[ep.get()];
         m.attempts.inc();
         m.in_flight.inc();
         self.in_flight = Some((ep, Instant::now()));
@@ -304,7 +332,7 @@ impl Tracker {
             let next = attempts.map(|a| r.next_attempt_in(&self.info, a, outcome, now, &self.scope));
             (next, r.state(ep).circuit)
         });
-        let m = &self.app.metrics.endpoints[ep.get()];
+        let m = &self.app.ep_metrics[ep.get()];
         m.in_flight.dec();
         m.circuit.set(match circuit {
             Circuit::Closed => 0,
@@ -348,7 +376,7 @@ impl Tracker {
         {
             let e = &app.endpoints[ep.get()];
             cost = e.price.cost(usage.input, usage.output);
-            let m = &app.metrics.endpoints[ep.get()];
+            let m = &app.ep_metrics[ep.get()];
             m.cost.inc_by(cost);
             m.input_tokens.inc_by(usage.input as u64);
             m.output_tokens.inc_by(usage.output as u64);
@@ -410,7 +438,7 @@ impl Tracker {
         let app = &self.app;
         let mut out = std::collections::BTreeMap::new();
         let served = self.first;
-        for ((choice, m), name) in self.shadow.iter().zip(&app.metrics.rollout.shadows).zip(&app.shadow_names) {
+        for ((choice, m), name) in self.shadow.iter().zip(&app.shadow_metrics).zip(&app.shadow_names) {
             m.decisions.inc();
             if *choice == served {
                 m.agreements.inc();
