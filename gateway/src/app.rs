@@ -36,6 +36,8 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// This generation's per-endpoint series, in endpoint order.
     pub ep_metrics: Vec<crate::metrics::EndpointMetrics>,
+    /// This generation's request counters per rollout arm (`[0]` control, `[1]` canary).
+    pub arm_metrics: Vec<prometheus_client::metrics::counter::Counter>,
     /// This generation's per-shadow series, in `[rollout] shadow` order.
     pub shadow_metrics: Vec<crate::rollout::ShadowMetrics>,
     /// The configuration generation (1 at start, +1 per reload applied).
@@ -149,6 +151,7 @@ impl App {
         metrics.rollout.set_current(shadow_metrics.clone(), cfg.rollout.canary.as_ref().map_or(0.0, |c| c.fraction));
         let policy_names: Vec<String> =
             (0..1 + cfg.rollout.canary.is_some() as usize).map(|a| routers.policy_name(a)).collect();
+        let arm_metrics = metrics.rollout.arm_series(&policy_names);
         let upstreams = Upstreams::new(cfg.upstreams.clone(), cfg.server.connect_timeout.into_std())?;
         let policy = routers.with(0, |r| r.timeouts());
         let nanos = |d: Option<router_core::Duration>| d.map(|d| d.nanos()).filter(|&n| n > 0);
@@ -175,6 +178,7 @@ impl App {
             upstreams,
             metrics,
             ep_metrics,
+            arm_metrics,
             shadow_metrics,
             generation,
             log,

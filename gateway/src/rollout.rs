@@ -376,9 +376,14 @@ impl RolloutMetrics {
         self.generation.set(generation as i64);
     }
 
-    /// Counts a request routed by `policy` in `arm`.
-    pub fn arm(&self, arm: Arm, policy: &str) {
-        self.arms.get_or_create(&ArmLabel { arm: arm.name(), policy: policy.to_string() }).inc();
+    /// The request counters of the arms, resolved once per generation: `[0]` control routed by
+    /// `policies[0]`, `[1]` canary routed by `policies[1]` (when there is a canary).
+    pub fn arm_series(&self, policies: &[String]) -> Vec<Counter> {
+        [Arm::Control, Arm::Canary]
+            .iter()
+            .zip(policies)
+            .map(|(a, p)| self.arms.get_or_create(&ArmLabel { arm: a.name(), policy: p.clone() }).clone())
+            .collect()
     }
 
     /// Sets the ratios (agreement rate, shares) from the counters; called before rendering.

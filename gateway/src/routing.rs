@@ -395,7 +395,9 @@ impl Tracker {
         let served_ok = f.status == Status::Ok && !f.cache_hit;
         let shadow = self.shadow_record(served_ok.then_some(usage));
         let arm = self.arm;
-        app.metrics.rollout.arm(arm, &app.policy_names[arm.index()]);
+        if let Some(c) = app.arm_metrics.get(arm.index()) {
+            c.inc();
+        }
         let wall = app.started_wall + Duration::from_nanos(self.arrival_ns);
         app.log.record(LogRow {
             request_id: self.info.id,
