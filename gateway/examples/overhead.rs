@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --release -p routesim-gateway --example overhead -- [--duration 30] [--rates 500,1000,2000]
 //!     [--saturation 10] [--shards 1] [--modes non-streaming,streaming] [--lock-bench yes|no]
+//!     [--shadow-bench yes|no|only]
 //! ```
 //!
 //! Everything runs in this process on 127.0.0.1: a mock upstream, the gateway (round-robin over two
@@ -10,7 +11,11 @@
 //! started together at the same rate, one straight to the mock and one through the gateway. Overhead at a
 //! quantile = through-gateway latency minus direct latency at that quantile, measured side by side in one
 //! run. Then the saturation throughput (closed loop, 64 workers), the peak RSS of the process, and the
-//! router lock micro-benchmark (one `Mutex<Router>` shared by every thread against one router per thread).
+//! router lock micro-benchmark (one `Mutex<Router>` shared by every thread against one router per thread),
+//! and the shadow policy micro-benchmark: the router work of one request (decide, dispatch, result, as
+//! `routing.rs` does it) over 16 endpoints without and with one shadow policy (its decision, its feedback,
+//! its counters and its log object), alternated in blocks in one run, so that the extra cost per request is
+//! a side-by-side difference.
 
 use bytes::Bytes;
 use router_core::{Decision, Outcome, RequestInfo, Router};
@@ -31,6 +36,10 @@ struct Args {
     modes: Vec<bool>,
     /// Whether to run the router lock micro-benchmark at the end.
     lock_bench: bool,
+    /// Whether to run the shadow policy micro-benchmark at the end.
+    shadow_bench: bool,
+    /// Run only the shadow policy micro-benchmark (`--shadow-bench only`).
+    shadow_only: bool,
 }
 
 /// Prints a usage error and exits with status 2.
@@ -38,7 +47,7 @@ fn usage(message: &str) -> ! {
     eprintln!(
         "error: {message}\nusage: overhead [--duration SECONDS] [--rates 500,1000,2000] [--saturation SECONDS] \
          [--shards N] \
-         [--modes non-streaming,streaming] [--lock-bench yes|no]"
+         [--modes non-streaming,streaming] [--lock-bench yes|no] [--shadow-bench yes|no|only]"
     );
     std::process::exit(2)
 }
@@ -51,6 +60,8 @@ fn args() -> Args {
         shards: 1,
         modes: vec![false, true],
         lock_bench: true,
+        shadow_bench: true,
+        shadow_only: false,
     };
     let v: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -81,6 +92,14 @@ fn args() -> Args {
                     "yes" => true,
                     "no" => false,
                     _ => usage("--lock-bench takes yes or no"),
+                }
+            }
+            "--shadow-bench" => {
+                (a.shadow_bench, a.shadow_only) = match val.as_str() {
+                    "yes" => (true, false),
+                    "no" => (false, false),
+                    "only" => (true, true),
+                    _ => usage("--shadow-bench takes yes, no or only"),
                 }
             }
             other => usage(&format!("unknown argument `{other}`")),
@@ -164,8 +183,102 @@ fn lock_bench(cfg: &router_core::RouterConfig, threads: usize, shared: bool, dur
     total as f64 / start.elapsed().as_secs_f64()
 }
 
+/// The shadow micro-benchmark: nanoseconds per request of the router work without and with one shadow
+/// policy, over 16 endpoints, in alternating blocks of `block` requests for `rounds` rounds (one thread).
+fn shadow_bench(rounds: usize, block: u64) -> (f64, f64) {
+    use routesim_gateway::routing::RouterPool;
+    let mut text = String::from("[server]\nlisten = \"127.0.0.1:0\"\n\n");
+    for i in 0..16 {
+        let price = 0.5 + i as f64 * 0.25;
+        text.push_str(&format!(
+            "[[endpoints]]\nid = \"ep{i}\"\nprice = {{ input_per_mtok = {price}, output_per_mtok = {price} }}\n\
+             upstream = {{ base_url = \"http://127.0.0.1:9/v1\" }}\n\n"
+        ));
+    }
+    text.push_str(
+        "[[policies]]\nname = \"served\"\nkind = \"least-outstanding\"\n\n\
+         [[policies]]\nname = \"candidate\"\nkind = \"latency\"\n\n[rollout]\nshadow = [\"candidate\"]\n",
+    );
+    let cfg = GatewayConfig::parse(Path::new("shadow-bench.toml"), &text, None, &|_| None).expect("bench config");
+    let plain = RouterPool::new(&cfg.router, 1).expect("routers");
+    let shadowed = RouterPool::with_rollout(&cfg.router, 1, &cfg.rollout).expect("routers");
+    let ids: Vec<String> = cfg.router.endpoints.iter().map(|e| e.id.clone()).collect();
+    let metrics = routesim_gateway::metrics::Metrics::new(&ids);
+    let shadow_m = metrics.rollout.shadow_series(&["candidate".to_string()], &ids);
+    let names = ["candidate".to_string()];
+    let start = Instant::now();
+    let mut id = 0u64;
+    // One request as routing.rs serves it: decide, (shadow decisions), dispatch, result, (shadow counters and
+    // the log's shadow object).
+    let mut run = |pool: &RouterPool, n: u64| -> Duration {
+        let t = Instant::now();
+        for _ in 0..n {
+            id += 1;
+            let req = RequestInfo::new(id, 500);
+            let scope = router_core::Scope::default();
+            let now = start.elapsed().as_nanos() as u64;
+            let d = pool.with(0, |r| r.decide_in(&req, now, &scope));
+            let mut shadow: Vec<Option<router_core::EndpointIdx>> = Vec::new();
+            if pool.shadows() > 0 {
+                pool.each_shadow(|_, _, r| {
+                    shadow.push(match r.decide_in(&req, now, &scope) {
+                        Decision::Route { endpoint, .. } => Some(endpoint),
+                        _ => None,
+                    })
+                });
+            }
+            let Decision::Route { endpoint, .. } = d else { continue };
+            pool.with(0, |r| r.on_dispatch(endpoint, &req, now));
+            if !shadow.is_empty() {
+                pool.each_shadow(|_, _, r| r.on_dispatch(endpoint, &req, now));
+            }
+            let o = Outcome::success(1_000_000 + (id % 7) * 100_000, None, 500, 100);
+            let later = now + 1_000_000;
+            pool.with(0, |r| r.on_result(endpoint, &req, &o, later));
+            if !shadow.is_empty() {
+                pool.each_shadow(|_, _, r| r.on_result(endpoint, &req, &o, later));
+                let mut out = std::collections::BTreeMap::new();
+                for ((c, m), name) in shadow.iter().zip(&shadow_m).zip(&names) {
+                    m.decisions.inc();
+                    if *c == Some(endpoint) {
+                        m.agreements.inc();
+                    }
+                    m.choices[c.map_or(ids.len(), |e| e.get())].inc();
+                    out.insert(name.clone(), c.map(|e| ids[e.get()].clone()));
+                }
+                std::hint::black_box(out);
+            }
+        }
+        t.elapsed()
+    };
+    let (mut without, mut with) = (Duration::ZERO, Duration::ZERO);
+    run(&plain, block);
+    run(&shadowed, block);
+    for _ in 0..rounds {
+        without += run(&plain, block);
+        with += run(&shadowed, block);
+    }
+    let per = |d: Duration| d.as_nanos() as f64 / (rounds as u64 * block) as f64;
+    (per(without), per(with))
+}
+
+fn print_shadow_bench() {
+    let (without, with) = shadow_bench(40, 20_000);
+    println!();
+    println!(
+        "shadow policy micro-benchmark (16 endpoints, router work per request, one thread, 40 alternating blocks of 20000):"
+    );
+    println!("| without shadow (ns/req) | with one shadow (ns/req) | extra per shadow (ns) | ratio |");
+    println!("|---|---|---|---|");
+    println!("| {without:.0} | {with:.0} | {:.0} | {:.2} |", with - without, with / without);
+}
+
 fn main() {
     let a = args();
+    if a.shadow_only {
+        print_shadow_bench();
+        return;
+    }
     routesim_gateway::upstream::install_crypto_provider();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     rt.block_on(async move {
@@ -264,6 +377,9 @@ fn main() {
         let _ = gw.wait().await;
         let _ = std::fs::remove_dir_all(&dir);
 
+        if a.shadow_bench {
+            print_shadow_bench();
+        }
         if !a.lock_bench {
             return;
         }

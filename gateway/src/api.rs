@@ -2,7 +2,7 @@
 //! `GET /metrics` (or that on its own listener, [`metrics_router`]); anything else gets an OpenAI-shaped 404
 //! or 405.
 
-use crate::app::{App, IntoStd};
+use crate::app::{App, IntoStd, Live};
 use crate::error::ApiError;
 use crate::request::ChatRequest;
 use axum::Router;
@@ -15,7 +15,8 @@ use bytes::Bytes;
 use std::sync::Arc;
 
 /// The gateway's routes over `app`.
-pub fn router(app: Arc<App>) -> Router {
+pub fn router(live: Arc<Live>) -> Router {
+    let app = live.load();
     let limit = app.cfg.server.max_body_bytes;
     let mut r = Router::new()
         .route("/v1/chat/completions", post(chat))
@@ -28,20 +29,22 @@ pub fn router(app: Arc<App>) -> Router {
     r.fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
-        .with_state(app)
+        .with_state(live)
 }
 
 /// The routes of the separate `/metrics` listener (`[metrics] listen`): `/metrics` and `/healthz`.
-pub fn metrics_router(app: Arc<App>) -> Router {
+pub fn metrics_router(live: Arc<Live>) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(app)
+        .with_state(live)
 }
 
-async fn chat(State(app): State<Arc<App>>, request: Request) -> Response {
+async fn chat(State(live): State<Arc<Live>>, request: Request) -> Response {
+    // The generation in force when the request arrived, to its end.
+    let app = live.load();
     // The key first, from the headers alone: an unauthenticated client's body is never read.
     let who = match crate::auth::authenticate(&app, request.headers()) {
         Ok(who) => who,
@@ -155,7 +158,9 @@ fn client_error(app: &App, e: ApiError, key_id: Option<String>, headers: Option<
     e.into_response()
 }
 
-async fn models(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+async fn models(State(live): State<Arc<Live>>, headers: HeaderMap) -> Response {
+    // The generation in force when the request arrived, to its end.
+    let app = live.load();
     let who = match crate::auth::authenticate(&app, &headers) {
         Ok(who) => who,
         Err(denied) => return *denied,
@@ -178,7 +183,9 @@ async fn healthz() -> Response {
     json(StatusCode::OK, r#"{"status":"ok"}"#.to_string())
 }
 
-async fn readyz(State(app): State<Arc<App>>) -> Response {
+async fn readyz(State(live): State<Arc<Live>>) -> Response {
+    // The generation in force when the request arrived, to its end.
+    let app = live.load();
     if app.draining() {
         json(StatusCode::SERVICE_UNAVAILABLE, r#"{"status":"draining"}"#.to_string())
     } else if !app.any_healthy() {
@@ -188,7 +195,9 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
     }
 }
 
-async fn metrics(State(app): State<Arc<App>>) -> Response {
+async fn metrics(State(live): State<Arc<Live>>) -> Response {
+    // The generation in force when the request arrived, to its end.
+    let app = live.load();
     let mut r = app.metrics.render().into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -197,12 +206,12 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
     r
 }
 
-async fn not_found(State(app): State<Arc<App>>, uri: Uri) -> Response {
-    client_error(&app, ApiError::not_found(uri.path()), None, None)
+async fn not_found(State(live): State<Arc<Live>>, uri: Uri) -> Response {
+    client_error(&live.load(), ApiError::not_found(uri.path()), None, None)
 }
 
-async fn method_not_allowed(State(app): State<Arc<App>>) -> Response {
-    client_error(&app, ApiError::method_not_allowed(), None, None)
+async fn method_not_allowed(State(live): State<Arc<Live>>) -> Response {
+    client_error(&live.load(), ApiError::method_not_allowed(), None, None)
 }
 
 fn json(status: StatusCode, body: String) -> Response {

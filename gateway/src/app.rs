@@ -1,5 +1,13 @@
 //! The gateway's shared state: the routers, the upstream client, metrics, the request log, the response
-//! store and the batches, built once from a [`GatewayConfig`].
+//! store and the batches, built from a [`GatewayConfig`].
+//!
+//! An [`App`] is one generation of the configuration: a request takes the current one when it arrives
+//! and keeps it to its end (every attempt, retry and the log row use that generation's endpoints and
+//! routers). [`Live`] holds the current generation and swaps in the next one when `[[endpoints]]`,
+//! `[[policies]]`, `[[groups]]` or `[rollout]` are reloaded: the next generation is built and validated
+//! off the request path, its routers adopt the state of the endpoints they keep (see
+//! `router_core::Router::adopt_state`), and only then is it swapped in, atomically. What spans
+//! generations (metrics, the request log, client keys, TLS, request ids, the drain) is shared.
 
 use crate::batch::Batches;
 use crate::cache::ResponseStore;
@@ -9,6 +17,7 @@ use crate::reqlog::{LogWriter, RequestLog};
 use crate::routing::RouterPool;
 use crate::upstream::Upstreams;
 use router_core::{Endpoint, Nanos, Timeouts};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::SystemTime;
 
@@ -23,10 +32,18 @@ pub struct App {
     pub routers: RouterPool,
     /// The upstream client.
     pub upstreams: Upstreams,
-    /// Metrics.
-    pub metrics: Metrics,
-    /// The request log.
-    pub log: RequestLog,
+    /// Metrics (shared by every generation).
+    pub metrics: Arc<Metrics>,
+    /// This generation's per-endpoint series, in endpoint order.
+    pub ep_metrics: Vec<crate::metrics::EndpointMetrics>,
+    /// This generation's request counters per rollout arm (`[0]` control, `[1]` canary).
+    pub arm_metrics: Vec<prometheus_client::metrics::counter::Counter>,
+    /// This generation's per-shadow series, in `[rollout] shadow` order.
+    pub shadow_metrics: Vec<crate::rollout::ShadowMetrics>,
+    /// The configuration generation (1 at start, +1 per reload applied).
+    pub generation: u64,
+    /// The request log (shared by every generation).
+    pub log: Arc<RequestLog>,
     /// Bodies of cached responses, when the policy has a cache.
     pub cache: Option<ResponseStore>,
     /// Client keys, their meters and the usage store.
@@ -41,21 +58,21 @@ pub struct App {
     pub models: crate::models::ModelTable,
     /// Per-endpoint timeouts: the policy's, else the upstream's (attempt) or `[client]`'s.
     pub timeouts: Vec<Timeouts>,
+    /// The policy routing each rollout arm (`[0]` control, `[1]` canary).
+    pub policy_names: Vec<String>,
+    /// The shadow policies, in `[rollout] shadow` order.
+    pub shadow_names: Vec<String>,
     /// The wall clock when the gateway started (the log's `time_unix_s` is relative to it).
     pub started_wall: SystemTime,
-    next_id: AtomicU64,
-    draining: AtomicBool,
+    next_id: Arc<AtomicU64>,
+    draining: Arc<AtomicBool>,
 }
 
 impl App {
     /// Builds the state; opens the request log when one is configured.
     pub fn new(cfg: GatewayConfig) -> anyhow::Result<(App, Option<LogWriter>)> {
-        let routers = RouterPool::new(&cfg.router, cfg.server.router_shards)
-            .map_err(|e| anyhow::anyhow!("{}: field `{}`: {}", cfg.file.display(), e.path, e.message))?;
-        let endpoints = cfg.router.endpoints.clone();
-        let ids: Vec<String> = endpoints.iter().map(|e| e.id.clone()).collect();
-        let metrics = Metrics::new(&ids);
-        let upstreams = Upstreams::new(cfg.upstreams.clone(), cfg.server.connect_timeout.into_std())?;
+        let ids: Vec<String> = cfg.router.endpoints.iter().map(|e| e.id.clone()).collect();
+        let metrics = Arc::new(Metrics::new(&ids));
         let (log, writer) = match &cfg.request_log.path {
             Some(p) => {
                 let (log, w) = RequestLog::open(
@@ -71,6 +88,75 @@ impl App {
             }
             None => (RequestLog::disabled(), None),
         };
+        let access = Arc::new(
+            crate::auth::Access::new(&cfg.auth, &cfg.keys, metrics.denied.clone())
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        );
+        // The per-key series of `/metrics` read the key set (and its meters) when scraped.
+        let _ = metrics.ops.access.set(access.clone());
+        let tls = match &cfg.server.tls {
+            Some(files) => Some(std::sync::Arc::new(
+                crate::tls::ReloadingCert::new(files.clone()).map_err(|e| anyhow::anyhow!("{e}"))?,
+            )),
+            None => None,
+        };
+        let routers = RouterPool::with_rollout(&cfg.router, cfg.server.router_shards, &cfg.rollout)
+            .map_err(|e| anyhow::anyhow!("{}: field `{}`: {}", cfg.file.display(), e.path, e.message))?;
+        let shared = Shared {
+            metrics,
+            log: Arc::new(log),
+            access,
+            tls,
+            started_wall: SystemTime::now(),
+            next_id: Arc::new(AtomicU64::new(1)),
+            draining: Arc::new(AtomicBool::new(false)),
+        };
+        Ok((App::build(cfg, routers, shared, 1)?, writer))
+    }
+
+    /// The next generation: `cfg`'s endpoints, policies, groups and rollout with everything else of this
+    /// one; its routers adopt what this generation's routers learned about the endpoints they keep.
+    pub fn next_generation(&self, cfg: GatewayConfig) -> anyhow::Result<App> {
+        let routers = self
+            .routers
+            .successor(&cfg.router, &cfg.rollout)
+            .map_err(|e| anyhow::anyhow!("{}: field `{}`: {}", cfg.file.display(), e.path, e.message))?;
+        let shared = Shared {
+            metrics: self.metrics.clone(),
+            log: self.log.clone(),
+            access: self.access.clone(),
+            tls: self.tls.clone(),
+            started_wall: self.started_wall,
+            next_id: self.next_id.clone(),
+            draining: self.draining.clone(),
+        };
+        App::build(cfg, routers, shared, self.generation + 1)
+    }
+
+    fn build(cfg: GatewayConfig, routers: RouterPool, shared: Shared, generation: u64) -> anyhow::Result<App> {
+        let Shared { metrics, log, access, tls, started_wall, next_id, draining } = shared;
+        let endpoints = cfg.router.endpoints.clone();
+        let ids: Vec<String> = endpoints.iter().map(|e| e.id.clone()).collect();
+        let ep_metrics = metrics.endpoint_series(&ids);
+        for (i, m) in ep_metrics.iter().enumerate() {
+            let st = routers.with(0, |r| {
+                let s = r.state(router_core::EndpointIdx(i as u16));
+                (s.healthy, s.circuit)
+            });
+            m.healthy.set(st.0 as i64);
+            m.circuit.set(match st.1 {
+                router_core::state::Circuit::Closed => 0,
+                router_core::state::Circuit::Open { .. } => 1,
+                router_core::state::Circuit::HalfOpen { .. } => 2,
+            });
+        }
+        let shadow_names: Vec<String> = cfg.rollout.shadows.iter().map(|c| c.policy.name.clone()).collect();
+        let shadow_metrics = metrics.rollout.shadow_series(&shadow_names, &ids);
+        metrics.rollout.set_current(shadow_metrics.clone(), cfg.rollout.canary.as_ref().map_or(0.0, |c| c.fraction));
+        let policy_names: Vec<String> =
+            (0..1 + cfg.rollout.canary.is_some() as usize).map(|a| routers.policy_name(a)).collect();
+        let arm_metrics = metrics.rollout.arm_series(&policy_names);
+        let upstreams = Upstreams::new(cfg.upstreams.clone(), cfg.server.connect_timeout.into_std())?;
         let policy = routers.with(0, |r| r.timeouts());
         let nanos = |d: Option<router_core::Duration>| d.map(|d| d.nanos()).filter(|&n| n > 0);
         let timeouts = cfg
@@ -87,41 +173,33 @@ impl App {
             cfg.router.policy.cache.map(|c| {
                 ResponseStore::new(c.capacity, CACHE_MAX_BYTES, std::time::Duration::from_nanos(c.ttl.nanos()))
             });
-        let access = std::sync::Arc::new(
-            crate::auth::Access::new(&cfg.auth, &cfg.keys, metrics.denied.clone())
-                .map_err(|e| anyhow::anyhow!("{e}"))?,
-        );
-        let _ = metrics.ops.access.set(access.clone());
-        let tls = match &cfg.server.tls {
-            Some(files) => Some(std::sync::Arc::new(
-                crate::tls::ReloadingCert::new(files.clone()).map_err(|e| anyhow::anyhow!("{e}"))?,
-            )),
-            None => None,
-        };
         let shards = routers.len();
         let models = routers.with(0, |r| {
             crate::models::ModelTable::new(r, &cfg.router.policy, &cfg.router.groups, &endpoints, &cfg.upstreams)
         });
-        Ok((
-            App {
-                routers,
-                upstreams,
-                metrics,
-                log,
-                cache,
-                access,
-                tls,
-                batches: Batches::new(shards),
-                endpoints,
-                models,
-                timeouts,
-                started_wall: SystemTime::now(),
-                next_id: AtomicU64::new(1),
-                draining: AtomicBool::new(false),
-                cfg,
-            },
-            writer,
-        ))
+        Ok(App {
+            routers,
+            upstreams,
+            metrics,
+            ep_metrics,
+            arm_metrics,
+            shadow_metrics,
+            generation,
+            log,
+            cache,
+            access,
+            tls,
+            batches: Batches::new(shards),
+            endpoints,
+            models,
+            timeouts,
+            policy_names,
+            shadow_names,
+            started_wall,
+            next_id,
+            draining,
+            cfg,
+        })
     }
 
     /// A new request id.
@@ -152,7 +230,79 @@ impl App {
 
     /// Whether at least one endpoint passed its last health check.
     pub fn any_healthy(&self) -> bool {
-        self.metrics.endpoints.iter().any(|e| e.healthy.get() == 1)
+        self.ep_metrics.iter().any(|e| e.healthy.get() == 1)
+    }
+}
+
+/// What every generation shares.
+struct Shared {
+    metrics: Arc<Metrics>,
+    log: Arc<RequestLog>,
+    access: Arc<crate::auth::Access>,
+    tls: Option<Arc<crate::tls::ReloadingCert>>,
+    started_wall: SystemTime,
+    next_id: Arc<AtomicU64>,
+    draining: Arc<AtomicBool>,
+}
+
+/// The generation in force, swapped atomically by a configuration reload.
+pub struct Live {
+    current: arc_swap::ArcSwap<App>,
+    /// The config file's text the current generation was built from (`None`: it could not be read, as for
+    /// a configuration parsed from a string).
+    last_text: std::sync::Mutex<Option<String>>,
+}
+
+impl Live {
+    /// Holds `app` as the first generation.
+    pub fn new(app: Arc<App>) -> Live {
+        let last_text = std::fs::read_to_string(&app.cfg.file).ok();
+        Live { current: arc_swap::ArcSwap::new(app), last_text: std::sync::Mutex::new(last_text) }
+    }
+
+    /// The generation in force now: a request keeps the one it got to its end.
+    pub fn load(&self) -> Arc<App> {
+        self.current.load_full()
+    }
+
+    /// Re-reads the config file and, when it changed (always with `force`), applies its `[[endpoints]]`,
+    /// `[[policies]]`, `[[groups]]` and `[rollout]`: the next generation is built and validated here, off
+    /// the request path, then swapped in. An invalid file is an error and the running generation stays.
+    /// Returns whether a new generation is in force. Other sections are read but need a restart (client
+    /// keys and TLS certificates have their own reload).
+    pub fn reload_config(&self, force: bool) -> Result<bool, String> {
+        let mut last = self.last_text.lock().unwrap_or_else(|p| p.into_inner());
+        let old = self.load();
+        let file = old.cfg.file.clone();
+        let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: cannot read: {e}", file.display()));
+        let text = match text {
+            Ok(t) => t,
+            // A file that was never readable is not watched (a configuration given as a string).
+            Err(_) if last.is_none() && !force => return Ok(false),
+            Err(e) => return Err(self.failed(&old, e)),
+        };
+        if !force && last.as_deref() == Some(text.as_str()) {
+            return Ok(false);
+        }
+        *last = Some(text.clone());
+        let parsed = GatewayConfig::parse(&file, &text, old.cfg.policy_arg.as_deref(), &|k| std::env::var(k).ok())
+            .map_err(|e| self.failed(&old, e.to_string()))?;
+        let mut cfg = old.cfg.clone();
+        cfg.router = parsed.router;
+        cfg.upstreams = parsed.upstreams;
+        cfg.rollout = parsed.rollout;
+        let next = old.next_generation(cfg).map_err(|e| self.failed(&old, e.to_string()))?;
+        let generation = next.generation;
+        self.current.store(Arc::new(next));
+        old.metrics.rollout.reloaded(true, generation);
+        tracing::info!(generation, "configuration reloaded (endpoints, policies, groups, rollout)");
+        Ok(true)
+    }
+
+    fn failed(&self, old: &App, e: String) -> String {
+        old.metrics.rollout.reloaded(false, old.generation);
+        tracing::warn!("configuration not reloaded (generation {} stays in force): {e}", old.generation);
+        e
     }
 }
 

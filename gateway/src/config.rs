@@ -382,6 +382,9 @@ pub struct GatewayFile {
     /// Named policies that policies may target.
     #[serde(default)]
     pub groups: Vec<PolicySpec>,
+    /// `[rollout]`: canary and shadow policies (see [`crate::rollout`]).
+    #[serde(default)]
+    pub rollout: crate::rollout::RolloutFile,
     /// Scenario only.
     #[serde(default)]
     pub name: Option<IgnoredAny>,
@@ -484,6 +487,10 @@ pub struct GatewayConfig {
     pub keys: Vec<KeyEntry>,
     /// Serve without client keys on a non-loopback address (`--allow-anonymous`).
     pub allow_anonymous: bool,
+    /// `[rollout]`, validated.
+    pub rollout: crate::rollout::Rollout,
+    /// The `--policy` it was loaded with (`None`: the first policy); a reload picks the policy the same way.
+    pub policy_arg: Option<String>,
 }
 
 impl GatewayConfig {
@@ -655,6 +662,13 @@ impl GatewayConfig {
                 format!("no policy named `{}`: expected one of {}", policy.unwrap_or(""), names.join(", ")),
             )
         })?;
+        let rollout =
+            crate::rollout::resolve(file, &raw.rollout, &raw.policies, &router.policy.name, |spec| RouterConfig {
+                endpoints: endpoints.clone(),
+                policy: spec.clone(),
+                groups: raw.groups.clone(),
+                seed: raw.seed,
+            })?;
         crate::auth::check_entries(file, &raw.keys, &[])?;
         if let Some(kf) = &raw.auth.key_file {
             let from_file = crate::auth::load_key_file(kf)?;
@@ -716,6 +730,8 @@ impl GatewayConfig {
             metrics_listen,
             keys: raw.keys,
             allow_anonymous: false,
+            rollout,
+            policy_arg: policy.map(str::to_string),
         })
     }
 

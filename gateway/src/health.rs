@@ -3,7 +3,7 @@
 //! feed router-core's `on_health` (an unhealthy endpoint is filtered out until it passes again) and the
 //! `routesim_gateway_endpoint_healthy` gauge.
 
-use crate::app::{App, IntoStd};
+use crate::app::{App, IntoStd, Live};
 use router_core::EndpointIdx;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -20,8 +20,9 @@ pub async fn check_all(app: &App) {
     });
     for (i, ok) in futures_util::future::join_all(checks).await {
         let now = app.now();
-        app.routers.each(|_, r| r.on_health(EndpointIdx(i as u16), ok, now));
-        app.metrics.endpoints[i].healthy.set(ok as i64);
+        app.routers.each(|_, _, r| r.on_health(EndpointIdx(i as u16), ok, now));
+        app.routers.each_shadow(|_, _, r| r.on_health(EndpointIdx(i as u16), ok, now));
+        app.ep_metrics[i].healthy.set(ok as i64);
         if !ok {
             tracing::warn!(endpoint = %app.endpoints[i].id, "health check failed");
         }
@@ -29,8 +30,8 @@ pub async fn check_all(app: &App) {
 }
 
 /// Runs the checks until `stop` turns true; `None` when the interval is zero (checks disabled).
-pub fn spawn(app: Arc<App>, mut stop: watch::Receiver<bool>) -> Option<tokio::task::JoinHandle<()>> {
-    let every = app.cfg.health.interval.into_std();
+pub fn spawn(live: Arc<Live>, mut stop: watch::Receiver<bool>) -> Option<tokio::task::JoinHandle<()>> {
+    let every = live.load().cfg.health.interval.into_std();
     if every.is_zero() {
         return None;
     }
@@ -45,6 +46,8 @@ pub fn spawn(app: Arc<App>, mut stop: watch::Receiver<bool>) -> Option<tokio::ta
             if stopped {
                 break;
             }
+            // The generation in force now (a reload changes the endpoints).
+            let app = live.load();
             tokio::select! {
                 _ = check_all(&app) => {}
                 r = stop.wait_for(|s| *s) => { drop(r); break }

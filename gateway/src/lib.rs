@@ -31,6 +31,7 @@ pub mod models;
 pub mod ops;
 pub mod reqlog;
 pub mod request;
+pub mod rollout;
 pub mod routing;
 pub mod server;
 pub mod shutdown;

@@ -155,6 +155,68 @@ pub struct Metrics {
     pub answers: AnswerMetrics,
     /// Connections, client errors, per-key and process series (see [`crate::ops`]).
     pub ops: crate::ops::OpsMetrics,
+    /// Rollout (issue 31): requests per arm, the canary fraction, the shadow policies' agreement and shares.
+    pub rollout: crate::rollout::RolloutMetrics,
+    families: EndpointFamilies,
+}
+
+/// The per-endpoint families, kept so that a configuration reload can add the series of new endpoints.
+struct EndpointFamilies {
+    attempts: Family<EndpointLabel, Counter>,
+    errors: Family<EndpointClassLabel, Counter>,
+    in_flight: Family<EndpointLabel, Gauge>,
+    cost: Family<EndpointLabel, Counter<f64, AtomicU64>>,
+    tokens: Family<EndpointKindLabel, Counter>,
+    circuit: Family<EndpointLabel, Gauge>,
+    healthy: Family<EndpointLabel, Gauge>,
+    latency: Family<EndpointLabel, Histogram, fn() -> Histogram>,
+}
+
+impl EndpointFamilies {
+    /// The series of `ids` (existing series are shared: a kept endpoint keeps counting).
+    fn series(&self, ids: &[String]) -> Vec<EndpointMetrics> {
+        let (attempts_f, errors_f, inflight_f, cost_f, tokens_f, circuit_f, healthy_f, ep_latency_f) = (
+            &self.attempts,
+            &self.errors,
+            &self.in_flight,
+            &self.cost,
+            &self.tokens,
+            &self.circuit,
+            &self.healthy,
+            &self.latency,
+        );
+        ids.iter()
+            .map(|id| {
+                // One statement per series: a family's guard lives to the end of its statement, and a second
+                // `get_or_create` on the same family inside it would deadlock.
+                let l = EndpointLabel { endpoint: id.clone() };
+                let healthy = healthy_f.get_or_create(&l).clone();
+                let attempts = attempts_f.get_or_create(&l).clone();
+                let errors = ErrorClass::ALL.map(|c| {
+                    errors_f.get_or_create(&EndpointClassLabel { endpoint: id.clone(), class: c.name() }).clone()
+                });
+                let in_flight = inflight_f.get_or_create(&l).clone();
+                let cost = cost_f.get_or_create(&l).clone();
+                let input_tokens =
+                    tokens_f.get_or_create(&EndpointKindLabel { endpoint: id.clone(), kind: "input" }).clone();
+                let output_tokens =
+                    tokens_f.get_or_create(&EndpointKindLabel { endpoint: id.clone(), kind: "output" }).clone();
+                let circuit = circuit_f.get_or_create(&l).clone();
+                let latency = ep_latency_f.get_or_create(&l).clone();
+                EndpointMetrics {
+                    attempts,
+                    errors,
+                    in_flight,
+                    cost,
+                    input_tokens,
+                    output_tokens,
+                    circuit,
+                    healthy,
+                    latency,
+                }
+            })
+            .collect()
+    }
 }
 
 /// The label set of `routesim_gateway_rejected_total` (public so [`Metrics::rejected`] can be).
@@ -258,41 +320,22 @@ impl Metrics {
             "Latency of successful attempts per endpoint",
             ep_latency_f.clone(),
         );
-        let endpoints = endpoints
-            .iter()
-            .map(|id| {
-                // One statement per series: a family's guard lives to the end of its statement, and a second
-                // `get_or_create` on the same family inside it would deadlock.
-                let l = EndpointLabel { endpoint: id.clone() };
-                let healthy = healthy_f.get_or_create(&l).clone();
-                healthy.set(1);
-                let attempts = attempts_f.get_or_create(&l).clone();
-                let errors = ErrorClass::ALL.map(|c| {
-                    errors_f.get_or_create(&EndpointClassLabel { endpoint: id.clone(), class: c.name() }).clone()
-                });
-                let in_flight = inflight_f.get_or_create(&l).clone();
-                let cost = cost_f.get_or_create(&l).clone();
-                let input_tokens =
-                    tokens_f.get_or_create(&EndpointKindLabel { endpoint: id.clone(), kind: "input" }).clone();
-                let output_tokens =
-                    tokens_f.get_or_create(&EndpointKindLabel { endpoint: id.clone(), kind: "output" }).clone();
-                let circuit = circuit_f.get_or_create(&l).clone();
-                let latency = ep_latency_f.get_or_create(&l).clone();
-                EndpointMetrics {
-                    attempts,
-                    errors,
-                    in_flight,
-                    cost,
-                    input_tokens,
-                    output_tokens,
-                    circuit,
-                    healthy,
-                    latency,
-                }
-            })
-            .collect();
+        let families = EndpointFamilies {
+            attempts: attempts_f,
+            errors: errors_f,
+            in_flight: inflight_f,
+            cost: cost_f,
+            tokens: tokens_f,
+            circuit: circuit_f,
+            healthy: healthy_f,
+            latency: ep_latency_f,
+        };
+        let endpoints = families.series(endpoints);
         let answers = AnswerMetrics::register(&mut r);
+        let rollout = crate::rollout::RolloutMetrics::register(&mut r);
         Metrics {
+            families,
+            rollout,
             answers,
             registry: r,
             requests,
@@ -313,6 +356,11 @@ impl Metrics {
         }
     }
 
+    /// The series of endpoints `ids` (a configuration generation's; a kept endpoint's series are shared).
+    pub fn endpoint_series(&self, ids: &[String]) -> Vec<EndpointMetrics> {
+        self.families.series(ids)
+    }
+
     /// Counts a request's final status.
     pub fn request(&self, s: Status) {
         let i = Status::ALL.iter().position(|&x| x == s).unwrap_or(0);
@@ -321,6 +369,7 @@ impl Metrics {
 
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
+        self.rollout.refresh();
         let mut out = String::with_capacity(16 * 1024);
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);

@@ -11,6 +11,12 @@
 //! `streaming`, `cache_hit`, `cancelled`, `key_id`, `denied` and `client_error` (a request whose client went away is logged with status
 //! `other` and `cancelled = true`, as `other` is the class routesim gives a 499). Never a prompt, a
 //! header or a key.
+//!
+//! Rollout columns (issue 31; `routesim ab` reads them), each omitted when not applicable: `policy` (the
+//! policy that routed the request: the served one, or the canary policy), `arm` (`"control"` or
+//! `"canary"`, present when `[rollout]` has a canary) and `shadow` (an object: shadow policy name -> the
+//! endpoint id it would have chosen first, or `null` when it would have rejected the request; present when
+//! `[rollout]` has shadow policies).
 
 use prometheus_client::metrics::counter::Counter;
 use serde::Serialize;
@@ -74,6 +80,16 @@ pub struct LogRow {
     /// `request_timeout`, `unknown_url`, `method_not_allowed`, ...); its status is `rejected`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_error: Option<&'static str>,
+    /// The policy that routed the request (the served one, or the canary's); absent for a request denied
+    /// before routing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// The rollout arm, `control` or `canary`, when `[rollout]` has a canary.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arm: Option<&'static str>,
+    /// Each shadow policy's would-be first endpoint (`null`: it would reject), when `[rollout]` has shadows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shadow: Option<std::collections::BTreeMap<String, Option<String>>>,
 }
 
 /// The sending side of the request log (cheap to share).
@@ -245,6 +261,9 @@ mod tests {
             key_id: None,
             denied: None,
             client_error: None,
+            policy: None,
+            arm: None,
+            shadow: None,
         }
     }
 

@@ -17,6 +17,7 @@ use crate::error::ApiError;
 use crate::metrics::Status;
 use crate::reqlog::LogRow;
 use crate::request::ChatRequest;
+use crate::rollout::{Arm, CanaryBy};
 use crate::upstream::{
     SseScanner, Usage, UsageFilter, classify_status, classify_transport, parse_retry_after, usage_from_body,
 };
@@ -31,17 +32,70 @@ use router_core::{
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-/// The routers behind their locks, and the monotonic clock they are fed.
+/// The routers behind their locks, and the monotonic clock they are fed: the served policy's (the control
+/// arm), the canary policy's when `[rollout]` has one (as many shards each), and one router per shadow
+/// policy (fed by every shard).
 pub struct RouterPool {
-    shards: Vec<Mutex<Router>>,
+    /// `arms[0]`: control; `arms[1]`: canary.
+    arms: Vec<Vec<Mutex<Router>>>,
+    /// Shadow routers, in `[rollout] shadow` order, with their policy names.
+    shadows: Vec<(String, Mutex<Router>)>,
     epoch: Instant,
 }
 
 impl RouterPool {
     /// `n` routers built from `cfg` (1 = one router behind one mutex).
     pub fn new(cfg: &RouterConfig, n: usize) -> Result<RouterPool, ConfigError> {
-        let shards = (0..n.max(1)).map(|_| Router::new(cfg).map(Mutex::new)).collect::<Result<_, _>>()?;
-        Ok(RouterPool { shards, epoch: Instant::now() })
+        Self::with_rollout(cfg, n, &crate::rollout::Rollout::default())
+    }
+
+    /// `n` routers of `cfg` and, for `rollout`, `n` of the canary policy and one per shadow policy.
+    pub fn with_rollout(
+        cfg: &RouterConfig,
+        n: usize,
+        rollout: &crate::rollout::Rollout,
+    ) -> Result<RouterPool, ConfigError> {
+        let build = |c: &RouterConfig| {
+            (0..n.max(1)).map(|_| Router::new(c).map(Mutex::new)).collect::<Result<Vec<_>, ConfigError>>()
+        };
+        let mut arms: Vec<Vec<Mutex<Router>>> = vec![build(cfg)?];
+        if let Some(c) = &rollout.canary {
+            arms.push(build(&c.router)?);
+        }
+        let shadows = rollout
+            .shadows
+            .iter()
+            .map(|c| Ok((c.policy.name.clone(), Mutex::new(Router::new(c)?))))
+            .collect::<Result<_, ConfigError>>()?;
+        Ok(RouterPool { arms, shadows, epoch: Instant::now() })
+    }
+
+    /// The pool of a reloaded configuration: same clock and shard count; each new router adopts the state
+    /// of the endpoints it keeps (by id, see `Router::adopt_state`) from its counterpart here: control
+    /// shard `i` from control shard `i`, canary shard `i` from canary shard `i` (control's when there was
+    /// no canary), a shadow from the shadow of the same name (control shard 0's when it is new).
+    pub fn successor(&self, cfg: &RouterConfig, rollout: &crate::rollout::Rollout) -> Result<RouterPool, ConfigError> {
+        let mut next = Self::with_rollout(cfg, self.len(), rollout)?;
+        next.epoch = self.epoch;
+        // Each old router is locked only while its state is copied.
+        fn lock(m: &Mutex<Router>) -> std::sync::MutexGuard<'_, Router> {
+            m.lock().unwrap_or_else(|p| p.into_inner())
+        }
+        for (a, arm) in next.arms.iter_mut().enumerate() {
+            let from = self.arms.get(a).unwrap_or(&self.arms[0]);
+            for (i, m) in arm.iter_mut().enumerate() {
+                let new = m.get_mut().unwrap_or_else(|p| p.into_inner());
+                new.adopt_state(&lock(&from[i]));
+            }
+        }
+        for (name, m) in next.shadows.iter_mut() {
+            let new = m.get_mut().unwrap_or_else(|p| p.into_inner());
+            match self.shadows.iter().find(|(n, _)| n == name) {
+                Some((_, old)) => new.adopt_state(&lock(old)),
+                None => new.adopt_state(&lock(&self.arms[0][0])),
+            };
+        }
+        Ok(next)
     }
 
     /// Nanoseconds since the pool was built.
@@ -54,33 +108,59 @@ impl RouterPool {
         self.epoch + Duration::from_nanos(t)
     }
 
-    /// Number of routers.
+    /// Number of routers per arm.
     pub fn len(&self) -> usize {
-        self.shards.len()
+        self.arms[0].len()
     }
 
     /// Whether there are no routers (never: there is at least one).
     pub fn is_empty(&self) -> bool {
-        self.shards.is_empty()
+        self.arms[0].is_empty()
     }
 
     /// The router that serves request `id`.
     pub fn shard_of(&self, id: u64) -> usize {
-        (id % self.shards.len() as u64) as usize
+        (id % self.arms[0].len() as u64) as usize
     }
 
-    /// Calls `f` with router `shard` locked. Never hold it across an await: `f` is synchronous.
+    /// Calls `f` with the control arm's router `shard` locked. Never hold it across an await: `f` is
+    /// synchronous.
     pub fn with<R>(&self, shard: usize, f: impl FnOnce(&mut Router) -> R) -> R {
-        let mut g = self.shards[shard].lock().unwrap_or_else(|p| p.into_inner());
+        self.with_arm(0, shard, f)
+    }
+
+    /// Calls `f` with router `shard` of arm `arm` (0 control, 1 canary) locked.
+    pub fn with_arm<R>(&self, arm: usize, shard: usize, f: impl FnOnce(&mut Router) -> R) -> R {
+        let mut g = self.arms[arm][shard].lock().unwrap_or_else(|p| p.into_inner());
         f(&mut g)
     }
 
-    /// Calls `f` on every router in turn.
-    pub fn each(&self, mut f: impl FnMut(usize, &mut Router)) {
-        for (i, m) in self.shards.iter().enumerate() {
-            let mut g = m.lock().unwrap_or_else(|p| p.into_inner());
-            f(i, &mut g);
+    /// Calls `f` on every serving router (every shard of every arm) in turn, with its arm and shard.
+    pub fn each(&self, mut f: impl FnMut(usize, usize, &mut Router)) {
+        for (a, arm) in self.arms.iter().enumerate() {
+            for (i, m) in arm.iter().enumerate() {
+                let mut g = m.lock().unwrap_or_else(|p| p.into_inner());
+                f(a, i, &mut g);
+            }
         }
+    }
+
+    /// Number of shadow routers.
+    pub fn shadows(&self) -> usize {
+        self.shadows.len()
+    }
+
+    /// Calls `f` on every shadow router in turn, with its index and policy name.
+    pub fn each_shadow(&self, mut f: impl FnMut(usize, &str, &mut Router)) {
+        for (i, (name, m)) in self.shadows.iter().enumerate() {
+            let mut g = m.lock().unwrap_or_else(|p| p.into_inner());
+            f(i, name, &mut g);
+        }
+    }
+
+    /// The name of the policy of arm `arm`.
+    pub fn policy_name(&self, arm: usize) -> String {
+        self.with_arm(arm, 0, |r| r.name().to_string())
     }
 }
 
@@ -138,6 +218,12 @@ struct Tracker {
     grant: Option<crate::auth::Grant>,
     /// Where the request may be routed (its `model` and key; see [`crate::models`]).
     scope: Scope,
+    /// The rollout arm serving the request (control without a canary).
+    arm: Arm,
+    /// The first endpoint dispatched to.
+    first: Option<EndpointIdx>,
+    /// Each shadow policy's would-be first choice (`None`: it would reject), in `[rollout] shadow` order.
+    shadow: Vec<Option<EndpointIdx>>,
 }
 
 impl Tracker {
@@ -159,14 +245,46 @@ impl Tracker {
             done: false,
             grant: None,
             scope: Scope::default(),
+            arm: Arm::Control,
+            first: None,
+            shadow: Vec::new(),
         }
+    }
+
+    /// Asks every shadow router what it would choose first for this request (a cache hit is decided again
+    /// without the cache key, as the served path does), never acting on it.
+    fn shadow_decide(&mut self, now: Nanos) {
+        let app = &self.app;
+        if app.routers.shadows() == 0 {
+            return;
+        }
+        let (info, scope, out) = (&self.info, &self.scope, &mut self.shadow);
+        app.routers.each_shadow(|_, _, r| {
+            let mut d = r.decide_in(info, now, scope);
+            if d == Decision::CacheHit {
+                let mut again = info.clone();
+                again.cache_key = None;
+                d = r.decide_in(&again, now, scope);
+            }
+            out.push(match d {
+                Decision::Route { endpoint, .. } => Some(endpoint),
+                Decision::Batch(ticket) => Some(ticket.endpoint),
+                Decision::Reject(_) | Decision::CacheHit => None,
+            });
+        });
     }
 
     /// Records the dispatch of an attempt on `ep`.
     fn dispatch(&mut self, ep: EndpointIdx) {
         let now = self.app.now();
-        self.app.routers.with(self.shard, |r| r.on_dispatch(ep, &self.info, now));
-        let m = &self.app.metrics.endpoints[ep.get()];
+        self.app.routers.with_arm(self.arm.index(), self.shard, |r| r.on_dispatch(ep, &self.info, now));
+        if !self.shadow.is_empty() {
+            self.app.routers.each_shadow(|_, _, r| r.on_dispatch(ep, &self.info, now));
+        }
+        if self.first.is_none() {
+            self.first = Some(ep);
+        }
+        let m = &self.app.ep_metrics[ep.get()];
         m.attempts.inc();
         m.in_flight.inc();
         self.in_flight = Some((ep, Instant::now()));
@@ -191,13 +309,22 @@ impl Tracker {
         let (ep, _) = self.in_flight.take()?;
         let now = self.app.now();
         if open {
-            self.app.routers.each(|i, r| {
-                if i != self.shard {
+            let me = (self.arm.index(), self.shard);
+            self.app.routers.each(|a, i, r| {
+                if (a, i) != me {
                     r.open_circuit(ep, now);
                 }
             });
         }
-        let (next, circuit) = self.app.routers.with(self.shard, |r| {
+        if !self.shadow.is_empty() {
+            self.app.routers.each_shadow(|_, _, r| {
+                r.on_result(ep, &self.info, outcome, now);
+                if open {
+                    r.open_circuit(ep, now);
+                }
+            });
+        }
+        let (next, circuit) = self.app.routers.with_arm(self.arm.index(), self.shard, |r| {
             r.on_result(ep, &self.info, outcome, now);
             if open {
                 r.open_circuit(ep, now);
@@ -205,7 +332,7 @@ impl Tracker {
             let next = attempts.map(|a| r.next_attempt_in(&self.info, a, outcome, now, &self.scope));
             (next, r.state(ep).circuit)
         });
-        let m = &self.app.metrics.endpoints[ep.get()];
+        let m = &self.app.ep_metrics[ep.get()];
         m.in_flight.dec();
         m.circuit.set(match circuit {
             Circuit::Closed => 0,
@@ -249,7 +376,7 @@ impl Tracker {
         {
             let e = &app.endpoints[ep.get()];
             cost = e.price.cost(usage.input, usage.output);
-            let m = &app.metrics.endpoints[ep.get()];
+            let m = &app.ep_metrics[ep.get()];
             m.cost.inc_by(cost);
             m.input_tokens.inc_by(usage.input as u64);
             m.output_tokens.inc_by(usage.output as u64);
@@ -266,6 +393,12 @@ impl Tracker {
         if let Some(g) = self.grant.take() {
             let billed = f.endpoint.is_some() && !f.cache_hit;
             g.settle(if billed { usage.input as u64 + usage.output as u64 } else { 0 }, cost);
+        }
+        let served_ok = f.status == Status::Ok && !f.cache_hit;
+        let shadow = self.shadow_record(served_ok.then_some(usage));
+        let arm = self.arm;
+        if let Some(c) = app.arm_metrics.get(arm.index()) {
+            c.inc();
         }
         let wall = app.started_wall + Duration::from_nanos(self.arrival_ns);
         app.log.record(LogRow {
@@ -294,7 +427,37 @@ impl Tracker {
             key_id,
             denied: None,
             client_error: None,
+            policy: Some(app.policy_names[arm.index()].clone()),
+            arm: app.cfg.rollout.canary.is_some().then_some(arm.name()),
+            shadow,
         });
+    }
+
+    /// Counts the shadow decisions against the served first choice (a cache hit or a rejection is "no
+    /// endpoint"), adds the would-be cost of `usage` (a served success) at each shadow choice's prices, and
+    /// gives the log's `shadow` object.
+    fn shadow_record(&self, usage: Option<Usage>) -> Option<std::collections::BTreeMap<String, Option<String>>> {
+        if self.shadow.is_empty() {
+            return None;
+        }
+        let app = &self.app;
+        let mut out = std::collections::BTreeMap::new();
+        let served = self.first;
+        for ((choice, m), name) in self.shadow.iter().zip(&app.shadow_metrics).zip(&app.shadow_names) {
+            m.decisions.inc();
+            if *choice == served {
+                m.agreements.inc();
+            }
+            let slot = choice.map_or(app.endpoints.len(), |e| e.get());
+            if let Some(c) = m.choices.get(slot) {
+                c.inc();
+            }
+            if let (Some(u), Some(e)) = (usage, choice) {
+                m.cost.inc_by(app.endpoints[e.get()].price.cost(u.input, u.output));
+            }
+            out.insert(name.clone(), choice.map(|e| app.endpoints[e.get()].id.clone()));
+        }
+        Some(out)
     }
 }
 
@@ -338,10 +501,24 @@ pub async fn complete_as(app: Arc<App>, mut req: ChatRequest, grant: Option<crat
     info.id = req.client_id.unwrap_or_else(|| app.next_id());
     info.cache_key = req.cache_key();
     let mut t = Tracker::new(app.clone(), info);
+    if let Some(c) = &app.cfg.rollout.canary {
+        let id;
+        let value = match c.by {
+            CanaryBy::Key => grant.as_ref().map(|g| g.key_id()),
+            CanaryBy::User => t.info.metadata.iter().find(|(k, _)| k == "user").and_then(|(_, v)| v.as_str()),
+            CanaryBy::Request => {
+                id = t.info.id.to_string();
+                Some(id.as_str())
+            }
+        };
+        t.arm = crate::rollout::arm_of(c, value);
+    }
     t.grant = grant;
     t.scope = req.scope;
     let now = app.now();
-    let mut decision = app.routers.with(t.shard, |r| r.decide_in(&t.info, now, &t.scope));
+    let arm = t.arm.index();
+    let mut decision = app.routers.with_arm(arm, t.shard, |r| r.decide_in(&t.info, now, &t.scope));
+    t.shadow_decide(now);
     if decision == Decision::CacheHit {
         let hit = match (&app.cache, &req.canonical, t.info.cache_key) {
             (Some(store), Some(canon), Some(key)) => store.get(key, canon, Instant::now()),
@@ -361,7 +538,7 @@ pub async fn complete_as(app: Arc<App>, mut req: ChatRequest, grant: Option<crat
         let mut again = t.info.clone();
         again.cache_key = None;
         let now = app.now();
-        decision = app.routers.with(t.shard, |r| r.decide_in(&again, now, &t.scope));
+        decision = app.routers.with_arm(arm, t.shard, |r| r.decide_in(&again, now, &t.scope));
     }
     let first = match decision {
         Decision::Route { endpoint, .. } => endpoint,

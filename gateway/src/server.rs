@@ -1,9 +1,9 @@
 //! Starting and stopping a gateway: bind, serve the API (over TLS when `[server] tls` is set), run the
-//! health checks and the upkeep task (key file and certificate reloads on change or SIGHUP, usage store
-//! flushes), drain on shutdown, flush the usage store and the request log. Tests and benchmarks start one
+//! health checks and the upkeep task (key file, certificate and configuration reloads on change or SIGHUP,
+//! usage store flushes), drain on shutdown, flush the usage store and the request log. Tests and benchmarks start one
 //! in-process on `127.0.0.1:0`.
 
-use crate::app::{App, IntoStd};
+use crate::app::{App, IntoStd, Live};
 use crate::config::GatewayConfig;
 use crate::shutdown::Trigger;
 use axum::serve::ListenerExt;
@@ -17,7 +17,7 @@ pub struct RunningGateway {
     addr: SocketAddr,
     metrics_addr: Option<SocketAddr>,
     trigger: Trigger,
-    app: Arc<App>,
+    live: Arc<Live>,
     tls: bool,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -38,9 +38,14 @@ impl RunningGateway {
         format!("{}://{}", if self.tls { "https" } else { "http" }, self.addr)
     }
 
-    /// The shared state (metrics, routers), for tests and benchmarks.
-    pub fn app(&self) -> &Arc<App> {
-        &self.app
+    /// The configuration generation in force (metrics, routers), for tests and benchmarks.
+    pub fn app(&self) -> Arc<App> {
+        self.live.load()
+    }
+
+    /// Reloads the configuration file now (as SIGHUP does): see [`Live::reload_config`].
+    pub fn reload_config(&self) -> Result<bool, String> {
+        self.live.reload_config(true)
     }
 
     /// Begins the drain (as SIGTERM does); [`RunningGateway::wait`] returns when it is over.
@@ -80,11 +85,12 @@ pub async fn start_on(cfg: GatewayConfig, listener: TcpListener) -> anyhow::Resu
     let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
     let (app, writer) = App::new(cfg)?;
     let app = Arc::new(app);
+    let live = Arc::new(Live::new(app.clone()));
     let addr = listener.local_addr()?;
     let trigger = Trigger::new();
-    let health = crate::health::spawn(app.clone(), trigger.subscribe());
-    let routes = crate::api::router(app.clone());
-    let upkeep = spawn_upkeep(app.clone(), trigger.subscribe());
+    let health = crate::health::spawn(live.clone(), trigger.subscribe());
+    let routes = crate::api::router(live.clone());
+    let upkeep = spawn_upkeep(live.clone(), trigger.subscribe());
     let tls = app.tls.clone().map(crate::tls::server_config);
     let is_tls = tls.is_some();
     let t = trigger.clone();
@@ -93,13 +99,14 @@ pub async fn start_on(cfg: GatewayConfig, listener: TcpListener) -> anyhow::Resu
     let conn_metrics = app.metrics.ops.clone();
     // The `/metrics` listener: the same connection limits, stopped with the API's listener.
     let metrics_task = metrics_listener.map(|l| {
-        let routes = crate::api::metrics_router(app.clone());
+        let routes = crate::api::metrics_router(live.clone());
         let (stop, m) = (trigger.subscribe(), conn_metrics.clone());
         tokio::spawn(crate::conn::serve(l, routes, limits, m, stop, std::time::Duration::from_secs(1), || {}))
     });
+    let drain_live = live.clone();
     let task = tokio::spawn(async move {
-        let drain_app = a.clone();
-        let on_stop = move || drain_app.begin_drain();
+        // Every generation shares the drain flag: the one in force sets it.
+        let on_stop = move || drain_live.load().begin_drain();
         let stop = t.subscribe();
         match tls {
             None => {
@@ -131,13 +138,15 @@ pub async fn start_on(cfg: GatewayConfig, listener: TcpListener) -> anyhow::Resu
         }
         Ok(())
     });
-    Ok(RunningGateway { addr, metrics_addr, trigger, app, tls: is_tls, task })
+    Ok(RunningGateway { addr, metrics_addr, trigger, live, tls: is_tls, task })
 }
 
-/// The upkeep task: every `[auth] reload_interval` (and at once on SIGHUP) reloads the key file and the TLS
-/// certificate if they changed; every `[auth] flush_interval` writes changed spend to the usage store, on
-/// a blocking thread. Reload failures are logged and leave what is in force.
-fn spawn_upkeep(app: Arc<App>, mut stop: tokio::sync::watch::Receiver<bool>) -> JoinHandle<()> {
+/// The upkeep task: every `[auth] reload_interval` (and at once on SIGHUP) reloads the key file, the TLS
+/// certificate and the configuration's endpoints, policies, groups and rollout if they changed; every
+/// `[auth] flush_interval` writes changed spend to the usage store, on a blocking thread. Reload failures
+/// are logged and leave what is in force.
+fn spawn_upkeep(live: Arc<Live>, mut stop: tokio::sync::watch::Receiver<bool>) -> JoinHandle<()> {
+    let app = live.load();
     let reload_every = app.cfg.auth.reload_interval.into_std();
     let flush_every = app.cfg.auth.flush_interval.into_std();
     tokio::spawn(async move {
@@ -168,6 +177,9 @@ fn spawn_upkeep(app: Arc<App>, mut stop: tokio::sync::watch::Receiver<bool>) -> 
             if forced || (!reload_every.is_zero() && last_reload.elapsed() >= reload_every) {
                 last_reload = std::time::Instant::now();
                 reload(&app, forced);
+                // Built off the request path, on a blocking thread; errors are logged and counted there.
+                let l = live.clone();
+                let _ = tokio::task::spawn_blocking(move || l.reload_config(forced)).await;
             }
             if last_flush.elapsed() >= flush_every {
                 last_flush = std::time::Instant::now();

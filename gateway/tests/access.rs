@@ -468,14 +468,14 @@ async fn tls_serves_with_a_self_signed_certificate_and_reloads_it() {
     let (_, _, second) = self_signed(&dir, "b");
     std::fs::copy(dir.join("b.crt"), &cp).unwrap();
     std::fs::copy(dir.join("b.key"), &kp).unwrap();
-    routesim_gateway::server::reload(gw.app(), true);
+    routesim_gateway::server::reload(&gw.app(), true);
     let fresh = tls_client(&second);
     assert_eq!(fresh.get(format!("{}/healthz", gw.url())).send().await.unwrap().status().as_u16(), 200);
     let stale = tls_client(&first);
     assert!(stale.get(format!("{}/healthz", gw.url())).send().await.is_err(), "the old certificate is gone");
     // A broken pair leaves the current one in force.
     std::fs::write(&kp, "not a key").unwrap();
-    routesim_gateway::server::reload(gw.app(), true);
+    routesim_gateway::server::reload(&gw.app(), true);
     assert_eq!(fresh.get(format!("{}/healthz", gw.url())).send().await.unwrap().status().as_u16(), 200);
     gw.shutdown();
     gw.wait().await.unwrap();

@@ -446,3 +446,38 @@ fn open_circuit_takes_an_endpoint_out_for_the_cooldown() {
         assert_ne!(endpoint, a);
     }
 }
+
+// ===== state carried over a reload =====
+
+#[test]
+fn a_new_router_adopts_the_state_of_endpoints_it_keeps_by_id() {
+    let src = |order: &[&str], extra: &str| {
+        format!("{}[policy]\nname = \"p\"\nkind = \"round-robin\"\n{extra}", endpoints(order))
+    };
+    let mut old = router(&src(&["a", "b"], ""));
+    let (a, b) = (idx(&old, "a"), idx(&old, "b"));
+    let req = RequestInfo::new(1, 10);
+    for t in 1..=5 {
+        old.on_dispatch(b, &req, t * MS);
+        old.on_result(b, &req, &Outcome::success(40 * MS, None, 10, 5), t * MS);
+    }
+    old.open_circuit(a, 10 * MS);
+    old.on_dispatch(b, &req, 11 * MS); // still in flight on the old router
+    // Endpoints reordered, one new, one gone: matched by id.
+    let mut new = router(&src(&["c", "b", "a"], ""));
+    assert_eq!(new.adopt_state(&old), 2);
+    let (na, nb, nc) = (idx(&new, "a"), idx(&new, "b"), idx(&new, "c"));
+    assert!(matches!(new.state(na).circuit, router_core::state::Circuit::Open { .. }));
+    assert_eq!(new.state(nb).latency.samples(), 5);
+    assert_eq!(new.state(nb).latency.value(), old.state(b).latency.value());
+    assert_eq!(new.state(nb).in_flight, 0, "attempts in flight finish on the old router");
+    assert_eq!(new.state(nc).latency.samples(), 0);
+    for i in 0..20 {
+        assert_ne!(pick(&mut new, &RequestInfo::new(i, 10), 20 * MS), Some(na), "the open circuit carried over");
+    }
+    // Another tracking configuration: the circuit carries over, not the averages.
+    let mut other = router(&src(&["a", "b"], "tracking = { latency = { alpha = 0.5 } }\n"));
+    assert_eq!(other.adopt_state(&old), 2);
+    assert!(matches!(other.state(a).circuit, router_core::state::Circuit::Open { .. }));
+    assert_eq!(other.state(b).latency.samples(), 0);
+}
