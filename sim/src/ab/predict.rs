@@ -70,8 +70,23 @@ fn records(model: &Compiled, policy: usize) -> Vec<RequestRecord> {
     out
 }
 
-/// Simulates `control` and `canary` (policy indices of `model`, whose request count is already set) and
-/// compares the arms with `replicates` bootstrap replicates under `seed`.
+/// The two simulated arms: `control` and `canary` (policy indices of `model`, whose request count is already
+/// set) each run over the full traffic, request `id` kept in the canary's rows when [`in_canary`] holds for
+/// it under `seed`, in the control's otherwise.
+pub fn simulate_arms(model: &Compiled, control: usize, canary: usize, fraction: f64, seed: u64) -> [ArmRows; 2] {
+    let (a, b) = rayon::join(|| records(model, control), || records(model, canary));
+    let names = model.policy_names();
+    let mut arms = [
+        ArmRows { name: "control".into(), policy: Some(names[control].clone()), rows: Vec::new() },
+        ArmRows { name: "canary".into(), policy: Some(names[canary].clone()), rows: Vec::new() },
+    ];
+    arms[0].rows = a.iter().filter(|r| !in_canary(seed, r.id, fraction)).map(row).collect();
+    arms[1].rows = b.iter().filter(|r| in_canary(seed, r.id, fraction)).map(row).collect();
+    arms
+}
+
+/// Simulates the two arms ([`simulate_arms`]) and compares them with `replicates` bootstrap replicates under
+/// `seed`.
 pub fn predict(
     model: &Compiled,
     control: usize,
@@ -80,23 +95,9 @@ pub fn predict(
     replicates: u32,
     seed: u64,
 ) -> Prediction {
-    let (a, b) = rayon::join(|| records(model, control), || records(model, canary));
-    let names = model.policy_names();
-    let mut arms = [
-        ArmRows { name: "control".into(), policy: Some(names[control].clone()), rows: Vec::new() },
-        ArmRows { name: "canary".into(), policy: Some(names[canary].clone()), rows: Vec::new() },
-    ];
-    for r in &a {
-        if !in_canary(seed, r.id, fraction) {
-            arms[0].rows.push(row(r));
-        }
-    }
-    for r in &b {
-        if in_canary(seed, r.id, fraction) {
-            arms[1].rows.push(row(r));
-        }
-    }
+    let arms = simulate_arms(model, control, canary, fraction, seed);
     let comparison = analysis::compare(&arms[0], &arms[1], replicates, seed);
+    let names = model.policy_names();
     Prediction {
         scenario: model.scenario.name.clone(),
         policies: [names[control].clone(), names[canary].clone()],
