@@ -236,3 +236,34 @@ fn a_simulated_canary_log_agrees_with_the_prediction() {
     assert!(find(&json["measured"], "cost_per_1k_usd")["verdict"] == "canary better", "{report}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_csv_log_is_read_with_its_short_rows_counted() {
+    let dir = out_dir("csv");
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("canary.csv");
+    let mut text = String::from("request_id,arm,policy,status,latency_s,ttft_s,cost_usd\n");
+    for i in 0..60 {
+        let arm = if i % 2 == 0 { "control" } else { "canary" };
+        let cost = if arm == "control" { 0.002 } else { 0.001 };
+        text.push_str(&format!("{i},{arm},p-{arm},ok,{}.5,,{cost}\n", 1 + i % 3));
+    }
+    text.push_str("60,canary,p-canary,ok\n"); // short row
+    text.push_str("61,,,ok,1.0,,0.001\n"); // no arm: a cache hit
+    text.push_str("62,canary,p-canary,weird,1.0,,0.001\n"); // unknown status
+    std::fs::write(&log, text).unwrap();
+    let out = routesim(&["ab", log.to_str().unwrap(), "--replicates", "200", "--out", dir.join("o").to_str().unwrap()]);
+    let report = stdout(&out);
+    assert!(
+        report.contains("control = control (p-control), 30 requests; canary = canary (p-canary), 30 requests"),
+        "{report}"
+    );
+    assert!(report.contains("63 rows read, 2 malformed (skipped), 1 without `arm`"), "{report}");
+    let malformed = std::fs::read_to_string(dir.join("o/malformed.txt")).unwrap();
+    assert!(malformed.contains("line 62: wrong number of fields"), "{malformed}");
+    assert!(malformed.contains("line 64: unknown status"), "{malformed}");
+    // No TTFT logged: no TTFT rows; the halved cost is detected.
+    assert!(!report.contains("ttft_p50_s"), "{report}");
+    assert!(report.lines().any(|l| l.starts_with("cost_per_1k_usd") && l.ends_with("canary better")), "{report}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

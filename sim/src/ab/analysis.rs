@@ -352,8 +352,10 @@ mod tests {
 
     #[test]
     fn a_clear_cost_difference_is_detected_and_equal_arms_are_not() {
-        let control = arm("control", (0..400).map(|i| row(true, 1.0 + (i % 10) as f64 * 0.1, 0.002)).collect());
-        let cheaper = arm("canary", (0..400).map(|i| row(true, 1.0 + (i % 10) as f64 * 0.1, 0.001)).collect());
+        let control =
+            arm("control", (0..400).map(|i| row(true, 1.0 + ((i * 37) % 400) as f64 / 400.0, 0.002)).collect());
+        let cheaper =
+            arm("canary", (0..400).map(|i| row(true, 1.0 + ((i * 37) % 400) as f64 / 400.0, 0.001)).collect());
         let c = compare(&control, &cheaper, 200, 7);
         let cost = c.metrics.iter().find(|m| m.metric == Metric::CostPer1k).unwrap();
         assert!((cost.diff.value + 1.0).abs() < 1e-9, "{cost:?}");
@@ -364,7 +366,7 @@ mod tests {
         // Quality is not logged: no row for it.
         assert!(c.metrics.iter().all(|m| m.metric != Metric::Quality));
         // Slower canary: worse.
-        let slower = arm("canary", (0..400).map(|i| row(true, 2.0 + (i % 10) as f64 * 0.1, 0.002)).collect());
+        let slower = arm("canary", (0..400).map(|i| row(true, 2.0 + ((i * 37) % 400) as f64 / 400.0, 0.002)).collect());
         let c = compare(&control, &slower, 200, 7);
         assert_eq!(c.metrics.iter().find(|m| m.metric == Metric::LatencyP50).unwrap().verdict, "canary worse");
     }
@@ -381,7 +383,7 @@ mod tests {
         assert!((half - 0.0186).abs() < 0.004, "half width {half}");
         // The difference of two independent arms has sqrt(2) times the spread; MDE = 2.8 SE.
         assert!((s.se - (2.0f64 * 0.9 * 0.1 / 1000.0).sqrt()).abs() < 0.002, "se {}", s.se);
-        assert!((s.mde - 2.8016 * s.se).abs() < 1e-9);
+        assert!((s.mde - mde_factor() * s.se).abs() < 1e-12);
     }
 
     #[test]
