@@ -3,6 +3,7 @@
 //! The data flow is scenario -> traffic -> engine -> router-core -> provider models -> metrics -> report;
 //! see `ARCHITECTURE.md` at the repository root for where each concept lives.
 
+pub mod ab;
 pub mod engine;
 pub mod export;
 pub mod import;

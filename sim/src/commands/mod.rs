@@ -3,6 +3,7 @@
 //! `main.rs` only calls [`main`]. Exit status: 0 on success, 1 when a run fails (I/O, a failed validation
 //! check), 2 when the input is invalid (scenario, arguments).
 
+pub mod ab;
 pub mod bench;
 pub mod export;
 pub mod fit;
@@ -59,6 +60,9 @@ pub enum Command {
     Merge(sweep::MergeArgs),
     /// Rebuild report.html (the self-contained HTML report) from the files of a results directory.
     Report(report::ReportArgs),
+    /// A canary's A/B test from the gateway's request log: per-arm metrics with bootstrap 95% intervals,
+    /// differences, minimum detectable effects and verdicts; `--predict SCENARIO` adds the simulator's.
+    Ab(ab::AbArgs),
     /// Check the simulator against queueing theory (M/M/c, M/G/1, Erlang B, Little's law, identities).
     Validate(validate::ValidateArgs),
     /// Serve a scenario's endpoints as mock OpenAI-compatible providers that behave as its provider models.
@@ -104,6 +108,7 @@ pub fn main() -> ExitCode {
             Ok(())
         }
         Command::Validate(args) => validate::run(&args),
+        Command::Ab(args) => ab::run(&args),
         Command::Tune(args) => tune::run(&args),
         Command::Replay(args) => replay::run(&args),
         Command::Fit(args) => fit::run(&args),

@@ -1,0 +1,244 @@
+//! Reading a gateway request log (JSONL or CSV, the generic schema) into the two arms of an A/B test.
+//!
+//! A row needs `status`, `latency_s` and `cost_usd`, plus the grouping column (`arm`, or `policy` with
+//! `--by policy`); `ttft_s` and `quality` are optional. A row without the grouping column was routed by no
+//! arm (a cache hit, a request denied by its key) and is counted apart, not as malformed. A malformed row
+//! (bad JSON, a missing or non-numeric column, an unknown status, a group that is neither arm) is counted by
+//! reason with its line, and skipped; with `strict` the first one is an error naming the file and line.
+
+use crate::logs::read::{FileKind, LogError, RowErrors};
+use serde_json::{Map, Value};
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+/// Which column splits the rows into arms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum GroupBy {
+    /// The `arm` column: `control` or `canary`.
+    Arm,
+    /// The `policy` column: the policy that routed the request (`--control` / `--canary` name them).
+    Policy,
+}
+
+/// The statuses the generic schema knows.
+const STATUSES: [&str; 6] = ["ok", "rate_limited", "server", "timeout", "other", "rejected"];
+
+/// One request of an arm.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AbRow {
+    /// Whether it succeeded (`status` = `ok`).
+    pub ok: bool,
+    /// End-to-end latency, seconds.
+    pub latency_s: f64,
+    /// Time to first token, seconds, when logged.
+    pub ttft_s: Option<f64>,
+    /// Cost, US dollars.
+    pub cost_usd: f64,
+    /// Quality (0/1 or a score in [0, 1]), when logged.
+    pub quality: Option<f64>,
+}
+
+/// The rows of one arm.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ArmRows {
+    /// The arm's name (`control`, `canary`, or a policy name).
+    pub name: String,
+    /// The policy that routed most of its rows, when the log says.
+    pub policy: Option<String>,
+    /// Its requests.
+    pub rows: Vec<AbRow>,
+}
+
+/// A log split into its two arms.
+#[derive(Clone, Debug, Default)]
+pub struct AbLog {
+    /// The control arm.
+    pub control: ArmRows,
+    /// The canary arm.
+    pub canary: ArmRows,
+    /// Non-blank rows read.
+    pub read: u64,
+    /// Rows without the grouping column (routed by no arm).
+    pub ungrouped: u64,
+    /// Malformed rows, by reason.
+    pub errors: RowErrors,
+}
+
+/// How rows are grouped: the column and the names of the two groups.
+#[derive(Clone, Debug)]
+pub struct Grouping {
+    /// The column.
+    pub by: GroupBy,
+    /// The control group's value (`control` by arm, a policy name by policy).
+    pub control: String,
+    /// The canary group's value.
+    pub canary: String,
+}
+
+/// A field of a row, whatever the encoding.
+trait Fields {
+    /// The field's text (`None` when absent, null or empty).
+    fn text(&self, name: &str) -> Result<Option<String>, String>;
+}
+
+impl Fields for Map<String, Value> {
+    fn text(&self, name: &str) -> Result<Option<String>, String> {
+        match self.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if s.is_empty() => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(Value::Bool(b)) => Ok(Some(b.to_string())),
+            Some(other) => Err(format!("`{name}` is {other}, expected a string or a number")),
+        }
+    }
+}
+
+struct CsvRow<'a> {
+    headers: &'a csv::StringRecord,
+    record: &'a csv::StringRecord,
+}
+
+impl Fields for CsvRow<'_> {
+    fn text(&self, name: &str) -> Result<Option<String>, String> {
+        let Some(i) = self.headers.iter().position(|h| h == name) else { return Ok(None) };
+        Ok(self.record.get(i).filter(|s| !s.is_empty()).map(str::to_string))
+    }
+}
+
+/// A row rejected: its reason (a fixed category) and detail.
+type Bad = (&'static str, String);
+
+fn number(row: &dyn Fields, name: &str) -> Result<Option<f64>, Bad> {
+    let Some(text) = row.text(name).map_err(|d| ("non-scalar column", d))? else { return Ok(None) };
+    match text.parse::<f64>() {
+        Ok(x) if x.is_finite() => Ok(Some(x)),
+        _ => Err(("non-numeric value", format!("`{name}` = {text:?}, expected a finite number"))),
+    }
+}
+
+fn required(row: &dyn Fields, name: &str) -> Result<f64, Bad> {
+    number(row, name)?.ok_or(("missing column", format!("no `{name}`")))
+}
+
+fn nonnegative(name: &str, x: f64) -> Result<f64, Bad> {
+    if x < 0.0 { Err(("negative value", format!("`{name}` = {x}, expected >= 0"))) } else { Ok(x) }
+}
+
+/// What a row is: in an arm (0 control, 1 canary) with its policy, or ungrouped.
+enum Parsed {
+    Arm(usize, Option<String>, AbRow),
+    Ungrouped,
+}
+
+fn parse(row: &dyn Fields, grouping: &Grouping) -> Result<Parsed, Bad> {
+    let column = match grouping.by {
+        GroupBy::Arm => "arm",
+        GroupBy::Policy => "policy",
+    };
+    let Some(group) = row.text(column).map_err(|d| ("non-scalar column", d))? else { return Ok(Parsed::Ungrouped) };
+    let arm = if group == grouping.control {
+        0
+    } else if group == grouping.canary {
+        1
+    } else {
+        return Err((
+            "unknown group",
+            format!("`{column}` = {group:?}, expected {:?} or {:?}", grouping.control, grouping.canary),
+        ));
+    };
+    let status =
+        row.text("status").map_err(|d| ("non-scalar column", d))?.ok_or(("missing column", "no `status`".into()))?;
+    if !STATUSES.contains(&status.as_str()) {
+        return Err(("unknown status", format!("`status` = {status:?}, expected one of {}", STATUSES.join(", "))));
+    }
+    let latency_s = nonnegative("latency_s", required(row, "latency_s")?)?;
+    let cost_usd = nonnegative("cost_usd", required(row, "cost_usd")?)?;
+    let ttft_s = number(row, "ttft_s")?.map(|x| nonnegative("ttft_s", x)).transpose()?;
+    let quality = number(row, "quality")?;
+    if let Some(q) = quality
+        && !(0.0..=1.0).contains(&q)
+    {
+        return Err(("quality out of range", format!("`quality` = {q}, expected a score in [0, 1]")));
+    }
+    let policy = row.text("policy").map_err(|d| ("non-scalar column", d))?;
+    Ok(Parsed::Arm(arm, policy, AbRow { ok: status == "ok", latency_s, ttft_s, cost_usd, quality }))
+}
+
+/// Reads `path` (`.jsonl`/`.ndjson`/`.json` one object per line, or `.csv` with a header) and splits it.
+pub fn read(path: &Path, grouping: &Grouping, strict: bool) -> Result<AbLog, LogError> {
+    let err = |message: String| LogError { file: path.into(), message };
+    let kind = FileKind::of(path).ok_or_else(|| err("expected a .jsonl, .ndjson, .json or .csv log".into()))?;
+    if kind == FileKind::Parquet {
+        return Err(err("`routesim ab` reads JSONL or CSV logs; convert this Parquet log first".into()));
+    }
+    let file = File::open(path).map_err(|e| err(format!("cannot open: {e}")))?;
+    let mut log = AbLog {
+        control: ArmRows { name: grouping.control.clone(), ..Default::default() },
+        canary: ArmRows { name: grouping.canary.clone(), ..Default::default() },
+        ..Default::default()
+    };
+    // Policies seen per arm, counted, to name each arm's policy.
+    let mut policies: [std::collections::BTreeMap<String, u64>; 2] = Default::default();
+    let mut handle = |index: u64, parsed: Result<Parsed, Bad>, log: &mut AbLog| -> Result<(), LogError> {
+        log.read += 1;
+        match parsed {
+            Ok(Parsed::Ungrouped) => log.ungrouped += 1,
+            Ok(Parsed::Arm(arm, policy, row)) => {
+                if let Some(p) = policy {
+                    *policies[arm].entry(p).or_default() += 1;
+                }
+                if arm == 0 { &mut log.control } else { &mut log.canary }.rows.push(row);
+            }
+            Err((reason, detail)) => {
+                let at = kind.locate(index);
+                if strict {
+                    return Err(err(format!("{at}: {reason}: {detail}")));
+                }
+                log.errors.push(at, reason, detail);
+            }
+        }
+        Ok(())
+    };
+    match kind {
+        FileKind::Jsonl => {
+            for (i, line) in BufReader::new(file).lines().enumerate() {
+                let line = line.map_err(|e| err(format!("line {}: cannot read: {e}", i + 1)))?;
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let parsed = match serde_json::from_str::<Map<String, Value>>(&line) {
+                    Ok(obj) => parse(&obj, grouping),
+                    Err(e) => Err(("invalid JSON", e.to_string())),
+                };
+                handle(i as u64, parsed, &mut log)?;
+            }
+        }
+        _ => {
+            let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(file);
+            let headers = reader.headers().map_err(|e| err(format!("cannot read the header: {e}")))?.clone();
+            for (i, record) in reader.records().enumerate() {
+                let parsed = match record {
+                    Ok(r) if r.len() != headers.len() => {
+                        Err(("wrong number of fields", format!("{} fields, the header has {}", r.len(), headers.len())))
+                    }
+                    Ok(record) => parse(&CsvRow { headers: &headers, record: &record }, grouping),
+                    Err(e) => Err(("invalid CSV", e.to_string())),
+                };
+                handle(i as u64, parsed, &mut log)?;
+            }
+        }
+    }
+    for (arm, seen) in [&mut log.control, &mut log.canary].into_iter().zip(policies) {
+        // The most frequent policy, ties to the first name.
+        arm.policy = seen
+            .into_iter()
+            .fold(None::<(String, u64)>, |best, (p, n)| match best {
+                Some((_, m)) if m >= n => best,
+                _ => Some((p, n)),
+            })
+            .map(|(p, _)| p);
+    }
+    Ok(log)
+}

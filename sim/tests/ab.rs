@@ -1,0 +1,269 @@
+//! `routesim ab` end to end on a small committed canary log (`sim/tests/data/ab-sample.jsonl`, written by
+//! `scripts/make_ab_sample.py`): the golden terminal report, byte-identical files for the same seed, the
+//! malformed rows counted and named, `--by policy`, and `--predict` on the quickstart.
+//!
+//! Regenerate the golden file after an intended change with `UPDATE_GOLDEN=1 cargo test -p sim --test ab`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const SAMPLE: &str = "sim/tests/data/ab-sample.jsonl";
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+fn routesim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_routesim")).args(args).current_dir(repo_root()).output().expect("routesim runs")
+}
+
+/// A fresh output directory for one test.
+fn out_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("routesim-ab-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn stdout(out: &Output) -> String {
+    assert!(out.status.success(), "routesim failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout.clone()).expect("utf-8")
+}
+
+fn golden(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).expect("write golden");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("missing golden file {}", path.display()));
+    assert_eq!(actual, expected, "output differs from {}", path.display());
+}
+
+#[test]
+fn report_matches_the_golden_file_and_counts_what_it_skips() {
+    let dir = out_dir("golden");
+    let d = dir.to_str().unwrap();
+    let out = routesim(&["ab", SAMPLE, "--replicates", "500", "--seed", "7", "--out", d]);
+    let text = stdout(&out).replace(d, "OUT");
+    golden("ab.txt", &text);
+    // The two malformed rows are reported with their lines, on stderr and in malformed.txt.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("2 of 408 rows skipped as malformed"), "{err}");
+    let malformed = std::fs::read_to_string(dir.join("malformed.txt")).unwrap();
+    assert!(malformed.contains("line 121") && malformed.contains("invalid JSON"), "{malformed}");
+    assert!(malformed.contains("line 252") && malformed.contains("no `latency_s`"), "{malformed}");
+    // The verdicts the sample was built to show: the canary (`cost`) is cheaper and slower.
+    let line =
+        |m: &str| text.lines().find(|l| l.starts_with(m)).unwrap_or_else(|| panic!("no {m} in {text}")).to_string();
+    assert!(line("cost_per_1k_usd").ends_with("canary better"), "{text}");
+    assert!(line("latency_p50_s").ends_with("canary worse"), "{text}");
+    assert!(line("quality").contains("no detectable difference (MDE "), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn same_seed_gives_byte_identical_files_and_another_seed_other_intervals() {
+    let run = |name: &str, seed: &str| {
+        let dir = out_dir(name);
+        stdout(&routesim(&["ab", SAMPLE, "--replicates", "300", "--seed", seed, "--out", dir.to_str().unwrap()]));
+        let files: Vec<Vec<u8>> = ["summary.csv", "differences.csv", "ab.json"]
+            .iter()
+            .map(|f| std::fs::read(dir.join(f)).expect("written"))
+            .collect();
+        let _ = std::fs::remove_dir_all(&dir);
+        files
+    };
+    let a = run("seed-a", "11");
+    assert_eq!(a, run("seed-b", "11"));
+    let c = run("seed-c", "12");
+    assert_ne!(a[1], c[1], "another seed must resample differently");
+    let header = String::from_utf8(a[1].clone()).unwrap();
+    assert!(header.starts_with("source,metric,n_control,n_canary,diff,lo,hi,se,mde,verdict\n"), "{header}");
+}
+
+#[test]
+fn by_policy_finds_the_same_arms() {
+    let a = out_dir("by-arm");
+    let b = out_dir("by-policy");
+    stdout(&routesim(&["ab", SAMPLE, "--replicates", "200", "--out", a.to_str().unwrap()]));
+    let by_policy = stdout(&routesim(&[
+        "ab",
+        SAMPLE,
+        "--by",
+        "policy",
+        "--control",
+        "latency",
+        "--canary",
+        "cost",
+        "--replicates",
+        "200",
+        "--out",
+        b.to_str().unwrap(),
+    ]));
+    assert!(by_policy.contains("control = latency, 206 requests; canary = cost, 194 requests"), "{by_policy}");
+    let csv = |d: &Path| std::fs::read_to_string(d.join("differences.csv")).unwrap();
+    assert_eq!(csv(&a), csv(&b));
+    let _ = std::fs::remove_dir_all(&a);
+    let _ = std::fs::remove_dir_all(&b);
+}
+
+#[test]
+fn bad_input_is_named() {
+    let out = routesim(&["ab", SAMPLE, "--strict", "--out", out_dir("strict").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ab-sample.jsonl: line 121: invalid JSON"), "{err}");
+
+    let out = routesim(&["ab", "sim/tests/data/no-such.jsonl"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no-such.jsonl: cannot open"));
+
+    // A log without the `arm` column: every row is ungrouped, so there is no arm to compare.
+    let dir = out_dir("noarm");
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("plain.jsonl");
+    std::fs::write(&log, "{\"status\":\"ok\",\"latency_s\":1.0,\"cost_usd\":0.001}\n").unwrap();
+    let out = routesim(&["ab", log.to_str().unwrap(), "--out", dir.join("o").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no request in the control arm (1 rows read, 0 malformed, 1 without an `arm` column)"),
+        "{err}"
+    );
+
+    let out = routesim(&["ab", SAMPLE, "--by", "policy"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--control NAME --canary NAME"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn predict_simulates_both_policies_on_the_split() {
+    let dir = out_dir("predict");
+    let text = stdout(&routesim(&[
+        "ab",
+        SAMPLE,
+        "--replicates",
+        "200",
+        "--predict",
+        "scenarios/quickstart.toml",
+        "--requests",
+        "4000",
+        "--out",
+        dir.to_str().unwrap(),
+    ]));
+    assert!(text.contains("Predicted by the simulator (quickstart): latency vs cost"), "{text}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("ab.json")).unwrap()).expect("ab.json");
+    let p = &json["predicted"];
+    // The log's 194 of 400 go to the canary; about as many of the simulated requests do.
+    let fraction = p["fraction"].as_f64().unwrap();
+    assert!((fraction - 194.0 / 400.0).abs() < 1e-12, "{p}");
+    let cost =
+        p["comparison"]["metrics"].as_array().unwrap().iter().find(|m| m["metric"] == "cost_per_1k_usd").unwrap();
+    assert!(cost["diff"]["hi"].as_f64().unwrap() < 0.0, "the cost policy must be predicted cheaper: {cost}");
+    let n = cost["n"].as_array().unwrap();
+    let canary_share = n[1].as_f64().unwrap() / (n[0].as_f64().unwrap() + n[1].as_f64().unwrap());
+    assert!((canary_share - fraction).abs() < 0.03, "{canary_share} vs {fraction}");
+    let diffs = std::fs::read_to_string(dir.join("differences.csv")).unwrap();
+    assert!(diffs.lines().any(|l| l.starts_with("predicted,cost_per_1k_usd,")), "{diffs}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The harness test of issue 31 on a canary log synthesised by the simulator (not the live gateway): the
+/// quickstart under another seed (other arrivals, other provider luck), `latency` as the control and `cost`
+/// as a 50% canary, written as the gateway's JSONL with `arm` and `policy`; then `routesim ab --predict` on
+/// the quickstart's own seed. The measured cost difference must lie in the predicted one's interval and the
+/// predicted one in the measured one's; so must the p95 latency difference.
+#[test]
+fn a_simulated_canary_log_agrees_with_the_prediction() {
+    use sim::ab::predict::simulate_arms;
+    use sim::commands::load::{Overrides, load, select_policies};
+    let scenario = repo_root().join("scenarios/quickstart.toml");
+    let requests = 6000u64;
+    let overrides = Overrides { seed: Some(2026), requests: Some(requests), replications: Some(1) };
+    let model = load(&scenario, &overrides).expect("quickstart loads");
+    let ix = select_policies(&model, Some(&["latency".to_string(), "cost".to_string()])).unwrap();
+    let arms = simulate_arms(&model, ix[0], ix[1], 0.5, 99);
+    let dir = out_dir("simulated-canary");
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("canary.jsonl");
+    let mut text = String::new();
+    for arm in &arms {
+        for r in &arm.rows {
+            let row = serde_json::json!({
+                "arm": arm.name,
+                "policy": arm.policy,
+                "status": if r.ok { "ok" } else { "server" },
+                "latency_s": r.latency_s,
+                "ttft_s": r.ttft_s,
+                "cost_usd": r.cost_usd,
+            });
+            text.push_str(&row.to_string());
+            text.push('\n');
+        }
+    }
+    std::fs::write(&log, text).unwrap();
+    let out = dir.join("out");
+    let report = stdout(&routesim(&[
+        "ab",
+        log.to_str().unwrap(),
+        "--predict",
+        scenario.to_str().unwrap(),
+        "--requests",
+        &requests.to_string(),
+        "--replicates",
+        "500",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    println!("{report}");
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("ab.json")).unwrap()).unwrap();
+    let find = |c: &serde_json::Value, m: &str| {
+        c["metrics"].as_array().unwrap().iter().find(|x| x["metric"] == m).unwrap_or_else(|| panic!("no {m}")).clone()
+    };
+    for metric in ["cost_per_1k_usd", "latency_p95_s"] {
+        let measured = find(&json["measured"], metric)["diff"].clone();
+        let predicted = find(&json["predicted"]["comparison"], metric)["diff"].clone();
+        let within = |x: &serde_json::Value, ci: &serde_json::Value| {
+            let v = x["value"].as_f64().unwrap();
+            ci["lo"].as_f64().unwrap() <= v && v <= ci["hi"].as_f64().unwrap()
+        };
+        assert!(within(&measured, &predicted), "{metric}: measured {measured} outside predicted {predicted}\n{report}");
+        assert!(within(&predicted, &measured), "{metric}: predicted {predicted} outside measured {measured}\n{report}");
+    }
+    // The cost policy is cheaper on both sides, detectably.
+    assert!(find(&json["measured"], "cost_per_1k_usd")["verdict"] == "canary better", "{report}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_csv_log_is_read_with_its_short_rows_counted() {
+    let dir = out_dir("csv");
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("canary.csv");
+    let mut text = String::from("request_id,arm,policy,status,latency_s,ttft_s,cost_usd\n");
+    for i in 0..60 {
+        let arm = if i % 2 == 0 { "control" } else { "canary" };
+        let cost = if arm == "control" { 0.002 } else { 0.001 };
+        text.push_str(&format!("{i},{arm},p-{arm},ok,{}.5,,{cost}\n", 1 + i % 3));
+    }
+    text.push_str("60,canary,p-canary,ok\n"); // short row
+    text.push_str("61,,,ok,1.0,,0.001\n"); // no arm: a cache hit
+    text.push_str("62,canary,p-canary,weird,1.0,,0.001\n"); // unknown status
+    std::fs::write(&log, text).unwrap();
+    let out = routesim(&["ab", log.to_str().unwrap(), "--replicates", "200", "--out", dir.join("o").to_str().unwrap()]);
+    let report = stdout(&out);
+    assert!(
+        report.contains("control = control (p-control), 30 requests; canary = canary (p-canary), 30 requests"),
+        "{report}"
+    );
+    assert!(report.contains("63 rows read, 2 malformed (skipped), 1 without `arm`"), "{report}");
+    let malformed = std::fs::read_to_string(dir.join("o/malformed.txt")).unwrap();
+    assert!(malformed.contains("line 62: wrong number of fields"), "{malformed}");
+    assert!(malformed.contains("line 64: unknown status"), "{malformed}");
+    // No TTFT logged: no TTFT rows; the halved cost is detected.
+    assert!(!report.contains("ttft_p50_s"), "{report}");
+    assert!(report.lines().any(|l| l.starts_with("cost_per_1k_usd") && l.ends_with("canary better")), "{report}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
