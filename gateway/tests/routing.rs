@@ -8,19 +8,6 @@ use common::*;
 use routesim_gateway::mock::{MockReply, expected_stream};
 use std::time::{Duration, Instant};
 
-async fn post(c: &reqwest::Client, gw: &routesim_gateway::RunningGateway, body: String) -> reqwest::Response {
-    c.post(format!("{}/v1/chat/completions", gw.url()))
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-}
-
-fn served_by(r: &reqwest::Response) -> String {
-    r.headers().get("x-routesim-endpoint").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn round_robin_alternates_and_the_model_is_rewritten() {
     let m = mocks(vec![MockReply::ok(2), MockReply::ok(2)]).await;

@@ -10,15 +10,6 @@ use routesim_gateway::mock::{MockReply, stream_chunk};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-async fn post(c: &reqwest::Client, gw: &routesim_gateway::RunningGateway, body: String) -> reqwest::Response {
-    c.post(format!("{}/v1/chat/completions", gw.url()))
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-}
-
 /// The data payloads of an SSE body.
 fn events(body: &str) -> Vec<&str> {
     body.split("\n\n").filter_map(|e| e.trim().strip_prefix("data:")).map(str::trim).collect()

@@ -7,19 +7,6 @@ mod common;
 use common::*;
 use routesim_gateway::mock::{MockReply, completion_body};
 
-async fn post(c: &reqwest::Client, gw: &routesim_gateway::RunningGateway, body: String) -> reqwest::Response {
-    c.post(format!("{}/v1/chat/completions", gw.url()))
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-}
-
-fn served_by(r: &reqwest::Response) -> String {
-    r.headers().get("x-routesim-endpoint").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
-}
-
 const FALLBACK: &str = "[[policies]]\nname = \"fb\"\nkind = \"fallback\"\nfallbacks = [\"e1\"]\n";
 
 fn raw(status: u16, content_type: &'static str, body: &str) -> MockReply {

@@ -91,3 +91,18 @@ pub fn metric(text: &str, series: &str) -> Option<f64> {
 pub async fn metrics(c: &reqwest::Client, gw: &RunningGateway) -> String {
     c.get(format!("{}/metrics", gw.url())).send().await.unwrap().text().await.unwrap()
 }
+
+/// POSTs `body` to the gateway's chat completions route.
+pub async fn post(c: &reqwest::Client, gw: &RunningGateway, body: String) -> reqwest::Response {
+    c.post(format!("{}/v1/chat/completions", gw.url()))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The endpoint that served a response (`x-routesim-endpoint`), empty when none.
+pub fn served_by(r: &reqwest::Response) -> String {
+    r.headers().get("x-routesim-endpoint").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
+}
