@@ -250,6 +250,7 @@ fn a_short_live_run_agrees_with_the_simulator() {
     let out = std::env::temp_dir().join(format!("routesim-live-test-{}", std::process::id()));
     let opts = LiveOptions {
         policy: 0,
+        canary: None,
         time_scale: 20.0,
         chunk_gap: Duration::from_millis(5),
         replications: 0..2,

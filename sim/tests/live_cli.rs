@@ -170,6 +170,14 @@ fn the_commands_name_what_is_wrong_with_their_arguments() {
     assert!(e.contains("loopback"), "{e}");
     let e = run(&["live", s, "--policy", "rr", "--replications", "0"]);
     assert!(e.contains("--replications: expected at least 1"), "{e}");
+    let e = run(&["live", s, "--policy", "rr", "--canary", "rr"]);
+    assert!(e.contains("--canary: `rr` is already the served --policy"), "{e}");
+    let e = run(&["live", s, "--policy", "rr", "--canary", "nope"]);
+    assert!(e.contains("nope"), "{e}");
+    let e = run(&["live", s, "--policy", "rr", "--canary", "rr", "--canary-fraction", "2"]);
+    assert!(e.contains("--canary-fraction: expected a number in [0, 1], found 2"), "{e}");
+    let e = run(&["live", s, "--policy", "rr", "--canary-fraction", "0.5"]);
+    assert!(e.contains("--canary"), "a fraction without a canary: {e}");
     // Nothing listens: the load still ends, and says how many requests failed.
     let out = Command::new(exe)
         .args(["load", s, "--target", "http://127.0.0.1:9", "--requests", "3", "--time-scale", "20"])

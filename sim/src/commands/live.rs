@@ -147,6 +147,13 @@ pub struct LiveArgs {
     /// Exit with status 1 when a metric is out of its tolerance.
     #[arg(long)]
     pub strict: bool,
+    /// Also serve this policy as a canary (`[rollout] canary = { policy, fraction, by = "request" }` in the
+    /// gateway's config): the request log's `arm` column then feeds `routesim ab LOG --predict SCENARIO`.
+    #[arg(long)]
+    pub canary: Option<String>,
+    /// Share of the requests (by a stable hash of the request id) the canary serves.
+    #[arg(long, default_value_t = 0.5, requires = "canary")]
+    pub canary_fraction: f64,
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
@@ -281,8 +288,25 @@ pub fn run_live(args: &LiveArgs) -> Result<(), Failure> {
     let end = first
         .checked_add(args.replications)
         .ok_or_else(|| Failure::Invalid("--replication + --replications: too large".into()))?;
+    let canary = match &args.canary {
+        None => None,
+        Some(name) => {
+            if !(0.0..=1.0).contains(&args.canary_fraction) {
+                return Err(Failure::Invalid(format!(
+                    "--canary-fraction: expected a number in [0, 1], found {}",
+                    args.canary_fraction
+                )));
+            }
+            let c = select_policies(&model, Some(std::slice::from_ref(name)))?[0];
+            if c == policy {
+                return Err(Failure::Invalid(format!("--canary: `{name}` is already the served --policy")));
+            }
+            Some(live::LiveCanary { policy: c, fraction: args.canary_fraction })
+        }
+    };
     let opts = LiveOptions {
         policy,
+        canary,
         time_scale: args.scenario.time_scale,
         replications: first..end,
         chunk_gap: std::time::Duration::from_nanos(args.chunk_gap.nanos()),

@@ -72,14 +72,60 @@ pub fn gateway_config(
     base_url: &dyn Fn(&str) -> String,
     log: &Path,
 ) -> anyhow::Result<String> {
+    gateway_config_with_canary(model, policy, None, replication, scale, base_url, log)
+}
+
+/// A canary for the gateway a live run starts: policy number `policy` of the scenario serves the requests
+/// whose request id hashes below `fraction` (`[rollout] canary = { policy, fraction, by = "request" }`; the
+/// load sends each request's scenario id as `x-routesim-request-id`, so the arm is a stable function of it).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LiveCanary {
+    /// The canary policy (index into the scenario's policies); must differ from the served one.
+    pub policy: usize,
+    /// Share of the request-id hash space sent to the canary, in [0, 1].
+    pub fraction: f64,
+}
+
+/// [`gateway_config`] with an optional canary: the canary's policy (and the groups it uses that the served
+/// policy does not) are written after the served one, durations divided by `scale` alike, and `[rollout]`
+/// names it with `by = "request"`.
+pub fn gateway_config_with_canary(
+    model: &Compiled,
+    policy: usize,
+    canary: Option<LiveCanary>,
+    replication: u32,
+    scale: f64,
+    base_url: &dyn Fn(&str) -> String,
+    log: &Path,
+) -> anyhow::Result<String> {
     let rc = &model.router_configs[policy];
-    let mut root = rc.policy.clone();
-    // The router's measurement windows default to minutes: write them out so that they are scaled too.
-    root.tracking.get_or_insert_with(Default::default);
-    let mut policy_v = toml::Value::try_from(&root).context("policy as TOML")?;
-    scale_durations(&mut policy_v, scale);
+    let policy_value = |p: usize| -> anyhow::Result<toml::Value> {
+        let mut root = model.router_configs[p].policy.clone();
+        // The router's measurement windows default to minutes: write them out so that they are scaled too.
+        root.tracking.get_or_insert_with(Default::default);
+        let mut v = toml::Value::try_from(&root).context("policy as TOML")?;
+        scale_durations(&mut v, scale);
+        Ok(v)
+    };
+    let mut policies = vec![policy_value(policy)?];
+    let mut group_specs: Vec<&router_core::config::PolicySpec> = rc.groups.iter().collect();
+    if let Some(c) = canary {
+        anyhow::ensure!(c.policy < model.router_configs.len(), "canary policy number {} out of range", c.policy);
+        anyhow::ensure!(c.policy != policy, "the canary policy must differ from the served policy");
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&c.fraction),
+            "canary fraction: expected a number in [0, 1], found {}",
+            c.fraction
+        );
+        policies.push(policy_value(c.policy)?);
+        for g in &model.router_configs[c.policy].groups {
+            if !group_specs.iter().any(|h| h.name == g.name) {
+                group_specs.push(g);
+            }
+        }
+    }
     let mut groups = Vec::new();
-    for g in &rc.groups {
+    for g in group_specs {
         let mut v = toml::Value::try_from(g).context("group as TOML")?;
         scale_durations(&mut v, scale);
         groups.push(v);
@@ -116,8 +162,17 @@ pub fn gateway_config(
     health.insert("interval".into(), dur(model.health_interval).into());
     top.insert("health".into(), health.into());
     top.insert("endpoints".into(), toml::Value::Array(endpoints));
-    top.insert("policies".into(), toml::Value::Array(vec![policy_v]));
+    top.insert("policies".into(), toml::Value::Array(policies));
     top.insert("groups".into(), toml::Value::Array(groups));
+    if let Some(c) = canary {
+        let mut spec = toml::Table::new();
+        spec.insert("policy".into(), model.policy_names()[c.policy].clone().into());
+        spec.insert("fraction".into(), c.fraction.into());
+        spec.insert("by".into(), "request".into());
+        let mut rollout = toml::Table::new();
+        rollout.insert("canary".into(), spec.into());
+        top.insert("rollout".into(), rollout.into());
+    }
     Ok(toml::to_string(&top)?)
 }
 
@@ -126,6 +181,10 @@ pub fn gateway_config(
 pub struct LiveOptions {
     /// The policy (index into the scenario's policies).
     pub policy: usize,
+    /// A canary served beside `policy` (`[rollout]`); the simulator's side of the comparison still runs
+    /// `policy` alone, so with a canary the comparison is of the mixture against the control policy, and the
+    /// gateway's request log (with its `arm` column) is the input of `routesim ab`.
+    pub canary: Option<LiveCanary>,
     /// Scenario seconds per real second.
     pub time_scale: f64,
     /// Minimum real gap between the chunks of a mock stream.
@@ -301,8 +360,15 @@ fn run_replication(
     let (outcome, counts, offset) = rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding the mock providers")?;
         let mock_addr = listener.local_addr()?;
-        let text =
-            gateway_config(model, opts.policy, replication, scale, &|id| mock::base_url(mock_addr, id), log_path)?;
+        let text = gateway_config_with_canary(
+            model,
+            opts.policy,
+            opts.canary,
+            replication,
+            scale,
+            &|id| mock::base_url(mock_addr, id),
+            log_path,
+        )?;
         std::fs::write(config_path, &text)?;
         let cfg = routesim_gateway::GatewayConfig::parse(config_path, &text, None, &|_| None)
             .map_err(|e| anyhow::anyhow!("the generated gateway config is invalid: {e}"))?;
@@ -398,5 +464,38 @@ tracking = { quota_window = "1m", circuit = { cooldown = "30s" } }
         assert_eq!(cfg.client.timeout.unwrap().nanos(), 3_000_000_000, "30 s / 10");
         assert_eq!(cfg.router.endpoints.len(), 3);
         assert_eq!(cfg.upstreams[0].chat_url, "http://127.0.0.1:9/openai-gpt-4.1/v1/chat/completions");
+    }
+
+    #[test]
+    fn a_canary_adds_its_policy_its_groups_and_the_rollout() {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/quickstart.toml");
+        let model = crate::scenario::Scenario::load(&file).unwrap().compile(&file).unwrap();
+        let ix = |n: &str| model.policy_names().iter().position(|p| p == n).unwrap();
+        let canary = LiveCanary { policy: ix("conditional"), fraction: 0.5 };
+        let text = gateway_config_with_canary(
+            &model,
+            ix("latency"),
+            Some(canary),
+            0,
+            10.0,
+            &|id| format!("http://127.0.0.1:9/{id}/v1"),
+            Path::new("/tmp/x.jsonl"),
+        )
+        .unwrap();
+        let cfg = routesim_gateway::GatewayConfig::parse(Path::new("g.toml"), &text, None, &|_| None)
+            .unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(cfg.router.policy.name, "latency", "the first policy is the served one");
+        let c = cfg.rollout.canary.as_ref().expect("a canary");
+        assert_eq!((c.policy(), c.fraction, c.by), ("conditional", 0.5, routesim_gateway::rollout::CanaryBy::Request));
+        // The conditional policy's groups are written, scaled like the rest.
+        let v: toml::Value = toml::from_str(&text).unwrap();
+        let groups: Vec<&str> = v["groups"].as_array().unwrap().iter().map(|g| g["name"].as_str().unwrap()).collect();
+        assert_eq!(groups, ["frontier", "balanced"]);
+        assert_eq!(v["policies"][1]["cache"]["ttl"].as_str(), Some("1m"), "10 m / 10");
+        // The served policy as canary, or a fraction out of [0, 1], is refused.
+        let url = |id: &str| format!("http://127.0.0.1:9/{id}/v1");
+        let bad = |c| gateway_config_with_canary(&model, ix("latency"), Some(c), 0, 1.0, &url, Path::new("x"));
+        assert!(bad(LiveCanary { policy: ix("latency"), fraction: 0.5 }).is_err());
+        assert!(bad(LiveCanary { policy: ix("cost"), fraction: 1.5 }).is_err());
     }
 }
