@@ -136,6 +136,16 @@ impl Attempts {
         tried.insert(endpoint);
         Attempts { count: 1, tried, last: endpoint, stage: GroupStage::default() }
     }
+
+    /// Records a further attempt on `endpoint`; whether it moves to another endpoint (a fallback).
+    #[inline]
+    fn advance_to(&mut self, endpoint: EndpointIdx) -> bool {
+        let fallback = endpoint != self.last;
+        self.count += 1;
+        self.tried.insert(endpoint);
+        self.last = endpoint;
+        fallback
+    }
 }
 
 /// Who chooses the endpoint of a request in a [`Scope`].
@@ -687,15 +697,10 @@ impl Router {
             }
             None => return NextAttempt::GiveUp(GiveUpReason::NoEndpoint),
         };
-        if let Some(b) = &mut self.budget
-            && !b.withdraw(now)
-        {
+        if !self.retry_budget_allows(now) {
             return NextAttempt::GiveUp(GiveUpReason::BudgetExhausted);
         }
-        let fallback = endpoint != attempts.last;
-        attempts.count += 1;
-        attempts.tried.insert(endpoint);
-        attempts.last = endpoint;
+        let fallback = attempts.advance_to(endpoint);
         NextAttempt::Retry { endpoint, delay, fallback }
     }
 
@@ -752,18 +757,19 @@ impl Router {
                     if class == ErrorClass::RateLimited { d.max(outcome.retry_after.unwrap_or(0)) } else { d }
                 }
             };
-            if let Some(b) = &mut self.budget
-                && !b.withdraw(now)
-            {
+            if !self.retry_budget_allows(now) {
                 return NextAttempt::GiveUp(GiveUpReason::BudgetExhausted);
             }
-            let fallback = endpoint != attempts.last;
-            attempts.count += 1;
-            attempts.tried.insert(endpoint);
-            attempts.last = endpoint;
+            let fallback = attempts.advance_to(endpoint);
             attempts.stage = GroupStage { count: stage.count + 1, ..stage };
             return NextAttempt::Retry { endpoint, delay, fallback };
         }
+    }
+
+    /// Takes a token from the retry budget (always granted without one); false when it is spent.
+    #[inline]
+    fn retry_budget_allows(&mut self, now: Nanos) -> bool {
+        self.budget.as_mut().is_none_or(|b| b.withdraw(now))
     }
 
     /// Portkey's order (see [`crate::TargetRetryConfig`]): retries on the same endpoint, then the innermost
@@ -780,9 +786,7 @@ impl Router {
         let on_target = attempts.stage.count.max(1);
         if tr.on.contains(&class) && on_target <= tr.attempts {
             let delay = tr.base_delay.saturating_mul(1u64 << (on_target - 1).min(40));
-            if let Some(b) = &mut self.budget
-                && !b.withdraw(now)
-            {
+            if !self.retry_budget_allows(now) {
                 return NextAttempt::GiveUp(GiveUpReason::BudgetExhausted);
             }
             attempts.count += 1;
@@ -820,15 +824,10 @@ impl Router {
             }
         }
         let Some(endpoint) = next else { return NextAttempt::GiveUp(GiveUpReason::NoEndpoint) };
-        if let Some(b) = &mut self.budget
-            && !b.withdraw(now)
-        {
+        if !self.retry_budget_allows(now) {
             return NextAttempt::GiveUp(GiveUpReason::BudgetExhausted);
         }
-        let fallback = endpoint != attempts.last;
-        attempts.count += 1;
-        attempts.tried.insert(endpoint);
-        attempts.last = endpoint;
+        let fallback = attempts.advance_to(endpoint);
         attempts.stage.count = 1;
         NextAttempt::Retry { endpoint, delay: 0, fallback }
     }
