@@ -4,6 +4,9 @@
 //!
 //! Regenerate the golden file after an intended change with `UPDATE_GOLDEN=1 cargo test -p sim --test ab`.
 
+mod golden_file;
+
+use golden_file::golden;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -27,16 +30,6 @@ fn out_dir(name: &str) -> PathBuf {
 fn stdout(out: &Output) -> String {
     assert!(out.status.success(), "routesim failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout.clone()).expect("utf-8")
-}
-
-fn golden(name: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, actual).expect("write golden");
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("missing golden file {}", path.display()));
-    assert_eq!(actual, expected, "output differs from {}", path.display());
 }
 
 #[test]

@@ -3,6 +3,9 @@
 //!
 //! Regenerate the golden files after an intended change with `UPDATE_GOLDEN=1 cargo test -p sim --test cli`.
 
+mod golden_file;
+
+use golden_file::golden;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -12,17 +15,6 @@ fn routesim(args: &[&str]) -> Output {
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
-}
-
-/// Compares `actual` with the golden file `name` (or rewrites it under UPDATE_GOLDEN=1).
-fn golden(name: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, actual).expect("write golden");
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("missing golden file {}", path.display()));
-    assert_eq!(actual, expected, "output differs from {}", path.display());
 }
 
 #[test]
