@@ -36,8 +36,8 @@ def routesim_command() -> list[str]:
             if binary.is_file():
                 return [str(binary)]
     if shutil.which("cargo"):
-        return ["cargo", "run", "--quiet", "-p", "sim", "--bin", "routesim", "--"]
-    raise RuntimeError("no routesim binary: build it (cargo build -p sim) or set ROUTESIM_BIN")
+        return ["cargo", "run", "--quiet", "-p", "routesim", "--bin", "routesim", "--"]
+    raise RuntimeError("no routesim binary: build it (cargo build -p routesim) or set ROUTESIM_BIN")
 
 
 def run_routesim(args: list[str], allowed_exit: tuple[int, ...] = (0,)) -> None:

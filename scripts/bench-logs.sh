@@ -10,7 +10,7 @@ rows_csv="${1:-1000000}"
 rows_parquet="${2:-20000000}"
 work="${3:-${TMPDIR:-/tmp}/routesim-bench-logs}"
 mkdir -p "$work"
-cargo build --release -q -p sim
+cargo build --release -q -p routesim
 bin="${CARGO_TARGET_DIR:-target}/release/routesim"
 
 # Runs a command and reports its wall time and peak RssAnon / RssFile (sampled every 50 ms).

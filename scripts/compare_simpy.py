@@ -20,8 +20,8 @@ One command from a fresh clone (the repository root; needs Python 3.11+ and carg
     python3 scripts/compare_simpy.py [--rate 5 10] [--requests 200000] [--seeds 1 2 3]
 
 The first run creates `.venv-simpy/` and installs `scripts/simpy/requirements.txt` into it (pinned SimPy),
-and builds routesim and the minimal loop in release mode (`cargo build --release -p sim --bin routesim
---example minimal_peer_loop`, which honours CARGO_TARGET_DIR); later runs reuse both. `--python PATH` uses an
+and builds routesim and the minimal loop in release mode (`cargo build --release -p routesim -p sim --bin
+routesim --example minimal_peer_loop`, which honours CARGO_TARGET_DIR); later runs reuse both. `--python PATH` uses an
 interpreter that already has SimPy instead.
 routesim has no option for the arrival rate, so for each rate the script writes a copy of the scenario with
 `[traffic] rate` changed into a temporary directory.
@@ -66,14 +66,14 @@ def simpy_python(explicit):
 
 
 def cargo_routesim():
-    return ["cargo", "run", "--quiet", "--release", "-p", "sim", "--bin", "routesim", "--"]
+    return ["cargo", "run", "--quiet", "--release", "-p", "routesim", "--bin", "routesim", "--"]
 
 
 def build_routesim():
-    say("cargo build --release -p sim --bin routesim --example minimal_peer_loop (the first build takes several "
-        "minutes)")
-    subprocess.run(["cargo", "build", "--release", "-p", "sim", "--bin", "routesim", "--example", "minimal_peer_loop"],
-                   cwd=ROOT, check=True)
+    say("cargo build --release -p routesim -p sim --bin routesim --example minimal_peer_loop (the first build takes "
+        "several minutes)")
+    subprocess.run(["cargo", "build", "--release", "-p", "routesim", "-p", "sim", "--bin", "routesim", "--example",
+                    "minimal_peer_loop"], cwd=ROOT, check=True)
 
 
 def ceiling(rate, n, router):

@@ -28,7 +28,7 @@ fi
 
 # The routesim binary the jobs run.
 if [ -z "${ROUTESIM:-}" ]; then
-  (cd "$repo" && cargo build --quiet --locked -p sim --bin routesim) >&2
+  (cd "$repo" && cargo build --quiet --locked -p routesim --bin routesim) >&2
   ROUTESIM="${CARGO_TARGET_DIR:-$repo/target}/debug/routesim"
 fi
 [ -x "$ROUTESIM" ] || die "no routesim binary at $ROUTESIM"

@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BIN="${ROUTESIM_BIN:-${CARGO_TARGET_DIR:-target}/debug/routesim}"
-[ -x "$BIN" ] || { echo "error: no routesim binary at $BIN (run cargo build -p sim, or set ROUTESIM_BIN)" >&2; exit 1; }
+[ -x "$BIN" ] || { echo "error: no routesim binary at $BIN (run cargo build -p routesim, or set ROUTESIM_BIN)" >&2; exit 1; }
 BIN="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"
 export ROUTESIM_BIN="$BIN"
 VENV="${ROUTESIM_NOTEBOOK_VENV:-$HOME/.cache/routesim/venv-notebooks}"

@@ -8,8 +8,8 @@
 //! SIGTERM), `server` (start and stop), `config` (the TOML file), `auth` (client keys, per-key limits and budgets,
 //! the usage store, `keys` commands), `tls` (TLS termination with reloadable certificates), `conn` (the accept
 //! loop: connection cap, header-read and keep-alive timeouts, the drain), `ops` (per-key, connection,
-//! client-error and process metrics). `mock` and `load` are the mock upstream
-//! and the open-loop load generator used by the tests and the overhead benchmark.
+//! client-error and process metrics). The mock upstream of the tests is crate `routesim-mock-upstream`; the
+//! load generator and the overhead benchmark are in `routesim-live`.
 
 #![warn(missing_docs)]
 
@@ -24,9 +24,7 @@ pub mod config;
 pub mod conn;
 pub mod error;
 pub mod health;
-pub mod load;
 pub mod metrics;
-pub mod mock;
 pub mod models;
 pub mod ops;
 pub mod reqlog;

@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use routesim_gateway::auth::keys::{StoredHash, new_secret};
-use routesim_gateway::mock::MockReply;
+use routesim_mock_upstream::MockReply;
 use std::path::Path;
 use std::time::Duration;
 

@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use routesim_gateway::auth::keys::{StoredHash, new_secret};
-use routesim_gateway::mock::MockReply;
+use routesim_mock_upstream::MockReply;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -4,8 +4,8 @@
 mod common;
 
 use common::*;
-use routesim_gateway::mock::MockReply;
 use routesim_gateway::rollout::{Arm, arm_of, point};
+use routesim_mock_upstream::MockReply;
 use std::path::Path;
 
 /// Two policies whose choices differ: `ctl` always takes e0 first, `cand` always e1.

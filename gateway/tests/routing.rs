@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use routesim_gateway::mock::{MockReply, expected_stream};
+use routesim_mock_upstream::{MockReply, expected_stream};
 use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use routesim_gateway::mock::MockReply;
+use routesim_mock_upstream::MockReply;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};

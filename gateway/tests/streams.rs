@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use routesim_gateway::mock::{MockReply, stream_chunk};
+use routesim_mock_upstream::{MockReply, stream_chunk};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use routesim_gateway::mock::{MockReply, completion_body};
+use routesim_mock_upstream::{MockReply, completion_body};
 
 const FALLBACK: &str = "[[policies]]\nname = \"fb\"\nkind = \"fallback\"\nfallbacks = [\"e1\"]\n";
 

@@ -4,23 +4,28 @@
 //! see `ARCHITECTURE.md` at the repository root for where each concept lives.
 
 pub mod ab;
+pub mod bench;
 pub mod engine;
 pub mod export;
+pub mod failure;
 pub mod import;
 pub mod keys;
-pub mod live;
 pub mod logs;
 pub mod metrics;
+pub mod peer_gateway;
+pub mod progress;
 pub mod provider;
 pub mod report;
+pub mod results;
 pub mod rng;
 pub mod scenario;
+pub mod setup;
 pub mod stats;
 pub mod sweep;
+pub mod threads;
 pub mod traffic;
 pub mod tune;
 pub mod validate;
 
-pub mod commands;
 pub mod experiment;
 pub mod records;

@@ -11,10 +11,10 @@
 mod peers;
 
 use serde_json::Value;
-use sim::commands::import::{Gateway, parse};
 use sim::engine::{self, RunOptions};
 use sim::import::prices::ProviderModels;
 use sim::import::scenario::render;
+use sim::peer_gateway::{Gateway, parse};
 use sim::scenario::Scenario;
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -8,8 +8,8 @@
 mod peers;
 
 use serde_json::{Value, json};
-use sim::commands::import::{Gateway, parse};
 use sim::export::{self, Source};
+use sim::peer_gateway::{Gateway, parse};
 use sim::scenario::Scenario;
 use std::collections::BTreeMap;
 use std::io::Write;

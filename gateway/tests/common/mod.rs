@@ -2,8 +2,8 @@
 
 #![allow(dead_code)]
 
-use routesim_gateway::mock::MockUpstream;
 use routesim_gateway::{GatewayConfig, RunningGateway};
+use routesim_mock_upstream::MockUpstream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -68,7 +68,7 @@ pub fn temp_dir(name: &str) -> PathBuf {
 }
 
 /// Starts mocks.
-pub async fn mocks(replies: Vec<routesim_gateway::mock::MockReply>) -> Vec<MockUpstream> {
+pub async fn mocks(replies: Vec<routesim_mock_upstream::MockReply>) -> Vec<MockUpstream> {
     let mut v = Vec::new();
     for r in replies {
         v.push(MockUpstream::start(r).await);

@@ -27,7 +27,7 @@ use super::model::{CdfSeries, Estimate, RunReport, ShareRow, TimeseriesRow};
 use super::pareto::pareto_frontier;
 
 /// Font family name the embedded font is registered under (plotters' default family).
-pub(crate) const FONT: &str = "sans-serif";
+pub const FONT: &str = "sans-serif";
 /// DejaVu Sans 2.37, Bitstream Vera / Arev license (see `sim/assets/fonts/LICENSE-DejaVu.txt`).
 static FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 
@@ -53,12 +53,13 @@ const PALETTE: [RGBColor; 10] = [
     RGBColor(186, 176, 172),
 ];
 
-pub(crate) fn colour(index: usize) -> RGBColor {
+/// Colour number `index` of the palette (cycling).
+pub fn colour(index: usize) -> RGBColor {
     PALETTE[index % PALETTE.len()]
 }
 
 /// Registers the embedded font with plotters once per process.
-pub(crate) fn ensure_font() -> Result<()> {
+pub fn ensure_font() -> Result<()> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
     let ok = *REGISTERED.get_or_init(|| {
         // The bold style falls back to the normal face.
@@ -159,7 +160,7 @@ fn finite_range(values: impl IntoIterator<Item = f64>) -> Option<(f64, f64)> {
 }
 
 /// Compact axis tick label with up to four significant digits and no trailing zeros.
-pub(crate) fn tick(x: f64) -> String {
+pub fn tick(x: f64) -> String {
     if x == 0.0 || !x.is_finite() {
         return if x.is_finite() { "0".to_string() } else { x.to_string() };
     }

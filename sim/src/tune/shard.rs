@@ -13,10 +13,10 @@
 use super::config::Method;
 use super::search::{Status, assemble};
 use super::{TuneOverrides, TuneSetup, output};
-use crate::commands::Failure;
-use crate::commands::load::expected_requests;
+use crate::failure::Failure;
 use crate::scenario::Scenario;
 use crate::scenario::diag::ScenarioError;
+use crate::setup::expected_requests;
 use crate::sweep::Shard;
 use crate::sweep::cells::{run_cells, write_plan_file};
 use crate::sweep::merge::collect_cells;
@@ -136,9 +136,9 @@ pub fn run_command(
     let mine = (0..plan.cells.len()).filter(|&k| shard.owns(k)).count();
     let start = std::time::Instant::now();
     let runs = todo.iter().map(|(c, _, _)| c.replications as u64).sum();
-    let bar = crate::commands::run::progress_bar(runs, "runs");
+    let bar = crate::progress::progress_bar(runs, "runs");
     let tick = |n: u64| bar.set_position(n);
-    let simulated = crate::commands::run::with_threads(threads, || run_cells(&todo, dir, Some(&tick)))??;
+    let simulated = crate::threads::with_threads(threads, || run_cells(&todo, dir, Some(&tick)))??;
     bar.finish_and_clear();
     println!(
         "tune shard {shard}: {mine} of {} policies ({} run now, {} already done); {simulated} simulated requests in \
@@ -198,7 +198,7 @@ pub fn merge_command(dirs: &[PathBuf], out: &Path) -> Result<(), Failure> {
     let scenario_path = out.join("scenario.toml");
     std::fs::write(&scenario_path, &plan.scenario_text)
         .with_context(|| format!("writing {}", scenario_path.display()))?;
-    // The same closing files as a single-process tune (`commands::tune`).
+    // The same closing files as a single-process tune (`routesim tune`).
     crate::report::html::write_warnings(out, &[])?;
     crate::report::html::write_report(out)?;
     println!("\nmerged {} directories: {runs} runs; results in {}", dirs.len(), out.display());

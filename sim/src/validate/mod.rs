@@ -238,7 +238,7 @@ fn quickstart_checks(effort: Effort) -> Result<Vec<CheckResult>> {
     out.push(exact("quickstart cost = sum(tokens x price) (USD)", priced, cost, 1e-9));
     // Determinism: the same scenario and seed give a byte-identical summary, with 1 thread or many.
     let again =
-        crate::commands::run::with_threads(Some(1), || experiment::run(&model, &all, &ExperimentOptions::default()))??;
+        crate::threads::with_threads(Some(1), || experiment::run(&model, &all, &ExperimentOptions::default()))??;
     use polars::prelude::SerWriter;
     let csv = |e: &experiment::Experiment| -> Result<String> {
         let mut df = summary_frame(&experiment::report(&model, e))?;

@@ -1,0 +1,180 @@
+//! `routesim fit`: provider models fitted to a log, printed with their goodness of fit and written as
+//! scenario endpoints (`providers.toml`) with a QQ plot per endpoint.
+
+use anyhow::Context;
+use sim::failure::Failure;
+use sim::logs::fit::{EndpointFit, Fit, fit_log};
+use sim::report::{QqPlot, write_qq_plot};
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+/// Arguments of `routesim fit`.
+#[derive(Debug, clap::Args)]
+pub struct FitArgs {
+    /// The log: .csv, .jsonl/.ndjson or .parquet.
+    #[arg(long)]
+    pub log: PathBuf,
+    /// The log's format (litellm, portkey, azure, burstgpt, generic); default: detected from the columns.
+    #[arg(long)]
+    pub format: Option<String>,
+    /// A scenario whose [replay] section maps the log's columns (for a generic log with other names).
+    #[arg(long)]
+    pub scenario: Option<PathBuf>,
+    /// Where to write the fitted endpoints; QQ plots go next to it.
+    #[arg(long, default_value = "providers.toml")]
+    pub out: PathBuf,
+    /// Stop at the first malformed row instead of counting and skipping it.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+/// Runs the command.
+pub fn run(args: &FitArgs) -> Result<(), Failure> {
+    let cfg = match &args.scenario {
+        Some(s) => sim::scenario::Scenario::load(s)?.replay,
+        None => None,
+    };
+    let reader = sim::logs::open(&args.log, args.format.as_deref(), cfg.as_ref())
+        .map_err(|e| Failure::Invalid(e.to_string()))?;
+    let (fits, errors, read) = fit_log(&reader, args.strict).map_err(|e| Failure::Invalid(e.to_string()))?;
+    if errors.total() > 0 {
+        eprint!("warning: {}", errors.render(&args.log, read));
+    }
+    if fits.is_empty() {
+        return Err(Failure::Invalid(format!("{}: no usable row to fit", args.log.display())));
+    }
+    print!("{}", render(&fits, &reader.format.name, read, errors.total()));
+    for f in fits.iter().filter(|f| !f.placeholders.is_empty()) {
+        eprintln!(
+            "warning: endpoint `{}`: the log does not inform {}; providers.toml holds placeholders there: edit \
+             them before use",
+            f.name,
+            f.placeholders.join(", ")
+        );
+    }
+    let dir = args.out.parent().filter(|d| !d.as_os_str().is_empty()).map_or_else(|| PathBuf::from("."), PathBuf::from);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut text = format!(
+        "# Fitted by `routesim fit --log {}` ({} format, {read} rows, {} malformed).\n# Load it in a scenario with \
+         `include_endpoints = [\"{}\"]`, or paste the entries.\n\n",
+        args.log.display(),
+        reader.format.name,
+        errors.total(),
+        args.out.file_name().map_or("providers.toml".into(), |f| f.to_string_lossy())
+    );
+    #[derive(serde::Serialize)]
+    struct Doc<'a> {
+        endpoints: Vec<&'a sim::provider::EndpointSpec>,
+    }
+    text.push_str(
+        &toml::to_string(&Doc { endpoints: fits.iter().map(|f| &f.spec).collect() })
+            .context("serialising the endpoints")?,
+    );
+    std::fs::write(&args.out, text).with_context(|| format!("writing {}", args.out.display()))?;
+    let mut qq_rows: Vec<(String, String, f64, f64)> = Vec::new();
+    for f in &fits {
+        let mut panels = Vec::new();
+        if let Some(t) = &f.ttft {
+            let what = if f.slope.is_some() { "latency intercept (s)" } else { "TTFT (s)" };
+            panels.push((format!("{what}: {} fit", t.family.name()), t.qq(100)));
+        }
+        if let Some(t) = &f.tpot {
+            panels.push((format!("time per output token (s): {} fit", t.family.name()), t.qq(100)));
+        }
+        for (panel, points) in &panels {
+            qq_rows
+                .extend(points.iter().map(|&(fitted, observed)| (f.spec.id.clone(), panel.clone(), fitted, observed)));
+        }
+        let plot = QqPlot { title: format!("QQ plot: {}", f.name), panels };
+        write_qq_plot(&plot, &dir, &format!("qq-{}", f.spec.id))?;
+    }
+    write_qq_table(&qq_rows, &dir.join("qq.parquet"))?;
+    println!(
+        "\nWrote {} endpoints to {}, a QQ plot per endpoint (qq-<id>.png/.svg) and their points (qq.parquet) \
+         beside it.",
+        fits.len(),
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// Writes `qq.parquet`: one row per QQ point, columns `endpoint`, `panel` (the fitted quantity and family),
+/// `fitted` (the fitted distribution's quantile, seconds) and `observed` (the log's quantile, seconds).
+fn write_qq_table(rows: &[(String, String, f64, f64)], path: &std::path::Path) -> anyhow::Result<()> {
+    use polars::prelude::{Column, DataFrame};
+    let mut df = DataFrame::new(
+        rows.len(),
+        vec![
+            Column::new("endpoint".into(), rows.iter().map(|r| r.0.as_str()).collect::<Vec<_>>()),
+            Column::new("panel".into(), rows.iter().map(|r| r.1.as_str()).collect::<Vec<_>>()),
+            Column::new("fitted".into(), rows.iter().map(|r| r.2).collect::<Vec<f64>>()),
+            Column::new("observed".into(), rows.iter().map(|r| r.3).collect::<Vec<f64>>()),
+        ],
+    )
+    .context("building the QQ table")?;
+    let bytes = sim::report::parquet_bytes(&mut df)?;
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+}
+
+fn fit_cell(f: &Option<Fit>) -> String {
+    match f {
+        None => "-".into(),
+        Some(f) => {
+            let p = match f.family {
+                sim::logs::fit::Family::Lognormal { mu, sigma } => {
+                    format!("median {:.4} s, sigma {sigma:.3}", mu.exp())
+                }
+                sim::logs::fit::Family::Gamma { shape, scale } => {
+                    format!("mean {:.4} s, shape {shape:.3}", shape * scale)
+                }
+                sim::logs::fit::Family::Exponential { mean } => format!("mean {mean:.4} s"),
+            };
+            format!("{} ({p}), KS {:.4}, n {}", f.family.name(), f.ks, f.n)
+        }
+    }
+}
+
+/// The terminal report: per endpoint, the fits, error rates, rates and prices, then the quantile tables.
+pub fn render(fits: &[EndpointFit], format: &str, read: u64, malformed: u64) -> String {
+    let mut out =
+        format!("Fitted {} endpoint(s) from {read} rows ({format} format, {malformed} malformed)\n", fits.len());
+    for f in fits {
+        let _ = writeln!(out, "\n{} ({} requests)", f.name, f.requests);
+        match f.slope {
+            Some(b) => {
+                let _ = writeln!(out, "  no TTFT logged: latency = intercept + {b:.6} s x (output tokens - 1)");
+                let _ = writeln!(out, "  intercept:     {}", fit_cell(&f.ttft));
+            }
+            None => {
+                let _ = writeln!(out, "  TTFT:          {}", fit_cell(&f.ttft));
+                let _ = writeln!(out, "  per token:     {}", fit_cell(&f.tpot));
+            }
+        }
+        let e = &f.errors;
+        let _ = writeln!(
+            out,
+            "  errors:        429 {:.3}%, 5xx {:.3}%, timeout {:.3}%",
+            e.rate_limited * 100.0,
+            e.server * 100.0,
+            e.timeout * 100.0
+        );
+        let ceiling = f.rpm_ceiling.map_or("no 429 seen".into(), |r| format!("429s at about {r} requests/min"));
+        let _ = writeln!(out, "  peak:          {} requests/min, {} tokens/min; {ceiling}", f.peak_rpm, f.peak_tpm);
+        if let Some(p) = &f.price {
+            let _ = writeln!(
+                out,
+                "  price:         {} USD/M input, {} USD/M output (least squares on the logged spend)",
+                p.input_per_mtok, p.output_per_mtok
+            );
+        }
+        for (label, fit) in [("TTFT", &f.ttft), ("per token", &f.tpot)] {
+            let Some(fit) = fit else { continue };
+            let _ = writeln!(out, "  {label:<10} quantile    observed      fitted");
+            for p in [0.5, 0.9, 0.95, 0.99] {
+                let (o, m) = fit.quantiles(p);
+                let _ = writeln!(out, "  {:<10} p{:<8} {o:>11.5} {m:>11.5}", "", (p * 100.0).round());
+            }
+        }
+    }
+    out
+}
