@@ -1,10 +1,9 @@
 //! `routesim fit`: provider models fitted to a log, printed with their goodness of fit and written as
 //! scenario endpoints (`providers.toml`) with a QQ plot per endpoint.
 
-use anyhow::Context;
 use sim::failure::Failure;
+use sim::fit_files::write_files;
 use sim::logs::fit::{EndpointFit, Fit, fit_log};
-use sim::report::{QqPlot, write_qq_plot};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
@@ -52,43 +51,7 @@ pub fn run(args: &FitArgs) -> Result<(), Failure> {
             f.placeholders.join(", ")
         );
     }
-    let dir = args.out.parent().filter(|d| !d.as_os_str().is_empty()).map_or_else(|| PathBuf::from("."), PathBuf::from);
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut text = format!(
-        "# Fitted by `routesim fit --log {}` ({} format, {read} rows, {} malformed).\n# Load it in a scenario with \
-         `include_endpoints = [\"{}\"]`, or paste the entries.\n\n",
-        args.log.display(),
-        reader.format.name,
-        errors.total(),
-        args.out.file_name().map_or("providers.toml".into(), |f| f.to_string_lossy())
-    );
-    #[derive(serde::Serialize)]
-    struct Doc<'a> {
-        endpoints: Vec<&'a sim::provider::EndpointSpec>,
-    }
-    text.push_str(
-        &toml::to_string(&Doc { endpoints: fits.iter().map(|f| &f.spec).collect() })
-            .context("serialising the endpoints")?,
-    );
-    std::fs::write(&args.out, text).with_context(|| format!("writing {}", args.out.display()))?;
-    let mut qq_rows: Vec<(String, String, f64, f64)> = Vec::new();
-    for f in &fits {
-        let mut panels = Vec::new();
-        if let Some(t) = &f.ttft {
-            let what = if f.slope.is_some() { "latency intercept (s)" } else { "TTFT (s)" };
-            panels.push((format!("{what}: {} fit", t.family.name()), t.qq(100)));
-        }
-        if let Some(t) = &f.tpot {
-            panels.push((format!("time per output token (s): {} fit", t.family.name()), t.qq(100)));
-        }
-        for (panel, points) in &panels {
-            qq_rows
-                .extend(points.iter().map(|&(fitted, observed)| (f.spec.id.clone(), panel.clone(), fitted, observed)));
-        }
-        let plot = QqPlot { title: format!("QQ plot: {}", f.name), panels };
-        write_qq_plot(&plot, &dir, &format!("qq-{}", f.spec.id))?;
-    }
-    write_qq_table(&qq_rows, &dir.join("qq.parquet"))?;
+    write_files(&fits, &args.out, &args.log, &reader.format.name, read, errors.total())?;
     println!(
         "\nWrote {} endpoints to {}, a QQ plot per endpoint (qq-<id>.png/.svg) and their points (qq.parquet) \
          beside it.",
@@ -96,24 +59,6 @@ pub fn run(args: &FitArgs) -> Result<(), Failure> {
         args.out.display()
     );
     Ok(())
-}
-
-/// Writes `qq.parquet`: one row per QQ point, columns `endpoint`, `panel` (the fitted quantity and family),
-/// `fitted` (the fitted distribution's quantile, seconds) and `observed` (the log's quantile, seconds).
-fn write_qq_table(rows: &[(String, String, f64, f64)], path: &std::path::Path) -> anyhow::Result<()> {
-    use polars::prelude::{Column, DataFrame};
-    let mut df = DataFrame::new(
-        rows.len(),
-        vec![
-            Column::new("endpoint".into(), rows.iter().map(|r| r.0.as_str()).collect::<Vec<_>>()),
-            Column::new("panel".into(), rows.iter().map(|r| r.1.as_str()).collect::<Vec<_>>()),
-            Column::new("fitted".into(), rows.iter().map(|r| r.2).collect::<Vec<f64>>()),
-            Column::new("observed".into(), rows.iter().map(|r| r.3).collect::<Vec<f64>>()),
-        ],
-    )
-    .context("building the QQ table")?;
-    let bytes = sim::report::parquet_bytes(&mut df)?;
-    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
 fn fit_cell(f: &Option<Fit>) -> String {

@@ -8,6 +8,7 @@ pub mod bench;
 pub mod engine;
 pub mod export;
 pub mod failure;
+pub mod fit_files;
 pub mod import;
 pub mod keys;
 pub mod logs;
