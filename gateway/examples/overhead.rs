@@ -186,7 +186,7 @@ fn lock_bench(cfg: &router_core::RouterConfig, threads: usize, shared: bool, dur
 /// The shadow micro-benchmark: nanoseconds per request of the router work without and with one shadow
 /// policy, over 16 endpoints, in alternating blocks of `block` requests for `rounds` rounds (one thread).
 fn shadow_bench(rounds: usize, block: u64) -> (f64, f64) {
-    use routesim_gateway::routing::RouterPool;
+    use routesim_gateway::router_pool::RouterPool;
     let mut text = String::from("[server]\nlisten = \"127.0.0.1:0\"\n\n");
     for i in 0..16 {
         let price = 0.5 + i as f64 * 0.25;
