@@ -221,14 +221,13 @@ impl ModuleTree {
     }
 }
 
-/// The directory in which the `mod x;` declarations of `file` find their files: its own directory for a crate
-/// root or `mod.rs`, else the directory named after it.
+/// The directory in which the `mod x;` declarations of a module's file (not the crate root's) find their
+/// files: its own directory for a `mod.rs`, else the directory named after it.
 fn directory_for_children_of(file: &Path) -> PathBuf {
     let dir = file.parent().unwrap_or(Path::new(""));
     match file.file_stem().and_then(|stem| stem.to_str()) {
-        Some("mod") | Some("lib") | Some("main") => dir.to_path_buf(),
+        Some("mod") | None => dir.to_path_buf(),
         Some(stem) => dir.join(stem),
-        None => dir.to_path_buf(),
     }
 }
 
