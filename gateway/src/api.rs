@@ -2,7 +2,8 @@
 //! `GET /metrics` (or that on its own listener, [`metrics_router`]); anything else gets an OpenAI-shaped 404
 //! or 405.
 
-use crate::app::{App, IntoStd, Live};
+use crate::app::{App, Live};
+use crate::duration::IntoStd;
 use crate::error::ApiError;
 use crate::request::ChatRequest;
 use axum::Router;
@@ -46,7 +47,7 @@ async fn chat(State(live): State<Arc<Live>>, request: Request) -> Response {
     // The generation in force when the request arrived, to its end.
     let app = live.load();
     // The key first, from the headers alone: an unauthenticated client's body is never read.
-    let who = match crate::auth::authenticate(&app, request.headers()) {
+    let who = match crate::admission::authenticate(&app, request.headers()) {
         Ok(who) => who,
         Err(denied) => return *denied,
     };
@@ -115,7 +116,7 @@ async fn chat(State(live): State<Arc<Live>>, request: Request) -> Response {
                 return client_error(&app, e, key_id, Some(&headers));
             };
             req.scope = scope;
-            match crate::auth::admit(&app, who, req) {
+            match crate::admission::admit(&app, who, req) {
                 Ok((mut req, grant)) => {
                     // `x-routesim-request-id` is trusted only where every caller is the operator's (no client
                     // keys: loopback unless --allow-anonymous); a keyed client's is ignored, so no client can
@@ -161,7 +162,7 @@ fn client_error(app: &App, e: ApiError, key_id: Option<String>, headers: Option<
 async fn models(State(live): State<Arc<Live>>, headers: HeaderMap) -> Response {
     // The generation in force when the request arrived, to its end.
     let app = live.load();
-    let who = match crate::auth::authenticate(&app, &headers) {
+    let who = match crate::admission::authenticate(&app, &headers) {
         Ok(who) => who,
         Err(denied) => return *denied,
     };

@@ -9,12 +9,13 @@
 //! `router_core::Router::adopt_state`), and only then is it swapped in, atomically. What spans
 //! generations (metrics, the request log, client keys, TLS, request ids, the drain) is shared.
 
-use crate::batch::Batches;
+use crate::batch::{BatchHost, Batches};
 use crate::cache::ResponseStore;
 use crate::config::GatewayConfig;
+use crate::duration::IntoStd;
 use crate::metrics::Metrics;
 use crate::reqlog::{LogWriter, RequestLog};
-use crate::routing::RouterPool;
+use crate::router_pool::RouterPool;
 use crate::upstream::Upstreams;
 use router_core::{Endpoint, Nanos, Timeouts};
 use std::sync::Arc;
@@ -234,6 +235,20 @@ impl App {
     }
 }
 
+impl BatchHost for App {
+    fn batches(&self) -> &Batches {
+        &self.batches
+    }
+
+    fn routers(&self) -> &RouterPool {
+        &self.routers
+    }
+
+    fn count_released_batch(&self) {
+        self.metrics.batches.inc();
+    }
+}
+
 /// What every generation shares.
 struct Shared {
     metrics: Arc<Metrics>,
@@ -303,17 +318,5 @@ impl Live {
         old.metrics.rollout.reloaded(false, old.generation);
         tracing::warn!("configuration not reloaded (generation {} stays in force): {e}", old.generation);
         e
-    }
-}
-
-/// Converts router-core durations to std ones.
-pub trait IntoStd {
-    /// As a `std::time::Duration`.
-    fn into_std(self) -> std::time::Duration;
-}
-
-impl IntoStd for router_core::Duration {
-    fn into_std(self) -> std::time::Duration {
-        std::time::Duration::from_nanos(self.nanos())
     }
 }

@@ -5,11 +5,22 @@
 //! A provider's own batch API (OpenAI's `/v1/batches`: upload a file, poll a job) is out of scope: the
 //! batch endpoint is any OpenAI-compatible upstream, typically a cheaper deployment.
 
-use crate::app::App;
+use crate::router_pool::RouterPool;
 use router_core::resilience::BatchTicket;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
+
+/// What holding and releasing batches needs of the configuration generation that serves the requests: its
+/// [`Batches`], its routers (their batchers and clock) and the count of released batches.
+pub trait BatchHost: Send + Sync + 'static {
+    /// The requests held for their batch.
+    fn batches(&self) -> &Batches;
+    /// The routers whose batchers decide the batches.
+    fn routers(&self) -> &RouterPool;
+    /// Counts one released batch.
+    fn count_released_batch(&self);
+}
 
 #[derive(Default)]
 struct Shard {
@@ -37,9 +48,9 @@ impl Batches {
     }
 
     /// Waits until the batch of `ticket` is released (at once if this request completes it).
-    pub async fn hold(&self, app: &std::sync::Arc<App>, shard: usize, ticket: BatchTicket) {
+    pub async fn hold(&self, host: &Arc<impl BatchHost>, shard: usize, ticket: BatchTicket) {
         if ticket.release.is_some() {
-            self.release(app, shard, ticket.batch);
+            self.release(host.as_ref(), shard, ticket.batch);
             return;
         }
         let (tx, rx) = oneshot::channel();
@@ -56,15 +67,15 @@ impl Batches {
             new
         };
         if start_timer {
-            let app = app.clone();
-            let at = app.routers.instant_at(ticket.deadline);
+            let host = host.clone();
+            let at = host.routers().instant_at(ticket.deadline);
             tokio::spawn(async move {
                 tokio::time::sleep_until(at.into()).await;
-                let now = app.now();
-                if let Some((batch, _)) = app.routers.with(shard, |r| r.poll_batch(now)) {
-                    app.batches.release(&app, shard, batch);
+                let now = host.routers().now();
+                if let Some((batch, _)) = host.routers().with(shard, |r| r.poll_batch(now)) {
+                    host.batches().release(host.as_ref(), shard, batch);
                 }
-                app.batches.lock(shard).timers.retain(|&b| b != ticket.batch);
+                host.batches().lock(shard).timers.retain(|&b| b != ticket.batch);
             });
         }
         // A dropped sender (never: release always sends) also ends the wait.
@@ -72,24 +83,24 @@ impl Batches {
     }
 
     /// Releases batch `batch` of `shard` (and any older one still held).
-    pub fn release(&self, app: &App, shard: usize, batch: u64) {
+    pub fn release(&self, host: &impl BatchHost, shard: usize, batch: u64) {
         let senders: Vec<_> = {
             let mut s = self.lock(shard);
             s.released_below = s.released_below.max(batch + 1);
             let done: Vec<u64> = s.waiting.keys().copied().filter(|&b| b <= batch).collect();
             done.into_iter().flat_map(|b| s.waiting.remove(&b).unwrap_or_default()).collect()
         };
-        app.metrics.batches.inc();
+        host.count_released_batch();
         for tx in senders {
             let _ = tx.send(());
         }
     }
 
     /// Releases every open batch now (the drain at shutdown): the batcher's deadline is treated as passed.
-    pub fn release_all(&self, app: &App) {
+    pub fn release_all(&self, host: &impl BatchHost) {
         for shard in 0..self.shards.len() {
-            if let Some((batch, _)) = app.routers.with(shard, |r| r.poll_batch(router_core::Nanos::MAX)) {
-                self.release(app, shard, batch);
+            if let Some((batch, _)) = host.routers().with(shard, |r| r.poll_batch(router_core::Nanos::MAX)) {
+                self.release(host, shard, batch);
             }
         }
     }

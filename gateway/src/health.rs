@@ -3,7 +3,8 @@
 //! feed router-core's `on_health` (an unhealthy endpoint is filtered out until it passes again) and the
 //! `routesim_gateway_endpoint_healthy` gauge.
 
-use crate::app::{App, IntoStd, Live};
+use crate::app::{App, Live};
+use crate::duration::IntoStd;
 use router_core::EndpointIdx;
 use std::sync::Arc;
 use tokio::sync::watch;

@@ -72,7 +72,7 @@ pub struct OpsMetrics {
     /// End-to-end latency of failed requests, by final status (index: position in [`FAILED_STATUSES`]).
     pub failed_latency: [prometheus_client::metrics::histogram::Histogram; 6],
     /// The access state whose keys `/metrics` reports (set once it is built).
-    pub access: Arc<OnceLock<Arc<crate::auth::Access>>>,
+    pub access: Arc<OnceLock<Arc<dyn KeyFigures>>>,
 }
 
 impl OpsMetrics {
@@ -181,18 +181,47 @@ struct KeyPeriodLabel {
     period: &'static str,
 }
 
+/// The client keys' figures at each scrape ([`crate::auth::Access`] gives them).
+pub trait KeyFigures: std::fmt::Debug + Send + Sync {
+    /// The figures of every key in force now, sorted by id.
+    fn key_figures(&self) -> Vec<KeySnapshot>;
+}
+
+/// One key's figures for `/metrics`: requests, spend in the current UTC day and month, budgets, load.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeySnapshot {
+    /// The key's id.
+    pub id: String,
+    /// Requests admitted since start.
+    pub admitted: u64,
+    /// Requests denied since start (by a limit, a budget, the model list, revocation or expiry).
+    pub denied: u64,
+    /// Requests in flight.
+    pub in_flight: u32,
+    /// Spend today (UTC), USD.
+    pub day_usd: f64,
+    /// Spend this month (UTC), USD.
+    pub month_usd: f64,
+    /// The daily budget, if any.
+    pub daily_budget_usd: Option<f64>,
+    /// The monthly budget, if any.
+    pub monthly_budget_usd: Option<f64>,
+    /// Tokens in the TPM window now (reserved and used).
+    pub window_tokens: u64,
+}
+
 /// Per-key series, read from the access state at each scrape (keys come and go with reloads): requests
 /// admitted and denied, spend and budget left in the current UTC day and month, requests in flight and
 /// tokens in the TPM window. Every key in force has every series (zero included) from the start.
 #[derive(Debug)]
 struct KeyCollector {
-    access: Arc<OnceLock<Arc<crate::auth::Access>>>,
+    access: Arc<OnceLock<Arc<dyn KeyFigures>>>,
 }
 
 impl Collector for KeyCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let Some(access) = self.access.get() else { return Ok(()) };
-        let keys = access.snapshot(crate::auth::wall_nanos());
+        let keys = access.key_figures();
         let label = |id: &str| KeyLabel { key: id.to_string() };
         {
             let mut e = encoder.encode_descriptor(

@@ -12,7 +12,7 @@
 //! call, gives the router the attempt back as an `other` failure and is logged as cancelled.
 
 use crate::app::App;
-use crate::app::IntoStd;
+use crate::duration::IntoStd;
 use crate::error::ApiError;
 use crate::metrics::Status;
 use crate::reqlog::LogRow;
@@ -26,143 +26,11 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use router_core::{
-    Attempts, ConfigError, Decision, EndpointIdx, ErrorClass, Nanos, NextAttempt, Outcome, RequestInfo, Router,
-    RouterConfig, Scope, Timeouts, state::Circuit,
+    Attempts, Decision, EndpointIdx, ErrorClass, Nanos, NextAttempt, Outcome, RequestInfo, Scope, Timeouts,
+    state::Circuit,
 };
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
-
-/// The routers behind their locks, and the monotonic clock they are fed: the served policy's (the control
-/// arm), the canary policy's when `[rollout]` has one (as many shards each), and one router per shadow
-/// policy (fed by every shard).
-pub struct RouterPool {
-    /// `arms[0]`: control; `arms[1]`: canary.
-    arms: Vec<Vec<Mutex<Router>>>,
-    /// Shadow routers, in `[rollout] shadow` order, with their policy names.
-    shadows: Vec<(String, Mutex<Router>)>,
-    epoch: Instant,
-}
-
-impl RouterPool {
-    /// `n` routers built from `cfg` (1 = one router behind one mutex).
-    pub fn new(cfg: &RouterConfig, n: usize) -> Result<RouterPool, ConfigError> {
-        Self::with_rollout(cfg, n, &crate::rollout::Rollout::default())
-    }
-
-    /// `n` routers of `cfg` and, for `rollout`, `n` of the canary policy and one per shadow policy.
-    pub fn with_rollout(
-        cfg: &RouterConfig,
-        n: usize,
-        rollout: &crate::rollout::Rollout,
-    ) -> Result<RouterPool, ConfigError> {
-        let build = |c: &RouterConfig| {
-            (0..n.max(1)).map(|_| Router::new(c).map(Mutex::new)).collect::<Result<Vec<_>, ConfigError>>()
-        };
-        let mut arms: Vec<Vec<Mutex<Router>>> = vec![build(cfg)?];
-        if let Some(c) = &rollout.canary {
-            arms.push(build(&c.router)?);
-        }
-        let shadows = rollout
-            .shadows
-            .iter()
-            .map(|c| Ok((c.policy.name.clone(), Mutex::new(Router::new(c)?))))
-            .collect::<Result<_, ConfigError>>()?;
-        Ok(RouterPool { arms, shadows, epoch: Instant::now() })
-    }
-
-    /// The pool of a reloaded configuration: same clock and shard count; each new router adopts the state
-    /// of the endpoints it keeps (by id, see `Router::adopt_state`) from its counterpart here: control
-    /// shard `i` from control shard `i`, canary shard `i` from canary shard `i` (control's when there was
-    /// no canary), a shadow from the shadow of the same name (control shard 0's when it is new).
-    pub fn successor(&self, cfg: &RouterConfig, rollout: &crate::rollout::Rollout) -> Result<RouterPool, ConfigError> {
-        let mut next = Self::with_rollout(cfg, self.len(), rollout)?;
-        next.epoch = self.epoch;
-        // Each old router is locked only while its state is copied.
-        fn lock(m: &Mutex<Router>) -> std::sync::MutexGuard<'_, Router> {
-            m.lock().unwrap_or_else(|p| p.into_inner())
-        }
-        for (a, arm) in next.arms.iter_mut().enumerate() {
-            let from = self.arms.get(a).unwrap_or(&self.arms[0]);
-            for (i, m) in arm.iter_mut().enumerate() {
-                let new = m.get_mut().unwrap_or_else(|p| p.into_inner());
-                new.adopt_state(&lock(&from[i]));
-            }
-        }
-        for (name, m) in next.shadows.iter_mut() {
-            let new = m.get_mut().unwrap_or_else(|p| p.into_inner());
-            match self.shadows.iter().find(|(n, _)| n == name) {
-                Some((_, old)) => new.adopt_state(&lock(old)),
-                None => new.adopt_state(&lock(&self.arms[0][0])),
-            };
-        }
-        Ok(next)
-    }
-
-    /// Nanoseconds since the pool was built.
-    pub fn now(&self) -> Nanos {
-        self.epoch.elapsed().as_nanos() as Nanos
-    }
-
-    /// The instant of router time `t`.
-    pub fn instant_at(&self, t: Nanos) -> Instant {
-        self.epoch + Duration::from_nanos(t)
-    }
-
-    /// Number of routers per arm.
-    pub fn len(&self) -> usize {
-        self.arms[0].len()
-    }
-
-    /// Whether there are no routers (never: there is at least one).
-    pub fn is_empty(&self) -> bool {
-        self.arms[0].is_empty()
-    }
-
-    /// The router that serves request `id`.
-    pub fn shard_of(&self, id: u64) -> usize {
-        (id % self.arms[0].len() as u64) as usize
-    }
-
-    /// Calls `f` with the control arm's router `shard` locked. Never hold it across an await: `f` is
-    /// synchronous.
-    pub fn with<R>(&self, shard: usize, f: impl FnOnce(&mut Router) -> R) -> R {
-        self.with_arm(0, shard, f)
-    }
-
-    /// Calls `f` with router `shard` of arm `arm` (0 control, 1 canary) locked.
-    pub fn with_arm<R>(&self, arm: usize, shard: usize, f: impl FnOnce(&mut Router) -> R) -> R {
-        let mut g = self.arms[arm][shard].lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut g)
-    }
-
-    /// Calls `f` on every serving router (every shard of every arm) in turn, with its arm and shard.
-    pub fn each(&self, mut f: impl FnMut(usize, usize, &mut Router)) {
-        for (a, arm) in self.arms.iter().enumerate() {
-            for (i, m) in arm.iter().enumerate() {
-                let mut g = m.lock().unwrap_or_else(|p| p.into_inner());
-                f(a, i, &mut g);
-            }
-        }
-    }
-
-    /// Number of shadow routers.
-    pub fn shadows(&self) -> usize {
-        self.shadows.len()
-    }
-
-    /// Calls `f` on every shadow router in turn, with its index and policy name.
-    pub fn each_shadow(&self, mut f: impl FnMut(usize, &str, &mut Router)) {
-        for (i, (name, m)) in self.shadows.iter().enumerate() {
-            let mut g = m.lock().unwrap_or_else(|p| p.into_inner());
-            f(i, name, &mut g);
-        }
-    }
-
-    /// The name of the policy of arm `arm`.
-    pub fn policy_name(&self, arm: usize) -> String {
-        self.with_arm(arm, 0, |r| r.name().to_string())
-    }
-}
 
 /// A successful attempt.
 enum AttemptOk {

@@ -3,8 +3,9 @@
 //! usage store flushes), drain on shutdown, flush the usage store and the request log. Tests and benchmarks start one
 //! in-process on `127.0.0.1:0`.
 
-use crate::app::{App, IntoStd, Live};
+use crate::app::{App, Live};
 use crate::config::GatewayConfig;
+use crate::duration::IntoStd;
 use crate::shutdown::Trigger;
 use axum::serve::ListenerExt;
 use std::net::SocketAddr;

@@ -1,9 +1,10 @@
 //! Access control: client keys, per-key limits and budgets, and the audit of denied requests.
 //!
-//! A request is checked in two steps around body parsing: [`authenticate`] (the `Authorization: Bearer`
-//! secret: missing, unknown, wrong, revoked, expired) before the body is read, so an unauthenticated
-//! client learns nothing about the API; then [`admit`] (the model allowed, then the key's
-//! [`router_core::KeyMeter`]: budgets, concurrency, RPM, TPM). An admitted request carries a [`Grant`]
+//! A request is checked in two steps around body parsing (see [`crate::admission`], which answers and logs
+//! the denials): [`Access::authenticate`] (the `Authorization: Bearer` secret: missing, unknown, wrong,
+//! revoked, expired) before the body is read, so an unauthenticated client learns nothing about the API;
+//! then the model allowed and [`Access::admit`] (the key's [`router_core::KeyMeter`]: budgets, concurrency,
+//! RPM, TPM). An admitted request carries a [`Grant`]
 //! that gives the key its concurrency back and charges its tokens and cost (priced with the endpoint's
 //! prices, as in the simulator) when the request ends. The key's `metadata` (team, plan, ...) is merged
 //! into the request's routing metadata, so router-core's conditional and tier rules see it, and its
@@ -22,14 +23,12 @@ pub mod keys;
 pub mod manage;
 pub mod store;
 
-use crate::app::App;
 use crate::config::ConfigError;
 use crate::error::ApiError;
-use crate::reqlog::LogRow;
+use crate::ops::{KeyFigures, KeySnapshot};
 use crate::request::ChatRequest;
 use arc_swap::ArcSwap;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use keys::{KeyEntry, KeyFile, StoredHash};
 use prometheus_client::metrics::counter::Counter;
 use router_core::{Admission, DenyReason, KeyMeter, MetaValue, Nanos};
@@ -169,29 +168,6 @@ pub struct Access {
     denied: [Counter; 10],
     /// Requests admitted and denied per key id, for `/metrics`.
     counts: Mutex<HashMap<String, [u64; 2]>>,
-}
-
-/// One key's figures for `/metrics`: requests, spend in the current UTC day and month, budgets, load.
-#[derive(Clone, Debug, PartialEq)]
-pub struct KeySnapshot {
-    /// The key's id.
-    pub id: String,
-    /// Requests admitted since start.
-    pub admitted: u64,
-    /// Requests denied since start (by a limit, a budget, the model list, revocation or expiry).
-    pub denied: u64,
-    /// Requests in flight.
-    pub in_flight: u32,
-    /// Spend today (UTC), USD.
-    pub day_usd: f64,
-    /// Spend this month (UTC), USD.
-    pub month_usd: f64,
-    /// The daily budget, if any.
-    pub daily_budget_usd: Option<f64>,
-    /// The monthly budget, if any.
-    pub monthly_budget_usd: Option<f64>,
-    /// Tokens in the TPM window now (reserved and used).
-    pub window_tokens: u64,
 }
 
 impl std::fmt::Debug for Access {
@@ -436,6 +412,12 @@ impl Access {
     }
 }
 
+impl KeyFigures for Access {
+    fn key_figures(&self) -> Vec<KeySnapshot> {
+        self.snapshot(wall_nanos())
+    }
+}
+
 /// An admitted request's hold on its key: the concurrency slot and the reserved tokens. Settled with the
 /// request's usage and cost when it ends; dropped unsettled, it frees the slot and charges nothing.
 pub struct Grant {
@@ -536,63 +518,4 @@ pub fn denial_error(reason: DenyReason, retry_after: Option<Nanos>) -> ApiError 
     let mut e = ApiError::new(status, kind, code, message);
     e.retry_after = retry_after.map(|n| n.div_ceil(1_000_000_000).max(1));
     e
-}
-
-/// Counts, logs and answers a denial. `req` is the parsed request when there is one.
-fn deny(
-    app: &App,
-    reason: DenyReason,
-    key_id: Option<String>,
-    retry_after: Option<Nanos>,
-    req: Option<&ChatRequest>,
-) -> Response {
-    app.access.count_denied(reason);
-    if let Some(id) = &key_id {
-        app.access.count_key_denied(id);
-    }
-    let e = denial_error(reason, retry_after);
-    let arrival = app.now();
-    let wall = app.started_wall + std::time::Duration::from_nanos(arrival);
-    app.log.record(LogRow {
-        request_id: app.next_id(),
-        arrival_s: arrival as f64 / 1e9,
-        time_unix_s: wall.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0),
-        class: req.and_then(|r| r.info.task_class.clone()).unwrap_or_else(|| "default".into()),
-        input_tokens: req.map_or(0, |r| r.info.input_tokens),
-        status: "rejected",
-        deferrable: req.is_some_and(|r| r.info.deferrable),
-        output_known: req.is_some_and(|r| r.info.expected_output_tokens.is_some()),
-        http_status: e.status.as_u16(),
-        streaming: req.is_some_and(|r| r.stream),
-        key_id,
-        denied: Some(reason.name()),
-        ..LogRow::default()
-    });
-    e.into_response()
-}
-
-/// Step one, before the body is read: who is asking. A failure is counted, logged and answered (the
-/// answer is boxed: a response is large and this is the rare path).
-pub fn authenticate(app: &App, headers: &HeaderMap) -> Result<Identity, Box<Response>> {
-    app.access.authenticate(headers, wall_nanos()).map_err(|(reason, id)| Box::new(deny(app, reason, id, None, None)))
-}
-
-/// Step two, after parsing: the model and the key's limits and budgets. Returns the request (with the
-/// key's metadata merged in) and its grant (none when anonymous).
-pub fn admit(app: &App, who: Identity, mut req: ChatRequest) -> Result<(ChatRequest, Option<Grant>), Box<Response>> {
-    match who {
-        Identity::Anonymous => Ok((req, None)),
-        Identity::Key(key) => {
-            // The key's `models` limit the endpoints that may answer (see `crate::models`).
-            req.scope.excluded = req.scope.excluded.union(app.models.excluded_by_key(&key.entry.models));
-            if !app.models.any_left(&req.scope) {
-                let id = Some(key.entry.id.clone());
-                return Err(Box::new(deny(app, DenyReason::NotAllowed, id, None, Some(&req))));
-            }
-            match app.access.admit(&key, &mut req, wall_nanos()) {
-                Ok(g) => Ok((req, Some(g))),
-                Err((reason, retry)) => Err(Box::new(deny(app, reason, Some(key.entry.id.clone()), retry, Some(&req)))),
-            }
-        }
-    }
 }

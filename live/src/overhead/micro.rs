@@ -4,7 +4,7 @@
 
 use router_core::{Decision, Outcome, RequestInfo, Router};
 use routesim_gateway::GatewayConfig;
-use routesim_gateway::routing::RouterPool;
+use routesim_gateway::router_pool::RouterPool;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::{Arc, Mutex};

@@ -1,0 +1,67 @@
+//! The workspace as cargo sees it: its crates (each library and binary target of each member) and a package's
+//! normal dependencies, read through the `cargo` that runs the tests (offline, from the lock file).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// One crate of the workspace: a library or binary target of a member package.
+#[derive(Debug)]
+pub struct Crate {
+    /// `package` for a library, `package (bin name)` for a binary.
+    pub name: String,
+    /// Its root source file (`src/lib.rs`, `src/main.rs`, ...).
+    pub root: PathBuf,
+}
+
+/// The workspace root: the directory above this package's manifest.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the package lies in the workspace").to_path_buf()
+}
+
+/// Runs the `cargo` that runs the tests (or the one on `PATH`) in the workspace root and returns its stdout.
+fn cargo(args: &[&str]) -> String {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let output = Command::new(&cargo)
+        .args(args)
+        .args(["--locked", "--offline"])
+        .current_dir(root())
+        .output()
+        .unwrap_or_else(|error| panic!("running {cargo}: {error}"));
+    assert!(output.status.success(), "cargo {args:?} failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).expect("cargo prints UTF-8")
+}
+
+/// Every library and binary crate of every workspace member, in member order.
+pub fn crates() -> Vec<Crate> {
+    let metadata: serde_json::Value =
+        serde_json::from_str(&cargo(&["metadata", "--format-version", "1", "--no-deps"])).expect("cargo metadata");
+    let mut crates = Vec::new();
+    for package in metadata["packages"].as_array().expect("packages") {
+        let package_name = package["name"].as_str().expect("package name");
+        for target in package["targets"].as_array().expect("targets") {
+            let kinds: Vec<&str> =
+                target["kind"].as_array().expect("kinds").iter().filter_map(|kind| kind.as_str()).collect();
+            let name = if kinds.iter().any(|kind| matches!(*kind, "lib" | "rlib" | "proc-macro")) {
+                package_name.to_string()
+            } else if kinds.contains(&"bin") {
+                format!("{package_name} (bin {})", target["name"].as_str().expect("target name"))
+            } else {
+                continue; // tests, examples and benches are no part of the crates' architecture
+            };
+            crates.push(Crate { name, root: PathBuf::from(target["src_path"].as_str().expect("src_path")) });
+        }
+    }
+    crates
+}
+
+/// The packages `package` depends on through normal dependencies, directly or not, for the host (what
+/// `cargo tree -p PACKAGE -e normal` lists), by name.
+pub fn normal_dependencies(package: &str) -> Vec<String> {
+    let tree = cargo(&["tree", "-p", package, "-e", "normal", "--prefix", "none", "--format", "{p}"]);
+    let mut names: Vec<String> =
+        tree.lines().filter_map(|line| line.split_whitespace().next()).map(str::to_string).collect();
+    names.sort();
+    names.dedup();
+    names.retain(|name| name != package);
+    names
+}
