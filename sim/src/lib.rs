@@ -11,6 +11,7 @@ pub mod keys;
 pub mod live;
 pub mod logs;
 pub mod metrics;
+pub mod params;
 pub mod provider;
 pub mod report;
 pub mod rng;

@@ -12,10 +12,11 @@
 //! construction `decide` and the feedback calls do not allocate (the response cache, when enabled,
 //! allocates its table up front).
 //!
-//! Where each part lives: [`build`] validates a [`RouterConfig`](crate::RouterConfig) and compiles it, step by
-//! step ([`Router::new`]); [`decide`] answers new requests; [`feedback`] takes the outcomes; [`attempts`] the
-//! retry after a failure, with LiteLLM's order in [`group_retry`] and Portkey's in [`target_retry`];
-//! [`cooldown`] and [`compat`] the LiteLLM compat state; [`adopt`] the hand-over of state on a reload.
+//! Where each part lives (files of `router/`): `build/` validates a [`RouterConfig`](crate::RouterConfig) and
+//! compiles it, step by step ([`Router::new`]); `decide.rs` answers new requests; `feedback.rs` takes the
+//! outcomes; `attempts.rs` the retry after a failure, with LiteLLM's order in `group_retry.rs` and Portkey's in
+//! `target_retry.rs`; `cooldown.rs` and `compat.rs` the LiteLLM compat state; `adopt.rs` the hand-over of state
+//! on a reload.
 
 mod adopt;
 mod attempts;
@@ -27,6 +28,7 @@ mod feedback;
 mod group_retry;
 mod target_retry;
 
+pub use crate::model::MAX_ENDPOINTS;
 pub use attempts::{Attempts, GiveUpReason, GroupStage, NextAttempt};
 pub use build::{MAX_GROUP_DEPTH, MAX_GROUPS};
 pub use decide::{Chooser, Decision, RejectReason, Scope};
@@ -40,9 +42,6 @@ use compat::CompatTracking;
 use cooldown::Cooldown;
 use group_retry::GroupRetry;
 use target_retry::TargetRetry;
-
-/// Most endpoints one router can hold.
-pub const MAX_ENDPOINTS: usize = 256;
 
 /// Per-attempt timeouts a policy sets (see [`Router::timeouts`]); `None` = the caller's default.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

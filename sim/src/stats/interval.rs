@@ -109,8 +109,16 @@ pub fn student_t_quantile(prob: f64, dof: f64) -> Option<f64> {
     q.is_finite().then_some(q)
 }
 
+impl RunningStats {
+    /// The mean with a 95% Student-t interval, treating the observations as independent (use
+    /// [`super::batch_means_ci`] for an autocorrelated series from one run).
+    pub fn ci95(&self) -> Interval {
+        interval_from_stats(self, 0.95)
+    }
+}
+
 /// Interval from running moments: `mean ± t_{(1+level)/2, n-1} * s / sqrt(n)`.
-pub(super) fn interval_from_stats(stats: &RunningStats, confidence: f64) -> Interval {
+fn interval_from_stats(stats: &RunningStats, confidence: f64) -> Interval {
     let n = stats.count() as usize;
     let non_finite = stats.non_finite() as usize;
     let Some(mean) = stats.mean() else {
@@ -183,6 +191,14 @@ pub fn paired_diff_ci(a: &[f64], b: &[f64], confidence: f64) -> Result<Interval,
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn ci95_matches_mean_ci95() {
+        let xs = [3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0];
+        let a = RunningStats::from_slice(&xs).ci95();
+        let b = mean_ci95(&xs);
+        assert_eq!(a, b);
+    }
 
     #[test]
     fn t_quantile_matches_tables() {

@@ -2,8 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Interval;
-
 /// Running count, mean, variance, minimum and maximum of a stream of `f64`.
 ///
 /// Uses Welford's update (`delta = x - mean; mean += delta / n; m2 += delta * (x - mean)`), which
@@ -123,12 +121,6 @@ impl RunningStats {
     pub fn max(&self) -> Option<f64> {
         (self.n > 0).then_some(self.max)
     }
-
-    /// The mean with a 95% Student-t interval, treating the observations as independent (use
-    /// [`super::batch_means_ci`] for an autocorrelated series from one run).
-    pub fn ci95(&self) -> Interval {
-        super::interval::interval_from_stats(self, 0.95)
-    }
 }
 
 impl Extend<f64> for RunningStats {
@@ -189,14 +181,6 @@ mod tests {
         let mut empty = RunningStats::from_slice(&[f64::NAN]);
         empty.merge(&RunningStats::from_slice(&[5.0]));
         assert_eq!((empty.count(), empty.non_finite(), empty.mean()), (1, 1, Some(5.0)));
-    }
-
-    #[test]
-    fn ci95_matches_mean_ci95() {
-        let xs = [3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0];
-        let a = RunningStats::from_slice(&xs).ci95();
-        let b = super::super::mean_ci95(&xs);
-        assert_eq!(a, b);
     }
 
     proptest! {

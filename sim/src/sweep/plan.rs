@@ -10,9 +10,9 @@
 
 use super::config::{SweepConfig, SweepParam, value_number};
 use crate::commands::load::expected_requests;
+use crate::params::{Param, Value};
 use crate::scenario::diag::{ScenarioError, nearest};
 use crate::scenario::{Compiled, Overrides, Scenario};
-use crate::tune::space::{Param, Value};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 

@@ -1,11 +1,10 @@
 //! Compiling each policy spec into its [`Policy`]: its targets and its kind's own settings.
 
-use super::super::MAX_ENDPOINTS;
 use super::graph::PolicyGraph;
 use super::names::Names;
 use crate::condition::Condition;
 use crate::config::{ConfigError, PolicyKind, PolicySpec, TargetSpec, check_range};
-use crate::model::{Endpoint, EndpointIdx};
+use crate::model::{Endpoint, EndpointIdx, MAX_ENDPOINTS};
 use crate::policy::compat::litellm;
 use crate::policy::{
     Conditional, CostBased, FallbackChain, Hybrid, LatencyBased, LeastOutstanding, Policy, PolicyIdx, PowerOfTwo,

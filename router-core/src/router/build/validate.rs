@@ -1,8 +1,7 @@
 //! Checks of the plain settings: the endpoints, the tracking (averages, windows, circuit) and the retry policy.
 
-use super::super::MAX_ENDPOINTS;
 use crate::config::{ConfigError, RetryConfig, check_range};
-use crate::model::Endpoint;
+use crate::model::{Endpoint, MAX_ENDPOINTS};
 use crate::state::TrackingConfig;
 
 /// Checks the endpoint list: not empty, at most [`MAX_ENDPOINTS`], unique non-empty ids, non-negative weights
