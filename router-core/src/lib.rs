@@ -48,8 +48,8 @@ pub use config::{
 pub use duration::Duration;
 pub use model::*;
 pub use router::{
-    Attempts, Chooser, Decision, GiveUpReason, MAX_ENDPOINTS, MAX_GROUP_DEPTH, MAX_GROUPS, NextAttempt, RejectReason,
-    Router, Scope, Timeouts,
+    Attempts, Chooser, Decision, GiveUpReason, MAX_GROUP_DEPTH, MAX_GROUPS, NextAttempt, RejectReason, Router, Scope,
+    Timeouts,
 };
 pub use state::{CircuitConfig, EmaConfig, TrackingConfig};
 pub use upstream::{UpstreamAuth, UpstreamConfig};

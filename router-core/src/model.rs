@@ -35,6 +35,9 @@ pub fn nanos_to_secs(n: Nanos) -> f64 {
     n as f64 / NANOS_PER_SEC as f64
 }
 
+/// Most endpoints one router can hold (and most targets of one policy).
+pub const MAX_ENDPOINTS: usize = 256;
+
 /// Dense index of an endpoint inside one [`crate::Router`], in the order of its configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct EndpointIdx(pub u16);

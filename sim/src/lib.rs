@@ -13,6 +13,7 @@ pub mod import;
 pub mod keys;
 pub mod logs;
 pub mod metrics;
+pub mod params;
 pub mod peer_gateway;
 pub mod progress;
 pub mod provider;

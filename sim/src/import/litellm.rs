@@ -210,19 +210,89 @@ const ROUTER_NOT_MODELLED: [&str; 10] = [
 const PARAMS_NOT_MODELLED: [&str; 4] = ["region_name", "max_budget", "budget_duration", "model_group_affinity"];
 const SETTINGS_NOT_MODELLED: [&str; 3] = ["default_fallbacks", "model_alias_map", "enable_tag_filtering"];
 
-/// Reads a LiteLLM proxy config.
+/// Reads a LiteLLM proxy config: each section in turn, in the order its errors and notes are reported.
 pub fn import(file: &Path, text: &str) -> Result<Imported, ImportError> {
     let cfg: Config = parse_yaml(file, text)?;
-    let err = |path: &str, msg: String| ImportError::at(file, text, path, msg);
-    let mut warnings = Vec::new();
-    let mut assumptions = Vec::new();
-    let mut approximations = Vec::new();
+    let (rs, ls) = (&cfg.router_settings, &cfg.litellm_settings);
+    let mut r = Reader { file, text, warnings: Vec::new(), assumptions: Vec::new(), approximations: Vec::new() };
+    r.unknown_keys(&cfg)?;
+    if cfg.model_list.is_empty() {
+        return Err(r.err("model_list", "expected at least one deployment in `model_list`".into()));
+    }
+    let strategy = r.routing_strategy(rs)?;
+    let model_groups = r.model_groups(&cfg.model_list)?;
+    let endpoints = r.deployments(&cfg, &model_groups);
+    let (groups, balancing) = r.group_policies(&cfg, &strategy, &model_groups, &endpoints)?;
+    let mut root = root_policy(&strategy, &model_groups);
+    let fallbacks = r.fallbacks(rs, ls, &model_groups)?;
+    r.unmodelled_fallbacks(rs, ls);
+    r.retries(rs, ls, fallbacks, &mut root)?;
+    r.cooldowns(rs, &model_groups, &endpoints, &mut root)?;
+    timeouts(rs, ls, &mut root);
+    r.pre_call_checks(rs);
+    r.cache(ls, &mut root);
+    let classes = model_groups
+        .order
+        .iter()
+        .map(|m| ClassDraft {
+            name: slug(m),
+            metadata: BTreeMap::from([("model".to_string(), crate::import::scenario::toml_str(m))]),
+        })
+        .collect();
+    r.assumptions
+        .push("requests stream (`stream: true`), which latency-based routing scores by time to first token".into());
+    Ok(Imported {
+        gateway: "LiteLLM",
+        file: file.to_path_buf(),
+        endpoints,
+        policy: root,
+        groups,
+        balancing,
+        classes,
+        streaming: true,
+        warnings: r.warnings,
+        assumptions: r.assumptions,
+        approximations: r.approximations,
+    })
+}
 
-    // Unknown keys: routing ones are errors, the rest warnings.
-    let mut check_unknown = |section: &str, other: &BTreeMap<String, Value>, routing: &[&str]| {
+/// The config being read (for errors with their line) and what the import notes about it.
+struct Reader<'a> {
+    file: &'a Path,
+    text: &'a str,
+    warnings: Vec<String>,
+    assumptions: Vec<String>,
+    approximations: Vec<String>,
+}
+
+/// The model groups of `model_list`, in config order: their names, their deployments (indices into
+/// `model_list`) and the group policy name of each.
+struct ModelGroups {
+    /// Model names, in order of first appearance.
+    order: Vec<String>,
+    /// Model name -> the indices of its deployments.
+    members: BTreeMap<String, Vec<usize>>,
+    /// Model name -> its group policy's name.
+    names: BTreeMap<String, String>,
+}
+
+impl Reader<'_> {
+    /// An error at key `path` of the config.
+    fn err(&self, path: &str, msg: String) -> ImportError {
+        ImportError::at(self.file, self.text, path, msg)
+    }
+
+    /// Unknown keys of one section (`section` is its path with a trailing `.`): one that changes routing
+    /// (`routing`) is an error, the others a warning.
+    fn check_unknown(
+        &mut self,
+        section: &str,
+        other: &BTreeMap<String, Value>,
+        routing: &[&str],
+    ) -> Result<(), ImportError> {
         let bad: Vec<&String> = other.keys().filter(|k| routing.contains(&k.as_str())).collect();
         if let Some(k) = bad.first() {
-            return Err(err(
+            return Err(self.err(
                 &format!("{section}{k}"),
                 format!(
                     "`{k}` changes routing but routesim does not model it (not modelled here: {}); remove it to \
@@ -233,241 +303,301 @@ pub fn import(file: &Path, text: &str) -> Result<Imported, ImportError> {
         }
         let rest: Vec<String> = other.keys().map(|k| format!("{section}{k}")).collect();
         if !rest.is_empty() {
-            warnings.push(rest.join(", "));
+            self.warnings.push(rest.join(", "));
         }
         Ok(())
-    };
-    check_unknown("", &cfg.other, &[])?;
-    check_unknown("router_settings.", &cfg.router_settings.other, &ROUTER_NOT_MODELLED)?;
-    check_unknown("litellm_settings.", &cfg.litellm_settings.other, &SETTINGS_NOT_MODELLED)?;
-    for (i, d) in cfg.model_list.iter().enumerate() {
-        check_unknown(&format!("model_list[{i}]."), &d.other, &[])?;
-        check_unknown(&format!("model_list[{i}].litellm_params."), &d.litellm_params.other, &PARAMS_NOT_MODELLED)?;
-        check_unknown(&format!("model_list[{i}].model_info."), &d.model_info.other, &[])?;
-    }
-    if let Some(cp) = &cfg.litellm_settings.cache_params {
-        check_unknown("litellm_settings.cache_params.", &cp.other, &["mode", "namespace"])?;
-    }
-    if cfg.model_list.is_empty() {
-        return Err(err("model_list", "expected at least one deployment in `model_list`".into()));
     }
 
-    let rs = &cfg.router_settings;
-    let ls = &cfg.litellm_settings;
-    let strategy = rs.routing_strategy.clone().unwrap_or_else(|| "simple-shuffle".into());
-    if !STRATEGIES.contains(&strategy.as_str()) {
-        return Err(err(
-            "router_settings.routing_strategy",
-            format!("unknown or unsupported routing strategy `{strategy}`: expected one of {}", STRATEGIES.join(", ")),
-        ));
-    }
-    if strategy == "simple-shuffle" && rs.routing_strategy.is_none() {
-        assumptions.push("routing_strategy unset: LiteLLM's default `simple-shuffle`".into());
-    }
-    let args = rs.routing_strategy_args.as_ref();
-    if args.is_some() && strategy != "latency-based-routing" {
-        warnings.push(format!(
-            "router_settings.routing_strategy_args (used by latency-based-routing only, not `{strategy}`)"
-        ));
+    /// The unknown keys of every section: the top level, `router_settings`, `litellm_settings`, each
+    /// `model_list` entry with its `litellm_params` and `model_info`, `litellm_settings.cache_params`.
+    fn unknown_keys(&mut self, cfg: &Config) -> Result<(), ImportError> {
+        self.check_unknown("", &cfg.other, &[])?;
+        self.check_unknown("router_settings.", &cfg.router_settings.other, &ROUTER_NOT_MODELLED)?;
+        self.check_unknown("litellm_settings.", &cfg.litellm_settings.other, &SETTINGS_NOT_MODELLED)?;
+        for (i, d) in cfg.model_list.iter().enumerate() {
+            self.check_unknown(&format!("model_list[{i}]."), &d.other, &[])?;
+            self.check_unknown(
+                &format!("model_list[{i}].litellm_params."),
+                &d.litellm_params.other,
+                &PARAMS_NOT_MODELLED,
+            )?;
+            self.check_unknown(&format!("model_list[{i}].model_info."), &d.model_info.other, &[])?;
+        }
+        if let Some(cp) = &cfg.litellm_settings.cache_params {
+            self.check_unknown("litellm_settings.cache_params.", &cp.other, &["mode", "namespace"])?;
+        }
+        Ok(())
     }
 
-    // Endpoints, by model group in config order.
-    let mut group_order: Vec<String> = Vec::new();
-    let mut members: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for (i, d) in cfg.model_list.iter().enumerate() {
-        if d.model_name.trim().is_empty() {
-            return Err(err(&format!("model_list[{i}].model_name"), "expected a non-empty model_name".into()));
-        }
-        if !members.contains_key(&d.model_name) {
-            group_order.push(d.model_name.clone());
-        }
-        members.entry(d.model_name.clone()).or_default().push(i);
-    }
-    let group_names: BTreeMap<String, String> = group_order.iter().map(|m| (m.clone(), slug(m))).collect();
-    let mut endpoints: Vec<EndpointDraft> = Vec::new();
-    let mut ids = Vec::new();
-    for (i, d) in cfg.model_list.iter().enumerate() {
-        let p = &d.litellm_params;
-        let group = &members[&d.model_name];
-        let k = group.iter().position(|&j| j == i).unwrap_or(0) + 1;
-        let mut id = match &d.model_info.id {
-            Some(x) => slug(x),
-            None => format!("{}-{k}", slug(&d.model_name)),
-        };
-        while ids.contains(&id) || group_names.values().any(|g| g == &id) {
-            id.push('x');
-        }
-        ids.push(id.clone());
-        let (provider, _) = p.model.split_once('/').unwrap_or(("openai", &p.model));
-        let upstream = upstream(p, provider, &mut warnings, &mut assumptions, i);
-        let weight = p.weight.unwrap_or(1.0);
-        endpoints.push(EndpointDraft {
-            id,
-            provider: provider.to_string(),
-            model: d.model_info.base_model.clone().unwrap_or_else(|| p.model.clone()),
-            input_cost_per_token: p.input_cost_per_token.or(d.model_info.input_cost_per_token),
-            output_cost_per_token: p.output_cost_per_token.or(d.model_info.output_cost_per_token),
-            rpm: d.rpm.or(p.rpm).or(d.model_info.rpm),
-            tpm: d.tpm.or(p.tpm).or(d.model_info.tpm),
-            concurrency: p.max_parallel_requests.or(rs.default_max_parallel_requests),
-            context_window: d.model_info.max_input_tokens.map(|c| c.min(u32::MAX as u64) as u32),
-            weight,
-            upstream,
-        });
-        if (p.max_parallel_requests.is_some() || rs.default_max_parallel_requests.is_some())
-            && !approximations.iter().any(|a: &String| a.starts_with("max_parallel_requests"))
-        {
-            approximations.push(
-                "max_parallel_requests: LiteLLM queues a request for a free slot; routesim keeps a full deployment \
-                 out of the choice (`limits.concurrency`)"
-                    .into(),
-            );
-        }
-        if p.timeout.is_some() || p.stream_timeout.is_some() {
-            approximations.push(format!(
-                "model_list[{i}].litellm_params.timeout/stream_timeout: per-deployment timeouts are applied by the \
-                 gateway only (`upstream.timeout`); the simulation uses the router-wide ones"
+    /// `router_settings.routing_strategy` (default `simple-shuffle`), one routesim reproduces; its
+    /// `routing_strategy_args` are read by latency-based routing only.
+    fn routing_strategy(&mut self, rs: &RouterSettings) -> Result<String, ImportError> {
+        let strategy = rs.routing_strategy.clone().unwrap_or_else(|| "simple-shuffle".into());
+        if !STRATEGIES.contains(&strategy.as_str()) {
+            return Err(self.err(
+                "router_settings.routing_strategy",
+                format!(
+                    "unknown or unsupported routing strategy `{strategy}`: expected one of {}",
+                    STRATEGIES.join(", ")
+                ),
             ));
         }
-        if p.tags.is_some() {
-            warnings.push(format!("model_list[{i}].litellm_params.tags (tag routing is off)"));
+        if strategy == "simple-shuffle" && rs.routing_strategy.is_none() {
+            self.assumptions.push("routing_strategy unset: LiteLLM's default `simple-shuffle`".into());
         }
+        if rs.routing_strategy_args.is_some() && strategy != "latency-based-routing" {
+            self.warnings.push(format!(
+                "router_settings.routing_strategy_args (used by latency-based-routing only, not `{strategy}`)"
+            ));
+        }
+        Ok(strategy)
     }
 
-    // One group policy per model group (order tiers nest).
-    let mut groups: Vec<PolicySpec> = Vec::new();
-    let mut balancing = Vec::new();
-    let mut tiers: Vec<PolicySpec> = Vec::new();
-    let samples = args.and_then(|a| a.max_latency_list_size);
-    if let Some(k) = samples
-        && !(1..=router_core::state::MAX_LATENCY_SAMPLES as u32).contains(&k)
-    {
-        return Err(err(
-            "router_settings.routing_strategy_args.max_latency_list_size",
-            format!("expected 1..={}, found {k}", router_core::state::MAX_LATENCY_SAMPLES),
-        ));
-    }
-    for m in &group_order {
-        let gname = group_names[m].clone();
-        let idx = &members[m];
-        let orders: Vec<Option<u32>> = idx.iter().map(|&i| cfg.model_list[i].litellm_params.order).collect();
-        if orders.iter().any(Option::is_some) {
-            let mut levels: Vec<u32> = orders.iter().map(|o| o.unwrap_or(u32::MAX)).collect();
-            levels.sort_unstable();
-            levels.dedup();
-            let mut tier_names = Vec::new();
-            for level in levels {
-                let sub: Vec<usize> = idx
-                    .iter()
-                    .copied()
-                    .filter(|&i| cfg.model_list[i].litellm_params.order.unwrap_or(u32::MAX) == level)
-                    .collect();
-                let tname =
-                    if level == u32::MAX { format!("{gname}@unordered") } else { format!("{gname}@order{level}") };
-                tiers.push(strategy_spec(&tname, &strategy, &sub, &cfg, &endpoints, args, samples));
-                balancing.push(tname.clone());
-                tier_names.push(TargetSpec::Name(tname));
+    /// The model groups of `model_list` (each `model_name`, in config order).
+    fn model_groups(&self, model_list: &[Deployment]) -> Result<ModelGroups, ImportError> {
+        let mut order: Vec<String> = Vec::new();
+        let mut members: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, d) in model_list.iter().enumerate() {
+            if d.model_name.trim().is_empty() {
+                return Err(self.err(&format!("model_list[{i}].model_name"), "expected a non-empty model_name".into()));
             }
-            let mut g = PolicySpec::new(gname.clone(), PolicyKind::Fallback);
-            g.description = Some(format!("LiteLLM model group `{m}`: the lowest `order` with a healthy deployment"));
-            g.targets = tier_names;
-            groups.push(g);
-        } else {
-            groups.push(strategy_spec(&gname, &strategy, idx, &cfg, &endpoints, args, samples));
-            balancing.push(gname.clone());
+            if !members.contains_key(&d.model_name) {
+                order.push(d.model_name.clone());
+            }
+            members.entry(d.model_name.clone()).or_default().push(i);
         }
+        let names: BTreeMap<String, String> = order.iter().map(|m| (m.clone(), slug(m))).collect();
+        Ok(ModelGroups { order, members, names })
     }
-    groups.extend(tiers);
 
-    // The root: requests name their model group.
-    let mut root = PolicySpec::new("litellm", PolicyKind::Conditional);
-    root.description = Some(format!("LiteLLM `{strategy}` as its router runs it (imported)"));
-    root.rules = group_order
-        .iter()
-        .map(|m| {
-            let mut when = BTreeMap::new();
-            when.insert("model".to_string(), RawValue::Str(m.clone()));
-            RuleSpec { when: RawValue::Map(when), target: group_names[m].clone() }
-        })
-        .collect();
-
-    // Fallbacks (router_settings wins over litellm_settings, as the proxy passes them to the Router).
-    let mut fallbacks: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let (fb, fb_path) = match (&rs.fallbacks, &ls.fallbacks) {
-        (Some(f), _) => (Some(f), "router_settings.fallbacks"),
-        (None, Some(f)) => (Some(f), "litellm_settings.fallbacks"),
-        _ => (None, ""),
-    };
-    for (i, entry) in fb.into_iter().flatten().enumerate() {
-        for (from, to) in entry {
-            let Some(g) = group_names.get(from) else {
-                return Err(err(
-                    &format!("{fb_path}[{i}].{from}"),
-                    format!("unknown model group `{from}`: expected one of {}", group_order.join(", ")),
-                ));
+    /// The endpoints, one per `model_list` entry: id (`model_info.id`, else `<group>-<k>`, unique), provider and
+    /// model, prices, quotas, concurrency, context window, weight and upstream.
+    fn deployments(&mut self, cfg: &Config, groups: &ModelGroups) -> Vec<EndpointDraft> {
+        let rs = &cfg.router_settings;
+        let mut endpoints: Vec<EndpointDraft> = Vec::new();
+        let mut ids = Vec::new();
+        for (i, d) in cfg.model_list.iter().enumerate() {
+            let p = &d.litellm_params;
+            let group = &groups.members[&d.model_name];
+            let k = group.iter().position(|&j| j == i).unwrap_or(0) + 1;
+            let mut id = match &d.model_info.id {
+                Some(x) => slug(x),
+                None => format!("{}-{k}", slug(&d.model_name)),
             };
-            let mut chain = Vec::new();
-            for (j, t) in to.iter().enumerate() {
-                match group_names.get(t) {
-                    Some(tg) => chain.push(tg.clone()),
-                    None => {
-                        return Err(err(
-                            &format!("{fb_path}[{i}].{from}[{j}]"),
-                            format!("unknown fallback model group `{t}`: expected one of {}", group_order.join(", ")),
-                        ));
+            while ids.contains(&id) || groups.names.values().any(|g| g == &id) {
+                id.push('x');
+            }
+            ids.push(id.clone());
+            let (provider, _) = p.model.split_once('/').unwrap_or(("openai", &p.model));
+            let upstream = upstream(p, provider, &mut self.warnings, &mut self.assumptions, i);
+            let weight = p.weight.unwrap_or(1.0);
+            endpoints.push(EndpointDraft {
+                id,
+                provider: provider.to_string(),
+                model: d.model_info.base_model.clone().unwrap_or_else(|| p.model.clone()),
+                input_cost_per_token: p.input_cost_per_token.or(d.model_info.input_cost_per_token),
+                output_cost_per_token: p.output_cost_per_token.or(d.model_info.output_cost_per_token),
+                rpm: d.rpm.or(p.rpm).or(d.model_info.rpm),
+                tpm: d.tpm.or(p.tpm).or(d.model_info.tpm),
+                concurrency: p.max_parallel_requests.or(rs.default_max_parallel_requests),
+                context_window: d.model_info.max_input_tokens.map(|c| c.min(u32::MAX as u64) as u32),
+                weight,
+                upstream,
+            });
+            if (p.max_parallel_requests.is_some() || rs.default_max_parallel_requests.is_some())
+                && !self.approximations.iter().any(|a: &String| a.starts_with("max_parallel_requests"))
+            {
+                self.approximations.push(
+                    "max_parallel_requests: LiteLLM queues a request for a free slot; routesim keeps a full \
+                     deployment out of the choice (`limits.concurrency`)"
+                        .into(),
+                );
+            }
+            if p.timeout.is_some() || p.stream_timeout.is_some() {
+                self.approximations.push(format!(
+                    "model_list[{i}].litellm_params.timeout/stream_timeout: per-deployment timeouts are applied by \
+                     the gateway only (`upstream.timeout`); the simulation uses the router-wide ones"
+                ));
+            }
+            if p.tags.is_some() {
+                self.warnings.push(format!("model_list[{i}].litellm_params.tags (tag routing is off)"));
+            }
+        }
+        endpoints
+    }
+
+    /// One group policy per model group, of the strategy's kind (`order` tiers nest under a `fallback`), and the
+    /// names of the balancing ones; `routing_strategy_args.max_latency_list_size` checked.
+    fn group_policies(
+        &self,
+        cfg: &Config,
+        strategy: &str,
+        model_groups: &ModelGroups,
+        endpoints: &[EndpointDraft],
+    ) -> Result<(Vec<PolicySpec>, Vec<String>), ImportError> {
+        let args = cfg.router_settings.routing_strategy_args.as_ref();
+        let mut groups: Vec<PolicySpec> = Vec::new();
+        let mut balancing = Vec::new();
+        let mut tiers: Vec<PolicySpec> = Vec::new();
+        let samples = args.and_then(|a| a.max_latency_list_size);
+        if let Some(k) = samples
+            && !(1..=router_core::state::MAX_LATENCY_SAMPLES as u32).contains(&k)
+        {
+            return Err(self.err(
+                "router_settings.routing_strategy_args.max_latency_list_size",
+                format!("expected 1..={}, found {k}", router_core::state::MAX_LATENCY_SAMPLES),
+            ));
+        }
+        for m in &model_groups.order {
+            let gname = model_groups.names[m].clone();
+            let idx = &model_groups.members[m];
+            let orders: Vec<Option<u32>> = idx.iter().map(|&i| cfg.model_list[i].litellm_params.order).collect();
+            if orders.iter().any(Option::is_some) {
+                let mut levels: Vec<u32> = orders.iter().map(|o| o.unwrap_or(u32::MAX)).collect();
+                levels.sort_unstable();
+                levels.dedup();
+                let mut tier_names = Vec::new();
+                for level in levels {
+                    let sub: Vec<usize> = idx
+                        .iter()
+                        .copied()
+                        .filter(|&i| cfg.model_list[i].litellm_params.order.unwrap_or(u32::MAX) == level)
+                        .collect();
+                    let tname =
+                        if level == u32::MAX { format!("{gname}@unordered") } else { format!("{gname}@order{level}") };
+                    tiers.push(strategy_spec(&tname, strategy, &sub, cfg, endpoints, args, samples));
+                    balancing.push(tname.clone());
+                    tier_names.push(TargetSpec::Name(tname));
+                }
+                let mut g = PolicySpec::new(gname.clone(), PolicyKind::Fallback);
+                g.description =
+                    Some(format!("LiteLLM model group `{m}`: the lowest `order` with a healthy deployment"));
+                g.targets = tier_names;
+                groups.push(g);
+            } else {
+                groups.push(strategy_spec(&gname, strategy, idx, cfg, endpoints, args, samples));
+                balancing.push(gname.clone());
+            }
+        }
+        groups.extend(tiers);
+        Ok((groups, balancing))
+    }
+
+    /// `fallbacks` (`router_settings` wins over `litellm_settings`, as the proxy passes them to the Router): model
+    /// group policy -> its fallback group policies.
+    fn fallbacks(
+        &self,
+        rs: &RouterSettings,
+        ls: &LitellmSettings,
+        model_groups: &ModelGroups,
+    ) -> Result<BTreeMap<String, Vec<String>>, ImportError> {
+        let (group_order, group_names) = (&model_groups.order, &model_groups.names);
+        let mut fallbacks: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let (fb, fb_path) = match (&rs.fallbacks, &ls.fallbacks) {
+            (Some(f), _) => (Some(f), "router_settings.fallbacks"),
+            (None, Some(f)) => (Some(f), "litellm_settings.fallbacks"),
+            _ => (None, ""),
+        };
+        for (i, entry) in fb.into_iter().flatten().enumerate() {
+            for (from, to) in entry {
+                let Some(g) = group_names.get(from) else {
+                    return Err(self.err(
+                        &format!("{fb_path}[{i}].{from}"),
+                        format!("unknown model group `{from}`: expected one of {}", group_order.join(", ")),
+                    ));
+                };
+                let mut chain = Vec::new();
+                for (j, t) in to.iter().enumerate() {
+                    match group_names.get(t) {
+                        Some(tg) => chain.push(tg.clone()),
+                        None => {
+                            return Err(self.err(
+                                &format!("{fb_path}[{i}].{from}[{j}]"),
+                                format!(
+                                    "unknown fallback model group `{t}`: expected one of {}",
+                                    group_order.join(", ")
+                                ),
+                            ));
+                        }
                     }
                 }
+                fallbacks.insert(g.clone(), chain);
             }
-            fallbacks.insert(g.clone(), chain);
         }
+        Ok(fallbacks)
     }
-    for (name, list) in [
-        ("context_window_fallbacks", rs.context_window_fallbacks.as_ref().or(ls.context_window_fallbacks.as_ref())),
-        ("content_policy_fallbacks", rs.content_policy_fallbacks.as_ref().or(ls.content_policy_fallbacks.as_ref())),
-    ] {
-        if list.is_some_and(|l| !l.is_empty()) {
-            approximations.push(format!(
-                "{name}: routesim never sends a request to a deployment whose context window is too small and \
-                 simulates no content-policy refusals, so these fallbacks never trigger in the simulation"
-            ));
+
+    /// `context_window_fallbacks` and `content_policy_fallbacks`: noted, as they never trigger in a simulation.
+    fn unmodelled_fallbacks(&mut self, rs: &RouterSettings, ls: &LitellmSettings) {
+        for (name, list) in [
+            ("context_window_fallbacks", rs.context_window_fallbacks.as_ref().or(ls.context_window_fallbacks.as_ref())),
+            ("content_policy_fallbacks", rs.content_policy_fallbacks.as_ref().or(ls.content_policy_fallbacks.as_ref())),
+        ] {
+            if list.is_some_and(|l| !l.is_empty()) {
+                self.approximations.push(format!(
+                    "{name}: routesim never sends a request to a deployment whose context window is too small and \
+                     simulates no content-policy refusals, so these fallbacks never trigger in the simulation"
+                ));
+            }
         }
     }
 
-    // Retries.
-    let num_retries = match rs.num_retries.or(ls.num_retries) {
-        Some(n) => n,
-        None => {
-            assumptions.push(format!(
-                "num_retries unset: {LITELLM_DEFAULT_NUM_RETRIES}, LiteLLM's Router default (LiteLLM 1.110.2)"
+    /// `num_retries` (`router_settings`, else `litellm_settings`, else LiteLLM's default) and `retry_after`: the
+    /// root's retry policy and LiteLLM's retry-then-fallback order over `fallbacks`.
+    fn retries(
+        &mut self,
+        rs: &RouterSettings,
+        ls: &LitellmSettings,
+        fallbacks: BTreeMap<String, Vec<String>>,
+        root: &mut PolicySpec,
+    ) -> Result<(), ImportError> {
+        let num_retries = match rs.num_retries.or(ls.num_retries) {
+            Some(n) => n,
+            None => {
+                self.assumptions.push(format!(
+                    "num_retries unset: {LITELLM_DEFAULT_NUM_RETRIES}, LiteLLM's Router default (LiteLLM 1.110.2)"
+                ));
+                LITELLM_DEFAULT_NUM_RETRIES
+            }
+        };
+        let longest = fallbacks.values().map(Vec::len).max().unwrap_or(0) as u32;
+        let attempts = (1 + num_retries) * (1 + longest);
+        if attempts > 100 {
+            return Err(self.err(
+                "router_settings.num_retries",
+                format!(
+                    "(1 + num_retries) x (1 + longest fallback chain) = {attempts} attempts: routesim allows at most \
+                     100"
+                ),
             ));
-            LITELLM_DEFAULT_NUM_RETRIES
         }
-    };
-    let longest = fallbacks.values().map(Vec::len).max().unwrap_or(0) as u32;
-    let attempts = (1 + num_retries) * (1 + longest);
-    if attempts > 100 {
-        return Err(err(
-            "router_settings.num_retries",
-            format!(
-                "(1 + num_retries) x (1 + longest fallback chain) = {attempts} attempts: routesim allows at most 100"
-            ),
-        ));
+        root.retry = Some(RetryConfig {
+            max_attempts: attempts,
+            retry_on: vec![ErrorClass::RateLimited, ErrorClass::Server, ErrorClass::Timeout],
+            budget: None,
+            same_endpoint: true,
+            ..RetryConfig::default()
+        });
+        root.group_retry =
+            Some(GroupRetryConfig { num_retries, retry_after: secs(rs.retry_after.unwrap_or(0.0)), fallbacks });
+        Ok(())
     }
-    root.retry = Some(RetryConfig {
-        max_attempts: attempts,
-        retry_on: vec![ErrorClass::RateLimited, ErrorClass::Server, ErrorClass::Timeout],
-        budget: None,
-        same_endpoint: true,
-        ..RetryConfig::default()
-    });
-    root.group_retry =
-        Some(GroupRetryConfig { num_retries, retry_after: secs(rs.retry_after.unwrap_or(0.0)), fallbacks });
 
-    // Cooldowns instead of the circuit breaker.
-    let mut tracking = TrackingConfig::default();
-    tracking.circuit.enabled = false;
-    root.tracking = Some(tracking);
-    if rs.disable_cooldowns != Some(true) {
+    /// Cooldowns instead of the circuit breaker (`disable_cooldowns`, `allowed_fails`, `allowed_fails_policy`,
+    /// `cooldown_time`); single-deployment groups flagged as LiteLLM treats them.
+    fn cooldowns(
+        &mut self,
+        rs: &RouterSettings,
+        model_groups: &ModelGroups,
+        endpoints: &[EndpointDraft],
+        root: &mut PolicySpec,
+    ) -> Result<(), ImportError> {
+        let mut tracking = TrackingConfig::default();
+        tracking.circuit.enabled = false;
+        root.tracking = Some(tracking);
+        if rs.disable_cooldowns == Some(true) {
+            return Ok(());
+        }
         let allowed_fails = match (&rs.allowed_fails_policy, rs.allowed_fails) {
             (Some(policy), _) => {
                 let values: Vec<u32> = policy.values().copied().collect();
@@ -475,7 +605,7 @@ pub fn import(file: &Path, text: &str) -> Result<Imported, ImportError> {
                     Some(&v) if values.iter().all(|&x| x == v) => Some(v),
                     None => rs.allowed_fails,
                     _ => {
-                        return Err(err(
+                        return Err(self.err(
                             "router_settings.allowed_fails_policy",
                             "different allowed fails per exception type change routing and are not modelled: \
                              routesim applies one `allowed_fails` to every error; give them all the same value"
@@ -488,71 +618,80 @@ pub fn import(file: &Path, text: &str) -> Result<Imported, ImportError> {
             // (`_is_allowed_fails_set_on_router` reads `explicit_allowed_fails`, LiteLLM 1.110.2).
             (None, a) => a,
         };
-        let single: Vec<String> = group_order
+        let single: Vec<String> = model_groups
+            .order
             .iter()
-            .filter(|m| members[*m].len() == 1)
-            .map(|m| endpoints[members[m][0]].id.clone())
+            .filter(|m| model_groups.members[*m].len() == 1)
+            .map(|m| endpoints[model_groups.members[m][0]].id.clone())
             .collect();
         if rs.cooldown_time.is_none() {
-            assumptions.push("cooldown_time unset: LiteLLM's default 5s".into());
+            self.assumptions.push("cooldown_time unset: LiteLLM's default 5s".into());
         }
         root.cooldown = Some(CooldownConfig {
             allowed_fails,
             cooldown_time: secs(rs.cooldown_time.unwrap_or(5.0)),
             single_deployment: single,
         });
+        Ok(())
     }
-    if let Some(t) = rs.timeout.or(ls.request_timeout) {
-        root.timeout = Some(secs(t));
+
+    /// `enable_pre_call_checks: false`: noted, as routesim always checks the context window.
+    fn pre_call_checks(&mut self, rs: &RouterSettings) {
+        if rs.enable_pre_call_checks == Some(false) {
+            self.approximations.push(
+                "enable_pre_call_checks: false: routesim always keeps a deployment whose context window is too \
+                 small out of the choice"
+                    .into(),
+            );
+        }
     }
-    if let Some(t) = rs.stream_timeout {
-        root.ttft_timeout = Some(secs(t));
-    }
-    if rs.enable_pre_call_checks == Some(false) {
-        approximations.push(
-            "enable_pre_call_checks: false: routesim always keeps a deployment whose context window is too small \
-             out of the choice"
-                .into(),
-        );
-    }
-    if ls.cache == Some(true) {
+
+    /// `litellm_settings.cache` with its `cache_params` (`ttl`, `type`): an exact-match response cache.
+    fn cache(&mut self, ls: &LitellmSettings, root: &mut PolicySpec) {
+        if ls.cache != Some(true) {
+            return;
+        }
         let cp = ls.cache_params.as_ref();
         let ttl = cp.and_then(|c| c.ttl).unwrap_or(600.0);
         if cp.and_then(|c| c.ttl).is_none() {
-            assumptions.push("cache_params.ttl unset: 600s (LiteLLM's default cache ttl)".into());
+            self.assumptions.push("cache_params.ttl unset: 600s (LiteLLM's default cache ttl)".into());
         }
         if let Some(kind) = cp.and_then(|c| c.kind.as_deref())
             && kind != "local"
             && kind != "redis"
             && kind != "s3"
         {
-            approximations.push(format!("cache type `{kind}` is simulated as an exact-match cache"));
+            self.approximations.push(format!("cache type `{kind}` is simulated as an exact-match cache"));
         }
         root.cache = Some(CacheConfig { ttl: secs(ttl), capacity: 100_000 });
     }
+}
 
-    let classes = group_order
+/// The root policy: a `conditional` on the request's `model` metadata, one rule per model group.
+fn root_policy(strategy: &str, model_groups: &ModelGroups) -> PolicySpec {
+    let mut root = PolicySpec::new("litellm", PolicyKind::Conditional);
+    root.description = Some(format!("LiteLLM `{strategy}` as its router runs it (imported)"));
+    root.rules = model_groups
+        .order
         .iter()
-        .map(|m| ClassDraft {
-            name: slug(m),
-            metadata: BTreeMap::from([("model".to_string(), crate::import::scenario::toml_str(m))]),
+        .map(|m| {
+            let mut when = BTreeMap::new();
+            when.insert("model".to_string(), RawValue::Str(m.clone()));
+            RuleSpec { when: RawValue::Map(when), target: model_groups.names[m].clone() }
         })
         .collect();
-    assumptions
-        .push("requests stream (`stream: true`), which latency-based routing scores by time to first token".into());
-    Ok(Imported {
-        gateway: "LiteLLM",
-        file: file.to_path_buf(),
-        endpoints,
-        policy: root,
-        groups,
-        balancing,
-        classes,
-        streaming: true,
-        warnings,
-        assumptions,
-        approximations,
-    })
+    root
+}
+
+/// `router_settings.timeout` (else `litellm_settings.request_timeout`) and `stream_timeout`: the root's
+/// attempt and time-to-first-token timeouts.
+fn timeouts(rs: &RouterSettings, ls: &LitellmSettings, root: &mut PolicySpec) {
+    if let Some(t) = rs.timeout.or(ls.request_timeout) {
+        root.timeout = Some(secs(t));
+    }
+    if let Some(t) = rs.stream_timeout {
+        root.ttft_timeout = Some(secs(t));
+    }
 }
 
 /// The group policy of LiteLLM strategy `strategy` over the deployments `idx`.

@@ -133,6 +133,7 @@ pub fn class_of(code: u16) -> ErrorClass {
     }
 }
 
+/// The walk over a config's node tree: what it has built so far (endpoints, groups, classes) and noted.
 struct Walk<'a> {
     file: &'a Path,
     text: &'a str,
@@ -142,6 +143,7 @@ struct Walk<'a> {
     names: Vec<String>,
     classes: Vec<ClassDraft>,
     warnings: Vec<String>,
+    assumptions: Vec<String>,
     approximations: Vec<String>,
     /// Fallback group name -> the error classes of its `on_status_codes`.
     fallback_on: BTreeMap<String, Vec<ErrorClass>>,
@@ -175,41 +177,46 @@ impl Walk<'_> {
         Ok(())
     }
 
-    /// Imports `node` at `path` (`""` for the root); returns its endpoint id or group name.
+    /// Imports `node` at `path` (`""` for the root); returns its endpoint id or group name. A leaf is an
+    /// endpoint ([`Walk::leaf`]); a strategy node's targets are imported first, then its mode makes it a group
+    /// ([`Walk::fallback`], [`Walk::loadbalance`], [`Walk::conditional`]; `single` is a `fallback` over its first).
     fn node(&mut self, node: &Node, path: &str, model: Option<&str>, root: bool) -> Result<String, ImportError> {
-        let p = |k: &str| if path.is_empty() { k.to_string() } else { format!("{path}.{k}") };
+        let at = NodePath(path);
         self.unknown(
             &if path.is_empty() { String::new() } else { format!("{path}.") },
             &node.other,
             &NODE_NOT_MODELLED,
         )?;
         if let Some(o) = &node.override_params {
-            self.warnings.extend(o.other.keys().map(|k| format!("{}.{k}", p("override_params"))));
+            self.warnings.extend(o.other.keys().map(|k| format!("{}.{k}", at.key("override_params"))));
         }
         let model = node.override_params.as_ref().and_then(|o| o.model.as_deref()).or(model);
         if !root {
             if node.retry.is_some() {
-                self.approximations.push(format!("{}: a nested retry is applied router-wide", p("retry")));
+                self.approximations.push(format!("{}: a nested retry is applied router-wide", at.key("retry")));
             }
             if node.request_timeout.is_some() {
-                self.approximations.push(format!("{}: a nested timeout is applied router-wide", p("request_timeout")));
+                self.approximations
+                    .push(format!("{}: a nested timeout is applied router-wide", at.key("request_timeout")));
             }
         }
         let Some(strategy) = &node.strategy else {
             if !node.targets.is_empty() {
-                return Err(self.err(&p("strategy"), "expected a `strategy` on a node with `targets`"));
+                return Err(self.err(&at.key("strategy"), "expected a `strategy` on a node with `targets`"));
             }
             return self.leaf(node, path, model);
         };
-        self.unknown(&format!("{}.", p("strategy")), &strategy.other, &STRATEGY_NOT_MODELLED)?;
+        self.unknown(&format!("{}.", at.key("strategy")), &strategy.other, &STRATEGY_NOT_MODELLED)?;
         if !MODES.contains(&strategy.mode.as_str()) {
             return Err(self.err(
-                &p("strategy.mode"),
+                &at.key("strategy.mode"),
                 format!("unknown strategy mode `{}`: expected one of {}", strategy.mode, MODES.join(", ")),
             ));
         }
         if node.targets.is_empty() {
-            return Err(self.err(&p("targets"), format!("expected at least one target for mode `{}`", strategy.mode)));
+            return Err(
+                self.err(&at.key("targets"), format!("expected at least one target for mode `{}`", strategy.mode))
+            );
         }
         let name = self.unique(match &node.name {
             Some(n) => slug(n),
@@ -219,97 +226,121 @@ impl Walk<'_> {
         // Targets first (they may be referenced by name).
         let mut children = Vec::new();
         for (i, t) in node.targets.iter().enumerate() {
-            let cp = format!("{}[{i}]", p("targets"));
+            let cp = format!("{}[{i}]", at.key("targets"));
             children.push(self.node(t, &cp, model, false)?);
         }
         let mut spec = PolicySpec::new(name.clone(), PolicyKind::Fallback);
         match strategy.mode.as_str() {
             "single" => spec.targets = vec![TargetSpec::Name(children[0].clone())],
-            "fallback" => {
-                spec.targets = children.iter().cloned().map(TargetSpec::Name).collect();
-                self.longest_fallback = self.longest_fallback.max(children.len() as u32);
-                if let Some(codes) = &strategy.on_status_codes {
-                    let classes = self.classes_of(codes, &p("strategy.on_status_codes"));
-                    self.fallback_on.insert(name.clone(), classes);
-                }
-            }
-            "loadbalance" => {
-                let weights: Vec<f64> = node.targets.iter().map(|t| t.weight.unwrap_or(1.0)).collect();
-                if let Some(i) = weights.iter().position(|w| !w.is_finite() || *w < 0.0) {
-                    return Err(self.err(&format!("{}[{i}].weight", p("targets")), "expected a weight >= 0"));
-                }
-                if weights.iter().all(|&w| w == 0.0) {
-                    return Err(self.err(&p("targets"), "every weight is 0: Portkey throws \"No provider selected\""));
-                }
-                let total: f64 = weights.iter().sum();
-                spec.kind = PolicyKind::Weighted;
-                spec.targets = children
-                    .iter()
-                    .zip(&weights)
-                    .map(|(c, w)| TargetSpec::Weighted { id: c.clone(), weight: w / total })
-                    .collect();
-                if let Some(s) = &strategy.sticky_session {
-                    let Some(first) = s.hash_fields.first() else {
-                        return Err(self.err(&p("strategy.sticky_session.hash_fields"), "expected at least one field"));
-                    };
-                    if s.hash_fields.len() > 1 {
-                        self.approximations.push(format!(
-                            "{}: routesim sticks on one field, `{first}`",
-                            p("strategy.sticky_session.hash_fields")
-                        ));
-                    }
-                    if s.ttl.is_some() {
-                        self.approximations.push(format!(
-                            "{}: routesim keeps a key on its endpoint for as long as the endpoint is eligible \
-                             (consistent hashing, no expiry), and ignores the weights",
-                            p("strategy.sticky_session.ttl")
-                        ));
-                    }
-                    spec.kind = PolicyKind::Sticky;
-                    spec.key = Some(first.strip_prefix("metadata.").unwrap_or(first).to_string());
-                } else {
-                    self.balancing.push(name.clone());
-                }
-            }
-            _ => {
-                spec.kind = PolicyKind::Conditional;
-                let by_name = |n: &str, at: String, w: &Walk<'_>| -> Result<String, ImportError> {
-                    node.targets
-                        .iter()
-                        .position(|t| t.name.as_deref() == Some(n))
-                        .map(|i| children[i].clone())
-                        .ok_or_else(|| {
-                            w.err(
-                                &at,
-                                format!(
-                                    "no target named `{n}` (Portkey: \"Invalid target name found in the query router\")"
-                                ),
-                            )
-                        })
-                };
-                if strategy.conditions.is_empty() {
-                    return Err(self.err(&p("strategy.conditions"), "expected at least one condition"));
-                }
-                for (i, c) in strategy.conditions.iter().enumerate() {
-                    let cp = format!("{}[{i}]", p("strategy.conditions"));
-                    let when = self.query(&c.query, &format!("{cp}.query"))?;
-                    let target = by_name(&c.then, format!("{cp}.then"), self)?;
-                    if let Some(meta) = satisfying(&c.query) {
-                        self.classes.push(ClassDraft { name: slug(&c.then), metadata: meta });
-                    } else {
-                        self.approximations.push(format!(
-                            "{cp}.query: no traffic class was generated for it (add one with matching metadata)"
-                        ));
-                    }
-                    spec.rules.push(RuleSpec { when, target });
-                }
-                if let Some(d) = &strategy.default {
-                    spec.default = Some(by_name(d, p("strategy.default"), self)?);
-                }
-            }
+            "fallback" => self.fallback(&mut spec, strategy, &children, at),
+            "loadbalance" => self.loadbalance(&mut spec, node, strategy, &children, at)?,
+            _ => self.conditional(&mut spec, node, strategy, &children, at)?,
         }
         self.groups.push(spec);
         Ok(name)
+    }
+
+    /// A `fallback` node: its children in order; its `on_status_codes` (absent: any error) decide when it moves
+    /// on.
+    fn fallback(&mut self, spec: &mut PolicySpec, strategy: &Strategy, children: &[String], at: NodePath<'_>) {
+        spec.targets = children.iter().cloned().map(TargetSpec::Name).collect();
+        self.longest_fallback = self.longest_fallback.max(children.len() as u32);
+        if let Some(codes) = &strategy.on_status_codes {
+            let classes = self.classes_of(codes, &at.key("strategy.on_status_codes"));
+            self.fallback_on.insert(spec.name.clone(), classes);
+        }
+    }
+
+    /// A `loadbalance` node: `weighted` by the targets' weights (a missing weight is 1), or `sticky` with a
+    /// `sticky_session` (`hash_fields`, `ttl`).
+    fn loadbalance(
+        &mut self,
+        spec: &mut PolicySpec,
+        node: &Node,
+        strategy: &Strategy,
+        children: &[String],
+        at: NodePath<'_>,
+    ) -> Result<(), ImportError> {
+        let weights: Vec<f64> = node.targets.iter().map(|t| t.weight.unwrap_or(1.0)).collect();
+        if let Some(i) = weights.iter().position(|w| !w.is_finite() || *w < 0.0) {
+            return Err(self.err(&format!("{}[{i}].weight", at.key("targets")), "expected a weight >= 0"));
+        }
+        if weights.iter().all(|&w| w == 0.0) {
+            return Err(self.err(&at.key("targets"), "every weight is 0: Portkey throws \"No provider selected\""));
+        }
+        let total: f64 = weights.iter().sum();
+        spec.kind = PolicyKind::Weighted;
+        spec.targets = children
+            .iter()
+            .zip(&weights)
+            .map(|(c, w)| TargetSpec::Weighted { id: c.clone(), weight: w / total })
+            .collect();
+        let Some(s) = &strategy.sticky_session else {
+            self.balancing.push(spec.name.clone());
+            return Ok(());
+        };
+        let Some(first) = s.hash_fields.first() else {
+            return Err(self.err(&at.key("strategy.sticky_session.hash_fields"), "expected at least one field"));
+        };
+        if s.hash_fields.len() > 1 {
+            self.approximations.push(format!(
+                "{}: routesim sticks on one field, `{first}`",
+                at.key("strategy.sticky_session.hash_fields")
+            ));
+        }
+        if s.ttl.is_some() {
+            self.approximations.push(format!(
+                "{}: routesim keeps a key on its endpoint for as long as the endpoint is eligible (consistent \
+                 hashing, no expiry), and ignores the weights",
+                at.key("strategy.sticky_session.ttl")
+            ));
+        }
+        spec.kind = PolicyKind::Sticky;
+        spec.key = Some(first.strip_prefix("metadata.").unwrap_or(first).to_string());
+        Ok(())
+    }
+
+    /// A `conditional` node: one rule per condition (`query` -> `then`, a target named in the node), its
+    /// `default`, and a traffic class per condition whose query some metadata satisfies.
+    fn conditional(
+        &mut self,
+        spec: &mut PolicySpec,
+        node: &Node,
+        strategy: &Strategy,
+        children: &[String],
+        at: NodePath<'_>,
+    ) -> Result<(), ImportError> {
+        spec.kind = PolicyKind::Conditional;
+        let by_name = |n: &str, path: String, w: &Walk<'_>| -> Result<String, ImportError> {
+            node.targets.iter().position(|t| t.name.as_deref() == Some(n)).map(|i| children[i].clone()).ok_or_else(
+                || {
+                    w.err(
+                        &path,
+                        format!("no target named `{n}` (Portkey: \"Invalid target name found in the query router\")"),
+                    )
+                },
+            )
+        };
+        if strategy.conditions.is_empty() {
+            return Err(self.err(&at.key("strategy.conditions"), "expected at least one condition"));
+        }
+        for (i, c) in strategy.conditions.iter().enumerate() {
+            let cp = format!("{}[{i}]", at.key("strategy.conditions"));
+            let when = self.query(&c.query, &format!("{cp}.query"))?;
+            let target = by_name(&c.then, format!("{cp}.then"), self)?;
+            if let Some(meta) = satisfying(&c.query) {
+                self.classes.push(ClassDraft { name: slug(&c.then), metadata: meta });
+            } else {
+                self.approximations.push(format!(
+                    "{cp}.query: no traffic class was generated for it (add one with matching metadata)"
+                ));
+            }
+            spec.rules.push(RuleSpec { when, target });
+        }
+        if let Some(d) = &strategy.default {
+            spec.default = Some(by_name(d, at.key("strategy.default"), self)?);
+        }
+        Ok(())
     }
 
     fn leaf(&mut self, node: &Node, path: &str, model: Option<&str>) -> Result<String, ImportError> {
@@ -402,6 +433,17 @@ impl Walk<'_> {
     }
 }
 
+/// The path of a node in the config (`""` for the root), to name its keys in errors and notes.
+#[derive(Clone, Copy)]
+struct NodePath<'a>(&'a str);
+
+impl NodePath<'_> {
+    /// The path of the node's key `k` (`targets[1].strategy.mode`).
+    fn key(self, k: &str) -> String {
+        if self.0.is_empty() { k.to_string() } else { format!("{}.{k}", self.0) }
+    }
+}
+
 /// A Portkey query field as routesim's condition names it: `params.model` (the request's model) is `model`,
 /// `params.stream` is `streaming`; `metadata.X` and anything else stay as they are.
 fn query_field(k: &str) -> String {
@@ -464,7 +506,8 @@ fn satisfying(q: &Value) -> Option<BTreeMap<String, String>> {
     Some(out)
 }
 
-/// Reads a Portkey config.
+/// Reads a Portkey config: the node tree, then the root's sections in turn, in the order their errors and notes
+/// are reported.
 pub fn import(file: &Path, text: &str) -> Result<Imported, ImportError> {
     let root: Node = parse_json(file, text)?;
     let mut w = Walk {
@@ -476,47 +519,81 @@ pub fn import(file: &Path, text: &str) -> Result<Imported, ImportError> {
         names: Vec::new(),
         classes: Vec::new(),
         warnings: Vec::new(),
+        assumptions: Vec::new(),
         approximations: Vec::new(),
         fallback_on: BTreeMap::new(),
         longest_fallback: 1,
     };
-    let mut assumptions = Vec::new();
-    let top = if root.strategy.is_none() {
-        // A single target config: a root `single` over it.
-        let leaf = w.node(&root, "", None, true)?;
-        let mut s = PolicySpec::new(w.unique("portkey".into()), PolicyKind::Fallback);
-        s.targets = vec![TargetSpec::Name(leaf)];
-        s
-    } else {
-        let name = w.node(&root, "", None, true)?;
-        let i = w.groups.iter().position(|g| g.name == name).expect("the root node is a group");
-        w.groups.remove(i)
-    };
-    let mut policy = top;
-    policy.description = Some("Portkey config as its gateway routes it (imported)".into());
-    let attempts = root.retry.as_ref().map_or(0, |r| r.attempts);
-    if root.retry.as_ref().is_some_and(|r| r.use_retry_after_header.is_some()) {
-        w.warnings.push("retry.use_retry_after_header".into());
+    let mut policy = w.root_policy(&root)?;
+    w.retry(&root, &mut policy)?;
+    w.tracking(&mut policy);
+    request_timeout(&root, &mut policy);
+    w.cache(&root, &mut policy)?;
+    w.default_class(&policy);
+    w.sticky_key(&policy);
+    w.assumptions.push("requests do not stream".into());
+    Ok(Imported {
+        gateway: "Portkey",
+        file: file.to_path_buf(),
+        endpoints: w.endpoints,
+        policy,
+        groups: w.groups,
+        balancing: w.balancing,
+        classes: w.classes,
+        streaming: false,
+        warnings: w.warnings,
+        assumptions: w.assumptions,
+        approximations: w.approximations,
+    })
+}
+
+impl Walk<'_> {
+    /// The root policy: the root node's group (taken out of the groups), or a `single` over a root that is a
+    /// single target.
+    fn root_policy(&mut self, root: &Node) -> Result<PolicySpec, ImportError> {
+        let mut policy = if root.strategy.is_none() {
+            // A single target config: a root `single` over it.
+            let leaf = self.node(root, "", None, true)?;
+            let mut s = PolicySpec::new(self.unique("portkey".into()), PolicyKind::Fallback);
+            s.targets = vec![TargetSpec::Name(leaf)];
+            s
+        } else {
+            let name = self.node(root, "", None, true)?;
+            let i = self.groups.iter().position(|g| g.name == name).expect("the root node is a group");
+            self.groups.remove(i)
+        };
+        policy.description = Some("Portkey config as its gateway routes it (imported)".into());
+        Ok(policy)
     }
-    let has_fallback = w.groups.iter().chain([&policy]).any(|g| g.kind == PolicyKind::Fallback && g.targets.len() > 1);
-    if attempts == 0 && !has_fallback {
-        policy.retry = Some(RetryConfig { max_attempts: 1, budget: None, ..RetryConfig::default() });
-    } else {
+
+    /// The root's `retry` (`attempts`, `on_status_codes`) with the fallback nodes' `on_status_codes`: Portkey's
+    /// order as the root's retry policy and [`TargetRetryConfig`] (one attempt when nothing retries or falls back).
+    fn retry(&mut self, root: &Node, policy: &mut PolicySpec) -> Result<(), ImportError> {
+        let attempts = root.retry.as_ref().map_or(0, |r| r.attempts);
+        if root.retry.as_ref().is_some_and(|r| r.use_retry_after_header.is_some()) {
+            self.warnings.push("retry.use_retry_after_header".into());
+        }
+        let has_fallback =
+            self.groups.iter().chain([&*policy]).any(|g| g.kind == PolicyKind::Fallback && g.targets.len() > 1);
+        if attempts == 0 && !has_fallback {
+            policy.retry = Some(RetryConfig { max_attempts: 1, budget: None, ..RetryConfig::default() });
+            return Ok(());
+        }
         let per_target = 1 + attempts;
-        if per_target * w.longest_fallback.max(1) > 100 {
-            return Err(w.err(
+        if per_target * self.longest_fallback.max(1) > 100 {
+            return Err(self.err(
                 "retry.attempts",
                 format!(
                     "(1 + retry.attempts) x (longest fallback) = {} attempts: routesim allows at most 100",
-                    per_target * w.longest_fallback.max(1)
+                    per_target * self.longest_fallback.max(1)
                 ),
             ));
         }
         let codes = root.retry.as_ref().and_then(|r| r.on_status_codes.clone()).unwrap_or(DEFAULT_RETRY_CODES.to_vec());
-        let on = if attempts > 0 { w.classes_of(&codes, "retry.on_status_codes") } else { Vec::new() };
+        let on = if attempts > 0 { self.classes_of(&codes, "retry.on_status_codes") } else { Vec::new() };
         policy.retry = Some(RetryConfig {
             // Portkey tries each leaf at most 1 + attempts times; target_retry decides the order.
-            max_attempts: (per_target * w.endpoints.len().max(1) as u32).min(100),
+            max_attempts: (per_target * self.endpoints.len().max(1) as u32).min(100),
             retry_on: ErrorClass::ALL.to_vec(),
             budget: None,
             same_endpoint: attempts > 0,
@@ -529,63 +606,71 @@ pub fn import(file: &Path, text: &str) -> Result<Imported, ImportError> {
             attempts,
             on: if on.is_empty() { ErrorClass::ALL.to_vec() } else { on },
             base_delay: Duration::from_millis(1000),
-            fallback_on: std::mem::take(&mut w.fallback_on),
+            fallback_on: std::mem::take(&mut self.fallback_on),
         });
+        Ok(())
     }
-    let mut tracking = TrackingConfig::default();
-    tracking.circuit.enabled = false;
-    policy.tracking = Some(tracking);
-    if policy.target_retry.is_none() {
-        w.approximations.push(
-            "a 429 with Retry-After keeps routesim's router off that endpoint until then; Portkey does not remember it"
-                .into(),
-        );
+
+    /// No circuit breaker (Portkey's open-source gateway has none); without Portkey's order, the note that a 429's
+    /// Retry-After keeps routesim's router off the endpoint.
+    fn tracking(&mut self, policy: &mut PolicySpec) {
+        let mut tracking = TrackingConfig::default();
+        tracking.circuit.enabled = false;
+        policy.tracking = Some(tracking);
+        if policy.target_retry.is_none() {
+            self.approximations.push(
+                "a 429 with Retry-After keeps routesim's router off that endpoint until then; Portkey does not \
+                 remember it"
+                    .into(),
+            );
+        }
     }
-    if let Some(ms) = root.request_timeout {
-        policy.timeout = Some(secs(ms / 1000.0));
-    }
-    if let Some(c) = &root.cache {
+
+    /// The root's `cache`: `simple` is an exact-match cache (`max_age`, default 7 days); `semantic` is an error.
+    fn cache(&mut self, root: &Node, policy: &mut PolicySpec) -> Result<(), ImportError> {
+        let Some(c) = &root.cache else { return Ok(()) };
         match c.mode.as_str() {
             "simple" => {
                 let age = c.max_age.unwrap_or(604_800.0);
                 if c.max_age.is_none() {
-                    assumptions.push("cache.max_age unset: 7 days (Portkey's default)".into());
+                    self.assumptions.push("cache.max_age unset: 7 days (Portkey's default)".into());
                 }
                 policy.cache = Some(CacheConfig { ttl: secs(age), capacity: 100_000 });
+                Ok(())
             }
-            "semantic" => {
-                return Err(w.err(
-                    "cache.mode",
-                    "`semantic` caching changes routing but routesim models exact-match caching only (use `simple`)",
-                ));
-            }
-            m => return Err(w.err("cache.mode", format!("unknown cache mode `{m}`: expected simple or semantic"))),
+            "semantic" => Err(self.err(
+                "cache.mode",
+                "`semantic` caching changes routing but routesim models exact-match caching only (use `simple`)",
+            )),
+            m => Err(self.err("cache.mode", format!("unknown cache mode `{m}`: expected simple or semantic"))),
         }
     }
-    if w.classes.is_empty()
-        || policy.kind == PolicyKind::Conditional
-        || w.groups.iter().any(|g| g.kind == PolicyKind::Conditional)
-    {
-        w.classes.push(ClassDraft { name: "default".into(), metadata: BTreeMap::new() });
+
+    /// A `default` traffic class when the conditions gave none, or when a conditional may send a request to its
+    /// default.
+    fn default_class(&mut self, policy: &PolicySpec) {
+        if self.classes.is_empty()
+            || policy.kind == PolicyKind::Conditional
+            || self.groups.iter().any(|g| g.kind == PolicyKind::Conditional)
+        {
+            self.classes.push(ClassDraft { name: "default".into(), metadata: BTreeMap::new() });
+        }
     }
-    if w.groups.iter().chain([&policy]).any(|g| g.kind == PolicyKind::Sticky) {
-        let key = w.groups.iter().chain([&policy]).find_map(|g| g.key.clone()).unwrap_or_default();
-        assumptions.push(format!("sticky key `{key}`: routesim's generated traffic gives every request a distinct key unless you add it to the classes' metadata"));
+
+    /// The note on a sticky session's key, which routesim's generated traffic does not repeat by itself.
+    fn sticky_key(&mut self, policy: &PolicySpec) {
+        if self.groups.iter().chain([policy]).any(|g| g.kind == PolicyKind::Sticky) {
+            let key = self.groups.iter().chain([policy]).find_map(|g| g.key.clone()).unwrap_or_default();
+            self.assumptions.push(format!("sticky key `{key}`: routesim's generated traffic gives every request a distinct key unless you add it to the classes' metadata"));
+        }
     }
-    assumptions.push("requests do not stream".into());
-    Ok(Imported {
-        gateway: "Portkey",
-        file: file.to_path_buf(),
-        endpoints: w.endpoints,
-        policy,
-        groups: w.groups,
-        balancing: w.balancing,
-        classes: w.classes,
-        streaming: false,
-        warnings: w.warnings,
-        assumptions,
-        approximations: w.approximations,
-    })
+}
+
+/// The root's `request_timeout` (milliseconds): the root's attempt timeout.
+fn request_timeout(root: &Node, policy: &mut PolicySpec) {
+    if let Some(ms) = root.request_timeout {
+        policy.timeout = Some(secs(ms / 1000.0));
+    }
 }
 
 /// Blanks whole-line `//` comments (the notes `routesim export portkey` writes at the top), keeping line numbers.

@@ -22,8 +22,8 @@
 //!
 //! The parameter points are the grid of every parameter's values (the first parameter varies slowest).
 
+use crate::params::ParamSpec;
 use crate::scenario::diag::{ScenarioError, parse_toml};
-use crate::tune::config::ParamSpec;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 

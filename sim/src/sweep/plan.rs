@@ -9,10 +9,10 @@
 //! over the shards and balances shards whose cells differ in cost.
 
 use super::config::{SweepConfig, SweepParam, value_number};
+use crate::params::{Param, Value};
 use crate::scenario::diag::{ScenarioError, nearest};
 use crate::scenario::{Compiled, Overrides, Scenario};
 use crate::setup::expected_requests;
-use crate::tune::space::{Param, Value};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 

@@ -24,6 +24,8 @@
 use crate::report::{METRICS, PolicyRow, metric};
 use serde::{Deserialize, Serialize};
 
+pub use crate::params::ParamSpec;
+
 /// A search method.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -60,32 +62,6 @@ pub enum Confidence {
     Interval,
     /// The mean over replications must satisfy it.
     Mean,
-}
-
-/// One tuned parameter.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ParamSpec {
-    /// Field path inside the policy, like `buffer`, `retry.max_attempts` or `tracking.circuit.failure_rate`.
-    pub path: String,
-    /// For a simplex: the fields under `path` whose values are drawn to sum to 1 (hybrid weights).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub simplex: Option<Vec<String>>,
-    /// Lower bound (scalars; durations in seconds).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min: Option<f64>,
-    /// Upper bound (scalars; durations in seconds).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max: Option<f64>,
-    /// Round to whole numbers (counts such as `retry.max_attempts`).
-    #[serde(default)]
-    pub integer: bool,
-    /// Sample on a log scale (both bounds must be positive).
-    #[serde(default)]
-    pub log: bool,
-    /// Grid points along this parameter (default `tune.steps`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub steps: Option<u32>,
 }
 
 /// The `[tune]` section.

@@ -1,0 +1,85 @@
+//! Feedback from the caller: attempts sent and their outcomes, health checks, an upstream's refused
+//! credentials, and the batch deadline.
+
+use super::Router;
+use crate::model::{EndpointIdx, Nanos, Outcome, Price, RequestInfo};
+
+impl Router {
+    /// Records that an attempt of `req` was sent to `ep` at `now`: one request and the request's
+    /// [`TrackingConfig::tpm_estimate`] tokens in the endpoint's quota window, the same count the quota filter
+    /// used to admit it.
+    pub fn on_dispatch(&mut self, ep: EndpointIdx, req: &RequestInfo, now: Nanos) {
+        let Some(st) = self.states.get_mut(ep.get()) else { return };
+        st.on_dispatch(self.tracking.tpm_estimate(req), now, &self.tracking.circuit);
+        self.board.touch(ep);
+    }
+
+    /// Records the outcome of an attempt of `req` on `ep` at `now`: latency averages, quota usage (output tokens
+    /// beyond the TPM estimate counted at dispatch), error rate, spend, throttling on 429, the circuit breaker and
+    /// the response cache.
+    pub fn on_result(&mut self, ep: EndpointIdx, req: &RequestInfo, outcome: &Outcome, now: Nanos) {
+        let Some(gate) = self.gates.get(ep.get()) else { return };
+        // The gate's copy of the prices: one hot line, not the endpoint's description.
+        let price = Price { input_per_mtok: gate.price_in, output_per_mtok: gate.price_out };
+        let cost = price.cost(outcome.input_tokens, outcome.output_tokens);
+        let extra = self.tracking.tpm_beyond_estimate(req, outcome.output_tokens);
+        let throttled_before = self.states[ep.get()].throttled_until;
+        self.states[ep.get()].on_result(outcome, cost, extra, now, &self.tracking);
+        if let Some(c) = &self.compat {
+            let g = c.latency_group_of[ep.get()];
+            if let Some((members, ttl)) = c.latency_groups.get(g as usize) {
+                // LiteLLM's group map expires `ttl` after its last write: the next write starts afresh.
+                let last = members.iter().filter_map(|m| self.states[m.get()].compat.latency_written).max();
+                if last.is_some_and(|t| now >= t.saturating_add(*ttl)) {
+                    for m in members {
+                        self.states[m.get()].compat.clear_latencies();
+                    }
+                }
+            }
+            self.states[ep.get()].compat.record(outcome, req.streaming, c.samples, now);
+        }
+        if self.target_retry.is_some() {
+            // Portkey keeps no state between requests: a 429's Retry-After does not keep the target out.
+            self.states[ep.get()].throttled_until = throttled_before;
+        }
+        if let Some(cd) = &self.cooldown {
+            let st = &mut self.states[ep.get()];
+            // LiteLLM reads no Retry-After for routing: only a cooldown keeps the deployment out.
+            st.throttled_until = throttled_before;
+            if let Some(class) = outcome.error
+                && cd.should_cool(st, class, now)
+            {
+                st.throttled_until = st.throttled_until.max(now.saturating_add(cd.time));
+            }
+        }
+        self.board.touch(ep);
+        if outcome.is_success()
+            && let (Some(cache), Some(key)) = (&mut self.cache, req.cache_key)
+        {
+            cache.insert(key, now);
+        }
+    }
+
+    /// Opens `ep`'s circuit at `now` for the breaker's cooldown, whatever its error counts (see
+    /// [`EndpointState::open_circuit`]): the gateway calls it when an upstream refuses its credentials, which
+    /// every later request would meet too. After the cooldown a half-open probe tests the endpoint as usual.
+    pub fn open_circuit(&mut self, ep: EndpointIdx, now: Nanos) {
+        if let Some(st) = self.states.get_mut(ep.get()) {
+            st.open_circuit(now, &self.tracking.circuit);
+            self.board.touch(ep);
+        }
+    }
+
+    /// Records a health-check result for `ep`.
+    pub fn on_health(&mut self, ep: EndpointIdx, healthy: bool, _now: Nanos) {
+        if let Some(st) = self.states.get_mut(ep.get()) {
+            st.healthy = healthy;
+            self.board.touch(ep);
+        }
+    }
+
+    /// Releases the open batch if its deadline passed: `Some((batch, size))`.
+    pub fn poll_batch(&mut self, now: Nanos) -> Option<(u64, u32)> {
+        self.batcher.as_mut()?.poll(now)
+    }
+}
