@@ -3,8 +3,8 @@
 //!
 //! - [`format`]: the built-in column mappings (LiteLLM, Portkey, Azure traces, BurstGPT, generic) and
 //!   timestamp parsing.
-//! - [`read`]: streaming a CSV, JSONL or Parquet file through polars into parsed rows, with malformed rows
-//!   counted by reason.
+//! - [`read`]: streaming a CSV (the `csv` crate), JSONL (serde_json, a line at a time) or Parquet (polars, a
+//!   slice of row groups at a time) file into parsed rows, with malformed rows counted by reason.
 //! - [`ingest`]: ordering rows by arrival within a bounded reorder window, the time window, the "as logged"
 //!   summary, and the compact spill file that replay runs stream.
 //! - [`source`]: the arrivals of one replay run (rate scale, sampling, loops, trace-driven latencies).
