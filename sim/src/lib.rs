@@ -4,14 +4,17 @@
 //! see `ARCHITECTURE.md` at the repository root for where each concept lives.
 
 pub mod ab;
+pub mod dist;
 pub mod engine;
 pub mod export;
+pub mod gen_log;
 pub mod import;
 pub mod keys;
 pub mod live;
 pub mod logs;
 pub mod metrics;
 pub mod provider;
+pub mod replay;
 pub mod report;
 pub mod rng;
 pub mod scenario;
