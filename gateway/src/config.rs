@@ -152,21 +152,10 @@ pub struct MetricsConfig {
     pub listen: Option<String>,
 }
 
-/// `[client]`: default timeouts of an attempt, as in a scenario; a policy's `timeout` and `ttft_timeout`
-/// override them, and an upstream's `timeout` overrides `timeout` for that upstream.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ClientDefaults {
-    /// Per-attempt timeout (default none).
-    #[serde(default)]
-    pub timeout: Option<Duration>,
-    /// Time-to-first-token timeout of streamed attempts (default none).
-    #[serde(default)]
-    pub ttft_timeout: Option<Duration>,
-    /// The simulator's cache latency (ignored by the gateway).
-    #[serde(default)]
-    pub cache_latency: Option<IgnoredAny>,
-}
+/// `[client]`: default timeouts of an attempt, as in a scenario (the schema's [`routesim_schema::ClientConfig`];
+/// `cache_latency` is the simulator's); a policy's `timeout` and `ttft_timeout` override them, and an
+/// upstream's `timeout` overrides `timeout` for that upstream.
+pub type ClientDefaults = routesim_schema::ClientConfig;
 
 /// `[stream]`: how long a committed stream may go quiet, and (optionally) last. The attempt timeout (the
 /// policy's `timeout`, else the upstream's, else `[client] timeout`) bounds a stream only until its first
@@ -210,7 +199,7 @@ pub fn router_endpoint(e: &EndpointEntry) -> Endpoint {
 }
 
 /// The file as written. Simulation-only top-level fields are accepted by name and ignored.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GatewayFile {
     /// `[server]`.

@@ -140,6 +140,63 @@ fn default_reject_latency() -> Duration {
 }
 
 impl<S> EndpointConfig<S> {
+    /// The same endpoint with its service-time distributions passed through `f` (for example, made optional
+    /// for the gateway: `endpoint.map_service_times(Some)`).
+    pub fn map_service_times<T>(self, mut f: impl FnMut(S) -> T) -> EndpointConfig<T> {
+        let EndpointConfig {
+            ttft,
+            tpot,
+            id,
+            provider,
+            model,
+            tier,
+            price,
+            limits,
+            quota_aware,
+            tags,
+            capabilities,
+            weight,
+            batch,
+            slots,
+            queue_capacity,
+            slowdown,
+            errors,
+            fail_after,
+            hang,
+            retry_after,
+            reject_latency,
+            bill_failed_input,
+            batch_turnaround,
+            upstream,
+        } = self;
+        EndpointConfig {
+            ttft: f(ttft),
+            tpot: f(tpot),
+            id,
+            provider,
+            model,
+            tier,
+            price,
+            limits,
+            quota_aware,
+            tags,
+            capabilities,
+            weight,
+            batch,
+            slots,
+            queue_capacity,
+            slowdown,
+            errors,
+            fail_after,
+            hang,
+            retry_after,
+            reject_latency,
+            bill_failed_input,
+            batch_turnaround,
+            upstream,
+        }
+    }
+
     /// The router's view of this endpoint (without the RPM/TPM quotas when it is not `quota_aware`).
     pub fn router_endpoint(&self) -> Endpoint {
         Endpoint {
