@@ -1,6 +1,6 @@
 //! Gateway logs and public traces: reading them (`routesim replay`, `routesim fit`). Attaching a log to a
-//! scenario is [`crate::replay`]; writing one (`routesim gen-log`) is [`crate::gen_log`]. This module uses
-//! neither the scenario nor the engine, which both use it.
+//! scenario is the crate's `replay` module; writing one (`routesim gen-log`) its `gen_log` module. This
+//! module uses neither the scenario nor the engine, which both use it.
 //!
 //! - [`format`]: the built-in column mappings (LiteLLM, Portkey, Azure traces, BurstGPT, generic) and
 //!   timestamp parsing.
