@@ -48,7 +48,7 @@ pub fn run(args: &GenLogArgs) -> Result<(), Failure> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let start = std::time::Instant::now();
-    let rows = sim::logs::generate::generate(&model, policy, &out)?;
+    let rows = sim::gen_log::generate(&model, policy, &out)?;
     println!(
         "{rows} rows of scenario \"{}\" under policy `{}` written to {} in {:.2} s",
         model.scenario.name,

@@ -4,10 +4,11 @@
 //! replay reproduces logged latencies, and fit recovers known parameters.
 
 use sim::experiment::{self, ExperimentOptions};
+use sim::logs::ReplaySettings;
 use sim::logs::ingest::{Measured, Window, ingest};
 use sim::logs::read::{LogReader, Outcome, RowErrors, Vocabulary};
 use sim::logs::source::LogSource;
-use sim::logs::{ReplaySettings, attach};
+use sim::replay::attach;
 use sim::scenario::{Overrides, Scenario};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -37,7 +38,7 @@ fn read_all(reader: &LogReader) -> (Vec<sim::logs::read::LogRow>, Vocabulary, Ro
 
 fn gen_log(scenario: &Path, rows: u64, out: &Path) {
     let model = load(scenario, Some(rows), None);
-    sim::logs::generate::generate(&model, 0, out).expect("gen-log writes");
+    sim::gen_log::generate(&model, 0, out).expect("gen-log writes");
 }
 
 #[test]

@@ -11,48 +11,17 @@
 
 use crate::auth::AuthConfig;
 use crate::auth::keys::KeyEntry;
-use router_core::{
-    ConfigError as RouterConfigError, Duration, Endpoint, HealthConfig, Limits, PolicySpec, Price, Router,
-    RouterConfig, UpstreamConfig,
-};
+use router_core::{Duration, Endpoint, HealthConfig, PolicySpec, RouterConfig};
+use routesim_schema::{DistConfig, EndpointConfig, parse_toml};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-/// An invalid configuration: the file, the field path, the line when known and what was expected.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub struct ConfigError {
-    /// The config file.
-    pub file: PathBuf,
-    /// Field path such as `endpoints[1].upstream.base_url` (empty for a syntax error).
-    pub path: String,
-    /// Line of the error, when the parser knows it.
-    pub line: Option<usize>,
-    /// What was expected, and what was found.
-    pub message: String,
-    /// The nearest valid name, for a misspelt field or variant.
-    pub suggestion: Option<String>,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file.display())?;
-        if let Some(l) = self.line {
-            write!(f, ":{l}")?;
-        }
-        if self.path.is_empty() {
-            write!(f, ": {}", self.message)?;
-        } else {
-            write!(f, ": field `{}`: {}", self.path, self.message)?;
-        }
-        if let Some(s) = &self.suggestion {
-            write!(f, " (did you mean `{s}`?)")?;
-        }
-        Ok(())
-    }
-}
+/// An invalid configuration: the file, the field path, the line when known and what was expected (the
+/// schema's error, the same type as the simulator's `ScenarioError`).
+pub use routesim_schema::SchemaError as ConfigError;
 
 /// `[server]`: where and how the gateway listens.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -183,21 +152,10 @@ pub struct MetricsConfig {
     pub listen: Option<String>,
 }
 
-/// `[client]`: default timeouts of an attempt, as in a scenario; a policy's `timeout` and `ttft_timeout`
-/// override them, and an upstream's `timeout` overrides `timeout` for that upstream.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ClientDefaults {
-    /// Per-attempt timeout (default none).
-    #[serde(default)]
-    pub timeout: Option<Duration>,
-    /// Time-to-first-token timeout of streamed attempts (default none).
-    #[serde(default)]
-    pub ttft_timeout: Option<Duration>,
-    /// The simulator's cache latency (ignored by the gateway).
-    #[serde(default)]
-    pub cache_latency: Option<IgnoredAny>,
-}
+/// `[client]`: default timeouts of an attempt, as in a scenario (the schema's [`routesim_schema::ClientConfig`];
+/// `cache_latency` is the simulator's); a policy's `timeout` and `ttft_timeout` override them, and an
+/// upstream's `timeout` overrides `timeout` for that upstream.
+pub type ClientDefaults = routesim_schema::ClientConfig;
 
 /// `[stream]`: how long a committed stream may go quiet, and (optionally) last. The attempt timeout (the
 /// policy's `timeout`, else the upstream's, else `[client] timeout`) bounds a stream only until its first
@@ -226,118 +184,22 @@ pub struct ResponseCacheConfig {
     pub tenant_field: Option<String>,
 }
 
-/// One `[[endpoints]]` entry: router-core's [`Endpoint`] fields, the `upstream`, and the simulator's
-/// provider-model fields, accepted and ignored.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EndpointEntry {
-    /// Unique id.
-    pub id: String,
-    /// Provider name (informational).
-    #[serde(default)]
-    pub provider: String,
-    /// Model name; sent upstream unless `upstream.model` is set.
-    #[serde(default)]
-    pub model: String,
-    /// Capability tier.
-    #[serde(default)]
-    pub tier: u8,
-    /// Price per million tokens (cost in logs and metrics).
-    #[serde(default)]
-    pub price: Price,
-    /// Quotas, concurrency cap and context window.
-    #[serde(default)]
-    pub limits: Limits,
-    /// As in a scenario: false hides the RPM/TPM quotas from the router (it learns them from 429s).
-    #[serde(default = "yes")]
-    pub quota_aware: bool,
-    /// Tags.
-    #[serde(default)]
-    pub tags: Vec<String>,
-    /// Capabilities.
-    #[serde(default)]
-    pub capabilities: Vec<String>,
-    /// Static weight.
-    #[serde(default = "one")]
-    pub weight: f64,
-    /// A batch endpoint, fed only by batching.
-    #[serde(default)]
-    pub batch: bool,
-    /// Where requests go.
-    #[serde(default)]
-    pub upstream: Option<UpstreamConfig>,
-    /// Simulator only.
-    #[serde(default)]
-    pub slots: Option<IgnoredAny>,
-    /// Simulator only.
-    #[serde(default)]
-    pub queue_capacity: Option<IgnoredAny>,
-    /// Simulator only.
-    #[serde(default)]
-    pub ttft: Option<IgnoredAny>,
-    /// Simulator only.
-    #[serde(default)]
-    pub tpot: Option<IgnoredAny>,
-    /// Simulator only.
-    #[serde(default)]
-    pub slowdown: Option<IgnoredAny>,
-    /// Simulator only.
-    #[serde(default)]
-    pub errors: Option<IgnoredAny>,
-    /// Simulator only.
-    #[serde(default)]
-    pub fail_after: Option<IgnoredAny>,
-    /// Simulator only.
-    #[serde(default)]
-    pub hang: Option<IgnoredAny>,
-    /// Simulator only.
-    #[serde(default)]
-    pub retry_after: Option<IgnoredAny>,
-    /// Simulator only.
-    #[serde(default)]
-    pub reject_latency: Option<IgnoredAny>,
-    /// Simulator only.
-    #[serde(default)]
-    pub bill_failed_input: Option<IgnoredAny>,
-    /// Simulator only.
-    #[serde(default)]
-    pub batch_turnaround: Option<IgnoredAny>,
-}
+/// One `[[endpoints]]` entry: the schema's endpoint (router view, `upstream`, provider model), with the
+/// service-time distributions optional: the gateway reads the router view and the upstream, and parses the
+/// provider model only so that a file is checked alike by both tools.
+pub type EndpointEntry = EndpointConfig<Option<DistConfig<Duration>>>;
 
-fn yes() -> bool {
-    true
-}
-fn one() -> f64 {
-    1.0
-}
-
-impl EndpointEntry {
-    /// The router's view of this endpoint.
-    pub fn router_endpoint(&self) -> Endpoint {
-        Endpoint {
-            id: self.id.clone(),
-            provider: self.provider.clone(),
-            model: self.model.clone(),
-            tier: self.tier,
-            price: self.price,
-            limits: if self.quota_aware { self.limits } else { Limits { rpm: None, tpm: None, ..self.limits } },
-            tags: self.tags.clone(),
-            // Each tag is also a capability `tag:NAME`, so a client key's `endpoint_tags` confine routing
-            // through router-core's capability filter.
-            capabilities: self
-                .capabilities
-                .iter()
-                .cloned()
-                .chain(self.tags.iter().map(|t| crate::auth::tag_capability(t)))
-                .collect(),
-            weight: self.weight,
-            batch: self.batch,
-        }
-    }
+/// The router's view of endpoint `e` as the gateway serves it: the schema's view, with each tag also a
+/// capability `tag:NAME`, so that a client key's `endpoint_tags` confine routing through router-core's
+/// capability filter.
+pub fn router_endpoint(e: &EndpointEntry) -> Endpoint {
+    let mut endpoint = e.router_endpoint();
+    endpoint.capabilities.extend(e.tags.iter().map(|t| crate::auth::tag_capability(t)));
+    endpoint
 }
 
 /// The file as written. Simulation-only top-level fields are accepted by name and ignored.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GatewayFile {
     /// `[server]`.
@@ -514,204 +376,35 @@ impl GatewayConfig {
         policy: Option<&str>,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<GatewayConfig, ConfigError> {
-        let err = |path: String, message: String| ConfigError {
-            file: file.to_path_buf(),
-            path,
-            line: None,
-            message,
-            suggestion: None,
-        };
         let raw: GatewayFile = parse_toml(file, text)?;
-        let listen: SocketAddr = raw.server.listen.parse().map_err(|_| {
-            err(
-                "server.listen".into(),
-                format!("expected an address like \"127.0.0.1:8080\", found {:?}", raw.server.listen),
-            )
-        })?;
-        if raw.server.max_body_bytes == 0 {
-            return Err(err("server.max_body_bytes".into(), "expected a positive number of bytes".into()));
-        }
-        if !(1..=64).contains(&raw.server.router_shards) {
-            return Err(err(
-                "server.router_shards".into(),
-                format!("expected 1..=64, found {}", raw.server.router_shards),
-            ));
-        }
-        if !raw.server.health_path.starts_with('/') {
-            return Err(err(
-                "server.health_path".into(),
-                format!("expected a path starting with `/`, found {:?}", raw.server.health_path),
-            ));
-        }
-        if raw.request_log.channel == 0 {
-            return Err(err("request_log.channel".into(), "expected a positive capacity".into()));
-        }
-        if let Some(p) = &raw.request_log.path
-            && p.extension().and_then(|e| e.to_str()) != Some("jsonl")
-        {
-            return Err(err(
-                "request_log.path".into(),
-                format!("expected a file ending in .jsonl, found {:?}", p.display().to_string()),
-            ));
-        }
-        if raw.endpoints.is_empty() {
-            return Err(err("endpoints".into(), "expected at least one [[endpoints]] entry with an upstream".into()));
-        }
-        let mut upstreams = Vec::with_capacity(raw.endpoints.len());
-        for (i, e) in raw.endpoints.iter().enumerate() {
-            let p = format!("endpoints[{i}].upstream");
-            let u = e.upstream.as_ref().ok_or_else(|| {
-                err(
-                    p.clone(),
-                    format!(
-                        "endpoint `{}` has no upstream: expected upstream = {{ base_url = \"https://...\", \
-                         api_key_env = \"...\" }}",
-                        e.id
-                    ),
-                )
-            })?;
-            let base = u.base_url.trim_end_matches('/');
-            let rest = base.strip_prefix("http://").or_else(|| base.strip_prefix("https://"));
-            if rest.is_none_or(|r| r.is_empty() || r.starts_with('/')) || base.contains(char::is_whitespace) {
-                return Err(err(
-                    format!("{p}.base_url"),
-                    format!(
-                        "expected an http:// or https:// URL like \"https://api.openai.com/v1\", found {:?}",
-                        u.base_url
-                    ),
-                ));
-            }
-            let api_key = match &u.api_key_env {
-                None => None,
-                Some(var) if var.is_empty() => {
-                    return Err(err(format!("{p}.api_key_env"), "expected the name of an environment variable".into()));
-                }
-                Some(var) => match env(var) {
-                    Some(k) if !k.trim().is_empty() => {
-                        let k = k.trim();
-                        // The key goes into a header: a newline, a space or a non-ASCII character in it would
-                        // make the request go out with no key at all. (The key itself is never quoted.)
-                        if let Some(at) = k.bytes().position(|b| !(0x21..=0x7e).contains(&b)) {
-                            return Err(err(
-                                format!("{p}.api_key_env"),
-                                format!(
-                                    "the environment variable `{var}` holds a key with a character an HTTP header \
-                                     cannot carry (a newline, space or non-ASCII character at byte {at}): export \
-                                     the key alone"
-                                ),
-                            ));
-                        }
-                        Some(k.to_string())
-                    }
-                    _ => {
-                        return Err(err(
-                            format!("{p}.api_key_env"),
-                            format!("the environment variable `{var}` is not set: export it with the API key"),
-                        ));
-                    }
-                },
-            };
-            if u.timeout.is_some_and(|t| t.nanos() == 0) {
-                return Err(err(format!("{p}.timeout"), "expected a positive duration like \"30s\"".into()));
-            }
-            let model = u
-                .model
-                .clone()
-                .filter(|m| !m.is_empty())
-                .unwrap_or_else(|| if e.model.is_empty() { e.id.clone() } else { e.model.clone() });
-            upstreams.push(ResolvedUpstream {
-                chat_url: format!("{base}/chat/completions"),
-                health_url: format!("{base}{}", raw.server.health_path),
-                model,
-                timeout: u.timeout,
-                auth: u.auth,
-                api_key,
-            });
-        }
-        if raw.policies.is_empty() {
-            return Err(err(
-                "policies".into(),
-                "expected at least one [[policies]] entry (a best-policy.toml pastes in as is)".into(),
-            ));
-        }
-        let endpoints: Vec<Endpoint> = raw.endpoints.iter().map(EndpointEntry::router_endpoint).collect();
-        // Every policy is validated, as a scenario's are; the chosen one is served.
-        let mut chosen = None;
-        for (i, spec) in raw.policies.iter().enumerate() {
-            if let Some(j) = raw.policies[..i].iter().position(|o| o.name == spec.name) {
-                return Err(err(
-                    format!("policies[{i}].name"),
-                    format!("duplicate policy name `{}` (also policies[{j}])", spec.name),
-                ));
-            }
-            let cfg = RouterConfig {
-                endpoints: endpoints.clone(),
-                policy: spec.clone(),
-                groups: raw.groups.clone(),
-                seed: raw.seed,
-            };
-            Router::new(&cfg).map_err(|e| router_error(file, i, e))?;
-            if policy.is_none_or(|n| n == spec.name) && chosen.is_none() {
-                chosen = Some(cfg);
-            }
-        }
-        let router = chosen.ok_or_else(|| {
-            let names: Vec<&str> = raw.policies.iter().map(|p| p.name.as_str()).collect();
-            err(
-                "policies".into(),
-                format!("no policy named `{}`: expected one of {}", policy.unwrap_or(""), names.join(", ")),
-            )
-        })?;
-        let rollout =
-            crate::rollout::resolve(file, &raw.rollout, &raw.policies, &router.policy.name, |spec| RouterConfig {
-                endpoints: endpoints.clone(),
-                policy: spec.clone(),
-                groups: raw.groups.clone(),
-                seed: raw.seed,
-            })?;
-        crate::auth::check_entries(file, &raw.keys, &[])?;
-        if let Some(kf) = &raw.auth.key_file {
-            let from_file = crate::auth::load_key_file(kf)?;
-            if let Some(i) = from_file.iter().position(|(e, _)| raw.keys.iter().any(|c| c.id == e.id)) {
-                return Err(ConfigError {
-                    file: kf.clone(),
-                    path: format!("keys[{i}].id"),
-                    line: None,
-                    message: format!("key id `{}` is also defined in {}", from_file[i].0.id, file.display()),
-                    suggestion: None,
-                });
-            }
-        }
-        for (field, d) in
-            [("stream.idle_timeout", raw.stream.idle_timeout), ("stream.total_timeout", raw.stream.total_timeout)]
-        {
-            if d.is_some_and(|d| d.nanos() == 0) {
-                return Err(err(
-                    field.into(),
-                    "expected a positive duration like \"60s\" (leave it out for none)".into(),
-                ));
-            }
-        }
-        if raw.response_cache.tenant_field.as_deref().is_some_and(|f| f.trim().is_empty()) {
-            return Err(err(
-                "response_cache.tenant_field".into(),
-                "expected the name of a routing-metadata field such as \"team\" (leave it out to scope by key)".into(),
-            ));
-        }
-        raw.connections.validate().map_err(|(f, m)| err(format!("connections.{f}"), m))?;
-        let metrics_listen = match &raw.metrics.listen {
-            None => None,
-            Some(a) => Some(a.parse::<SocketAddr>().map_err(|_| {
-                err("metrics.listen".into(), format!("expected an address like \"127.0.0.1:9464\", found {a:?}"))
-            })?),
-        };
+        Self::from_file(file, raw, policy, env)
+    }
+
+    /// Validates a parsed file (named `file` in errors), picking `policy` (default: the first policy) and
+    /// reading keys through `env`. The checks run in the order of the file's sections, so the first error
+    /// reported is the same whichever way the file was built.
+    pub fn from_file(
+        file: &Path,
+        raw: GatewayFile,
+        policy: Option<&str>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<GatewayConfig, ConfigError> {
+        let listen = check_server(file, &raw.server)?;
+        check_request_log(file, &raw.request_log)?;
+        let upstreams = resolve_upstreams(file, &raw.endpoints, &raw.server.health_path, env)?;
+        let (router, rollout) = choose_policy(file, &raw, policy)?;
+        check_keys(file, &raw)?;
+        check_stream(file, &raw.stream)?;
+        check_response_cache(file, &raw.response_cache)?;
+        raw.connections.validate().map_err(|(f, m)| invalid(file, format!("connections.{f}"), m))?;
+        let metrics_listen = metrics_listen(file, &raw.metrics)?;
         if raw.auth.flush_interval.nanos() == 0 {
-            return Err(err("auth.flush_interval".into(), "expected a positive duration like \"5s\"".into()));
+            return Err(invalid(file, "auth.flush_interval", "expected a positive duration like \"5s\""));
         }
         if let Some(tls) = &raw.server.tls {
             crate::tls::load_pair(tls).map_err(|(f, m)| {
                 let field = if f == tls.cert { "server.tls.cert" } else { "server.tls.key" };
-                err(field.into(), format!("{}: {m}", f.display()))
+                invalid(file, field, format!("{}: {m}", f.display()))
             })?;
         }
         Ok(GatewayConfig {
@@ -754,42 +447,223 @@ impl GatewayConfig {
     }
 }
 
-/// A router-core error for policy `i`, its path rewritten from the router's root (`policy.x`) to the file's
-/// (`policies[i].x`).
-fn router_error(file: &Path, i: usize, e: RouterConfigError) -> ConfigError {
-    let path = match e.path.strip_prefix("policy") {
-        Some(rest) if rest.is_empty() || rest.starts_with('.') => format!("policies[{i}]{rest}"),
-        _ => e.path,
-    };
-    ConfigError { file: file.to_path_buf(), path, line: None, message: e.message, suggestion: None }
+/// An error at `path` of `file`.
+fn invalid(file: &Path, path: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::invalid(file, &path.into(), message)
 }
 
-/// Parses TOML into `T`; a syntax or type error names the field path (serde_path_to_error) and the line.
-pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(file: &Path, text: &str) -> Result<T, ConfigError> {
-    let conv = |path: String, e: &toml::de::Error| {
-        let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-        let message = e.message().trim().to_string();
-        let suggestion = suggest(&message);
-        ConfigError { file: file.to_path_buf(), path, line, message, suggestion }
+/// `[server]`: the listen address, the body limit, the router shards and the health path.
+fn check_server(file: &Path, server: &ServerConfig) -> Result<SocketAddr, ConfigError> {
+    let listen: SocketAddr = server.listen.parse().map_err(|_| {
+        invalid(
+            file,
+            "server.listen",
+            format!("expected an address like \"127.0.0.1:8080\", found {:?}", server.listen),
+        )
+    })?;
+    if server.max_body_bytes == 0 {
+        return Err(invalid(file, "server.max_body_bytes", "expected a positive number of bytes"));
+    }
+    if !(1..=64).contains(&server.router_shards) {
+        return Err(invalid(file, "server.router_shards", format!("expected 1..=64, found {}", server.router_shards)));
+    }
+    if !server.health_path.starts_with('/') {
+        return Err(invalid(
+            file,
+            "server.health_path",
+            format!("expected a path starting with `/`, found {:?}", server.health_path),
+        ));
+    }
+    Ok(listen)
+}
+
+/// `[request_log]`: a positive channel and a `.jsonl` path.
+fn check_request_log(file: &Path, log: &RequestLogConfig) -> Result<(), ConfigError> {
+    if log.channel == 0 {
+        return Err(invalid(file, "request_log.channel", "expected a positive capacity"));
+    }
+    if let Some(p) = &log.path
+        && p.extension().and_then(|e| e.to_str()) != Some("jsonl")
+    {
+        return Err(invalid(
+            file,
+            "request_log.path",
+            format!("expected a file ending in .jsonl, found {:?}", p.display().to_string()),
+        ));
+    }
+    Ok(())
+}
+
+/// Every endpoint's `upstream`, resolved: its URLs, the model sent and the key read through `env`.
+fn resolve_upstreams(
+    file: &Path,
+    endpoints: &[EndpointEntry],
+    health_path: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<ResolvedUpstream>, ConfigError> {
+    if endpoints.is_empty() {
+        return Err(invalid(file, "endpoints", "expected at least one [[endpoints]] entry with an upstream"));
+    }
+    endpoints.iter().enumerate().map(|(i, e)| resolve_upstream(file, i, e, health_path, env)).collect()
+}
+
+/// Endpoint number `i`'s upstream.
+fn resolve_upstream(
+    file: &Path,
+    i: usize,
+    e: &EndpointEntry,
+    health_path: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<ResolvedUpstream, ConfigError> {
+    let p = format!("endpoints[{i}].upstream");
+    let u = e.upstream.as_ref().ok_or_else(|| {
+        invalid(
+            file,
+            p.clone(),
+            format!(
+                "endpoint `{}` has no upstream: expected upstream = {{ base_url = \"https://...\", \
+                 api_key_env = \"...\" }}",
+                e.id
+            ),
+        )
+    })?;
+    let base = u.base_url.trim_end_matches('/');
+    let rest = base.strip_prefix("http://").or_else(|| base.strip_prefix("https://"));
+    if rest.is_none_or(|r| r.is_empty() || r.starts_with('/')) || base.contains(char::is_whitespace) {
+        return Err(invalid(
+            file,
+            format!("{p}.base_url"),
+            format!("expected an http:// or https:// URL like \"https://api.openai.com/v1\", found {:?}", u.base_url),
+        ));
+    }
+    let api_key = match &u.api_key_env {
+        None => None,
+        Some(var) => Some(api_key(file, &p, var, env)?),
     };
-    let de = toml::Deserializer::parse(text).map_err(|e| conv(String::new(), &e))?;
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let p = e.path().to_string();
-        let path = if p == "." || p == "?" { String::new() } else { p.trim_end_matches(".?").to_string() };
-        conv(path, e.inner())
+    if u.timeout.is_some_and(|t| t.nanos() == 0) {
+        return Err(invalid(file, format!("{p}.timeout"), "expected a positive duration like \"30s\""));
+    }
+    let model = u
+        .model
+        .clone()
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| if e.model.is_empty() { e.id.clone() } else { e.model.clone() });
+    Ok(ResolvedUpstream {
+        chat_url: format!("{base}/chat/completions"),
+        health_url: format!("{base}{health_path}"),
+        model,
+        timeout: u.timeout,
+        auth: u.auth,
+        api_key,
     })
 }
 
-/// For serde's "unknown field `x`, expected one of `a`, `b`" (or variant), the nearest expected name.
-fn suggest(message: &str) -> Option<String> {
-    let rest = message.strip_prefix("unknown field `").or_else(|| message.strip_prefix("unknown variant `"))?;
-    let (got, tail) = rest.split_once('`')?;
-    let mut best: Option<(f64, &str)> = None;
-    for c in tail.split('`').skip(1).step_by(2) {
-        let sim = strsim::jaro_winkler(got, c);
-        if (sim >= 0.8 || strsim::levenshtein(got, c) <= 2) && best.is_none_or(|(s, _)| sim > s) {
-            best = Some((sim, c));
+/// The API key in environment variable `var` (named by the upstream at field path `p`), trimmed.
+fn api_key(file: &Path, p: &str, var: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
+    if var.is_empty() {
+        return Err(invalid(file, format!("{p}.api_key_env"), "expected the name of an environment variable"));
+    }
+    match env(var) {
+        Some(k) if !k.trim().is_empty() => {
+            let k = k.trim();
+            // The key goes into a header: a newline, a space or a non-ASCII character in it would make the
+            // request go out with no key at all. (The key itself is never quoted.)
+            if let Some(at) = k.bytes().position(|b| !(0x21..=0x7e).contains(&b)) {
+                return Err(invalid(
+                    file,
+                    format!("{p}.api_key_env"),
+                    format!(
+                        "the environment variable `{var}` holds a key with a character an HTTP header cannot \
+                         carry (a newline, space or non-ASCII character at byte {at}): export the key alone"
+                    ),
+                ));
+            }
+            Ok(k.to_string())
+        }
+        _ => Err(invalid(
+            file,
+            format!("{p}.api_key_env"),
+            format!("the environment variable `{var}` is not set: export it with the API key"),
+        )),
+    }
+}
+
+/// Every policy validated (as a scenario's are); the one named `policy` (default: the first) is served,
+/// with the `[rollout]` around it.
+fn choose_policy(
+    file: &Path,
+    raw: &GatewayFile,
+    policy: Option<&str>,
+) -> Result<(RouterConfig, crate::rollout::Rollout), ConfigError> {
+    if raw.policies.is_empty() {
+        return Err(invalid(
+            file,
+            "policies",
+            "expected at least one [[policies]] entry (a best-policy.toml pastes in as is)",
+        ));
+    }
+    let endpoints: Vec<Endpoint> = raw.endpoints.iter().map(router_endpoint).collect();
+    let configs = routesim_schema::compile_policies(file, &endpoints, &raw.policies, &raw.groups, raw.seed)
+        // The gateway's policy errors have never carried a "did you mean".
+        .map_err(|e| ConfigError { suggestion: None, ..e })?;
+    let router = configs.into_iter().find(|cfg| policy.is_none_or(|n| n == cfg.policy.name)).ok_or_else(|| {
+        let names: Vec<&str> = raw.policies.iter().map(|p| p.name.as_str()).collect();
+        invalid(
+            file,
+            "policies",
+            format!("no policy named `{}`: expected one of {}", policy.unwrap_or(""), names.join(", ")),
+        )
+    })?;
+    let rollout = crate::rollout::resolve(file, &raw.rollout, &raw.policies, &router.policy.name, |spec| {
+        RouterConfig { endpoints: endpoints.clone(), policy: spec.clone(), groups: raw.groups.clone(), seed: raw.seed }
+    })?;
+    Ok((router, rollout))
+}
+
+/// The file's `[[keys]]`, and the ids of `[auth] key_file`'s keys against them.
+fn check_keys(file: &Path, raw: &GatewayFile) -> Result<(), ConfigError> {
+    crate::auth::check_entries(file, &raw.keys, &[])?;
+    if let Some(kf) = &raw.auth.key_file {
+        let from_file = crate::auth::load_key_file(kf)?;
+        if let Some(i) = from_file.iter().position(|(e, _)| raw.keys.iter().any(|c| c.id == e.id)) {
+            return Err(ConfigError::invalid(
+                kf,
+                &format!("keys[{i}].id"),
+                format!("key id `{}` is also defined in {}", from_file[i].0.id, file.display()),
+            ));
         }
     }
-    best.map(|(_, c)| c.to_string())
+    Ok(())
+}
+
+/// `[stream]`: positive timeouts when given.
+fn check_stream(file: &Path, stream: &StreamConfig) -> Result<(), ConfigError> {
+    for (field, d) in [("stream.idle_timeout", stream.idle_timeout), ("stream.total_timeout", stream.total_timeout)] {
+        if d.is_some_and(|d| d.nanos() == 0) {
+            return Err(invalid(file, field, "expected a positive duration like \"60s\" (leave it out for none)"));
+        }
+    }
+    Ok(())
+}
+
+/// `[response_cache]`: a tenant field, when given, is a name.
+fn check_response_cache(file: &Path, cache: &ResponseCacheConfig) -> Result<(), ConfigError> {
+    if cache.tenant_field.as_deref().is_some_and(|f| f.trim().is_empty()) {
+        return Err(invalid(
+            file,
+            "response_cache.tenant_field",
+            "expected the name of a routing-metadata field such as \"team\" (leave it out to scope by key)",
+        ));
+    }
+    Ok(())
+}
+
+/// `[metrics] listen`, parsed.
+fn metrics_listen(file: &Path, metrics: &MetricsConfig) -> Result<Option<SocketAddr>, ConfigError> {
+    match &metrics.listen {
+        None => Ok(None),
+        Some(a) => a.parse::<SocketAddr>().map(Some).map_err(|_| {
+            invalid(file, "metrics.listen", format!("expected an address like \"127.0.0.1:9464\", found {a:?}"))
+        }),
+    }
 }

@@ -15,13 +15,13 @@
 //! control arm to the canary, and lowering it only moves them back. A request without the value it is
 //! hashed by (no key, no user) stays in the control arm.
 
-use crate::config::ConfigError;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use router_core::{PolicySpec, RouterConfig};
+use routesim_schema::SchemaError as ConfigError;
 use serde::Deserialize;
 use std::path::Path;
 use std::sync::atomic::AtomicU64;

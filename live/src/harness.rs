@@ -1,44 +1,21 @@
 //! `routesim live`: mock providers and the open-loop load around the production gateway on loopback, one
 //! replication after another, compared with the simulator's run of the same scenario and seed; and the
-//! gateway config such a run writes (the scenario's endpoints at the mocks, its policy with every duration
-//! divided by the time scale, an optional canary).
+//! gateway config such a run hands the gateway, built as values (the scenario's endpoints at the mocks, its
+//! policy with every duration divided by the time scale through router-core's `TimeScaled`, an optional
+//! canary), never as re-parsed text.
 
 use crate::compare::{self, AttemptCounts, Comparison, SHARE_BUCKETS, SideStats};
 use crate::load::{self, ClientResult, LoadBounds, PlannedRequest};
 use crate::provider::LiveClock;
 use crate::{mock, plots};
 use anyhow::Context;
-use router_core::{Duration as RcDuration, ErrorClass, Nanos};
+use router_core::{Duration as RcDuration, ErrorClass, Nanos, TimeScaled, UpstreamConfig};
+use routesim_gateway::config::GatewayFile;
+use routesim_gateway::rollout::{CanaryBy, CanarySpec, RolloutFile};
 use sim::engine::{self, RequestRecord, RunOptions};
 use sim::scenario::Compiled;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// Keys of a policy table whose string values are names, not durations.
-const NOT_DURATIONS: [&str; 9] =
-    ["name", "kind", "description", "targets", "default", "key", "fallbacks", "rules", "tiers"];
-
-/// Divides every duration string under `v` by `scale` (strings that parse as a duration with a unit).
-fn scale_durations(v: &mut toml::Value, scale: f64) {
-    match v {
-        toml::Value::String(s) => {
-            if s.chars().any(|c| c.is_ascii_alphabetic())
-                && let Ok(d) = RcDuration::parse(s)
-            {
-                *s = scaled(d.nanos(), scale).to_string();
-            }
-        }
-        toml::Value::Table(t) => {
-            for (k, x) in t.iter_mut() {
-                if !NOT_DURATIONS.contains(&k.as_str()) {
-                    scale_durations(x, scale);
-                }
-            }
-        }
-        toml::Value::Array(a) => a.iter_mut().for_each(|x| scale_durations(x, scale)),
-        _ => {}
-    }
-}
 
 fn scaled(ns: Nanos, scale: f64) -> RcDuration {
     RcDuration::from_secs_f64(ns as f64 / 1e9 / scale)
@@ -71,7 +48,7 @@ pub struct LiveCanary {
 
 /// [`gateway_config`] with an optional canary: the canary's policy (and the groups it uses that the served
 /// policy does not) are written after the served one, durations divided by `scale` alike, and `[rollout]`
-/// names it with `by = "request"`.
+/// names it with `by = "request"`. The text is [`gateway_file_with_canary`]'s values written out.
 pub fn gateway_config_with_canary(
     model: &Compiled,
     policy: usize,
@@ -81,17 +58,31 @@ pub fn gateway_config_with_canary(
     base_url: &dyn Fn(&str) -> String,
     log: &Path,
 ) -> anyhow::Result<String> {
+    gateway_toml(&gateway_file_with_canary(model, policy, canary, replication, scale, base_url, log)?)
+}
+
+/// The gateway config of [`gateway_config_with_canary`] as values, handed to
+/// [`routesim_gateway::GatewayConfig::from_file`] as they are: every duration is divided by `scale` on the
+/// typed configuration ([`router_core::TimeScaled`], which knows which fields are durations), never on text.
+pub fn gateway_file_with_canary(
+    model: &Compiled,
+    policy: usize,
+    canary: Option<LiveCanary>,
+    replication: u32,
+    scale: f64,
+    base_url: &dyn Fn(&str) -> String,
+    log: &Path,
+) -> anyhow::Result<GatewayFile> {
     let rc = &model.router_configs[policy];
-    let policy_value = |p: usize| -> anyhow::Result<toml::Value> {
+    let policy_spec = |p: usize| {
         let mut root = model.router_configs[p].policy.clone();
         // The router's measurement windows default to minutes: write them out so that they are scaled too.
         root.tracking.get_or_insert_with(Default::default);
-        let mut v = toml::Value::try_from(&root).context("policy as TOML")?;
-        scale_durations(&mut v, scale);
-        Ok(v)
+        root.time_scaled(scale)
     };
-    let mut policies = vec![policy_value(policy)?];
-    let mut group_specs: Vec<&router_core::config::PolicySpec> = rc.groups.iter().collect();
+    let mut policies = vec![policy_spec(policy)];
+    let mut groups: Vec<&router_core::config::PolicySpec> = rc.groups.iter().collect();
+    let mut rollout = RolloutFile::default();
     if let Some(c) = canary {
         anyhow::ensure!(c.policy < model.router_configs.len(), "canary policy number {} out of range", c.policy);
         anyhow::ensure!(c.policy != policy, "the canary policy must differ from the served policy");
@@ -100,56 +91,78 @@ pub fn gateway_config_with_canary(
             "canary fraction: expected a number in [0, 1], found {}",
             c.fraction
         );
-        policies.push(policy_value(c.policy)?);
+        policies.push(policy_spec(c.policy));
         for g in &model.router_configs[c.policy].groups {
-            if !group_specs.iter().any(|h| h.name == g.name) {
-                group_specs.push(g);
+            if !groups.iter().any(|h| h.name == g.name) {
+                groups.push(g);
             }
         }
+        let name = model.policy_names()[c.policy].clone();
+        rollout.canary = Some(CanarySpec { policy: name, fraction: c.fraction, by: CanaryBy::Request });
     }
-    let mut groups = Vec::new();
-    for g in group_specs {
-        let mut v = toml::Value::try_from(g).context("group as TOML")?;
-        scale_durations(&mut v, scale);
-        groups.push(v);
-    }
-    let mut endpoints = Vec::new();
-    for e in &model.endpoints {
-        let mut v = toml::Value::try_from(e).context("endpoint as TOML")?;
-        let t = v.as_table_mut().context("an endpoint is a table")?;
-        let mut up = toml::Table::new();
-        up.insert("base_url".into(), base_url(&e.id).into());
-        t.insert("upstream".into(), up.into());
-        endpoints.push(v);
-    }
-    let dur = |n: Option<Nanos>| scaled(n.unwrap_or(0), scale).to_string();
-    let mut top = toml::Table::new();
+    let endpoints = model
+        .endpoints
+        .iter()
+        .map(|e| {
+            let mut e = e.clone().map_service_times(Some);
+            let upstream = UpstreamConfig {
+                base_url: base_url(&e.id),
+                api_key_env: None,
+                model: None,
+                timeout: None,
+                auth: Default::default(),
+            };
+            e.upstream = Some(upstream);
+            e
+        })
+        .collect();
     let seed = router_core::keyed_rand::replication_seed(rc.seed, replication);
-    let seed = i64::try_from(seed).context("the scenario's seed must be below 2^63 to run through the gateway")?;
-    top.insert("seed".into(), toml::Value::Integer(seed));
+    anyhow::ensure!(i64::try_from(seed).is_ok(), "the scenario's seed must be below 2^63 to run through the gateway");
+    let mut file = GatewayFile { seed, endpoints, policies, rollout, ..GatewayFile::default() };
+    file.groups = groups.into_iter().map(|g| g.time_scaled(scale)).collect();
+    file.server.listen = "127.0.0.1:0".into();
+    file.request_log.path = Some(log.to_path_buf());
+    file.client.timeout = model.timeout.map(|n| scaled(n, scale));
+    file.client.ttft_timeout = model.ttft_timeout.map(|n| scaled(n, scale));
+    file.health.interval = scaled(model.health_interval.unwrap_or(0), scale);
+    Ok(file)
+}
+
+/// The sections of a live gateway config that [`gateway_file_with_canary`] sets, written as TOML (the
+/// `live-gateway.toml` a run leaves, which `routesim-gateway` reads as it is).
+fn gateway_toml(file: &GatewayFile) -> anyhow::Result<String> {
+    let mut top = toml::Table::new();
+    top.insert("seed".into(), toml::Value::Integer(i64::try_from(file.seed)?));
     let mut server = toml::Table::new();
-    server.insert("listen".into(), "127.0.0.1:0".into());
+    server.insert("listen".into(), file.server.listen.clone().into());
     top.insert("server".into(), server.into());
     let mut reqlog = toml::Table::new();
-    reqlog.insert("path".into(), log.display().to_string().into());
+    if let Some(p) = &file.request_log.path {
+        reqlog.insert("path".into(), p.display().to_string().into());
+    }
     top.insert("request_log".into(), reqlog.into());
     let mut client = toml::Table::new();
-    if model.timeout.is_some() {
-        client.insert("timeout".into(), dur(model.timeout).into());
+    if let Some(t) = file.client.timeout {
+        client.insert("timeout".into(), t.to_string().into());
     }
-    if model.ttft_timeout.is_some() {
-        client.insert("ttft_timeout".into(), dur(model.ttft_timeout).into());
+    if let Some(t) = file.client.ttft_timeout {
+        client.insert("ttft_timeout".into(), t.to_string().into());
     }
     top.insert("client".into(), client.into());
-    let mut health = toml::Table::new();
-    health.insert("interval".into(), dur(model.health_interval).into());
-    top.insert("health".into(), health.into());
-    top.insert("endpoints".into(), toml::Value::Array(endpoints));
-    top.insert("policies".into(), toml::Value::Array(policies));
-    top.insert("groups".into(), toml::Value::Array(groups));
-    if let Some(c) = canary {
+    top.insert("health".into(), toml::Value::try_from(&file.health).context("health as TOML")?);
+    let values = |what: &str, v: Vec<toml::Value>| -> anyhow::Result<toml::Value> {
+        anyhow::ensure!(v.iter().all(|x| x.is_table()), "{what} as TOML: expected tables");
+        Ok(toml::Value::Array(v))
+    };
+    let endpoints = file.endpoints.iter().map(toml::Value::try_from).collect::<Result<Vec<_>, _>>()?;
+    top.insert("endpoints".into(), values("endpoints", endpoints)?);
+    let policies = file.policies.iter().map(toml::Value::try_from).collect::<Result<Vec<_>, _>>()?;
+    top.insert("policies".into(), values("policies", policies)?);
+    let groups = file.groups.iter().map(toml::Value::try_from).collect::<Result<Vec<_>, _>>()?;
+    top.insert("groups".into(), values("groups", groups)?);
+    if let Some(c) = &file.rollout.canary {
         let mut spec = toml::Table::new();
-        spec.insert("policy".into(), model.policy_names()[c.policy].clone().into());
+        spec.insert("policy".into(), c.policy.clone().into());
         spec.insert("fraction".into(), c.fraction.into());
         spec.insert("by".into(), "request".into());
         let mut rollout = toml::Table::new();
@@ -343,7 +356,7 @@ fn run_replication(
     let (outcome, counts, offset) = rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding the mock providers")?;
         let mock_addr = listener.local_addr()?;
-        let text = gateway_config_with_canary(
+        let file = gateway_file_with_canary(
             model,
             opts.policy,
             opts.canary,
@@ -352,8 +365,8 @@ fn run_replication(
             &|id| mock::base_url(mock_addr, id),
             log_path,
         )?;
-        std::fs::write(config_path, &text)?;
-        let cfg = routesim_gateway::GatewayConfig::parse(config_path, &text, None, &|_| None)
+        std::fs::write(config_path, gateway_toml(&file)?)?;
+        let cfg = routesim_gateway::GatewayConfig::from_file(config_path, file, None, &|_| None)
             .map_err(|e| anyhow::anyhow!("the generated gateway config is invalid: {e}"))?;
         let bucket =
             cfg.router.policy.tracking.unwrap_or_default().quota_window.nanos() / router_core::state::BUCKETS as u64;
@@ -406,27 +419,24 @@ fn run_replication(
 mod tests {
     use super::*;
 
+    /// The hand-off scales the typed config, so a name that reads like a duration is left alone (the old
+    /// hand-off divided every such string of the config's TOML form, and this endpoint `1h` became `6m`).
     #[test]
-    fn durations_are_divided_and_names_are_left_alone() {
-        let mut v: toml::Value = toml::from_str(
-            r#"name = "5m"
-kind = "latency"
-targets = ["1h"]
-slow_threshold = "20s"
-retry = { max_attempts = 3, base_delay = "200ms", max_delay = "5s" }
-tracking = { quota_window = "1m", circuit = { cooldown = "30s" } }
-"#,
-        )
-        .unwrap();
-        scale_durations(&mut v, 10.0);
-        assert_eq!(v["name"].as_str(), Some("5m"));
-        assert_eq!(v["targets"][0].as_str(), Some("1h"));
-        assert_eq!(v["slow_threshold"].as_str(), Some("2s"));
-        assert_eq!(v["retry"]["base_delay"].as_str(), Some("20ms"));
-        assert_eq!(v["retry"]["max_delay"].as_str(), Some("500ms"));
-        assert_eq!(v["retry"]["max_attempts"].as_integer(), Some(3));
-        assert_eq!(v["tracking"]["quota_window"].as_str(), Some("6s"));
-        assert_eq!(v["tracking"]["circuit"]["cooldown"].as_str(), Some("3s"));
+    fn the_typed_hand_off_scales_durations_only() {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/invalid/unknown-fallback.toml");
+        let text = std::fs::read_to_string(&file).unwrap().replace("\"cheap\"", "\"1h\"").replace(
+            "fallbacks = [\"premuim\"]",
+            "tracking = { circuit = { enabled = false } }\ncooldown = { cooldown_time = \"10s\", single_deployment = [\"1h\"] }",
+        );
+        let model = sim::scenario::Scenario::parse(&file, &text).unwrap().compile(&file).unwrap();
+        let url = |id: &str| format!("http://127.0.0.1:9/{id}/v1");
+        let gw = gateway_file_with_canary(&model, 1, None, 0, 10.0, &url, Path::new("/tmp/x.jsonl")).unwrap();
+        let cfg = routesim_gateway::GatewayConfig::from_file(Path::new("g.toml"), gw, None, &|_| None)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let cooldown = cfg.router.policy.cooldown.as_ref().expect("cooldown");
+        assert_eq!(cooldown.single_deployment, ["1h"]);
+        assert_eq!(cooldown.cooldown_time.nanos(), 1_000_000_000, "10 s / 10");
+        assert_eq!(cfg.router.endpoints[0].id, "1h");
     }
 
     #[test]

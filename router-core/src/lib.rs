@@ -37,6 +37,7 @@ pub mod model;
 pub mod policy;
 pub mod resilience;
 pub mod router;
+pub mod scale;
 pub mod state;
 pub mod upstream;
 
@@ -51,6 +52,7 @@ pub use router::{
     Attempts, Chooser, Decision, GiveUpReason, MAX_GROUP_DEPTH, MAX_GROUPS, NextAttempt, RejectReason, Router, Scope,
     Timeouts,
 };
+pub use scale::TimeScaled;
 pub use state::{CircuitConfig, EmaConfig, TrackingConfig};
 pub use upstream::{UpstreamAuth, UpstreamConfig};
 

@@ -5,10 +5,12 @@
 
 pub mod ab;
 pub mod bench;
+pub mod dist;
 pub mod engine;
 pub mod export;
 pub mod failure;
 pub mod fit_files;
+pub mod gen_log;
 pub mod import;
 pub mod keys;
 pub mod logs;
@@ -17,6 +19,7 @@ pub mod params;
 pub mod peer_gateway;
 pub mod progress;
 pub mod provider;
+pub mod replay;
 pub mod report;
 pub mod results;
 pub mod rng;

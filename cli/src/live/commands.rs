@@ -6,7 +6,8 @@ use routesim_live::compare::quantile;
 use routesim_live::harness::{self, LiveCanary, LiveOptions};
 use routesim_live::{load, mock, overhead};
 use sim::failure::Failure;
-use sim::logs::{ReplaySettings, attach};
+use sim::logs::ReplaySettings;
+use sim::replay::attach;
 use sim::results::results_dir;
 use sim::setup::select_policies;
 

@@ -94,7 +94,7 @@ fn parse_meta(s: &str) -> Result<(String, MetaValue), String> {
 fn read(file: &Path, missing_ok: bool) -> Result<KeyFile, String> {
     match std::fs::read_to_string(file) {
         Ok(text) => {
-            let kf: KeyFile = crate::config::parse_toml(file, &text).map_err(|e| e.to_string())?;
+            let kf: KeyFile = routesim_schema::parse_toml(file, &text).map_err(|e| e.to_string())?;
             super::check_entries(file, &kf.keys, &[]).map_err(|e| e.to_string())?;
             Ok(kf)
         }

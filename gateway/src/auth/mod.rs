@@ -23,7 +23,6 @@ pub mod keys;
 pub mod manage;
 pub mod store;
 
-use crate::config::ConfigError;
 use crate::error::ApiError;
 use crate::ops::{KeyFigures, KeySnapshot};
 use crate::request::ChatRequest;
@@ -32,6 +31,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use keys::{KeyEntry, KeyFile, StoredHash};
 use prometheus_client::metrics::counter::Counter;
 use router_core::{Admission, DenyReason, KeyMeter, MetaValue, Nanos};
+use routesim_schema::SchemaError as ConfigError;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -103,7 +103,7 @@ pub fn load_key_file(path: &Path) -> Result<Vec<(KeyEntry, StoredHash)>, ConfigE
         message: format!("cannot read the key file: {e}"),
         suggestion: None,
     })?;
-    let file: KeyFile = crate::config::parse_toml(path, &text)?;
+    let file: KeyFile = routesim_schema::parse_toml(path, &text)?;
     check_entries(path, &file.keys, &[])
 }
 

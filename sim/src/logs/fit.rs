@@ -10,11 +10,9 @@
 //! [`RESERVOIR`] per quantity and endpoint), so memory is bounded however long the log.
 
 use super::read::{LogError, LogReader, LogRow, Outcome, RowErrors, Vocabulary};
-use crate::provider::{EndpointSpec, ErrorRates};
-use crate::scenario::dist::DistConfig;
-use crate::scenario::round_sig;
 use rand::RngExt;
 use router_core::{Duration, ErrorClass, Limits, Price};
+use routesim_schema::{DistConfig, EndpointConfig as EndpointSpec, ErrorRates, round_sig};
 use statrs::distribution::{ContinuousCDF, Exp, Gamma, LogNormal};
 use std::collections::HashMap;
 

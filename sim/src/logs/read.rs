@@ -723,9 +723,9 @@ impl RowParser {
             .filter_map(|(k, c)| cells[*c].filter(|s| !s.is_empty()).map(|v| (k.clone(), v.to_string())))
             .collect();
         let template = vocab.template(class, meta);
-        let cache_key = self
-            .get(cells, Field::CacheKey)
-            .map(|s| s.parse::<u64>().unwrap_or_else(|_| router_core::keyed_rand::mix64(fnv1a(s.as_bytes()))));
+        let cache_key = self.get(cells, Field::CacheKey).map(|s| {
+            s.parse::<u64>().unwrap_or_else(|_| router_core::keyed_rand::mix64(router_core::fnv1a(s.as_bytes())))
+        });
         Ok(LogRow {
             index,
             arrival,
@@ -754,10 +754,6 @@ fn first_tag(s: &str) -> &str {
     } else {
         t
     }
-}
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
 }
 
 /// An outcome from an HTTP status code or a word.

@@ -5,8 +5,8 @@
 
 use super::fault::{FaultKind, FaultSpec};
 use super::spec::EndpointSpec;
+use crate::dist::{Sampler, ToSampler};
 use crate::rng::{KeyedRng, StreamBase};
-use crate::scenario::dist::Sampler;
 use router_core::state::SlidingWindow;
 use router_core::{Duration, ErrorClass, Nanos, Price};
 use std::collections::VecDeque;

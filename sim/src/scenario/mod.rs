@@ -5,33 +5,20 @@
 //! was expected, with a "did you mean" for typos (see [`diag`]).
 
 pub mod diag;
-pub mod dist;
+/// Distributions: the configuration (`routesim-schema`) and the samplers, at [`crate::dist`].
+pub use crate::dist;
 
 use crate::provider::{EndpointSpec, FaultSpec};
 use crate::traffic::{Limit, TrafficConfig, TrafficModel};
 use diag::ScenarioError;
 /// The `[health]` table (shared with the gateway, which runs the checks for real).
 pub use router_core::HealthConfig;
-use router_core::{ConfigError, Duration, EndpointIdx, Nanos, PolicySpec, Router, RouterConfig};
+use router_core::{Duration, EndpointIdx, Nanos, PolicySpec, RouterConfig};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-/// Client behaviour around each request.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ClientConfig {
-    /// Per-attempt timeout; a timed-out attempt is a `timeout` error the router may retry. None = wait forever.
-    #[serde(default)]
-    pub timeout: Option<Duration>,
-    /// Time-to-first-token timeout (LiteLLM's `stream_timeout`): an attempt whose first token (or error
-    /// response) has not arrived this long after it was sent is abandoned as a `timeout` error, counted
-    /// in `ttft_timeouts` too. None = no such timeout. A policy's own `ttft_timeout` overrides it.
-    #[serde(default)]
-    pub ttft_timeout: Option<Duration>,
-    /// Latency of a response served from the router's cache (default 5ms).
-    #[serde(default)]
-    pub cache_latency: Option<Duration>,
-}
+/// Client behaviour around each request (`[client]`, shared with the gateway).
+pub use routesim_schema::ClientConfig;
 
 /// Report settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -291,25 +278,8 @@ impl Scenario {
             return Err(err("policies".into(), "expected at least one [[policies]] entry to simulate".into()));
         }
         let router_endpoints: Vec<_> = self.endpoints.iter().map(EndpointSpec::router_endpoint).collect();
-        let mut names: Vec<&str> = ids.clone();
-        names.extend(self.groups.iter().map(|g| g.name.as_str()));
-        let mut router_configs = Vec::with_capacity(self.policies.len());
-        for (i, p) in self.policies.iter().enumerate() {
-            if let Some(j) = self.policies[..i].iter().position(|q| q.name == p.name) {
-                return Err(err(
-                    format!("policies[{i}].name"),
-                    format!("duplicate policy name `{}` (also policies[{j}])", p.name),
-                ));
-            }
-            let cfg = RouterConfig {
-                endpoints: router_endpoints.clone(),
-                policy: p.clone(),
-                groups: self.groups.clone(),
-                seed: self.seed,
-            };
-            Router::new(&cfg).map_err(|e| router_error(file, i, e, &names))?;
-            router_configs.push(cfg);
-        }
+        let router_configs =
+            routesim_schema::compile_policies(file, &router_endpoints, &self.policies, &self.groups, self.seed)?;
         let baseline = match &self.report.baseline {
             None => 0,
             Some(b) => self.policies.iter().position(|p| &p.name == b).ok_or_else(|| {
@@ -361,33 +331,9 @@ impl Compiled {
     }
 }
 
-/// `x` rounded to 4 significant digits: how routesim writes the numbers of the configurations it generates
-/// (tuned knobs, fitted parameters), readable and exactly what was used.
-pub fn round_sig(x: f64) -> f64 {
-    if x == 0.0 || !x.is_finite() {
-        return x;
-    }
-    let scale = 10f64.powi(3 - x.abs().log10().floor() as i32);
-    (x * scale).round() / scale
-}
+/// `x` rounded to 4 significant digits (the schema's writing convention for generated numbers).
+pub use routesim_schema::round_sig;
 
 fn join(prefix: &str, path: &str) -> String {
     if path.is_empty() { prefix.to_string() } else { format!("{prefix}.{path}") }
-}
-
-/// Maps a router-core error (paths relative to one router config) onto the scenario's field paths.
-fn router_error(file: &Path, policy: usize, e: ConfigError, names: &[&str]) -> ScenarioError {
-    let path = match e.path.strip_prefix("policy") {
-        Some(rest) => format!("policies[{policy}]{rest}"),
-        None => e.path.clone(),
-    };
-    let mut out = ScenarioError::invalid(file, &path, e.message.clone());
-    for marker in ["unknown target `", "unknown endpoint `"] {
-        if let Some(rest) = e.message.strip_prefix(marker)
-            && let Some(name) = rest.split('`').next()
-        {
-            out = out.with_suggestion(diag::nearest(name, names.iter().copied()));
-        }
-    }
-    out
 }

@@ -15,7 +15,7 @@ pub mod profile;
 pub use arrivals::{Arrival, ArrivalSource, Limit};
 pub use profile::{Profile, Spike};
 
-use crate::scenario::dist::{DistConfig, Sampler};
+use crate::dist::{DistConfig, Sampler, ToSampler};
 use router_core::{Duration, MetaValue, Nanos, RequestInfo, nanos_to_secs, secs_to_nanos};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -9,8 +9,8 @@
 //! (CSV and Parquet by polars' batched writers, JSON lines by serde_json), so memory is bounded and the files
 //! hold the same values.
 
-use super::read::FileKind;
 use crate::engine::{self, RequestRecord, RunOptions};
+use crate::logs::read::FileKind;
 use crate::scenario::Compiled;
 use anyhow::{Context, Result};
 use polars::prelude::*;
