@@ -447,7 +447,7 @@ fn slurm_scripts_and_dockerfile_are_complete() {
     let froms: Vec<&str> = docker.lines().filter(|l| l.starts_with("FROM ")).collect();
     assert_eq!(froms.len(), 2, "a build stage and a runtime stage");
     assert!(froms[0].contains(" AS build"));
-    assert!(docker.contains("cargo build --release --locked -p sim --bin routesim"));
+    assert!(docker.contains("cargo build --release --locked -p routesim --bin routesim"));
     assert!(docker.contains("COPY --from=build /src/target/release/routesim /usr/local/bin/routesim"));
     for line in docker.lines().filter(|l| l.starts_with("COPY ") && !l.contains("--from")) {
         let parts: Vec<&str> = line.split_whitespace().collect();
