@@ -94,7 +94,7 @@ pub fn validate(keys: &[KeySpec], classes: &[String]) -> Result<(), (String, Str
         }
         for (j, c) in k.classes.iter().enumerate() {
             if !classes.iter().any(|x| x == c) {
-                let near = crate::scenario::diag::nearest(c, classes.iter().map(String::as_str));
+                let near = routesim_schema::nearest(c, classes.iter().map(String::as_str));
                 return Err((
                     format!("{p}.classes[{j}]"),
                     format!("unknown task class `{c}`: expected one of {}", classes.join(", ")),

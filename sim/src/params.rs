@@ -3,7 +3,7 @@
 //! coordinates, and a candidate's [`Value`]. `tune` searches over these and `sweep` lays them out as a grid; both
 //! build on this module, neither on the other.
 
-use crate::scenario::round_sig;
+use routesim_schema::round_sig;
 use serde::{Deserialize, Serialize};
 
 /// One tuned (or swept) parameter.

@@ -5,6 +5,7 @@
 //! was expected, with a "did you mean" for typos (see [`diag`]).
 
 pub mod diag;
+pub mod tune;
 /// Distributions: the configuration (`routesim-schema`) and the samplers, at [`crate::dist`].
 pub use crate::dist;
 
@@ -104,7 +105,7 @@ pub struct Scenario {
     pub replay: Option<crate::logs::ReplayConfig>,
     /// What `routesim tune` searches (ignored by the other commands).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tune: Option<crate::tune::config::TuneConfig>,
+    pub tune: Option<tune::TuneConfig>,
     /// Client keys with their limits and budgets, and the share of traffic each carries (see
     /// [`crate::keys`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -1,7 +1,8 @@
 //! `routesim tune`: searching a policy's numeric knobs for the configurations that trade cost against
 //! latency best, and choosing the one that meets the user's constraints.
 //!
-//! - [`config`]: the `[tune]` section (parameters, method, budget, objectives, constraints).
+//! - [`config`]: the `[tune]` section (parameters, method, budget, objectives, constraints); defined with the
+//!   scenario's other sections in [`crate::scenario::tune`], which this module builds on.
 //! - [`space`]: parameter ranges, candidate generation (grid, random, Latin hypercube) and writing values
 //!   into a policy configuration by field path.
 //! - [`search`]: evaluating candidates with common random numbers over replications, in parallel, with
@@ -14,7 +15,7 @@
 //! Every candidate is an ordinary `[[policies]]` entry appended to the scenario, so it is validated, run
 //! and reported exactly like a policy of `routesim run`; the scenario's own policies are the baselines.
 
-pub mod config;
+pub use crate::scenario::tune as config;
 pub mod output;
 pub mod search;
 pub mod select;

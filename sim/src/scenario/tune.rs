@@ -229,7 +229,7 @@ pub fn resolve_metric(name: &str) -> Result<&'static str, String> {
     };
     metric(alias).map(|m| m.column).ok_or_else(|| {
         let names: Vec<&str> = METRICS.iter().map(|m| m.column).collect();
-        let hint = crate::scenario::diag::nearest(alias, names.iter().copied())
+        let hint = super::diag::nearest(alias, names.iter().copied())
             .map_or(String::new(), |s| format!(" (did you mean `{s}`?)"));
         format!(
             "unknown metric `{name}`{hint}: expected one of {} or p50, p95, p99, cost_per_1k, success",

@@ -54,14 +54,31 @@ pub fn crates() -> Vec<Crate> {
     crates
 }
 
-/// The packages `package` depends on through normal dependencies, directly or not, for the host (what
-/// `cargo tree -p PACKAGE -e normal` lists), by name.
-pub fn normal_dependencies(package: &str) -> Vec<String> {
-    let tree = cargo(&["tree", "-p", package, "-e", "normal", "--prefix", "none", "--format", "{p}"]);
+/// Every package in `package`'s normal (non-dev, non-build) dependency tree, with extra `cargo tree` flags
+/// (features), without `package` itself.
+pub fn normal_dependencies(package: &str, flags: &[&str]) -> Vec<String> {
+    let mut args = vec!["tree", "-p", package, "-e", "normal", "--prefix", "none", "--format", "{p}"];
+    args.extend_from_slice(flags);
+    let mut names = package_names(&cargo(&args));
+    names.retain(|name| name != package);
+    names
+}
+
+/// The packages in `package`'s normal dependency tree that depend on `dependency` directly.
+pub fn direct_dependents(package: &str, dependency: &str) -> Vec<String> {
+    let tree = cargo(&[
+        "tree", "-p", package, "-e", "normal", "-i", dependency, "--depth", "1", "--prefix", "none", "--format", "{p}",
+    ]);
+    let mut names = package_names(&tree);
+    names.retain(|name| name != dependency);
+    names
+}
+
+/// The sorted, distinct package names of `cargo tree --prefix none --format {p}` output.
+fn package_names(tree: &str) -> Vec<String> {
     let mut names: Vec<String> =
         tree.lines().filter_map(|line| line.split_whitespace().next()).map(str::to_string).collect();
     names.sort();
     names.dedup();
-    names.retain(|name| name != package);
     names
 }

@@ -22,17 +22,6 @@ pub struct Cycle {
 }
 
 impl Cycle {
-    /// Whether the edge `from -> to` between children of `parent` is one of this cycle's edges.
-    pub fn has_edge(&self, parent: &[&str], from: &str, to: &str) -> bool {
-        self.parent == parent && self.edges().any(|(a, b)| a == from && b == to)
-    }
-
-    /// The cycle's edges in order.
-    pub fn edges(&self) -> impl Iterator<Item = (&str, &str)> {
-        let next = self.members.iter().cycle().skip(1);
-        self.members.iter().zip(next).map(|(a, b)| (a.as_str(), b.as_str()))
-    }
-
     /// `a -> b -> a (file:line, file:line)`, the siblings named by their full paths below the crate root.
     pub fn describe(&self, display_file: &dyn Fn(&Location) -> String) -> String {
         let name = |member: &String| {
