@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes sim/tests/data/ab-sample.jsonl: a small gateway request log of a 50% canary (control `latency`,
 canary `cost`) in the gateway's JSONL schema with the `policy` and `arm` columns, for the golden test of
-`routesim ab` (sim/tests/ab.rs).
+`routesim ab` (cli/tests/ab.rs).
 
 Deterministic (fixed seed, values rounded to microseconds); standard library only. Run from the repository
 root:

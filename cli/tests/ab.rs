@@ -2,7 +2,7 @@
 //! `scripts/make_ab_sample.py`): the golden terminal report, byte-identical files for the same seed, the
 //! malformed rows counted and named, `--by policy`, and `--predict` on the quickstart.
 //!
-//! Regenerate the golden file after an intended change with `UPDATE_GOLDEN=1 cargo test -p sim --test ab`.
+//! Regenerate the golden file after an intended change with `UPDATE_GOLDEN=1 cargo test -p routesim --test ab`.
 
 mod golden_file;
 

@@ -1,7 +1,7 @@
 //! Golden tests of the `routesim` command line: error messages for invalid scenarios, the policy listing,
 //! and a quickstart run end to end with every promised output file.
 //!
-//! Regenerate the golden files after an intended change with `UPDATE_GOLDEN=1 cargo test -p sim --test cli`.
+//! Regenerate the golden files after an intended change with `UPDATE_GOLDEN=1 cargo test -p routesim --test cli`.
 
 mod golden_file;
 

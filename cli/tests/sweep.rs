@@ -455,4 +455,10 @@ fn slurm_scripts_and_dockerfile_are_complete() {
             assert!(root.join(src).exists(), "COPY source {src} exists");
         }
     }
+    // `cargo build` in the image needs every member of the workspace.
+    let manifest: toml::Value = toml::from_str(&std::fs::read_to_string(root.join("Cargo.toml")).unwrap()).unwrap();
+    for member in manifest["workspace"]["members"].as_array().unwrap() {
+        let member = member.as_str().unwrap();
+        assert!(docker.contains(&format!("\nCOPY {member} {member}\n")), "the Dockerfile copies workspace member {member}");
+    }
 }
