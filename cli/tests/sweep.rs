@@ -459,6 +459,9 @@ fn slurm_scripts_and_dockerfile_are_complete() {
     let manifest: toml::Value = toml::from_str(&std::fs::read_to_string(root.join("Cargo.toml")).unwrap()).unwrap();
     for member in manifest["workspace"]["members"].as_array().unwrap() {
         let member = member.as_str().unwrap();
-        assert!(docker.contains(&format!("\nCOPY {member} {member}\n")), "the Dockerfile copies workspace member {member}");
+        assert!(
+            docker.contains(&format!("\nCOPY {member} {member}\n")),
+            "the Dockerfile copies workspace member {member}"
+        );
     }
 }

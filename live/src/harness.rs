@@ -423,7 +423,7 @@ mod tests {
     /// hand-off divided every such string of the config's TOML form, and this endpoint `1h` became `6m`).
     #[test]
     fn the_typed_hand_off_scales_durations_only() {
-        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/invalid/unknown-fallback.toml");
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sim/tests/data/invalid/unknown-fallback.toml");
         let text = std::fs::read_to_string(&file).unwrap().replace("\"cheap\"", "\"1h\"").replace(
             "fallbacks = [\"premuim\"]",
             "tracking = { circuit = { enabled = false } }\ncooldown = { cooldown_time = \"10s\", single_deployment = [\"1h\"] }",
