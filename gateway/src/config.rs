@@ -614,9 +614,14 @@ fn choose_policy(
             format!("no policy named `{}`: expected one of {}", policy.unwrap_or(""), names.join(", ")),
         )
     })?;
-    let rollout = crate::rollout::resolve(file, &raw.rollout, &raw.policies, &router.policy.name, |spec| {
-        RouterConfig { endpoints: endpoints.clone(), policy: spec.clone(), groups: raw.groups.clone(), seed: raw.seed }
-    })?;
+    let rollout =
+        crate::rollout::resolve(file, &raw.rollout, &raw.policies, &router.policy.name, |spec| RouterConfig {
+            endpoints: endpoints.clone(),
+            policy: spec.clone(),
+            groups: raw.groups.clone(),
+            seed: raw.seed,
+            quality: Default::default(),
+        })?;
     Ok((router, rollout))
 }
 

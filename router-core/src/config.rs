@@ -7,6 +7,7 @@
 use crate::condition::RawValue;
 use crate::duration::Duration;
 use crate::model::{Endpoint, ErrorClass};
+use crate::quality::QualityConfig;
 use crate::state::TrackingConfig;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -688,6 +689,9 @@ pub struct RouterConfig {
     /// Seed of the router's keyed random choices.
     #[serde(default)]
     pub seed: u64,
+    /// The quality model's shared parameters (discrimination per task class), for quality-aware policies.
+    #[serde(default, skip_serializing_if = "QualityConfig::is_default")]
+    pub quality: QualityConfig,
 }
 
 /// An invalid configuration: where (a field path such as `policy.weights.cost` or `groups[1].targets[0]`)

@@ -14,6 +14,7 @@
 //!     policy: PolicySpec::new("rr", PolicyKind::RoundRobin),
 //!     groups: vec![],
 //!     seed: 7,
+//!     quality: Default::default(),
 //! };
 //! let mut router = Router::new(&cfg).unwrap();
 //! let req = RequestInfo::new(1, 500);
@@ -24,7 +25,7 @@
 //!
 //! Module map: [`model`] (endpoints, requests, outcomes), [`state`] (per-endpoint live state),
 //! [`policy`] (filter -> scorer -> selector, one type per policy), [`condition`] (metadata rules),
-//! [`resilience`] (retry, cache, batching), [`access`] (per-client-key limits and budgets), [`config`] (what users write), [`router`] (the entry point).
+//! [`resilience`] (retry, cache, batching), [`quality`] (answer quality: the item-response model), [`access`] (per-client-key limits and budgets), [`config`] (what users write), [`router`] (the entry point).
 
 #![warn(missing_docs)]
 
@@ -35,6 +36,7 @@ pub mod duration;
 pub mod keyed_rand;
 pub mod model;
 pub mod policy;
+pub mod quality;
 pub mod resilience;
 pub mod router;
 pub mod scale;
@@ -48,6 +50,7 @@ pub use config::{
 };
 pub use duration::Duration;
 pub use model::*;
+pub use quality::{Accuracy, QualityConfig};
 pub use router::{
     Attempts, Chooser, Decision, GiveUpReason, MAX_GROUP_DEPTH, MAX_GROUPS, NextAttempt, RejectReason, Router, Scope,
     Timeouts,

@@ -3,6 +3,7 @@
 //! These are plain data types, configured by serde. They carry no state: the live, per-endpoint state
 //! (EMAs, quota windows, circuit breakers) lives in [`crate::state`].
 
+use crate::quality::Accuracy;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -136,6 +137,10 @@ pub struct Endpoint {
     /// Only requests released by the batcher go there.
     #[serde(default)]
     pub batch: bool,
+    /// Accuracy per task class (see [`crate::quality`]): what quality-aware policies predict from. Empty
+    /// when the file states none.
+    #[serde(default, skip_serializing_if = "Accuracy::is_empty")]
+    pub quality: Accuracy,
 }
 
 fn default_weight() -> f64 {
@@ -156,6 +161,7 @@ impl Endpoint {
             capabilities: Vec::new(),
             weight: 1.0,
             batch: false,
+            quality: Accuracy::default(),
         }
     }
 }
@@ -237,6 +243,10 @@ pub struct RequestInfo {
     /// Complexity score in 0..=1, when the caller estimates one.
     #[serde(default)]
     pub complexity: Option<f64>,
+    /// Estimated difficulty on the quality model's latent scale (standard normal within the task class,
+    /// see [`crate::quality`]), when a client or a classifier supplies one. Higher is harder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub difficulty: Option<f64>,
     /// Metadata key-values (user, team, region, priority, ...), matched by conditional rules.
     #[serde(default)]
     pub metadata: Vec<(String, MetaValue)>,

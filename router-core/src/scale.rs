@@ -33,12 +33,13 @@ impl<T: TimeScaled> TimeScaled for Option<T> {
 impl TimeScaled for RouterConfig {
     /// The policy and the groups scaled; endpoints carry no duration.
     fn time_scaled(&self, factor: f64) -> Self {
-        let RouterConfig { endpoints, policy, groups, seed } = self;
+        let RouterConfig { endpoints, policy, groups, seed, quality } = self;
         RouterConfig {
             endpoints: endpoints.clone(),
             policy: policy.time_scaled(factor),
             groups: groups.iter().map(|g| g.time_scaled(factor)).collect(),
             seed: *seed,
+            quality: quality.clone(),
         }
     }
 }

@@ -232,6 +232,7 @@ fn groups_nested_too_deep_are_rejected() {
         policy: PolicySpec::new("root", PolicyKind::RoundRobin),
         groups: vec![],
         seed: 0,
+        quality: Default::default(),
     };
     cfg.policy.targets = vec![TargetSpec::Name("g0".into())];
     for i in 0..router_core::router::MAX_GROUP_DEPTH {

@@ -225,7 +225,7 @@ fn build(eps: &[EpParams], p: &PolicyParams) -> (RouterConfig, Vec<bool>) {
         kind_root = PolicyKind::RoundRobin;
         root.kind = kind_root;
     }
-    (RouterConfig { endpoints, policy: root, groups, seed: p.subset }, allowed)
+    (RouterConfig { endpoints, policy: root, groups, seed: p.subset, quality: Default::default() }, allowed)
 }
 
 // ===== strategies: events =====
@@ -427,7 +427,7 @@ proptest! {
         seed in any::<u64>(),
     ) {
         let endpoints = weights.iter().enumerate().map(|(i, &w)| Endpoint { weight: w as f64, ..Endpoint::new(format!("e{i}")) }).collect();
-        let mut r = Router::new(&RouterConfig { endpoints, policy: PolicySpec::new("w", PolicyKind::Weighted), groups: vec![], seed }).unwrap();
+        let mut r = Router::new(&RouterConfig { endpoints, policy: PolicySpec::new("w", PolicyKind::Weighted), groups: vec![], seed, quality: Default::default() }).unwrap();
         let total = 20_000u64;
         let mut counts = vec![0u64; weights.len()];
         for id in 0..total {
@@ -459,7 +459,7 @@ proptest! {
         latencies in prop::collection::vec(1u64..5_000, 8),
     ) {
         let endpoints = (0..n).map(|i| Endpoint::new(format!("e{i}"))).collect();
-        let mut r = Router::new(&RouterConfig { endpoints, policy: PolicySpec::new("rr", PolicyKind::RoundRobin), groups: vec![], seed: 1 }).unwrap();
+        let mut r = Router::new(&RouterConfig { endpoints, policy: PolicySpec::new("rr", PolicyKind::RoundRobin), groups: vec![], seed: 1, quality: Default::default() }).unwrap();
         let mut healthy: Vec<bool> = (0..n).map(|i| down >> i & 1 == 0).collect();
         if !healthy.iter().any(|&h| h) {
             healthy[0] = true;
@@ -628,7 +628,7 @@ fn wild_config() -> impl Strategy<Value = RouterConfig> {
             policy.cache = cache.map(|(ttl, capacity)| CacheConfig { ttl, capacity });
             policy.batching =
                 batching.map(|(endpoint, max_size, max_wait)| BatchConfig { endpoint, max_size, max_wait });
-            RouterConfig { endpoints, policy, groups, seed: 3 }
+            RouterConfig { endpoints, policy, groups, seed: 3, quality: Default::default() }
         })
 }
 

@@ -94,7 +94,7 @@ fn priced(kind: PolicyKind, n: usize, limits: Limits, seed: u64) -> RouterConfig
             ..Endpoint::new(format!("e{i}"))
         })
         .collect();
-    RouterConfig { endpoints, policy: PolicySpec::new("p", kind), groups: vec![], seed }
+    RouterConfig { endpoints, policy: PolicySpec::new("p", kind), groups: vec![], seed, quality: Default::default() }
 }
 
 /// Every decision and retry decision of a router over the steps (with their delays and reasons), with feedback

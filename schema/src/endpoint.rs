@@ -2,7 +2,7 @@
 //! the simulator and the gateway both parse.
 
 use crate::dist::DistConfig;
-use router_core::{Duration, Endpoint, Limits, Price};
+use router_core::{Accuracy, Duration, Endpoint, Limits, Price};
 use serde::{Deserialize, Serialize};
 
 /// Per-attempt error probabilities by status class, drawn independently for every attempt.
@@ -74,6 +74,9 @@ pub struct EndpointConfig<S = DistConfig<Duration>> {
     /// An asynchronous batch endpoint, fed only by batching.
     #[serde(default)]
     pub batch: bool,
+    /// Accuracy per task class, `quality = { default = 0.8, code = 0.62 }` (see `router_core::quality`).
+    #[serde(default, skip_serializing_if = "Accuracy::is_empty")]
+    pub quality: Accuracy,
     // The provider model.
     /// Requests the provider serves at once; more wait in its queue (default 64).
     #[serde(default = "default_slots")]
@@ -157,6 +160,7 @@ impl<S> EndpointConfig<S> {
             capabilities,
             weight,
             batch,
+            quality,
             slots,
             queue_capacity,
             slowdown,
@@ -183,6 +187,7 @@ impl<S> EndpointConfig<S> {
             capabilities,
             weight,
             batch,
+            quality,
             slots,
             queue_capacity,
             slowdown,
@@ -210,6 +215,7 @@ impl<S> EndpointConfig<S> {
             capabilities: self.capabilities.clone(),
             weight: self.weight,
             batch: self.batch,
+            quality: self.quality.clone(),
         }
     }
 }

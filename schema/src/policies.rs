@@ -30,7 +30,13 @@ pub fn compile_policies(
                 format!("duplicate policy name `{}` (also policies[{j}])", p.name),
             ));
         }
-        let cfg = RouterConfig { endpoints: endpoints.to_vec(), policy: p.clone(), groups: groups.to_vec(), seed };
+        let cfg = RouterConfig {
+            endpoints: endpoints.to_vec(),
+            policy: p.clone(),
+            groups: groups.to_vec(),
+            seed,
+            quality: Default::default(),
+        };
         Router::new(&cfg).map_err(|e| router_error(file, i, e, &names))?;
         configs.push(cfg);
     }

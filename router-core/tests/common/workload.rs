@@ -88,7 +88,7 @@ pub fn policy(kind: PolicyKind, n: usize) -> (PolicySpec, Vec<PolicySpec>) {
 /// A router config for `kind` over `n` endpoints.
 pub fn config(kind: PolicyKind, n: usize) -> RouterConfig {
     let (policy, groups) = policy(kind, n);
-    RouterConfig { endpoints: endpoints(n), policy, groups, seed: 42 }
+    RouterConfig { endpoints: endpoints(n), policy, groups, seed: 42, quality: Default::default() }
 }
 
 /// A pool of 1024 varied requests (built once: the driver only rewrites their ids).

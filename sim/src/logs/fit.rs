@@ -439,6 +439,7 @@ fn finish(name: &str, g: Gathered) -> EndpointFit {
         capabilities: Vec::new(),
         weight: 1.0,
         batch: false,
+        quality: Default::default(),
         slots,
         queue_capacity: None,
         ttft: ttft_cfg,

@@ -1,0 +1,212 @@
+//! Answer quality: what an endpoint answers acceptably, as a two-parameter item-response model.
+//!
+//! Each request has a latent difficulty `d`, standard normal within its task class. Endpoint `e` answers
+//! it acceptably with probability `sigma(a * (theta_e - d))`, where `a` is the class's discrimination and
+//! `theta_e` the endpoint's ability on the class. A user states the endpoint's *accuracy* on the class
+//! (the fraction of the class's requests it answers acceptably, as a benchmark or an eval measures it);
+//! [`solve_theta`] finds the ability that reproduces it. Because every endpoint faces the same `d`, hard
+//! requests are hard for every model: the correlation that makes routing by difficulty pay.
+//!
+//! The class's difficulty is standard normal without loss of generality: a normal difficulty of mean `m`
+//! and deviation `s` gives the same outcomes as a standard one with ability `(theta - m) / s` and
+//! discrimination `a * s`, and the ability is solved from the stated accuracy anyway.
+//!
+//! This module is pure arithmetic. The simulator draws difficulties and outcomes from it; quality-aware
+//! policies predict acceptance with it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The class key that applies to every task class not listed by name (and to requests without a class).
+pub const DEFAULT_CLASS: &str = "default";
+
+/// Discrimination used for a class when neither the class nor `default` states one: 1.7, the scaling
+/// constant that makes the logistic curve follow the normal ogive (the classical item-response default).
+pub const DEFAULT_DISCRIMINATION: f64 = 1.7;
+
+/// An endpoint's accuracy per task class: the fraction of the class's requests it answers acceptably, in
+/// `0..=1`. The key `default` applies to classes not listed. Written in a file as
+/// `quality = { default = 0.8, code = 0.62 }`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Accuracy(pub BTreeMap<String, f64>);
+
+impl Accuracy {
+    /// Whether no accuracy is stated at all.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The accuracy on `class`: its own entry, else `default`, else `None`.
+    pub fn for_class(&self, class: Option<&str>) -> Option<f64> {
+        class.and_then(|c| self.0.get(c)).or_else(|| self.0.get(DEFAULT_CLASS)).copied()
+    }
+}
+
+/// The quality model's parameters shared by every endpoint: discrimination per task class.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QualityConfig {
+    /// Task class -> discrimination `a` (> 0): how sharply acceptance falls as difficulty passes ability.
+    /// `default` applies to classes not listed; [`DEFAULT_DISCRIMINATION`] when neither is given.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub discrimination: BTreeMap<String, f64>,
+}
+
+impl QualityConfig {
+    /// Whether nothing is configured (every class uses [`DEFAULT_DISCRIMINATION`]).
+    pub fn is_default(&self) -> bool {
+        self.discrimination.is_empty()
+    }
+
+    /// The discrimination of `class`.
+    pub fn discrimination(&self, class: Option<&str>) -> f64 {
+        class
+            .and_then(|c| self.discrimination.get(c))
+            .or_else(|| self.discrimination.get(DEFAULT_CLASS))
+            .copied()
+            .unwrap_or(DEFAULT_DISCRIMINATION)
+    }
+}
+
+/// The logistic function `1 / (1 + e^-x)`, exact at both infinities.
+pub fn sigmoid(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// Probability that an endpoint of ability `theta` answers a request of difficulty `d` acceptably, for a
+/// class of discrimination `a`: `sigma(a * (theta - d))`. An infinite ability (accuracy 1 or 0) gives 1 or 0.
+pub fn acceptance(theta: f64, a: f64, d: f64) -> f64 {
+    if theta == f64::INFINITY {
+        1.0
+    } else if theta == f64::NEG_INFINITY {
+        0.0
+    } else {
+        sigmoid(a * (theta - d))
+    }
+}
+
+/// Half-width of the integration range over the standard normal difficulty: beyond 10 sd the density is
+/// below 1e-22.
+const SPAN: f64 = 10.0;
+/// Simpson intervals over `[-SPAN, SPAN]`: the integrand is smooth, so the error is far below 1e-12.
+const INTERVALS: usize = 800;
+
+/// Expected acceptance of an endpoint of ability `theta` over the class's standard normal difficulty:
+/// `E[sigma(a * (theta - d))]`, `d ~ N(0, 1)`, by Simpson's rule. This is the accuracy that `theta` implies.
+pub fn mean_acceptance(theta: f64, a: f64) -> f64 {
+    if theta.is_infinite() {
+        return acceptance(theta, a, 0.0);
+    }
+    let h = 2.0 * SPAN / INTERVALS as f64;
+    let f = |d: f64| acceptance(theta, a, d) * (-0.5 * d * d).exp();
+    let mut sum = f(-SPAN) + f(SPAN);
+    for i in 1..INTERVALS {
+        let w = if i % 2 == 1 { 4.0 } else { 2.0 };
+        sum += w * f(-SPAN + i as f64 * h);
+    }
+    (sum * h / 3.0 / (2.0 * std::f64::consts::PI).sqrt()).clamp(0.0, 1.0)
+}
+
+/// The ability whose [`mean_acceptance`] is `accuracy`, for discrimination `a` (> 0). Accuracy 1 gives
+/// `+inf` and 0 gives `-inf` (always and never acceptable). Found by bisection to machine precision; the
+/// mean acceptance is strictly increasing in `theta`, so the root is unique.
+///
+/// # Panics
+/// Never: an accuracy outside `0..=1` or a non-finite one is clamped to the range; validate inputs first
+/// (a configuration with such values is rejected by the schema).
+pub fn solve_theta(accuracy: f64, a: f64) -> f64 {
+    let p = if accuracy.is_nan() { 0.5 } else { accuracy.clamp(0.0, 1.0) };
+    if p >= 1.0 {
+        return f64::INFINITY;
+    }
+    if p <= 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    let (mut lo, mut hi) = (-1.0, 1.0);
+    while mean_acceptance(lo, a) > p {
+        lo *= 2.0;
+    }
+    while mean_acceptance(hi, a) < p {
+        hi *= 2.0;
+    }
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if mid <= lo || mid >= hi {
+            break;
+        }
+        if mean_acceptance(mid, a) < p {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    0.5 * (lo + hi)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn solving_theta_reproduces_the_stated_accuracy() {
+        for &a in &[0.5, 1.0, DEFAULT_DISCRIMINATION, 4.0] {
+            for &acc in &[0.01, 0.2, 0.5, 0.62, 0.8, 0.95, 0.999] {
+                let theta = solve_theta(acc, a);
+                assert!((mean_acceptance(theta, a) - acc).abs() < 1e-9, "a={a} acc={acc} theta={theta}");
+            }
+        }
+    }
+
+    #[test]
+    fn half_accuracy_is_ability_zero_by_symmetry() {
+        assert!(solve_theta(0.5, 1.3).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_limits_are_certain() {
+        assert_eq!(solve_theta(1.0, 1.0), f64::INFINITY);
+        assert_eq!(solve_theta(0.0, 1.0), f64::NEG_INFINITY);
+        assert_eq!(acceptance(f64::INFINITY, 1.0, 50.0), 1.0);
+        assert_eq!(acceptance(f64::NEG_INFINITY, 1.0, -50.0), 0.0);
+    }
+
+    #[test]
+    fn a_probit_closed_form_checks_the_integral() {
+        // sigma(x) is close to Phi(x / 1.702); with a = 1.702 the mean acceptance is close to
+        // Phi(theta / sqrt(2)): the convolution of two standard normals. Checked to the approximation's
+        // own error (about 0.01).
+        let phi = |x: f64| 0.5 * (1.0 + erf(x / std::f64::consts::SQRT_2));
+        for &theta in &[-2.0, -0.5, 0.0, 0.7, 1.5] {
+            let exact = phi(theta / std::f64::consts::SQRT_2);
+            assert!((mean_acceptance(theta, 1.702) - exact).abs() < 0.01, "theta={theta}");
+        }
+    }
+
+    /// Abramowitz and Stegun 7.1.26, good to 1.5e-7: enough for the check above.
+    fn erf(x: f64) -> f64 {
+        let t = 1.0 / (1.0 + 0.327_591_1 * x.abs());
+        let y = 1.0
+            - (((((1.061_405_429 * t - 1.453_152_027) * t) + 1.421_413_741) * t - 0.284_496_736) * t + 0.254_829_592)
+                * t
+                * (-x * x).exp();
+        if x >= 0.0 { y } else { -y }
+    }
+
+    #[test]
+    fn class_lookup_falls_back_to_default() {
+        let acc = Accuracy([("default".to_string(), 0.8), ("code".to_string(), 0.62)].into_iter().collect());
+        assert_eq!(acc.for_class(Some("code")), Some(0.62));
+        assert_eq!(acc.for_class(Some("chat")), Some(0.8));
+        assert_eq!(acc.for_class(None), Some(0.8));
+        let q = QualityConfig { discrimination: [("code".to_string(), 2.5)].into_iter().collect() };
+        assert_eq!(q.discrimination(Some("code")), 2.5);
+        assert_eq!(q.discrimination(Some("chat")), DEFAULT_DISCRIMINATION);
+    }
+}
