@@ -81,3 +81,24 @@ fn the_quickstart_build_has_no_gateway_stack() {
         .collect();
     assert!(found.is_empty(), "`routesim --no-default-features` builds {found:?}");
 }
+
+/// The README's two commands (the quickstart, `cargo run -p routesim --no-default-features`, and the tests,
+/// `cargo test --workspace`) reuse each other's compiled dependencies: every package the quickstart builds is
+/// resolved with the same features in the tests' build (dev-dependencies included), so cargo compiles it
+/// once. A difference would rebuild it and every crate above it (polars, then sim); the workspace-hack's
+/// hand-written `rustix` line closes the one hakari leaves open.
+#[test]
+fn the_quickstart_reuses_the_test_builds_dependencies() {
+    let quickstart = workspace::features_of_build(&["-p", "routesim", "--no-default-features"], "normal,build");
+    let tests = workspace::features_of_build(&["--workspace"], "normal,build,dev");
+    let differing: Vec<String> = quickstart
+        .iter()
+        .filter(|(package, _)| !package.starts_with("routesim "))
+        .filter_map(|(package, features)| {
+            let theirs = tests.get(package)?;
+            (theirs != features).then(|| format!("{package}: quickstart {features:?}, tests {theirs:?}"))
+        })
+        .collect();
+    assert!(quickstart.len() > 100, "the quickstart's build has {} packages: the tree was not read", quickstart.len());
+    assert!(differing.is_empty(), "built twice, with other features:\n{}", differing.join("\n"));
+}

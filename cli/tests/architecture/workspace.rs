@@ -1,6 +1,7 @@
 //! The workspace as cargo sees it: its crates (each library and binary target of each member) and a package's
 //! normal dependencies, read through the `cargo` that runs the tests (offline, from the lock file).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -72,6 +73,28 @@ pub fn direct_dependents(package: &str, dependency: &str) -> Vec<String> {
     let mut names = package_names(&tree);
     names.retain(|name| name != dependency);
     names
+}
+
+/// Every package (name and version) of a build and the features it is compiled with: `cargo tree` with the
+/// given arguments, `--edges` `edges` (plus features), read as `name version -> features`. Two builds compile a
+/// shared package once only if it has the same features in both.
+pub fn features_of_build(args: &[&str], edges: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let edges = format!("{edges},features");
+    let mut all = vec!["tree", "-e", edges.as_str(), "--prefix", "none", "--format", "{p}|{f}"];
+    all.extend_from_slice(args);
+    let mut packages: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for line in cargo(&all).lines() {
+        let Some((package, features)) = line.split_once('|') else { continue };
+        // `{p}` is `name vX.Y.Z`, then ` (path)` for workspace members; `(*)` marks a repeat.
+        let mut words = package.split_whitespace();
+        let (Some(name), Some(version)) = (words.next(), words.next()) else { continue };
+        let features = features.trim_end_matches(" (*)").trim();
+        packages
+            .entry(format!("{name} {version}"))
+            .or_default()
+            .extend(features.split(',').filter(|f| !f.is_empty()).map(str::to_string));
+    }
+    packages
 }
 
 /// The sorted, distinct package names of `cargo tree --prefix none --format {p}` output.
