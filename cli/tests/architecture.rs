@@ -8,6 +8,8 @@
 //! - The simulator library builds without the gateway stack: `sim` has no normal dependency, direct or not, on
 //!   axum, hyper, reqwest, rustls, redb, the gateway or the live harness, and tokio only through polars; nor
 //!   has the `routesim` binary built with `--no-default-features` (the README's quickstart).
+//! - One file format, each section registered once: the schema's list of simulator-only top-level sections,
+//!   the scenario's fields and the gateway file's fields agree (no tool lists the other's fields).
 //!
 //! Run alone with `cargo test -p routesim --test architecture`.
 
@@ -101,4 +103,27 @@ fn the_quickstart_reuses_the_test_builds_dependencies() {
         .collect();
     assert!(quickstart.len() > 100, "the quickstart's build has {} packages: the tree was not read", quickstart.len());
     assert!(differing.is_empty(), "built twice, with other features:\n{}", differing.join("\n"));
+}
+
+/// A file is both a scenario and a gateway config. Every top-level field of the scenario is either one the
+/// gateway reads too or a simulator section the schema registers (`SIMULATOR_SECTIONS`, which the gateway
+/// skips); no registered section is one the gateway reads; and every registered one is a scenario field.
+/// A new scenario section that is not registered would make every scenario an invalid gateway config.
+#[test]
+fn every_top_level_section_is_registered_once() {
+    use routesim_schema::SIMULATOR_SECTIONS;
+    use routesim_schema::sections::field_names;
+    let scenario = field_names::<sim::scenario::Scenario>();
+    let gateway = field_names::<routesim_gateway::config::GatewayFile>();
+    assert!(scenario.len() > 10 && gateway.len() > 10, "the probe read {scenario:?} and {gateway:?}");
+    let unread: Vec<&&str> =
+        scenario.iter().filter(|f| !gateway.contains(f) && !SIMULATOR_SECTIONS.contains(f)).collect();
+    assert!(
+        unread.is_empty(),
+        "scenario fields neither read by the gateway nor registered as the simulator's: {unread:?}"
+    );
+    let both: Vec<&&str> = SIMULATOR_SECTIONS.iter().filter(|f| gateway.contains(f)).collect();
+    assert!(both.is_empty(), "registered as the simulator's but read by the gateway: {both:?}");
+    let stale: Vec<&&str> = SIMULATOR_SECTIONS.iter().filter(|f| !scenario.contains(f)).collect();
+    assert!(stale.is_empty(), "registered as the simulator's but not a scenario field: {stale:?}");
 }

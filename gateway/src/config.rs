@@ -12,9 +12,9 @@
 use crate::auth::AuthConfig;
 use crate::auth::keys::KeyEntry;
 use router_core::{Duration, Endpoint, HealthConfig, PolicySpec, RouterConfig};
-use routesim_schema::{DistConfig, EndpointConfig, parse_toml};
+use routesim_schema::sections::Simulator;
+use routesim_schema::{DistConfig, EndpointConfig, SkipSections, parse_toml};
 use serde::Deserialize;
-use serde::de::IgnoredAny;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -198,7 +198,9 @@ pub fn router_endpoint(e: &EndpointEntry) -> Endpoint {
     endpoint
 }
 
-/// The file as written. Simulation-only top-level fields are accepted by name and ignored.
+/// The file as written, without the simulator's sections: [`GatewayConfig::parse`] reads it through
+/// [`routesim_schema::SkipSections`], which skips the top-level sections the schema registers as the
+/// simulator's ([`routesim_schema::SIMULATOR_SECTIONS`]), so one file is both a scenario and a gateway config.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GatewayFile {
@@ -247,45 +249,6 @@ pub struct GatewayFile {
     /// `[rollout]`: canary and shadow policies (see [`crate::rollout`]).
     #[serde(default)]
     pub rollout: crate::rollout::RolloutFile,
-    /// Scenario only.
-    #[serde(default)]
-    pub name: Option<IgnoredAny>,
-    /// Scenario only.
-    #[serde(default)]
-    pub description: Option<IgnoredAny>,
-    /// Scenario only.
-    #[serde(default)]
-    pub replications: Option<IgnoredAny>,
-    /// Scenario only.
-    #[serde(default)]
-    pub duration: Option<IgnoredAny>,
-    /// Scenario only.
-    #[serde(default)]
-    pub requests: Option<IgnoredAny>,
-    /// Scenario only.
-    #[serde(default)]
-    pub warmup: Option<IgnoredAny>,
-    /// Scenario only.
-    #[serde(default)]
-    pub warmup_requests: Option<IgnoredAny>,
-    /// Scenario only.
-    #[serde(default)]
-    pub traffic: Option<IgnoredAny>,
-    /// Scenario only (fitted provider models; endpoints served by the gateway are listed in the file).
-    #[serde(default)]
-    pub include_endpoints: Option<IgnoredAny>,
-    /// Scenario only.
-    #[serde(default)]
-    pub faults: Option<IgnoredAny>,
-    /// Scenario only.
-    #[serde(default)]
-    pub report: Option<IgnoredAny>,
-    /// Scenario only.
-    #[serde(default)]
-    pub replay: Option<IgnoredAny>,
-    /// Scenario only.
-    #[serde(default)]
-    pub tune: Option<IgnoredAny>,
 }
 
 /// A resolved upstream: URLs, the model sent and the key read from the environment.
@@ -376,7 +339,7 @@ impl GatewayConfig {
         policy: Option<&str>,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<GatewayConfig, ConfigError> {
-        let raw: GatewayFile = parse_toml(file, text)?;
+        let raw = parse_toml::<SkipSections<GatewayFile, Simulator>>(file, text)?.value;
         Self::from_file(file, raw, policy, env)
     }
 
