@@ -3,16 +3,16 @@
 //! [`sim::export`]).
 
 use anyhow::Context;
-use router_core::{PolicyKind, PolicySpec};
+use router_core::PolicySpec;
 use serde::Deserialize;
-use sim::experiment::{self, ExperimentOptions};
+use sim::export::round_trip::{Exported, RoundTripOptions, round_trip};
 use sim::export::{self, Source};
 use sim::failure::Failure;
 use sim::import::slug;
-use sim::peer_gateway::{Gateway, parse};
+use sim::peer_gateway::Gateway;
 use sim::report::render_paired_rows;
 use sim::scenario::Scenario;
-use sim::scenario::diag::{ScenarioError, parse_toml};
+use sim::scenario::diag::parse_toml;
 use std::path::{Path, PathBuf};
 
 /// Arguments of `routesim export`.
@@ -111,8 +111,8 @@ pub fn run(args: &ExportArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Imports the exported config back and runs it against the policy; returns the cost lines and prints the
-/// paired table.
+/// Imports the exported config back and runs it against the policy ([`round_trip`]); prints the paired
+/// table and returns the cost lines for the file's comment block.
 fn compare(
     args: &ExportArgs,
     scenario: &Scenario,
@@ -122,98 +122,17 @@ fn compare(
     body: &str,
     out: &Path,
 ) -> Result<Vec<String>, Failure> {
-    let imported = parse(args.gateway, out, body)
-        .map_err(|e| Failure::Failed(anyhow::anyhow!("the exported config does not import back: {e}")))?;
-    if let Some(e) = imported.endpoints.iter().find(|e| !scenario.endpoints.iter().any(|s| s.id == e.id)) {
-        return Err(Failure::Failed(anyhow::anyhow!(
-            "the exported config names endpoint `{}`, which the scenario does not have",
-            e.id
-        )));
-    }
-    let suffix = "~export";
-    let (mut approx, approx_groups) = renamed(&imported.policy, &imported.groups, suffix);
-    approx.name = format!("{}-as-{}", policy.name, imported.gateway.to_lowercase());
-    // Portkey's order may name the root (a top-level fallback): it follows the root's new name.
-    if let Some(t) = &mut approx.target_retry
-        && let Some(codes) = t.fallback_on.remove(&imported.policy.name)
-    {
-        t.fallback_on.insert(approx.name.clone(), codes);
-    }
-    // A single model group: requests that name no model go to it.
-    if approx.kind == PolicyKind::Conditional && approx.rules.len() == 1 && approx.default.is_none() {
-        approx.default = Some(approx.rules[0].target.clone());
-    }
-    let mut s = scenario.clone();
-    s.policies = vec![policy.clone(), approx.clone()];
-    s.groups = groups.to_vec();
-    s.groups.extend(approx_groups);
-    s.report.baseline = Some(policy.name.clone());
-    s.tune = None;
-    if let Some(n) = args.requests {
-        s.requests = Some(n);
-        s.duration = None;
-        s.warmup = None;
-        s.warmup_requests = None;
-    }
-    if let Some(r) = args.replications {
-        s.replications = r;
-    }
-    let model = s.compile(scenario_path).map_err(|e: ScenarioError| {
-        Failure::Failed(anyhow::anyhow!("the policy and its approximation do not compile together: {e}"))
-    })?;
-    let exp = experiment::run(&model, &[0, 1], &ExperimentOptions::default())?;
-    let report = experiment::report(&model, &exp);
-    let rows: Vec<_> = report.paired.iter().filter(|p| p.policy == approx.name).cloned().collect();
+    let options = RoundTripOptions { requests: args.requests, replications: args.replications };
+    let exported = Exported { gateway: args.gateway, body, file: out };
+    let trip = round_trip(exported, scenario, scenario_path, policy, groups, options)?;
     let mut table = String::new();
-    render_paired_rows(&rows, false, &mut table);
+    render_paired_rows(&trip.rows, false, &mut table);
     println!(
         "Metric cost of the approximation: `{}` (the exported config, imported back) minus `{}`, {} replications:\n{table}",
-        approx.name, policy.name, model.scenario.replications
+        trip.approximation, policy.name, trip.replications
     );
-    let never_fail = scenario.faults.is_empty() && scenario.endpoints.iter().all(|e| e.errors.total() == 0.0);
-    let note = never_fail.then(|| {
-        "(no endpoint of the scenario ever fails: retries, fallbacks, cooldowns and circuit breakers are not \
-         exercised, so whatever of them the config approximates costs nothing here)"
-            .to_string()
-    });
-    if let Some(n) = &note {
+    if let Some(n) = &trip.note {
         println!("note: {n}");
     }
-    Ok(note
-        .into_iter()
-        .chain(
-            rows.iter()
-                .filter(|p| {
-                    ["success_rate", "latency_p50_s", "latency_p95_s", "latency_p99_s", "cost_per_1k_usd", "errors_429"]
-                        .contains(&p.metric.as_str())
-                })
-                .map(|p| match p.ci95 {
-                    Some(h) => {
-                        format!("{}: {:+.6} [{:+.6}, {:+.6}]", p.metric, p.mean_diff, p.mean_diff - h, p.mean_diff + h)
-                    }
-                    None => format!("{}: {:+.6} (no interval: one replication)", p.metric, p.mean_diff),
-                }),
-        )
-        .collect())
-}
-
-/// `root` and `groups` with every group renamed `<name><suffix>` (and every reference to it).
-pub fn renamed(root: &PolicySpec, groups: &[PolicySpec], suffix: &str) -> (PolicySpec, Vec<PolicySpec>) {
-    let names: Vec<&str> = groups.iter().map(|g| g.name.as_str()).collect();
-    let rename = |n: &str| if names.contains(&n) { format!("{n}{suffix}") } else { n.to_string() };
-    let fix = |s: &PolicySpec| {
-        let mut s = s.clone();
-        sim::import::scenario::rename_references(&mut s, &rename);
-        s
-    };
-    let root = fix(root);
-    let gs = groups
-        .iter()
-        .map(|g| {
-            let mut s = fix(g);
-            s.name = rename(&g.name);
-            s
-        })
-        .collect();
-    (root, gs)
+    Ok(trip.cost_lines())
 }

@@ -88,7 +88,13 @@ pub fn run(args: &SweepArgs) -> Result<(), Failure> {
 pub fn run_merge(args: &MergeArgs) -> Result<(), Failure> {
     let first = &args.dirs[0];
     if first.join(sim::tune::shard::PLAN_FILE).exists() {
-        return sim::tune::shard::merge_command(&args.dirs, &args.out);
+        let merged = sim::tune::shard::merge_shards(&args.dirs, &args.out)?;
+        print!("{}", merged.table);
+        println!("\nmerged {} directories: {} runs; results in {}", args.dirs.len(), merged.runs, args.out.display());
+        return match merged.unmet {
+            Some(why) => Err(Failure::Failed(anyhow::anyhow!(why))),
+            None => Ok(()),
+        };
     }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(args.wait);
     let (merged, files) = loop {

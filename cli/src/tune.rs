@@ -62,7 +62,11 @@ pub fn run(args: &TuneArgs) -> Result<(), Failure> {
         seed: args.seed,
     };
     if let Some(shard) = args.shard {
-        return sim::tune::shard::run_command(&args.scenario, &overrides, shard, args.out.as_deref(), args.threads);
+        let done = sim::tune::shard::run_shard(&args.scenario, &overrides, shard, args.out.as_deref(), args.threads)?;
+        // `run_shard` has checked that `--out` is given.
+        let out = args.out.as_deref().map(|dir| dir.display().to_string()).unwrap_or_default();
+        println!("{done}\nwhen every shard is done: routesim merge {out} --out DIR");
+        return Ok(());
     }
     let setup = TuneSetup::load(&args.scenario, &overrides)?;
     let dir = args.out.clone().unwrap_or_else(|| results_dir(&setup.model.scenario.name, "-tune"));

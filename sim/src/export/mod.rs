@@ -2,12 +2,13 @@
 //! LiteLLM or Portkey config, with a comment block listing every part of the policy the target cannot express.
 //!
 //! [`litellm`] and [`portkey`] each build the config text and the list of what they could not carry over.
-//! `routesim export` then imports the written config back ([`crate::import`]), runs the policy and that
+//! [`round_trip`] then imports the written config back ([`crate::import`]), runs the policy and that
 //! approximation on the scenario's traffic, and reports the metric cost of the approximation (paired
 //! differences with their 95% intervals), also written into the comment block.
 
 pub mod litellm;
 pub mod portkey;
+pub mod round_trip;
 
 use crate::provider::EndpointSpec;
 use router_core::{PolicySpec, TargetSpec};

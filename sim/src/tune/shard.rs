@@ -99,14 +99,47 @@ fn setup_of(plan: &TunePlan) -> Result<TuneSetup, ScenarioError> {
     TuneSetup::from_scenario(file, scenario, &plan.overrides)
 }
 
+/// What one shard of a tuning run did (for `routesim tune --shard I/N` to print).
+#[derive(Clone, Debug)]
+pub struct ShardRun {
+    /// The shard.
+    pub shard: Shard,
+    /// Candidates (policies) in the plan.
+    pub candidates: usize,
+    /// Candidates this shard owns.
+    pub owned: usize,
+    /// Of those, how many ran now (the others were already done in `out`).
+    pub ran: usize,
+    /// Requests simulated now.
+    pub simulated: u64,
+    /// Wall time of the runs, in seconds.
+    pub wall_s: f64,
+}
+
+impl std::fmt::Display for ShardRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "tune shard {}: {} of {} policies ({} run now, {} already done); {} simulated requests in {:.2} s of wall time",
+            self.shard,
+            self.owned,
+            self.candidates,
+            self.ran,
+            self.owned - self.ran,
+            self.simulated,
+            self.wall_s
+        )
+    }
+}
+
 /// `routesim tune --shard I/N`: runs the units of one shard into `out`.
-pub fn run_command(
+pub fn run_shard(
     file: &Path,
     overrides: &TuneOverrides,
     shard: Shard,
     out: Option<&Path>,
     threads: Option<usize>,
-) -> Result<(), Failure> {
+) -> Result<ShardRun, Failure> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| ScenarioError::invalid(file, "", format!("cannot read the scenario file: {e}")))?;
     let mut plan = TunePlan { scenario_text: text.clone(), ..plan_stub(file, overrides) };
@@ -140,16 +173,14 @@ pub fn run_command(
     let tick = |n: u64| bar.set_position(n);
     let simulated = crate::threads::with_threads(threads, || run_cells(&todo, dir, Some(&tick)))??;
     bar.finish_and_clear();
-    println!(
-        "tune shard {shard}: {mine} of {} policies ({} run now, {} already done); {simulated} simulated requests in \
-         {:.2} s of wall time\nwhen every shard is done: routesim merge {} --out DIR",
-        plan.cells.len(),
-        todo.len(),
-        mine - todo.len(),
-        start.elapsed().as_secs_f64(),
-        dir.display()
-    );
-    Ok(())
+    Ok(ShardRun {
+        shard,
+        candidates: plan.cells.len(),
+        owned: mine,
+        ran: todo.len(),
+        simulated,
+        wall_s: start.elapsed().as_secs_f64(),
+    })
 }
 
 fn plan_stub(file: &Path, overrides: &TuneOverrides) -> TunePlan {
@@ -174,8 +205,20 @@ fn read_plan(dir: &Path) -> Result<TunePlan> {
     Ok(plan)
 }
 
-/// `routesim merge` of `routesim tune --shard` outputs: the files of `routesim tune`, and its report.
-pub fn merge_command(dirs: &[PathBuf], out: &Path) -> Result<(), Failure> {
+/// A merged sharded tuning run (for `routesim merge` to print).
+#[derive(Clone, Debug)]
+pub struct MergedTune {
+    /// The tuning table, as `routesim tune` prints it.
+    pub table: String,
+    /// Runs merged.
+    pub runs: u64,
+    /// When constraints were set and no candidate meets them: the failure to report after the table.
+    pub unmet: Option<String>,
+}
+
+/// `routesim merge` of `routesim tune --shard` outputs: writes the files of `routesim tune`, and its report,
+/// into `out`.
+pub fn merge_shards(dirs: &[PathBuf], out: &Path) -> Result<MergedTune, Failure> {
     let plan = read_plan(&dirs[0])?;
     for d in &dirs[1..] {
         if read_plan(d)? != plan {
@@ -193,7 +236,7 @@ pub fn merge_command(dirs: &[PathBuf], out: &Path) -> Result<(), Failure> {
     let status = vec![Status::Complete; setup.candidates()];
     let result = assemble(&setup, reps, status, runs, simulated, 0.0);
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    print!("{}", output::render(&setup, &result));
+    let table = output::render(&setup, &result);
     output::write_files(&setup, &result, out)?;
     let scenario_path = out.join("scenario.toml");
     std::fs::write(&scenario_path, &plan.scenario_text)
@@ -201,12 +244,11 @@ pub fn merge_command(dirs: &[PathBuf], out: &Path) -> Result<(), Failure> {
     // The same closing files as a single-process tune (`routesim tune`).
     crate::report::html::write_warnings(out, &[])?;
     crate::report::html::write_report(out)?;
-    println!("\nmerged {} directories: {runs} runs; results in {}", dirs.len(), out.display());
-    if result.chosen.is_none() && !setup.constraints.is_empty() {
-        return Err(Failure::Failed(anyhow::anyhow!(
+    let unmet = (result.chosen.is_none() && !setup.constraints.is_empty()).then(|| {
+        format!(
             "no candidate meets the constraints ({}); see the closest ones above",
             setup.constraints.iter().map(|c| c.text.as_str()).collect::<Vec<_>>().join(", ")
-        )));
-    }
-    Ok(())
+        )
+    });
+    Ok(MergedTune { table, runs, unmet })
 }
