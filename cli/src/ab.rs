@@ -46,6 +46,10 @@ pub struct AbArgs {
     /// Requests simulated by the prediction (default: as many as the log's two arms hold).
     #[arg(long)]
     pub requests: Option<u64>,
+    /// The time scale the log was written at: a `routesim live --time-scale X` run divides every duration by
+    /// X, so pass the same X to read its latencies and times to first token in the scenario's seconds.
+    #[arg(long, default_value_t = 1.0)]
+    pub time_scale: f64,
 }
 
 /// Runs the command.
@@ -65,7 +69,11 @@ pub fn run(args: &AbArgs) -> Result<(), Failure> {
             }
         },
     };
-    let log = read::read(&args.log, &grouping, args.strict).map_err(|e| Failure::Invalid(e.to_string()))?;
+    if !(args.time_scale.is_finite() && args.time_scale > 0.0) {
+        return Err(Failure::Invalid(format!("--time-scale must be a positive number, found {}", args.time_scale)));
+    }
+    let mut log = read::read(&args.log, &grouping, args.strict).map_err(|e| Failure::Invalid(e.to_string()))?;
+    log.scale_time(args.time_scale);
     let malformed = log.errors.render(&args.log, log.read);
     if log.errors.total() > 0 {
         eprint!("warning: {malformed}");

@@ -65,6 +65,18 @@ pub struct AbLog {
     pub errors: RowErrors,
 }
 
+impl AbLog {
+    /// Multiplies every row's latency and time to first token by `factor`: a log written by `routesim live
+    /// --time-scale X` has its durations divided by X, and `factor` = X brings them back to the scenario's
+    /// seconds. Costs and outcomes do not depend on the clock and stay as logged.
+    pub fn scale_time(&mut self, factor: f64) {
+        for row in self.control.rows.iter_mut().chain(self.canary.rows.iter_mut()) {
+            row.latency_s *= factor;
+            row.ttft_s = row.ttft_s.map(|t| t * factor);
+        }
+    }
+}
+
 /// How rows are grouped: the column and the names of the two groups.
 #[derive(Clone, Debug)]
 pub struct Grouping {
@@ -241,4 +253,27 @@ pub fn read(path: &Path, grouping: &Grouping, strict: bool) -> Result<AbLog, Log
             .map(|(p, _)| p);
     }
     Ok(log)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(latency_s: f64, ttft_s: Option<f64>) -> AbRow {
+        AbRow { ok: true, latency_s, ttft_s, cost_usd: 0.5, quality: None }
+    }
+
+    #[test]
+    fn scaling_time_multiplies_latencies_of_both_arms_and_nothing_else() {
+        let arm = |name: &str, rows| ArmRows { name: name.into(), policy: None, rows };
+        let mut log = AbLog {
+            control: arm("control", vec![row(0.1, Some(0.02)), row(0.3, None)]),
+            canary: arm("canary", vec![row(0.2, Some(0.05))]),
+            ..AbLog::default()
+        };
+        log.scale_time(20.0);
+        let seen: Vec<(f64, Option<f64>, f64)> =
+            log.control.rows.iter().chain(&log.canary.rows).map(|r| (r.latency_s, r.ttft_s, r.cost_usd)).collect();
+        assert_eq!(seen, vec![(2.0, Some(0.4), 0.5), (6.0, None, 0.5), (4.0, Some(1.0), 0.5)]);
+    }
 }
