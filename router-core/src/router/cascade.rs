@@ -46,6 +46,12 @@ impl Router {
         (stage + 1 < plan.stages.len()).then_some(&plan.verifier)
     }
 
+    /// The stage (0 = the first, cheapest) of the root cascade that endpoint `e` belongs to; `None` outside a
+    /// cascade or for an endpoint no stage reaches (a verifier).
+    pub fn cascade_stage(&self, e: EndpointIdx) -> Option<usize> {
+        self.cascade.as_deref()?.stage(e)
+    }
+
     /// After the verifier rejected the answer of the latest attempt (`attempts.last`): the first eligible
     /// endpoint of the later stages, in order, never one already tried (`delay` 0, `fallback` true), or
     /// [`NextAttempt::GiveUp`] with [`GiveUpReason::NoEndpoint`] when none is (the caller keeps the answer it
