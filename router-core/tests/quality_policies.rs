@@ -340,6 +340,18 @@ fn configuration_errors_name_the_field() {
     let mut one = cascade(&["cheap"]);
     one.verifier = None;
     assert_eq!(err(&cfg(eps(), one, vec![])).path, "policy.targets");
+    let mut p = threshold_policy(&[], &["good"], 0.0);
+    p.targets.clear();
+    assert_eq!(err(&cfg(eps(), p, vec![])).path, "policy.targets", "threshold names its weak targets");
+    let mut none = cascade(&[]);
+    none.verifier = None;
+    assert_eq!(err(&cfg(eps(), none, vec![])).path, "policy.targets", "a cascade names its stages");
+    let mut root = PolicySpec::new("root", PolicyKind::Fallback);
+    root.targets = names(&["inner"]);
+    let mut inner = cascade(&["cheap", "good"]);
+    inner.name = "inner".into();
+    inner.verifier = None;
+    assert_eq!(err(&cfg(eps(), root, vec![inner])).path, "groups[0].kind", "a cascade is a root");
     let mut p = PolicySpec::new("cost", PolicyKind::Cost);
     p.min_quality = Some(0.5);
     assert_eq!(err(&cfg(eps(), p, vec![])).path, "policy.min_quality", "a field of another kind");

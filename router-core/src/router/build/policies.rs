@@ -239,6 +239,12 @@ fn compile_policy(
             Box::new(Sticky::new(key, targets, &target_names, vnodes, default))
         }
         PolicyKind::Threshold => {
+            if spec.targets.is_empty() {
+                return Err(ConfigError::new(
+                    format!("{p}.targets"),
+                    "expected the weak targets, e.g. targets = [\"small\"] (`strong` are the strong ones)",
+                ));
+            }
             let threshold = spec.threshold.ok_or_else(|| {
                 ConfigError::new(
                     format!("{p}.threshold"),
@@ -280,6 +286,19 @@ fn compile_policy(
             Box::new(QualityBar::new(targets, min_quality, Arc::clone(table)))
         }
         PolicyKind::Cascade => {
+            if idx.0 != 0 {
+                return Err(ConfigError::new(
+                    format!("{p}.kind"),
+                    "kind `cascade` must be the root policy (a [[policies]] entry), not a group: its escalation \
+                     after a rejected answer is driven from the root",
+                ));
+            }
+            if spec.targets.is_empty() {
+                return Err(ConfigError::new(
+                    format!("{p}.targets"),
+                    "expected the stages, cheapest first, e.g. targets = [\"small\", \"large\"]",
+                ));
+            }
             let v = spec.verifier.clone().unwrap_or_default();
             check_range(&format!("{p}.verifier.precision"), v.precision, 0.0, 1.0)?;
             check_range(&format!("{p}.verifier.recall"), v.recall, 0.0, 1.0)?;
