@@ -13,6 +13,7 @@
 //! - [`policies`]: [`compile_policies`], the validation of every `[[policies]]` entry against the endpoints.
 //! - [`sections`]: which tool reads which top-level section ([`SIMULATOR_SECTIONS`]), and [`SkipSections`],
 //!   the parser wrapper with which the gateway skips the simulator's sections.
+//! - [`quality`]: [`QualitySection`], the top-level `[quality]` section (discrimination, `router_auc`).
 
 pub mod client;
 pub mod dist;
@@ -21,6 +22,7 @@ pub mod error;
 pub mod numbers;
 pub mod parse;
 pub mod policies;
+pub mod quality;
 pub mod sections;
 
 pub use client::ClientConfig;
@@ -30,4 +32,5 @@ pub use error::SchemaError;
 pub use numbers::round_sig;
 pub use parse::{nearest, parse_toml};
 pub use policies::compile_policies;
+pub use quality::{QualitySection, quality_config};
 pub use sections::{SIMULATOR_SECTIONS, SkipSections};
