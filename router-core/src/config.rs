@@ -129,7 +129,7 @@ impl PolicyKind {
             PolicyKind::Sticky => "consistent hashing on a metadata `key`: a key keeps its endpoint while eligible",
             PolicyKind::Fallback => "first eligible target in the listed order",
             PolicyKind::LitellmLeastBusy => {
-                "LiteLLM least-busy: fewest in flight over all deployments; random if that one is cooling down"
+                "LiteLLM least-busy: first healthy deployment with fewest in flight (1.110.2)"
             }
             PolicyKind::LitellmUsageV2 => {
                 "LiteLLM usage-based-routing-v2: fewest tokens this calendar minute, within tpm (random among ties)"

@@ -35,7 +35,7 @@ fn least_busy_takes_the_first_deployment_with_fewest_in_flight() {
 }
 
 #[test]
-fn least_busy_goes_random_when_the_least_busy_deployment_is_not_healthy() {
+fn least_busy_takes_the_next_least_busy_healthy_deployment_when_the_least_busy_one_is_not_healthy() {
     let mut r =
         router(&format!("{}[policy]\nname = \"lb\"\nkind = \"litellm-least-busy\"\n", endpoints(&["a", "b", "c"])));
     let (b, c) = (idx(&r, "b"), idx(&r, "c"));
@@ -44,12 +44,16 @@ fn least_busy_goes_random_when_the_least_busy_deployment_is_not_healthy() {
         r.on_dispatch(b, &req, 0);
     }
     r.on_dispatch(c, &req, 0);
-    // a (0 in flight) is the minimum; it fails its health check: LiteLLM picks uniformly among healthy b and c,
-    // not the next least busy (c).
+    // a (0 in flight) is the minimum but fails its health check. LiteLLM 1.110.2 takes the first minimum over
+    // the healthy deployments only: c (1 in flight) every time. (Commit 00e06b8 picked uniformly among the
+    // healthy b and c instead.)
     r.on_health(idx(&r, "a"), false, 0);
-    let n = counts(&mut r, 4000, 0, |i| RequestInfo::new(i, 10));
-    assert_eq!(n[0], 0);
-    assert!(n[1] > 1800 && n[2] > 1800, "{n:?}");
+    assert_eq!(counts(&mut r, 4000, 0, |i| RequestInfo::new(i, 10)), vec![0, 0, 4000]);
+    // Once c is as busy as b, the first of the two in order.
+    for _ in 0..4 {
+        r.on_dispatch(c, &req, 0);
+    }
+    assert_eq!(counts(&mut r, 100, 0, |i| RequestInfo::new(i, 10)), vec![0, 100, 0]);
 }
 
 // ===== usage-based-routing-v2 =====

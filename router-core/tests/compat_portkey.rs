@@ -115,3 +115,50 @@ fn a_retry_after_does_not_keep_a_portkey_target_out() {
     r.on_result(b, &req, &limited, 10 * MS);
     assert!(r.is_eligible(b, &req, 20 * MS), "b is not throttled by its Retry-After");
 }
+
+#[test]
+fn a_fallback_never_leaves_the_requests_scope() {
+    use router_core::policy::EndpointSet;
+    use router_core::{Chooser, Decision, Scope};
+    // fb's next target after b is c: a scope without c gives up instead of moving there.
+    let mut r = router(&src());
+    let (b, c) = (idx(&r, "b"), idx(&r, "c"));
+    let mut no_c = EndpointSet::default();
+    no_c.insert(c);
+    let scope = Scope { chooser: Chooser::Root, excluded: no_c };
+    let five = Outcome::failure(ErrorClass::Server, 10 * MS);
+    let req = (0..1000)
+        .map(|id| RequestInfo::new(id, 10))
+        .find(|req| r.decide_in(req, 0, &scope) == Decision::Route { endpoint: b, max_attempts: 9 })
+        .expect("a request routed to b");
+    let next = r.next_attempt_in(&req, &mut Attempts::first(b), &five, S, &scope);
+    assert_eq!(next, NextAttempt::GiveUp(GiveUpReason::NoEndpoint), "c is out of scope");
+    match r.next_attempt(&req, &mut Attempts::first(b), &five, S) {
+        NextAttempt::Retry { endpoint, .. } => assert_eq!(endpoint, c, "unscoped, fb moves on to c"),
+        other => panic!("expected the fallback to c, got {other:?}"),
+    }
+    // A fallback whose next target is a load balancer over b and c draws among the scope's endpoints only.
+    let nested = format!(
+        "{}[policy]\nname = \"fb\"\nkind = \"fallback\"\ntargets = [\"a\", \"lb\"]\n\
+         [policy.retry]\nmax_attempts = 9\nretry_on = [\"server\"]\nbudget = \"unlimited\"\n\
+         [policy.target_retry]\nattempts = 0\non = []\nbase_delay = \"1s\"\n\
+         [policy.tracking.circuit]\nenabled = false\n\
+         [[groups]]\nname = \"lb\"\nkind = \"weighted\"\ntargets = [\"b\", \"c\"]\n",
+        endpoints(&["a", "b", "c"])
+    );
+    let mut r = router(&nested);
+    let (a, b, c) = (idx(&r, "a"), idx(&r, "b"), idx(&r, "c"));
+    let mut no_c = EndpointSet::default();
+    no_c.insert(c);
+    let scope = Scope { chooser: Chooser::Root, excluded: no_c };
+    let mut unscoped_c = 0;
+    for id in 0..200 {
+        let req = RequestInfo::new(id, 10);
+        let next = r.next_attempt_in(&req, &mut Attempts::first(a), &five, S, &scope);
+        assert_eq!(next, NextAttempt::Retry { endpoint: b, delay: 0, fallback: true }, "request {id}");
+        if let NextAttempt::Retry { endpoint, .. } = r.next_attempt(&req, &mut Attempts::first(a), &five, S) {
+            unscoped_c += u32::from(endpoint == c);
+        }
+    }
+    assert!(unscoped_c > 50, "unscoped, the load balancer draws c too ({unscoped_c} of 200)");
+}

@@ -24,13 +24,16 @@ pub(super) struct TargetRetry {
 
 impl Router {
     /// Portkey's order (see [`crate::TargetRetryConfig`]): retries on the same endpoint, then the innermost
-    /// fallback above it that moves on after this error takes its next target that can take the request.
+    /// fallback above it that moves on after this error takes its next target that can take the request. A
+    /// fallback never moves to an endpoint in `excluded` (the request's [`super::Scope`]): a target outside it
+    /// counts as one that cannot take the request.
     pub(super) fn next_in_targets(
         &mut self,
         req: &RequestInfo,
         attempts: &mut Attempts,
         class: ErrorClass,
         now: Nanos,
+        excluded: EndpointSet,
     ) -> NextAttempt {
         let Some(tr) = &self.target_retry else { return NextAttempt::GiveUp(GiveUpReason::NoEndpoint) };
         // Attempts on the current endpoint (the first attempt of a request counts 1, as `GroupStage` starts).
@@ -59,13 +62,11 @@ impl Router {
                 let Some(child) = self.target_retry.as_ref().map(|t| t.children[p.0 as usize][k]) else { break 'up };
                 let picked = match child {
                     Target::Endpoint(e) => {
-                        check(&self.endpoints, &self.states, &self.tracking, EndpointSet::default(), e, req, now)
-                            .is_ok()
-                            .then_some(e)
+                        check(&self.endpoints, &self.states, &self.tracking, excluded, e, req, now).is_ok().then_some(e)
                     }
                     Target::Policy(q) => {
                         let rand = KeyedRand::new(self.seed, req.id, 0x100 + attempts.count as u64);
-                        self.select(q.0 as usize, req, now, EndpointSet::default(), rand).0
+                        self.select(q.0 as usize, req, now, excluded, rand).0
                     }
                 };
                 if picked.is_some() {

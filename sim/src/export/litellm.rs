@@ -181,9 +181,7 @@ fn strategy_of(kind: PolicyKind) -> (&'static str, Option<&'static str>) {
         PolicyKind::Weighted | PolicyKind::Fallback => ("simple-shuffle", None),
         PolicyKind::LeastOutstanding => (
             "least-busy",
-            Some(
-                "least-outstanding breaks ties at random; least-busy takes the first, and goes random when its pick cools down",
-            ),
+            Some("least-outstanding breaks ties at random; least-busy takes the first of the least busy"),
         ),
         PolicyKind::Latency => (
             "latency-based-routing",

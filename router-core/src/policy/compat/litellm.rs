@@ -11,7 +11,7 @@
 
 use super::{first_min, within_relative};
 use crate::model::{EndpointIdx, Nanos, RequestInfo};
-use crate::policy::{Ctx, Policy, Target, WeightedTarget, select};
+use crate::policy::{Ctx, Policy, Target, WeightedTarget};
 
 /// The endpoint of an endpoint target (the router only builds these policies over endpoints).
 #[inline]
@@ -22,13 +22,19 @@ fn endpoint(t: &WeightedTarget) -> Option<EndpointIdx> {
     }
 }
 
-/// LiteLLM `least-busy` (`litellm/router_strategy/least_busy.py`, commit 00e06b8).
+/// LiteLLM `least-busy` (`litellm/router_strategy/least_busy.py` as LiteLLM 1.110.2 ships it, the version
+/// `scripts/peers` pins).
 ///
-/// LiteLLM counts requests in flight per deployment (incremented before the call, decremented on success or
-/// failure) and takes the first deployment with the minimum count over **every deployment it has counted**,
-/// cooling down or not. If that deployment is not among the healthy ones, it picks a healthy deployment
-/// uniformly at random instead (the `random.choice(healthy_deployments)` branch). So a cooling-down idle
-/// deployment sends the traffic to random routing, not to the next least busy one.
+/// LiteLLM counts, per deployment, the attempts in flight (from its pre-call hook to its success or failure
+/// callback) plus the picks it has reserved for calls not yet sent (a pick is reserved when chosen and turns
+/// into an in-flight attempt when the call starts), and takes the **first** deployment with the lowest sum
+/// among the **healthy** ones (those not cooling down), in the order the router lists them. Here a pick is
+/// sent at once, so that sum is the endpoint's attempts in flight; the shared filter stands for LiteLLM's
+/// healthy list.
+///
+/// Older LiteLLM (up to commit 00e06b8, which routesim followed before) counted only attempts in flight,
+/// took the minimum over every deployment it had counted, cooling down or not, and when that one was not
+/// healthy picked a healthy deployment uniformly at random instead of the next least busy.
 #[derive(Debug)]
 pub struct LeastBusy {
     targets: Vec<WeightedTarget>,
@@ -43,23 +49,11 @@ impl LeastBusy {
 
 impl Policy for LeastBusy {
     fn select(&self, ctx: &mut Ctx<'_>, req: &RequestInfo) -> Option<EndpointIdx> {
-        let mut best: Option<(EndpointIdx, u32)> = None;
-        for e in self.targets.iter().filter_map(endpoint) {
-            let n = ctx.state(e).in_flight;
-            if best.is_none_or(|(_, m)| n < m) {
-                best = Some((e, n));
-            }
-        }
-        if let Some((e, _)) = best
-            && ctx.eligible(e, req)
-        {
-            return Some(e);
-        }
         ctx.pick(
             &self.targets,
             req,
-            |_, c| c.iter_mut().for_each(|c| c.score = 0.0),
-            |c, rand| select::min_score(c, rand),
+            |ctx, cands| cands.iter_mut().for_each(|c| c.score = ctx.state(c.ep).in_flight as f64),
+            |cands, _| first_min(cands),
         )
     }
 }
