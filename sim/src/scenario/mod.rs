@@ -110,6 +110,9 @@ pub struct Scenario {
     /// [`crate::keys`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keys: Vec<crate::keys::KeySpec>,
+    /// `[quality]`: the quality model's discrimination per class and the router's estimate (`router_auc`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<routesim_schema::QualitySection>,
 }
 
 /// Overrides (from the command line or a validation run) of a scenario's settings.
@@ -283,8 +286,15 @@ impl Scenario {
             return Err(err("policies".into(), "expected at least one [[policies]] entry to simulate".into()));
         }
         let router_endpoints: Vec<_> = self.endpoints.iter().map(EndpointSpec::router_endpoint).collect();
-        let router_configs =
-            routesim_schema::compile_policies(file, &router_endpoints, &self.policies, &self.groups, self.seed)?;
+        let quality = routesim_schema::quality_config(self.quality.as_ref(), file)?;
+        let router_configs = routesim_schema::compile_policies(
+            file,
+            &router_endpoints,
+            &self.policies,
+            &self.groups,
+            self.seed,
+            &quality,
+        )?;
         let baseline = match &self.report.baseline {
             None => 0,
             Some(b) => self.policies.iter().position(|p| &p.name == b).ok_or_else(|| {
