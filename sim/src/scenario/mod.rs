@@ -304,7 +304,7 @@ impl Scenario {
             })?,
         };
         let limit = Limit { until: self.duration.map(|d| d.nanos()), max_requests: self.requests };
-        let quality = quality_model(&self, &traffic.class_names());
+        let outcomes = quality_model(&self, &traffic.class_names());
         Ok(Compiled {
             file: file.to_path_buf(),
             traffic,
@@ -322,7 +322,7 @@ impl Scenario {
             seed: self.seed,
             baseline,
             replay: None,
-            quality,
+            quality: outcomes,
             scenario: self,
         })
     }
@@ -330,8 +330,9 @@ impl Scenario {
 
 /// The quality model of `scenario`'s endpoints for the task classes `classes` (see [`Compiled::quality`]).
 fn quality_model(scenario: &Scenario, classes: &[String]) -> Option<std::sync::Arc<dyn crate::quality::Outcomes>> {
-    let config = router_core::QualityConfig::default();
-    let auc = None;
+    // `[quality]` was validated with the policies (`routesim_schema::quality_config`).
+    let config = scenario.quality.as_ref().map(|q| q.router_config()).unwrap_or_default();
+    let auc = scenario.quality.as_ref().and_then(|q| q.router_auc);
     let endpoints = scenario.endpoints.iter().map(|e| (e.id.as_str(), &e.quality));
     crate::quality::QualityModel::new(endpoints, &config, auc, classes)
         .map(|m| std::sync::Arc::new(m) as std::sync::Arc<dyn crate::quality::Outcomes>)
