@@ -8,6 +8,7 @@
 //! than the window before an already released row is counted as malformed ("out of order by more than the
 //! reorder window") rather than placed wrongly.
 
+use super::quality::ScoreTally;
 use super::read::{LogError, LogReader, LogRow, Outcome, RowErrors, Vocabulary};
 use crate::metrics::LatencyHistogram;
 use crate::report::{Estimate, PolicyRow};
@@ -58,6 +59,9 @@ pub struct IngestedLog {
     pub has_latency: bool,
     /// The log format's name.
     pub format: String,
+    /// The logged answer quality of the measured rows that did not fail, when the log has a `quality`
+    /// column (`None` without one); see [`super::quality`].
+    pub quality: Option<ScoreTally>,
 }
 
 impl Drop for IngestedLog {
@@ -145,11 +149,18 @@ struct AsLogged {
     ttft: LatencyHistogram,
     cost: f64,
     costed: u64,
+    quality: ScoreTally,
 }
 
 impl AsLogged {
     fn push(&mut self, r: &LogRow) {
         self.requests += 1;
+        // A failed request has no answer, so no quality (as in the simulator).
+        if let Some(q) = r.quality
+            && !matches!(r.outcome, Outcome::Failed(_))
+        {
+            self.quality.push(q);
+        }
         match r.outcome {
             Outcome::Ok => {
                 self.known += 1;
@@ -340,6 +351,7 @@ pub fn ingest(
         as_logged: summary.row(),
         has_latency,
         format: reader.format.name.clone(),
+        quality: reader.format.columns.quality.is_some().then_some(summary.quality),
     })
 }
 
@@ -441,6 +453,7 @@ mod tests {
             cache_key: Some(42),
             deferrable: true,
             output_known: false,
+            quality: Some(0.5),
         };
         let s = decode(&encode(&r, 12));
         assert_eq!(s.at, 12);
@@ -467,6 +480,7 @@ mod tests {
             cache_key: None,
             deferrable: false,
             output_known: false,
+            quality: None,
         }
     }
 
