@@ -176,6 +176,9 @@ pub fn run(args: &ReplayArgs) -> Result<(), Failure> {
     println!(
         "(\"as logged\" is the log itself: what really happened to these requests, one observation, no interval.)"
     );
+    if let Some(q) = &log.quality {
+        println!("{}", sim::replay::as_logged_quality(q, log.as_logged.cost_usd.mean));
+    }
     warnings.extend(warn(&model, &exp));
     let errors_path = dir.join("malformed.txt");
     std::fs::write(&errors_path, log.errors.render(&args.log, log.read))

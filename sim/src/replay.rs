@@ -2,12 +2,36 @@
 //! (and, trace-driven, their latencies) from the log instead of the traffic model.
 
 use crate::logs::ingest::{self, IngestedLog};
+use crate::logs::quality::ScoreTally;
 use crate::logs::read::LogError;
 use crate::logs::source::ReplayInput;
 use crate::logs::{ReplaySettings, open};
 use crate::scenario::Compiled;
 use router_core::{EndpointIdx, MetaValue, Nanos, RequestInfo};
 use std::path::Path;
+
+/// The "as logged" row's quality, from the log's `quality` column: the acceptance rate and the mean score
+/// of the measured rows that did not fail, each with its 95% interval, and the cost per acceptable answer
+/// (the logged cost of every measured row over the acceptable answers).
+pub fn as_logged_quality(quality: &ScoreTally, cost_usd: f64) -> String {
+    if quality.count() == 0 {
+        return "\"as logged\" quality: the log has a `quality` column but no measured row that did not fail \
+                carries one"
+            .to_string();
+    }
+    let per_acceptable = if quality.acceptable() == 0 || cost_usd.is_nan() {
+        "n/a".to_string()
+    } else {
+        format!("{:.6} USD", cost_usd / quality.acceptable() as f64)
+    };
+    let mean =
+        if quality.is_binary() { "the same (0/1 outcomes)".to_string() } else { quality.mean_score().to_string() };
+    format!(
+        "\"as logged\" quality ({} answers scored): acceptance {}; mean score {mean}; cost per acceptable answer {per_acceptable}",
+        quality.count(),
+        quality.acceptance()
+    )
+}
 
 /// Reads `log` and attaches it to `model`, whose runs then replay it; the spill file goes to `spill_dir`.
 /// Returns the ingested log (its summary and malformed-row counts); keep it alive while runs use the spill.

@@ -8,10 +8,9 @@
 //! score's is Wilson's too when every score is 0 or 1 (then the mean score is the acceptance rate), else
 //! Student's t on the scores.
 
+pub use crate::quality::ACCEPTABLE_SCORE;
+use crate::quality::acceptable;
 use crate::stats::{RunningStats, student_t_quantile};
-
-/// A score at or above this is an acceptable answer (for 0/1 logs: exactly the 1s).
-pub const ACCEPTABLE_SCORE: f64 = 0.5;
 
 /// The two-sided 95% normal quantile of Wilson's interval.
 const Z95: f64 = 1.959_963_984_540_054;
@@ -95,7 +94,7 @@ impl ScoreTally {
     /// Adds one answer's score (in `0..=1`; the readers reject anything else).
     pub fn push(&mut self, score: f64) {
         self.scores.push(score);
-        self.acceptable += u64::from(score >= ACCEPTABLE_SCORE);
+        self.acceptable += u64::from(acceptable(score));
         self.binary &= score == 0.0 || score == 1.0;
     }
 
