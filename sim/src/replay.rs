@@ -81,6 +81,19 @@ pub fn attach(
     Ok(ingested)
 }
 
+/// The request template of a logged task class: a class the scenario defines (`class_names`, its traffic's
+/// classes) brings its complexity, tags and capabilities; another is just the class's name.
+pub(crate) fn class_template(model: &Compiled, class_names: &[String], name: &str) -> RequestInfo {
+    match class_names.iter().position(|c| c == name) {
+        Some(c) => model.traffic.request_template(c),
+        None => {
+            let mut i = RequestInfo::new(0, 0);
+            i.task_class = Some(name.to_string());
+            i
+        }
+    }
+}
+
 /// Templates and endpoint mapping of an ingested log against a scenario.
 fn replay_input(model: &Compiled, log: &IngestedLog, settings: &ReplaySettings, trace_driven: bool) -> ReplayInput {
     let class_names = model.traffic.class_names();
@@ -89,17 +102,8 @@ fn replay_input(model: &Compiled, log: &IngestedLog, settings: &ReplaySettings, 
         .templates
         .iter()
         .map(|(class, meta)| {
-            let name = &log.vocab.classes[*class as usize];
-            // A class the scenario defines brings its complexity, tags and capabilities; the log's metadata
-            // is added on top.
-            let mut info = match class_names.iter().position(|c| c == name) {
-                Some(c) => model.traffic.request_template(c),
-                None => {
-                    let mut i = RequestInfo::new(0, 0);
-                    i.task_class = Some(name.clone());
-                    i
-                }
-            };
+            let mut info = class_template(model, &class_names, &log.vocab.classes[*class as usize]);
+            // The log's metadata is added on top of the class's.
             for (k, v) in meta {
                 let value = match v.parse::<f64>() {
                     Ok(x) if x.is_finite() => MetaValue::Num(x),

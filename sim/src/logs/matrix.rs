@@ -16,6 +16,8 @@
 //! model the file does not have at all.
 
 use super::read::{LogError, RowErrors, parse_quality};
+use crate::quality::{Asked, Outcomes, QualityKeys};
+use router_core::EndpointIdx;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -239,6 +241,82 @@ impl MatrixTable {
             prompts.push(MatrixPrompt { id, class, cells: by_endpoint });
         }
         Ok(MatrixTable { path: path.to_path_buf(), prompts, models, read, errors })
+    }
+}
+
+/// The real call of a prompt on an endpoint, as a matrix log records it: what replaces the simulator's drawn
+/// tokens and the endpoint's prices for that attempt.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RealCall {
+    /// Prompt tokens.
+    pub input_tokens: u32,
+    /// Completion tokens (the service time's length).
+    pub output_tokens: u32,
+    /// What the call cost, US dollars.
+    pub cost_usd: f64,
+}
+
+/// A matrix log as the engine's outcome source: request `id` is prompt `id mod prompts` (a replay plays the
+/// prompts in file order, looping), and its outcome on an endpoint is the file's.
+#[derive(Clone, Debug)]
+pub struct MatrixOutcomes {
+    table: MatrixTable,
+    /// Mean score per (class index, endpoint): the base rate a cascade verifier's precision needs.
+    accuracy: Vec<Vec<Option<f64>>>,
+}
+
+impl MatrixOutcomes {
+    /// The source of `table`, whose prompts' classes index into `classes` (the replay's class names).
+    pub fn new(table: MatrixTable, classes: &[String]) -> Self {
+        let endpoints = table.models.len();
+        let accuracy = classes
+            .iter()
+            .map(|class| {
+                (0..endpoints)
+                    .map(|e| {
+                        let scores: Vec<f64> =
+                            table.prompts.iter().filter(|p| &p.class == class).map(|p| p.cells[e].score).collect();
+                        (!scores.is_empty()).then(|| scores.iter().sum::<f64>() / scores.len() as f64)
+                    })
+                    .collect()
+            })
+            .collect();
+        MatrixOutcomes { table, accuracy }
+    }
+
+    /// The table.
+    pub fn table(&self) -> &MatrixTable {
+        &self.table
+    }
+
+    /// The prompt request `id` replays.
+    fn prompt(&self, id: u64) -> Option<&MatrixPrompt> {
+        let n = self.table.prompts.len() as u64;
+        (n > 0).then(|| &self.table.prompts[(id % n) as usize])
+    }
+
+    /// The real call of request `id` on `endpoint`: the file's tokens and cost.
+    pub fn real_call(&self, id: u64, endpoint: EndpointIdx) -> Option<RealCall> {
+        let c = self.prompt(id)?.cells.get(endpoint.get())?;
+        Some(RealCall { input_tokens: c.input_tokens, output_tokens: c.output_tokens, cost_usd: c.cost_usd })
+    }
+}
+
+impl Outcomes for MatrixOutcomes {
+    fn score(&self, _keys: &QualityKeys, request: Asked, endpoint: EndpointIdx) -> Option<f64> {
+        Some(self.prompt(request.id)?.cells.get(endpoint.get())?.score)
+    }
+
+    fn estimate(&self, _keys: &QualityKeys, _request: Asked) -> Option<f64> {
+        None
+    }
+
+    fn has_estimate(&self) -> bool {
+        false
+    }
+
+    fn accuracy(&self, class: u16, endpoint: EndpointIdx) -> Option<f64> {
+        self.accuracy.get(class as usize)?.get(endpoint.get()).copied().flatten()
     }
 }
 
