@@ -21,10 +21,10 @@ pub mod queue;
 use crate::logs::source::{LogSource, Trace};
 use crate::metrics::Metrics;
 use crate::provider::{Admission, Provider, Waiting};
+use crate::quality::Asked;
 use crate::rng::{KeyedRng, Stream, StreamBase, key};
 use crate::scenario::Compiled;
 use crate::traffic::{Arrival, ArrivalSource};
-use crate::quality::Asked;
 use quality::QualityRun;
 use queue::EventQueue;
 use router_core::policy::EndpointSet;
@@ -875,6 +875,15 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
             q.error = None;
             q.retry_after = None;
         }
+        // A matrix log's request is the real prompt: on this endpoint it has this endpoint's real tokens (what
+        // quotas count, the service time's length, the bill).
+        if Q && let Some(quality) = &self.quality {
+            let a = &mut self.reqs[r as usize].arrival;
+            if let Some(call) = quality.real_call(Asked { id: a.id, class: a.class }, ep) {
+                a.input_tokens = call.input_tokens;
+                a.output_tokens = call.output_tokens;
+            }
+        }
         let estimate = self.estimate(r);
         let info = fill_info::<Q>(&mut self.templates, &self.reqs[r as usize].arrival, estimate);
         self.router.on_dispatch(ep, info, now);
@@ -1006,7 +1015,17 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
         let success = error.is_none();
         // An attempt that never reached the model (refused at admission: 429 over quota, 503 when full or down;
         // or timed out in the queue) is never billed.
-        let cost = if started { self.providers[ep.get()].cost(success, a.input_tokens, a.output_tokens) } else { 0.0 };
+        // A matrix log's successful call costs what the log says it cost.
+        let real = if Q && started && success {
+            self.quality.as_ref().and_then(|q| q.real_call(Asked { id: a.id, class: a.class }, ep))
+        } else {
+            None
+        };
+        let cost = match real {
+            Some(call) => call.cost_usd,
+            None if started => self.providers[ep.get()].cost(success, a.input_tokens, a.output_tokens),
+            None => 0.0,
+        };
         let outcome = Outcome {
             error,
             ttft: success.then(|| first_token.saturating_sub(dispatched)),
@@ -1110,8 +1129,7 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
             self.metrics.success(q.arrival.class as usize, latency, ttft);
             // The answer's quality is that of the attempt that answered (the last one); a cache hit's is
             // unknown (the router's cache does not say which endpoint filled it).
-            if Q
-                && !q.cache_hit
+            if Q && !q.cache_hit
                 && let (Some(quality), Some(counts)) = (&self.quality, &mut self.metrics.quality)
             {
                 let score = quality.score(Asked { id: q.arrival.id, class: q.arrival.class }, q.ep);

@@ -187,7 +187,9 @@ impl AsLogged {
         }
     }
 
-    fn row(&self) -> PolicyRow {
+    /// The summary as a table row; `has_quality`: whether the log has a `quality` column (then the row has
+    /// the quality metrics, as points: the log is one observation).
+    fn row(&self, has_quality: bool) -> PolicyRow {
         let p = Estimate::point;
         let n = self.requests.max(1) as f64;
         let nan = f64::NAN;
@@ -218,11 +220,15 @@ impl AsLogged {
             denied_tpm: p(nan),
             denied_concurrency: p(nan),
             denied_budget: p(nan),
-            // The log carries no quality (yet): the "as logged" row has none.
-            quality_on: false,
-            quality: p(nan),
-            mean_score: p(nan),
-            cost_per_acceptable: p(nan),
+            // Only a log with a `quality` column has quality; its 95% intervals are printed apart.
+            quality_on: has_quality,
+            quality: p(if self.quality.count() == 0 { nan } else { self.quality.acceptance().value }),
+            mean_score: p(if self.quality.count() == 0 { nan } else { self.quality.mean_score().value }),
+            cost_per_acceptable: p(if self.costed == 0 || self.quality.acceptable() == 0 {
+                nan
+            } else {
+                self.cost / self.quality.acceptable() as f64
+            }),
         }
     }
 }
@@ -353,7 +359,7 @@ pub fn ingest(
         errors,
         vocab,
         span: last_kept.max(0) as Nanos,
-        as_logged: summary.row(),
+        as_logged: summary.row(reader.format.columns.quality.is_some()),
         has_latency,
         format: reader.format.name.clone(),
         quality: reader.format.columns.quality.is_some().then_some(summary.quality),

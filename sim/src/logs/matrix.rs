@@ -16,7 +16,7 @@
 //! model the file does not have at all.
 
 use super::read::{LogError, RowErrors, parse_quality};
-use crate::quality::{Asked, Outcomes, QualityKeys};
+use crate::quality::{Asked, Outcomes, QualityKeys, RealCall};
 use router_core::EndpointIdx;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -244,18 +244,6 @@ impl MatrixTable {
     }
 }
 
-/// The real call of a prompt on an endpoint, as a matrix log records it: what replaces the simulator's drawn
-/// tokens and the endpoint's prices for that attempt.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct RealCall {
-    /// Prompt tokens.
-    pub input_tokens: u32,
-    /// Completion tokens (the service time's length).
-    pub output_tokens: u32,
-    /// What the call cost, US dollars.
-    pub cost_usd: f64,
-}
-
 /// A matrix log as the engine's outcome source: request `id` is prompt `id mod prompts` (a replay plays the
 /// prompts in file order, looping), and its outcome on an endpoint is the file's.
 #[derive(Clone, Debug)]
@@ -294,12 +282,6 @@ impl MatrixOutcomes {
         let n = self.table.prompts.len() as u64;
         (n > 0).then(|| &self.table.prompts[(id % n) as usize])
     }
-
-    /// The real call of request `id` on `endpoint`: the file's tokens and cost.
-    pub fn real_call(&self, id: u64, endpoint: EndpointIdx) -> Option<RealCall> {
-        let c = self.prompt(id)?.cells.get(endpoint.get())?;
-        Some(RealCall { input_tokens: c.input_tokens, output_tokens: c.output_tokens, cost_usd: c.cost_usd })
-    }
 }
 
 impl Outcomes for MatrixOutcomes {
@@ -317,6 +299,16 @@ impl Outcomes for MatrixOutcomes {
 
     fn accuracy(&self, class: u16, endpoint: EndpointIdx) -> Option<f64> {
         self.accuracy.get(class as usize)?.get(endpoint.get()).copied().flatten()
+    }
+
+    fn has_real_calls(&self) -> bool {
+        true
+    }
+
+    /// The file's tokens and cost of request `request`'s prompt on `endpoint`.
+    fn real_call(&self, request: Asked, endpoint: EndpointIdx) -> Option<RealCall> {
+        let c = self.prompt(request.id)?.cells.get(endpoint.get())?;
+        Some(RealCall { input_tokens: c.input_tokens, output_tokens: c.output_tokens, cost_usd: c.cost_usd })
     }
 }
 
