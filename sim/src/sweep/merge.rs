@@ -13,7 +13,7 @@ use super::cells::{PLAN_FILE, cell_path, read_cell_file, read_plan, write_atomic
 use super::plan::{CellPlan, Plan};
 use crate::experiment::{paired_rows, summarize};
 use crate::report::files::metric_columns;
-use crate::report::{METRICS, PairedRow, PolicyRow, csv_bytes, parquet_bytes};
+use crate::report::{PairedRow, PolicyRow, csv_bytes, metrics, parquet_bytes, quality_on};
 use anyhow::{Context, Result, bail};
 use polars::prelude::{Column, DataFrame, PlSmallStr};
 use std::path::{Path, PathBuf};
@@ -182,7 +182,7 @@ fn replications_frame(plan: &Plan, reps: &[Vec<PolicyRow>]) -> Result<DataFrame>
     cols.push(Column::new("policy".into(), rows.iter().map(|r| r.policy.as_str()).collect::<Vec<_>>()));
     let replication: Vec<u32> = reps.iter().flat_map(|r| 0..r.len() as u32).collect();
     cols.push(Column::new("replication".into(), replication));
-    for m in METRICS {
+    for m in metrics(quality_on(rows.iter().copied())) {
         cols.push(Column::new(m.column.into(), rows.iter().map(|r| (m.get)(r).mean).collect::<Vec<f64>>()));
     }
     DataFrame::new(rows.len(), cols).context("building the per-replication table")
