@@ -349,6 +349,9 @@ rules = [{ when = { complexity = { "$gte" = 0.7 } }, target = "gpt-4" }]
 default = "mixtral"
 "#;
 
+/// The model a policy sends a prompt to, by hand.
+type Chooser<'a> = dyn Fn(&Cell) -> &'static str + 'a;
+
 /// One row of the matrix sample.
 struct Cell {
     prompt: String,
@@ -400,7 +403,7 @@ fn a_matrix_replay_with_unlimited_capacity_has_exactly_the_quality_and_cost_of_t
     // By hand, from the file: the model each policy sends each prompt to.
     let cells = sample_cells();
     let hard = |class: &str| class == "gsm8k" || class == "mbpp";
-    let choices: [(&str, &dyn Fn(&Cell) -> &'static str); 3] = [
+    let choices: [(&str, &Chooser<'_>); 3] = [
         ("always-gpt-4", &|_| "gpt-4-1106-preview"),
         // mixtral is the cheapest on input and output alike, so the cheapest for every prompt.
         ("cost", &|_| "mistralai/mixtral-8x7b-chat"),
