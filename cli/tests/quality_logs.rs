@@ -38,7 +38,8 @@ fn unit(a: u64, b: u64) -> f64 {
 #[test]
 fn the_quality_column_is_read_and_a_bad_value_is_a_malformed_row_at_its_line() {
     let dir = scratch("column");
-    // The gateway's JSONL with its trailing `quality` and `cascade_stage` columns.
+    // The gateway's JSONL with its trailing `quality` and `cascade_stage` columns (both left out of a row
+    // that no verifier scored).
     let jsonl = dir.join("gateway.jsonl");
     std::fs::write(
         &jsonl,
@@ -46,14 +47,16 @@ fn the_quality_column_is_read_and_a_bad_value_is_a_malformed_row_at_its_line() {
          {\"request_id\":1,\"arrival_s\":0.7,\"class\":\"code\",\"endpoint\":\"a\",\"latency_s\":1.0,\"status\":\"ok\",\"cost_usd\":0.01,\"quality\":0.25,\"cascade_stage\":1}\n\
          {\"request_id\":2,\"arrival_s\":0.9,\"class\":\"code\",\"endpoint\":\"a\",\"latency_s\":1.0,\"status\":\"server\",\"cost_usd\":0.0,\"quality\":null,\"cascade_stage\":null}\n\
          {\"request_id\":3,\"arrival_s\":1.1,\"class\":\"code\",\"endpoint\":\"a\",\"latency_s\":1.0,\"status\":\"ok\",\"cost_usd\":0.01,\"quality\":\"good\",\"cascade_stage\":0}\n\
-         {\"request_id\":4,\"arrival_s\":1.3,\"class\":\"code\",\"endpoint\":\"a\",\"latency_s\":1.0,\"status\":\"ok\",\"cost_usd\":0.01,\"quality\":1.01,\"cascade_stage\":0}\n",
+         {\"request_id\":4,\"arrival_s\":1.3,\"class\":\"code\",\"endpoint\":\"a\",\"latency_s\":1.0,\"status\":\"ok\",\"cost_usd\":0.01,\"quality\":1.01,\"cascade_stage\":0}\n\
+         {\"request_id\":5,\"arrival_s\":1.5,\"class\":\"code\",\"endpoint\":\"a\",\"latency_s\":1.0,\"status\":\"ok\",\"cost_usd\":0.01}\n",
     )
     .expect("write");
     let reader = LogReader::open(&jsonl, None, None).expect("opens");
     assert_eq!(reader.format.name, "generic");
     let (rows, errors) = read_all(&reader);
     let q: Vec<Option<f64>> = rows.iter().map(|r| r.quality).collect();
-    assert_eq!(q, [Some(1.0), Some(0.25), None]);
+    // The gateway leaves `quality` out of the rows it did not score: not scored, not malformed.
+    assert_eq!(q, [Some(1.0), Some(0.25), None, None]);
     assert_eq!(errors.total(), 2);
     assert_eq!(errors.counts.get(QUALITY_NOT_A_NUMBER), Some(&1));
     assert_eq!(errors.counts.get(QUALITY_OUT_OF_RANGE), Some(&1));

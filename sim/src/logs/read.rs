@@ -330,7 +330,8 @@ impl LogReader {
     ///
     /// A row is malformed when a value does not parse, and also when it is incomplete: a CSV row with fewer
     /// or more fields than the header (the trace of an interrupted writer), a JSONL line that is not a JSON
-    /// object, or a JSONL object without one of the log's mapped fields (write `null` for "not logged").
+    /// object, or a JSONL object without one of the log's mapped fields (write `null` for "not logged"),
+    /// except `quality`, which the gateway writes only for the answers it scored (absent = not scored).
     pub fn for_each(
         &self,
         strict: bool,
@@ -444,6 +445,8 @@ impl LogReader {
                             for (field, column) in &mapped {
                                 match obj.get(column) {
                                     Some(v) => cells.push(json_text(v)),
+                                    // The gateway writes `quality` only for the answers it scored.
+                                    None if field == Field::Quality.name() => cells.push(None),
                                     None => {
                                         absent = Some((field, column));
                                         break;
