@@ -112,6 +112,20 @@ pub fn render(fits: &[EndpointFit], format: &str, read: u64, malformed: u64) -> 
                 p.input_per_mtok, p.output_per_mtok
             );
         }
+        for (i, q) in f.quality.iter().enumerate() {
+            let label = if i == 0 { "quality:" } else { "" };
+            if q.stated() {
+                let _ = writeln!(out, "  {label:<15}{} {}", q.class, q.estimate);
+            } else {
+                let _ = writeln!(
+                    out,
+                    "  {label:<15}{} not estimated: {} row(s), fewer than {}",
+                    q.class,
+                    q.estimate.n,
+                    sim::logs::fit::MIN_QUALITY_ROWS
+                );
+            }
+        }
         for (label, fit) in [("TTFT", &f.ttft), ("per token", &f.tpot)] {
             let Some(fit) = fit else { continue };
             let _ = writeln!(out, "  {label:<10} quantile    observed      fitted");

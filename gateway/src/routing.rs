@@ -601,7 +601,8 @@ async fn cascade_step(
         app.routers.with_arm(arm, shard, |r| (r.cascade_stage(ep), r.verification(&t.info, ep).cloned()));
     t.cascade_stage = stage.map(|s| s as u32);
     t.quality = None;
-    let spec = spec?;
+    // A request whose model names a group is routed by that group, not by the cascade.
+    let spec = spec.filter(|_| t.scope.chooser == router_core::Chooser::Root)?;
     let waited = Instant::now();
     let verdict = crate::verifier::verify(app, arm, shard, &t.info, req, body, &spec).await;
     t.waited += waited.elapsed();
@@ -629,7 +630,7 @@ async fn cascade_step(
         return None;
     }
     let now = app.now();
-    match app.routers.with_arm(arm, shard, |r| r.escalate(&t.info, attempts, now)) {
+    match app.routers.with_arm(arm, shard, |r| r.escalate_in(&t.info, attempts, now, &t.scope)) {
         NextAttempt::Retry { endpoint, .. } => {
             // The rejected answer was billed.
             let c = app.endpoints[ep.get()].price.cost(usage.input, usage.output);

@@ -156,3 +156,17 @@ fn oracle_and_a_cascade_without_a_judge_are_refused_at_load() {
         .unwrap_or_else(|| panic!("auc: accepted"));
     assert_eq!(e.path, "quality.router_auc");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_for_one_endpoint_is_not_cascaded() {
+    let m = mocks(vec![MockReply::ok(2), MockReply::ok(3), judge("0")]).await;
+    let gw = gateway(&config_text(&urls(&m), CASCADE)).await;
+    let c = client();
+    let body = serde_json::json!({"model": "e0", "messages": [{"role": "user", "content": "hi"}]}).to_string();
+    let r = post(&c, &gw, body).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(served_by(&r), "e0", "the model names e0 alone: its answer is served, unjudged");
+    assert_eq!((m[0].requests(), m[1].requests(), m[2].requests()), (1, 0, 0));
+    gw.shutdown();
+    gw.wait().await.unwrap();
+}

@@ -251,6 +251,21 @@ fn cascade_skips_ineligible_stages_and_does_not_spend_the_retry_budget() {
 }
 
 #[test]
+fn cascade_escalation_respects_the_scope() {
+    let mut r = cascade_router(&["s0", "s1", "s2"]);
+    let q = req(1, None);
+    let mut excluded = EndpointSet::default();
+    excluded.insert(idx(&r, "s1"));
+    let scope = Scope { excluded, ..Scope::default() };
+    let mut a = Attempts::first(idx(&r, "s0"));
+    let NextAttempt::Retry { endpoint, .. } = r.escalate_in(&q, &mut a, 0, &scope) else { panic!("escalates") };
+    assert_eq!(id(&r, endpoint), "s2", "an excluded stage is skipped");
+    let other = Scope { chooser: router_core::Chooser::InOrder, ..Scope::default() };
+    let mut a = Attempts::first(idx(&r, "s0"));
+    assert_eq!(r.escalate_in(&q, &mut a, 0, &other), NextAttempt::GiveUp(GiveUpReason::NoEndpoint));
+}
+
+#[test]
 fn cascade_stages_may_be_groups_and_verification_is_root_only() {
     let mut eps: Vec<_> = ["s0", "s1", "s2"].iter().enumerate().map(|(i, s)| ep(s, i as f64, &[])).collect();
     eps.push(ep("judge", 0.1, &[]));

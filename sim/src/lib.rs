@@ -14,6 +14,7 @@ pub mod gen_log;
 pub mod import;
 pub mod keys;
 pub mod logs;
+pub mod matrix_replay;
 pub mod metrics;
 pub mod params;
 pub mod peer_gateway;

@@ -2,12 +2,36 @@
 //! (and, trace-driven, their latencies) from the log instead of the traffic model.
 
 use crate::logs::ingest::{self, IngestedLog};
+use crate::logs::quality::ScoreTally;
 use crate::logs::read::LogError;
 use crate::logs::source::ReplayInput;
 use crate::logs::{ReplaySettings, open};
 use crate::scenario::Compiled;
 use router_core::{EndpointIdx, MetaValue, Nanos, RequestInfo};
 use std::path::Path;
+
+/// The "as logged" row's quality, from the log's `quality` column: the acceptance rate and the mean score
+/// of the measured rows that did not fail, each with its 95% interval, and the cost per acceptable answer
+/// (the logged cost of every measured row over the acceptable answers).
+pub fn as_logged_quality(quality: &ScoreTally, cost_usd: f64) -> String {
+    if quality.count() == 0 {
+        return "\"as logged\" quality: the log has a `quality` column but no measured row that did not fail \
+                carries one"
+            .to_string();
+    }
+    let per_acceptable = if quality.acceptable() == 0 || cost_usd.is_nan() {
+        "n/a".to_string()
+    } else {
+        format!("{:.6} USD", cost_usd / quality.acceptable() as f64)
+    };
+    let mean =
+        if quality.is_binary() { "the same (0/1 outcomes)".to_string() } else { quality.mean_score().to_string() };
+    format!(
+        "\"as logged\" quality ({} answers scored): acceptance {}; mean score {mean}; cost per acceptable answer {per_acceptable}",
+        quality.count(),
+        quality.acceptance()
+    )
+}
 
 /// Reads `log` and attaches it to `model`, whose runs then replay it; the spill file goes to `spill_dir`.
 /// Returns the ingested log (its summary and malformed-row counts); keep it alive while runs use the spill.
@@ -62,6 +86,19 @@ pub fn attach(
     Ok(ingested)
 }
 
+/// The request template of a logged task class: a class the scenario defines (`class_names`, its traffic's
+/// classes) brings its complexity, tags and capabilities; another is just the class's name.
+pub(crate) fn class_template(model: &Compiled, class_names: &[String], name: &str) -> RequestInfo {
+    match class_names.iter().position(|c| c == name) {
+        Some(c) => model.traffic.request_template(c),
+        None => {
+            let mut i = RequestInfo::new(0, 0);
+            i.task_class = Some(name.to_string());
+            i
+        }
+    }
+}
+
 /// Templates and endpoint mapping of an ingested log against a scenario.
 fn replay_input(model: &Compiled, log: &IngestedLog, settings: &ReplaySettings, trace_driven: bool) -> ReplayInput {
     let class_names = model.traffic.class_names();
@@ -70,17 +107,8 @@ fn replay_input(model: &Compiled, log: &IngestedLog, settings: &ReplaySettings, 
         .templates
         .iter()
         .map(|(class, meta)| {
-            let name = &log.vocab.classes[*class as usize];
-            // A class the scenario defines brings its complexity, tags and capabilities; the log's metadata
-            // is added on top.
-            let mut info = match class_names.iter().position(|c| c == name) {
-                Some(c) => model.traffic.request_template(c),
-                None => {
-                    let mut i = RequestInfo::new(0, 0);
-                    i.task_class = Some(name.clone());
-                    i
-                }
-            };
+            let mut info = class_template(model, &class_names, &log.vocab.classes[*class as usize]);
+            // The log's metadata is added on top of the class's.
             for (k, v) in meta {
                 let value = match v.parse::<f64>() {
                     Ok(x) if x.is_finite() => MetaValue::Num(x),

@@ -875,6 +875,15 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
             q.error = None;
             q.retry_after = None;
         }
+        // A matrix log's request is the real prompt: on this endpoint it has this endpoint's real tokens (what
+        // quotas count, the service time's length, the bill).
+        if Q && let Some(quality) = &self.quality {
+            let a = &mut self.reqs[r as usize].arrival;
+            if let Some(call) = quality.real_call(Asked { id: a.id, class: a.class }, ep) {
+                a.input_tokens = call.input_tokens;
+                a.output_tokens = call.output_tokens;
+            }
+        }
         let estimate = self.estimate(r);
         let info = fill_info::<Q>(&mut self.templates, &self.reqs[r as usize].arrival, estimate);
         self.router.on_dispatch(ep, info, now);
@@ -1006,7 +1015,17 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
         let success = error.is_none();
         // An attempt that never reached the model (refused at admission: 429 over quota, 503 when full or down;
         // or timed out in the queue) is never billed.
-        let cost = if started { self.providers[ep.get()].cost(success, a.input_tokens, a.output_tokens) } else { 0.0 };
+        // A matrix log's successful call costs what the log says it cost.
+        let real = if Q && started && success {
+            self.quality.as_ref().and_then(|q| q.real_call(Asked { id: a.id, class: a.class }, ep))
+        } else {
+            None
+        };
+        let cost = match real {
+            Some(call) => call.cost_usd,
+            None if started => self.providers[ep.get()].cost(success, a.input_tokens, a.output_tokens),
+            None => 0.0,
+        };
         let outcome = Outcome {
             error,
             ttft: success.then(|| first_token.saturating_sub(dispatched)),

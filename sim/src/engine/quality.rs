@@ -4,7 +4,7 @@
 //! Only runs of a scenario with quality on have one: the event loop is compiled twice (`Sim<_, true>` and
 //! `Sim<_, false>`), and the run without quality has no trace of this module on its path.
 
-use crate::quality::{Asked, Outcomes, QualityKeys, Verifier, acceptable, endpoint_key};
+use crate::quality::{Asked, Outcomes, QualityKeys, RealCall, Verifier, acceptable, endpoint_key};
 use router_core::policy::EndpointSet;
 use router_core::{EndpointIdx, Scope};
 
@@ -14,6 +14,8 @@ pub(super) struct QualityRun<'m> {
     keys: QualityKeys,
     /// Whether routers see an estimate (the source has one).
     estimates: bool,
+    /// Whether the source records real calls (a matrix log).
+    real_calls: bool,
     /// Whether the policy is the `oracle`: each request is scoped to the endpoints that answer it acceptably.
     oracle: bool,
     /// Per slab entry: the estimate of the request it holds.
@@ -41,6 +43,7 @@ impl<'m> QualityRun<'m> {
             outcomes,
             keys: QualityKeys::new(seed, replication),
             estimates: outcomes.has_estimate(),
+            real_calls: outcomes.has_real_calls(),
             oracle,
             estimate: Vec::new(),
             scope: Vec::new(),
@@ -93,6 +96,12 @@ impl<'m> QualityRun<'m> {
     #[inline]
     pub(super) fn scope(&self, r: u32) -> Scope {
         self.scope.get(r as usize).copied().unwrap_or_default()
+    }
+
+    /// The real call of `endpoint` on `asked` (tokens and cost), when the source records it (a matrix log).
+    #[inline]
+    pub(super) fn real_call(&self, asked: Asked, endpoint: EndpointIdx) -> Option<RealCall> {
+        if self.real_calls { self.outcomes.real_call(asked, endpoint) } else { None }
     }
 
     /// The score of `endpoint`'s answer to `asked`.

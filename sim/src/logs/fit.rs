@@ -8,7 +8,14 @@
 //! is the time per output token (a constant) and the intercept part of each latency, `latency - slope x
 //! (output - 1)`, is fitted as the TTFT. Samples are kept by reservoir sampling (at most
 //! [`RESERVOIR`] per quantity and endpoint), so memory is bounded however long the log.
+//!
+//! When the log has a `quality` column, the accuracy of each endpoint per task class is estimated from the
+//! rows that did not fail and carry a quality: the mean score, with Wilson's 95% interval for 0/1 outcomes and
+//! Student's t for scores ([`super::quality`]). `default` is the estimate over all of the endpoint's rows
+//! (every class pooled), the accuracy a scenario applies to classes it lists no accuracy for. No estimate
+//! rests on fewer than [`MIN_QUALITY_ROWS`] rows: a class with fewer is reported and left out.
 
+use super::quality::{QualityEstimate, ScoreTally};
 use super::read::{LogError, LogReader, LogRow, Outcome, RowErrors, Vocabulary};
 use rand::RngExt;
 use router_core::{Duration, ErrorClass, Limits, Price};
@@ -18,6 +25,10 @@ use std::collections::HashMap;
 
 /// Samples kept per quantity and endpoint.
 pub const RESERVOIR: usize = 200_000;
+
+/// Fewest scored rows an accuracy estimate may rest on (per endpoint and task class): below it the 95%
+/// interval of a 0/1 rate is wider than about +-0.17 at an accuracy of 0.5, too wide to state an accuracy.
+pub const MIN_QUALITY_ROWS: u64 = 30;
 
 /// A fitted distribution of a positive quantity (seconds).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -249,6 +260,8 @@ struct Gathered {
     soc: f64,
     costed: u64,
     max_tokens: u32,
+    /// Logged quality per task class (index in the log's classes).
+    quality: HashMap<u16, ScoreTally>,
 }
 
 impl Gathered {
@@ -268,6 +281,7 @@ impl Gathered {
             soc: 0.0,
             costed: 0,
             max_tokens: 0,
+            quality: HashMap::new(),
         }
     }
 }
@@ -297,8 +311,28 @@ pub struct EndpointFit {
     pub price: Option<Price>,
     /// Fields of `spec` that the log could not inform and hold placeholders (say so before using them).
     pub placeholders: Vec<&'static str>,
+    /// Accuracy estimates from the log's `quality` column: `default` (all classes pooled) first, then each
+    /// class by name; empty when the log has no quality. Those resting on at least [`MIN_QUALITY_ROWS`] rows
+    /// are in `spec.quality`.
+    pub quality: Vec<ClassQuality>,
     /// The endpoint as a scenario declares it.
     pub spec: EndpointSpec,
+}
+
+/// The estimated accuracy of one endpoint on one task class.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClassQuality {
+    /// The class (`default`: every class pooled).
+    pub class: String,
+    /// The mean score with its 95% interval and the rows it rests on.
+    pub estimate: QualityEstimate,
+}
+
+impl ClassQuality {
+    /// Whether it rests on enough rows to be stated ([`MIN_QUALITY_ROWS`]).
+    pub fn stated(&self) -> bool {
+        self.estimate.n >= MIN_QUALITY_ROWS
+    }
 }
 
 /// Fits every endpoint of a log. Rows without an endpoint are fitted as `default`.
@@ -327,6 +361,9 @@ pub fn fit_log(reader: &LogReader, strict: bool) -> Result<(Vec<EndpointFit>, Ro
         }
         match r.outcome {
             Outcome::Ok | Outcome::Unknown => {
+                if let Some(q) = r.quality {
+                    g.quality.entry(r.class).or_default().push(q);
+                }
                 if let Some(t) = r.ttft {
                     let t = t as f64 * 1e-9;
                     g.ttft.push(t, &mut rng);
@@ -352,6 +389,7 @@ pub fn fit_log(reader: &LogReader, strict: bool) -> Result<(Vec<EndpointFit>, Ro
                 }
             }
             Outcome::Failed(c) => {
+                // A failed request has no answer, so no quality.
                 g.known += 1;
                 g.outcomes[c.index()] += 1;
                 if c == ErrorClass::RateLimited {
@@ -361,12 +399,45 @@ pub fn fit_log(reader: &LogReader, strict: bool) -> Result<(Vec<EndpointFit>, Ro
         }
     })?;
     let names: Vec<String> = std::iter::once("default".to_string()).chain(vocab.endpoints.iter().cloned()).collect();
-    let fits =
-        gathered.into_iter().enumerate().filter(|(_, g)| g.requests > 0).map(|(i, g)| finish(&names[i], g)).collect();
+    let fits = gathered
+        .into_iter()
+        .enumerate()
+        .filter(|(_, g)| g.requests > 0)
+        .map(|(i, g)| finish(&names[i], g, &vocab.classes))
+        .collect();
     Ok((fits, errors, read))
 }
 
-fn finish(name: &str, g: Gathered) -> EndpointFit {
+/// The accuracy estimates of one endpoint: every class pooled as `default`, then each other class by name.
+fn class_quality(tallies: &HashMap<u16, ScoreTally>, classes: &[String]) -> Vec<ClassQuality> {
+    if tallies.is_empty() {
+        return Vec::new();
+    }
+    let mut pooled = ScoreTally::default();
+    let mut named: Vec<ClassQuality> = Vec::new();
+    for (&c, tally) in tallies {
+        pooled.merge(tally);
+        let class = classes.get(c as usize).cloned().unwrap_or_default();
+        if class != router_core::quality::DEFAULT_CLASS {
+            named.push(ClassQuality { class, estimate: tally.mean_score() });
+        }
+    }
+    named.sort_by(|a, b| a.class.cmp(&b.class));
+    let default =
+        ClassQuality { class: router_core::quality::DEFAULT_CLASS.to_string(), estimate: pooled.mean_score() };
+    std::iter::once(default).chain(named).collect()
+}
+
+/// An accuracy as written into `providers.toml`: three decimals.
+pub fn rounded_accuracy(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn finish(name: &str, g: Gathered, classes: &[String]) -> EndpointFit {
+    let quality = class_quality(&g.quality, classes);
+    let accuracy = router_core::quality::Accuracy(
+        quality.iter().filter(|q| q.stated()).map(|q| (q.class.clone(), rounded_accuracy(q.estimate.value))).collect(),
+    );
     let (ttft, tpot, slope) = if !g.ttft.items.is_empty() {
         (fit_best(&g.ttft.items), fit_best(&g.tpot.items), None)
     } else if g.pairs.items.len() >= 2 {
@@ -439,7 +510,7 @@ fn finish(name: &str, g: Gathered) -> EndpointFit {
         capabilities: Vec::new(),
         weight: 1.0,
         batch: false,
-        quality: Default::default(),
+        quality: accuracy,
         slots,
         queue_capacity: None,
         ttft: ttft_cfg,
@@ -466,6 +537,7 @@ fn finish(name: &str, g: Gathered) -> EndpointFit {
         rpm_ceiling,
         price,
         placeholders,
+        quality,
         spec,
     }
 }

@@ -69,6 +69,10 @@ pub struct ColumnMap {
     /// Whether the request announced its output length (`true`/`false`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_known: Option<String>,
+    /// Answer quality: 0/1 (unacceptable/acceptable) or a score in `0..=1`, from a verifier, a judge or client
+    /// feedback. A value that is not a number in `0..=1` makes the row malformed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<String>,
     /// Request metadata for conditional and sticky policies: metadata key -> column.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: BTreeMap<String, String>,
@@ -199,6 +203,7 @@ impl LogFormat {
                 cache_key: col("cache_key"),
                 deferrable: col("deferrable"),
                 output_known: col("output_known"),
+                quality: col("quality"),
                 ..Default::default()
             },
             time: TimeFormat::RelativeS,
@@ -255,6 +260,7 @@ impl ColumnMap {
             ("cache_key", &self.cache_key),
             ("deferrable", &self.deferrable),
             ("output_known", &self.output_known),
+            ("quality", &self.quality),
         ];
         for (field, c) in optional {
             if let Some(c) = c {
@@ -285,6 +291,7 @@ impl ColumnMap {
             cache_key: keep(&self.cache_key),
             deferrable: keep(&self.deferrable),
             output_known: keep(&self.output_known),
+            quality: keep(&self.quality),
             metadata: self
                 .metadata
                 .iter()

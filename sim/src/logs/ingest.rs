@@ -8,6 +8,7 @@
 //! than the window before an already released row is counted as malformed ("out of order by more than the
 //! reorder window") rather than placed wrongly.
 
+use super::quality::ScoreTally;
 use super::read::{LogError, LogReader, LogRow, Outcome, RowErrors, Vocabulary};
 use crate::metrics::LatencyHistogram;
 use crate::report::{Estimate, PolicyRow};
@@ -58,6 +59,9 @@ pub struct IngestedLog {
     pub has_latency: bool,
     /// The log format's name.
     pub format: String,
+    /// The logged answer quality of the measured rows that did not fail, when the log has a `quality`
+    /// column (`None` without one); see [`super::quality`].
+    pub quality: Option<ScoreTally>,
 }
 
 impl Drop for IngestedLog {
@@ -145,11 +149,18 @@ struct AsLogged {
     ttft: LatencyHistogram,
     cost: f64,
     costed: u64,
+    quality: ScoreTally,
 }
 
 impl AsLogged {
     fn push(&mut self, r: &LogRow) {
         self.requests += 1;
+        // A failed request has no answer, so no quality (as in the simulator).
+        if let Some(q) = r.quality
+            && !matches!(r.outcome, Outcome::Failed(_))
+        {
+            self.quality.push(q);
+        }
         match r.outcome {
             Outcome::Ok => {
                 self.known += 1;
@@ -176,7 +187,9 @@ impl AsLogged {
         }
     }
 
-    fn row(&self) -> PolicyRow {
+    /// The summary as a table row; `has_quality`: whether the log has a `quality` column (then the row has
+    /// the quality metrics, as points: the log is one observation).
+    fn row(&self, has_quality: bool) -> PolicyRow {
         let p = Estimate::point;
         let n = self.requests.max(1) as f64;
         let nan = f64::NAN;
@@ -207,11 +220,15 @@ impl AsLogged {
             denied_tpm: p(nan),
             denied_concurrency: p(nan),
             denied_budget: p(nan),
-            // The log carries no quality (yet): the "as logged" row has none.
-            quality_on: false,
-            quality: p(nan),
-            mean_score: p(nan),
-            cost_per_acceptable: p(nan),
+            // Only a log with a `quality` column has quality; its 95% intervals are printed apart.
+            quality_on: has_quality,
+            quality: p(if self.quality.count() == 0 { nan } else { self.quality.acceptance().value }),
+            mean_score: p(if self.quality.count() == 0 { nan } else { self.quality.mean_score().value }),
+            cost_per_acceptable: p(if self.costed == 0 || self.quality.acceptable() == 0 {
+                nan
+            } else {
+                self.cost / self.quality.acceptable() as f64
+            }),
         }
     }
 }
@@ -342,9 +359,10 @@ pub fn ingest(
         errors,
         vocab,
         span: last_kept.max(0) as Nanos,
-        as_logged: summary.row(),
+        as_logged: summary.row(reader.format.columns.quality.is_some()),
         has_latency,
         format: reader.format.name.clone(),
+        quality: reader.format.columns.quality.is_some().then_some(summary.quality),
     })
 }
 
@@ -446,6 +464,7 @@ mod tests {
             cache_key: Some(42),
             deferrable: true,
             output_known: false,
+            quality: Some(0.5),
         };
         let s = decode(&encode(&r, 12));
         assert_eq!(s.at, 12);
@@ -472,6 +491,7 @@ mod tests {
             cache_key: None,
             deferrable: false,
             output_known: false,
+            quality: None,
         }
     }
 

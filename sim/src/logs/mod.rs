@@ -9,11 +9,17 @@
 //! - [`ingest`]: ordering rows by arrival within a bounded reorder window, the time window, the "as logged"
 //!   summary, and the compact spill file that replay runs stream.
 //! - [`source`]: the arrivals of one replay run (rate scale, sampling, loops, trace-driven latencies).
-//! - [`fit`]: provider models fitted to a log (maximum likelihood, KS statistic, QQ plots).
+//! - [`fit`]: provider models fitted to a log (maximum likelihood, KS statistic, QQ plots) and accuracies
+//!   per endpoint and task class from a `quality` column.
+//! - [`quality`]: logged answer quality tallied into an acceptance rate and a mean score with 95% intervals.
+//! - [`matrix`]: a matrix log (every prompt's outcome on every model, RouterBench's layout) and the table
+//!   a replay draws each prompt's real outcome from.
 
 pub mod fit;
 pub mod format;
 pub mod ingest;
+pub mod matrix;
+pub mod quality;
 pub mod read;
 pub mod source;
 

@@ -105,6 +105,9 @@ pub struct LogRow {
     pub deferrable: bool,
     /// Announces its output length.
     pub output_known: bool,
+    /// Logged answer quality: 0/1 or a score in `0..=1` (`None` when the log has no `quality` column or the
+    /// row leaves it empty).
+    pub quality: Option<f64>,
 }
 
 /// The distinct names seen in a log.
@@ -327,7 +330,8 @@ impl LogReader {
     ///
     /// A row is malformed when a value does not parse, and also when it is incomplete: a CSV row with fewer
     /// or more fields than the header (the trace of an interrupted writer), a JSONL line that is not a JSON
-    /// object, or a JSONL object without one of the log's mapped fields (write `null` for "not logged").
+    /// object, or a JSONL object without one of the log's mapped fields (write `null` for "not logged"),
+    /// except `quality`, which the gateway writes only for the answers it scored (absent = not scored).
     pub fn for_each(
         &self,
         strict: bool,
@@ -441,6 +445,8 @@ impl LogReader {
                             for (field, column) in &mapped {
                                 match obj.get(column) {
                                     Some(v) => cells.push(json_text(v)),
+                                    // The gateway writes `quality` only for the answers it scored.
+                                    None if field == Field::Quality.name() => cells.push(None),
                                     None => {
                                         absent = Some((field, column));
                                         break;
@@ -561,10 +567,11 @@ enum Field {
     CacheKey,
     Deferrable,
     OutputKnown,
+    Quality,
 }
 
 impl Field {
-    const ALL: [Field; 14] = [
+    const ALL: [Field; 15] = [
         Field::Arrival,
         Field::End,
         Field::Latency,
@@ -579,6 +586,7 @@ impl Field {
         Field::CacheKey,
         Field::Deferrable,
         Field::OutputKnown,
+        Field::Quality,
     ];
 
     fn name(self) -> &'static str {
@@ -597,6 +605,7 @@ impl Field {
             Field::CacheKey => "cache_key",
             Field::Deferrable => "deferrable",
             Field::OutputKnown => "output_known",
+            Field::Quality => "quality",
         }
     }
 }
@@ -672,6 +681,14 @@ impl RowParser {
         }
     }
 
+    /// The answer quality: a number in `0..=1` (0/1 or a score); anything else makes the row malformed.
+    fn quality(&self, cells: &[Option<&str>]) -> Result<Option<f64>, RowError> {
+        match self.get(cells, Field::Quality) {
+            None => Ok(None),
+            Some(s) => parse_quality(s).map(Some),
+        }
+    }
+
     fn flag(&self, cells: &[Option<&str>], field: Field) -> bool {
         matches!(self.get(cells, field), Some("true" | "True" | "1" | "yes"))
     }
@@ -741,7 +758,31 @@ impl RowParser {
             cache_key,
             deferrable: self.flag(cells, Field::Deferrable),
             output_known: self.flag(cells, Field::OutputKnown),
+            quality: self.quality(cells)?,
         })
+    }
+}
+
+/// Reason of a malformed row whose `quality` is not a number.
+pub const QUALITY_NOT_A_NUMBER: &str = "quality is not a number";
+/// Reason of a malformed row whose `quality` is a number outside `0..=1`.
+pub const QUALITY_OUT_OF_RANGE: &str = "quality outside 0..=1";
+
+/// A logged answer quality: a finite number in `0..=1` (`true`/`false` read as 1/0, as a verifier's verdict
+/// is often logged); the error is a malformed row's reason and detail.
+pub fn parse_quality(s: &str) -> Result<f64, (&'static str, String)> {
+    let v = match s.trim() {
+        "true" | "True" => 1.0,
+        "false" | "False" => 0.0,
+        t => match t.parse::<f64>() {
+            Ok(v) if !v.is_nan() => v,
+            _ => return Err((QUALITY_NOT_A_NUMBER, format!("quality = {s:?}, expected 0/1 or a score in 0..=1"))),
+        },
+    };
+    if v.is_finite() && (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err((QUALITY_OUT_OF_RANGE, format!("quality = {s:?}, expected 0/1 or a score in 0..=1")))
     }
 }
 

@@ -27,5 +27,5 @@ pub mod verifier;
 pub use auc::estimate_sigma;
 pub use keys::{QualityKeys, endpoint_key};
 pub use model::QualityModel;
-pub use outcomes::{ACCEPTABLE_SCORE, Asked, Outcomes, acceptable};
+pub use outcomes::{ACCEPTABLE_SCORE, Asked, Outcomes, RealCall, acceptable};
 pub use verifier::Verifier;

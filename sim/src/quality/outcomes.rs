@@ -21,6 +21,19 @@ pub fn acceptable(score: f64) -> bool {
     score >= ACCEPTABLE_SCORE
 }
 
+/// What one call really was, when the source knows it (a matrix log records every prompt's call on every
+/// model): its tokens and cost, which replace the request's drawn tokens and the endpoint's prices for an
+/// attempt on that endpoint.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RealCall {
+    /// Prompt tokens as this endpoint's model counted them.
+    pub input_tokens: u32,
+    /// Completion tokens it produced (the service time's length).
+    pub output_tokens: u32,
+    /// What the call cost, US dollars (billed when the attempt succeeds).
+    pub cost_usd: f64,
+}
+
 /// The request an outcome is asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Asked {
@@ -57,4 +70,15 @@ pub trait Outcomes: Send + Sync + std::fmt::Debug {
     /// The fraction of class `class`'s requests `endpoint` answers acceptably, when known: the base rate that
     /// turns a cascade verifier's precision into its false-pass rate.
     fn accuracy(&self, class: u16, endpoint: EndpointIdx) -> Option<f64>;
+
+    /// Whether [`Outcomes::real_call`] can return `Some` at all (the engine skips asking when not). The
+    /// default (the item-response model, which draws no tokens or costs): no.
+    fn has_real_calls(&self) -> bool {
+        false
+    }
+
+    /// The real call of `endpoint` on `request` (its tokens and cost), when the source records it.
+    fn real_call(&self, _request: Asked, _endpoint: EndpointIdx) -> Option<RealCall> {
+        None
+    }
 }
