@@ -11,11 +11,14 @@
 //! - [`plots`]: `latency_cdf`, `cost_vs_p95`, `timeseries`, `cost_bars`, each as PNG and SVG, with an
 //!   embedded font so no system fonts are needed.
 //! - [`html`]: `report.html`, one self-contained page built from the files of a results directory.
-//! - [`pareto_frontier`]: the generic two-objective frontier used by the cost/p95 plot and by tuning.
+//! - [`pareto_frontier`]: the generic two-objective frontier used by the cost/p95 plot and by tuning;
+//!   [`pareto_frontier_n`] its version in any number of objectives (cost, p95 and quality when quality is on).
+//! - [`aiq`]: RouterBench's non-decreasing convex hull of (cost, quality) points and its AIQ.
 //!
 //! Not here: computing statistics (see `crate::stats`), choosing the output directory, the manifest
 //! or the resolved scenario (the command that runs the simulation writes those).
 
+pub mod aiq;
 pub mod files;
 pub mod html;
 pub mod model;
@@ -35,7 +38,7 @@ pub use model::{
     CdfSeries, ClassRow, Estimate, Format, METRICS, Metric, PairedRow, PolicyRow, ReplicationRow, RunReport, ShareRow,
     TimeseriesRow, metric,
 };
-pub use pareto::pareto_frontier;
+pub use pareto::{pareto_frontier, pareto_frontier_n};
 pub use plots::{FrontierPlot, QqPlot, write_frontier_plot, write_plots, write_qq_plot};
 pub use table::{render_paired_rows, render_table};
 

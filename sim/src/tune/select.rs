@@ -1,13 +1,34 @@
 //! Ranking candidates: constraint violation, Pareto ranks over the two objectives, dominance with
 //! confidence, and the choice of the best feasible point.
+//!
+//! Objectives are compared as values to minimise: a metric better higher (quality, mean score) enters
+//! negated ([`minimised`]), so "lower is better" holds for every coordinate here.
 
-use super::config::{Confidence, Constraint};
-use crate::report::{PolicyRow, metric, pareto_frontier};
+use super::config::{Confidence, Constraint, higher_is_better};
+use crate::report::{PolicyRow, metric, pareto_frontier, pareto_frontier_n};
 
-/// The two objectives, both minimised, read from a row: `(first, second)` means.
+/// The mean of metric `name` in `row` as a value to minimise: negated for a metric better higher; NaN for
+/// an unknown metric.
+pub fn minimised(row: &PolicyRow, name: &str) -> f64 {
+    let mean = metric(name).map_or(f64::NAN, |m| (m.get)(row).mean);
+    if higher_is_better(name) { -mean } else { mean }
+}
+
+/// The two objectives read from a row as values to minimise: `(first, second)`.
 pub fn objectives(row: &PolicyRow, names: &[&'static str; 2]) -> (f64, f64) {
-    let get = |n: &str| metric(n).map_or(f64::NAN, |m| (m.get)(row).mean);
-    (get(names[0]), get(names[1]))
+    (minimised(row, names[0]), minimised(row, names[1]))
+}
+
+/// Indices of `rows` on the Pareto frontier of `axes` (each minimised as by [`minimised`]), ordered by
+/// ascending first axis (then the others, then index). With two axes this is exactly
+/// [`pareto_frontier`]; a third (quality) keeps candidates that are dearer or slower but answer better.
+pub fn frontier(rows: &[&PolicyRow], axes: &[&str]) -> Vec<usize> {
+    if let [a, b] = axes {
+        let points: Vec<(f64, f64)> = rows.iter().map(|r| (minimised(r, a), minimised(r, b))).collect();
+        return pareto_frontier(&points);
+    }
+    let points: Vec<Vec<f64>> = rows.iter().map(|r| axes.iter().map(|a| minimised(r, a)).collect()).collect();
+    pareto_frontier_n(&points)
 }
 
 /// Total relative violation of the constraints (0 = feasible).
@@ -37,13 +58,14 @@ pub fn pareto_ranks(points: &[(f64, f64)]) -> Vec<usize> {
     rank
 }
 
-/// Whether `a` dominates `b` with confidence: `a`'s 95% upper bound is below `b`'s lower bound on both
-/// objectives.
+/// Whether `a` dominates `b` with confidence: on both objectives `a`'s 95% interval lies wholly on the
+/// better side of `b`'s (below it, or above it for a metric better higher).
 pub fn surely_dominates(a: &PolicyRow, b: &PolicyRow, names: &[&'static str; 2]) -> bool {
     names.iter().all(|n| {
         metric(n).is_some_and(|m| {
             let (x, y) = ((m.get)(a), (m.get)(b));
-            x.ci95.is_some() && y.ci95.is_some() && x.upper() < y.lower()
+            let separated = if higher_is_better(n) { x.lower() > y.upper() } else { x.upper() < y.lower() };
+            x.ci95.is_some() && y.ci95.is_some() && separated
         })
     })
 }
