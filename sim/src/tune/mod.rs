@@ -24,7 +24,9 @@ pub mod space;
 
 use crate::scenario::diag::{ScenarioError, nearest};
 use crate::scenario::{Compiled, Overrides, Scenario};
-use config::{Constraint, Method, TuneConfig, higher_is_better, is_quality_metric, quality_off_message, resolve_metric};
+use config::{
+    Constraint, Method, TuneConfig, higher_is_better, is_quality_metric, quality_off_message, resolve_metric,
+};
 use space::{Param, Value};
 use std::path::Path;
 
