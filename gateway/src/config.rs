@@ -11,7 +11,7 @@
 
 use crate::auth::AuthConfig;
 use crate::auth::keys::KeyEntry;
-use router_core::{Duration, Endpoint, HealthConfig, PolicySpec, RouterConfig};
+use router_core::{Duration, Endpoint, HealthConfig, PolicyKind, PolicySpec, RouterConfig};
 use routesim_schema::{DistConfig, EndpointConfig, parse_toml};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
@@ -247,6 +247,10 @@ pub struct GatewayFile {
     /// `[rollout]`: canary and shadow policies (see [`crate::rollout`]).
     #[serde(default)]
     pub rollout: crate::rollout::RolloutFile,
+    /// `[quality]`: the quality model's discrimination per task class (`router_auc` is the simulator's and is
+    /// ignored here: the gateway reads each request's difficulty estimate from the request).
+    #[serde(default)]
+    pub quality: Option<routesim_schema::QualitySection>,
     /// Scenario only.
     #[serde(default)]
     pub name: Option<IgnoredAny>,
@@ -603,7 +607,8 @@ fn choose_policy(
         ));
     }
     let endpoints: Vec<Endpoint> = raw.endpoints.iter().map(router_endpoint).collect();
-    let configs = routesim_schema::compile_policies(file, &endpoints, &raw.policies, &raw.groups, raw.seed)
+    let quality = routesim_schema::quality_config(raw.quality.as_ref(), file)?;
+    let configs = routesim_schema::compile_policies(file, &endpoints, &raw.policies, &raw.groups, raw.seed, &quality)
         // The gateway's policy errors have never carried a "did you mean".
         .map_err(|e| ConfigError { suggestion: None, ..e })?;
     let router = configs.into_iter().find(|cfg| policy.is_none_or(|n| n == cfg.policy.name)).ok_or_else(|| {
@@ -620,9 +625,50 @@ fn choose_policy(
             policy: spec.clone(),
             groups: raw.groups.clone(),
             seed: raw.seed,
-            quality: Default::default(),
+            quality: quality.clone(),
         })?;
+    let served = std::iter::once(&router).chain(rollout.canary.as_ref().map(|c| &c.router)).chain(&rollout.shadows);
+    for cfg in served {
+        check_servable(file, raw, cfg)?;
+    }
     Ok((router, rollout))
+}
+
+/// What the gateway cannot serve in a policy it runs (the served one, the canary, a shadow): an `oracle`
+/// (root or group), which needs each answer's quality before it is made, and a `cascade` without a verifier
+/// endpoint to ask.
+fn check_servable(file: &Path, raw: &GatewayFile, cfg: &RouterConfig) -> Result<(), ConfigError> {
+    let root_path = match raw.policies.iter().position(|p| p.name == cfg.policy.name) {
+        Some(i) => format!("policies[{i}]"),
+        None => "policies".to_string(),
+    };
+    let specs = std::iter::once((&cfg.policy, root_path.clone()))
+        .chain(cfg.groups.iter().enumerate().map(|(j, g)| (g, format!("groups[{j}]"))));
+    for (spec, path) in specs {
+        if spec.kind == PolicyKind::Oracle {
+            return Err(invalid(
+                file,
+                format!("{path}.kind"),
+                "kind `oracle` is simulator only: it routes knowing whether each endpoint would answer acceptably, \
+                 which a gateway cannot know before it asks (serve `quality`, `threshold` or `cascade`)",
+            ));
+        }
+    }
+    if cfg.policy.kind == PolicyKind::Cascade {
+        // TEMPORARY (issue 30, first commit): the gateway's verifier call is not written yet.
+        return Err(invalid(file, format!("{root_path}.kind"), "kind `cascade` is not served by the gateway yet"));
+    }
+    if cfg.policy.kind == PolicyKind::Cascade
+        && cfg.policy.verifier.as_ref().and_then(|v| v.endpoint.as_deref()).is_none()
+    {
+        return Err(invalid(
+            file,
+            format!("{root_path}.verifier.endpoint"),
+            "expected the endpoint that scores a stage's answer (a judge model), e.g. \
+             verifier = { endpoint = \"judge\", min_score = 0.5 }: the gateway escalates when its score is below min_score",
+        ));
+    }
+    Ok(())
 }
 
 /// The file's `[[keys]]`, and the ids of `[auth] key_file`'s keys against them.

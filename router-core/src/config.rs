@@ -47,11 +47,19 @@ pub enum PolicyKind {
     LitellmLatency,
     /// LiteLLM `cost-based-routing`: lowest price per token.
     LitellmCost,
+    /// Strong/weak by a difficulty estimate (RouteLLM): above `threshold` to the `strong` targets, else the weak.
+    Threshold,
+    /// The cheapest endpoint whose predicted acceptance meets `min_quality`.
+    Quality,
+    /// FrugalGPT cascade: the cheapest stage first, escalating when the `verifier` rejects its answer.
+    Cascade,
+    /// Simulator only: the cheapest target that answers the request acceptably (RouterBench's upper bound).
+    Oracle,
 }
 
 impl PolicyKind {
     /// Every kind, in documentation order.
-    pub const ALL: [PolicyKind; 15] = [
+    pub const ALL: [PolicyKind; 19] = [
         PolicyKind::RoundRobin,
         PolicyKind::Weighted,
         PolicyKind::LeastOutstanding,
@@ -67,6 +75,10 @@ impl PolicyKind {
         PolicyKind::LitellmUsageV2,
         PolicyKind::LitellmLatency,
         PolicyKind::LitellmCost,
+        PolicyKind::Threshold,
+        PolicyKind::Quality,
+        PolicyKind::Cascade,
+        PolicyKind::Oracle,
     ];
 
     /// The name used in config files.
@@ -87,6 +99,10 @@ impl PolicyKind {
             PolicyKind::LitellmUsageV2 => "litellm-usage-v2",
             PolicyKind::LitellmLatency => "litellm-latency",
             PolicyKind::LitellmCost => "litellm-cost",
+            PolicyKind::Threshold => "threshold",
+            PolicyKind::Quality => "quality",
+            PolicyKind::Cascade => "cascade",
+            PolicyKind::Oracle => "oracle",
         }
     }
 
@@ -124,6 +140,18 @@ impl PolicyKind {
             PolicyKind::LitellmCost => {
                 "LiteLLM cost-based-routing: lowest input + output price per token, first in order"
             }
+            PolicyKind::Threshold => {
+                "strong/weak (RouteLLM): difficulty estimate above `threshold` (or none) to the cheapest of `strong`, else of `targets`"
+            }
+            PolicyKind::Quality => {
+                "cheapest endpoint whose predicted acceptance meets `min_quality`; else the most likely to answer well"
+            }
+            PolicyKind::Cascade => {
+                "FrugalGPT cascade: `targets` are stages, cheapest first; escalate when the `verifier` rejects an answer"
+            }
+            PolicyKind::Oracle => {
+                "simulator only: the cheapest target that answers the request acceptably (upper bound on quality)"
+            }
         }
     }
 
@@ -139,6 +167,10 @@ impl PolicyKind {
             PolicyKind::Hybrid => &["weights", "buffer", "latency_ceiling"],
             PolicyKind::Conditional => &["rules", "default"],
             PolicyKind::Sticky => &["key", "default", "virtual_nodes"],
+            PolicyKind::Threshold => &["threshold", "strong"],
+            PolicyKind::Quality => &["min_quality"],
+            PolicyKind::Cascade => &["verifier"],
+            PolicyKind::Oracle => &[],
         }
     }
 }
@@ -389,9 +421,19 @@ pub struct PolicySpec {
     /// latency: when every candidate's average exceeds this, route to the lowest-tier (simplest) candidates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slow_threshold: Option<Duration>,
-    /// usage: fraction of RPM/TPM (0..1) past which an endpoint's share tapers linearly to zero at the limit.
+    /// usage: fraction of RPM/TPM (0..1) past which an endpoint's share tapers linearly to zero at the limit;
+    /// threshold: the difficulty estimate above which a request goes to the `strong` targets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<f64>,
+    /// threshold: the strong targets (`targets` are the weak ones).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub strong: Vec<TargetSpec>,
+    /// quality: the least predicted acceptance (0..=1) an endpoint must reach to be chosen on cost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_quality: Option<f64>,
+    /// cascade: how an answer is judged before the cascade accepts it or escalates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verifier: Option<VerifierSpec>,
     /// usage: task class -> lowest model tier that may serve it; spills to the next tier when a tier is full.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tiers: Option<BTreeMap<String, u8>>,
@@ -452,6 +494,40 @@ pub struct PolicySpec {
     /// Root only: Portkey's retries of one target, then its `fallback` nodes (see [`TargetRetryConfig`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_retry: Option<TargetRetryConfig>,
+}
+
+/// A cascade's verifier: what judges a stage's answer before the cascade accepts it or escalates to the next
+/// stage. The simulator models it by its `precision` and `recall` against the true outcome; the gateway asks
+/// the `endpoint` (a judge model) for a score and accepts at `min_score` or above.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifierSpec {
+    /// Simulator: of the answers the verifier accepts, the fraction truly acceptable (0..=1; default 1).
+    #[serde(default = "one")]
+    pub precision: f64,
+    /// Simulator: of the truly acceptable answers, the fraction the verifier accepts (0..=1; default 1).
+    #[serde(default = "one")]
+    pub recall: f64,
+    /// Gateway: the id of the endpoint (a judge model) asked to score each answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Gateway: an answer whose score (0..=1) is at least this is accepted (default 0.5).
+    #[serde(default = "half")]
+    pub min_score: f64,
+}
+
+impl Default for VerifierSpec {
+    fn default() -> Self {
+        VerifierSpec { precision: 1.0, recall: 1.0, endpoint: None, min_score: 0.5 }
+    }
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+fn half() -> f64 {
+    0.5
 }
 
 /// Portkey's retries and fallbacks (`tryTargetsRecursively` and `retryRequest` in Portkey-AI/gateway's
@@ -553,6 +629,9 @@ impl PolicySpec {
             buffer: None,
             slow_threshold: None,
             threshold: None,
+            strong: Vec::new(),
+            min_quality: None,
+            verifier: None,
             tiers: None,
             weights: None,
             latency_ceiling: None,
@@ -586,6 +665,9 @@ impl PolicySpec {
         put(self.buffer.is_some(), "buffer");
         put(self.slow_threshold.is_some(), "slow_threshold");
         put(self.threshold.is_some(), "threshold");
+        put(!self.strong.is_empty(), "strong");
+        put(self.min_quality.is_some(), "min_quality");
+        put(self.verifier.is_some(), "verifier");
         put(self.tiers.is_some(), "tiers");
         put(self.weights.is_some(), "weights");
         put(self.latency_ceiling.is_some(), "latency_ceiling");

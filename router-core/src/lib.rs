@@ -47,6 +47,7 @@ pub use access::{Admission, Denial, DenyReason, KeyLimits, KeyMeter, Periods, Sp
 pub use config::{
     BatchConfig, BudgetConfig, CacheConfig, ConfigError, CooldownConfig, FallbackSpec, GroupRetryConfig, HealthConfig,
     HybridWeights, Jitter, PolicyKind, PolicySpec, RetryConfig, RouterConfig, RuleSpec, TargetRetryConfig, TargetSpec,
+    VerifierSpec,
 };
 pub use duration::Duration;
 pub use model::*;

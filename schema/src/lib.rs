@@ -11,6 +11,7 @@
 //!   `upstream` the gateway sends to, and the provider model the simulator runs.
 //! - [`numbers`]: [`round_sig`], numbers of generated configurations to 4 significant digits.
 //! - [`policies`]: [`compile_policies`], the validation of every `[[policies]]` entry against the endpoints.
+//! - [`quality`]: [`QualitySection`], the top-level `[quality]` section (discrimination, `router_auc`).
 //! - [`scale`]: [`Scale`], a configuration with every duration divided by a factor (`routesim live`).
 
 pub mod client;
@@ -20,6 +21,7 @@ pub mod error;
 pub mod numbers;
 pub mod parse;
 pub mod policies;
+pub mod quality;
 
 pub use client::ClientConfig;
 pub use dist::{DistConfig, DistValue};
@@ -28,3 +30,4 @@ pub use error::SchemaError;
 pub use numbers::round_sig;
 pub use parse::{nearest, parse_toml};
 pub use policies::compile_policies;
+pub use quality::{QualitySection, quality_config};

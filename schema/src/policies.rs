@@ -3,11 +3,12 @@
 
 use crate::error::SchemaError;
 use crate::parse::nearest;
-use router_core::{ConfigError, Endpoint, PolicySpec, Router, RouterConfig};
+use router_core::{ConfigError, Endpoint, PolicySpec, QualityConfig, Router, RouterConfig};
 use std::path::Path;
 
-/// One router configuration per policy of `policies`, in order, each with `endpoints`, `groups` and `seed`;
-/// every one is checked by building its [`Router`].
+/// One router configuration per policy of `policies`, in order, each with `endpoints`, `groups`, `seed` and
+/// the quality model's `quality` (see [`crate::quality_config`]); every one is checked by building its
+/// [`Router`].
 ///
 /// Errors: a duplicate policy name (`policies[i].name`), or router-core's error with its path rewritten
 /// from the router's root (`policy.x`) to the file's (`policies[i].x`). For an unknown target or endpoint
@@ -18,6 +19,7 @@ pub fn compile_policies(
     policies: &[PolicySpec],
     groups: &[PolicySpec],
     seed: u64,
+    quality: &QualityConfig,
 ) -> Result<Vec<RouterConfig>, SchemaError> {
     let mut names: Vec<&str> = endpoints.iter().map(|e| e.id.as_str()).collect();
     names.extend(groups.iter().map(|g| g.name.as_str()));
@@ -35,7 +37,7 @@ pub fn compile_policies(
             policy: p.clone(),
             groups: groups.to_vec(),
             seed,
-            quality: Default::default(),
+            quality: quality.clone(),
         };
         Router::new(&cfg).map_err(|e| router_error(file, i, e, &names))?;
         configs.push(cfg);
@@ -73,7 +75,7 @@ mod tests {
     fn every_policy_is_compiled_in_order() {
         let eps = [Endpoint::new("a"), Endpoint::new("b")];
         let ps = [spec("name = \"rr\"\nkind = \"round-robin\""), spec("name = \"c\"\nkind = \"cost\"")];
-        let cfgs = compile_policies(Path::new("f.toml"), &eps, &ps, &[], 7).expect("valid");
+        let cfgs = compile_policies(Path::new("f.toml"), &eps, &ps, &[], 7, &QualityConfig::default()).expect("valid");
         assert_eq!(cfgs.len(), 2);
         assert_eq!((cfgs[1].policy.name.as_str(), cfgs[1].seed, cfgs[1].endpoints.len()), ("c", 7, 2));
     }
@@ -82,10 +84,12 @@ mod tests {
     fn duplicate_names_and_unknown_endpoints_name_the_field() {
         let eps = [Endpoint::new("cheap"), Endpoint::new("premium")];
         let rr = spec("name = \"rr\"\nkind = \"round-robin\"");
-        let e = compile_policies(Path::new("f.toml"), &eps, &[rr.clone(), rr], &[], 0).expect_err("duplicate");
+        let e = compile_policies(Path::new("f.toml"), &eps, &[rr.clone(), rr], &[], 0, &QualityConfig::default())
+            .expect_err("duplicate");
         assert_eq!(e.to_string(), "f.toml: field `policies[1].name`: duplicate policy name `rr` (also policies[0])");
         let fb = spec("name = \"fb\"\nkind = \"cost\"\nfallbacks = [\"premuim\"]");
-        let e = compile_policies(Path::new("f.toml"), &eps, &[fb], &[], 0).expect_err("unknown endpoint");
+        let e = compile_policies(Path::new("f.toml"), &eps, &[fb], &[], 0, &QualityConfig::default())
+            .expect_err("unknown endpoint");
         assert_eq!(e.path, "policies[0].fallbacks[0]");
         assert_eq!(e.suggestion.as_deref(), Some("premium"));
     }

@@ -14,7 +14,8 @@ use crate::engine::{self, RequestRecord, RunOptions, RunResult};
 use crate::metrics::LatencyHistogram;
 use crate::records::RecordWriter;
 use crate::report::{
-    CdfSeries, ClassRow, Estimate, METRICS, PairedRow, PolicyRow, ReplicationRow, RunReport, ShareRow, TimeseriesRow,
+    CdfSeries, ClassQualityRow, ClassRow, Estimate, METRICS, PairedRow, PolicyRow, ReplicationRow, RunReport, ShareRow,
+    TimeseriesRow, metrics, quality_on,
 };
 use crate::scenario::Compiled;
 use crate::stats::{mean_ci95, paired_diff};
@@ -217,6 +218,8 @@ pub fn replication_row(r: &RunResult) -> PolicyRow {
     let c = &m.counts;
     let n = c.requests.max(1) as f64;
     let p = |x: f64| Estimate::point(x);
+    let quality = m.quality.as_ref();
+    let q = |f: &dyn Fn(&crate::metrics::QualityCounts) -> f64| p(quality.map_or(f64::NAN, f));
     PolicyRow {
         policy: r.policy.clone(),
         replications: 1,
@@ -243,12 +246,22 @@ pub fn replication_row(r: &RunResult) -> PolicyRow {
         denied_tpm: p(c.denied[1] as f64),
         denied_concurrency: p(c.denied[2] as f64),
         denied_budget: p((c.denied[3] + c.denied[4]) as f64),
+        quality_on: quality.is_some(),
+        quality: q(&|qc| qc.quality()),
+        mean_score: q(&|qc| qc.mean_score()),
+        // Infinite when nothing acceptable was answered (every dollar was spent on unacceptable answers).
+        cost_per_acceptable: q(&|qc| m.cost_usd / qc.acceptable_total() as f64),
     }
 }
 
 /// One row whose metrics are the mean and 95% half-width of the per-replication rows `reps`.
 pub fn summarize(policy: &str, reps: &[PolicyRow]) -> PolicyRow {
-    let mut row = PolicyRow { policy: policy.to_string(), replications: reps.len() as u32, ..Default::default() };
+    let mut row = PolicyRow {
+        policy: policy.to_string(),
+        replications: reps.len() as u32,
+        quality_on: quality_on(reps),
+        ..Default::default()
+    };
     for m in METRICS {
         let xs: Vec<f64> = reps.iter().map(|r| (m.get)(r).mean).collect();
         let iv = mean_ci95(&xs);
@@ -257,12 +270,11 @@ pub fn summarize(policy: &str, reps: &[PolicyRow]) -> PolicyRow {
     row
 }
 
-/// `policy - baseline` on every metric of [`METRICS`], paired replication by replication (common random
+/// `policy - baseline` on every metric of [`METRICS`] (the quality metrics only when both have quality on), paired replication by replication (common random
 /// numbers) over the replications both have.
 pub fn paired_rows(policy: &str, reps: &[PolicyRow], baseline: &str, base_reps: &[PolicyRow]) -> Vec<PairedRow> {
     let k = reps.len().min(base_reps.len());
-    METRICS
-        .iter()
+    metrics(quality_on(reps) && quality_on(base_reps))
         .filter_map(|m| {
             let a: Vec<f64> = reps[..k].iter().map(|r| (m.get)(r).mean).collect();
             let z: Vec<f64> = base_reps[..k].iter().map(|r| (m.get)(r).mean).collect();
@@ -354,6 +366,7 @@ pub fn report(model: &Compiled, exp: &Experiment) -> RunReport {
             });
         }
     }
+    let class_quality = class_quality_rows(model, exp);
     RunReport {
         scenario: model.scenario.name.clone(),
         seed: model.seed,
@@ -372,7 +385,34 @@ pub fn report(model: &Compiled, exp: &Experiment) -> RunReport {
         timeseries,
         shares,
         classes,
+        class_quality,
     }
+}
+
+/// Answer quality per policy and task class: mean and 95% interval over replications (empty with quality
+/// off). A replication without a scored answer of the class has no quality for it and is left out.
+fn class_quality_rows(model: &Compiled, exp: &Experiment) -> Vec<ClassQualityRow> {
+    let mut out = Vec::new();
+    for (name, runs) in exp.policies.iter().zip(&exp.runs) {
+        let counts: Vec<&crate::metrics::QualityCounts> = runs.iter().filter_map(|r| r.metrics.quality.as_ref()).collect();
+        if counts.is_empty() {
+            continue;
+        }
+        for (c, class) in model.class_names().into_iter().enumerate() {
+            let answered: Vec<f64> = counts.iter().map(|q| q.answered.get(c).copied().unwrap_or(0) as f64).collect();
+            let finite = |f: &dyn Fn(&crate::metrics::QualityCounts) -> f64| -> Vec<f64> {
+                counts.iter().filter(|q| q.answered.get(c).is_some_and(|&n| n > 0)).map(|q| f(q)).collect()
+            };
+            out.push(ClassQualityRow {
+                policy: name.clone(),
+                class,
+                answered: answered.iter().sum::<f64>() / answered.len() as f64,
+                quality: Estimate::from(&mean_ci95(&finite(&|q| q.class_quality(c)))),
+                mean_score: Estimate::from(&mean_ci95(&finite(&|q| q.class_mean_score(c)))),
+            });
+        }
+    }
+    out
 }
 
 #[cfg(test)]

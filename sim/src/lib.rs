@@ -19,6 +19,7 @@ pub mod params;
 pub mod peer_gateway;
 pub mod progress;
 pub mod provider;
+pub mod quality;
 pub mod replay;
 pub mod report;
 pub mod results;

@@ -54,6 +54,11 @@ pub fn attach(
     }
     let trace_driven = settings.trace_driven || cfg.as_ref().is_some_and(|c| c.trace_driven);
     model.replay = Some(replay_input(model, &ingested, settings, trace_driven));
+    if model.quality.is_some() {
+        // The log's task classes, not the traffic model's, index the quality model.
+        let classes = model.class_names();
+        model.quality = model.quality_model(&classes);
+    }
     Ok(ingested)
 }
 

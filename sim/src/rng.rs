@@ -30,6 +30,17 @@ pub enum Stream {
     LogSample = 7,
     /// Which client key (`[[keys]]`) a request carries, keyed by request id.
     ClientKey = 8,
+    /// A request's latent difficulty `d_r` in the quality model, keyed by request id.
+    QualityDifficulty = 9,
+    /// The router-visible noise on a request's difficulty estimate (`[quality] router_auc`), keyed by request
+    /// id.
+    QualityEstimate = 10,
+    /// Whether an endpoint answers a request acceptably: one uniform keyed by request id and the hash of the
+    /// endpoint's id string ([`crate::quality::endpoint_key`]), so that it does not depend on the endpoint's
+    /// index.
+    QualityOutcome = 11,
+    /// A cascade verifier's verdict on an endpoint's answer, keyed by request id and endpoint id hash.
+    QualityVerifier = 12,
 }
 
 /// The 64-bit key of the stream `(seed, replication, stream, a, b)`; `a` and `b` are what the stream

@@ -26,17 +26,21 @@ impl Policy for CostBased {
             &self.targets,
             req,
             |ctx, cands| {
-                // The prices from the scoreboard, whose arrays hold the endpoints' own.
-                let board = ctx.fast.board;
                 for c in cands {
-                    let price = Price {
-                        input_per_mtok: board.price_in[c.ep.get()],
-                        output_per_mtok: board.price_out[c.ep.get()],
-                    };
-                    c.score = price.expected_cost(req, default_out);
+                    c.score = expected_cost(ctx, c.ep, req, default_out);
                 }
             },
             |cands, rand| select::min_score(cands, rand),
         )
     }
+}
+
+/// The expected cost of `req` on endpoint `e` (USD), as cost routing scores it: input tokens x input price +
+/// expected output tokens (else `default_out`) x output price.
+#[inline]
+pub(crate) fn expected_cost(ctx: &Ctx<'_>, e: EndpointIdx, req: &RequestInfo, default_out: u32) -> f64 {
+    // The prices from the scoreboard, whose arrays hold the endpoints' own.
+    let board = ctx.fast.board;
+    let price = Price { input_per_mtok: board.price_in[e.get()], output_per_mtok: board.price_out[e.get()] };
+    price.expected_cost(req, default_out)
 }

@@ -20,6 +20,7 @@
 //! policy chooses is kept ([`Ctx::gather`], [`Ctx::settle`]). A nested round robin therefore advances on
 //! exactly the requests it serves.
 
+mod cascade;
 pub mod compat;
 mod conditional;
 mod cost;
@@ -29,12 +30,16 @@ mod hybrid;
 mod latency;
 mod least_outstanding;
 mod p2c;
+pub mod predict;
+mod quality;
 mod round_robin;
 pub mod select;
 mod sticky;
+mod threshold;
 mod usage;
 mod weighted;
 
+pub use cascade::Cascade;
 pub use conditional::Conditional;
 pub use cost::CostBased;
 pub use fallback::FallbackChain;
@@ -44,8 +49,11 @@ pub(crate) use hybrid::Terms;
 pub use latency::LatencyBased;
 pub use least_outstanding::LeastOutstanding;
 pub use p2c::PowerOfTwo;
+pub use predict::QualityTable;
+pub use quality::QualityBar;
 pub use round_robin::RoundRobin;
 pub use sticky::Sticky;
+pub use threshold::Threshold;
 pub use usage::UsageBased;
 pub use weighted::WeightedRandom;
 

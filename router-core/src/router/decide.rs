@@ -172,6 +172,23 @@ impl Router {
         exclude: EndpointSet,
         rand: KeyedRand,
     ) -> (Option<EndpointIdx>, [u32; 6]) {
+        self.select_with(req, now, exclude, rand, |ctx| {
+            let policies = ctx.policies;
+            policies[root].select(ctx, req)
+        })
+    }
+
+    /// Runs `choose` on a selection context for `req` at `now` with `exclude` filtered out: what
+    /// [`Router::select`] does with a policy, open to another chooser (a cascade's escalation).
+    #[inline]
+    pub(super) fn select_with(
+        &mut self,
+        req: &RequestInfo,
+        now: Nanos,
+        exclude: EndpointSet,
+        rand: KeyedRand,
+        choose: impl FnOnce(&mut Ctx<'_>) -> Option<EndpointIdx>,
+    ) -> (Option<EndpointIdx>, [u32; 6]) {
         if self.compat.as_ref().is_some_and(|c| !c.latency_groups.is_empty()) {
             self.latency_placeholders(req, now);
         }
@@ -198,7 +215,7 @@ impl Router {
             context_tokens,
             quota_tokens,
         };
-        let picked = self.policies[root].select(&mut ctx, req);
+        let picked = choose(&mut ctx);
         debug_assert!(ctx.journal.is_empty(), "every speculative cursor move is settled by its chooser");
         (picked, ctx.why)
     }

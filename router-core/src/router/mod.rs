@@ -21,6 +21,7 @@
 mod adopt;
 mod attempts;
 mod build;
+mod cascade;
 mod compat;
 mod cooldown;
 mod decide;
@@ -101,6 +102,8 @@ pub struct Router {
     reach: Vec<EndpointSet>,
     /// Portkey retries of one target, then its fallback nodes.
     target_retry: Option<TargetRetry>,
+    /// The root cascade's stages and verifier, when the root policy is a cascade.
+    cascade: Option<Box<cascade::CascadePlan>>,
 }
 
 impl Router {

@@ -4,9 +4,10 @@
 #![allow(dead_code)]
 
 use router_core::condition::RawValue;
+use router_core::quality::Accuracy;
 use router_core::{
     Decision, Duration, Endpoint, HybridWeights, Limits, MetaValue, Nanos, Outcome, PolicyKind, PolicySpec, Price,
-    RequestInfo, Router, RouterConfig, RuleSpec, TargetSpec,
+    RequestInfo, Router, RouterConfig, RuleSpec, TargetSpec, VerifierSpec,
 };
 use std::collections::BTreeMap;
 
@@ -27,6 +28,11 @@ pub fn endpoints(n: usize) -> Vec<Endpoint> {
             },
             capabilities: if i % 2 == 0 { vec!["vision".into()] } else { vec![] },
             weight: 1.0 + (i % 4) as f64,
+            // Accuracy rising with price, lower on the complex class.
+            quality: Accuracy(BTreeMap::from([
+                ("default".to_string(), 0.55 + 0.06 * (i % 7) as f64),
+                ("complex".to_string(), 0.35 + 0.08 * (i % 7) as f64),
+            ])),
             ..Endpoint::new(format!("e{i}"))
         })
         .collect()
@@ -80,6 +86,17 @@ pub fn policy(kind: PolicyKind, n: usize) -> (PolicySpec, Vec<PolicySpec>) {
             p.default = Some("everyone".into());
         }
         PolicyKind::Sticky => p.key = Some("user".into()),
+        PolicyKind::Threshold => {
+            let half = (n / 2).max(1);
+            p.targets = names(0..half);
+            p.strong = names(half..n);
+            p.threshold = Some(0.3);
+        }
+        PolicyKind::Quality => p.min_quality = Some(0.8),
+        PolicyKind::Cascade => {
+            p.targets = names(0..n);
+            p.verifier = Some(VerifierSpec { endpoint: Some(format!("e{}", n - 1)), ..VerifierSpec::default() });
+        }
         _ => {}
     }
     (p, groups)
@@ -105,6 +122,7 @@ pub fn requests() -> Vec<RequestInfo> {
                 ("priority".into(), MetaValue::Num((k % 10) as f64)),
             ];
             r.streaming = k % 2 == 0;
+            r.difficulty = (k % 5 != 0).then(|| (k % 11) as f64 / 5.0 - 1.0);
             r
         })
         .collect()

@@ -15,6 +15,7 @@
 //! attempt, endpoint). Two policies run on the same scenario and replication therefore see identical
 //! traffic, and identical draws whenever they make the same attempt.
 
+mod quality;
 pub mod queue;
 
 use crate::logs::source::{LogSource, Trace};
@@ -23,6 +24,8 @@ use crate::provider::{Admission, Provider, Waiting};
 use crate::rng::{KeyedRng, Stream, StreamBase, key};
 use crate::scenario::Compiled;
 use crate::traffic::{Arrival, ArrivalSource};
+use crate::quality::Asked;
+use quality::QualityRun;
 use queue::EventQueue;
 use router_core::policy::EndpointSet;
 use router_core::{
@@ -246,29 +249,47 @@ fn current_attempt(reqs: &[Req], h: u64) -> Option<u32> {
     (q.live && q.generation == generation && q.attempts.count & 0xFF == attempt && !q.done).then_some(r)
 }
 
-/// The request info of an arrival, written into its class template so that no request allocates.
+/// The request info of an arrival, written into its class template so that no request allocates. With
+/// quality on (`Q`) it carries the request's difficulty estimate `difficulty`; without, templates keep `None`.
 #[inline]
-fn fill_info<'t>(templates: &'t mut [RequestInfo], a: &Arrival) -> &'t RequestInfo {
+fn fill_info<'t, const Q: bool>(
+    templates: &'t mut [RequestInfo],
+    a: &Arrival,
+    difficulty: Option<f64>,
+) -> &'t RequestInfo {
     let t = &mut templates[a.template as usize];
     t.id = a.id;
     t.input_tokens = a.input_tokens;
     t.expected_output_tokens = a.expected_output.then_some(a.output_tokens);
     t.deferrable = a.deferrable;
     t.cache_key = a.cache_key;
+    if Q {
+        t.difficulty = difficulty;
+    }
     t
 }
 
 /// Simulates one policy for one replication of a compiled scenario.
 pub fn run(model: &Compiled, policy: usize, replication: u32, opts: RunOptions<'_>) -> RunResult {
+    // Quality is decided once per run: the event loop of a run without it has no quality branch at all.
+    if model.quality.is_some() {
+        run_q::<true>(model, policy, replication, opts)
+    } else {
+        run_q::<false>(model, policy, replication, opts)
+    }
+}
+
+/// [`run`] with quality on (`Q`) or off.
+fn run_q<const Q: bool>(model: &Compiled, policy: usize, replication: u32, opts: RunOptions<'_>) -> RunResult {
     match &model.replay {
         None => {
             let source = ArrivalSource::new(&model.traffic, model.seed, replication, model.limit);
-            on_scenario_traffic(model, policy, replication, source).run(opts)
+            on_scenario_traffic::<_, Q>(model, policy, replication, source).run(opts)
         }
         Some(input) => {
             let source = LogSource::new(input, model.seed, replication);
             let (templates, classes) = (input.templates.clone(), input.classes.len());
-            Sim::new(
+            Sim::<_, Q>::new(
                 model,
                 router(model, policy, replication),
                 replication,
@@ -295,7 +316,12 @@ fn router(model: &Compiled, policy: usize, replication: u32) -> Router {
 }
 
 /// A run of `policy` on the scenario's own traffic model (its request templates), fed by `source`.
-fn on_scenario_traffic<S: Arrivals>(model: &Compiled, policy: usize, replication: u32, source: S) -> Sim<'_, S> {
+fn on_scenario_traffic<S: Arrivals, const Q: bool>(
+    model: &Compiled,
+    policy: usize,
+    replication: u32,
+    source: S,
+) -> Sim<'_, S, Q> {
     let classes = model.traffic.class_count();
     let templates = (0..classes).map(|c| model.traffic.request_template(c)).collect();
     Sim::new(model, router(model, policy, replication), replication, source, templates, classes, false)
@@ -326,14 +352,29 @@ fn lockstep(
     model: &Compiled,
     policies: &[usize],
     replication: u32,
-    mut opts: Vec<RunOptions<'_>>,
+    opts: Vec<RunOptions<'_>>,
     chunk_len: usize,
 ) -> Vec<RunResult> {
     assert_eq!(policies.len(), opts.len(), "one RunOptions per policy");
     if model.replay.is_some() || policies.len() < 2 {
         return policies.iter().zip(opts).map(|(&p, o)| run(model, p, replication, o)).collect();
     }
-    let mut sims: Vec<Sim<'_, Fed>> =
+    if model.quality.is_some() {
+        lockstep_q::<true>(model, policies, replication, opts, chunk_len)
+    } else {
+        lockstep_q::<false>(model, policies, replication, opts, chunk_len)
+    }
+}
+
+/// [`lockstep`] on the scenario's traffic with quality on (`Q`) or off.
+fn lockstep_q<const Q: bool>(
+    model: &Compiled,
+    policies: &[usize],
+    replication: u32,
+    mut opts: Vec<RunOptions<'_>>,
+    chunk_len: usize,
+) -> Vec<RunResult> {
+    let mut sims: Vec<Sim<'_, Fed, Q>> =
         policies.iter().map(|&p| on_scenario_traffic(model, p, replication, Fed::default())).collect();
     // Each run's own time: its start, its events and an equal share of generating the chunks it used.
     let mut busy = vec![0.0f64; sims.len()];
@@ -366,7 +407,9 @@ fn lockstep(
     sims.into_iter().zip(busy).map(|(sim, busy_s)| RunResult { busy_s, ..sim.finish() }).collect()
 }
 
-struct Sim<'m, S> {
+/// One run. `Q`: whether the scenario has quality on (then `quality` is set); the loop is compiled once
+/// with and once without it, so a run without quality pays nothing for it.
+struct Sim<'m, S, const Q: bool> {
     model: &'m Compiled,
     router: Router,
     providers: Vec<Provider>,
@@ -408,9 +451,11 @@ struct Sim<'m, S> {
     keys: Option<crate::keys::KeyLimiter>,
     /// Events processed so far.
     processed: u64,
+    /// Answer quality (`Some` exactly when `Q`).
+    quality: Option<QualityRun<'m>>,
 }
 
-impl Sim<'_, Fed> {
+impl<const Q: bool> Sim<'_, Fed, Q> {
     /// Loads the next chunk of arrivals (`last`: none come after it) and runs until the chunk is used up, or to
     /// the end of the run after the last one. Returns whether the run has ended.
     /// The chunk is lent to the run for the call and handed back unchanged.
@@ -427,7 +472,7 @@ impl Sim<'_, Fed> {
     }
 }
 
-impl<'m, S: Arrivals> Sim<'m, S> {
+impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
     fn new(
         model: &'m Compiled,
         router: Router,
@@ -445,6 +490,18 @@ impl<'m, S: Arrivals> Sim<'m, S> {
             if spec.is_empty() { templates } else { crate::keys::KeyLimiter::expand_templates(spec, templates) };
         let client = router_core::Timeouts { attempt: model.timeout, ttft: model.ttft_timeout };
         let timeouts = router.timeouts().or(client);
+        let quality = if Q {
+            model.quality.as_deref().map(|outcomes| {
+                let oracle = router.kind() == router_core::PolicyKind::Oracle;
+                QualityRun::new(outcomes, model.seed, replication, &model.endpoint_ids(), oracle)
+            })
+        } else {
+            None
+        };
+        let mut metrics = Metrics::new(model.endpoints.len(), classes, model.interval);
+        if Q {
+            metrics.quality = Some(crate::metrics::QualityCounts::new(classes));
+        }
         Sim {
             model,
             router,
@@ -458,7 +515,7 @@ impl<'m, S: Arrivals> Sim<'m, S> {
             reqs: Vec::new(),
             free: Vec::new(),
             templates,
-            metrics: Metrics::new(model.endpoints.len(), classes, model.interval),
+            metrics,
             replication,
             now: 0,
             in_flight: 0,
@@ -475,7 +532,20 @@ impl<'m, S: Arrivals> Sim<'m, S> {
             ttft_timeout: timeouts.ttft,
             keys,
             processed: 0,
+            quality,
         }
+    }
+
+    /// The difficulty estimate routers see for the request in slab entry `r` (`None` without quality).
+    #[inline(always)]
+    fn estimate(&self, r: u32) -> Option<f64> {
+        if Q { self.quality.as_ref().and_then(|q| q.estimate(r)) } else { None }
+    }
+
+    /// The oracle's scope of the request in slab entry `r`, when the policy is the oracle.
+    #[inline(always)]
+    fn oracle_scope(&self, r: u32) -> Option<router_core::Scope> {
+        if Q { self.quality.as_ref().filter(|q| q.oracle()).map(|q| q.scope(r)) } else { None }
     }
 
     /// Reads the next arrival (and, in trace-driven replay, what the log says of it).
@@ -744,9 +814,17 @@ impl<'m, S: Arrivals> Sim<'m, S> {
             return self.fail(r, None, opts);
         }
         let now = self.now;
+        if Q && let Some(q) = &mut self.quality {
+            q.arrive(r, Asked { id: a.id, class: a.class });
+        }
+        let estimate = self.estimate(r);
+        let scope = self.oracle_scope(r);
         // From the local copy of the arrival, not the slab entry just written (no store-to-load round trip).
-        let info = fill_info(&mut self.templates, &a);
-        let decision = self.router.decide(info, now);
+        let info = fill_info::<Q>(&mut self.templates, &a, estimate);
+        let decision = match scope {
+            Some(scope) if Q => self.router.decide_in(info, now, &scope),
+            _ => self.router.decide(info, now),
+        };
         match decision {
             Decision::Route { endpoint, .. } => {
                 // In place (not `Attempts::first`): a whole-struct copy right after a one-word store into it
@@ -797,7 +875,8 @@ impl<'m, S: Arrivals> Sim<'m, S> {
             q.error = None;
             q.retry_after = None;
         }
-        let info = fill_info(&mut self.templates, &self.reqs[r as usize].arrival);
+        let estimate = self.estimate(r);
+        let info = fill_info::<Q>(&mut self.templates, &self.reqs[r as usize].arrival, estimate);
         self.router.on_dispatch(ep, info, now);
         self.metrics.series.attempt(ep.get());
         let a = self.reqs[r as usize].arrival;
@@ -940,7 +1019,8 @@ impl<'m, S: Arrivals> Sim<'m, S> {
             output_tokens: if success { a.output_tokens } else { 0 },
             retry_after,
         };
-        let info = fill_info(&mut self.templates, &self.reqs[r as usize].arrival);
+        let estimate = self.estimate(r);
+        let info = fill_info::<Q>(&mut self.templates, &self.reqs[r as usize].arrival, estimate);
         self.router.on_result(ep, info, &outcome, now);
         self.reqs[r as usize].cost += cost;
         self.metrics.series.cost(cost);
@@ -949,14 +1029,22 @@ impl<'m, S: Arrivals> Sim<'m, S> {
             self.metrics.attempt(ep.get(), error, cost, tokens);
         }
         if success {
+            if Q && self.cascade_escalates(r, ep, opts) {
+                return;
+            }
             let latency = now - a.at;
             let ttft = first_token.saturating_sub(a.at);
             self.complete(r, latency, ttft, opts);
             return;
         }
         let mut attempts = self.reqs[r as usize].attempts;
-        let info = fill_info(&mut self.templates, &self.reqs[r as usize].arrival);
-        match self.router.next_attempt(info, &mut attempts, &outcome, now) {
+        let scope = self.oracle_scope(r);
+        let info = fill_info::<Q>(&mut self.templates, &self.reqs[r as usize].arrival, estimate);
+        let next = match scope {
+            Some(scope) if Q => self.router.next_attempt_in(info, &mut attempts, &outcome, now, &scope),
+            _ => self.router.next_attempt(info, &mut attempts, &outcome, now),
+        };
+        match next {
             NextAttempt::Retry { endpoint, delay, fallback } => {
                 self.reqs[r as usize].attempts = attempts;
                 if measured {
@@ -976,10 +1064,59 @@ impl<'m, S: Arrivals> Sim<'m, S> {
         }
     }
 
+    /// Cascade (quality on): after the request in slab entry `r` got a successful answer from `ep`, a stage of
+    /// a cascade that is not its last, the verifier judges the answer (drawn from its precision and recall
+    /// against the true outcome); when it rejects, the request escalates to the next eligible stage (the
+    /// rejected attempt's cost and time stay counted). Returns whether it escalated; when not, the answer
+    /// stands (accepted, or no stage left to escalate to).
+    fn cascade_escalates(&mut self, r: u32, ep: EndpointIdx, opts: &mut RunOptions<'_>) -> bool {
+        let now = self.now;
+        let estimate = self.estimate(r);
+        let a = self.reqs[r as usize].arrival;
+        let info = fill_info::<Q>(&mut self.templates, &a, estimate);
+        let Some(spec) = self.router.verification(info, ep) else { return false };
+        let (precision, recall) = (spec.precision, spec.recall);
+        let Some(quality) = &self.quality else { return false };
+        if quality.verifier_passes(Asked { id: a.id, class: a.class }, ep, precision, recall) {
+            return false;
+        }
+        let mut attempts = self.reqs[r as usize].attempts;
+        let info = fill_info::<Q>(&mut self.templates, &a, estimate);
+        match self.router.escalate(info, &mut attempts, now) {
+            NextAttempt::Retry { endpoint, delay, .. } => {
+                self.reqs[r as usize].attempts = attempts;
+                if self.reqs[r as usize].measured
+                    && let Some(counts) = &mut self.metrics.quality
+                {
+                    counts.escalations += 1;
+                }
+                if delay == 0 {
+                    self.dispatch(r, endpoint, opts);
+                } else {
+                    let q = &mut self.reqs[r as usize];
+                    q.ep = endpoint;
+                    let generation = q.generation;
+                    self.events.push(now.saturating_add(delay), Ev::AttemptStart { req: r, generation });
+                }
+                true
+            }
+            NextAttempt::GiveUp(_) => false,
+        }
+    }
+
     fn complete(&mut self, r: u32, latency: Nanos, ttft: Nanos, opts: &mut RunOptions<'_>) {
         let q = &self.reqs[r as usize];
         if q.measured {
             self.metrics.success(q.arrival.class as usize, latency, ttft);
+            // The answer's quality is that of the attempt that answered (the last one); a cache hit's is
+            // unknown (the router's cache does not say which endpoint filled it).
+            if Q
+                && !q.cache_hit
+                && let (Some(quality), Some(counts)) = (&self.quality, &mut self.metrics.quality)
+            {
+                let score = quality.score(Asked { id: q.arrival.id, class: q.arrival.class }, q.ep);
+                counts.answer(q.arrival.class as usize, score);
+            }
         }
         self.metrics.series.completed(latency);
         if let Some(k) = &mut self.keys {
@@ -1056,7 +1193,8 @@ impl<'m, S: Arrivals> Sim<'m, S> {
         let k = key(self.model.seed, self.replication, Stream::Batch, self.batch_seq, 0);
         let turnaround = self.providers[ep.get()].batch_turnaround(&mut KeyedRng::new(k));
         for r in held {
-            let info = fill_info(&mut self.templates, &self.reqs[r as usize].arrival);
+            let estimate = self.estimate(r);
+            let info = fill_info::<Q>(&mut self.templates, &self.reqs[r as usize].arrival, estimate);
             self.router.on_dispatch(ep, info, now);
             self.metrics.series.attempt(ep.get());
             let q = &mut self.reqs[r as usize];

@@ -207,6 +207,11 @@ impl AsLogged {
             denied_tpm: p(nan),
             denied_concurrency: p(nan),
             denied_budget: p(nan),
+            // The log carries no quality (yet): the "as logged" row has none.
+            quality_on: false,
+            quality: p(nan),
+            mean_score: p(nan),
+            cost_per_acceptable: p(nan),
         }
     }
 }

@@ -5,8 +5,10 @@
 //! Requests that arrive during the warm-up are simulated but not measured (their latency, cost and errors are
 //! left out of the summary), while the time series covers the whole run so that a user can see the warm-up.
 
+pub mod quality;
 pub mod timeseries;
 
+pub use quality::QualityCounts;
 pub use timeseries::{Interval, TimeSeries};
 
 use hdrhistogram::Histogram;
@@ -220,6 +222,8 @@ pub struct Metrics {
     pub endpoint_cost: Vec<f64>,
     /// The time series (whole run).
     pub series: TimeSeries,
+    /// Answer quality of measured requests, when the scenario has quality on.
+    pub quality: Option<QualityCounts>,
 }
 
 impl Metrics {
@@ -237,6 +241,7 @@ impl Metrics {
             endpoint_attempts: vec![0; endpoints],
             endpoint_cost: vec![0.0; endpoints],
             series: TimeSeries::new(interval, endpoints),
+            quality: None,
         }
     }
 

@@ -2,13 +2,18 @@
 //!
 //! Files written (all under one directory):
 //! - `summary.csv`, `summary.parquet`: one row per policy; `policy`, `replications`, then for every
-//!   metric of [`METRICS`] the mean `<metric>` and its 95% half-width `<metric>_ci95` (null when
+//!   metric of [`METRICS`](super::model::METRICS) the mean `<metric>` and its 95% half-width `<metric>_ci95` (null when
 //!   unknown), then `on_pareto_frontier` (cost per 1k against p95).
 //! - `paired.csv`, `paired.parquet`: the paired differences against the baseline.
-//! - `replications.csv`, `replications.parquet`: `policy`, `replication`, then every metric of [`METRICS`]
+//! - `replications.csv`, `replications.parquet`: `policy`, `replication`, then every metric of [`METRICS`](super::model::METRICS)
 //!   in that replication alone (what the summary's means and intervals are computed from).
 //! - `timeseries.parquet`: per policy, replication and interval; `shares.parquet`: per endpoint too.
 //! - `latency_cdf.parquet`: the latency CDF points per policy (long format).
+//! - `quality_by_class.csv` (only with quality on): answer quality per policy and task class.
+//!
+//! The quality metrics (`quality`, `mean_score`, `cost_per_acceptable`) are columns of the summary and
+//! replication files, and metrics of the paired file, only when the report has quality on
+//! ([`RunReport::quality_on`]): without quality every file is what it was before quality existed.
 //!
 //! Floats in CSV use polars' shortest round-trip formatting, so identical input gives identical
 //! bytes. Files are written in one piece after being encoded in memory. This module does not decide
@@ -19,7 +24,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use polars::prelude::{Column, CsvWriter, DataFrame, ParquetCompression, ParquetWriter, PlSmallStr, SerWriter};
 
-use super::model::{METRICS, PolicyRow, RunReport};
+use super::model::{PolicyRow, RunReport, metrics, quality_on};
 
 /// Writes `summary.csv` and `summary.parquet` into `dir` and returns their paths in that order.
 pub fn write_summary(report: &RunReport, dir: &Path) -> Result<Vec<PathBuf>> {
@@ -42,10 +47,10 @@ pub fn write_replications(report: &RunReport, dir: &Path) -> Result<Vec<PathBuf>
 /// The per-replication metrics as a data frame (the content of `replications.csv`).
 pub fn replications_frame(report: &RunReport) -> Result<DataFrame> {
     let reps = &report.per_replication;
-    let mut columns = Vec::with_capacity(2 + METRICS.len());
+    let mut columns = Vec::with_capacity(2 + super::model::METRICS.len());
     columns.push(str_column("policy", reps.iter().map(|r| r.row.policy.as_str())));
     columns.push(Column::new("replication".into(), reps.iter().map(|r| r.replication).collect::<Vec<u32>>()));
-    for m in METRICS {
+    for m in metrics(quality_on(reps.iter().map(|r| &r.row))) {
         columns.push(Column::new(m.column.into(), reps.iter().map(|r| (m.get)(&r.row).mean).collect::<Vec<f64>>()));
     }
     DataFrame::new(reps.len(), columns).context("building the per-replication table")
@@ -80,6 +85,23 @@ pub fn write_classes(report: &RunReport, dir: &Path) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// Writes `quality_by_class.csv` (answer quality per policy and task class: `policy, class, answered,
+/// quality, quality_ci95, mean_score, mean_score_ci95`) into `dir`.
+pub fn write_class_quality(report: &RunReport, dir: &Path) -> Result<PathBuf> {
+    let c = &report.class_quality;
+    let mut df = DataFrame::new_infer_height(vec![
+        Column::new("policy".into(), c.iter().map(|r| r.policy.as_str()).collect::<Vec<_>>()),
+        Column::new("class".into(), c.iter().map(|r| r.class.as_str()).collect::<Vec<_>>()),
+        Column::new("answered".into(), c.iter().map(|r| r.answered).collect::<Vec<_>>()),
+        Column::new("quality".into(), c.iter().map(|r| r.quality.mean).collect::<Vec<_>>()),
+        Column::new("quality_ci95".into(), c.iter().map(|r| r.quality.ci95).collect::<Vec<_>>()),
+        Column::new("mean_score".into(), c.iter().map(|r| r.mean_score.mean).collect::<Vec<_>>()),
+        Column::new("mean_score_ci95".into(), c.iter().map(|r| r.mean_score.ci95).collect::<Vec<_>>()),
+    ])
+    .context("building the per-class quality table")?;
+    write_csv(&mut df, &dir.join("quality_by_class.csv"))
+}
+
 /// Writes `latency_cdf.parquet` (columns `policy, latency_s, cum_prob`) into `dir`.
 pub fn write_cdf(report: &RunReport, dir: &Path) -> Result<PathBuf> {
     let mut df = cdf_frame(report)?;
@@ -100,13 +122,14 @@ pub fn summary_frame(report: &RunReport) -> Result<DataFrame> {
     DataFrame::new(rows.len(), columns).context("building the summary table")
 }
 
-/// The columns `policy`, `replications`, then every metric of [`METRICS`] and its `<metric>_ci95` (null
-/// when unknown), one row per entry of `rows`: the layout of `summary.csv` and `candidates.csv`.
+/// The columns `policy`, `replications`, then every metric of [`METRICS`](super::model::METRICS) (the quality
+/// metrics only when some row has quality on) and its `<metric>_ci95` (null when unknown), one row per entry
+/// of `rows`: the layout of `summary.csv` and `candidates.csv`.
 pub fn metric_columns(rows: &[&PolicyRow]) -> Vec<Column> {
-    let mut columns = Vec::with_capacity(3 + 2 * METRICS.len());
+    let mut columns = Vec::with_capacity(3 + 2 * super::model::METRICS.len());
     columns.push(Column::new("policy".into(), rows.iter().map(|r| r.policy.as_str()).collect::<Vec<_>>()));
     columns.push(Column::new("replications".into(), rows.iter().map(|r| r.replications).collect::<Vec<u32>>()));
-    for m in METRICS {
+    for m in metrics(quality_on(rows.iter().copied())) {
         let values: Vec<f64> = rows.iter().map(|r| (m.get)(r).mean).collect();
         let ci: Vec<Option<f64>> = rows.iter().map(|r| (m.get)(r).ci95).collect();
         columns.push(Column::new(m.column.into(), values));
@@ -275,12 +298,32 @@ mod tests {
         let csv = summary_csv(&report());
         let header: Vec<&str> = csv.lines().next().expect("header").split(',').collect();
         assert_eq!(&header[..2], &["policy", "replications"]);
-        for m in METRICS {
+        for m in metrics(false) {
             let i = header.iter().position(|h| *h == m.column).expect(m.column);
             assert_eq!(header[i + 1], format!("{}_ci95", m.column));
         }
         assert_eq!(header.last(), Some(&"on_pareto_frontier"));
-        assert_eq!(header.len(), 3 + 2 * METRICS.len());
+        assert_eq!(header.len(), 3 + 2 * metrics(false).count());
+        // Without quality, no quality column.
+        assert!(!header.contains(&"quality") && !header.contains(&"cost_per_acceptable"));
+    }
+
+    #[test]
+    fn quality_columns_follow_the_cost_columns_only_with_quality_on() {
+        let mut r = report();
+        for row in &mut r.rows {
+            row.quality_on = true;
+            row.quality = Estimate::with_ci(0.8, 0.01);
+            row.cost_per_acceptable = Estimate::point(0.002);
+        }
+        let csv = summary_csv(&r);
+        let header: Vec<&str> = csv.lines().next().expect("header").split(',').collect();
+        let cost = header.iter().position(|h| *h == "cost_per_1k_usd_ci95").expect("col");
+        assert_eq!(
+            &header[cost + 1..cost + 7],
+            &["quality", "quality_ci95", "mean_score", "mean_score_ci95", "cost_per_acceptable", "cost_per_acceptable_ci95"]
+        );
+        assert_eq!(header.len(), 3 + 2 * crate::report::METRICS.len());
     }
 
     #[test]

@@ -31,12 +31,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 pub use files::{
-    csv_bytes, parquet_bytes, write_cdf, write_classes, write_paired, write_replications, write_summary,
-    write_timeseries,
+    csv_bytes, parquet_bytes, write_cdf, write_class_quality, write_classes, write_paired, write_replications,
+    write_summary, write_timeseries,
 };
 pub use model::{
-    CdfSeries, ClassRow, Estimate, Format, METRICS, Metric, PairedRow, PolicyRow, ReplicationRow, RunReport, ShareRow,
-    TimeseriesRow, metric,
+    CdfSeries, ClassQualityRow, ClassRow, Estimate, Format, METRICS, Metric, PairedRow, PolicyRow, ReplicationRow,
+    RunReport, ShareRow, TimeseriesRow, metric, metrics, quality_on,
 };
 pub use pareto::{pareto_frontier, pareto_frontier_n};
 pub use plots::{FrontierPlot, QqPlot, write_frontier_plot, write_plots, write_qq_plot};
@@ -44,8 +44,8 @@ pub use table::{render_paired_rows, render_table};
 
 /// Writes every report file and plot into `dir` (created if missing) and returns the written paths
 /// in a stable order: `summary.csv`, `summary.parquet`, `paired.csv`, `paired.parquet`, `replications.csv`,
-/// `replications.parquet`, `timeseries.parquet`, `shares.parquet`, `latency_cdf.parquet`, `classes.csv`, then the PNG and SVG of
-/// `latency_cdf`, `cost_vs_p95`, `timeseries` and `cost_bars`.
+/// `replications.parquet`, `timeseries.parquet`, `shares.parquet`, `latency_cdf.parquet`, `classes.csv`, with quality
+/// on `quality_by_class.csv`, then the PNG and SVG of `latency_cdf`, `cost_vs_p95`, `timeseries` and `cost_bars`.
 pub fn write_all(report: &RunReport, dir: &Path) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating the report directory {}", dir.display()))?;
     let mut paths = write_summary(report, dir)?;
@@ -54,6 +54,9 @@ pub fn write_all(report: &RunReport, dir: &Path) -> Result<Vec<PathBuf>> {
     paths.extend(write_timeseries(report, dir)?);
     paths.push(write_cdf(report, dir)?);
     paths.push(write_classes(report, dir)?);
+    if report.quality_on() {
+        paths.push(write_class_quality(report, dir)?);
+    }
     paths.extend(write_plots(report, dir)?);
     Ok(paths)
 }

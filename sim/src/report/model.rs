@@ -112,6 +112,15 @@ pub struct PolicyRow {
     pub denied_concurrency: Estimate,
     /// Of those, over the key's daily or monthly budget.
     pub denied_budget: Estimate,
+    /// Whether the scenario has quality on (some endpoint states an accuracy): only then do the quality
+    /// metrics below mean anything, and only then are they written.
+    pub quality_on: bool,
+    /// Acceptable answers over answered requests (failed requests have no answer), in `[0, 1]`.
+    pub quality: Estimate,
+    /// Mean score of the answered requests, in `[0, 1]` (equals `quality` for binary outcomes).
+    pub mean_score: Estimate,
+    /// Total cost over acceptable answers, US dollars.
+    pub cost_per_acceptable: Estimate,
 }
 
 impl PolicyRow {
@@ -146,6 +155,9 @@ pub struct Metric {
     pub in_table: bool,
     /// Number format in the terminal table.
     pub format: Format,
+    /// Whether the metric exists only with quality on ([`PolicyRow::quality_on`]): every writer leaves it out
+    /// otherwise, so that scenarios without quality give the outputs they gave before quality existed.
+    pub quality: bool,
     /// Reads the metric from a row.
     pub get: fn(&PolicyRow) -> Estimate,
     /// The metric's field in a row, for filling it in.
@@ -153,14 +165,22 @@ pub struct Metric {
 }
 
 /// One [`Metric`] for the field `$field` of [`PolicyRow`]: the column is the field's name, and both accessors
-/// are derived from it, so a metric cannot read one field and write another.
+/// are derived from it, so a metric cannot read one field and write another. A trailing `quality` marks a
+/// metric that exists only with quality on.
 macro_rules! metric {
     ($field:ident, $header:literal, $in_table:literal, $format:expr) => {
+        metric!(@ $field, $header, $in_table, $format, false)
+    };
+    ($field:ident, $header:literal, $in_table:literal, $format:expr, quality) => {
+        metric!(@ $field, $header, $in_table, $format, true)
+    };
+    (@ $field:ident, $header:literal, $in_table:literal, $format:expr, $quality:literal) => {
         Metric {
             column: stringify!($field),
             header: $header,
             in_table: $in_table,
             format: $format,
+            quality: $quality,
             get: |r| r.$field,
             get_mut: |r| &mut r.$field,
         }
@@ -179,6 +199,10 @@ pub const METRICS: &[Metric] = &[
     metric!(ttft_p95_s, "TTFT p95 s", false, Format::Significant(4)),
     metric!(cost_usd, "cost USD", true, Format::Significant(4)),
     metric!(cost_per_1k_usd, "USD/1k req", true, Format::Significant(4)),
+    // Answer quality: only with quality on.
+    metric!(quality, "quality %", true, Format::Percent, quality),
+    metric!(mean_score, "mean score", false, Format::Significant(4), quality),
+    metric!(cost_per_acceptable, "$/acceptable", true, Format::Significant(4), quality),
     metric!(errors_429, "429s", true, Format::Count),
     metric!(errors_5xx, "5xx", false, Format::Count),
     metric!(timeouts, "timeouts", false, Format::Count),
@@ -198,6 +222,16 @@ pub const METRICS: &[Metric] = &[
 /// Looks a metric up by its column name.
 pub fn metric(column: &str) -> Option<&'static Metric> {
     METRICS.iter().find(|m| m.column == column)
+}
+
+/// The metrics of [`METRICS`] that exist with quality on (`quality_on`) or off, in column order.
+pub fn metrics(quality_on: bool) -> impl Iterator<Item = &'static Metric> {
+    METRICS.iter().filter(move |m| quality_on || !m.quality)
+}
+
+/// Whether any of `rows` has quality on.
+pub fn quality_on<'a>(rows: impl IntoIterator<Item = &'a PolicyRow>) -> bool {
+    rows.into_iter().any(|r| r.quality_on)
 }
 
 // ===== Paired differences =====
@@ -306,6 +340,21 @@ pub struct ShareRow {
     pub share: f64,
 }
 
+/// Answer quality of one task class under one policy (only with quality on; `quality_by_class.csv`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct ClassQualityRow {
+    /// Policy name.
+    pub policy: String,
+    /// Task class name.
+    pub class: String,
+    /// Answered requests of the class with a known score, per replication.
+    pub answered: f64,
+    /// Acceptable answers over answered requests, mean over replications with its 95% half-width.
+    pub quality: Estimate,
+    /// Mean score of the answered requests, mean over replications with its 95% half-width.
+    pub mean_score: Estimate,
+}
+
 /// Latency quantiles of one task class under one policy, pooled over replications.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct ClassRow {
@@ -352,6 +401,8 @@ pub struct RunReport {
     pub shares: Vec<ShareRow>,
     /// Latency per task class and policy.
     pub classes: Vec<ClassRow>,
+    /// Answer quality per task class and policy (empty with quality off).
+    pub class_quality: Vec<ClassQualityRow>,
 }
 
 impl RunReport {
@@ -361,6 +412,11 @@ impl RunReport {
         let points: Vec<(f64, f64)> =
             self.rows.iter().map(|r| (r.latency_p95_s.mean, r.cost_per_1k_usd.mean)).collect();
         super::pareto_frontier(&points)
+    }
+
+    /// Whether the report's policies have quality on (see [`PolicyRow::quality_on`]).
+    pub fn quality_on(&self) -> bool {
+        quality_on(&self.rows)
     }
 
     /// Policy names in a stable order: the rows first, then names that only occur in the CDF, time
@@ -414,7 +470,7 @@ mod tests {
     fn metric_accessors_read_their_own_field() {
         // Give each field a distinct value and check each accessor returns the value of its column.
         let mut row = PolicyRow::default();
-        let fields: [(&str, &mut Estimate); 23] = [
+        let fields: [(&str, &mut Estimate); 26] = [
             ("requests", &mut row.requests),
             ("success_rate", &mut row.success_rate),
             ("latency_mean_s", &mut row.latency_mean_s),
@@ -425,6 +481,9 @@ mod tests {
             ("ttft_p95_s", &mut row.ttft_p95_s),
             ("cost_usd", &mut row.cost_usd),
             ("cost_per_1k_usd", &mut row.cost_per_1k_usd),
+            ("quality", &mut row.quality),
+            ("mean_score", &mut row.mean_score),
+            ("cost_per_acceptable", &mut row.cost_per_acceptable),
             ("errors_429", &mut row.errors_429),
             ("errors_5xx", &mut row.errors_5xx),
             ("timeouts", &mut row.timeouts),

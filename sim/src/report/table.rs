@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use super::model::{Estimate, Format, METRICS, Metric, PairedRow, RunReport, metric};
+use super::model::{Estimate, Format, Metric, PairedRow, RunReport, metric, metrics};
 
 /// The metrics whose paired differences the terminal shows (`paired.csv` has every metric).
 const HEADLINE: [&str; 6] =
@@ -51,7 +51,10 @@ pub fn render_table(report: &RunReport) -> String {
 fn render_policy_rows(report: &RunReport, out: &mut String) {
     // `denied` (client keys) joins the table when some policy has denials.
     let denials = report.rows.iter().any(|r| r.denied.mean > 0.0);
-    let metrics: Vec<&Metric> = METRICS.iter().filter(|m| m.in_table || (denials && m.column == "denied")).collect();
+    // The quality columns (`quality %`, `$/acceptable`) only with quality on.
+    let metrics: Vec<&Metric> = metrics(report.quality_on())
+        .filter(|m| m.in_table || (denials && m.column == "denied"))
+        .collect();
     let mut columns: Vec<Column> = Vec::with_capacity(metrics.len() + 1);
     columns.push(Column {
         header: "policy".to_string(),

@@ -110,6 +110,9 @@ pub struct Scenario {
     /// [`crate::keys`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keys: Vec<crate::keys::KeySpec>,
+    /// `[quality]`: the quality model's discrimination per class and the router's estimate (`router_auc`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<routesim_schema::QualitySection>,
 }
 
 /// Overrides (from the command line or a validation run) of a scenario's settings.
@@ -185,6 +188,10 @@ pub struct Compiled {
     pub baseline: usize,
     /// When set, arrivals come from this replayed log instead of the traffic model (`routesim replay`).
     pub replay: Option<crate::logs::source::ReplayInput>,
+    /// Where answer quality comes from: the item-response model of the endpoints' stated accuracies
+    /// ([`Compiled::quality_model`]), or a matrix log of real outcomes; `None` when quality is off (no
+    /// endpoint states an accuracy), and the engine then runs without any quality code.
+    pub quality: Option<std::sync::Arc<dyn crate::quality::Outcomes>>,
 }
 
 impl Scenario {
@@ -279,8 +286,15 @@ impl Scenario {
             return Err(err("policies".into(), "expected at least one [[policies]] entry to simulate".into()));
         }
         let router_endpoints: Vec<_> = self.endpoints.iter().map(EndpointSpec::router_endpoint).collect();
-        let router_configs =
-            routesim_schema::compile_policies(file, &router_endpoints, &self.policies, &self.groups, self.seed)?;
+        let quality = routesim_schema::quality_config(self.quality.as_ref(), file)?;
+        let router_configs = routesim_schema::compile_policies(
+            file,
+            &router_endpoints,
+            &self.policies,
+            &self.groups,
+            self.seed,
+            &quality,
+        )?;
         let baseline = match &self.report.baseline {
             None => 0,
             Some(b) => self.policies.iter().position(|p| &p.name == b).ok_or_else(|| {
@@ -290,6 +304,7 @@ impl Scenario {
             })?,
         };
         let limit = Limit { until: self.duration.map(|d| d.nanos()), max_requests: self.requests };
+        let outcomes = quality_model(&self, &traffic.class_names());
         Ok(Compiled {
             file: file.to_path_buf(),
             traffic,
@@ -307,12 +322,30 @@ impl Scenario {
             seed: self.seed,
             baseline,
             replay: None,
+            quality: outcomes,
             scenario: self,
         })
     }
 }
 
+/// The quality model of `scenario`'s endpoints for the task classes `classes` (see [`Compiled::quality`]).
+fn quality_model(scenario: &Scenario, classes: &[String]) -> Option<std::sync::Arc<dyn crate::quality::Outcomes>> {
+    // `[quality]` was validated with the policies (`routesim_schema::quality_config`).
+    let config = scenario.quality.as_ref().map(|q| q.router_config()).unwrap_or_default();
+    let auc = scenario.quality.as_ref().and_then(|q| q.router_auc);
+    let endpoints = scenario.endpoints.iter().map(|e| (e.id.as_str(), &e.quality));
+    crate::quality::QualityModel::new(endpoints, &config, auc, classes)
+        .map(|m| std::sync::Arc::new(m) as std::sync::Arc<dyn crate::quality::Outcomes>)
+}
+
 impl Compiled {
+    /// The quality model of the scenario's endpoints for the task classes `classes`: what
+    /// [`Compiled::quality`] holds for the traffic model's classes; a replayed log's classes need their own
+    /// (`crate::replay` sets it).
+    pub fn quality_model(&self, classes: &[String]) -> Option<std::sync::Arc<dyn crate::quality::Outcomes>> {
+        quality_model(&self.scenario, classes)
+    }
+
     /// Policy names in scenario order.
     pub fn policy_names(&self) -> Vec<String> {
         self.scenario.policies.iter().map(|p| p.name.clone()).collect()

@@ -12,6 +12,7 @@
 //! each run) to remove the bias of starting empty. Exact identities (conservation, cost, determinism) must
 //! hold to floating-point rounding.
 
+pub mod quality;
 pub mod theory;
 
 use crate::engine::RunResult;
@@ -127,6 +128,8 @@ pub fn run_all(effort: Effort, progress: &dyn Fn(&str)) -> Result<Vec<CheckResul
     progress("Little's law");
     let runs = simulate(MODELS[5], effort, effort.requests, |_| {})?;
     let little = littles_law_check(&runs);
+    progress("answer quality (closed forms)");
+    pending.extend(quality::checks(effort.replications, effort.requests)?);
 
     let k = pending.len() as f64;
     let mut results: Vec<CheckResult> = pending.into_iter().map(|p| judge(p, 0.01 / k)).collect();

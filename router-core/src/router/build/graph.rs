@@ -23,6 +23,7 @@ pub(super) fn policy_edges(s: &PolicySpec, names: &Names<'_>) -> Vec<(usize, Str
         }
     };
     s.targets.iter().enumerate().for_each(|(i, t)| add(t.id(), format!("targets[{i}]")));
+    s.strong.iter().enumerate().for_each(|(i, t)| add(t.id(), format!("strong[{i}]")));
     s.rules.iter().enumerate().for_each(|(i, r)| add(&r.target, format!("rules[{i}].target")));
     if let Some(d) = &s.default {
         add(d, "default".to_string());
@@ -151,7 +152,8 @@ impl<'c> PolicyGraph<'c> {
                 } else if s.targets.is_empty() {
                     (0..endpoints.len()).filter(|&i| !endpoints[i].batch).map(|i| EndpointIdx(i as u16)).collect()
                 } else {
-                    s.targets.iter().filter_map(|t| names.endpoints.get(t.id()).copied()).collect()
+                    let named = s.targets.iter().chain(&s.strong);
+                    named.filter_map(|t| names.endpoints.get(t.id()).copied()).collect()
                 }
             })
             .collect()

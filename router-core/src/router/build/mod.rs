@@ -19,21 +19,32 @@ mod validate;
 
 pub use graph::{MAX_GROUP_DEPTH, MAX_GROUPS};
 
+use super::cascade::CascadePlan;
 use super::{Router, Timeouts};
 use crate::config::{PolicyKind, PolicySpec, RouterConfig};
+use crate::model::EndpointIdx;
+use crate::policy::{EndpointSet, QualityTable, Target};
 use crate::policy::{Gate, Scoreboard, Terms};
 use crate::resilience::RetryBudget;
 use crate::state::{EndpointState, TrackingConfig};
 use graph::PolicyGraph;
+use std::sync::Arc;
 
 impl Router {
     /// Builds a router from a configuration, validating all of it.
     pub fn new(cfg: &RouterConfig) -> Result<Router, crate::config::ConfigError> {
         let root = &cfg.policy;
         validate::validate_endpoints(&cfg.endpoints)?;
+        validate::validate_quality(&cfg.quality)?;
         let graph = PolicyGraph::name_policies(cfg)?;
         graph.check_cycles()?;
-        let policies = policies::compile_policies(&graph, &cfg.endpoints)?;
+        // Abilities are solved only for a router that predicts from them (a few milliseconds per class).
+        let table = Arc::new(if graph.specs.iter().any(|(s, _)| s.kind == PolicyKind::Quality) {
+            QualityTable::new(&cfg.endpoints, &cfg.quality)
+        } else {
+            QualityTable::new(&[], &cfg.quality)
+        });
+        let policies = policies::compile_policies(&graph, &cfg.endpoints, &table)?;
         let tracking = root.tracking.unwrap_or_default();
         validate::validate_tracking(&tracking, "policy.tracking")?;
         let policies_targets = graph.endpoint_targets(&cfg.endpoints);
@@ -47,6 +58,8 @@ impl Router {
             cooldown.is_some(),
         )?;
         let reach = graph.reach_sets(&policies_targets);
+        policies::check_quality_targets(&graph, &reach, &cfg.endpoints, &table)?;
+        let cascade = cascade_plan(root, &graph, &reach, cfg.endpoints.len());
         let policy_names = graph.policy_names();
         let group_retry = match &root.group_retry {
             Some(g) => Some(retry::compile_group_retry(g, &graph, &policies_targets, cfg.endpoints.len())?),
@@ -90,8 +103,39 @@ impl Router {
             policy_names,
             reach,
             target_retry,
+            cascade,
         })
     }
+}
+
+/// The root cascade's plan (its stages, the stage of each endpoint, the verifier); `None` for another kind.
+fn cascade_plan(
+    root: &PolicySpec,
+    graph: &PolicyGraph<'_>,
+    reach: &[EndpointSet],
+    n: usize,
+) -> Option<Box<CascadePlan>> {
+    if root.kind != PolicyKind::Cascade {
+        return None;
+    }
+    // The targets were checked when the policy was compiled.
+    let stages: Vec<Target> = if root.targets.is_empty() {
+        (0..n).map(|e| Target::Endpoint(EndpointIdx(e as u16))).collect()
+    } else {
+        root.targets.iter().filter_map(|t| graph.names.target(t.id(), "policy.targets").ok()).collect()
+    };
+    let stage_reach: Vec<EndpointSet> = stages
+        .iter()
+        .map(|t| match *t {
+            Target::Endpoint(e) => {
+                let mut s = EndpointSet::default();
+                s.insert(e);
+                s
+            }
+            Target::Policy(p) => reach[p.0 as usize],
+        })
+        .collect();
+    Some(Box::new(CascadePlan::new(stages, &stage_reach, n, root.verifier.clone().unwrap_or_default())))
 }
 
 /// The live state a new router starts from.
@@ -144,7 +188,7 @@ fn capacity(specs: &[(&PolicySpec, String)], n: usize) -> Capacity {
     // Scratch for candidates: the policies active at once form a chain of at most MAX_GROUP_DEPTH + 1, each
     // with at most its target count of candidates, so this capacity is never exceeded (no allocation later).
     let per_policy: Vec<usize> =
-        specs.iter().map(|(s, _)| if s.targets.is_empty() { n } else { s.targets.len() }).collect();
+        specs.iter().map(|(s, _)| if s.targets.is_empty() { n } else { s.targets.len() }.max(s.strong.len())).collect();
     let widest = per_policy.iter().copied().max().unwrap_or(n);
     let scratch_cap = per_policy.iter().sum::<usize>().min((MAX_GROUP_DEPTH + 1) * widest);
     // Journal of speculative cursor moves: each candidate on the scratch stack (and the one being resolved)

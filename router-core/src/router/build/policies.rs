@@ -7,20 +7,24 @@ use crate::config::{ConfigError, PolicyKind, PolicySpec, TargetSpec, check_range
 use crate::model::{Endpoint, EndpointIdx, MAX_ENDPOINTS};
 use crate::policy::compat::litellm;
 use crate::policy::{
-    Conditional, CostBased, FallbackChain, Hybrid, LatencyBased, LeastOutstanding, Policy, PolicyIdx, PowerOfTwo,
-    RoundRobin, Sticky, Target, UsageBased, WeightedRandom, WeightedTarget,
+    Cascade, Conditional, CostBased, FallbackChain, Hybrid, LatencyBased, LeastOutstanding, Policy, PolicyIdx,
+    PowerOfTwo, QualityBar, QualityTable, RoundRobin, Sticky, Target, Threshold, UsageBased, WeightedRandom,
+    WeightedTarget,
 };
+use std::sync::Arc;
 
-/// Compiles every policy of the graph, the root first, in [`PolicyIdx`] order.
+/// Compiles every policy of the graph, the root first, in [`PolicyIdx`] order. Quality-aware policies predict
+/// with `table`.
 pub(super) fn compile_policies(
     graph: &PolicyGraph<'_>,
     endpoints: &[Endpoint],
+    table: &Arc<QualityTable>,
 ) -> Result<Vec<Box<dyn Policy>>, ConfigError> {
     graph
         .specs
         .iter()
         .enumerate()
-        .map(|(i, (spec, p))| compile_policy(PolicyIdx(i as u16), spec, p, &graph.names, endpoints))
+        .map(|(i, (spec, p))| compile_policy(PolicyIdx(i as u16), spec, p, &graph.names, endpoints, table))
         .collect()
 }
 
@@ -31,7 +35,20 @@ fn compile_targets(
     names: &Names<'_>,
     endpoints: &[Endpoint],
 ) -> Result<Vec<WeightedTarget>, ConfigError> {
-    let targets: Vec<WeightedTarget> = if spec.targets.is_empty() {
+    compile_target_list(spec, &spec.targets, "targets", p, names, endpoints)
+}
+
+/// The weighted targets of list `field` (`targets`, `strong`) of a policy at path `p`, checked; an empty
+/// `targets` is every non-batch endpoint.
+fn compile_target_list(
+    spec: &PolicySpec,
+    list: &[TargetSpec],
+    field: &str,
+    p: &str,
+    names: &Names<'_>,
+    endpoints: &[Endpoint],
+) -> Result<Vec<WeightedTarget>, ConfigError> {
+    let targets: Vec<WeightedTarget> = if list.is_empty() && field == "targets" {
         endpoints
             .iter()
             .enumerate()
@@ -39,11 +56,10 @@ fn compile_targets(
             .map(|(i, e)| WeightedTarget { target: Target::Endpoint(EndpointIdx(i as u16)), weight: e.weight })
             .collect()
     } else {
-        spec.targets
-            .iter()
+        list.iter()
             .enumerate()
             .map(|(i, t)| {
-                let tp = format!("{p}.targets[{i}]");
+                let tp = format!("{p}.{field}[{i}]");
                 let target = names.target(t.id(), &tp)?;
                 if let Target::Endpoint(e) = target
                     && endpoints[e.get()].batch
@@ -67,22 +83,22 @@ fn compile_targets(
     };
     if targets.is_empty() {
         return Err(ConfigError::new(
-            format!("{p}.targets"),
+            format!("{p}.{field}"),
             "expected at least one target that is not a batch endpoint",
         ));
     }
     if targets.len() > MAX_ENDPOINTS {
         return Err(ConfigError::new(
-            format!("{p}.targets"),
+            format!("{p}.{field}"),
             format!("expected at most {MAX_ENDPOINTS} targets, found {}", targets.len()),
         ));
     }
-    for (i, t) in spec.targets.iter().enumerate() {
-        if let Some(j) = spec.targets[..i].iter().position(|o| o.id() == t.id()) {
+    for (i, t) in list.iter().enumerate() {
+        if let Some(j) = list[..i].iter().position(|o| o.id() == t.id()) {
             return Err(ConfigError::new(
-                format!("{p}.targets[{i}]"),
+                format!("{p}.{field}[{i}]"),
                 format!(
-                    "duplicate target `{}` (also targets[{j}]): list each target once and give it a weight instead",
+                    "duplicate target `{}` (also {field}[{j}]): list each target once and give it a weight instead",
                     t.id()
                 ),
             ));
@@ -129,6 +145,7 @@ fn compile_policy(
     p: &str,
     names: &Names<'_>,
     endpoints: &[Endpoint],
+    table: &Arc<QualityTable>,
 ) -> Result<Box<dyn Policy>, ConfigError> {
     spec.check_fields(p)?;
     let targets = compile_targets(spec, p, names, endpoints)?;
@@ -221,5 +238,115 @@ fn compile_policy(
             let default = spec.default.as_deref().map(|d| names.target(d, &format!("{p}.default"))).transpose()?;
             Box::new(Sticky::new(key, targets, &target_names, vnodes, default))
         }
+        PolicyKind::Threshold => {
+            let threshold = spec.threshold.ok_or_else(|| {
+                ConfigError::new(
+                    format!("{p}.threshold"),
+                    "expected the difficulty above which requests go to the strong targets, e.g. threshold = 0.5",
+                )
+            })?;
+            if !threshold.is_finite() {
+                return Err(ConfigError::new(
+                    format!("{p}.threshold"),
+                    format!("expected a finite number on the difficulty scale, found {threshold}"),
+                ));
+            }
+            if spec.strong.is_empty() {
+                return Err(ConfigError::new(
+                    format!("{p}.strong"),
+                    "expected the strong targets, e.g. strong = [\"premium\"] (`targets` are the weak ones)",
+                ));
+            }
+            let strong = compile_target_list(spec, &spec.strong, "strong", p, names, endpoints)?;
+            if let Some(i) = spec.strong.iter().position(|s| spec.targets.iter().any(|t| t.id() == s.id())) {
+                return Err(ConfigError::new(
+                    format!("{p}.strong[{i}]"),
+                    format!(
+                        "`{}` is also a weak target (in `targets`): a target is strong or weak",
+                        spec.strong[i].id()
+                    ),
+                ));
+            }
+            Box::new(Threshold::new(targets, strong, threshold))
+        }
+        PolicyKind::Quality => {
+            let min_quality = spec.min_quality.ok_or_else(|| {
+                ConfigError::new(
+                    format!("{p}.min_quality"),
+                    "expected the least predicted acceptance to meet, e.g. min_quality = 0.8",
+                )
+            })?;
+            check_range(&format!("{p}.min_quality"), min_quality, 0.0, 1.0)?;
+            Box::new(QualityBar::new(targets, min_quality, Arc::clone(table)))
+        }
+        PolicyKind::Cascade => {
+            let v = spec.verifier.clone().unwrap_or_default();
+            check_range(&format!("{p}.verifier.precision"), v.precision, 0.0, 1.0)?;
+            check_range(&format!("{p}.verifier.recall"), v.recall, 0.0, 1.0)?;
+            check_range(&format!("{p}.verifier.min_score"), v.min_score, 0.0, 1.0)?;
+            if let Some(e) = &v.endpoint {
+                names.endpoint(e, &format!("{p}.verifier.endpoint"))?;
+            }
+            if targets.len() < 2 {
+                return Err(ConfigError::new(
+                    format!("{p}.targets"),
+                    "expected at least two stages, cheapest first: a cascade escalates from one to the next",
+                ));
+            }
+            Box::new(Cascade::new(targets))
+        }
+        PolicyKind::Oracle => Box::new(CostBased::new(targets)),
     })
+}
+
+/// Every target of a `quality` policy must state an accuracy for every task class the configuration names
+/// (its own entry or `default`), and at least one: the policy predicts from them. A target that is a group is
+/// checked through every endpoint it reaches. `reach` is every policy's reachable endpoints.
+pub(super) fn check_quality_targets(
+    graph: &PolicyGraph<'_>,
+    reach: &[crate::policy::EndpointSet],
+    endpoints: &[Endpoint],
+    table: &QualityTable,
+) -> Result<(), ConfigError> {
+    for (spec, p) in graph.specs.iter().filter(|(s, _)| s.kind == PolicyKind::Quality) {
+        let all: Vec<TargetSpec> = if spec.targets.is_empty() {
+            endpoints.iter().filter(|e| !e.batch).map(|e| TargetSpec::Name(e.id.clone())).collect()
+        } else {
+            spec.targets.clone()
+        };
+        for (i, t) in all.iter().enumerate() {
+            let path = if spec.targets.is_empty() { format!("{p}.targets") } else { format!("{p}.targets[{i}]") };
+            let reached: Vec<EndpointIdx> = match graph.names.target(t.id(), &path)? {
+                Target::Endpoint(e) => vec![e],
+                Target::Policy(g) => (0..endpoints.len())
+                    .map(|k| EndpointIdx(k as u16))
+                    .filter(|&e| reach[g.0 as usize].contains(e))
+                    .collect(),
+            };
+            for e in reached {
+                let ep = &endpoints[e.get()];
+                let missing = if ep.quality.is_empty() {
+                    Some(crate::quality::DEFAULT_CLASS)
+                } else {
+                    table.named_classes().iter().map(String::as_str).find(|&c| table.accuracy(e, Some(c)).is_none())
+                };
+                if let Some(class) = missing {
+                    let what = if ep.quality.is_empty() {
+                        "states no accuracy (`quality`)".to_string()
+                    } else {
+                        format!("states no accuracy for task class `{class}` (nor a `default`)")
+                    };
+                    return Err(ConfigError::new(
+                        path,
+                        format!(
+                            "endpoint `{}` {what}, and kind `quality` predicts from it: add `quality = {{ {class} = .. }}` \
+                             to the endpoint",
+                            ep.id
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
 }

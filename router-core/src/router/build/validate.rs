@@ -2,6 +2,7 @@
 
 use crate::config::{ConfigError, RetryConfig, check_range};
 use crate::model::{Endpoint, MAX_ENDPOINTS};
+use crate::quality::QualityConfig;
 use crate::state::TrackingConfig;
 
 /// Checks the endpoint list: not empty, at most [`MAX_ENDPOINTS`], unique non-empty ids, non-negative weights
@@ -43,6 +44,27 @@ pub(super) fn validate_endpoints(endpoints: &[Endpoint]) -> Result<(), ConfigErr
                     "expected a positive limit (omit it for unlimited), found 0",
                 ));
             }
+        }
+        for (class, &acc) in &e.quality.0 {
+            if !(acc.is_finite() && (0.0..=1.0).contains(&acc)) {
+                return Err(ConfigError::new(
+                    format!("{p}.quality.{class}"),
+                    format!("expected an accuracy (the fraction answered acceptably) in 0..=1, found {acc}"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The quality model's shared parameters: every discrimination finite and positive.
+pub(super) fn validate_quality(q: &QualityConfig) -> Result<(), ConfigError> {
+    for (class, &a) in &q.discrimination {
+        if !(a.is_finite() && a > 0.0) {
+            return Err(ConfigError::new(
+                format!("quality.discrimination.{class}"),
+                format!("expected a finite discrimination > 0 (1.7 is the classical default), found {a}"),
+            ));
         }
     }
     Ok(())

@@ -157,6 +157,7 @@ mod tests {
             timeseries,
             shares,
             classes: Vec::new(),
+            class_quality: Vec::new(),
         }
     }
 

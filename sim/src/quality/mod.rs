@@ -1,0 +1,31 @@
+//! Answer quality in the simulator (issue 30): who answers which request acceptably, and what a router sees
+//! of it.
+//!
+//! The model itself (a latent difficulty per request, an ability per endpoint and task class, acceptance
+//! `sigma(a * (theta - d))`) is router-core's [`router_core::quality`]; this module turns a scenario's
+//! stated accuracies into that model and draws from it on keyed random streams:
+//!
+//! - [`keys`]: the four quality streams of a replication (difficulty, router-visible estimate, outcome,
+//!   verifier) and [`endpoint_key`], the hash of an endpoint's id string that keys outcomes, so that two
+//!   policies see the same outcome on the same endpoint whatever its index (common random numbers).
+//! - [`auc`]: the noise of the router-visible estimate from `[quality] router_auc`.
+//! - [`outcomes`]: the [`Outcomes`] trait, the one thing the engine asks ("what score does this endpoint's
+//!   answer to this request get?"): the seam where a source other than the model (a matrix log of real
+//!   outcomes, `crate::logs`) plugs in.
+//! - [`model`]: [`QualityModel`], the item-response source compiled from the scenario.
+//! - [`verifier`]: a cascade verifier's verdict from its precision and recall against the true outcome.
+//!
+//! Quality is off for a scenario in which no endpoint states an accuracy: the engine then never calls into
+//! this module (it is compiled out of the event loop, see `crate::engine`).
+
+pub mod auc;
+pub mod keys;
+pub mod model;
+pub mod outcomes;
+pub mod verifier;
+
+pub use auc::estimate_sigma;
+pub use keys::{QualityKeys, endpoint_key};
+pub use model::QualityModel;
+pub use outcomes::{ACCEPTABLE_SCORE, Asked, Outcomes, acceptable};
+pub use verifier::Verifier;
