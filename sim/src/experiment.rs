@@ -394,7 +394,8 @@ pub fn report(model: &Compiled, exp: &Experiment) -> RunReport {
 fn class_quality_rows(model: &Compiled, exp: &Experiment) -> Vec<ClassQualityRow> {
     let mut out = Vec::new();
     for (name, runs) in exp.policies.iter().zip(&exp.runs) {
-        let counts: Vec<&crate::metrics::QualityCounts> = runs.iter().filter_map(|r| r.metrics.quality.as_ref()).collect();
+        let counts: Vec<&crate::metrics::QualityCounts> =
+            runs.iter().filter_map(|r| r.metrics.quality.as_ref()).collect();
         if counts.is_empty() {
             continue;
         }

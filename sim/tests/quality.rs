@@ -4,6 +4,7 @@
 //!
 //! Regenerate the golden file after an intended change with `UPDATE_GOLDEN=1 cargo test -p sim --test quality`.
 
+use router_core::quality::{acceptance, solve_theta};
 use sim::engine::{self, RunOptions, RunResult};
 use sim::experiment::{self, ExperimentOptions};
 use sim::quality::estimate_sigma;
@@ -12,7 +13,6 @@ use sim::scenario::{Compiled, Scenario};
 use sim::validate::quality::{
     CLASSES, MODEL, closed_forms, expect_over_difficulty, mix_quality, oracle_quality, threshold_form,
 };
-use router_core::quality::{acceptance, solve_theta};
 use std::path::Path;
 
 const STRONG_WEAK: &str = include_str!("../../scenarios/strong-weak.toml");

@@ -21,10 +21,10 @@ pub mod queue;
 use crate::logs::source::{LogSource, Trace};
 use crate::metrics::Metrics;
 use crate::provider::{Admission, Provider, Waiting};
+use crate::quality::Asked;
 use crate::rng::{KeyedRng, Stream, StreamBase, key};
 use crate::scenario::Compiled;
 use crate::traffic::{Arrival, ArrivalSource};
-use crate::quality::Asked;
 use quality::QualityRun;
 use queue::EventQueue;
 use router_core::policy::EndpointSet;
@@ -1110,8 +1110,7 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
             self.metrics.success(q.arrival.class as usize, latency, ttft);
             // The answer's quality is that of the attempt that answered (the last one); a cache hit's is
             // unknown (the router's cache does not say which endpoint filled it).
-            if Q
-                && !q.cache_hit
+            if Q && !q.cache_hit
                 && let (Some(quality), Some(counts)) = (&self.quality, &mut self.metrics.quality)
             {
                 let score = quality.score(Asked { id: q.arrival.id, class: q.arrival.class }, q.ep);

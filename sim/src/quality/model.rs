@@ -140,7 +140,9 @@ mod tests {
     #[test]
     fn no_stated_accuracy_is_quality_off() {
         let none = Accuracy::default();
-        assert!(QualityModel::new([("a", &none), ("b", &none)], &QualityConfig::default(), None, &["x".into()]).is_none());
+        assert!(
+            QualityModel::new([("a", &none), ("b", &none)], &QualityConfig::default(), None, &["x".into()]).is_none()
+        );
     }
 
     #[test]

@@ -321,7 +321,14 @@ mod tests {
         let cost = header.iter().position(|h| *h == "cost_per_1k_usd_ci95").expect("col");
         assert_eq!(
             &header[cost + 1..cost + 7],
-            &["quality", "quality_ci95", "mean_score", "mean_score_ci95", "cost_per_acceptable", "cost_per_acceptable_ci95"]
+            &[
+                "quality",
+                "quality_ci95",
+                "mean_score",
+                "mean_score_ci95",
+                "cost_per_acceptable",
+                "cost_per_acceptable_ci95"
+            ]
         );
         assert_eq!(header.len(), 3 + 2 * crate::report::METRICS.len());
     }

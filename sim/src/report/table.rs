@@ -52,9 +52,8 @@ fn render_policy_rows(report: &RunReport, out: &mut String) {
     // `denied` (client keys) joins the table when some policy has denials.
     let denials = report.rows.iter().any(|r| r.denied.mean > 0.0);
     // The quality columns (`quality %`, `$/acceptable`) only with quality on.
-    let metrics: Vec<&Metric> = metrics(report.quality_on())
-        .filter(|m| m.in_table || (denials && m.column == "denied"))
-        .collect();
+    let metrics: Vec<&Metric> =
+        metrics(report.quality_on()).filter(|m| m.in_table || (denials && m.column == "denied")).collect();
     let mut columns: Vec<Column> = Vec::with_capacity(metrics.len() + 1);
     columns.push(Column {
         header: "policy".to_string(),

@@ -129,7 +129,8 @@ fn strong_share_of(r: &RunResult) -> f64 {
 pub(super) fn checks(replications: u32, requests: u64) -> Result<Vec<Pending>> {
     let model = super::compile(MODEL, replications, requests, |_| {})?;
     let names = model.policy_names();
-    let index = |name: &str| names.iter().position(|n| n == name).ok_or_else(|| anyhow!("{}: no policy `{name}`", MODEL.0));
+    let index =
+        |name: &str| names.iter().position(|n| n == name).ok_or_else(|| anyhow!("{}: no policy `{name}`", MODEL.0));
     let selected = ["random-30", "threshold", "oracle", "all-strong", "all-weak"].map(index);
     let selected: Vec<usize> = selected.into_iter().collect::<Result<_>>()?;
     let exp = experiment::run(&model, &selected, &ExperimentOptions::default())?;
@@ -138,7 +139,10 @@ pub(super) fn checks(replications: u32, requests: u64) -> Result<Vec<Pending>> {
     let (random, share, threshold, oracle) = closed_forms();
     let mut out = vec![
         Pending {
-            name: format!("quality: weighted random {RANDOM_STRONG_WEIGHT}/{} (linear mix)", 1.0 - RANDOM_STRONG_WEIGHT),
+            name: format!(
+                "quality: weighted random {RANDOM_STRONG_WEIGHT}/{} (linear mix)",
+                1.0 - RANDOM_STRONG_WEIGHT
+            ),
             expected: random,
             values: values(0, &quality_of),
         },
@@ -152,7 +156,11 @@ pub(super) fn checks(replications: u32, requests: u64) -> Result<Vec<Pending>> {
             expected: threshold,
             values: values(1, &quality_of),
         },
-        Pending { name: "quality: oracle = P(some endpoint accepts)".into(), expected: oracle, values: values(2, &quality_of) },
+        Pending {
+            name: "quality: oracle = P(some endpoint accepts)".into(),
+            expected: oracle,
+            values: values(2, &quality_of),
+        },
     ];
     let classes = model.class_names();
     for (run, endpoint) in [(3, "strong"), (4, "weak")] {
