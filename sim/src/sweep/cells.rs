@@ -1,7 +1,8 @@
 //! Running a shard's cells and the per-cell result files `cells/<cell>.parquet`.
 //!
 //! A cell's file holds one row per replication (columns `cell`, `policy`, `replication`, `fingerprint`,
-//! then every metric of [`METRICS`]). It is written to a temporary name in the same directory, flushed to
+//! then every metric of [`METRICS`]; the quality metrics only when the cell's scenario has quality on, so a
+//! cell without quality writes the file it wrote before quality existed). It is written to a temporary name in the same directory, flushed to
 //! disk, then renamed: the final name appears only complete, so a shard killed half-way leaves at most a
 //! temporary file, which is never read. A re-run skips every cell whose file is there and checks out (the
 //! cell's fingerprint and every replication); any other file at a cell's name is recomputed.
@@ -9,7 +10,7 @@
 use super::plan::{CellPlan, Plan, Shard, Sweep};
 use crate::engine::{self, RunOptions};
 use crate::experiment::replication_row;
-use crate::report::{Estimate, METRICS, PolicyRow, parquet_bytes};
+use crate::report::{Estimate, METRICS, PolicyRow, metrics, parquet_bytes, quality_on};
 use crate::scenario::Compiled;
 use anyhow::{Context, Result, bail};
 use polars::prelude::{Column, DataFrame, DataType, ParquetReader, SerReader};
@@ -108,9 +109,18 @@ pub fn read_cell_file(path: &Path, cell: &CellPlan) -> Result<Vec<PolicyRow>> {
     if !reps.u32()?.iter().enumerate().all(|(i, r)| r == Some(i as u32)) {
         bail!("{}: replications are not 0..{n} in order", path.display());
     }
-    let mut rows: Vec<PolicyRow> =
-        (0..n).map(|_| PolicyRow { policy: cell.policy.clone(), replications: 1, ..Default::default() }).collect();
+    // The quality metrics are there only when the cell's scenario has quality on.
+    let quality = df.column("quality").is_ok();
+    let mut rows: Vec<PolicyRow> = (0..n)
+        .map(|_| PolicyRow { policy: cell.policy.clone(), replications: 1, quality_on: quality, ..Default::default() })
+        .collect();
     for m in METRICS {
+        if m.quality && !quality {
+            for row in rows.iter_mut() {
+                *(m.get_mut)(row) = Estimate::point(f64::NAN);
+            }
+            continue;
+        }
         let col = df.column(m.column).with_context(|| format!("{}: no column `{}`", path.display(), m.column))?;
         for (row, v) in rows.iter_mut().zip(col.f64()?.iter()) {
             *(m.get_mut)(row) = Estimate::point(v.unwrap_or(f64::NAN));
@@ -128,7 +138,7 @@ pub fn cell_frame(cell: &CellPlan, rows: &[PolicyRow]) -> Result<DataFrame> {
         Column::new("replication".into(), (0..n as u32).collect::<Vec<u32>>()),
         Column::new("fingerprint".into(), vec![cell.fingerprint.as_str(); n]),
     ];
-    for m in METRICS {
+    for m in metrics(quality_on(rows)) {
         columns.push(Column::new(m.column.into(), rows.iter().map(|r| (m.get)(r).mean).collect::<Vec<f64>>()));
     }
     DataFrame::new(n, columns).context("building a cell's table")

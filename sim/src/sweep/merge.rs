@@ -8,12 +8,14 @@
 //!   the columns of `routesim run`'s `summary.csv` (every metric with its 95% half-width `_ci95`).
 //! - `paired.csv`, `paired.parquet`: per cell and metric, `policy - baseline` paired over the replications
 //!   (common random numbers) against the baseline's cell at the same scenario and point.
+//! - `aiq.csv` (only with quality on and a policy swept over `threshold` or `min_quality`): see
+//!   [`super::aiq`].
 
 use super::cells::{PLAN_FILE, cell_path, read_cell_file, read_plan, write_atomic};
 use super::plan::{CellPlan, Plan};
 use crate::experiment::{paired_rows, summarize};
 use crate::report::files::metric_columns;
-use crate::report::{METRICS, PairedRow, PolicyRow, csv_bytes, parquet_bytes};
+use crate::report::{PairedRow, PolicyRow, csv_bytes, metrics, parquet_bytes, quality_on};
 use anyhow::{Context, Result, bail};
 use polars::prelude::{Column, DataFrame, PlSmallStr};
 use std::path::{Path, PathBuf};
@@ -153,6 +155,10 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<(Merged, Vec<PathBuf>)> {
     let mut paired = paired_frame(&merged)?;
     put(RESULT_FILES[3], csv_bytes(&mut paired)?)?;
     put(RESULT_FILES[4], parquet_bytes(&mut paired)?)?;
+    let families = super::aiq::families(&merged);
+    if !families.is_empty() {
+        put(super::aiq::AIQ_FILE, csv_bytes(&mut super::aiq::aiq_frame(&families)?)?)?;
+    }
     if !out.join(PLAN_FILE).exists() {
         put(PLAN_FILE, plan_text.into_bytes())?;
     }
@@ -182,7 +188,7 @@ fn replications_frame(plan: &Plan, reps: &[Vec<PolicyRow>]) -> Result<DataFrame>
     cols.push(Column::new("policy".into(), rows.iter().map(|r| r.policy.as_str()).collect::<Vec<_>>()));
     let replication: Vec<u32> = reps.iter().flat_map(|r| 0..r.len() as u32).collect();
     cols.push(Column::new("replication".into(), replication));
-    for m in METRICS {
+    for m in metrics(quality_on(rows.iter().copied())) {
         cols.push(Column::new(m.column.into(), rows.iter().map(|r| (m.get)(r).mean).collect::<Vec<f64>>()));
     }
     DataFrame::new(rows.len(), cols).context("building the per-replication table")

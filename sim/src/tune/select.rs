@@ -141,6 +141,33 @@ mod tests {
         }
     }
 
+    fn quality_row(cost: f64, p95: f64, quality: f64) -> PolicyRow {
+        PolicyRow { quality: Estimate::with_ci(quality, 0.01), quality_on: true, ..row(cost, p95, 0.1, 1.0) }
+    }
+
+    #[test]
+    fn quality_is_the_frontier_s_third_axis() {
+        let rows = [
+            quality_row(1.0, 1.0, 0.9),  // cheap, fast, good
+            quality_row(1.0, 1.0, 0.8),  // the same cost and p95, worse answers: dominated by quality
+            quality_row(2.0, 2.0, 0.95), // dearer and slower, but the best answers
+            quality_row(2.0, 2.0, 0.85), // dearer, slower and worse than the first
+        ];
+        let refs: Vec<&PolicyRow> = rows.iter().collect();
+        let axes = ["cost_per_1k_usd", "latency_p95_s", "quality"];
+        assert_eq!(frontier(&refs, &axes), vec![0, 2]);
+        // Without quality, the first two tie and the dearer ones are dominated.
+        assert_eq!(frontier(&refs, &NAMES), vec![0, 1]);
+        // Quality as an objective is maximised: the better answers win at equal cost.
+        assert_eq!(frontier(&refs, &["cost_per_1k_usd", "quality"]), vec![0, 2]);
+        assert_eq!(objectives(&rows[0], &["cost_per_1k_usd", "quality"]), (1.0, -0.9));
+        // Confident dominance on a maximised objective needs the other's interval wholly below.
+        let names = ["cost_per_1k_usd", "quality"];
+        assert!(surely_dominates(&quality_row(1.0, 1.0, 0.9), &quality_row(2.0, 1.0, 0.8), &names));
+        assert!(!surely_dominates(&quality_row(1.0, 1.0, 0.8), &quality_row(2.0, 1.0, 0.9), &names));
+        assert!(!surely_dominates(&quality_row(1.0, 1.0, 0.9), &quality_row(2.0, 1.0, 0.89), &names));
+    }
+
     #[test]
     fn ranks_peel_frontiers_in_layers() {
         let pts = [(1.0, 5.0), (2.0, 3.0), (3.0, 4.0), (4.0, 1.0), (5.0, 5.0), (f64::NAN, 1.0)];
