@@ -207,3 +207,47 @@ fn invalid_tune_sections_name_the_field() {
         assert!(msg.contains(needle) && msg.contains("bad-tune.toml"), "{msg}");
     }
 }
+
+#[test]
+fn quality_bounds_and_objectives_need_a_scenario_that_states_quality() {
+    let base = std::fs::read_to_string(scenario_path()).expect("scenario");
+    let file = Path::new("no-quality.toml");
+    let load = |text: &str, overrides: &TuneOverrides| {
+        TuneSetup::from_scenario(file, Scenario::parse(file, text).expect("parses"), overrides)
+    };
+    // A bound on quality (from the command line, or an alias of a quality metric in the file): not a
+    // silent pass but an error naming the field and saying why.
+    let cli = TuneOverrides { constraints: Some(vec!["quality >= 0.9".into()]), ..Default::default() };
+    let err = load(&base, &cli).expect_err("no endpoint states quality");
+    assert_eq!(err.path, "tune.constraints[0]");
+    let msg = err.to_string();
+    assert!(msg.contains("the scenario states no endpoint quality") && msg.contains("no-quality.toml"), "{msg}");
+    let in_file = base.replace("\"success_rate >= 0.998\"", "\"acceptable <= 0.01\"");
+    let err = load(&in_file, &TuneOverrides::default()).expect_err("cost per acceptable answer");
+    assert_eq!(err.path, "tune.constraints[1]");
+    assert!(err.to_string().contains("`cost_per_acceptable` measures answer quality"), "{err}");
+    let objective = base.replace(
+        "objectives = [\"cost_per_1k_usd\", \"latency_p95_s\"]",
+        "objectives = [\"cost_per_1k_usd\", \"score\"]",
+    );
+    let err = load(&objective, &TuneOverrides::default()).expect_err("mean score");
+    assert_eq!(err.path, "tune.objectives[1]");
+    assert!(err.to_string().contains("states no endpoint quality"), "{err}");
+
+    // Without quality the frontier keeps its two axes; once an endpoint states an accuracy, quality is
+    // the third (unless an objective measures it already), and the quality bound is accepted.
+    let plain = load(&base, &TuneOverrides::default()).expect("valid");
+    assert!(!plain.quality);
+    assert_eq!(plain.frontier_axes(), ["cost_per_1k_usd", "latency_p95_s"]);
+    let with_quality = base.replacen("id = \"gpt-4.1\"", "id = \"gpt-4.1\"\nquality = { default = 0.9 }", 1);
+    let setup = load(&with_quality, &cli).expect("quality stated");
+    assert!(setup.quality);
+    assert_eq!(setup.constraints[0].metric, "quality");
+    assert_eq!(setup.frontier_axes(), ["cost_per_1k_usd", "latency_p95_s", "quality"]);
+    let quality_objective = with_quality.replace(
+        "objectives = [\"cost_per_1k_usd\", \"latency_p95_s\"]",
+        "objectives = [\"cost_per_1k_usd\", \"quality\"]",
+    );
+    let setup = load(&quality_objective, &TuneOverrides::default()).expect("quality objective");
+    assert_eq!(setup.frontier_axes(), ["cost_per_1k_usd", "quality"]);
+}

@@ -125,21 +125,31 @@ pub fn render_report(dir: &Path) -> Result<String, ResultsError> {
     let title = format!("routesim {}: {}", kind.name(), scenario_name);
     let _ = writeln!(body, "<h1>{}</h1>", escape(&title));
     let _ = writeln!(body, "<p class=\"sub\">{}</p>", escape(&subtitle(dir, manifest.as_ref())));
-    body.push_str(&contents(kind, dir));
+    // The policies' table: its `quality` column says whether quality is on.
+    let policies = match kind {
+        ResultsKind::Run | ResultsKind::Replay => CsvTable::read(&dir.join("summary.csv"))?,
+        ResultsKind::Tune => CsvTable::read(&dir.join("baselines.csv"))?,
+    };
+    let quality = policies.column("quality").is_some();
+    body.push_str(&contents(kind, dir, quality));
     body.push_str(&warnings_section(dir)?);
     match kind {
         ResultsKind::Run | ResultsKind::Replay => {
-            let summary = CsvTable::read(&dir.join("summary.csv"))?;
-            body.push_str(&headline_section(&summary, "headline", "Summary", &summary_note(kind))?);
+            body.push_str(&headline_section(&policies, "headline", "Summary", &summary_note(kind))?);
+            if quality {
+                body.push_str(&quality_section(dir, &policies, "summary.csv")?);
+            }
         }
         ResultsKind::Tune => {
-            let baselines = CsvTable::read(&dir.join("baselines.csv"))?;
             body.push_str(&headline_section(
-                &baselines,
+                &policies,
                 "headline",
                 "The scenario's policies",
                 "Each row: mean over replications ± 95% confidence half-width.",
             )?);
+            if quality {
+                body.push_str(&quality_section(dir, &policies, "baselines.csv")?);
+            }
             if let Some(best) = read_optional(&dir.join("best-policy.toml"))? {
                 body.push_str(&pre_section("best-policy", "Chosen configuration (best-policy.toml)", &best));
             }
@@ -150,7 +160,7 @@ pub fn render_report(dir: &Path) -> Result<String, ResultsError> {
     if let Some(paired) = CsvTable::read_optional(&dir.join("paired.csv"))? {
         body.push_str(&paired_section(&paired)?);
     }
-    body.push_str(&plots_section(dir)?);
+    body.push_str(&plots_section(dir, quality)?);
     if let Some(classes) = CsvTable::read_optional(&dir.join("classes.csv"))? {
         let _ = writeln!(body, "<section id=\"classes\"><h2>Latency per task class</h2>");
         body.push_str("<p>Quantiles pooled over replications, seconds.</p>\n");
@@ -339,8 +349,11 @@ fn subtitle(dir: &Path, manifest: Option<&serde_json::Map<String, serde_json::Va
     parts.join(" · ")
 }
 
-fn contents(kind: ResultsKind, dir: &Path) -> String {
+fn contents(kind: ResultsKind, dir: &Path, quality: bool) -> String {
     let mut items = vec![("warnings", "Warnings"), ("headline", "Summary")];
+    if quality {
+        items.push(("quality", "Quality"));
+    }
     if kind == ResultsKind::Tune {
         items.push(("frontier", "Frontier"));
     }
@@ -612,35 +625,123 @@ fn plot_caption(stem: &str) -> String {
         "timeseries" => "Throughput, p95 latency, error rate and cost over time (the drain shaded).".into(),
         "cost_bars" => "Cost per 1k requests per policy with 95% intervals.".into(),
         "pareto" => "Every candidate of the tuning, the frontier, the baselines and the chosen configuration.".into(),
+        "cost_vs_quality" => "Answer quality against cost per 1k requests, with 95% intervals, each policy's p95 \
+                              latency and the non-decreasing convex hull with its AIQ."
+            .into(),
         other => format!("{other}.svg"),
     }
 }
 
-fn plots_section(dir: &Path) -> Result<String, ResultsError> {
+fn plots_section(dir: &Path, quality: bool) -> Result<String, ResultsError> {
     let mut out = String::from("<section id=\"plots\"><h2>Plots</h2>\n");
-    let files = plot_files(dir)?;
+    let mut files = plot_files(dir)?;
+    if quality {
+        // Shown in the Quality section.
+        files.retain(|p| p.file_stem().is_none_or(|s| s != QUALITY_PLOT));
+    }
     if files.is_empty() {
         out.push_str("<p>No plot in this directory.</p>\n");
     }
     for path in files {
-        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        let text = read_optional(&path)?.unwrap_or_default();
-        let _ = writeln!(out, "<figure id=\"plot-{}\" data-file=\"{}.svg\">", escape(&stem), escape(&stem));
-        match inline_svg(&text) {
-            Some(svg) => {
-                out.push_str(svg);
-                out.push('\n');
-            }
-            None => {
-                let _ = writeln!(
-                    out,
-                    "<p class=\"worse\">{}.svg left out: not a plain SVG drawing (holds a script, a link or \
-                     foreign content, or is not SVG).</p>",
-                    escape(&stem)
-                );
-            }
+        out.push_str(&figure(&path)?);
+    }
+    out.push_str("</section>\n");
+    Ok(out)
+}
+
+/// One plot as a `<figure>`: the SVG inlined (or a note saying why it was left out) and its caption.
+fn figure(path: &Path) -> Result<String, ResultsError> {
+    let mut out = String::new();
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let text = read_optional(path)?.unwrap_or_default();
+    let _ = writeln!(out, "<figure id=\"plot-{}\" data-file=\"{}.svg\">", escape(&stem), escape(&stem));
+    match inline_svg(&text) {
+        Some(svg) => {
+            out.push_str(svg);
+            out.push('\n');
         }
-        let _ = writeln!(out, "<figcaption>{}</figcaption>\n</figure>", escape(&plot_caption(&stem)));
+        None => {
+            let _ = writeln!(
+                out,
+                "<p class=\"worse\">{}.svg left out: not a plain SVG drawing (holds a script, a link or \
+                 foreign content, or is not SVG).</p>",
+                escape(&stem)
+            );
+        }
+    }
+    let _ = writeln!(out, "<figcaption>{}</figcaption>\n</figure>", escape(&plot_caption(&stem)));
+    Ok(out)
+}
+
+/// The stem of the cost-quality plot, shown in the Quality section rather than with the other plots.
+const QUALITY_PLOT: &str = "cost_vs_quality";
+
+/// The quality columns of the Quality table, after the policy, in order.
+const QUALITY_COLUMNS: [&str; 5] = ["quality", "mean_score", "cost_per_acceptable", "cost_per_1k_usd", "latency_p95_s"];
+
+/// The Quality section (only with quality on): per policy its quality, mean score and cost per acceptable
+/// answer next to its cost and p95, whether it is on the non-decreasing convex hull of (cost per 1k,
+/// quality), the hull's AIQ, the `cost_vs_quality` plot and `quality_by_class.csv`.
+fn quality_section(dir: &Path, table: &CsvTable, file: &str) -> Result<String, ResultsError> {
+    let policy = table.require("policy", file)?;
+    let columns: Vec<(usize, Option<usize>, &str, Format, &str)> = QUALITY_COLUMNS
+        .iter()
+        .filter_map(|&name| {
+            let c = table.column(name)?;
+            let (format, header) = metric(name).map_or((Format::Significant(4), name), |m| (m.format, m.header));
+            Some((c, table.column(&format!("{name}_ci95")), name, format, header))
+        })
+        .collect();
+    let point = |row: &[String]| {
+        let get = |name: &str| table.column(name).and_then(|c| number(&row[c])).unwrap_or(f64::NAN);
+        (get("cost_per_1k_usd"), get("quality"))
+    };
+    let points: Vec<(f64, f64)> = table.rows.iter().map(|r| point(r)).collect();
+    let hull = super::aiq::nondecreasing_hull(&points);
+    let aiq = super::aiq::aiq(&points);
+    let mut out = String::from("<section id=\"quality\"><h2>Quality</h2>\n");
+    let _ = writeln!(
+        out,
+        "<p>Answer quality per policy: <b>quality</b> is acceptable answers over answered requests (a failed \
+         request has no answer), <b>mean score</b> the mean score of the answers, <b>$/acceptable</b> the total \
+         cost over the acceptable answers; mean over replications ± 95% confidence half-width. Bold policies \
+         are on the non-decreasing convex hull of (cost per 1k requests, quality): the best quality any mix of \
+         these policies reaches at its cost. {}</p>",
+        escape(&match aiq {
+            Some(a) => format!(
+                "Its AIQ (RouterBench's average improvement in quality: the hull's mean height over the policies' \
+                 cost range) is {}.",
+                super::plots::tick(a)
+            ),
+            None => "No policy has a finite cost and quality, so there is no hull.".into(),
+        })
+    );
+    out.push_str("<div class=\"wide\"><table id=\"quality-table\">\n<thead><tr><th class=\"text\">policy</th>");
+    for (_, _, name, _, header) in &columns {
+        let _ = write!(out, "<th title=\"{}\">{}</th>", escape(name), escape(header));
+    }
+    out.push_str("<th>on the hull</th></tr></thead>\n<tbody>\n");
+    for (row, p) in table.rows.iter().zip(&points) {
+        let on_hull = hull.contains(p);
+        let _ = write!(
+            out,
+            "<tr{}><td class=\"text\" data-column=\"policy\">{}</td>",
+            if on_hull { " class=\"frontier\"" } else { "" },
+            escape(&row[policy])
+        );
+        for &(c, ci, name, format, _) in &columns {
+            out.push_str(&estimate_cell(name, &row[c], ci.map_or("", |i| row[i].as_str()), format));
+        }
+        let _ = writeln!(out, "<td>{}</td></tr>", if on_hull { "yes" } else { "no" });
+    }
+    out.push_str("</tbody></table></div>\n");
+    let plot = dir.join(format!("{QUALITY_PLOT}.svg"));
+    if plot.is_file() {
+        out.push_str(&figure(&plot)?);
+    }
+    if let Some(classes) = CsvTable::read_optional(&dir.join("quality_by_class.csv"))? {
+        out.push_str("<h3>Quality per task class (quality_by_class.csv)</h3>\n");
+        out.push_str(&plain_table("quality-classes-table", &classes));
     }
     out.push_str("</section>\n");
     Ok(out)
@@ -719,5 +820,67 @@ mod tests {
         // The check is conservative: text that reads like a handler attribute is refused too.
         assert!(inline_svg("<svg><text font-size=\"3\"> one = two</text></svg>").is_none());
         assert!(inline_svg("<svg><text font-size=\"3\">online</text></svg>").is_some());
+    }
+
+    /// A results directory with a `summary.csv` of three policies, with or without the quality columns.
+    fn run_dir(name: &str, quality: bool) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("routesim-html-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut header =
+            "policy,replications,latency_p95_s,latency_p95_s_ci95,cost_per_1k_usd,cost_per_1k_usd_ci95".to_string();
+        let mut rows = vec!["weak,3,1.5,0.1,0.5,0.01", "mid,3,2,0.1,1,0.02", "strong,3,3,0.2,2.5,0.05"]
+            .into_iter()
+            .map(str::to_string)
+            .collect::<Vec<_>>();
+        if quality {
+            header.push_str(
+                ",quality,quality_ci95,mean_score,mean_score_ci95,cost_per_acceptable,cost_per_acceptable_ci95",
+            );
+            // (0.5, 0.6), (1, 0.65) below the chord to (2.5, 0.9) (0.675 at cost 1), (2.5, 0.9).
+            for (row, q) in rows.iter_mut().zip([
+                "0.6,0.01,0.6,0.01,0.00083,0.0001",
+                "0.65,0.01,0.65,0.01,0.0015,0.0001",
+                "0.9,0.01,0.9,0.01,0.0028,0.0001",
+            ]) {
+                row.push(',');
+                row.push_str(q);
+            }
+        }
+        std::fs::write(dir.join("summary.csv"), format!("{header}\n{}\n", rows.join("\n"))).unwrap();
+        dir
+    }
+
+    #[test]
+    fn the_quality_section_appears_only_with_quality_columns() {
+        let off = run_dir("quality-off", false);
+        let html = render_report(&off).unwrap();
+        assert!(!html.contains("id=\"quality\"") && !html.contains("href=\"#quality\""), "{html}");
+
+        let on = run_dir("quality-on", true);
+        std::fs::write(on.join("cost_vs_quality.svg"), "<svg viewBox=\"0 0 1 1\"><text>q</text></svg>").unwrap();
+        std::fs::write(on.join("cost_vs_p95.svg"), "<svg viewBox=\"0 0 1 1\"><text>c</text></svg>").unwrap();
+        std::fs::write(on.join("quality_by_class.csv"), "policy,class,quality\nweak,code,0.5\n").unwrap();
+        let html = render_report(&on).unwrap();
+        let section = &html[html.find("<section id=\"quality\">").expect("quality section")..];
+        let section = &section[..section.find("</section>").unwrap()];
+        assert!(html.contains("<li><a href=\"#quality\">Quality</a></li>"));
+        // The middle policy is below the hull (0.675 at its cost); the AIQ is the hull's mean height: the
+        // chord from (0.5, 0.6) to (2.5, 0.9) averages 0.75.
+        assert!(section.contains("<tr class=\"frontier\"><td class=\"text\" data-column=\"policy\">weak</td>"));
+        assert!(section.contains("<tr><td class=\"text\" data-column=\"policy\">mid</td>"));
+        assert!(section.contains("<tr class=\"frontier\"><td class=\"text\" data-column=\"policy\">strong</td>"));
+        assert!(section.contains("AIQ (RouterBench"), "{section}");
+        assert!(section.contains("is 0.75."), "{section}");
+        assert!(section.contains("data-column=\"quality\" data-mean=\"0.65\" data-ci95=\"0.01\""));
+        assert!(section.contains("data-column=\"cost_per_acceptable\""));
+        // The plot sits in the section, not again among the plots; the per-class table follows it.
+        assert!(section.contains("<figure id=\"plot-cost_vs_quality\""));
+        assert_eq!(html.matches("plot-cost_vs_quality").count(), 1);
+        assert!(html.contains("<figure id=\"plot-cost_vs_p95\""));
+        assert!(section.contains("quality-classes-table"));
+        for dir in [off, on] {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }

@@ -11,11 +11,14 @@
 //! - [`plots`]: `latency_cdf`, `cost_vs_p95`, `timeseries`, `cost_bars`, each as PNG and SVG, with an
 //!   embedded font so no system fonts are needed.
 //! - [`html`]: `report.html`, one self-contained page built from the files of a results directory.
-//! - [`pareto_frontier`]: the generic two-objective frontier used by the cost/p95 plot and by tuning.
+//! - [`pareto_frontier`]: the generic two-objective frontier used by the cost/p95 plot and by tuning;
+//!   [`pareto_frontier_n`] its version in any number of objectives (cost, p95 and quality when quality is on).
+//! - [`aiq`]: RouterBench's non-decreasing convex hull of (cost, quality) points and its AIQ.
 //!
 //! Not here: computing statistics (see `crate::stats`), choosing the output directory, the manifest
 //! or the resolved scenario (the command that runs the simulation writes those).
 
+pub mod aiq;
 pub mod files;
 pub mod html;
 pub mod model;
@@ -35,14 +38,18 @@ pub use model::{
     CdfSeries, ClassQualityRow, ClassRow, Estimate, Format, METRICS, Metric, PairedRow, PolicyRow, ReplicationRow,
     RunReport, ShareRow, TimeseriesRow, metric, metrics, quality_on,
 };
-pub use pareto::pareto_frontier;
-pub use plots::{FrontierPlot, QqPlot, write_frontier_plot, write_plots, write_qq_plot};
+pub use pareto::{pareto_frontier, pareto_frontier_n};
+pub use plots::{
+    FrontierPlot, QqPlot, QualityPlot, QualityPoint, write_frontier_plot, write_plots, write_qq_plot,
+    write_quality_plot,
+};
 pub use table::{render_paired_rows, render_table};
 
 /// Writes every report file and plot into `dir` (created if missing) and returns the written paths
 /// in a stable order: `summary.csv`, `summary.parquet`, `paired.csv`, `paired.parquet`, `replications.csv`,
 /// `replications.parquet`, `timeseries.parquet`, `shares.parquet`, `latency_cdf.parquet`, `classes.csv`, with quality
-/// on `quality_by_class.csv`, then the PNG and SVG of `latency_cdf`, `cost_vs_p95`, `timeseries` and `cost_bars`.
+/// on `quality_by_class.csv`, then the PNG and SVG of `latency_cdf`, `cost_vs_p95`, `timeseries` and `cost_bars`,
+/// and with quality on those of `cost_vs_quality`.
 pub fn write_all(report: &RunReport, dir: &Path) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating the report directory {}", dir.display()))?;
     let mut paths = write_summary(report, dir)?;
@@ -55,6 +62,9 @@ pub fn write_all(report: &RunReport, dir: &Path) -> Result<Vec<PathBuf>> {
         paths.push(write_class_quality(report, dir)?);
     }
     paths.extend(write_plots(report, dir)?);
+    if report.quality_on() {
+        paths.extend(write_quality_plot(&QualityPlot::of_report(report), dir)?);
+    }
     Ok(paths)
 }
 

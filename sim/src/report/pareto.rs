@@ -38,6 +38,30 @@ pub fn pareto_frontier(points: &[(f64, f64)]) -> Vec<usize> {
     frontier
 }
 
+/// Indices of the points not dominated by any other point, minimising every coordinate (a coordinate to
+/// maximise, like quality, is passed negated).
+///
+/// The same rules as [`pareto_frontier`] in any number of coordinates (every point must have as many):
+/// `a` dominates `b` when it is no worse on every coordinate and better on one; exact duplicates are all
+/// kept; a point with a non-finite coordinate is never on the frontier. Ordered lexicographically by
+/// coordinates, then index. Runs in `O(n^2 k)`, which suits the few thousand candidates of a tuning.
+pub fn pareto_frontier_n(points: &[Vec<f64>]) -> Vec<usize> {
+    let finite: Vec<usize> = (0..points.len()).filter(|&i| points[i].iter().all(|x| x.is_finite())).collect();
+    let dominates = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| x <= y) && a.iter().zip(b).any(|(x, y)| x < y);
+    let mut frontier: Vec<usize> =
+        finite.iter().copied().filter(|&i| !finite.iter().any(|&j| dominates(&points[j], &points[i]))).collect();
+    frontier.sort_by(|&a, &b| {
+        points[a]
+            .iter()
+            .zip(&points[b])
+            .map(|(x, y)| x.total_cmp(y))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(a.cmp(&b))
+    });
+    frontier
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,7 +104,31 @@ mod tests {
         a.0 <= b.0 && a.1 <= b.1 && (a.0 < b.0 || a.1 < b.1)
     }
 
+    #[test]
+    fn a_third_coordinate_rescues_points_the_first_two_dominate() {
+        // (cost, p95, -quality): point 1 is dearer and slower than point 0 but better on quality, so it stays;
+        // point 2 is worse on all three than point 0; point 3 duplicates point 0.
+        let pts = [vec![1.0, 1.0, -0.7], vec![2.0, 2.0, -0.9], vec![3.0, 3.0, -0.6], vec![1.0, 1.0, -0.7]];
+        assert_eq!(pareto_frontier_n(&pts), vec![0, 3, 1]);
+        // Without the third coordinate, 0 dominates 1.
+        let two: Vec<(f64, f64)> = pts.iter().map(|p| (p[0], p[1])).collect();
+        assert_eq!(pareto_frontier(&two), vec![0, 3]);
+        // A non-finite coordinate keeps a point off.
+        assert_eq!(pareto_frontier_n(&[vec![0.0, 0.0, f64::NAN], vec![1.0, 1.0, 1.0]]), vec![1]);
+        assert!(pareto_frontier_n(&[]).is_empty());
+    }
+
     proptest! {
+        /// In two coordinates the n-dimensional frontier is the two-dimensional one (same set, same order).
+        #[test]
+        fn n_dimensional_frontier_agrees_in_two_dimensions(
+            pts in proptest::collection::vec((0u8..20, 0u8..20), 0..40)
+        ) {
+            let pts: Vec<(f64, f64)> = pts.into_iter().map(|(x, y)| (x as f64, y as f64)).collect();
+            let as_vecs: Vec<Vec<f64>> = pts.iter().map(|p| vec![p.0, p.1]).collect();
+            prop_assert_eq!(pareto_frontier_n(&as_vecs), pareto_frontier(&pts));
+        }
+
         #[test]
         fn frontier_matches_quadratic_definition(
             pts in proptest::collection::vec((0u8..20, 0u8..20), 0..40)

@@ -214,6 +214,30 @@ impl Constraint {
     }
 }
 
+/// The metrics of answer quality (issue 30): present only when the scenario states endpoint quality, so a
+/// constraint or objective on one needs a scenario whose endpoints state `quality = { ... }`.
+pub const QUALITY_METRICS: [&str; 3] = ["quality", "mean_score", "cost_per_acceptable"];
+
+/// Whether `column` is a metric of answer quality (one of [`QUALITY_METRICS`]).
+pub fn is_quality_metric(column: &str) -> bool {
+    QUALITY_METRICS.contains(&column)
+}
+
+/// Whether a higher value of `column` is better (the success rate, quality and mean score); every other
+/// metric is a cost or a delay, better lower. An objective on such a metric is maximised.
+pub fn higher_is_better(column: &str) -> bool {
+    matches!(column, "success_rate" | "quality" | "mean_score")
+}
+
+/// The error for a constraint or objective on a quality metric in a scenario without endpoint quality.
+pub fn quality_off_message(column: &str) -> String {
+    format!(
+        "`{column}` measures answer quality, but the scenario states no endpoint quality: give its endpoints \
+         accuracies like `quality = {{ default = 0.8, code = 0.62 }}` (see docs/quality.md), or drop the \
+         `{column}` bound"
+    )
+}
+
 /// The metric column for a name or a short alias.
 pub fn resolve_metric(name: &str) -> Result<&'static str, String> {
     let alias = match name {
@@ -225,14 +249,21 @@ pub fn resolve_metric(name: &str) -> Result<&'static str, String> {
         "ttft_p95" => "ttft_p95_s",
         "cost_per_1k" | "cost" => "cost_per_1k_usd",
         "success" => "success_rate",
+        "score" => "mean_score",
+        "acceptable" | "cost_per_acceptable_usd" => "cost_per_acceptable",
         other => other,
     };
+    if let Some(q) = QUALITY_METRICS.iter().find(|q| **q == alias) {
+        // Known by name even where the metric table lacks it, so that a scenario without quality gets the
+        // error that says why (see [`quality_off_message`]) rather than "unknown metric".
+        return Ok(metric(q).map_or(*q, |m| m.column));
+    }
     metric(alias).map(|m| m.column).ok_or_else(|| {
         let names: Vec<&str> = METRICS.iter().map(|m| m.column).collect();
         let hint = super::diag::nearest(alias, names.iter().copied())
             .map_or(String::new(), |s| format!(" (did you mean `{s}`?)"));
         format!(
-            "unknown metric `{name}`{hint}: expected one of {} or p50, p95, p99, cost_per_1k, success",
+            "unknown metric `{name}`{hint}: expected one of {} or p50, p95, p99, cost_per_1k, success, score",
             names.join(", ")
         )
     })

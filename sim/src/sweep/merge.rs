@@ -8,6 +8,8 @@
 //!   the columns of `routesim run`'s `summary.csv` (every metric with its 95% half-width `_ci95`).
 //! - `paired.csv`, `paired.parquet`: per cell and metric, `policy - baseline` paired over the replications
 //!   (common random numbers) against the baseline's cell at the same scenario and point.
+//! - `aiq.csv` (only with quality on and a policy swept over `threshold` or `min_quality`): see
+//!   [`super::aiq`].
 
 use super::cells::{PLAN_FILE, cell_path, read_cell_file, read_plan, write_atomic};
 use super::plan::{CellPlan, Plan};
@@ -153,6 +155,10 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<(Merged, Vec<PathBuf>)> {
     let mut paired = paired_frame(&merged)?;
     put(RESULT_FILES[3], csv_bytes(&mut paired)?)?;
     put(RESULT_FILES[4], parquet_bytes(&mut paired)?)?;
+    let families = super::aiq::families(&merged);
+    if !families.is_empty() {
+        put(super::aiq::AIQ_FILE, csv_bytes(&mut super::aiq::aiq_frame(&families)?)?)?;
+    }
     if !out.join(PLAN_FILE).exists() {
         put(PLAN_FILE, plan_text.into_bytes())?;
     }

@@ -24,7 +24,9 @@ pub mod space;
 
 use crate::scenario::diag::{ScenarioError, nearest};
 use crate::scenario::{Compiled, Overrides, Scenario};
-use config::{Constraint, Method, TuneConfig, resolve_metric};
+use config::{
+    Constraint, Method, TuneConfig, higher_is_better, is_quality_metric, quality_off_message, resolve_metric,
+};
 use space::{Param, Value};
 use std::path::Path;
 
@@ -63,10 +65,14 @@ pub struct TuneSetup {
     pub values: Vec<Vec<Value>>,
     /// Parsed constraints.
     pub constraints: Vec<Constraint>,
-    /// The two objectives (metric columns), both minimised.
+    /// The two objectives (metric columns): minimised, except those better higher (quality, mean score),
+    /// which are maximised (see [`config::higher_is_better`]).
     pub objectives: [&'static str; 2],
     /// Replications per fully evaluated candidate.
     pub replications: u32,
+    /// Whether the scenario states endpoint quality (some endpoint has `quality = { ... }`): then the
+    /// frontier has quality as a third axis (unless an objective already measures it).
+    pub quality: bool,
 }
 
 impl TuneSetup {
@@ -163,6 +169,14 @@ impl TuneSetup {
                 "objectives are minimised: bound the success rate with a constraint instead".into(),
             ));
         }
+        let quality = scenario_states_quality(&scenario);
+        if !quality {
+            let bounds = constraints.iter().enumerate().map(|(i, c)| (format!("tune.constraints[{i}]"), c.metric));
+            let goals = objectives.iter().enumerate().map(|(i, o)| (format!("tune.objectives[{i}]"), *o));
+            if let Some((path, column)) = bounds.chain(goals).find(|(_, m)| is_quality_metric(m)) {
+                return Err(err(&path, quality_off_message(column)));
+            }
+        }
         let replications = tune.replications.unwrap_or(scenario.replications);
         if !(1..=10_000).contains(&replications) {
             return Err(err("tune.replications", format!("expected 1..=10000, found {replications}")));
@@ -223,6 +237,7 @@ impl TuneSetup {
             constraints,
             objectives: [objectives[0], objectives[1]],
             replications,
+            quality,
         })
     }
 
@@ -235,6 +250,21 @@ impl TuneSetup {
     pub fn param_columns(&self) -> Vec<String> {
         self.params.iter().flat_map(Param::columns).collect()
     }
+
+    /// The frontier's axes: the two objectives, then `quality` (maximised) when the scenario states quality
+    /// and neither objective is already `quality` or `mean_score`.
+    pub fn frontier_axes(&self) -> Vec<&'static str> {
+        let mut axes = self.objectives.to_vec();
+        if self.quality && !axes.iter().any(|a| higher_is_better(a) && is_quality_metric(a)) {
+            axes.push("quality");
+        }
+        axes
+    }
+}
+
+/// Whether some endpoint of `scenario` states an accuracy (`quality = { ... }`): "quality on".
+pub fn scenario_states_quality(scenario: &Scenario) -> bool {
+    scenario.endpoints.iter().any(|e| !e.quality.is_empty())
 }
 
 /// The name of candidate `c` of `policy` in results.

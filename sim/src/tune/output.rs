@@ -11,7 +11,7 @@
 //!   constraints it meets in a comment. Not written when no candidate meets the constraints.
 
 use super::TuneSetup;
-use super::config::{Confidence, Op};
+use super::config::{Confidence, Op, QUALITY_METRICS, higher_is_better};
 use super::search::{Status, TuneResult};
 use super::space::flatten;
 use crate::report::files::metric_columns;
@@ -102,8 +102,11 @@ pub fn frontier_plot(setup: &TuneSetup, result: &TuneResult) -> FrontierPlot {
     let [oy, ox] = setup.objectives;
     let get = |row: &PolicyRow, name: &str| metric(name).map_or(Estimate::point(f64::NAN), |m| (m.get)(row));
     let label = |name: &str| metric(name).map_or(name.to_string(), |m| format!("{} ({})", m.column, m.header));
+    // The binding bound of each axis: an upper bound on a cost, a lower bound on a metric better higher.
     let upper = |name: &str| {
-        setup.constraints.iter().filter(|c| c.metric == name && c.op == Op::AtMost).map(|c| c.bound).reduce(f64::min)
+        let (op, tighter): (Op, fn(f64, f64) -> f64) =
+            if higher_is_better(name) { (Op::AtLeast, f64::max) } else { (Op::AtMost, f64::min) };
+        setup.constraints.iter().filter(|c| c.metric == name && c.op == op).map(|c| c.bound).reduce(tighter)
     };
     let point = |c: usize| {
         let s = &result.candidates[c].summary;
@@ -120,7 +123,7 @@ pub fn frontier_plot(setup: &TuneSetup, result: &TuneResult) -> FrontierPlot {
             .filter(|&c| result.candidates[c].status != Status::Complete)
             .map(point)
             .collect(),
-        frontier: result.frontier.iter().map(|&c| point(c)).collect(),
+        frontier: plane_frontier(setup, result).into_iter().map(point).collect(),
         baselines: result
             .baselines
             .iter()
@@ -133,6 +136,17 @@ pub fn frontier_plot(setup: &TuneSetup, result: &TuneResult) -> FrontierPlot {
         x_limit: upper(ox),
         y_limit: upper(oy),
     }
+}
+
+/// The frontier drawn in the plane of the two objectives: the tuning's frontier itself, or, when quality is
+/// its third axis, the part of it no other frontier candidate beats on the two objectives alone (the step
+/// line of the plane; the `cost_vs_quality` plot shows the quality axis).
+fn plane_frontier(setup: &TuneSetup, result: &TuneResult) -> Vec<usize> {
+    if setup.frontier_axes().len() == 2 {
+        return result.frontier.clone();
+    }
+    let rows: Vec<&PolicyRow> = result.frontier.iter().map(|&c| &result.candidates[c].summary).collect();
+    super::select::frontier(&rows, &setup.objectives).into_iter().map(|i| result.frontier[i]).collect()
 }
 
 /// `best-policy.toml`, or `None` when no candidate meets the constraints.
@@ -168,14 +182,21 @@ pub fn best_policy_toml(setup: &TuneSetup, result: &TuneResult) -> Result<Option
         "# Measured over {} replications of {run_length}, seed {} (mean ± 95% CI half-width):",
         cand.summary.replications, scenario.seed
     );
-    for name in ["cost_per_1k_usd", "latency_p50_s", "latency_p95_s", "latency_p99_s", "success_rate"] {
+    let quality: &[&str] = if setup.quality { &QUALITY_METRICS } else { &[] };
+    let names = ["cost_per_1k_usd", "latency_p50_s", "latency_p95_s", "latency_p99_s", "success_rate"];
+    for name in names.iter().chain(quality) {
         if let Some(m) = metric(name) {
             let e = (m.get)(&cand.summary);
             let _ = writeln!(text, "#   {name} = {}", fmt_estimate(e));
         }
     }
     if setup.constraints.is_empty() {
-        let _ = writeln!(text, "# No constraints were given: this is the lowest {} found.", setup.objectives[0]);
+        let _ = writeln!(
+            text,
+            "# No constraints were given: this is the {} {} found.",
+            best_word(setup.objectives[0]),
+            setup.objectives[0]
+        );
     } else {
         let how = match setup.config.confidence {
             Confidence::Interval => "the whole 95% interval",
@@ -183,11 +204,21 @@ pub fn best_policy_toml(setup: &TuneSetup, result: &TuneResult) -> Result<Option
         };
         let list: Vec<&str> = setup.constraints.iter().map(|k| k.text.as_str()).collect();
         let _ = writeln!(text, "# Meets every constraint on {how}: {}.", list.join(", "));
-        let _ = writeln!(text, "# It has the lowest {} of the candidates that do.", setup.objectives[0]);
+        let _ = writeln!(
+            text,
+            "# It has the {} {} of the candidates that do.",
+            best_word(setup.objectives[0]),
+            setup.objectives[0]
+        );
     }
     let _ = writeln!(text, "# Paste it into a scenario's policies or a gateway's router config.\n");
     text.push_str(&body);
     Ok(Some(text))
+}
+
+/// "lowest" for an objective minimised, "highest" for one maximised (quality, mean score).
+fn best_word(objective: &str) -> &'static str {
+    if higher_is_better(objective) { "highest" } else { "lowest" }
 }
 
 fn fmt_estimate(e: Estimate) -> String {
@@ -221,9 +252,11 @@ pub fn render(setup: &TuneSetup, result: &TuneResult) -> String {
         };
         let _ = writeln!(out, "Constraints ({how}): {}", list.join(", "));
     }
+    let axes = setup.frontier_axes();
+    let third = if axes.len() > 2 { " vs quality" } else { "" };
     let _ = writeln!(
         out,
-        "\nPareto frontier ({} vs {}; * = meets the constraints, > = chosen):\n",
+        "\nPareto frontier ({} vs {}{third}; * = meets the constraints, > = chosen):\n",
         setup.objectives[0], setup.objectives[1]
     );
     render_candidates(setup, result, &result.frontier, &mut out);
@@ -231,9 +264,11 @@ pub fn render(setup: &TuneSetup, result: &TuneResult) -> String {
     render_baselines(setup, result, &mut out);
     let _ = writeln!(
         out,
-        "\nAgainst each baseline: the candidate with the lowest {} at equal or better {} (paired differences, \
+        "\nAgainst each baseline: the candidate with the {} {} at equal or better {} (paired differences, \
          * = 95% CI excludes zero):\n",
-        setup.objectives[0], setup.objectives[1]
+        best_word(setup.objectives[0]),
+        setup.objectives[0],
+        setup.objectives[1]
     );
     render_matches(setup, result, &mut out);
     match result.chosen {
@@ -258,9 +293,10 @@ pub fn render(setup: &TuneSetup, result: &TuneResult) -> String {
     out
 }
 
-/// The metrics shown per candidate: the objectives, the constrained metrics and the success rate.
+/// The metrics shown per candidate: the objectives, quality (when the scenario states it), the constrained
+/// metrics and the success rate.
 fn shown_metrics(setup: &TuneSetup) -> Vec<&'static str> {
-    let mut names: Vec<&'static str> = setup.objectives.to_vec();
+    let mut names: Vec<&'static str> = setup.frontier_axes();
     for c in &setup.constraints {
         if !names.contains(&c.metric) {
             names.push(c.metric);

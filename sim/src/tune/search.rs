@@ -75,7 +75,8 @@ pub struct TuneResult {
     pub candidates: Vec<Candidate>,
     /// The scenario's policies, in scenario order.
     pub baselines: Vec<Baseline>,
-    /// Complete candidates on the Pareto frontier of the two objectives, by ascending first objective.
+    /// Complete candidates on the Pareto frontier of the two objectives (and quality, when the scenario
+    /// states it: see [`TuneSetup::frontier_axes`]), by ascending first objective.
     pub frontier: Vec<usize>,
     /// The chosen candidate: the lowest first objective among complete candidates meeting every constraint.
     pub chosen: Option<usize>,
@@ -214,8 +215,7 @@ pub fn assemble(
 
     let complete: Vec<usize> = (0..n).filter(|&c| candidates[c].status == Status::Complete).collect();
     let rows: Vec<&PolicyRow> = complete.iter().map(|&c| &candidates[c].summary).collect();
-    let points: Vec<(f64, f64)> = rows.iter().map(|r| objectives(r, &setup.objectives)).collect();
-    let frontier = crate::report::pareto_frontier(&points).into_iter().map(|i| complete[i]).collect();
+    let frontier = select::frontier(&rows, &setup.frontier_axes()).into_iter().map(|i| complete[i]).collect();
     let confidence = setup.config.confidence;
     let chosen = select::choose(&rows, &setup.objectives, &setup.constraints, confidence).map(|i| complete[i]);
     let closest = if chosen.is_none() {

@@ -1,13 +1,34 @@
 //! Ranking candidates: constraint violation, Pareto ranks over the two objectives, dominance with
 //! confidence, and the choice of the best feasible point.
+//!
+//! Objectives are compared as values to minimise: a metric better higher (quality, mean score) enters
+//! negated ([`minimised`]), so "lower is better" holds for every coordinate here.
 
-use super::config::{Confidence, Constraint};
-use crate::report::{PolicyRow, metric, pareto_frontier};
+use super::config::{Confidence, Constraint, higher_is_better};
+use crate::report::{PolicyRow, metric, pareto_frontier, pareto_frontier_n};
 
-/// The two objectives, both minimised, read from a row: `(first, second)` means.
+/// The mean of metric `name` in `row` as a value to minimise: negated for a metric better higher; NaN for
+/// an unknown metric.
+pub fn minimised(row: &PolicyRow, name: &str) -> f64 {
+    let mean = metric(name).map_or(f64::NAN, |m| (m.get)(row).mean);
+    if higher_is_better(name) { -mean } else { mean }
+}
+
+/// The two objectives read from a row as values to minimise: `(first, second)`.
 pub fn objectives(row: &PolicyRow, names: &[&'static str; 2]) -> (f64, f64) {
-    let get = |n: &str| metric(n).map_or(f64::NAN, |m| (m.get)(row).mean);
-    (get(names[0]), get(names[1]))
+    (minimised(row, names[0]), minimised(row, names[1]))
+}
+
+/// Indices of `rows` on the Pareto frontier of `axes` (each minimised as by [`minimised`]), ordered by
+/// ascending first axis (then the others, then index). With two axes this is exactly
+/// [`pareto_frontier`]; a third (quality) keeps candidates that are dearer or slower but answer better.
+pub fn frontier(rows: &[&PolicyRow], axes: &[&str]) -> Vec<usize> {
+    if let [a, b] = axes {
+        let points: Vec<(f64, f64)> = rows.iter().map(|r| (minimised(r, a), minimised(r, b))).collect();
+        return pareto_frontier(&points);
+    }
+    let points: Vec<Vec<f64>> = rows.iter().map(|r| axes.iter().map(|a| minimised(r, a)).collect()).collect();
+    pareto_frontier_n(&points)
 }
 
 /// Total relative violation of the constraints (0 = feasible).
@@ -37,13 +58,14 @@ pub fn pareto_ranks(points: &[(f64, f64)]) -> Vec<usize> {
     rank
 }
 
-/// Whether `a` dominates `b` with confidence: `a`'s 95% upper bound is below `b`'s lower bound on both
-/// objectives.
+/// Whether `a` dominates `b` with confidence: on both objectives `a`'s 95% interval lies wholly on the
+/// better side of `b`'s (below it, or above it for a metric better higher).
 pub fn surely_dominates(a: &PolicyRow, b: &PolicyRow, names: &[&'static str; 2]) -> bool {
     names.iter().all(|n| {
         metric(n).is_some_and(|m| {
             let (x, y) = ((m.get)(a), (m.get)(b));
-            x.ci95.is_some() && y.ci95.is_some() && x.upper() < y.lower()
+            let separated = if higher_is_better(n) { x.lower() > y.upper() } else { x.upper() < y.lower() };
+            x.ci95.is_some() && y.ci95.is_some() && separated
         })
     })
 }
@@ -117,6 +139,33 @@ mod tests {
             success_rate: Estimate::with_ci(success, 0.0),
             ..Default::default()
         }
+    }
+
+    fn quality_row(cost: f64, p95: f64, quality: f64) -> PolicyRow {
+        PolicyRow { quality: Estimate::with_ci(quality, 0.01), quality_on: true, ..row(cost, p95, 0.1, 1.0) }
+    }
+
+    #[test]
+    fn quality_is_the_frontier_s_third_axis() {
+        let rows = [
+            quality_row(1.0, 1.0, 0.9),  // cheap, fast, good
+            quality_row(1.0, 1.0, 0.8),  // the same cost and p95, worse answers: dominated by quality
+            quality_row(2.0, 2.0, 0.95), // dearer and slower, but the best answers
+            quality_row(2.0, 2.0, 0.85), // dearer, slower and worse than the first
+        ];
+        let refs: Vec<&PolicyRow> = rows.iter().collect();
+        let axes = ["cost_per_1k_usd", "latency_p95_s", "quality"];
+        assert_eq!(frontier(&refs, &axes), vec![0, 2]);
+        // Without quality, the first two tie and the dearer ones are dominated.
+        assert_eq!(frontier(&refs, &NAMES), vec![0, 1]);
+        // Quality as an objective is maximised: the better answers win at equal cost.
+        assert_eq!(frontier(&refs, &["cost_per_1k_usd", "quality"]), vec![0, 2]);
+        assert_eq!(objectives(&rows[0], &["cost_per_1k_usd", "quality"]), (1.0, -0.9));
+        // Confident dominance on a maximised objective needs the other's interval wholly below.
+        let names = ["cost_per_1k_usd", "quality"];
+        assert!(surely_dominates(&quality_row(1.0, 1.0, 0.9), &quality_row(2.0, 1.0, 0.8), &names));
+        assert!(!surely_dominates(&quality_row(1.0, 1.0, 0.8), &quality_row(2.0, 1.0, 0.9), &names));
+        assert!(!surely_dominates(&quality_row(1.0, 1.0, 0.9), &quality_row(2.0, 1.0, 0.89), &names));
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //!   `timeseries`, `cost_bars` ([`write_plots`]).
 //! - `frontier`: the `pareto` plot of `routesim tune` ([`write_frontier_plot`]).
 //! - `qq`: the QQ plots of `routesim fit` ([`write_qq_plot`]).
+//! - `quality`: `cost_vs_quality`, answer quality against cost with the non-decreasing convex hull and its
+//!   AIQ, only with quality on ([`write_quality_plot`]).
 //! - `draw`: what they share: the embedded font, sizes, colours, axes, legends, and the writing of one
 //!   figure as PNG and SVG.
 //!
@@ -16,9 +18,11 @@
 mod draw;
 mod frontier;
 mod qq;
+mod quality;
 mod run;
 
 pub use draw::{FONT, colour, ensure_font, tick};
 pub use frontier::{FrontierPlot, write_frontier_plot};
 pub use qq::{QqPlot, write_qq_plot};
+pub use quality::{QUALITY_PLOT_TITLE, QualityPlot, QualityPoint, write_quality_plot};
 pub use run::write_plots;
