@@ -143,7 +143,9 @@ pub async fn verify(
     let ep = EndpointIdx(judge as u16);
     let now = app.now();
     app.routers.with_arm(arm, shard, |r| r.on_dispatch(ep, info, now));
-    let sent = Instant::now();
+    // Should the client go away while the judge is asked (this future dropped), the router gets the call back.
+    let mut pending = InFlight { app, arm, shard, ep, info, sent: Instant::now(), done: false };
+    let sent = pending.sent;
     let timeout = app.timeouts[judge].attempt.map(Duration::from_nanos);
     let call = async {
         let resp =
@@ -176,8 +178,31 @@ pub async fn verify(
         }
         Err(cause) => (Outcome::failure(router_core::ErrorClass::Server, latency), reject(cause, None)),
     };
+    pending.done = true;
     app.routers.with_arm(arm, shard, |r| r.on_result(ep, info, &outcome, now));
     verdict
+}
+
+/// A judge call the router was told of: dropped before it ends, it reports the call as an `other` failure, so
+/// that the judge's in-flight count never leaks.
+struct InFlight<'a> {
+    app: &'a App,
+    arm: usize,
+    shard: usize,
+    ep: EndpointIdx,
+    info: &'a RequestInfo,
+    sent: Instant,
+    done: bool,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let outcome = Outcome::failure(router_core::ErrorClass::Other, self.sent.elapsed().as_nanos() as Nanos);
+            let now = self.app.now();
+            self.app.routers.with_arm(self.arm, self.shard, |r| r.on_result(self.ep, self.info, &outcome, now));
+        }
+    }
 }
 
 /// The body of a reply, at most [`MAX_REPLY`] bytes.

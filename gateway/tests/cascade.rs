@@ -170,3 +170,35 @@ async fn a_request_for_one_endpoint_is_not_cascaded() {
     gw.shutdown();
     gw.wait().await.unwrap();
 }
+
+/// A client that goes away while the judge is asked gives the router the judge call back: the judge (here
+/// also the last stage, with room for one request) is free for the next request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_gone_during_the_verdict_frees_the_judge() {
+    let m = mocks(vec![MockReply::ok(2), MockReply::ok(3)]).await;
+    m[0].script([MockReply::ok(2), MockReply::status(500)]);
+    m[1].script([MockReply::Hang, MockReply::ok(3)]);
+    let mut text = config_text(&urls(&m), "");
+    text =
+        text.replacen("[[endpoints]]\nid = \"e1\"\n", "[[endpoints]]\nid = \"e1\"\nlimits = { concurrency = 1 }\n", 1);
+    text.push_str(
+        "[[policies]]\nname = \"c\"\nkind = \"cascade\"\ntargets = [\"e0\", \"e1\"]\n\
+         verifier = { endpoint = \"e1\" }\nretry = { max_attempts = 2 }\n",
+    );
+    let gw = gateway(&text).await;
+    let quick = reqwest::Client::builder().no_proxy().timeout(std::time::Duration::from_millis(300)).build().unwrap();
+    let gone = quick
+        .post(format!("{}/v1/chat/completions", gw.url()))
+        .header("content-type", "application/json")
+        .body(chat("hi", false))
+        .send()
+        .await;
+    assert!(gone.is_err(), "the judge hangs: the client gives up");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // e0 fails now; the retry goes to e1, which must not still count the abandoned judge call.
+    let r = post(&client(), &gw, chat("hi", false)).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(served_by(&r), "e1");
+    gw.shutdown();
+    gw.wait().await.unwrap();
+}
