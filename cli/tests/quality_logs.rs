@@ -278,8 +278,9 @@ fn a_matrix_log_missing_a_mapped_model_or_with_bad_cells_is_reported_by_file_row
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The sample scenario's three endpoints with unlimited capacity and no failures, and three policies whose
-/// choices are known: always gpt-4, the cheapest (mixtral: cheapest on input and output), and by task class.
+/// The sample scenario's three endpoints with unlimited capacity and no failures, and four policies whose
+/// choices are known: always gpt-4, the cheapest (mixtral: cheapest on input and output), by task class, and
+/// the oracle (the cheapest whose real answer was acceptable).
 /// The prices are NOT those the file's costs were computed with: a replay that billed the scenario's prices
 /// instead of the file's costs would fail the test.
 const UNLIMITED: &str = r#"
@@ -350,6 +351,10 @@ name = "by-task"
 kind = "conditional"
 rules = [{ when = { complexity = { "$gte" = 0.7 } }, target = "gpt-4" }]
 default = "mixtral"
+
+[[policies]]
+name = "oracle"
+kind = "oracle"
 "#;
 
 /// The model a policy sends a prompt to, by hand.
@@ -406,7 +411,15 @@ fn a_matrix_replay_with_unlimited_capacity_has_exactly_the_quality_and_cost_of_t
     // By hand, from the file: the model each policy sends each prompt to.
     let cells = sample_cells();
     let hard = |class: &str| class == "gsm8k" || class == "mbpp";
-    let choices: [(&str, &Chooser<'_>); 3] = [
+    // The oracle: the cheapest model (mixtral, then gpt-3.5, then gpt-4) whose real answer was acceptable,
+    // else the cheapest.
+    let by_price = ["mistralai/mixtral-8x7b-chat", "gpt-3.5-turbo-1106", "gpt-4-1106-preview"];
+    let oracle = |c: &Cell| -> &'static str {
+        let ok = |m: &str| cells.iter().any(|x| x.prompt == c.prompt && x.model == m && x.score >= 0.5);
+        by_price.into_iter().find(|m| ok(m)).unwrap_or(by_price[0])
+    };
+    let choices: [(&str, &Chooser<'_>); 4] = [
+        ("oracle", &oracle),
         ("always-gpt-4", &|_| "gpt-4-1106-preview"),
         // mixtral is the cheapest on input and output alike, so the cheapest for every prompt.
         ("cost", &|_| "mistralai/mixtral-8x7b-chat"),
