@@ -5,8 +5,9 @@
 //! success rate, retries per request and each endpoint's share of the attempts within the tolerances the README
 //! states (section "Coming from LiteLLM or Portkey").
 //!
-//! Each peer run is bounded (150 to 200 requests at 20 per second, every request with a 30 s timeout); the
-//! Portkey gateway binds every interface, so it runs in a network namespace of its own (`unshare -n`).
+//! Each peer run is bounded (150 to 200 requests at 20 per second, every request with a 30 s timeout) and runs
+//! alone ([`ONE_PEER_AT_A_TIME`]); the Portkey gateway binds every interface, so it runs in a network namespace
+//! of its own (`unshare -n`).
 
 mod peers;
 
@@ -76,9 +77,16 @@ fn scratch(name: &str) -> PathBuf {
     dir.join(name)
 }
 
+/// Held while a peer runs: one peer run at a time. The gateway's own time per call (tens of ms for LiteLLM on a
+/// loaded two-core machine) enters what least-busy counts in flight, when a 429's cooldown starts and the latency
+/// LiteLLM records, none of which routesim models; peers running side by side inflated it enough to move
+/// least-busy, cost and latency routing out of the tolerances (docs/peers.md).
+static ONE_PEER_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// The real peer on `config` (with `{MOCK}` for the mock's host:port) against the mock upstreams.
 fn peer(gateway: Gateway, config: &str, ups: &[Upstream], requests: u64, model: &str, name: &str) -> Observed {
     let p = peers::peers();
+    let _one = ONE_PEER_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let upstreams: serde_json::Map<String, Value> = ups
         .iter()
         .map(|u| {
