@@ -35,6 +35,10 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+# The mock's path for warm-up calls: answered 200 at once and not counted.
+WARMUP = "_warmup"
+
+
 def start_mock(upstreams, seed):
     """The mock upstream: POST /<id>/v1/chat/completions answers as `upstreams[id]` says."""
     counts = {}
@@ -52,16 +56,19 @@ def start_mock(upstreams, seed):
             self.rfile.read(length)
             dep = self.path.strip("/").split("/")[0]
             spec = upstreams.get(dep)
-            if spec is None:
+            if dep == WARMUP:
+                status = 200
+            elif spec is None:
                 status = 404
             else:
                 with lock:
                     failing = rng.random() < spec.get("rate", 0.0)
                 status = spec["status"] if failing else 200
                 time.sleep(spec.get("latency_s", 0.005))
-            with lock:
-                counts.setdefault(dep, {})
-                counts[dep][str(status)] = counts[dep].get(str(status), 0) + 1
+            if dep != WARMUP:
+                with lock:
+                    counts.setdefault(dep, {})
+                    counts[dep][str(status)] = counts[dep].get(str(status), 0) + 1
             if status == 200:
                 body = {
                     "id": "chatcmpl-mock",
@@ -108,6 +115,16 @@ async def run_litellm(spec, mock_addr):
     cfg = yaml.safe_load(spec["config"].replace("{MOCK}", mock_addr))
     for key, value in (cfg.get("litellm_settings") or {}).items():
         setattr(litellm, key, value)
+    # LiteLLM's first calls in a process are slow (lazy imports, HTTP client set-up: up to a few hundred ms),
+    # and latency-based routing would keep those samples for whichever deployment served them: warm the
+    # process up with direct calls to the mock, outside the Router, before the measured run.
+    for _ in range(3):
+        await litellm.acompletion(
+            model="openai/m",
+            api_base=f"http://{mock_addr}/{WARMUP}/v1",
+            api_key="sk-test",
+            messages=[{"role": "user", "content": "hi"}],
+        )
     router = Router(model_list=cfg["model_list"], **(cfg.get("router_settings") or {}))
     final = {}
     timeout = spec.get("timeout_s", 30)
