@@ -16,6 +16,8 @@ pub(super) struct QualityRun<'m> {
     estimates: bool,
     /// Whether the policy is the `oracle`: each request is scoped to the endpoints that answer it acceptably.
     oracle: bool,
+    /// Whether the policy is a `cascade` (a root policy only): answers may need a verifier's verdict.
+    cascade: bool,
     /// Per slab entry: the estimate of the request it holds.
     estimate: Vec<Option<f64>>,
     /// Per slab entry (oracle only): the scope of the request it holds.
@@ -34,6 +36,7 @@ impl<'m> QualityRun<'m> {
         replication: u32,
         endpoint_ids: &[String],
         oracle: bool,
+        cascade: bool,
     ) -> Self {
         let endpoints = endpoint_ids.len();
         QualityRun {
@@ -42,6 +45,7 @@ impl<'m> QualityRun<'m> {
             keys: QualityKeys::new(seed, replication),
             estimates: outcomes.has_estimate(),
             oracle,
+            cascade,
             estimate: Vec::new(),
             scope: Vec::new(),
             scratch: vec![None; endpoints],
@@ -52,6 +56,12 @@ impl<'m> QualityRun<'m> {
     #[inline]
     pub(super) fn oracle(&self) -> bool {
         self.oracle
+    }
+
+    /// Whether the run's policy is a cascade.
+    #[inline]
+    pub(super) fn cascade(&self) -> bool {
+        self.cascade
     }
 
     /// A new request in slab entry `r`: draws its estimate and, for the oracle, its scope (the endpoints
