@@ -27,6 +27,7 @@ use crate::scenario::Compiled;
 use crate::traffic::{Arrival, ArrivalSource};
 use quality::QualityRun;
 use queue::EventQueue;
+use router_core::PolicyKind;
 use router_core::policy::EndpointSet;
 use router_core::{
     Attempts, Decision, EndpointIdx, ErrorClass, Nanos, NextAttempt, Outcome, RequestInfo, Router, RouterConfig,
@@ -492,8 +493,8 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
         let timeouts = router.timeouts().or(client);
         let quality = if Q {
             model.quality.as_deref().map(|outcomes| {
-                let oracle = router.kind() == router_core::PolicyKind::Oracle;
-                QualityRun::new(outcomes, model.seed, replication, &model.endpoint_ids(), oracle)
+                let (oracle, cascade) = (router.kind() == PolicyKind::Oracle, router.kind() == PolicyKind::Cascade);
+                QualityRun::new(outcomes, model.seed, replication, &model.endpoint_ids(), oracle, cascade)
             })
         } else {
             None
@@ -1089,6 +1090,9 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
     /// rejected attempt's cost and time stay counted). Returns whether it escalated; when not, the answer
     /// stands (accepted, or no stage left to escalate to).
     fn cascade_escalates(&mut self, r: u32, ep: EndpointIdx, opts: &mut RunOptions<'_>) -> bool {
+        if !self.quality.as_ref().is_some_and(QualityRun::cascade) {
+            return false;
+        }
         let now = self.now;
         let estimate = self.estimate(r);
         let a = self.reqs[r as usize].arrival;

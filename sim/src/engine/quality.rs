@@ -18,6 +18,8 @@ pub(super) struct QualityRun<'m> {
     real_calls: bool,
     /// Whether the policy is the `oracle`: each request is scoped to the endpoints that answer it acceptably.
     oracle: bool,
+    /// Whether the policy is a `cascade` (a root policy only): answers may need a verifier's verdict.
+    cascade: bool,
     /// Per slab entry: the estimate of the request it holds.
     estimate: Vec<Option<f64>>,
     /// Per slab entry (oracle only): the scope of the request it holds.
@@ -36,6 +38,7 @@ impl<'m> QualityRun<'m> {
         replication: u32,
         endpoint_ids: &[String],
         oracle: bool,
+        cascade: bool,
     ) -> Self {
         let endpoints = endpoint_ids.len();
         QualityRun {
@@ -45,6 +48,7 @@ impl<'m> QualityRun<'m> {
             estimates: outcomes.has_estimate(),
             real_calls: outcomes.has_real_calls(),
             oracle,
+            cascade,
             estimate: Vec::new(),
             scope: Vec::new(),
             scratch: vec![None; endpoints],
@@ -55,6 +59,12 @@ impl<'m> QualityRun<'m> {
     #[inline]
     pub(super) fn oracle(&self) -> bool {
         self.oracle
+    }
+
+    /// Whether the run's policy is a cascade.
+    #[inline]
+    pub(super) fn cascade(&self) -> bool {
+        self.cascade
     }
 
     /// A new request in slab entry `r`: draws its estimate and, for the oracle, its scope (the endpoints
