@@ -116,6 +116,15 @@ async fn chat(State(live): State<Arc<Live>>, request: Request) -> Response {
                 return client_error(&app, e, key_id, Some(&headers));
             };
             req.scope = scope;
+            if req.stream && app.serves_cascade() {
+                let e = ApiError::invalid(
+                    "stream_unsupported",
+                    Some("stream"),
+                    "this gateway serves a cascade, which verifies each answer before it escalates or answers: it \
+                     cannot stream (send `stream: false`)",
+                );
+                return client_error(&app, e, key_id, Some(&headers));
+            }
             match crate::admission::admit(&app, who, req) {
                 Ok((mut req, grant)) => {
                     // `x-routesim-request-id` is trusted only where every caller is the operator's (no client

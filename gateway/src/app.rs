@@ -213,6 +213,13 @@ impl App {
         self.next_id.fetch_max(id.saturating_add(1), Ordering::Relaxed);
     }
 
+    /// Whether a policy serving requests (the served one or the canary) is a cascade: it verifies each answer
+    /// before it answers, so it cannot stream.
+    pub fn serves_cascade(&self) -> bool {
+        let canary = self.cfg.rollout.canary.as_ref().map(|c| c.router.policy.kind);
+        std::iter::once(self.cfg.router.policy.kind).chain(canary).any(|k| k == router_core::PolicyKind::Cascade)
+    }
+
     /// Nanoseconds on the gateway's monotonic clock.
     pub fn now(&self) -> Nanos {
         self.routers.now()

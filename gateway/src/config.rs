@@ -654,10 +654,6 @@ fn check_servable(file: &Path, raw: &GatewayFile, cfg: &RouterConfig) -> Result<
             ));
         }
     }
-    if cfg.policy.kind == PolicyKind::Cascade {
-        // TEMPORARY (issue 30, first commit): the gateway's verifier call is not written yet.
-        return Err(invalid(file, format!("{root_path}.kind"), "kind `cascade` is not served by the gateway yet"));
-    }
     if cfg.policy.kind == PolicyKind::Cascade
         && cfg.policy.verifier.as_ref().and_then(|v| v.endpoint.as_deref()).is_none()
     {

@@ -41,6 +41,7 @@ pub mod server;
 pub mod shutdown;
 pub mod tls;
 pub mod upstream;
+pub mod verifier;
 
 pub use config::{ConfigError, GatewayConfig};
 pub use server::{RunningGateway, start, start_on};

@@ -17,6 +17,12 @@
 //! `"canary"`, present when `[rollout]` has a canary) and `shadow` (an object: shadow policy name -> the
 //! endpoint id it would have chosen first, or `null` when it would have rejected the request; present when
 //! `[rollout]` has shadow policies).
+//!
+//! Cascade columns (issue 30), after all the others and omitted when not applicable, so that a log without a
+//! cascade is unchanged and old logs read as before: `quality` (the verifier's score of the answer served, in
+//! 0..=1, when a verifier scored it) and `cascade_stage` (the stage whose answer was served, 0 = cheapest).
+//! A cascaded request is one row: `attempts` counts every stage tried, `cost_usd` sums them and the verifier
+//! calls.
 
 use prometheus_client::metrics::counter::Counter;
 use serde::Serialize;
@@ -90,6 +96,13 @@ pub struct LogRow {
     /// Each shadow policy's would-be first endpoint (`null`: it would reject), when `[rollout]` has shadows.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shadow: Option<std::collections::BTreeMap<String, Option<String>>>,
+    /// The cascade verifier's score (0..=1) of the answer served, when one ran on it (issue 30); absent
+    /// otherwise (no cascade, the last stage's answer, or a verifier that gave no usable score).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quality: Option<f64>,
+    /// The cascade stage (0 = the first, cheapest) whose answer was served, when the policy is a cascade.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cascade_stage: Option<u32>,
 }
 
 /// The sending side of the request log (cheap to share).
@@ -264,7 +277,19 @@ mod tests {
             policy: None,
             arm: None,
             shadow: None,
+            quality: None,
+            cascade_stage: None,
         }
+    }
+
+    #[test]
+    fn the_cascade_columns_trail_and_are_absent_without_a_cascade() {
+        let plain = serde_json::to_string(&row(1)).unwrap();
+        assert!(!plain.contains("quality") && !plain.contains("cascade_stage"), "{plain}");
+        let r = LogRow { quality: Some(0.75), cascade_stage: Some(0), ..row(1) };
+        let text = serde_json::to_string(&r).unwrap();
+        assert!(text.ends_with(r#","quality":0.75,"cascade_stage":0}"#), "{text}");
+        assert_eq!(&text[..plain.len() - 1], &plain[..plain.len() - 1], "the older columns are unchanged, in order");
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! Routing metadata: header `x-routesim-class` (task class), `x-routesim-complexity` (0..=1),
 //! `x-routesim-deferrable: true` (may be batched), `x-routesim-meta-<key>: value` (metadata), the body's
 //! `metadata` object (string, number and boolean values) and `user` (metadata `user`), and the requested
-//! `model` (metadata `model`). Capabilities are inferred: `tools` when the body has tools, `vision` when a
+//! `model` (metadata `model`). The difficulty estimate quality-aware policies read comes from header
+//! `x-routesim-difficulty` (a finite number), else the metadata key `difficulty` (a number or a numeric
+//! string); any other value is a 400. Capabilities are inferred: `tools` when the body has tools, `vision` when a
 //! message has an image part, `json` for a JSON `response_format`.
 //!
 //! `x-routesim-request-id: N` (an integer) gives the request the id `N` instead of the gateway's next one.
@@ -207,6 +209,8 @@ impl ChatRequest {
                     Some(v.trim().parse::<f64>().ok().filter(|c| (0.0..=1.0).contains(c)).ok_or_else(|| {
                         ApiError::invalid("invalid_header", None, "expected x-routesim-complexity in 0..=1")
                     })?);
+            } else if n == "x-routesim-difficulty" {
+                info.difficulty = Some(difficulty(v.trim(), "header x-routesim-difficulty")?);
             } else if n == "x-routesim-request-id" {
                 client_id = Some(v.trim().parse::<u64>().map_err(|_| {
                     ApiError::invalid("invalid_header", None, "expected x-routesim-request-id to be an integer")
@@ -226,6 +230,16 @@ impl ChatRequest {
                 };
                 push_meta(&mut info.metadata, key, mv);
             }
+        }
+        // The difficulty estimate: the header, else the metadata key `difficulty` (body or x-routesim-meta-).
+        if info.difficulty.is_none()
+            && let Some((_, v)) = info.metadata.iter().find(|(k, _)| k == "difficulty")
+        {
+            info.difficulty = Some(match v {
+                MetaValue::Num(x) => difficulty(&x.to_string(), "metadata `difficulty`")?,
+                MetaValue::Str(s) => difficulty(s.trim(), "metadata `difficulty`")?,
+                MetaValue::Bool(_) => difficulty("a boolean", "metadata `difficulty`")?,
+            });
         }
         Ok(ChatRequest { body, stream, model, info, canonical: None, client_id, scope: router_core::Scope::default() })
     }
@@ -256,6 +270,20 @@ impl ChatRequest {
         }
         serde_json::to_vec(&self.body).unwrap_or_default()
     }
+}
+
+/// A difficulty estimate (see `router_core::quality`): a finite number, named by `what` in the 400 otherwise.
+fn difficulty(text: &str, what: &str) -> Result<f64, ApiError> {
+    text.parse::<f64>().ok().filter(|d| d.is_finite()).ok_or_else(|| {
+        ApiError::invalid(
+            "invalid_difficulty",
+            None,
+            format!(
+                "expected {what} to be a finite number (the request's difficulty estimate on the quality model's \
+                 scale: 0 is a typical request of its class, higher is harder)"
+            ),
+        )
+    })
 }
 
 /// What kind of JSON error, without quoting the input.
@@ -309,6 +337,32 @@ mod tests {
         assert_eq!(get("plan"), Some(MetaValue::Str("pro".into())));
         assert_eq!(get("model"), Some(MetaValue::Str("m".into())));
         assert!(r.cache_key().is_some());
+    }
+
+    #[test]
+    fn the_difficulty_estimate_comes_from_the_header_or_the_metadata() {
+        let body = |meta: &str| format!(r#"{{"model":"m","messages":[{{"role":"user","content":"x"}}]{meta}}}"#);
+        let parse = |b: &str, h: &HeaderMap| ChatRequest::parse(b.as_bytes(), h);
+        let none = HeaderMap::new();
+        assert_eq!(parse(&body(""), &none).unwrap().info.difficulty, None);
+        assert_eq!(parse(&body(r#","metadata":{"difficulty":"0.7"}"#), &none).unwrap().info.difficulty, Some(0.7));
+        assert_eq!(parse(&body(r#","metadata":{"difficulty":-1.5}"#), &none).unwrap().info.difficulty, Some(-1.5));
+        let mut h = HeaderMap::new();
+        h.insert("x-routesim-difficulty", HeaderValue::from_static(" 1.25 "));
+        let r = parse(&body(r#","metadata":{"difficulty":"0.7"}"#), &h).unwrap();
+        assert_eq!(r.info.difficulty, Some(1.25), "the header wins");
+        h.insert("x-routesim-difficulty", HeaderValue::from_static("hard"));
+        let e = parse(&body(""), &h).unwrap_err();
+        assert_eq!((e.status.as_u16(), e.code), (400, "invalid_difficulty"));
+        assert!(e.message.contains("x-routesim-difficulty"), "{}", e.message);
+        h.insert("x-routesim-difficulty", HeaderValue::from_static("inf"));
+        assert!(parse(&body(""), &h).is_err());
+        let e = parse(&body(r#","metadata":{"difficulty":"very"}"#), &none).unwrap_err();
+        assert!(e.message.contains("metadata `difficulty`"), "{}", e.message);
+        assert!(parse(&body(r#","metadata":{"difficulty":true}"#), &none).is_err());
+        let mut h = HeaderMap::new();
+        h.insert("x-routesim-meta-difficulty", HeaderValue::from_static("0.3"));
+        assert_eq!(parse(&body(""), &h).unwrap().info.difficulty, Some(0.3));
     }
 
     #[test]

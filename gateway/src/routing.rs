@@ -92,6 +92,12 @@ struct Tracker {
     first: Option<EndpointIdx>,
     /// Each shadow policy's would-be first choice (`None`: it would reject), in `[rollout] shadow` order.
     shadow: Vec<Option<EndpointIdx>>,
+    /// Cascade: the verifier's score of the answer served, when one ran on it.
+    quality: Option<f64>,
+    /// Cascade: the stage of the answer served.
+    cascade_stage: Option<u32>,
+    /// Cascade: the cost of the answers the verifier rejected and of the verifier calls, USD.
+    cascade_cost: f64,
 }
 
 impl Tracker {
@@ -116,6 +122,9 @@ impl Tracker {
             arm: Arm::Control,
             first: None,
             shadow: Vec::new(),
+            quality: None,
+            cascade_stage: None,
+            cascade_cost: 0.0,
         }
     }
 
@@ -249,6 +258,8 @@ impl Tracker {
             m.input_tokens.inc_by(usage.input as u64);
             m.output_tokens.inc_by(usage.output as u64);
         }
+        // The stages whose answers the verifier rejected, and the verifier calls, were billed too.
+        cost += self.cascade_cost;
         if f.status == Status::Ok {
             app.metrics.latency[streaming as usize].observe(latency.as_secs_f64());
             if let Some(t) = f.ttft {
@@ -298,6 +309,8 @@ impl Tracker {
             policy: Some(app.policy_names[arm.index()].clone()),
             arm: app.cfg.rollout.canary.is_some().then_some(arm.name()),
             shadow,
+            quality: self.quality,
+            cascade_stage: self.cascade_stage,
         });
     }
 
@@ -498,6 +511,10 @@ async fn attempt_loop(app: Arc<App>, mut req: ChatRequest, mut t: Tracker, first
                 let usage = usage_from_body(&body);
                 let u = usage.unwrap_or(Usage { input: t.info.input_tokens, output: 0 });
                 t.result(&Outcome::success(latency, None, u.input, u.output), None);
+                if let Some(next) = cascade_step(&app, &mut t, &req, ep, &body, u, &mut attempts).await {
+                    ep = next;
+                    continue;
+                }
                 if let (Some(store), Some(canon), Some(key)) = (&app.cache, &req.canonical, t.info.cache_key) {
                     store.put(key, canon.clone(), body.clone(), ep.0, Instant::now());
                 }
@@ -562,6 +579,72 @@ async fn attempt_loop(app: Arc<App>, mut req: ChatRequest, mut t: Tracker, first
                 });
                 return e;
             }
+        }
+    }
+}
+
+/// A cascade's step after a successful answer from `ep` (see [`crate::verifier`]): when the root policy is a
+/// cascade and `ep` is not its last stage, the verifier scores the answer; when it rejects it (a score below
+/// `min_score`, or no usable score) and a later stage is eligible, the answer's cost is kept and the next
+/// stage is returned. `None`: serve this answer.
+async fn cascade_step(
+    app: &App,
+    t: &mut Tracker,
+    req: &ChatRequest,
+    ep: EndpointIdx,
+    body: &Bytes,
+    usage: Usage,
+    attempts: &mut Attempts,
+) -> Option<EndpointIdx> {
+    let (arm, shard) = (t.arm.index(), t.shard);
+    let (stage, spec) =
+        app.routers.with_arm(arm, shard, |r| (r.cascade_stage(ep), r.verification(&t.info, ep).cloned()));
+    t.cascade_stage = stage.map(|s| s as u32);
+    t.quality = None;
+    // A request whose model names a group is routed by that group, not by the cascade.
+    let spec = spec.filter(|_| t.scope.chooser == router_core::Chooser::Root)?;
+    let waited = Instant::now();
+    let verdict = crate::verifier::verify(app, arm, shard, &t.info, req, body, &spec).await;
+    t.waited += waited.elapsed();
+    t.quality = verdict.score;
+    let id = &app.endpoints[ep.get()].id;
+    if let Some(u) = verdict.usage
+        && let Some(judge) = spec.endpoint.as_deref().and_then(|j| app.endpoints.iter().position(|e| e.id == j))
+    {
+        let c = app.endpoints[judge].price.cost(u.input, u.output);
+        app.ep_metrics[judge].cost.inc_by(c);
+        t.cascade_cost += c;
+    }
+    match (&verdict.cause, verdict.accepted) {
+        (Some(cause), _) => tracing::warn!(endpoint = %id, request = t.info.id, "cascade: answer rejected: {cause}"),
+        (None, accepted) => tracing::info!(
+            endpoint = %id,
+            request = t.info.id,
+            score = verdict.score.unwrap_or(f64::NAN),
+            min_score = spec.min_score,
+            accepted,
+            "cascade: verifier scored the answer"
+        ),
+    }
+    if verdict.accepted {
+        return None;
+    }
+    let now = app.now();
+    match app.routers.with_arm(arm, shard, |r| r.escalate_in(&t.info, attempts, now, &t.scope)) {
+        NextAttempt::Retry { endpoint, .. } => {
+            // The rejected answer was billed.
+            let c = app.endpoints[ep.get()].price.cost(usage.input, usage.output);
+            let m = &app.ep_metrics[ep.get()];
+            m.cost.inc_by(c);
+            m.input_tokens.inc_by(usage.input as u64);
+            m.output_tokens.inc_by(usage.output as u64);
+            t.cascade_cost += c;
+            tracing::info!(from = %id, to = %app.endpoints[endpoint.get()].id, request = t.info.id, "cascade: escalating");
+            Some(endpoint)
+        }
+        NextAttempt::GiveUp(_) => {
+            tracing::warn!(endpoint = %id, request = t.info.id, "cascade: no later stage is eligible; serving the rejected answer");
+            None
         }
     }
 }

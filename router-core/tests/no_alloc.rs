@@ -224,3 +224,33 @@ fn litellm_cooldowns_and_group_retries_do_not_allocate() {
         assert_eq!(a, 0, "{} with cooldowns and group retries allocated {a} times", kind.name());
     }
 }
+
+/// A cascade's verification and escalation (issue 30) do not allocate either.
+#[test]
+fn cascade_escalation_does_not_allocate() {
+    let mut d = Driver::new(PolicyKind::Cascade, 16);
+    for _ in 0..5_000 {
+        d.step();
+    }
+    let mut escalated = 0;
+    let a = allocations(|| {
+        for k in 0..20_000u64 {
+            let req = &d.reqs[(k % d.reqs.len() as u64) as usize];
+            let Decision::Route { endpoint, .. } = d.router.decide(req, d.now) else { continue };
+            let mut attempts = Attempts::first(endpoint);
+            let mut at = endpoint;
+            while d.router.verification(req, at).is_some() {
+                match d.router.escalate(req, &mut attempts, d.now) {
+                    NextAttempt::Retry { endpoint, .. } => {
+                        at = endpoint;
+                        escalated += 1;
+                    }
+                    NextAttempt::GiveUp(_) => break,
+                }
+            }
+            d.now += 1_000_000;
+        }
+    });
+    assert!(escalated > 20_000, "the cascade escalated ({escalated})");
+    assert_eq!(a, 0, "cascade verification and escalation allocated {a} times");
+}

@@ -16,7 +16,7 @@ use router_core::state::Circuit;
 use router_core::{
     Attempts, BatchConfig, BudgetConfig, CacheConfig, Decision, Duration, Endpoint, EndpointIdx, ErrorClass,
     FallbackSpec, HybridWeights, Limits, MetaValue, NextAttempt, Outcome, PolicyKind, PolicySpec, Price, RequestInfo,
-    RetryConfig, Router, RouterConfig, RuleSpec, TargetSpec, TrackingConfig,
+    RetryConfig, Router, RouterConfig, RuleSpec, TargetSpec, TrackingConfig, VerifierSpec,
 };
 use std::collections::BTreeMap;
 
@@ -509,7 +509,7 @@ fn wild_name() -> impl Strategy<Value = String> {
 
 fn wild_spec(name: BoxedStrategy<String>) -> impl Strategy<Value = PolicySpec> {
     (
-        (name, 0usize..11, prop::collection::vec((wild_name(), prop::option::of(wild_f64())), 0..4)),
+        (name, 0usize..PolicyKind::ALL.len(), prop::collection::vec((wild_name(), prop::option::of(wild_f64())), 0..4)),
         (
             prop::option::of(wild_f64()),
             prop::option::of(wild_f64()),
@@ -541,6 +541,15 @@ fn wild_spec(name: BoxedStrategy<String>) -> impl Strategy<Value = PolicySpec> {
                 s.default = default;
                 s.virtual_nodes = vnodes;
                 s.key = key.then(|| "user".to_string());
+                // The quality-aware kinds' fields, from the same draws.
+                s.strong = s.rules.iter().map(|r| TargetSpec::Name(r.target.clone())).collect();
+                s.min_quality = buffer;
+                s.verifier = weights.map(|(precision, recall, min_score, _)| VerifierSpec {
+                    precision,
+                    recall,
+                    min_score,
+                    endpoint: s.default.clone(),
+                });
                 s.rules = rules
                     .into_iter()
                     .map(|target| RuleSpec {
@@ -570,6 +579,11 @@ fn wild_config() -> impl Strategy<Value = RouterConfig> {
             price: Price { input_per_mtok: pin, output_per_mtok: pout },
             limits: Limits { rpm, tpm, concurrency, context_window },
             batch,
+            // Accuracies from the same draws: some valid, some out of range, some absent.
+            quality: router_core::Accuracy(match pin {
+                x if x.is_nan() => BTreeMap::new(),
+                x => BTreeMap::from([("default".to_string(), x.min(1.0)), ("code".to_string(), pout)]),
+            }),
             ..Endpoint::new(id)
         });
     let retry = (
@@ -653,6 +667,8 @@ proptest! {
                         deferrable: x & 1 == 1,
                         cache_key: (x & 2 == 2).then_some(x >> 60),
                         expected_output_tokens: (x & 4 == 4).then_some((x >> 20) as u32),
+                        task_class: (x & 32 == 32).then(|| "code".to_string()),
+                        difficulty: (x & 64 == 64).then_some((x >> 7) as f64 / 1e15 - 5.0),
                         ..RequestInfo::new(x, (x >> 32) as u32)
                     };
                     let ep = EndpointIdx((x % (n + 2)) as u16);
@@ -663,12 +679,17 @@ proptest! {
                             r.on_result(endpoint, &req, &o, now);
                             let mut a = Attempts::first(endpoint);
                             let _ = r.next_attempt(&req, &mut a, &o, now);
+                            if r.verification(&req, endpoint).is_some() {
+                                let _ = r.escalate(&req, &mut a, now);
+                            }
                         }
                         _ => {
                             r.on_dispatch(ep, &req, now);
                             r.on_result(ep, &req, &o, now);
                             let mut a = Attempts::first(ep);
                             let _ = r.next_attempt(&req, &mut a, &o, now);
+                            let _ = r.verification(&req, ep);
+                            let _ = r.escalate(&req, &mut a, now);
                         }
                     }
                     r.on_health(ep, x & 16 == 0, now);

@@ -93,4 +93,27 @@ mod tests {
         assert_eq!(e.path, "policies[0].fallbacks[0]");
         assert_eq!(e.suggestion.as_deref(), Some("premium"));
     }
+
+    #[test]
+    fn quality_errors_name_the_file_and_the_field() {
+        let mut eps = [Endpoint::new("cheap"), Endpoint::new("premium")];
+        eps[1].quality.0.insert("code".into(), 1.2);
+        let cost = spec("name = \"c\"\nkind = \"cost\"");
+        let q = QualityConfig::default();
+        let e =
+            compile_policies(Path::new("f.toml"), &eps, std::slice::from_ref(&cost), &[], 0, &q).expect_err("accuracy");
+        assert_eq!(
+            e.to_string(),
+            "f.toml: field `endpoints[1].quality.code`: expected an accuracy (the fraction answered acceptably) in 0..=1, found 1.2"
+        );
+        eps[1].quality.0.insert("code".into(), 0.9);
+        eps[1].quality.0.insert("default".into(), 0.95);
+        let bar = spec("name = \"bar\"\nkind = \"quality\"\nmin_quality = 0.8\ntargets = [\"premium\", \"cheap\"]");
+        let e = compile_policies(Path::new("f.toml"), &eps, &[cost.clone(), bar], &[], 0, &q).expect_err("no accuracy");
+        assert_eq!(e.path, "policies[1].targets[1]");
+        assert!(e.message.contains("`cheap`"), "{e}");
+        let q = QualityConfig { discrimination: [("code".to_string(), 0.0)].into_iter().collect() };
+        let e = compile_policies(Path::new("f.toml"), &eps, &[cost], &[], 0, &q).expect_err("discrimination");
+        assert_eq!(e.path, "quality.discrimination.code");
+    }
 }

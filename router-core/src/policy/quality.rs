@@ -10,9 +10,8 @@ use std::sync::Arc;
 /// cheapest whose predicted acceptance of the request is at least `min_quality` (see
 /// [`QualityTable::predict`]). When none meets the bar, the one with the highest predicted acceptance: the
 /// request spills upward, to better endpoints, never down. Ties go to the lower cost, then to the earlier
-/// target. An endpoint without an accuracy for the request's class has no prediction: it never meets the bar
-/// and is chosen only when no candidate has one (the router's build rejects such targets for every class the
-/// configuration names).
+/// target. (The router's build rejects a target without an accuracy for some class; should one still lack a
+/// prediction, it never meets the bar and is chosen only when no candidate has one.)
 #[derive(Debug)]
 pub struct QualityBar {
     targets: Vec<WeightedTarget>,

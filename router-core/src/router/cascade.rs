@@ -4,6 +4,7 @@
 
 use super::Router;
 use super::attempts::{Attempts, GiveUpReason, NextAttempt};
+use super::decide::{Chooser, Scope};
 use crate::config::VerifierSpec;
 use crate::keyed_rand::KeyedRand;
 use crate::model::{EndpointIdx, Nanos, RequestInfo};
@@ -38,12 +39,19 @@ impl CascadePlan {
 impl Router {
     /// The verifier to consult on an answer `answered_by` gave to `req`: `Some` when the root policy is a
     /// cascade and `answered_by` belongs to a stage that is not the last (a stage is the first whose targets
-    /// reach the endpoint); `None` otherwise (the answer is final).
+    /// reach the endpoint); `None` otherwise (the answer is final). A caller that routed the request with a
+    /// [`Scope`] whose chooser is not the root does not ask (see [`Router::escalate_in`]).
     pub fn verification(&self, req: &RequestInfo, answered_by: EndpointIdx) -> Option<&VerifierSpec> {
         let _ = req;
         let plan = self.cascade.as_deref()?;
         let stage = plan.stage(answered_by)?;
         (stage + 1 < plan.stages.len()).then_some(&plan.verifier)
+    }
+
+    /// The stage (0 = the first, cheapest) of the root cascade that endpoint `e` belongs to; `None` outside a
+    /// cascade or for an endpoint no stage reaches (a verifier).
+    pub fn cascade_stage(&self, e: EndpointIdx) -> Option<usize> {
+        self.cascade.as_deref()?.stage(e)
     }
 
     /// After the verifier rejected the answer of the latest attempt (`attempts.last`): the first eligible
@@ -53,11 +61,28 @@ impl Router {
     /// limited by `max_attempts` (though they count towards it for later retries). Outside a cascade, always
     /// [`GiveUpReason::NoEndpoint`].
     pub fn escalate(&mut self, req: &RequestInfo, attempts: &mut Attempts, now: Nanos) -> NextAttempt {
+        self.escalate_in(req, attempts, now, &Scope::default())
+    }
+
+    /// [`Router::escalate`] for a request decided within `scope` ([`Router::decide_in`]): never to an endpoint
+    /// the scope excludes, and only when the scope's chooser is the root (the cascade); a request another
+    /// chooser routed is not escalated ([`GiveUpReason::NoEndpoint`]).
+    pub fn escalate_in(
+        &mut self,
+        req: &RequestInfo,
+        attempts: &mut Attempts,
+        now: Nanos,
+        scope: &Scope,
+    ) -> NextAttempt {
+        if scope.chooser != Chooser::Root {
+            return NextAttempt::GiveUp(GiveUpReason::NoEndpoint);
+        }
         let Some(plan) = self.cascade.take() else { return NextAttempt::GiveUp(GiveUpReason::NoEndpoint) };
         let from = plan.stage(attempts.last).map_or(plan.stages.len(), |s| s + 1);
         self.advance(now);
         let rand = KeyedRand::new(self.seed, req.id, 0x300 + attempts.count as u64);
-        let (picked, _) = self.select_with(req, now, attempts.tried, rand, |ctx| {
+        let exclude = attempts.tried.union(scope.excluded);
+        let (picked, _) = self.select_with(req, now, exclude, rand, |ctx| {
             plan.stages.get(from..).unwrap_or_default().iter().find_map(|&t| ctx.resolve(t, req))
         });
         self.cascade = Some(plan);

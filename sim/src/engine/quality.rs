@@ -58,6 +58,10 @@ impl<'m> QualityRun<'m> {
     /// that would not answer it acceptably are excluded; when none would, none is, and the oracle takes the
     /// cheapest).
     pub(super) fn arrive(&mut self, r: u32, asked: Asked) {
+        if !self.estimates && !self.oracle {
+            // Nothing to keep per request: the answer's score is drawn when it completes.
+            return;
+        }
         let r = r as usize;
         if self.estimate.len() <= r {
             self.estimate.resize(r + 1, None);

@@ -1,8 +1,7 @@
 //! Running a shard's cells and the per-cell result files `cells/<cell>.parquet`.
 //!
 //! A cell's file holds one row per replication (columns `cell`, `policy`, `replication`, `fingerprint`,
-//! then every metric of [`METRICS`]; the quality metrics only when the cell's scenario has quality on, so a
-//! cell without quality writes the file it wrote before quality existed). It is written to a temporary name in the same directory, flushed to
+//! then every metric of [`METRICS`](crate::report::METRICS), the quality ones only with quality on). It is written to a temporary name in the same directory, flushed to
 //! disk, then renamed: the final name appears only complete, so a shard killed half-way leaves at most a
 //! temporary file, which is never read. A re-run skips every cell whose file is there and checks out (the
 //! cell's fingerprint and every replication); any other file at a cell's name is recomputed.
@@ -10,7 +9,7 @@
 use super::plan::{CellPlan, Plan, Shard, Sweep};
 use crate::engine::{self, RunOptions};
 use crate::experiment::replication_row;
-use crate::report::{Estimate, METRICS, PolicyRow, metrics, parquet_bytes, quality_on};
+use crate::report::{Estimate, PolicyRow, metrics, parquet_bytes, quality_on};
 use crate::scenario::Compiled;
 use anyhow::{Context, Result, bail};
 use polars::prelude::{Column, DataFrame, DataType, ParquetReader, SerReader};
@@ -109,18 +108,12 @@ pub fn read_cell_file(path: &Path, cell: &CellPlan) -> Result<Vec<PolicyRow>> {
     if !reps.u32()?.iter().enumerate().all(|(i, r)| r == Some(i as u32)) {
         bail!("{}: replications are not 0..{n} in order", path.display());
     }
-    // The quality metrics are there only when the cell's scenario has quality on.
+    // The quality metrics are in the file exactly when the scenario has quality on.
     let quality = df.column("quality").is_ok();
     let mut rows: Vec<PolicyRow> = (0..n)
         .map(|_| PolicyRow { policy: cell.policy.clone(), replications: 1, quality_on: quality, ..Default::default() })
         .collect();
-    for m in METRICS {
-        if m.quality && !quality {
-            for row in rows.iter_mut() {
-                *(m.get_mut)(row) = Estimate::point(f64::NAN);
-            }
-            continue;
-        }
+    for m in metrics(quality) {
         let col = df.column(m.column).with_context(|| format!("{}: no column `{}`", path.display(), m.column))?;
         for (row, v) in rows.iter_mut().zip(col.f64()?.iter()) {
             *(m.get_mut)(row) = Estimate::point(v.unwrap_or(f64::NAN));

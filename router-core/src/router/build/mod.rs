@@ -22,7 +22,6 @@ pub use graph::{MAX_GROUP_DEPTH, MAX_GROUPS};
 use super::cascade::CascadePlan;
 use super::{Router, Timeouts};
 use crate::config::{PolicyKind, PolicySpec, RouterConfig};
-use crate::model::EndpointIdx;
 use crate::policy::{EndpointSet, QualityTable, Target};
 use crate::policy::{Gate, Scoreboard, Terms};
 use crate::resilience::RetryBudget;
@@ -118,12 +117,9 @@ fn cascade_plan(
     if root.kind != PolicyKind::Cascade {
         return None;
     }
-    // The targets were checked when the policy was compiled.
-    let stages: Vec<Target> = if root.targets.is_empty() {
-        (0..n).map(|e| Target::Endpoint(EndpointIdx(e as u16))).collect()
-    } else {
-        root.targets.iter().filter_map(|t| graph.names.target(t.id(), "policy.targets").ok()).collect()
-    };
+    // The targets were checked, and required, when the policy was compiled.
+    let stages: Vec<Target> =
+        root.targets.iter().filter_map(|t| graph.names.target(t.id(), "policy.targets").ok()).collect();
     let stage_reach: Vec<EndpointSet> = stages
         .iter()
         .map(|t| match *t {

@@ -239,6 +239,12 @@ fn compile_policy(
             Box::new(Sticky::new(key, targets, &target_names, vnodes, default))
         }
         PolicyKind::Threshold => {
+            if spec.targets.is_empty() {
+                return Err(ConfigError::new(
+                    format!("{p}.targets"),
+                    "expected the weak targets, e.g. targets = [\"small\"] (`strong` are the strong ones)",
+                ));
+            }
             let threshold = spec.threshold.ok_or_else(|| {
                 ConfigError::new(
                     format!("{p}.threshold"),
@@ -280,6 +286,19 @@ fn compile_policy(
             Box::new(QualityBar::new(targets, min_quality, Arc::clone(table)))
         }
         PolicyKind::Cascade => {
+            if idx.0 != 0 {
+                return Err(ConfigError::new(
+                    format!("{p}.kind"),
+                    "kind `cascade` must be the root policy (a [[policies]] entry), not a group: its escalation \
+                     after a rejected answer is driven from the root",
+                ));
+            }
+            if spec.targets.is_empty() {
+                return Err(ConfigError::new(
+                    format!("{p}.targets"),
+                    "expected the stages, cheapest first, e.g. targets = [\"small\", \"large\"]",
+                ));
+            }
             let v = spec.verifier.clone().unwrap_or_default();
             check_range(&format!("{p}.verifier.precision"), v.precision, 0.0, 1.0)?;
             check_range(&format!("{p}.verifier.recall"), v.recall, 0.0, 1.0)?;
@@ -300,7 +319,8 @@ fn compile_policy(
 }
 
 /// Every target of a `quality` policy must state an accuracy for every task class the configuration names
-/// (its own entry or `default`), and at least one: the policy predicts from them. A target that is a group is
+/// (its own entry or `default`) and a `default` (requests of other classes, or of none, may come): the policy
+/// predicts from them, and a missing one is an error, never a silent default. A target that is a group is
 /// checked through every endpoint it reaches. `reach` is every policy's reachable endpoints.
 pub(super) fn check_quality_targets(
     graph: &PolicyGraph<'_>,
@@ -325,17 +345,19 @@ pub(super) fn check_quality_targets(
             };
             for e in reached {
                 let ep = &endpoints[e.get()];
-                let missing = if ep.quality.is_empty() {
-                    Some(crate::quality::DEFAULT_CLASS)
-                } else {
-                    table.named_classes().iter().map(String::as_str).find(|&c| table.accuracy(e, Some(c)).is_none())
+                let mut named = table.named_classes().iter().map(String::as_str);
+                let missing = named.find(|&c| table.accuracy(e, Some(c)).is_none());
+                let what = match missing {
+                    _ if ep.quality.is_empty() => Some("states no accuracy (`quality`)".to_string()),
+                    Some(class) => Some(format!("states no accuracy for task class `{class}` (nor a `default`)")),
+                    None if table.accuracy(e, None).is_none() => Some(
+                        "states no `default` accuracy, which requests of the classes it does not list (or of none) need"
+                            .to_string(),
+                    ),
+                    None => None,
                 };
-                if let Some(class) = missing {
-                    let what = if ep.quality.is_empty() {
-                        "states no accuracy (`quality`)".to_string()
-                    } else {
-                        format!("states no accuracy for task class `{class}` (nor a `default`)")
-                    };
+                if let Some(what) = what {
+                    let class = missing.unwrap_or(crate::quality::DEFAULT_CLASS);
                     return Err(ConfigError::new(
                         path,
                         format!(
