@@ -17,8 +17,8 @@ use super::config::{Confidence, Op, QUALITY_METRICS, higher_is_better};
 use super::search::{Status, TuneResult};
 use super::space::flatten;
 use crate::report::files::metric_columns;
-use crate::report::table::{Cell, Column, write_columns};
 use crate::report::plots::quality_point;
+use crate::report::table::{Cell, Column, write_columns};
 use crate::report::{
     Estimate, FrontierPlot, PolicyRow, QualityPlot, csv_bytes, metric, parquet_bytes, render_paired_rows,
     write_frontier_plot, write_quality_plot,
