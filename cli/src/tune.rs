@@ -31,7 +31,8 @@ pub struct TuneArgs {
     /// Requests per run, replacing `tune.requests`.
     #[arg(long)]
     pub requests: Option<u64>,
-    /// A constraint like "latency_p95_s <= 4s" (repeat for several; replaces `tune.constraints`).
+    /// A constraint like "latency_p95_s <= 4s" or, when the scenario states endpoint quality, "quality >= 0.9"
+    /// (repeat for several; replaces `tune.constraints`).
     #[arg(long = "constraint")]
     pub constraints: Option<Vec<String>>,
     /// Master seed, replacing the scenario's.

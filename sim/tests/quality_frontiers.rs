@@ -65,6 +65,7 @@ fn tuning_the_threshold_under_a_quality_bound_picks_the_cheapest_candidate_that_
     let on = header.iter().position(|h| h == "on_frontier").expect("on_frontier column");
     assert!(header.iter().any(|h| h == "quality") && header.iter().any(|h| h == "cost_per_acceptable"));
     assert!(rows.iter().all(|r| r[on] == "true"));
+    assert!(dir.join("cost_vs_quality.svg").is_file() && dir.join("cost_vs_quality.png").is_file());
     let best = std::fs::read_to_string(dir.join("best-policy.toml")).expect("best-policy.toml");
     assert!(best.contains("#   quality = ") && best.contains("quality >= 0.75"), "{best}");
     let _ = std::fs::remove_dir_all(&dir);

@@ -7,6 +7,8 @@
 //! - `pareto.csv`: the frontier rows of `candidates.csv`, by ascending first objective.
 //! - `paired.csv`: `chosen - baseline` for every metric and baseline.
 //! - `pareto.png`, `pareto.svg`: the plot (see [`crate::report::FrontierPlot`]).
+//! - `cost_vs_quality.png`, `cost_vs_quality.svg` (only with quality on): the baselines and every candidate
+//!   in the plane of cost and quality, with the non-decreasing convex hull and its AIQ.
 //! - `best-policy.toml`: the chosen configuration as a `[[policies]]` entry, with its metrics and the
 //!   constraints it meets in a comment. Not written when no candidate meets the constraints.
 
@@ -15,9 +17,11 @@ use super::config::{Confidence, Op, QUALITY_METRICS, higher_is_better};
 use super::search::{Status, TuneResult};
 use super::space::flatten;
 use crate::report::files::metric_columns;
+use crate::report::plots::quality_point;
 use crate::report::table::{Cell, Column, write_columns};
 use crate::report::{
-    Estimate, FrontierPlot, PolicyRow, csv_bytes, metric, parquet_bytes, render_paired_rows, write_frontier_plot,
+    Estimate, FrontierPlot, PolicyRow, QualityPlot, csv_bytes, metric, parquet_bytes, render_paired_rows,
+    write_frontier_plot, write_quality_plot,
 };
 use anyhow::{Context, Result};
 use polars::prelude::{Column as PlColumn, DataFrame, PlSmallStr};
@@ -47,6 +51,9 @@ pub fn write_files(setup: &TuneSetup, result: &TuneResult, dir: &Path) -> Result
         out.push(write(dir, "paired.csv", csv_bytes(&mut paired)?)?);
     }
     out.extend(write_frontier_plot(&frontier_plot(setup, result), dir)?);
+    if setup.quality {
+        out.extend(write_quality_plot(&quality_plot(result), dir)?);
+    }
     if let Some(text) = best_policy_toml(setup, result)? {
         out.push(write(dir, "best-policy.toml", text.into_bytes())?);
     }
@@ -136,6 +143,19 @@ pub fn frontier_plot(setup: &TuneSetup, result: &TuneResult) -> FrontierPlot {
         x_limit: upper(ox),
         y_limit: upper(oy),
     }
+}
+
+/// The data of the `cost_vs_quality` plot of a tuning with quality on: the baselines labelled (with their
+/// p95), every complete candidate in grey, and the hull and AIQ of them all.
+pub fn quality_plot(result: &TuneResult) -> QualityPlot {
+    let points = result.baselines.iter().enumerate().map(|(k, b)| quality_point(&b.summary, k)).collect();
+    let others = result
+        .candidates
+        .iter()
+        .filter(|c| c.status == Status::Complete)
+        .map(|c| (c.summary.cost_per_1k_usd.mean, c.summary.quality.mean))
+        .collect();
+    QualityPlot::new(points, others)
 }
 
 /// The frontier drawn in the plane of the two objectives: the tuning's frontier itself, or, when quality is

@@ -24,5 +24,5 @@ mod run;
 pub use draw::{FONT, colour, ensure_font, tick};
 pub use frontier::{FrontierPlot, write_frontier_plot};
 pub use qq::{QqPlot, write_qq_plot};
-pub use quality::{QUALITY_PLOT_TITLE, QualityPlot, QualityPoint, write_quality_plot};
+pub use quality::{QUALITY_PLOT_TITLE, QualityPlot, QualityPoint, point as quality_point, write_quality_plot};
 pub use run::write_plots;

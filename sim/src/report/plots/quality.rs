@@ -97,6 +97,8 @@ fn draw_quality<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, plot: &Qualit
         return draw_no_data(&area, "quality results");
     };
     let (x0, x1) = padded(xr.0, xr.1, 0.12);
+    // Room right of the dearest point for its label (name and p95).
+    let x1 = x1 + (x1 - x0) * 0.18;
     let (y0, y1) = padded(yr.0, yr.1, 0.15);
     let x0 = if xr.0 >= 0.0 { x0.max(0.0) } else { x0 };
     // Room below the lowest point for the legend (lower right: low quality at high cost is dominated).
