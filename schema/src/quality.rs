@@ -59,14 +59,6 @@ impl QualitySection {
     pub fn router_config(&self) -> QualityConfig {
         QualityConfig { discrimination: self.discrimination.clone() }
     }
-
-    /// The standard deviation of the noise added to the true difficulty for `router_auc` (see QUALITY.md):
-    /// `rho = sin(pi (auc - 0.5))`, `sigma = sqrt(1 / rho^2 - 1)`; 0 at auc 1, infinite at 0.5 (the caller
-    /// then uses the noise alone). `None` without `router_auc`.
-    pub fn estimate_noise(&self) -> Option<f64> {
-        let rho = (std::f64::consts::PI * (self.router_auc? - 0.5)).sin();
-        Some(if rho <= 0.0 { f64::INFINITY } else { (1.0 / (rho * rho) - 1.0).max(0.0).sqrt() })
-    }
 }
 
 /// The validated router-core view of an optional `[quality]` section of `file` (the default when absent).
@@ -98,18 +90,5 @@ mod tests {
         let e = parse("router_auc = 0.4").validate(Path::new("s.toml")).expect_err("auc < 0.5");
         assert_eq!(e.path, "quality.router_auc");
         assert!(toml::from_str::<QualitySection>("router_uac = 0.8").is_err(), "unknown fields are rejected");
-    }
-
-    #[test]
-    fn the_noise_reproduces_the_auc() {
-        // For Gaussians the concordance is 1/2 + asin(rho)/pi with rho = 1 / sqrt(1 + sigma^2).
-        for auc in [0.55, 0.7, 0.8, 0.95] {
-            let sigma = parse(&format!("router_auc = {auc}")).estimate_noise().expect("auc");
-            let rho = 1.0 / (1.0 + sigma * sigma).sqrt();
-            assert!((0.5 + rho.asin() / std::f64::consts::PI - auc).abs() < 1e-12, "auc {auc}");
-        }
-        assert_eq!(parse("router_auc = 1.0").estimate_noise(), Some(0.0));
-        assert_eq!(parse("router_auc = 0.5").estimate_noise(), Some(f64::INFINITY));
-        assert_eq!(parse("").estimate_noise(), None);
     }
 }

@@ -1,6 +1,6 @@
 //! [`QualityModel`]: the item-response outcome source compiled from a scenario's stated accuracies.
 
-use super::auc::estimate_sigma;
+use router_core::quality::estimate_sigma;
 use super::keys::{QualityKeys, endpoint_key};
 use super::outcomes::{Asked, Outcomes};
 use router_core::EndpointIdx;
