@@ -53,7 +53,8 @@ fn assert_self_contained(doc: &Html) {
     }
 }
 
-/// One inline `<svg>` per SVG file of `dir`, in a figure named after it.
+/// One inline `<svg>` per SVG file of `dir`, in a figure named after it (among the plots, or, for the
+/// `cost_vs_quality` plot of a run with quality on, in the Quality section).
 fn assert_every_plot_inline(doc: &Html, dir: &Path) -> BTreeSet<String> {
     let files: BTreeSet<String> = std::fs::read_dir(dir)
         .expect("dir")
@@ -64,7 +65,7 @@ fn assert_every_plot_inline(doc: &Html, dir: &Path) -> BTreeSet<String> {
         .collect();
     assert!(!files.is_empty());
     let figures: BTreeSet<String> = doc
-        .select(&sel("section#plots figure"))
+        .select(&sel("section#plots figure, section#quality figure"))
         .map(|f| {
             assert_eq!(f.select(&sel("svg")).count(), 1, "figure {:?} holds one svg", f.value().id());
             f.value().id().expect("figure id").trim_start_matches("plot-").to_string()
@@ -96,7 +97,7 @@ fn assert_headline_matches(doc: &Html, csv: &Path) {
             if value.is_finite() {
                 let first = shown.split('±').next().expect("value").trim();
                 let parsed: f64 = first.parse().unwrap_or_else(|_| panic!("{metric}: {shown:?}"));
-                let scale = if metric == "success_rate" { 100.0 } else { 1.0 };
+                let scale = if ["success_rate", "quality"].contains(&metric) { 100.0 } else { 1.0 };
                 let tolerance = 0.5 * 10f64.powi(-(first.split('.').nth(1).map_or(0, str::len) as i32)) + 1e-12;
                 assert!((parsed - value * scale).abs() <= tolerance, "{metric}: shown {shown:?}, csv {mean}");
                 assert_eq!(shown.contains('±'), !ci.is_empty(), "{metric}: {shown:?} with ci {ci:?}");
@@ -136,7 +137,13 @@ fn a_run_writes_a_report_that_matches_its_files_and_report_rebuilds_it() {
     let doc = report(&dir);
     assert_self_contained(&doc);
     let plots = assert_every_plot_inline(&doc, &dir);
-    assert_eq!(plots, ["cost_bars", "cost_vs_p95", "latency_cdf", "timeseries"].map(String::from).into());
+    // The quickstart states accuracies (quality on): the cost-quality plot, in the Quality section.
+    assert_eq!(
+        plots,
+        ["cost_bars", "cost_vs_p95", "cost_vs_quality", "latency_cdf", "timeseries"].map(String::from).into()
+    );
+    assert_eq!(doc.select(&sel("section#quality figure#plot-cost_vs_quality svg")).count(), 1);
+    assert_eq!(doc.select(&sel("#quality-table tbody tr")).count(), 3, "one quality row per policy");
     assert_headline_matches(&doc, &dir.join("summary.csv"));
     assert_table_equals_csv(&doc, "summary-table", &dir.join("summary.csv"));
     assert_table_equals_csv(&doc, "paired-all", &dir.join("paired.csv"));

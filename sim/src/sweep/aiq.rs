@@ -13,7 +13,8 @@
 //! of its dearest point and 0 left of its cheapest, as RouterBench's code does), `hull` (the hull's vertices
 //! as `cost:quality` joined by spaces).
 
-use super::merge::Merged;
+use super::plan::Plan;
+use crate::report::PolicyRow;
 use crate::report::aiq::{aiq, aiq_over, nondecreasing_hull};
 use anyhow::{Context, Result};
 use polars::prelude::{Column, DataFrame};
@@ -51,15 +52,14 @@ pub fn knob_policy(column: &str) -> Option<&str> {
     KNOBS.iter().find_map(|k| rest.strip_suffix(k)?.strip_suffix('.')).filter(|p| !p.is_empty())
 }
 
-/// Every family of a merged sweep whose cells have quality on (none otherwise), in the order of their first
-/// cell in the plan.
-pub fn families(merged: &Merged) -> Vec<Family> {
-    let plan = &merged.plan;
+/// Every family of a merged sweep (its plan and each cell's summary, in plan order) whose cells have quality
+/// on (none otherwise), in the order of their first cell in the plan.
+pub fn families(plan: &Plan, summaries: &[PolicyRow]) -> Vec<Family> {
     let mut out: Vec<Family> = Vec::new();
     for (j, column) in plan.param_columns.iter().enumerate() {
         let Some(policy) = knob_policy(column) else { continue };
         for (k, cell) in plan.cells.iter().enumerate() {
-            let row = &merged.summaries[k];
+            let Some(row) = summaries.get(k) else { continue };
             if cell.policy != policy || !row.quality_on {
                 continue;
             }

@@ -155,7 +155,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<(Merged, Vec<PathBuf>)> {
     let mut paired = paired_frame(&merged)?;
     put(RESULT_FILES[3], csv_bytes(&mut paired)?)?;
     put(RESULT_FILES[4], parquet_bytes(&mut paired)?)?;
-    let families = super::aiq::families(&merged);
+    let families = super::aiq::families(&merged.plan, &merged.summaries);
     if !families.is_empty() {
         put(super::aiq::AIQ_FILE, csv_bytes(&mut super::aiq::aiq_frame(&families)?)?)?;
     }
