@@ -24,9 +24,9 @@ pub mod outcomes;
 pub mod verifier;
 
 pub use keys::{QualityKeys, endpoint_key};
-pub use router_core::quality::estimate_sigma;
 pub use model::QualityModel;
 pub use outcomes::{ACCEPTABLE_SCORE, Asked, Outcomes, RealCall, acceptable};
+pub use router_core::quality::estimate_sigma;
 pub use verifier::Verifier;
 
 #[cfg(test)]

@@ -1,9 +1,9 @@
 //! [`QualityModel`]: the item-response outcome source compiled from a scenario's stated accuracies.
 
-use router_core::quality::estimate_sigma;
 use super::keys::{QualityKeys, endpoint_key};
 use super::outcomes::{Asked, Outcomes};
 use router_core::EndpointIdx;
+use router_core::quality::estimate_sigma;
 use router_core::quality::{Accuracy, QualityConfig, acceptance, solve_theta};
 
 /// The quality model of one scenario: for every task class and endpoint the ability `theta` solved from the
