@@ -122,13 +122,18 @@ pub async fn start_on(cfg: GatewayConfig, listener: TcpListener) -> anyhow::Resu
                 crate::conn::serve(listener, routes, limits, conn_metrics, stop, drain_for, on_stop).await;
             }
         }
+        // Aborted tasks are dropped by the runtime later; awaiting them makes sure they are gone (with
+        // their handles on the configuration and the usage store) before `wait` returns, so a gateway
+        // restarted in the same process finds the store unlocked.
         if let Some(h) = health {
             h.abort();
+            let _ = h.await;
         }
         if let Some(m) = metrics_task {
             let _ = m.await;
         }
         upkeep.abort();
+        let _ = upkeep.await;
         let access = a.access.clone();
         if let Ok(Err(e)) = tokio::task::spawn_blocking(move || access.flush()).await {
             tracing::warn!("{e}");
