@@ -1071,16 +1071,22 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
                     self.metrics.counts.retries += 1;
                     self.metrics.counts.fallbacks += fallback as u64;
                 }
-                if delay == 0 {
-                    self.dispatch(r, endpoint, opts);
-                } else {
-                    let q = &mut self.reqs[r as usize];
-                    q.ep = endpoint;
-                    let generation = q.generation;
-                    self.events.push(now.saturating_add(delay), Ev::AttemptStart { req: r, generation });
-                }
+                self.next_attempt_after(r, endpoint, delay, opts);
             }
             NextAttempt::GiveUp(_) => self.fail(r, error, opts),
+        }
+    }
+
+    /// The next attempt of the request in slab entry `r`, on `endpoint`: dispatched now when `delay` is
+    /// zero, else started by an `AttemptStart` event after `delay` (a retry's backoff).
+    fn next_attempt_after(&mut self, r: u32, endpoint: EndpointIdx, delay: Nanos, opts: &mut RunOptions<'_>) {
+        if delay == 0 {
+            self.dispatch(r, endpoint, opts);
+        } else {
+            let q = &mut self.reqs[r as usize];
+            q.ep = endpoint;
+            let generation = q.generation;
+            self.events.push(self.now.saturating_add(delay), Ev::AttemptStart { req: r, generation });
         }
     }
 
@@ -1113,14 +1119,7 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
                 {
                     counts.escalations += 1;
                 }
-                if delay == 0 {
-                    self.dispatch(r, endpoint, opts);
-                } else {
-                    let q = &mut self.reqs[r as usize];
-                    q.ep = endpoint;
-                    let generation = q.generation;
-                    self.events.push(now.saturating_add(delay), Ev::AttemptStart { req: r, generation });
-                }
+                self.next_attempt_after(r, endpoint, delay, opts);
                 true
             }
             NextAttempt::GiveUp(_) => false,
