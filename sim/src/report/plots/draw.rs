@@ -181,20 +181,32 @@ pub(super) fn draw_ci_cross<DB: DrawingBackend>(
     Ok(())
 }
 
+/// The legend box every plot draws (the legend font on translucent white, a light frame) at `position`.
+pub(super) fn draw_series_legend<'a, DB, CT>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+) -> DrawResult<DB>
+where
+    DB: DrawingBackend + 'a,
+    CT: CoordTranslate,
+{
+    chart
+        .configure_series_labels()
+        .position(position)
+        .margin(12)
+        .label_font((FONT, LEGEND_SIZE))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK.mix(0.4))
+        .draw()
+}
+
 /// The legend in the upper left (above the data: see the head room callers leave) and the note on the
 /// error bars in the lower right of `area`.
 pub(super) fn draw_legend_and_ci_note<'a, DB: DrawingBackend + 'a>(
     chart: &mut XyChart<'a, DB>,
     area: &DrawingArea<DB, Shift>,
 ) -> DrawResult<DB> {
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .margin(12)
-        .label_font((FONT, LEGEND_SIZE))
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK.mix(0.4))
-        .draw()?;
+    draw_series_legend(chart, SeriesLabelPosition::UpperLeft)?;
     let (w, h) = area.dim_in_pixel();
     area.draw(&Text::new(
         "error bars: 95% CI over replications",

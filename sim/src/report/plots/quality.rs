@@ -11,8 +11,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::draw::{
-    DrawResult, FONT, LEGEND_SIZE, PLOT_SIZE, colour, draw_ci_cross, draw_no_data, draw_xy_mesh, ensure_font, finite,
-    finite_range, padded, render_both, titled,
+    DrawResult, FONT, LEGEND_SIZE, PLOT_SIZE, colour, draw_ci_cross, draw_no_data, draw_series_legend, draw_xy_mesh,
+    ensure_font, finite, finite_range, padded, render_both, titled,
 };
 use crate::report::aiq::{aiq, nondecreasing_hull};
 use crate::report::model::{Estimate, PolicyRow, RunReport};
@@ -155,14 +155,7 @@ fn draw_quality<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, plot: &Qualit
             .label(p.name.clone())
             .legend(move |(x, y)| Circle::new((x + 12, y), 6, col.filled()));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .margin(12)
-        .label_font((FONT, LEGEND_SIZE))
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK.mix(0.4))
-        .draw()?;
+    draw_series_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
     let (w, _) = area.dim_in_pixel();
     area.draw(&Text::new(
         "error bars: 95% CI over replications; labels: p95 latency",

@@ -6,7 +6,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::super::draw::{
-    DESC_SIZE, DrawResult, FONT, LABEL_SIZE, LEGEND_SIZE, draw_no_data, finite_range, padded, tick, titled,
+    DESC_SIZE, DrawResult, FONT, LABEL_SIZE, draw_no_data, draw_series_legend, finite_range, padded, tick, titled,
 };
 use super::{policy_colour, title};
 use crate::report::model::{CdfSeries, RunReport};
@@ -100,12 +100,5 @@ where
             .label(c.policy.as_str())
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], col.stroke_width(3)));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .margin(12)
-        .label_font((FONT, LEGEND_SIZE))
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK.mix(0.4))
-        .draw()
+    draw_series_legend(&mut chart, SeriesLabelPosition::LowerRight)
 }
