@@ -13,7 +13,7 @@
 use crate::logs::ingest::encode;
 use crate::logs::matrix::{EndpointNames, MatrixOutcomes, MatrixTable};
 use crate::logs::quality::ScoreTally;
-use crate::logs::read::{LogError, LogRow, Outcome, RowErrors};
+use crate::logs::read::{LogError, LogRow, RowErrors};
 use crate::logs::source::ReplayInput;
 use crate::replay::class_template;
 use crate::scenario::Compiled;
@@ -100,23 +100,8 @@ pub fn attach_matrix(
         // and no announced output length. The chosen endpoint's real tokens replace both.
         let input_tokens = p.cells.iter().map(|c| c.input_tokens).max().unwrap_or(0);
         let output_tokens = p.cells.iter().map(|c| c.output_tokens).max().unwrap_or(0);
-        let row = LogRow {
-            index: i as u64,
-            arrival: at,
-            latency: None,
-            ttft: None,
-            input_tokens,
-            output_tokens,
-            endpoint: None,
-            class,
-            template: class as u32,
-            outcome: Outcome::Unknown,
-            cost: None,
-            cache_key: None,
-            deferrable: false,
-            output_known: false,
-            quality: None,
-        };
+        let row =
+            LogRow { input_tokens, output_tokens, class, template: class as u32, ..LogRow::arrival_only(i as u64, at) };
         out.write_all(&encode(&row, at)).map_err(io)?;
     }
     out.flush().map_err(io)?;

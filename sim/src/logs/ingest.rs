@@ -476,23 +476,7 @@ mod tests {
     }
 
     fn row(index: u64, arrival: i64) -> LogRow {
-        LogRow {
-            index,
-            arrival,
-            latency: None,
-            ttft: None,
-            input_tokens: 0,
-            output_tokens: 0,
-            endpoint: None,
-            class: 0,
-            template: 0,
-            outcome: Outcome::Unknown,
-            cost: None,
-            cache_key: None,
-            deferrable: false,
-            output_known: false,
-            quality: None,
-        }
+        LogRow::arrival_only(index, arrival)
     }
 
     proptest::proptest! {

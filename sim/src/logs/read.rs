@@ -110,6 +110,30 @@ pub struct LogRow {
     pub quality: Option<f64>,
 }
 
+impl LogRow {
+    /// Row `index` arriving at `arrival` and nothing else known: no tokens, latency, endpoint, cost or
+    /// quality, class 0, outcome unknown (the base that a row built by hand fills in).
+    pub fn arrival_only(index: u64, arrival: i64) -> LogRow {
+        LogRow {
+            index,
+            arrival,
+            latency: None,
+            ttft: None,
+            input_tokens: 0,
+            output_tokens: 0,
+            endpoint: None,
+            class: 0,
+            template: 0,
+            outcome: Outcome::Unknown,
+            cost: None,
+            cache_key: None,
+            deferrable: false,
+            output_known: false,
+            quality: None,
+        }
+    }
+}
+
 /// The distinct names seen in a log.
 #[derive(Clone, Debug, Default)]
 pub struct Vocabulary {
