@@ -27,7 +27,8 @@ pub struct AbArgs {
     /// Bootstrap replicates.
     #[arg(long, default_value_t = 2000)]
     pub replicates: u32,
-    /// Seed of the bootstrap (and of the simulated arm assignment): same log, same seed, same output.
+    /// Seed of the bootstrap: same log, same seed, same output. (The simulated arms are split as the gateway
+    /// splits them, by a stable hash of the request id salted with the canary policy's name.)
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Stop at the first malformed row instead of counting and skipping it.
@@ -36,8 +37,9 @@ pub struct AbArgs {
     /// Output directory (default `results/ab-<UTC timestamp>`).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Also simulate this scenario's control and canary policies on the same traffic split, and print the
-    /// predicted differences beside the measured ones.
+    /// Also simulate this scenario with the control and canary policies routing at once (one run, each
+    /// request routed by its arm's policy, the arms sharing the providers), and print the predicted
+    /// differences beside the measured ones.
     #[arg(long)]
     pub predict: Option<PathBuf>,
     /// The canary's share of traffic in the prediction (default: the log's).
@@ -115,7 +117,9 @@ pub fn run(args: &AbArgs) -> Result<(), Failure> {
         let model =
             load_scenario(scenario, &Overrides { seed: None, requests: Some(requests), replications: Some(1) })?;
         let ix = select_policies(&model, Some(&[control, canary]))?;
-        report.predicted = Some(predict::predict(&model, ix[0], ix[1], fraction, args.replicates, args.seed));
+        let prediction = predict::predict(&model, ix[0], ix[1], fraction, args.replicates, args.seed)
+            .map_err(|e| Failure::Invalid(format!("--predict {}: {e}", scenario.display())))?;
+        report.predicted = Some(prediction);
     }
     print!("{}", ab::render(&report));
     let dir = args.out.clone().unwrap_or_else(|| sim::results::results_dir("ab", ""));

@@ -178,7 +178,7 @@ fn a_simulated_canary_log_agrees_with_the_prediction() {
     let overrides = Overrides { seed: Some(2026), requests: Some(requests), replications: Some(1) };
     let model = load(&scenario, &overrides).expect("quickstart loads");
     let ix = select_policies(&model, Some(&["latency".to_string(), "cost".to_string()])).unwrap();
-    let arms = simulate_arms(&model, ix[0], ix[1], 0.5, 99);
+    let arms = simulate_arms(&model, ix[0], ix[1], 0.5).expect("a canary run");
     let dir = out_dir("simulated-canary");
     std::fs::create_dir_all(&dir).unwrap();
     let log = dir.join("canary.jsonl");

@@ -113,20 +113,10 @@ impl Arm {
     }
 }
 
-/// The stable point in [0, 1) of `value` for a canary of policy `salt`: FNV-1a of both, finished with
-/// SplitMix64's mixer so that neighbouring values spread, scaled by 2^-64.
+/// The stable point in [0, 1) of `value` for a canary of policy `salt` (router-core's
+/// [`router_core::canary`], which the simulator's canary runs share).
 pub fn point(salt: &str, value: &str) -> f64 {
-    let mut h = router_core::fnv1a(salt.as_bytes());
-    for &b in [0xffu8].iter().chain(value.as_bytes()) {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h ^= h >> 30;
-    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    h ^= h >> 27;
-    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
-    h ^= h >> 31;
-    (h >> 11) as f64 / (1u64 << 53) as f64
+    router_core::canary::point(salt, value)
 }
 
 /// The arm of a request whose hashed value is `value` (`None`: it has none, and stays in control).

@@ -25,11 +25,12 @@
 //!
 //! Module map: [`model`] (endpoints, requests, outcomes), [`state`] (per-endpoint live state),
 //! [`policy`] (filter -> scorer -> selector, one type per policy), [`condition`] (metadata rules),
-//! [`resilience`] (retry, cache, batching), [`quality`] (answer quality: the item-response model), [`access`] (per-client-key limits and budgets), [`config`] (what users write), [`router`] (the entry point).
+//! [`resilience`] (retry, cache, batching), [`quality`] (answer quality: the item-response model), [`access`] (per-client-key limits and budgets), [`canary`] (the stable hash that picks a request's canary arm), [`config`] (what users write), [`router`] (the entry point).
 
 #![warn(missing_docs)]
 
 pub mod access;
+pub mod canary;
 pub mod condition;
 pub mod config;
 pub mod duration;

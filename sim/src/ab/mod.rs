@@ -5,8 +5,8 @@
 //!   rows counted by reason.
 //! - [`analysis`]: per-arm metrics and the canary's difference with seeded-bootstrap 95% intervals, the
 //!   minimum detectable effect and a verdict per metric.
-//! - [`predict`]: the scenario's two policies simulated on the same traffic, requests assigned to the arms
-//!   by the canary fraction, analysed the same way.
+//! - [`predict`]: the scenario's two policies simulated routing at once in one run, each request by the
+//!   policy of its arm (picked as the gateway picks it), analysed the same way.
 //!
 //! This module renders the terminal report and writes the files (`summary.csv`, `differences.csv`,
 //! `ab.json`, `malformed.txt`).

@@ -1,28 +1,25 @@
 //! `routesim ab --predict SCENARIO`: the simulator's prediction of the same A/B test.
 //!
-//! **What is simulated.** Both policies are run over the scenario's full traffic (the same arrivals, the
-//! same request attributes and the same provider luck: common random numbers), and each request is then
-//! assigned to the canary with probability `fraction` by a draw keyed by its id and the seed, to the control
-//! otherwise; an arm's rows are its requests as its own policy served them. The two simulated arms are
-//! analysed exactly as the log's (the same bootstrap, replicate count and seed), with as many requests as
-//! the log's arms hold by default, so the two intervals have comparable widths.
+//! **What is simulated.** One run of the scenario in which the two policies route at once, as in the
+//! gateway's canary: each request is routed by the router of its arm, the canary's when the stable hash of
+//! its id salted with the canary policy's name falls below `fraction` (the arm the gateway picks with
+//! `[rollout] canary = { by = "request" }` for the same request id: `routesim live --canary` sends the
+//! simulator's ids, so the simulated and the live split are the same requests), the control's otherwise
+//! ([`engine::run_canary`]). Each arm's router sees its own requests' decisions, dispatches and results, and
+//! both see the health checks, as the gateway's one router per arm does; the two arms share the providers'
+//! capacity (slots, queues, RPM/TPM quotas), so each arm meets the congestion the other creates. The arms'
+//! requests are analysed exactly as the log's (the same bootstrap, replicate count and seed), with as many
+//! requests in all as the log's arms hold by default, so the two intervals have comparable widths.
 //!
-//! **What this leaves out.** In the live canary both policies route at once and share the providers'
-//! capacity (slots, RPM/TPM quotas, queues): each provider sees the control's share of traffic placed by
-//! the control and the rest placed by the canary. Here each policy sees the providers loaded by its own
-//! placement of all the traffic. The two agree whenever the providers are not congested (each request's
-//! latency and cost then depend on where it goes, not on the others), and they diverge under congestion
-//! or quota pressure, where the prediction is of "each policy at 100%" rather than of the mixture. Scaling
-//! the rate by each arm's fraction instead would understate the load on the shared providers (each arm
-//! would see idle capacity the other arm uses), which is further from the canary; modelling the mixture
-//! exactly would take a routing step that picks the policy per request inside one run, which router-core
-//! does not offer.
+//! **What this leaves out.** The log's arms may be split by client key or user (`by = "key"` / `"user"`),
+//! which the scenario's requests do not carry: the prediction splits by request id, which gives the same
+//! shares but not the same requests. Keys and users that send very different traffic make the measured arms
+//! differ by who is in them, which no simulated split reproduces.
 
 use super::analysis::{self, Comparison};
 use super::read::{AbRow, ArmRows};
-use crate::engine::{self, RequestRecord, RunOptions};
+use crate::engine::{self, Arm, Canary, CanaryError, RequestRecord, RunOptions};
 use crate::scenario::Compiled;
-use router_core::keyed_rand::mix64;
 use serde::Serialize;
 
 /// The simulator's prediction of an A/B test.
@@ -42,11 +39,6 @@ pub struct Prediction {
     pub comparison: Comparison,
 }
 
-/// Whether request `id` goes to the canary: a uniform draw keyed by the seed and the id, below `fraction`.
-pub fn in_canary(seed: u64, id: u64, fraction: f64) -> bool {
-    crate::rng::unit(mix64(mix64(seed ^ 0x6162_5f61_726d_7321) ^ id)) < fraction
-}
-
 fn row(r: &RequestRecord) -> AbRow {
     AbRow {
         ok: r.error.is_none() && !r.rejected,
@@ -57,32 +49,33 @@ fn row(r: &RequestRecord) -> AbRow {
     }
 }
 
-/// The measured (post-warm-up) records of one run of `policy`, in request-id order.
-fn records(model: &Compiled, policy: usize) -> Vec<RequestRecord> {
-    let mut out = Vec::new();
-    let mut sink = |r: &RequestRecord| {
-        if r.measured {
-            out.push(r.clone());
-        }
-    };
-    engine::run(model, policy, 0, RunOptions { records: Some(&mut sink), ..Default::default() });
-    out.sort_by_key(|r| r.id);
-    out
-}
-
-/// The two simulated arms: `control` and `canary` (policy indices of `model`, whose request count is already
-/// set) each run over the full traffic, request `id` kept in the canary's rows when [`in_canary`] holds for
-/// it under `seed`, in the control's otherwise.
-pub fn simulate_arms(model: &Compiled, control: usize, canary: usize, fraction: f64, seed: u64) -> [ArmRows; 2] {
-    let (a, b) = rayon::join(|| records(model, control), || records(model, canary));
+/// The two simulated arms of one canary run ([`engine::run_canary`]) of `control` with `canary` beside it at
+/// `fraction` (policy indices of `model`, whose request count is already set): each arm's measured
+/// (post-warm-up) requests, in request-id order.
+pub fn simulate_arms(
+    model: &Compiled,
+    control: usize,
+    canary: usize,
+    fraction: f64,
+) -> Result<[ArmRows; 2], CanaryError> {
     let names = model.policy_names();
     let mut arms = [
         ArmRows { name: "control".into(), policy: Some(names[control].clone()), rows: Vec::new() },
         ArmRows { name: "canary".into(), policy: Some(names[canary].clone()), rows: Vec::new() },
     ];
-    arms[0].rows = a.iter().filter(|r| !in_canary(seed, r.id, fraction)).map(row).collect();
-    arms[1].rows = b.iter().filter(|r| in_canary(seed, r.id, fraction)).map(row).collect();
-    arms
+    let mut records: Vec<RequestRecord> = Vec::new();
+    let mut sink = |r: &RequestRecord| {
+        if r.measured {
+            records.push(r.clone());
+        }
+    };
+    let opts = RunOptions { records: Some(&mut sink), ..Default::default() };
+    engine::run_canary(model, control, Canary { policy: canary, fraction }, 0, opts)?;
+    records.sort_by_key(|r| r.id);
+    for r in &records {
+        arms[(r.arm == Arm::Canary) as usize].rows.push(row(r));
+    }
+    Ok(arms)
 }
 
 /// Simulates the two arms ([`simulate_arms`]) and compares them with `replicates` bootstrap replicates under
@@ -94,18 +87,19 @@ pub fn predict(
     fraction: f64,
     replicates: u32,
     seed: u64,
-) -> Prediction {
-    let arms = simulate_arms(model, control, canary, fraction, seed);
+) -> Result<Prediction, CanaryError> {
+    let arms = simulate_arms(model, control, canary, fraction)?;
     let comparison = analysis::compare(&arms[0], &arms[1], replicates, seed);
     let names = model.policy_names();
-    Prediction {
+    Ok(Prediction {
         scenario: model.scenario.name.clone(),
         policies: [names[control].clone(), names[canary].clone()],
         requests: (arms[0].rows.len() + arms[1].rows.len()) as u64,
         fraction,
-        method: "each policy over the full traffic (common random numbers), requests split between the arms by \
-                 the fraction; capacity sharing between the arms is not modelled"
+        method: "one run with both policies routing at once, each request by its arm's policy (the gateway's \
+                 stable hash of the request id salted with the canary policy's name, below the fraction), the arms \
+                 sharing the providers' capacity"
             .into(),
         comparison,
-    }
+    })
 }

@@ -17,6 +17,7 @@
 
 mod quality;
 pub mod queue;
+mod routers;
 
 use crate::logs::source::{LogSource, Trace};
 use crate::metrics::Metrics;
@@ -33,6 +34,8 @@ use router_core::{
     Attempts, Decision, EndpointIdx, ErrorClass, Nanos, NextAttempt, Outcome, RequestInfo, Router, RouterConfig,
     keyed_rand::replication_seed, nanos_to_secs,
 };
+pub use routers::Arm;
+use routers::{CanaryArm, Routers};
 use std::time::Instant;
 
 /// One request's outcome, for per-request records (`--records`).
@@ -74,6 +77,8 @@ pub struct RequestRecord {
     pub deferrable: bool,
     /// Whether it announced its output length.
     pub output_known: bool,
+    /// Its arm: the canary's in a canary run ([`run_canary`]) when the canary routed it, else the control's.
+    pub arm: Arm,
 }
 
 /// Options of one run.
@@ -282,26 +287,88 @@ pub fn run(model: &Compiled, policy: usize, replication: u32, opts: RunOptions<'
 
 /// [`run`] with quality on (`Q`) or off.
 fn run_q<const Q: bool>(model: &Compiled, policy: usize, replication: u32, opts: RunOptions<'_>) -> RunResult {
+    run_routed::<Q>(model, router(model, policy, replication).into(), replication, opts)
+}
+
+/// One run of replication `replication` routed by `routers`, with quality on (`Q`) or off.
+fn run_routed<const Q: bool>(model: &Compiled, routers: Routers, replication: u32, opts: RunOptions<'_>) -> RunResult {
     match &model.replay {
         None => {
             let source = ArrivalSource::new(&model.traffic, model.seed, replication, model.limit);
-            on_scenario_traffic::<_, Q>(model, policy, replication, source).run(opts)
+            on_scenario_traffic::<_, Q>(model, routers, replication, source).run(opts)
         }
         Some(input) => {
             let source = LogSource::new(input, model.seed, replication);
             let (templates, classes) = (input.templates.clone(), input.classes.len());
-            Sim::<_, Q>::new(
-                model,
-                router(model, policy, replication),
-                replication,
-                source,
-                templates,
-                classes,
-                input.trace_driven,
-            )
-            .run(opts)
+            Sim::<_, Q>::new(model, routers, replication, source, templates, classes, input.trace_driven).run(opts)
         }
     }
+}
+
+/// A canary beside a run's policy, as the gateway's `[rollout] canary = { policy, fraction, by = "request" }`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Canary {
+    /// The canary policy's index in the scenario.
+    pub policy: usize,
+    /// Share of the hash space sent to the canary, in [0, 1].
+    pub fraction: f64,
+}
+
+/// Why a canary run cannot be made.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum CanaryError {
+    /// The fraction is not a share in [0, 1].
+    #[error("the canary fraction must be a share in [0, 1], found {0}")]
+    Fraction(f64),
+    /// The canary names the run's own policy.
+    #[error("`{0}` is both the control and the canary: a canary names another policy")]
+    SamePolicy(String),
+    /// The canary policy batches (the gateway refuses it too).
+    #[error("`{0}` batches deferrable requests: a canary policy cannot batch (the gateway refuses it too)")]
+    Batches(String),
+    /// One of the arms is the oracle, which no gateway can serve.
+    #[error("`{0}` is the oracle (it knows each request's outcome): it cannot be an arm of a canary")]
+    Oracle(String),
+}
+
+/// Simulates `policy` with `canary` beside it for one replication: one run in which each request is routed
+/// by the router of its arm (the canary's when its id's point under the canary policy's name is below the
+/// fraction, exactly as the gateway picks it with `by = "request"`), both arms sharing the providers'
+/// slots, queues and quotas. Each arm's router sees only its own requests' decisions, dispatches and
+/// results, and both see the health checks (as in the gateway); each arm's attempts have its own policy's
+/// timeouts (else the scenario's `[client]` ones). The records say each request's [`Arm`]. At fraction 0
+/// the run is `policy`'s own, record for record; at fraction 1 the canary's.
+pub fn run_canary(
+    model: &Compiled,
+    policy: usize,
+    canary: Canary,
+    replication: u32,
+    opts: RunOptions<'_>,
+) -> Result<RunResult, CanaryError> {
+    let names = model.policy_names();
+    let cfg = |p: usize| &model.router_configs[p].policy;
+    if !(canary.fraction.is_finite() && (0.0..=1.0).contains(&canary.fraction)) {
+        return Err(CanaryError::Fraction(canary.fraction));
+    }
+    if canary.policy == policy {
+        return Err(CanaryError::SamePolicy(names[policy].clone()));
+    }
+    if cfg(canary.policy).batching.is_some() {
+        return Err(CanaryError::Batches(names[canary.policy].clone()));
+    }
+    if let Some(&p) = [policy, canary.policy].iter().find(|&&p| cfg(p).kind == PolicyKind::Oracle) {
+        return Err(CanaryError::Oracle(names[p].clone()));
+    }
+    let client = router_core::Timeouts { attempt: model.timeout, ttft: model.ttft_timeout };
+    let canary_router = router(model, canary.policy, replication);
+    let timeouts = canary_router.timeouts().or(client);
+    let arm = CanaryArm::new(canary_router, canary.fraction, timeouts);
+    let routers = Routers::with_canary(router(model, policy, replication), arm);
+    Ok(if model.quality.is_some() {
+        run_routed::<true>(model, routers, replication, opts)
+    } else {
+        run_routed::<false>(model, routers, replication, opts)
+    })
 }
 
 /// The router of policy `policy` in replication `replication`: its keyed draws use the replication's seed
@@ -316,16 +383,16 @@ fn router(model: &Compiled, policy: usize, replication: u32) -> Router {
     built.expect("router configs are validated when the scenario is compiled")
 }
 
-/// A run of `policy` on the scenario's own traffic model (its request templates), fed by `source`.
+/// A run routed by `routers` on the scenario's own traffic model (its request templates), fed by `source`.
 fn on_scenario_traffic<S: Arrivals, const Q: bool>(
     model: &Compiled,
-    policy: usize,
+    routers: Routers,
     replication: u32,
     source: S,
 ) -> Sim<'_, S, Q> {
     let classes = model.traffic.class_count();
     let templates = (0..classes).map(|c| model.traffic.request_template(c)).collect();
-    Sim::new(model, router(model, policy, replication), replication, source, templates, classes, false)
+    Sim::new(model, routers, replication, source, templates, classes, false)
 }
 
 /// Arrivals generated at a time in [`run_lockstep`] (3 MiB). Each switch from one run to the next finds
@@ -375,8 +442,10 @@ fn lockstep_q<const Q: bool>(
     mut opts: Vec<RunOptions<'_>>,
     chunk_len: usize,
 ) -> Vec<RunResult> {
-    let mut sims: Vec<Sim<'_, Fed, Q>> =
-        policies.iter().map(|&p| on_scenario_traffic(model, p, replication, Fed::default())).collect();
+    let mut sims: Vec<Sim<'_, Fed, Q>> = policies
+        .iter()
+        .map(|&p| on_scenario_traffic(model, router(model, p, replication).into(), replication, Fed::default()))
+        .collect();
     // Each run's own time: its start, its events and an equal share of generating the chunks it used.
     let mut busy = vec![0.0f64; sims.len()];
     let mut ended = vec![false; sims.len()];
@@ -412,7 +481,7 @@ fn lockstep_q<const Q: bool>(
 /// with and once without it, so a run without quality pays nothing for it.
 struct Sim<'m, S, const Q: bool> {
     model: &'m Compiled,
-    router: Router,
+    routers: Routers,
     providers: Vec<Provider>,
     source: S,
     pending_arrival: Option<Arrival>,
@@ -476,7 +545,7 @@ impl<const Q: bool> Sim<'_, Fed, Q> {
 impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
     fn new(
         model: &'m Compiled,
-        router: Router,
+        routers: Routers,
         replication: u32,
         source: S,
         templates: Vec<RequestInfo>,
@@ -490,10 +559,12 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
         let templates =
             if spec.is_empty() { templates } else { crate::keys::KeyLimiter::expand_templates(spec, templates) };
         let client = router_core::Timeouts { attempt: model.timeout, ttft: model.ttft_timeout };
-        let timeouts = router.timeouts().or(client);
+        let timeouts = routers.control_ref().timeouts().or(client);
         let quality = if Q {
             model.quality.as_deref().map(|outcomes| {
-                let (oracle, cascade) = (router.kind() == PolicyKind::Oracle, router.kind() == PolicyKind::Cascade);
+                // A canary run has no oracle arm (`run_canary`); a cascade in either arm may escalate.
+                let oracle = routers.control_ref().kind() == PolicyKind::Oracle;
+                let cascade = routers.any(|r| r.kind() == PolicyKind::Cascade);
                 QualityRun::new(outcomes, model.seed, replication, &model.endpoint_ids(), oracle, cascade)
             })
         } else {
@@ -505,7 +576,7 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
         }
         Sim {
             model,
-            router,
+            routers,
             providers,
             source,
             pending_arrival: None,
@@ -547,6 +618,16 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
     #[inline(always)]
     fn oracle_scope(&self, r: u32) -> Option<router_core::Scope> {
         if Q { self.quality.as_ref().filter(|q| q.oracle()).map(|q| q.scope(r)) } else { None }
+    }
+
+    /// The attempt and time-to-first-token timeouts of request `id`'s attempts: its arm's policy's, else the
+    /// scenario's `[client]` ones.
+    #[inline(always)]
+    fn attempt_timeouts(&self, id: u64) -> (Option<Nanos>, Option<Nanos>) {
+        match self.routers.canary_timeouts(id) {
+            Some(t) => (t.attempt, t.ttft),
+            None => (self.timeout, self.ttft_timeout),
+        }
     }
 
     /// Reads the next arrival (and, in trace-driven replay, what the log says of it).
@@ -642,7 +723,7 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
                 Ev::HealthCheck => self.on_health_check(),
                 Ev::Fault { idx, on } => self.on_fault(idx as usize, on),
                 Ev::BatchDeadline => {
-                    if self.router.poll_batch(self.now).is_some() {
+                    if self.routers.control().poll_batch(self.now).is_some() {
                         self.release_batch();
                     }
                 }
@@ -673,10 +754,9 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
             self.metrics.queueing.in_system_area = self.area_ns as f64 * 1e-9;
             self.metrics.queueing.sojourn_sum_s = self.sojourn_ns as f64 * 1e-9;
         }
-        let router_spend =
-            (0..self.providers.len()).map(|i| self.router.state(EndpointIdx(i as u16)).spend_usd).collect();
+        let router_spend = (0..self.providers.len()).map(|i| self.routers.spend_usd(EndpointIdx(i as u16))).collect();
         RunResult {
-            policy: self.router.name().to_string(),
+            policy: self.routers.name(),
             replication: self.replication,
             input_error: self.source.error(),
             metrics: self.metrics,
@@ -822,9 +902,10 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
         let scope = self.oracle_scope(r);
         // From the local copy of the arrival, not the slab entry just written (no store-to-load round trip).
         let info = fill_info::<Q>(&mut self.templates, &a, estimate);
+        let router = self.routers.for_request(a.id);
         let decision = match scope {
-            Some(scope) if Q => self.router.decide_in(info, now, &scope),
-            _ => self.router.decide(info, now),
+            Some(scope) if Q => router.decide_in(info, now, &scope),
+            _ => router.decide(info, now),
         };
         match decision {
             Decision::Route { endpoint, .. } => {
@@ -887,7 +968,7 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
         }
         let estimate = self.estimate(r);
         let info = fill_info::<Q>(&mut self.templates, &self.reqs[r as usize].arrival, estimate);
-        self.router.on_dispatch(ep, info, now);
+        self.routers.for_request(info.id).on_dispatch(ep, info, now);
         self.metrics.series.attempt(ep.get());
         let a = self.reqs[r as usize].arrival;
         let (generation, attempt) = (self.reqs[r as usize].generation, self.reqs[r as usize].attempts.count);
@@ -905,11 +986,12 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
                 self.providers[ep.get()].enqueue(Waiting { handle: h, since: now });
                 self.reqs[r as usize].queued = true;
                 // The first deadline to pass ends the wait; a later one finds the attempt over.
-                if let Some(t) = self.timeout {
+                let (timeout, ttft_timeout) = self.attempt_timeouts(a.id);
+                if let Some(t) = timeout {
                     self.events.push(now.saturating_add(t), Ev::Timeout { handle: h });
                 }
-                if let Some(t) = self.ttft_timeout
-                    && self.timeout.is_none_or(|a| t < a)
+                if let Some(t) = ttft_timeout
+                    && timeout.is_none_or(|a| t < a)
                 {
                     self.events.push(now.saturating_add(t), Ev::TtftTimeout { handle: h });
                 }
@@ -956,16 +1038,17 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
         if was_queued {
             return;
         }
-        if let Some(t) = self.timeout
+        let (timeout, ttft_timeout) = self.attempt_timeouts(a.id);
+        if let Some(t) = timeout
             && end > dispatched.saturating_add(t)
         {
             self.events.push(dispatched.saturating_add(t), Ev::Timeout { handle: h });
         }
-        if let Some(t) = self.ttft_timeout {
+        if let Some(t) = ttft_timeout {
             // The first byte back: the first token, or the error response (a hang sends none).
             let first_byte = if svc.error.is_some() { end } else { now.saturating_add(svc.ttft) };
             let deadline = dispatched.saturating_add(t);
-            if first_byte > deadline && self.timeout.is_none_or(|a| t < a) {
+            if first_byte > deadline && timeout.is_none_or(|a| t < a) {
                 self.events.push(deadline, Ev::TtftTimeout { handle: h });
             }
         }
@@ -1041,7 +1124,7 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
         };
         let estimate = self.estimate(r);
         let info = fill_info::<Q>(&mut self.templates, &self.reqs[r as usize].arrival, estimate);
-        self.router.on_result(ep, info, &outcome, now);
+        self.routers.for_request(a.id).on_result(ep, info, &outcome, now);
         self.reqs[r as usize].cost += cost;
         self.metrics.series.cost(cost);
         if measured {
@@ -1060,9 +1143,10 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
         let mut attempts = self.reqs[r as usize].attempts;
         let scope = self.oracle_scope(r);
         let info = fill_info::<Q>(&mut self.templates, &self.reqs[r as usize].arrival, estimate);
+        let router = self.routers.for_request(a.id);
         let next = match scope {
-            Some(scope) if Q => self.router.next_attempt_in(info, &mut attempts, &outcome, now, &scope),
-            _ => self.router.next_attempt(info, &mut attempts, &outcome, now),
+            Some(scope) if Q => router.next_attempt_in(info, &mut attempts, &outcome, now, &scope),
+            _ => router.next_attempt(info, &mut attempts, &outcome, now),
         };
         match next {
             NextAttempt::Retry { endpoint, delay, fallback } => {
@@ -1103,7 +1187,7 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
         let estimate = self.estimate(r);
         let a = self.reqs[r as usize].arrival;
         let info = fill_info::<Q>(&mut self.templates, &a, estimate);
-        let Some(spec) = self.router.verification(info, ep) else { return false };
+        let Some(spec) = self.routers.for_request(a.id).verification(info, ep) else { return false };
         let (precision, recall) = (spec.precision, spec.recall);
         let Some(quality) = &self.quality else { return false };
         if quality.verifier_passes(Asked { id: a.id, class: a.class }, ep, precision, recall) {
@@ -1111,7 +1195,7 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
         }
         let mut attempts = self.reqs[r as usize].attempts;
         let info = fill_info::<Q>(&mut self.templates, &a, estimate);
-        match self.router.escalate(info, &mut attempts, now) {
+        match self.routers.for_request(a.id).escalate(info, &mut attempts, now) {
             NextAttempt::Retry { endpoint, delay, .. } => {
                 self.reqs[r as usize].attempts = attempts;
                 if self.reqs[r as usize].measured
@@ -1187,6 +1271,7 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
             cache_key: q.arrival.cache_key,
             deferrable: q.arrival.deferrable,
             output_known: q.arrival.expected_output,
+            arm: self.routers.arm(q.arrival.id),
         };
         sink(&rec);
     }
@@ -1194,7 +1279,7 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
     fn on_health_check(&mut self) {
         let now = self.now;
         for (i, p) in self.providers.iter().enumerate() {
-            self.router.on_health(EndpointIdx(i as u16), !p.is_down(), now);
+            self.routers.on_health(EndpointIdx(i as u16), !p.is_down(), now);
         }
         if let Some(iv) = self.model.health_interval {
             self.events.push(now.saturating_add(iv), Ev::HealthCheck);
@@ -1216,7 +1301,7 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
         for r in held {
             let estimate = self.estimate(r);
             let info = fill_info::<Q>(&mut self.templates, &self.reqs[r as usize].arrival, estimate);
-            self.router.on_dispatch(ep, info, now);
+            self.routers.for_request(info.id).on_dispatch(ep, info, now);
             self.metrics.series.attempt(ep.get());
             let q = &mut self.reqs[r as usize];
             q.ep = ep;

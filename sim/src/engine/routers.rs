@@ -1,0 +1,143 @@
+//! The routers of one run: the policy's, and in a canary run the canary policy's beside it, each request
+//! routed by the router of its arm, as the gateway's `[rollout] canary` does (one router per arm).
+//!
+//! A run without a canary holds only the control router, and [`Routers::for_request`] is then one branch
+//! that is never taken. In a canary run, request `id` is in the canary when its point under the canary
+//! policy's name ([`router_core::canary::CanaryHash::point_of_id`]) is below the fraction: the arm the
+//! gateway picks with `by = "request"` for the same id, so a simulated canary splits the traffic as the
+//! gateway's log of the same requests does. Every call about a request (decide, dispatch, result, next
+//! attempt, cascade verification) goes to its arm's router; health checks go to both.
+
+use router_core::canary::CanaryHash;
+use router_core::{EndpointIdx, Nanos, Router, Timeouts};
+
+/// The arm of a request in a canary run (every request of a run without a canary is in the control arm).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Arm {
+    /// The run's policy.
+    #[default]
+    Control,
+    /// The canary policy.
+    Canary,
+}
+
+impl Arm {
+    /// Name in records and logs (`control` / `canary`, as the gateway's log).
+    pub fn name(self) -> &'static str {
+        match self {
+            Arm::Control => "control",
+            Arm::Canary => "canary",
+        }
+    }
+}
+
+/// The canary arm of a run: its router, its share of the hash space and its attempt timeouts.
+pub(super) struct CanaryArm {
+    router: Router,
+    hash: CanaryHash,
+    fraction: f64,
+    timeouts: Timeouts,
+}
+
+impl CanaryArm {
+    /// The canary arm routed by `router` (the canary policy's), taking the requests whose point is below
+    /// `fraction` (in [0, 1]); `timeouts`: its attempt timeouts in force (the policy's, else the client's).
+    pub(super) fn new(router: Router, fraction: f64, timeouts: Timeouts) -> Self {
+        debug_assert!((0.0..=1.0).contains(&fraction), "fraction {fraction}");
+        let hash = CanaryHash::new(router.name());
+        CanaryArm { router, hash, fraction, timeouts }
+    }
+
+    #[inline]
+    fn takes(&self, id: u64) -> bool {
+        self.hash.point_of_id(id) < self.fraction
+    }
+}
+
+/// The control router and, in a canary run, the canary arm.
+pub(super) struct Routers {
+    control: Router,
+    canary: Option<Box<CanaryArm>>,
+}
+
+impl From<Router> for Routers {
+    fn from(control: Router) -> Self {
+        Routers { control, canary: None }
+    }
+}
+
+impl Routers {
+    /// The control router with `canary` beside it.
+    pub(super) fn with_canary(control: Router, canary: CanaryArm) -> Self {
+        Routers { control, canary: Some(Box::new(canary)) }
+    }
+
+    /// The arm of request `id`.
+    #[inline(always)]
+    pub(super) fn arm(&self, id: u64) -> Arm {
+        match &self.canary {
+            Some(c) if c.takes(id) => Arm::Canary,
+            _ => Arm::Control,
+        }
+    }
+
+    /// The router of request `id`'s arm.
+    #[inline(always)]
+    pub(super) fn for_request(&mut self, id: u64) -> &mut Router {
+        match &mut self.canary {
+            Some(c) if c.takes(id) => &mut c.router,
+            _ => &mut self.control,
+        }
+    }
+
+    /// The canary's attempt timeouts when request `id` is in the canary arm (`None`: the control's, which
+    /// the run keeps itself).
+    #[inline(always)]
+    pub(super) fn canary_timeouts(&self, id: u64) -> Option<Timeouts> {
+        match &self.canary {
+            Some(c) if c.takes(id) => Some(c.timeouts),
+            _ => None,
+        }
+    }
+
+    /// The control router (the run's policy; the only one that may batch).
+    #[inline(always)]
+    pub(super) fn control(&mut self) -> &mut Router {
+        &mut self.control
+    }
+
+    /// The control router, read-only.
+    pub(super) fn control_ref(&self) -> &Router {
+        &self.control
+    }
+
+    /// A health check's result for endpoint `ep`, fed to every router (as the gateway feeds every arm).
+    pub(super) fn on_health(&mut self, ep: EndpointIdx, ok: bool, now: Nanos) {
+        self.control.on_health(ep, ok, now);
+        if let Some(c) = &mut self.canary {
+            c.router.on_health(ep, ok, now);
+        }
+    }
+
+    /// The run's name: the control policy's, and `+ canary NAME (F%)` in a canary run.
+    pub(super) fn name(&self) -> String {
+        match &self.canary {
+            None => self.control.name().to_string(),
+            Some(c) => format!("{} + canary {} ({}%)", self.control.name(), c.router.name(), 100.0 * c.fraction),
+        }
+    }
+
+    /// Spend on endpoint `ep` as the routers tracked it (both arms' in a canary run).
+    pub(super) fn spend_usd(&self, ep: EndpointIdx) -> f64 {
+        let control = self.control.state(ep).spend_usd;
+        match &self.canary {
+            None => control,
+            Some(c) => control + c.router.state(ep).spend_usd,
+        }
+    }
+
+    /// Whether `f` holds for the router of either arm.
+    pub(super) fn any(&self, f: impl Fn(&Router) -> bool) -> bool {
+        f(&self.control) || self.canary.as_ref().is_some_and(|c| f(&c.router))
+    }
+}
