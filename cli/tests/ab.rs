@@ -273,11 +273,10 @@ fn a_csv_log_is_read_with_its_short_rows_counted() {
 /// the gateway's request log. The measured cost difference must lie in the predicted one's interval and the
 /// predicted one in the measured one's; the predicted success difference in the measured one's.
 ///
-/// The rate is the peak's 40 requests/s times 0.05 (2/s): at the full peak the cost policy fills
-/// `llama-70b`'s 48 concurrent requests and spills to `gpt-4o-mini`, and the live canary (half the traffic
-/// on those providers) spills less than the prediction (each policy over all the traffic: capacity sharing
-/// is not modelled, see `ab::predict`), so the measured saving is larger than the predicted one (README,
-/// "Rolling out a policy", gives both runs' figures). The log's latencies are in real (scaled) seconds: they
+/// The rate is the peak's 40 requests/s times 0.05 (2/s), so that the test's 1,000 requests take 27 s of
+/// wall time; the prediction is one canary run (the arms share the providers, as live), which also agrees
+/// on cost at 10 and 40 requests/s, where the cost policy fills `llama-70b`'s 48 concurrent requests
+/// (docs/rollout.md gives those runs' figures, before and after). The log's latencies are in real (scaled) seconds: they
 /// are multiplied back into scenario seconds before `ab` reads them, and the latency differences are
 /// printed, not asserted (the gateway's own overhead on a shared machine is multiplied by the scale too).
 #[test]
