@@ -57,8 +57,10 @@ pub struct App {
     pub endpoints: Vec<Endpoint>,
     /// What a request's `model` names (see [`crate::models`]).
     pub models: crate::models::ModelTable,
-    /// Per-endpoint timeouts: the policy's, else the upstream's (attempt) or `[client]`'s.
+    /// Per-endpoint timeouts of the control arm: its policy's, else the upstream's (attempt) or `[client]`'s.
     pub timeouts: Vec<Timeouts>,
+    /// The same for the canary arm, from the canary policy's own timeouts (empty without a canary).
+    pub canary_timeouts: Vec<Timeouts>,
     /// The policy routing each rollout arm (`[0]` control, `[1]` canary).
     pub policy_names: Vec<String>,
     /// The shadow policies, in `[rollout] shadow` order.
@@ -158,18 +160,23 @@ impl App {
             (0..1 + cfg.rollout.canary.is_some() as usize).map(|a| routers.policy_name(a)).collect();
         let arm_metrics = metrics.rollout.arm_series(&policy_names);
         let upstreams = Upstreams::new(cfg.upstreams.clone(), cfg.server.connect_timeout.into_std())?;
-        let policy = routers.with(0, |r| r.timeouts());
         let nanos = |d: Option<router_core::Duration>| d.map(|d| d.nanos()).filter(|&n| n > 0);
-        let timeouts = cfg
-            .upstreams
-            .iter()
-            .map(|u| {
-                policy.or(Timeouts {
-                    attempt: nanos(u.timeout).or(nanos(cfg.client.timeout)),
-                    ttft: nanos(cfg.client.ttft_timeout),
+        // Each arm's attempts time out by its own policy's timeouts (as that policy would once promoted, and as
+        // the simulator's canary runs model them), else the upstream's or `[client]`'s.
+        let arm_timeouts = |arm: usize| -> Vec<Timeouts> {
+            let policy = routers.with_arm(arm, 0, |r| r.timeouts());
+            cfg.upstreams
+                .iter()
+                .map(|u| {
+                    policy.or(Timeouts {
+                        attempt: nanos(u.timeout).or(nanos(cfg.client.timeout)),
+                        ttft: nanos(cfg.client.ttft_timeout),
+                    })
                 })
-            })
-            .collect();
+                .collect()
+        };
+        let timeouts = arm_timeouts(0);
+        let canary_timeouts = if cfg.rollout.canary.is_some() { arm_timeouts(1) } else { Vec::new() };
         let cache =
             cfg.router.policy.cache.map(|c| {
                 ResponseStore::new(c.capacity, CACHE_MAX_BYTES, std::time::Duration::from_nanos(c.ttl.nanos()))
@@ -194,6 +201,7 @@ impl App {
             endpoints,
             models,
             timeouts,
+            canary_timeouts,
             policy_names,
             shadow_names,
             started_wall,
@@ -201,6 +209,11 @@ impl App {
             draining,
             cfg,
         })
+    }
+
+    /// The timeouts of an attempt on endpoint `ep` for a request of arm `arm` (0 control, 1 canary).
+    pub fn attempt_timeouts(&self, arm: usize, ep: usize) -> Timeouts {
+        if arm == 1 && !self.canary_timeouts.is_empty() { self.canary_timeouts[ep] } else { self.timeouts[ep] }
     }
 
     /// A new request id.

@@ -500,7 +500,7 @@ async fn attempt_loop(app: Arc<App>, mut req: ChatRequest, mut t: Tracker, first
     loop {
         let upstream = app.upstreams.get(ep.get());
         let body = Bytes::from(req.upstream_body(&upstream.model, app.cfg.server.stream_usage));
-        let timeouts = app.timeouts[ep.get()];
+        let timeouts = app.attempt_timeouts(t.arm.index(), ep.get());
         t.dispatch(ep);
         let sent = Instant::now();
         let result = attempt(&app, ep.get(), body, req.stream, timeouts).await;

@@ -146,7 +146,7 @@ pub async fn verify(
     // Should the client go away while the judge is asked (this future dropped), the router gets the call back.
     let mut pending = InFlight { app, arm, shard, ep, info, sent: Instant::now(), done: false };
     let sent = pending.sent;
-    let timeout = app.timeouts[judge].attempt.map(Duration::from_nanos);
+    let timeout = app.attempt_timeouts(arm, judge).attempt.map(Duration::from_nanos);
     let call = async {
         let resp =
             app.upstreams.send(judge, body).send().await.map_err(|e| format!("the verifier call failed: {e}"))?;

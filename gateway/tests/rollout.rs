@@ -404,3 +404,27 @@ async fn raising_the_canary_fraction_on_reload_moves_users_only_into_the_canary(
     gw.shutdown();
     gw.wait().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_arms_attempts_time_out_by_the_canary_policys_own_timeout() {
+    // e0 hangs. The canary `cand` tries e0 first with its own 100 ms timeout, then falls back to e1; the
+    // control `ctl` has none, so its attempts would wait the [client]'s 10 s. Every request is in the canary (fraction 1 by request id).
+    let m = mocks(vec![MockReply::Hang, MockReply::ok(1)]).await;
+    let policies = "[[policies]]\nname = \"ctl\"\nkind = \"fallback\"\ntargets = [\"e1\", \"e0\"]\n\n\
+                    [[policies]]\nname = \"cand\"\nkind = \"fallback\"\nfallbacks = [\"e1\"]\n\
+                    timeout = \"100ms\"\n\n";
+    let rest = format!(
+        "[client]\ntimeout = \"10s\"\n\n{policies}[rollout]\ncanary = {{ policy = \"cand\", fraction = 1.0, by = \"request\" }}\n"
+    );
+    let gw = gateway(&config_text(&urls(&m), &rest)).await;
+    let app = gw.app();
+    assert_eq!(app.attempt_timeouts(0, 0).attempt, Some(10_000_000_000));
+    assert_eq!(app.attempt_timeouts(1, 0).attempt, Some(100_000_000));
+    let c = client();
+    let t = std::time::Instant::now();
+    assert_eq!(ask_as(&c, &gw, None).await, (200, "e1".to_string()));
+    let took = t.elapsed();
+    assert!(took >= std::time::Duration::from_millis(100) && took < std::time::Duration::from_secs(2), "{took:?}");
+    gw.shutdown();
+    gw.wait().await.unwrap();
+}

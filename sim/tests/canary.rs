@@ -9,6 +9,49 @@ use std::collections::HashMap;
 use std::path::Path;
 
 const QUICKSTART: &str = include_str!("../../scenarios/quickstart.toml");
+const STRONG_WEAK: &str = include_str!("../../scenarios/strong-weak.toml");
+
+/// Deferrable requests and a policy that batches them (`with-batching`), beside one that does not.
+const BATCHING: &str = r#"
+name = "batching"
+seed = 9
+requests = 600
+
+[traffic]
+rate = 10.0
+
+[[traffic.classes]]
+name = "interactive"
+input_tokens = { dist = "constant", value = 1000 }
+output_tokens = { dist = "constant", value = 100 }
+
+[[traffic.classes]]
+name = "nightly"
+input_tokens = { dist = "constant", value = 1000 }
+output_tokens = { dist = "constant", value = 100 }
+deferrable = 1.0
+
+[[endpoints]]
+id = "online"
+ttft = { dist = "constant", value = "500ms" }
+tpot = { dist = "constant", value = "10ms" }
+
+[[endpoints]]
+id = "batch-api"
+batch = true
+ttft = { dist = "constant", value = "0s" }
+tpot = { dist = "constant", value = "0s" }
+batch_turnaround = { dist = "uniform", low = "60s", high = "120s" }
+
+[[policies]]
+name = "plain"
+kind = "round-robin"
+
+[[policies]]
+name = "with-batching"
+kind = "round-robin"
+batching = { endpoint = "batch-api", max_size = 50, max_wait = "30s" }
+"#;
 
 /// Two endpoints: `small`, cheap, with 4 slots (about 4 requests/s at a mean service time of 1 s) and a
 /// deep queue, and `big`, dear, with room for everything. At 4.8 requests/s, round-robin (`rr`) sends
@@ -200,4 +243,23 @@ fn a_canary_that_cannot_run_is_named() {
         "`rr` is both the control and the canary: a canary names another policy"
     );
     assert!(err(rr, cost, 0.5).is_none());
+
+    // A canary cannot batch (the gateway refuses it too); a control that batches keeps its batches.
+    let model = compile("batching.toml", BATCHING, 600);
+    let (plain_rr, batching) = (policy(&model, "plain"), policy(&model, "with-batching"));
+    let run = |p: usize, c: usize| {
+        engine::run_canary(&model, p, Canary { policy: c, fraction: 0.5 }, 0, RunOptions::default())
+    };
+    assert_eq!(run(plain_rr, batching).err(), Some(CanaryError::Batches("with-batching".into())));
+    let r = run(batching, plain_rr).expect("a control that batches");
+    assert!(r.metrics.counts.batched > 0 && r.metrics.counts.requests == 600, "{:?}", r.metrics.counts);
+
+    // The oracle knows each request's outcome: no gateway serves it, in either arm.
+    let model = compile("scenarios/strong-weak.toml", STRONG_WEAK, 200);
+    let (oracle, random) = (policy(&model, "oracle"), policy(&model, "random-50"));
+    let run = |p: usize, c: usize| {
+        engine::run_canary(&model, p, Canary { policy: c, fraction: 0.5 }, 0, RunOptions::default())
+    };
+    assert_eq!(run(random, oracle).err(), Some(CanaryError::Oracle("oracle".into())));
+    assert_eq!(run(oracle, random).err(), Some(CanaryError::Oracle("oracle".into())));
 }
