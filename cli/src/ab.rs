@@ -42,7 +42,9 @@ pub struct AbArgs {
     /// differences beside the measured ones.
     #[arg(long)]
     pub predict: Option<PathBuf>,
-    /// The canary's share of traffic in the prediction (default: the log's).
+    /// The canary's fraction in the prediction. Pass the gateway's `[rollout] canary` fraction to split exactly
+    /// the log's requests (a canary `by = "request"` whose ids are the scenario's, as `routesim live --canary`
+    /// runs it); the default, the log's canary share, gives the same share but not the same requests.
     #[arg(long)]
     pub fraction: Option<f64>,
     /// Requests simulated by the prediction (default: as many as the log's two arms hold).

@@ -332,6 +332,8 @@ fn a_live_canary_log_agrees_with_the_prediction() {
         scenario.to_str().unwrap(),
         "--requests",
         &REQUESTS.to_string(),
+        "--fraction",
+        "0.5",
         "--replicates",
         "500",
         "--time-scale",
@@ -345,9 +347,19 @@ fn a_live_canary_log_agrees_with_the_prediction() {
     let find = |c: &serde_json::Value, m: &str| {
         c["metrics"].as_array().unwrap().iter().find(|x| x["metric"] == m).unwrap_or_else(|| panic!("no {m}")).clone()
     };
-    // Both arms hold about half of the requests (a stable hash of the id).
+    // Both arms hold about half of the requests: the gateway's stable hash of the id, the one the prediction
+    // splits by (at the configured fraction, `--fraction 0.5`, the prediction's arms are the same requests).
     let share = json["canary_fraction"].as_f64().unwrap();
     assert!((share - 0.5).abs() < 0.05, "canary share {share}");
+    for line in std::fs::read_to_string(&log).unwrap().lines() {
+        let row: serde_json::Value = serde_json::from_str(line).unwrap();
+        if row.get("arm").is_none() {
+            continue; // a cache hit: routed by neither arm
+        }
+        let id = row["request_id"].as_u64().expect("request_id");
+        let canary = router_core::canary::point("cost", &id.to_string()) < 0.5;
+        assert_eq!(row["arm"], if canary { "canary" } else { "control" }, "{row}");
+    }
     let within = |x: &serde_json::Value, ci: &serde_json::Value| {
         let v = x["value"].as_f64().unwrap();
         ci["lo"].as_f64().unwrap() <= v && v <= ci["hi"].as_f64().unwrap()
