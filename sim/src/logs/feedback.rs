@@ -63,11 +63,11 @@ pub fn parse_row(obj: &Map<String, Value>) -> Result<(u64, f64), (&'static str, 
         (BAD_REQUEST_ID, format!("request_id = {}", obj.get("request_id").map_or("absent".into(), |v| v.to_string())))
     })?;
     let quality = match obj.get("quality") {
-        Some(Value::String(s)) => super::read::parse_quality(s)?,
+        Some(Value::String(s)) => super::quality::parse_quality(s)?,
         Some(Value::Null) | None => {
-            return Err((super::read::QUALITY_NOT_A_NUMBER, "a feedback row without its quality".into()));
+            return Err((super::quality::QUALITY_NOT_A_NUMBER, "a feedback row without its quality".into()));
         }
-        Some(v) => super::read::parse_quality(&v.to_string())?,
+        Some(v) => super::quality::parse_quality(&v.to_string())?,
     };
     Ok((id, quality))
 }
@@ -157,12 +157,12 @@ mod tests {
         assert_eq!(reason(r#"{"request_id": -1, "feedback": true, "quality": 1}"#), BAD_REQUEST_ID);
         assert_eq!(
             reason(r#"{"request_id": 4, "feedback": true, "quality": 2}"#),
-            super::super::read::QUALITY_OUT_OF_RANGE
+            super::super::quality::QUALITY_OUT_OF_RANGE
         );
-        assert_eq!(reason(r#"{"request_id": 4, "feedback": true}"#), super::super::read::QUALITY_NOT_A_NUMBER);
+        assert_eq!(reason(r#"{"request_id": 4, "feedback": true}"#), super::super::quality::QUALITY_NOT_A_NUMBER);
         assert_eq!(
             reason(r#"{"request_id": 4, "feedback": true, "quality": "good"}"#),
-            super::super::read::QUALITY_NOT_A_NUMBER
+            super::super::quality::QUALITY_NOT_A_NUMBER
         );
     }
 }
