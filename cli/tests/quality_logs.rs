@@ -1,6 +1,6 @@
 //! Answer quality in logs (issue 30): the optional `quality` column (read, malformed values counted with their
 //! line), the "as logged" quality of a replay, accuracies fitted per endpoint and class with their intervals,
-//! and matrix logs (every prompt's outcome on every model): their errors, and a replay whose quality and cost,
+//! client feedback rows of a gateway log joined to their requests, and matrix logs (every prompt's outcome on every model): their errors, and a replay whose quality and cost,
 //! with unlimited capacity, are exactly those computed by hand from the file.
 
 use sim::logs::ingest::{Measured, Window, ingest};
@@ -220,6 +220,119 @@ fn fit_estimates_accuracy_per_endpoint_and_class_with_intervals_and_a_minimum_of
     let strong = s.endpoints.iter().find(|e| e.id == "strong").expect("strong");
     let code = fits.iter().find(|f| f.name == "strong").unwrap().spec.quality.0["code"];
     assert_eq!(strong.quality.for_class(Some("code")), Some(code));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A gateway request row (JSONL) with an optional judge score.
+fn request_row(id: u64, endpoint: &str, class: &str, status: &str, judge: Option<f64>) -> String {
+    let q = judge.map_or(String::new(), |q| format!(",\"quality\":{q},\"cascade_stage\":0"));
+    format!(
+        "{{\"request_id\":{id},\"arrival_s\":{},\"class\":\"{class}\",\"endpoint\":\"{endpoint}\",\"latency_s\":1.0,\
+         \"status\":\"{status}\",\"cost_usd\":0.01{q}}}\n",
+        id as f64 * 0.1
+    )
+}
+
+/// A gateway feedback row (`POST /v1/feedback`).
+fn feedback_row(id: u64, quality: &str) -> String {
+    format!("{{\"request_id\":{id},\"feedback\":true,\"quality\":{quality},\"arrival_s\":99.0,\"time_unix_s\":1.0}}\n")
+}
+
+#[test]
+fn feedback_rows_join_their_requests_by_id_the_latest_wins_and_unknown_ids_are_malformed() {
+    let dir = scratch("feedback");
+    let log = dir.join("gateway.jsonl");
+    let text = [
+        feedback_row(2, "true"),                      // line 1: before its request
+        request_row(1, "a", "code", "ok", Some(0.9)), // line 2: a judge scored it
+        request_row(2, "a", "code", "ok", None),      // line 3
+        feedback_row(1, "0.2"),                       // line 4
+        feedback_row(1, "1"),                         // line 5: the latest for 1, over the judge's 0.9
+        request_row(3, "a", "code", "ok", Some(0.7)), // line 6: the judge's score stays
+        feedback_row(77, "1"),                        // line 7: no request 77
+        feedback_row(77, "0"),                        // line 8: nor here
+        feedback_row(3, "3"),                         // line 9: out of range
+        request_row(4, "a", "code", "ok", None),      // line 10: not scored
+        feedback_row(2, "false"),                     // line 11: the latest for 2
+    ]
+    .concat();
+    std::fs::write(&log, &text).expect("write");
+    let reader = LogReader::open(&log, None, None).expect("opens");
+    let (rows, errors) = read_all(&reader);
+    let q: Vec<Option<f64>> = rows.iter().map(|r| r.quality).collect();
+    assert_eq!(q, [Some(1.0), Some(0.0), Some(0.7), None], "feedback rows are not requests");
+    // Rows are numbered over requests and malformed rows: a good feedback row is neither, the bad one is.
+    assert_eq!(rows.iter().map(|r| r.index).collect::<Vec<_>>(), [0, 1, 2, 4]);
+    assert_eq!(errors.counts.get(sim::logs::feedback::UNKNOWN_REQUEST), Some(&2));
+    assert_eq!(errors.counts.get(QUALITY_OUT_OF_RANGE), Some(&1));
+    assert_eq!(errors.total(), 3);
+    let at: Vec<&str> = errors.examples.iter().map(|e| e.0.as_str()).collect();
+    assert_eq!(at, ["line 9", "line 7", "line 8"], "each with its line: {:?}", errors.examples);
+    assert!(errors.examples[1].2.contains("request_id 77"), "{:?}", errors.examples);
+    // With --strict the first malformed feedback row stops the read.
+    let (mut vocab, mut errs) = (Vocabulary::default(), RowErrors::default());
+    let e = reader.for_each(true, &mut vocab, &mut errs, |_| {}).expect_err("strict");
+    assert!(e.to_string().contains("line 9: quality outside 0..=1"), "{e}");
+    std::fs::write(&log, [request_row(1, "a", "code", "ok", None), feedback_row(5, "1")].concat()).expect("write");
+    let (mut vocab, mut errs) = (Vocabulary::default(), RowErrors::default());
+    let e =
+        LogReader::open(&log, None, None).unwrap().for_each(true, &mut vocab, &mut errs, |_| {}).expect_err("strict");
+    assert!(e.to_string().contains("line 2: feedback for an unknown request: request_id 5"), "{e}");
+
+    // A log without feedback rows reads exactly as before (the `quality` column only where the judge scored).
+    let plain = dir.join("plain.jsonl");
+    std::fs::write(&plain, [request_row(1, "a", "code", "ok", None), request_row(2, "a", "code", "ok", None)].concat())
+        .expect("write");
+    let reader = LogReader::open(&plain, None, None).expect("opens");
+    assert!(reader.format.columns.quality.is_none());
+    let (rows, errors) = read_all(&reader);
+    assert_eq!((rows.len(), rows[0].quality, errors.total()), (2, None, 0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn replay_and_fit_read_accuracy_from_feedback_alone() {
+    let dir = scratch("feedback-fit");
+    let log = dir.join("gateway.jsonl");
+    // 1,200 requests with no score in their rows; every answer rated by feedback, after all the requests (far
+    // past the rows the reader learns the columns from), except request 0's rating, which comes first.
+    let truth = [("strong", 0.85), ("weak", 0.55)];
+    let (mut requests, mut ratings) = (String::new(), Vec::new());
+    let mut counts = [(0u64, 0u64); 2];
+    let mut cost = 0.0;
+    for id in 0..1200u64 {
+        let e = (id % 2) as usize;
+        let failed = id % 25 == 7;
+        requests.push_str(&request_row(id, truth[e].0, "chat", if failed { "server" } else { "ok" }, None));
+        cost += 0.01;
+        if !failed {
+            let ok = unit(id, 11) < truth[e].1;
+            ratings.push(feedback_row(id, if ok { "true" } else { "false" }));
+            counts[e].0 += 1;
+            counts[e].1 += u64::from(ok);
+        }
+    }
+    let first = ratings.remove(0);
+    std::fs::write(&log, [first, requests, ratings.concat()].concat()).expect("write");
+    let reader = LogReader::open(&log, None, None).expect("opens");
+    let (fits, errors, _) = sim::logs::fit::fit_log(&reader, false).expect("fits");
+    assert_eq!(errors.total(), 0);
+    for (e, (ep, p)) in truth.iter().enumerate() {
+        let fit = fits.iter().find(|f| f.name == *ep).expect("endpoint fitted");
+        let q = fit.quality.iter().find(|q| q.class == "chat").expect("class estimated");
+        let (n, ok) = counts[e];
+        assert_eq!(q.estimate.n, n, "{ep}: every rated answer, no failed request");
+        assert!((q.estimate.value - ok as f64 / n as f64).abs() < 1e-12, "{ep}");
+        assert!(q.estimate.low <= *p && *p <= q.estimate.high, "{ep}: {p} not in {:?}", q.estimate);
+        assert_eq!(fit.spec.quality.0["chat"], sim::logs::fit::rounded_accuracy(q.estimate.value));
+    }
+    let got = ingest(&reader, Window { from: 0, to: None }, Measured::default(), u64::MAX / 4, false, &dir.join("s"))
+        .expect("ingests");
+    let q = got.quality.as_ref().expect("feedback gives the log quality");
+    assert_eq!((q.count(), q.acceptable()), (counts[0].0 + counts[1].0, counts[0].1 + counts[1].1));
+    assert!(q.is_binary());
+    assert!((got.as_logged.cost_usd.mean - cost).abs() < 1e-9, "feedback rows are not requests: no cost of theirs");
+    drop(got);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -1,4 +1,4 @@
-//! The HTTP API: `POST /v1/chat/completions`, `GET /v1/models`, `GET /healthz`, `GET /readyz`,
+//! The HTTP API: `POST /v1/chat/completions`, `POST /v1/feedback` (see [`crate::feedback`]), `GET /v1/models`, `GET /healthz`, `GET /readyz`,
 //! `GET /metrics` (or that on its own listener, [`metrics_router`]); anything else gets an OpenAI-shaped 404
 //! or 405.
 
@@ -21,6 +21,7 @@ pub fn router(live: Arc<Live>) -> Router {
     let limit = app.cfg.server.max_body_bytes;
     let mut r = Router::new()
         .route("/v1/chat/completions", post(chat))
+        .route("/v1/feedback", post(feedback))
         .route("/v1/models", get(models))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));
@@ -142,6 +143,13 @@ async fn chat(State(live): State<Arc<Live>>, request: Request) -> Response {
         }
         Err(e) => client_error(&app, e, key_id, Some(&headers)),
     }
+}
+
+async fn feedback(State(live): State<Arc<Live>>, request: Request) -> Response {
+    // The generation in force when the feedback arrived.
+    let app = live.load();
+    let (parts, body) = request.into_parts();
+    crate::feedback::serve(&app, &parts.headers, body).await
 }
 
 /// Counts, logs (status `rejected`, with the error's code) and answers a client's mistake.

@@ -159,6 +159,12 @@ impl App {
         let policy_names: Vec<String> =
             (0..1 + cfg.rollout.canary.is_some() as usize).map(|a| routers.policy_name(a)).collect();
         let arm_metrics = metrics.rollout.arm_series(&policy_names);
+        let canary_kind = cfg.rollout.canary.as_ref().map(|c| c.router.policy.kind);
+        for (name, kind) in policy_names.iter().zip(std::iter::once(cfg.router.policy.kind).chain(canary_kind)) {
+            if kind == router_core::PolicyKind::Cascade {
+                metrics.quality.cascade_policy(name);
+            }
+        }
         let upstreams = Upstreams::new(cfg.upstreams.clone(), cfg.server.connect_timeout.into_std())?;
         let nanos = |d: Option<router_core::Duration>| d.map(|d| d.nanos()).filter(|&n| n > 0);
         // Each arm's attempts time out by its own policy's timeouts (as that policy would once promoted, and as

@@ -11,7 +11,7 @@
 //! `config` (the TOML file), `duration` (router-core durations as std ones), `auth` (client keys, per-key limits and budgets,
 //! the usage store, `keys` commands), `tls` (TLS termination with reloadable certificates), `conn` (the accept
 //! loop: connection cap, header-read and keep-alive timeouts, the drain), `ops` (per-key, connection,
-//! client-error and process metrics). The mock upstream of the tests is crate `routesim-mock-upstream`; the
+//! client-error and process metrics), `feedback` (`POST /v1/feedback`: clients rate answers into the log). The mock upstream of the tests is crate `routesim-mock-upstream`; the
 //! load generator and the overhead benchmark are in `routesim-live`.
 
 #![warn(missing_docs)]
@@ -28,6 +28,7 @@ pub mod config;
 pub mod conn;
 pub mod duration;
 pub mod error;
+pub mod feedback;
 pub mod health;
 pub mod metrics;
 pub mod models;

@@ -157,6 +157,8 @@ pub struct Metrics {
     pub ops: crate::ops::OpsMetrics,
     /// Rollout (issue 31): requests per arm, the canary fraction, the shadow policies' agreement and shares.
     pub rollout: crate::rollout::RolloutMetrics,
+    /// Answer quality (issue 30): cascade verdicts and escalations per policy, client feedback.
+    pub quality: QualityMetrics,
     families: EndpointFamilies,
 }
 
@@ -333,9 +335,11 @@ impl Metrics {
         let endpoints = families.series(endpoints);
         let answers = AnswerMetrics::register(&mut r);
         let rollout = crate::rollout::RolloutMetrics::register(&mut r);
+        let quality = QualityMetrics::register(&mut r);
         Metrics {
             families,
             rollout,
+            quality,
             answers,
             registry: r,
             requests,
@@ -439,6 +443,111 @@ impl AnswerMetrics {
     }
 }
 
+// ----- Answer quality (issue 30): cascade verdicts and escalations, client feedback -----
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PolicyLabel {
+    policy: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PolicyVerdictLabel {
+    policy: String,
+    verdict: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
+
+/// A cascade verifier's verdict on an answer, as `routesim_gateway_cascade_verdicts_total` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CascadeVerdict {
+    /// The judge's score reached `min_score`: the answer is served.
+    Accepted,
+    /// The judge's score was below `min_score`.
+    Rejected,
+    /// The judge gave no usable score (transport error, timeout, non-2xx, unparsable or out-of-range
+    /// score): a rejection.
+    JudgeError,
+}
+
+impl CascadeVerdict {
+    /// Every verdict, in a fixed order.
+    pub const ALL: [CascadeVerdict; 3] =
+        [CascadeVerdict::Accepted, CascadeVerdict::Rejected, CascadeVerdict::JudgeError];
+
+    /// Its label value.
+    pub fn name(self) -> &'static str {
+        match self {
+            CascadeVerdict::Accepted => "accepted",
+            CascadeVerdict::Rejected => "rejected",
+            CascadeVerdict::JudgeError => "judge_error",
+        }
+    }
+}
+
+/// Series about answer quality: `routesim_gateway_cascade_verdicts_total{policy, verdict}` (one per answer a
+/// cascade's verifier ran on), `routesim_gateway_cascade_escalations_total{policy}` (rejected answers sent on
+/// to a later stage; a rejection with no eligible later stage is served and not counted) and
+/// `routesim_gateway_feedback_total{outcome}` (`POST /v1/feedback` calls, `recorded` or `refused`).
+#[derive(Clone, Debug)]
+pub struct QualityMetrics {
+    verdicts: Family<PolicyVerdictLabel, Counter>,
+    escalations: Family<PolicyLabel, Counter>,
+    feedback: [Counter; 2],
+}
+
+impl QualityMetrics {
+    fn register(r: &mut Registry) -> QualityMetrics {
+        let verdicts = Family::<PolicyVerdictLabel, Counter>::default();
+        r.register(
+            "routesim_gateway_cascade_verdicts",
+            "Cascade verifier verdicts on answers, by policy and verdict (accepted, rejected, judge_error)",
+            verdicts.clone(),
+        );
+        let escalations = Family::<PolicyLabel, Counter>::default();
+        r.register(
+            "routesim_gateway_cascade_escalations",
+            "Rejected cascade answers escalated to a later stage, by policy",
+            escalations.clone(),
+        );
+        let feedback_f = Family::<OutcomeLabel, Counter>::default();
+        r.register(
+            "routesim_gateway_feedback",
+            "Client feedback calls (POST /v1/feedback), recorded or refused",
+            feedback_f.clone(),
+        );
+        let feedback = ["recorded", "refused"].map(|o| feedback_f.get_or_create(&OutcomeLabel { outcome: o }).clone());
+        QualityMetrics { verdicts, escalations, feedback }
+    }
+
+    /// Creates the series of cascade policy `policy` at zero (a series that appears with its first event
+    /// hides that event from `rate()`).
+    pub fn cascade_policy(&self, policy: &str) {
+        for v in CascadeVerdict::ALL {
+            let _ = self.verdicts.get_or_create(&PolicyVerdictLabel { policy: policy.to_string(), verdict: v.name() });
+        }
+        let _ = self.escalations.get_or_create(&PolicyLabel { policy: policy.to_string() });
+    }
+
+    /// Counts a verdict of cascade policy `policy`.
+    pub fn verdict(&self, policy: &str, verdict: CascadeVerdict) {
+        self.verdicts.get_or_create(&PolicyVerdictLabel { policy: policy.to_string(), verdict: verdict.name() }).inc();
+    }
+
+    /// Counts an escalation of cascade policy `policy`.
+    pub fn escalation(&self, policy: &str) {
+        self.escalations.get_or_create(&PolicyLabel { policy: policy.to_string() }).inc();
+    }
+
+    /// Counts a feedback call, recorded or refused.
+    pub fn feedback(&self, recorded: bool) {
+        self.feedback[usize::from(!recorded)].inc();
+    }
+}
+
 /// Cumulative counts of the gateway's own-time histogram (`routesim_gateway_overhead_seconds`) in a rendering
 /// of [`Metrics::render`]: (bucket upper bound in seconds, count).
 pub fn overhead_buckets(text: &str) -> Vec<(f64, u64)> {
@@ -467,6 +576,30 @@ pub fn overhead_quantile_us(before: &[(f64, u64)], after: &[(f64, u64)], q: f64)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quality_series_exist_at_zero_and_count_per_policy() {
+        let m = Metrics::new(&["a".to_string()]);
+        m.quality.cascade_policy("frugal");
+        let text = m.render();
+        for series in [
+            "routesim_gateway_cascade_verdicts_total{policy=\"frugal\",verdict=\"accepted\"} 0",
+            "routesim_gateway_cascade_verdicts_total{policy=\"frugal\",verdict=\"judge_error\"} 0",
+            "routesim_gateway_cascade_escalations_total{policy=\"frugal\"} 0",
+            "routesim_gateway_feedback_total{outcome=\"recorded\"} 0",
+            "routesim_gateway_feedback_total{outcome=\"refused\"} 0",
+        ] {
+            assert!(text.contains(series), "{series} missing from\n{text}");
+        }
+        m.quality.verdict("frugal", CascadeVerdict::Rejected);
+        m.quality.verdict("frugal", CascadeVerdict::Rejected);
+        m.quality.escalation("frugal");
+        m.quality.feedback(false);
+        let text = m.render();
+        assert!(text.contains("routesim_gateway_cascade_verdicts_total{policy=\"frugal\",verdict=\"rejected\"} 2"));
+        assert!(text.contains("routesim_gateway_cascade_escalations_total{policy=\"frugal\"} 1"));
+        assert!(text.contains("routesim_gateway_feedback_total{outcome=\"refused\"} 1"));
+    }
 
     #[test]
     fn own_time_quantiles_come_from_the_buckets_recorded_between_two_snapshots() {

@@ -23,14 +23,21 @@
 //! 0..=1, when a verifier scored it) and `cascade_stage` (the stage whose answer was served, 0 = cheapest).
 //! A cascaded request is one row: `attempts` counts every stage tried, `cost_usd` sums them and the verifier
 //! calls.
+//!
+//! Feedback rows (issue 30, `POST /v1/feedback`, see [`crate::feedback`]): `{"request_id", "feedback":
+//! true, "quality", "arrival_s", "time_unix_s", "key_id"}`, a client's rating of an earlier request's answer,
+//! appended when it arrives. routesim joins them to their request rows by `request_id` (the latest one wins
+//! over the judge's score). The log remembers the last [`RECENT_REQUESTS`] rows it accepted
+//! ([`RecentRequests`]: id, key id, answered or not), so that feedback can be checked against them.
 
 use prometheus_client::metrics::counter::Counter;
 use serde::Serialize;
+use std::collections::{HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Mutex, RwLock};
 use std::thread::JoinHandle;
 
 /// One request, as logged.
@@ -105,10 +112,107 @@ pub struct LogRow {
     pub cascade_stage: Option<u32>,
 }
 
+/// A client's rating of an earlier request's answer (`POST /v1/feedback`), as logged: its own row, joined
+/// to the request's row by `request_id` when the log is read.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FeedbackRow {
+    /// The rated request's id.
+    pub request_id: u64,
+    /// Always `true`: what tells a feedback row from a request row.
+    pub feedback: bool,
+    /// The rating: a score in 0..=1 (`true`/`false` are written as 1/0).
+    pub quality: f64,
+    /// When the feedback arrived, seconds since the gateway started.
+    pub arrival_s: f64,
+    /// When the feedback arrived, seconds since the Unix epoch.
+    pub time_unix_s: f64,
+    /// The client key that sent it, when keys are required.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+}
+
+/// What the writer appends: a request row or a feedback row (each serialised as itself).
+/// (Request rows are nearly every entry: boxing them would cost an allocation per request.)
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum Entry {
+    Request(LogRow),
+    Feedback(FeedbackRow),
+}
+
+/// Logged requests remembered for feedback: the last this many rows the log accepted.
+pub const RECENT_REQUESTS: usize = 1 << 16;
+
+/// Feedback rows accepted per request (a later one replaces an earlier one when the log is read; the bound
+/// keeps one request from growing the log without end).
+pub const FEEDBACK_PER_REQUEST: u8 = 8;
+
+/// What the log remembers of a recent request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecentRequest {
+    /// The client key that made it (`None`: no keys are required).
+    pub key_id: Option<String>,
+    /// Whether it was answered (status `ok`): only an answer can be rated.
+    pub answered: bool,
+    /// Feedback rows accepted for it so far.
+    pub feedback: u8,
+    /// Its place in the order of arrival, so that an id logged again (a client-given id) is evicted once.
+    seq: u64,
+}
+
+/// The last [`RECENT_REQUESTS`] requests the log accepted, by request id (bounded: the oldest is forgotten
+/// first; a restart forgets them all).
+#[derive(Debug, Default)]
+pub struct RecentRequests {
+    by_id: HashMap<u64, RecentRequest>,
+    order: VecDeque<(u64, u64)>,
+    next_seq: u64,
+    capacity: usize,
+}
+
+impl RecentRequests {
+    /// Remembers at most `capacity` requests.
+    pub fn new(capacity: usize) -> RecentRequests {
+        RecentRequests { capacity: capacity.max(1), ..RecentRequests::default() }
+    }
+
+    /// Remembers request `id` (a later row with the same id replaces it).
+    pub fn insert(&mut self, id: u64, key_id: Option<String>, answered: bool) {
+        if self.order.len() == self.capacity
+            && let Some((old, seq)) = self.order.pop_front()
+            && self.by_id.get(&old).is_some_and(|r| r.seq == seq)
+        {
+            self.by_id.remove(&old);
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.order.push_back((id, seq));
+        self.by_id.insert(id, RecentRequest { key_id, answered, feedback: 0, seq });
+    }
+
+    /// The request `id`, when it is still remembered.
+    pub fn get_mut(&mut self, id: u64) -> Option<&mut RecentRequest> {
+        self.by_id.get_mut(&id)
+    }
+
+    /// Requests remembered.
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Whether none is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+}
+
 /// The sending side of the request log (cheap to share).
 pub struct RequestLog {
-    tx: RwLock<Option<SyncSender<LogRow>>>,
+    tx: RwLock<Option<SyncSender<Entry>>>,
     dropped: Counter,
+    /// The requests logged lately, for feedback; `None` when the log is disabled.
+    recent: Option<Mutex<RecentRequests>>,
 }
 
 /// The writer thread; join it after the last [`RequestLog`] is dropped to flush the file.
@@ -126,7 +230,7 @@ impl LogWriter {
 impl RequestLog {
     /// A log that records nothing.
     pub fn disabled() -> RequestLog {
-        RequestLog { tx: RwLock::new(None), dropped: Counter::default() }
+        RequestLog { tx: RwLock::new(None), dropped: Counter::default(), recent: None }
     }
 
     /// Opens (appends to) `path`, rotating past `max_bytes` and keeping `keep` old files, with a channel of
@@ -154,19 +258,43 @@ impl RequestLog {
             written,
         };
         let handle = std::thread::Builder::new().name("request-log".into()).spawn(move || w.run(rx))?;
-        Ok((RequestLog { tx: RwLock::new(Some(tx)), dropped }, LogWriter { handle }))
+        let recent = Some(Mutex::new(RecentRequests::new(RECENT_REQUESTS)));
+        Ok((RequestLog { tx: RwLock::new(Some(tx)), dropped, recent }, LogWriter { handle }))
     }
 
-    /// Hands a row to the writer without waiting; a full channel drops it and counts the drop.
+    /// Hands a row to the writer without waiting; a full channel drops it and counts the drop. A row
+    /// handed over is remembered for feedback ([`RecentRequests`]).
     pub fn record(&self, row: LogRow) {
+        let (id, key_id, answered) = (row.request_id, row.key_id.clone(), row.status == "ok");
+        if self.send(Entry::Request(row))
+            && let Some(recent) = &self.recent
+        {
+            recent.lock().unwrap_or_else(|p| p.into_inner()).insert(id, key_id, answered);
+        }
+    }
+
+    /// Hands a feedback row to the writer without waiting; false when it was dropped (a full channel,
+    /// counted, or a closed log).
+    pub fn record_feedback(&self, row: FeedbackRow) -> bool {
+        self.send(Entry::Feedback(row))
+    }
+
+    /// The requests logged lately, or `None` when the log is disabled (feedback has nowhere to go).
+    pub fn recent(&self) -> Option<&Mutex<RecentRequests>> {
+        self.recent.as_ref()
+    }
+
+    fn send(&self, entry: Entry) -> bool {
         let guard = self.tx.read().unwrap_or_else(|p| p.into_inner());
-        if let Some(tx) = &*guard {
-            match tx.try_send(row) {
-                Ok(()) => {}
+        match &*guard {
+            Some(tx) => match tx.try_send(entry) {
+                Ok(()) => true,
                 Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                     self.dropped.inc();
+                    false
                 }
-            }
+            },
+            None => false,
         }
     }
 
@@ -192,7 +320,7 @@ pub fn rotated_path(path: &Path, n: u32) -> PathBuf {
 }
 
 impl Writer {
-    fn run(&mut self, rx: Receiver<LogRow>) {
+    fn run(&mut self, rx: Receiver<Entry>) {
         let mut line = Vec::with_capacity(512);
         // Block for a row, then take whatever else is queued before flushing once.
         while let Ok(row) = rx.recv() {
@@ -207,7 +335,7 @@ impl Writer {
         let _ = self.out.flush();
     }
 
-    fn write(&mut self, row: &LogRow, line: &mut Vec<u8>) {
+    fn write(&mut self, row: &Entry, line: &mut Vec<u8>) {
         line.clear();
         if serde_json::to_writer(&mut *line, row).is_err() {
             return;
@@ -323,10 +451,48 @@ mod tests {
     #[test]
     fn a_full_channel_drops_and_counts_instead_of_blocking() {
         let (tx, _rx) = sync_channel(2);
-        let log = RequestLog { tx: RwLock::new(Some(tx)), dropped: Counter::default() };
+        let log = RequestLog { tx: RwLock::new(Some(tx)), dropped: Counter::default(), recent: None };
         for i in 0..5 {
             log.record(row(i));
         }
         assert_eq!(log.dropped.get(), 3);
+    }
+
+    #[test]
+    fn a_feedback_row_is_its_own_shape_and_a_request_row_is_unchanged() {
+        let fb = FeedbackRow {
+            request_id: 7,
+            feedback: true,
+            quality: 1.0,
+            arrival_s: 2.5,
+            time_unix_s: 100.0,
+            key_id: Some("team".into()),
+        };
+        let text = serde_json::to_string(&Entry::Feedback(fb)).unwrap();
+        assert_eq!(
+            text,
+            r#"{"request_id":7,"feedback":true,"quality":1.0,"arrival_s":2.5,"time_unix_s":100.0,"key_id":"team"}"#
+        );
+        let plain = serde_json::to_string(&row(1)).unwrap();
+        assert_eq!(serde_json::to_string(&Entry::Request(row(1))).unwrap(), plain, "the entry adds no tag");
+    }
+
+    #[test]
+    fn recent_requests_are_bounded_and_forget_the_oldest_first() {
+        let mut r = RecentRequests::new(3);
+        for id in 1..=3 {
+            r.insert(id, None, true);
+        }
+        // Id 2 logged again (a client-given id): it is not evicted with its older entry.
+        r.insert(2, Some("k".into()), false);
+        assert!(r.get_mut(1).is_none(), "the oldest is forgotten");
+        r.insert(4, None, true);
+        assert_eq!(r.len(), 3);
+        let two = r.get_mut(2).unwrap();
+        assert_eq!((two.key_id.as_deref(), two.answered), (Some("k"), false), "the latest row of id 2");
+        assert!(r.get_mut(3).is_some() && r.get_mut(4).is_some());
+        r.insert(5, None, true);
+        r.insert(6, None, true);
+        assert!(r.get_mut(2).is_none() && r.get_mut(3).is_none() && r.len() == 3);
     }
 }

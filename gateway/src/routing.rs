@@ -615,6 +615,15 @@ async fn cascade_step(
         app.ep_metrics[judge].cost.inc_by(c);
         t.cascade_cost += c;
     }
+    let policy = &app.policy_names[arm];
+    app.metrics.quality.verdict(
+        policy,
+        match (&verdict.cause, verdict.accepted) {
+            (Some(_), _) => crate::metrics::CascadeVerdict::JudgeError,
+            (None, true) => crate::metrics::CascadeVerdict::Accepted,
+            (None, false) => crate::metrics::CascadeVerdict::Rejected,
+        },
+    );
     match (&verdict.cause, verdict.accepted) {
         (Some(cause), _) => tracing::warn!(endpoint = %id, request = t.info.id, "cascade: answer rejected: {cause}"),
         (None, accepted) => tracing::info!(
@@ -639,6 +648,7 @@ async fn cascade_step(
             m.input_tokens.inc_by(usage.input as u64);
             m.output_tokens.inc_by(usage.output as u64);
             t.cascade_cost += c;
+            app.metrics.quality.escalation(policy);
             tracing::info!(from = %id, to = %app.endpoints[endpoint.get()].id, request = t.info.id, "cascade: escalating");
             Some(endpoint)
         }

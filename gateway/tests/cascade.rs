@@ -74,6 +74,36 @@ async fn an_accepted_cheap_answer_is_served_with_its_score() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_verdicts_and_escalations_per_policy() {
+    let m = mocks(vec![MockReply::ok(2), MockReply::ok(3), judge("0.9")]).await;
+    // The judge accepts, rejects (escalation), then breaks (a judge error, escalated too).
+    m[2].script([judge("0.9"), judge("0.1"), judge("not a score")]);
+    let gw = gateway(&config_text(&urls(&m), CASCADE)).await;
+    let c = client();
+    let before = metrics(&c, &gw).await;
+    let series = |v: &str| format!("routesim_gateway_cascade_verdicts_total{{policy=\"c\",verdict=\"{v}\"}}");
+    let escalations = "routesim_gateway_cascade_escalations_total{policy=\"c\"}";
+    for v in ["accepted", "rejected", "judge_error"] {
+        assert_eq!(metric(&before, &series(v)), Some(0.0), "every series from the start: {before}");
+    }
+    assert_eq!(metric(&before, escalations), Some(0.0));
+    let mut served = Vec::new();
+    for _ in 0..3 {
+        let r = post(&c, &gw, chat("What is 2+2?", false)).await;
+        assert_eq!(r.status(), 200);
+        served.push(served_by(&r));
+    }
+    assert_eq!(served, ["e0", "e1", "e1"]);
+    let after = metrics(&c, &gw).await;
+    for v in ["accepted", "rejected", "judge_error"] {
+        assert_eq!(metric(&after, &series(v)), Some(1.0), "{v}: {after}");
+    }
+    assert_eq!(metric(&after, escalations), Some(2.0));
+    gw.shutdown();
+    gw.wait().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_or_failing_verifier_is_a_logged_reject_not_a_panic() {
     for (name, verdict) in [
         ("unparsable", judge("looks fine to me")),

@@ -11,10 +11,12 @@
 //! - [`source`]: the arrivals of one replay run (rate scale, sampling, loops, trace-driven latencies).
 //! - [`fit`]: provider models fitted to a log (maximum likelihood, KS statistic, QQ plots) and accuracies
 //!   per endpoint and task class from a `quality` column.
+//! - [`feedback`]: a gateway log's client feedback rows, joined to their requests by request id.
 //! - [`quality`]: logged answer quality tallied into an acceptance rate and a mean score with 95% intervals.
 //! - [`matrix`]: a matrix log (every prompt's outcome on every model, RouterBench's layout) and the table
 //!   a replay draws each prompt's real outcome from.
 
+pub mod feedback;
 pub mod fit;
 pub mod format;
 pub mod ingest;

@@ -150,6 +150,29 @@ impl ScoreTally {
     }
 }
 
+/// Reason of a malformed row whose `quality` is not a number.
+pub const QUALITY_NOT_A_NUMBER: &str = "quality is not a number";
+/// Reason of a malformed row whose `quality` is a number outside `0..=1`.
+pub const QUALITY_OUT_OF_RANGE: &str = "quality outside 0..=1";
+
+/// A logged answer quality: a finite number in `0..=1` (`true`/`false` read as 1/0, as a verifier's verdict
+/// is often logged); the error is a malformed row's reason and detail.
+pub fn parse_quality(s: &str) -> Result<f64, (&'static str, String)> {
+    let v = match s.trim() {
+        "true" | "True" => 1.0,
+        "false" | "False" => 0.0,
+        t => match t.parse::<f64>() {
+            Ok(v) if !v.is_nan() => v,
+            _ => return Err((QUALITY_NOT_A_NUMBER, format!("quality = {s:?}, expected 0/1 or a score in 0..=1"))),
+        },
+    };
+    if v.is_finite() && (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err((QUALITY_OUT_OF_RANGE, format!("quality = {s:?}, expected 0/1 or a score in 0..=1")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -243,6 +243,8 @@ pub struct LogReader {
     pub format: LogFormat,
     /// The file's columns.
     pub columns: Vec<String>,
+    /// A JSONL log's client feedback rows, joined to their requests as the rows are read.
+    feedback: super::feedback::FeedbackIndex,
 }
 
 /// Objects read from the start of a JSONL log to learn its fields (as polars infers a schema).
@@ -314,7 +316,17 @@ impl LogReader {
         if !path.exists() {
             return Err(LogError::new(path, "no such file"));
         }
-        let columns = read_columns(path, kind).map_err(|e| LogError::new(path, format!("cannot read the log: {e}")))?;
+        let mut columns =
+            read_columns(path, kind).map_err(|e| LogError::new(path, format!("cannot read the log: {e}")))?;
+        // A gateway log's feedback rows, wherever they are, give it a `quality` column.
+        let feedback = match kind {
+            FileKind::Jsonl => super::feedback::FeedbackIndex::scan(path)
+                .map_err(|e| LogError::new(path, format!("cannot read the log: {e}")))?,
+            _ => super::feedback::FeedbackIndex::default(),
+        };
+        if feedback.any() && !columns.iter().any(|c| c == "quality") {
+            columns.push("quality".into());
+        }
         let mut fmt = match (format, mapping) {
             (Some(name), _) => LogFormat::named(name).ok_or_else(|| {
                 let names: Vec<String> = LogFormat::builtin().into_iter().map(|f| f.name).collect();
@@ -346,7 +358,7 @@ impl LogReader {
             ));
         }
         fmt.columns = fmt.columns.restricted_to(&columns);
-        Ok(LogReader { path: path.to_path_buf(), kind, format: fmt, columns })
+        Ok(LogReader { path: path.to_path_buf(), kind, format: fmt, columns, feedback })
     }
 
     /// Streams every row to `sink` in file order. Malformed rows are counted in the returned errors and
@@ -356,6 +368,10 @@ impl LogReader {
     /// or more fields than the header (the trace of an interrupted writer), a JSONL line that is not a JSON
     /// object, or a JSONL object without one of the log's mapped fields (write `null` for "not logged"),
     /// except `quality`, which the gateway writes only for the answers it scored (absent = not scored).
+    ///
+    /// A JSONL log's client feedback rows are not rows: each request row takes the latest rating of its
+    /// `request_id` as its quality, over a logged judge score, and a rating no request row has is malformed
+    /// (see [`super::feedback`]).
     pub fn for_each(
         &self,
         strict: bool,
@@ -451,6 +467,7 @@ impl LogReader {
                 let mut file = BufReader::new(File::open(&self.path).map_err(|e| io_err(&e))?);
                 let mut text = String::new();
                 let mut line = 0u64;
+                let mut feedback = self.feedback.any().then(|| self.feedback.clone());
                 loop {
                     text.clear();
                     if file.read_line(&mut text).map_err(|e| io_err(&e))? == 0 {
@@ -463,6 +480,15 @@ impl LogReader {
                     let loc = || format!("line {line}");
                     let row = match serde_json::from_str::<serde_json::Value>(&text) {
                         Err(e) => Err((loc(), ("invalid JSON", e.to_string()))),
+                        Ok(serde_json::Value::Object(obj))
+                            if feedback.is_some() && super::feedback::is_feedback(&obj) =>
+                        {
+                            // Read at open; only a malformed one is reported here, in place.
+                            match super::feedback::parse_row(&obj) {
+                                Ok(_) => continue,
+                                Err(e) => Err((loc(), e)),
+                            }
+                        }
                         Ok(serde_json::Value::Object(obj)) => {
                             let mut cells: Vec<Option<Cow<str>>> = Vec::with_capacity(mapped.len());
                             let mut absent = None;
@@ -484,13 +510,21 @@ impl LogReader {
                                 )),
                                 None => {
                                     let refs: Vec<Option<&str>> = cells.iter().map(|c| c.as_deref()).collect();
-                                    parser.parse(&refs, index, vocab).map_err(|e| (loc(), e))
+                                    let row = parser.parse(&refs, index, vocab).map_err(|e| (loc(), e));
+                                    match feedback.as_mut().map(|f| f.rating_of(&obj)) {
+                                        Some(Some(q)) => row.map(|r| LogRow { quality: Some(q), ..r }),
+                                        _ => row,
+                                    }
                                 }
                             }
                         }
                         Ok(other) => Err((loc(), ("not a JSON object", truncate(&other.to_string(), 60)))),
                     };
                     take(&mut index, row)?;
+                }
+                for (line, id) in feedback.map(|f| f.unmatched()).unwrap_or_default() {
+                    let detail = format!("request_id {id}: no request row of this log has it");
+                    take(&mut index, Err((format!("line {line}"), (super::feedback::UNKNOWN_REQUEST, detail))))?;
                 }
             }
             FileKind::Parquet => {
@@ -787,28 +821,8 @@ impl RowParser {
     }
 }
 
-/// Reason of a malformed row whose `quality` is not a number.
-pub const QUALITY_NOT_A_NUMBER: &str = "quality is not a number";
-/// Reason of a malformed row whose `quality` is a number outside `0..=1`.
-pub const QUALITY_OUT_OF_RANGE: &str = "quality outside 0..=1";
-
-/// A logged answer quality: a finite number in `0..=1` (`true`/`false` read as 1/0, as a verifier's verdict
-/// is often logged); the error is a malformed row's reason and detail.
-pub fn parse_quality(s: &str) -> Result<f64, (&'static str, String)> {
-    let v = match s.trim() {
-        "true" | "True" => 1.0,
-        "false" | "False" => 0.0,
-        t => match t.parse::<f64>() {
-            Ok(v) if !v.is_nan() => v,
-            _ => return Err((QUALITY_NOT_A_NUMBER, format!("quality = {s:?}, expected 0/1 or a score in 0..=1"))),
-        },
-    };
-    if v.is_finite() && (0.0..=1.0).contains(&v) {
-        Ok(v)
-    } else {
-        Err((QUALITY_OUT_OF_RANGE, format!("quality = {s:?}, expected 0/1 or a score in 0..=1")))
-    }
-}
+// The `quality` column's parsing lives with the tallies (`super::quality`), shared with the feedback rows.
+pub use super::quality::{QUALITY_NOT_A_NUMBER, QUALITY_OUT_OF_RANGE, parse_quality};
 
 /// The first tag of a JSON list like `["chat", "prod"]`, or the text itself.
 fn first_tag(s: &str) -> &str {

@@ -3,7 +3,8 @@
 //! Files written (all under one directory):
 //! - `summary.csv`, `summary.parquet`: one row per policy; `policy`, `replications`, then for every
 //!   metric of [`METRICS`](super::model::METRICS) the mean `<metric>` and its 95% half-width `<metric>_ci95` (null when
-//!   unknown), then `on_pareto_frontier` (cost per 1k against p95).
+//!   unknown), then `on_pareto_frontier` (cost per 1k against p95; with quality on, and quality: see
+//!   [`RunReport::frontier`]).
 //! - `paired.csv`, `paired.parquet`: the paired differences against the baseline.
 //! - `replications.csv`, `replications.parquet`: `policy`, `replication`, then every metric of [`METRICS`](super::model::METRICS)
 //!   in that replication alone (what the summary's means and intervals are computed from).

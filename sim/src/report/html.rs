@@ -135,7 +135,7 @@ pub fn render_report(dir: &Path) -> Result<String, ResultsError> {
     body.push_str(&warnings_section(dir)?);
     match kind {
         ResultsKind::Run | ResultsKind::Replay => {
-            body.push_str(&headline_section(&policies, "headline", "Summary", &summary_note(kind))?);
+            body.push_str(&headline_section(&policies, "headline", "Summary", &summary_note(kind, quality))?);
             if quality {
                 body.push_str(&quality_section(dir, &policies, "summary.csv")?);
             }
@@ -372,10 +372,16 @@ fn contents(kind: ResultsKind, dir: &Path, quality: bool) -> String {
     format!("<nav><ul>{links}</ul></nav>\n")
 }
 
-fn summary_note(kind: ResultsKind) -> String {
-    let mut s = String::from(
+fn summary_note(kind: ResultsKind, quality: bool) -> String {
+    // With quality on, the run's frontier has it as a third metric (see `RunReport::frontier`).
+    let frontier = if quality {
+        "cost per 1k requests, p95 latency and quality (a dearer or slower policy stays on it when it answers better)"
+    } else {
+        "cost per 1k requests against p95 latency"
+    };
+    let mut s = format!(
         "Cells: mean over replications ± 95% confidence half-width (none with one replication). Bold policies are \
-         on the Pareto frontier of cost per 1k requests against p95 latency.",
+         on the Pareto frontier of {frontier}."
     );
     if kind == ResultsKind::Replay {
         s.push_str(" \"as logged\" is the log itself: one observation, no interval.");

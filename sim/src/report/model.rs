@@ -406,9 +406,17 @@ pub struct RunReport {
 }
 
 impl RunReport {
-    /// Indices into [`RunReport::rows`] of the policies on the Pareto frontier of cost per 1k
-    /// requests against p95 latency (both minimised), ordered by ascending p95.
+    /// Indices into [`RunReport::rows`] of the policies on the Pareto frontier, ordered by ascending p95:
+    /// of cost per 1k requests against p95 latency (both minimised), and with quality on, of those two and
+    /// quality (maximised), as `routesim tune`'s frontier is: a policy dearer or slower than another stays
+    /// on it when it answers better. A policy of unknown quality (no answered request of known quality, or
+    /// a replay's "as logged" row of a log without quality) is then not on it.
     pub fn frontier(&self) -> Vec<usize> {
+        if self.quality_on() {
+            let points: Vec<Vec<f64>> =
+                self.rows.iter().map(|r| vec![r.latency_p95_s.mean, r.cost_per_1k_usd.mean, -r.quality.mean]).collect();
+            return super::pareto_frontier_n(&points);
+        }
         let points: Vec<(f64, f64)> =
             self.rows.iter().map(|r| (r.latency_p95_s.mean, r.cost_per_1k_usd.mean)).collect();
         super::pareto_frontier(&points)
@@ -442,6 +450,49 @@ impl RunReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn policy(name: &str, p95: f64, cost: f64, quality: Option<f64>) -> PolicyRow {
+        PolicyRow {
+            policy: name.into(),
+            latency_p95_s: Estimate::with_ci(p95, 0.1),
+            cost_per_1k_usd: Estimate::with_ci(cost, 0.1),
+            quality_on: quality.is_some(),
+            quality: Estimate::with_ci(quality.unwrap_or(f64::NAN), 0.01),
+            ..PolicyRow::default()
+        }
+    }
+
+    #[test]
+    fn with_quality_the_frontier_has_three_metrics_and_without_it_two() {
+        let report = |quality: bool| RunReport {
+            rows: [
+                ("cheap", 10.0, 1.0, 0.6),
+                ("fast", 2.0, 5.0, 0.7),
+                // Dearer and slower than `fast`, but answers better: on the frontier only with quality.
+                ("strong", 3.0, 6.0, 0.9),
+                // Beaten on all three by `fast`.
+                ("worse", 4.0, 7.0, 0.65),
+                // Beaten by `fast` on cost and p95, equal quality: off either way.
+                ("tie", 2.5, 5.5, 0.7),
+                // Unknown quality: on no three-metric frontier (beaten on cost and p95 anyway).
+                ("unknown", 12.0, 9.0, f64::NAN),
+            ]
+            .iter()
+            .map(|&(n, p95, cost, q)| policy(n, p95, cost, quality.then_some(q)))
+            .collect(),
+            ..RunReport::default()
+        };
+        let names = |r: &RunReport| r.frontier().iter().map(|&i| r.rows[i].policy.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&report(false)), ["fast", "cheap"], "cost against p95, by ascending p95");
+        assert_eq!(names(&report(true)), ["fast", "strong", "cheap"], "and quality, by ascending p95");
+        // The two-metric frontier is the part of the three-metric one no member beats on cost and p95 alone.
+        let three = report(true);
+        let front = three.frontier();
+        let plane: Vec<(f64, f64)> =
+            front.iter().map(|&i| (three.rows[i].latency_p95_s.mean, three.rows[i].cost_per_1k_usd.mean)).collect();
+        let on_plane: Vec<usize> = super::super::pareto_frontier(&plane).into_iter().map(|k| front[k]).collect();
+        assert_eq!(on_plane, report(false).frontier());
+    }
 
     #[test]
     fn metric_columns_are_unique_and_cover_the_required_set() {

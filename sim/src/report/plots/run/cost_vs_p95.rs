@@ -1,5 +1,7 @@
 //! `cost_vs_p95`: cost per 1k requests against p95 latency, one point per policy with 95% CI error bars in both
-//! directions, the Pareto frontier as a step line.
+//! directions, the Pareto frontier as a step line. With quality on, the run's frontier has three metrics
+//! ([`RunReport::frontier`]): the step line is its part no member beats on cost and p95 alone (the frontier
+//! of the plane, as before), and every policy on it is ringed, also those dearer or slower that answer better.
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -49,10 +51,22 @@ pub(super) fn draw_cost_vs_p95<DB: DrawingBackend>(
     let on_frontier: Vec<(f64, f64)> = pareto_frontier(&coords).into_iter().map(|i| coords[i]).collect();
     let steps = frontier_steps(&on_frontier);
     let frontier_style = BLACK.mix(0.55).stroke_width(2);
+    let quality = report.quality_on();
     chart
         .draw_series(DashedLineSeries::new(steps, 10, 6, frontier_style))?
-        .label("Pareto frontier")
+        .label(if quality { "Pareto frontier of cost and p95" } else { "Pareto frontier" })
         .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], frontier_style));
+    if quality {
+        let names: Vec<&str> = report.frontier().into_iter().map(|i| report.rows[i].policy.as_str()).collect();
+        let rings = points
+            .iter()
+            .filter(|(name, _, _)| names.contains(name))
+            .map(|(_, x, y)| EmptyElement::at((x.mean, y.mean)) + Circle::new((0, 0), 12, BLACK.stroke_width(2)));
+        chart
+            .draw_series(rings)?
+            .label("on the frontier of cost, p95 and quality")
+            .legend(move |(x, y)| Circle::new((x + 12, y), 7, BLACK.stroke_width(2)));
+    }
 
     for (name, x, y) in &points {
         let col = policy_colour(report, name);
