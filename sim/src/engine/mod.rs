@@ -222,6 +222,8 @@ struct Req {
     done: bool,
     /// Drawn outcome of the current attempt once in service, or the refusal.
     error: Option<ErrorClass>,
+    /// The HTTP status of that failure, if it had one (500 and 503 are both `server`).
+    status: Option<u16>,
     retry_after: Option<Nanos>,
     first_token: Nanos,
     cost: f64,
@@ -728,6 +730,7 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
                     started: false,
                     done: false,
                     error: None,
+                    status: None,
                     retry_after: None,
                     first_token: 0,
                     cost: 0.0,
@@ -756,6 +759,7 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
         q.started = false;
         q.done = false;
         q.error = None;
+        q.status = None;
         q.retry_after = None;
         q.first_token = 0;
         q.cost = 0.0;
@@ -874,6 +878,7 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
             q.queued = false;
             q.started = false;
             q.error = None;
+            q.status = None;
             q.retry_after = None;
         }
         // A matrix log's request is the real prompt: on this endpoint it has this endpoint's real tokens (what
@@ -897,6 +902,7 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
             Admission::Refused { class, latency, retry_after } => {
                 let q = &mut self.reqs[r as usize];
                 q.error = Some(class);
+                q.status = Some(Admission::refusal_status(class));
                 q.retry_after = retry_after;
                 self.events.push(now.saturating_add(latency), Ev::Refused { handle: h });
             }
@@ -933,6 +939,12 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
             let f = self.providers[ep.get()].time_factor();
             let scaled = |ns: Nanos| (ns as f64 * f) as Nanos;
             svc.error = t.error;
+            // The log's class, not its code, is kept: a logged 5xx replays as a 500.
+            svc.status = match t.error {
+                Some(ErrorClass::RateLimited) => Some(429),
+                Some(ErrorClass::Server) => Some(500),
+                _ => None,
+            };
             svc.duration = scaled(t.latency);
             svc.ttft = if t.error.is_some() { 0 } else { t.ttft.map_or(svc.ttft, scaled).min(svc.duration) };
         }
@@ -948,6 +960,7 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
         q.queued = false;
         q.started = true;
         q.error = svc.error;
+        q.status = svc.status;
         q.first_token = now.saturating_add(svc.ttft);
         let end = now.saturating_add(svc.duration);
         self.events.push(end, Ev::ServiceDone { ep: ep.0, handle: h });
@@ -996,6 +1009,7 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
             }
         }
         q.error = Some(ErrorClass::Timeout);
+        q.status = None;
         q.retry_after = None;
         if q.queued {
             q.queued = false;
@@ -1008,10 +1022,10 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
     /// The current attempt of `r` ended now with the error stored in the request (or success).
     fn finish_attempt(&mut self, r: u32, opts: &mut RunOptions<'_>) {
         let now = self.now;
-        let (ep, a, error, retry_after, dispatched, first_token, measured, started) = {
+        let (ep, a, error, status, retry_after, dispatched, first_token, measured, started) = {
             let q = &mut self.reqs[r as usize];
             q.done = true;
-            (q.ep, q.arrival, q.error, q.retry_after, q.dispatched, q.first_token, q.measured, q.started)
+            (q.ep, q.arrival, q.error, q.status, q.retry_after, q.dispatched, q.first_token, q.measured, q.started)
         };
         let success = error.is_none();
         // An attempt that never reached the model (refused at admission: 429 over quota, 503 when full or down;
@@ -1038,6 +1052,7 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
             },
             output_tokens: if success { a.output_tokens } else { 0 },
             retry_after,
+            status,
         };
         let estimate = self.estimate(r);
         let info = fill_info::<Q>(&mut self.templates, &self.reqs[r as usize].arrival, estimate);
