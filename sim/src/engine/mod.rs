@@ -85,6 +85,10 @@ pub struct RunOptions<'a> {
     pub records: Option<&'a mut dyn FnMut(&RequestRecord)>,
     /// Called now and then with the number of requests generated so far (progress bars).
     pub progress: Option<&'a (dyn Fn(u64) + Sync)>,
+    /// Where simulated time 0 falls in a calendar minute, for the router's LiteLLM compat counters (0: on a
+    /// minute's start): the compat fidelity tests start the simulation at the second of the minute at which the
+    /// real gateway's run started ([`router_core::Router::set_calendar_origin`]).
+    pub calendar_origin: Nanos,
 }
 
 /// What one run produced.
@@ -379,6 +383,7 @@ fn lockstep_q<const Q: bool>(
 ) -> Vec<RunResult> {
     let mut sims: Vec<Sim<'_, Fed, Q>> =
         policies.iter().map(|&p| on_scenario_traffic(model, p, replication, Fed::default())).collect();
+    sims.iter_mut().zip(&opts).for_each(|(sim, o)| sim.set_calendar_origin(o));
     // Each run's own time: its start, its events and an equal share of generating the chunks it used.
     let mut busy = vec![0.0f64; sims.len()];
     let mut ended = vec![false; sims.len()];
@@ -562,9 +567,17 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
 
     fn run(mut self, mut opts: RunOptions<'_>) -> RunResult {
         let start = Instant::now();
+        self.set_calendar_origin(&opts);
         self.begin();
         self.pump(&mut opts);
         RunResult { busy_s: start.elapsed().as_secs_f64(), ..self.finish() }
+    }
+
+    /// Puts simulated time 0 where [`RunOptions::calendar_origin`] says in the router's calendar minute.
+    fn set_calendar_origin(&mut self, opts: &RunOptions<'_>) {
+        if opts.calendar_origin != 0 {
+            self.router.set_calendar_origin(opts.calendar_origin);
+        }
     }
 
     /// Reads the first arrival and schedules the faults and the first health check.
