@@ -544,6 +544,8 @@ async fn attempt_loop(app: Arc<App>, mut req: ChatRequest, mut t: Tracker, first
         let latency = sent.elapsed().as_nanos() as Nanos;
         let mut outcome = Outcome::failure(fail.class, latency);
         outcome.retry_after = fail.retry_after;
+        // The upstream's own code, so that a `target_retry` list naming 503 but not 500 tells them apart.
+        outcome.status = fail.status;
         let ep_id = &app.endpoints[ep.get()].id;
         if let Some(inv) = fail.invalid {
             app.metrics.answers.invalid(ep_id, inv.name());

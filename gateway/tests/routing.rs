@@ -405,3 +405,24 @@ async fn timeouts_take_the_policy_then_the_upstream_then_client_value() {
     assert_eq!(gw.app().timeouts[0].attempt, Some(100_000_000));
     assert_eq!(gw.app().timeouts[1].attempt, Some(100_000_000));
 }
+
+/// Portkey's order with a fallback that moves on after a 503 only (`fallback_on = { fb = [503] }`): the gateway
+/// passes the upstream's own code to the router, so a 503 from e0 goes on to e1 and a 500 (the same `server`
+/// class) is answered as it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fallback_on_503_moves_on_after_a_503_and_not_after_a_500() {
+    let m = mocks(vec![MockReply::status(503), MockReply::ok(1)]).await;
+    let policy = "[[policies]]\nname = \"fb\"\nkind = \"fallback\"\ntargets = [\"e0\", \"e1\"]\n\
+                  [policies.retry]\nmax_attempts = 4\nretry_on = [\"rate_limited\", \"server\", \"timeout\", \"other\"]\n\
+                  budget = \"unlimited\"\n[policies.target_retry]\nattempts = 0\non = []\nfallback_on = { fb = [503] }\n\
+                  [policies.tracking.circuit]\nenabled = false\n";
+    let gw = gateway(&config_text(&urls(&m), policy)).await;
+    let c = client();
+    let r = post(&c, &gw, chat("x", false)).await;
+    assert_eq!((r.status().as_u16(), served_by(&r)), (200, "e1".to_string()), "503: on to e1");
+    assert_eq!(r.headers()["x-routesim-attempts"], "2");
+    m[0].set_default(MockReply::status(500));
+    let r = post(&c, &gw, chat("x", false)).await;
+    assert!(r.status().is_server_error(), "500: answered, not moved on ({})", r.status());
+    assert_eq!((m[0].requests(), m[1].requests()), (2, 1));
+}

@@ -6,7 +6,7 @@
 
 use crate::condition::RawValue;
 use crate::duration::Duration;
-use crate::model::{Endpoint, ErrorClass};
+use crate::model::{Endpoint, ErrorClass, ErrorMatch};
 use crate::quality::QualityConfig;
 use crate::state::TrackingConfig;
 use serde::{Deserialize, Serialize};
@@ -544,21 +544,21 @@ fn half() -> f64 {
 pub struct TargetRetryConfig {
     /// Retries of one endpoint after its first attempt (Portkey `retry.attempts`).
     pub attempts: u32,
-    /// The errors retried on the same endpoint (Portkey `retry.on_status_codes`; its default 429, 500, 502, 503,
-    /// 504 is `rate_limited` and `server`).
+    /// The errors retried on the same endpoint (Portkey `retry.on_status_codes`): classes (`"server"`: every
+    /// 5xx) or HTTP statuses (`503`: that code only), see [`ErrorMatch`]. Default `rate_limited` and `server`.
     #[serde(default = "default_target_retry_on")]
-    pub on: Vec<ErrorClass>,
+    pub on: Vec<ErrorMatch>,
     /// First backoff (1 s in Portkey), doubled at each further retry.
     #[serde(default = "default_target_retry_delay")]
     pub base_delay: Duration,
     /// Fallback group name -> the errors on which it moves to its next target (Portkey `strategy.on_status_codes`).
-    /// A fallback group not named moves on after any error.
+    /// Classes or statuses as in `on`. A fallback group not named moves on after any error.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub fallback_on: BTreeMap<String, Vec<ErrorClass>>,
+    pub fallback_on: BTreeMap<String, Vec<ErrorMatch>>,
 }
 
-fn default_target_retry_on() -> Vec<ErrorClass> {
-    vec![ErrorClass::RateLimited, ErrorClass::Server]
+fn default_target_retry_on() -> Vec<ErrorMatch> {
+    vec![ErrorMatch::Class(ErrorClass::RateLimited), ErrorMatch::Class(ErrorClass::Server)]
 }
 
 fn default_target_retry_delay() -> Duration {

@@ -388,6 +388,97 @@ impl ErrorClass {
     }
 }
 
+/// What an error list names (Portkey's `on_status_codes`, routesim's `target_retry.on`): a whole
+/// [`ErrorClass`], written as its name (`"server"`: every 5xx, whatever its code), or one HTTP status, written
+/// as a number (`503`: that code only). A class matches every failure of the class; a status matches a failure
+/// whose [`Outcome::status`] is that code, so `[429, 503]` retries a 503 and not a 500.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ErrorMatch {
+    /// Every failure of this class.
+    Class(ErrorClass),
+    /// A failure answered with this HTTP status (100..=599).
+    Status(u16),
+}
+
+impl ErrorMatch {
+    /// Whether a failure of `class` answered with `status` (`None`: no HTTP status, e.g. a timeout) is named.
+    #[inline]
+    pub fn matches(self, class: ErrorClass, status: Option<u16>) -> bool {
+        match self {
+            ErrorMatch::Class(c) => c == class,
+            ErrorMatch::Status(s) => status == Some(s),
+        }
+    }
+
+    /// Whether any entry of `list` names a failure of `class` answered with `status`.
+    #[inline]
+    pub fn any(list: &[ErrorMatch], class: ErrorClass, status: Option<u16>) -> bool {
+        list.iter().any(|m| m.matches(class, status))
+    }
+}
+
+impl From<ErrorClass> for ErrorMatch {
+    fn from(c: ErrorClass) -> Self {
+        ErrorMatch::Class(c)
+    }
+}
+
+impl fmt::Display for ErrorMatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ErrorMatch::Class(c) => f.write_str(c.name()),
+            ErrorMatch::Status(s) => write!(f, "{s}"),
+        }
+    }
+}
+
+impl Serialize for ErrorMatch {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ErrorMatch::Class(c) => c.serialize(s),
+            ErrorMatch::Status(code) => s.serialize_u16(*code),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorMatch {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct MatchVisitor;
+
+        impl serde::de::Visitor<'_> for MatchVisitor {
+            type Value = ErrorMatch;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an error class (rate_limited, server, timeout, other) or an HTTP status code (100..=599)")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ErrorMatch, E> {
+                ErrorClass::ALL
+                    .into_iter()
+                    .find(|c| c.name() == v)
+                    .map(ErrorMatch::Class)
+                    .ok_or_else(|| E::invalid_value(serde::de::Unexpected::Str(v), &self))
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ErrorMatch, E> {
+                match u16::try_from(v) {
+                    Ok(code) if (100..=599).contains(&code) => Ok(ErrorMatch::Status(code)),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Unsigned(v), &self)),
+                }
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ErrorMatch, E> {
+                match u64::try_from(v) {
+                    Ok(u) => self.visit_u64(u),
+                    Err(_) => Err(E::invalid_value(serde::de::Unexpected::Signed(v), &self)),
+                }
+            }
+        }
+
+        d.deserialize_any(MatchVisitor)
+    }
+}
+
 /// Result of one attempt on one endpoint, fed back through [`crate::Router::on_result`].
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Outcome {
@@ -403,17 +494,33 @@ pub struct Outcome {
     pub output_tokens: u32,
     /// Retry-After the provider sent with a 429 or 503, if any.
     pub retry_after: Option<Nanos>,
+    /// The HTTP status a failure was answered with (500 and 503 are both [`ErrorClass::Server`]); `None` on
+    /// success and for failures without one (a timeout, a broken connection). Read by [`ErrorMatch::Status`].
+    pub status: Option<u16>,
 }
 
 impl Outcome {
     /// A successful attempt.
     pub fn success(latency: Nanos, ttft: Option<Nanos>, input_tokens: u32, output_tokens: u32) -> Self {
-        Outcome { error: None, ttft, latency, input_tokens, output_tokens, retry_after: None }
+        Outcome { error: None, ttft, latency, input_tokens, output_tokens, retry_after: None, status: None }
     }
 
     /// A failed attempt of the given class.
     pub fn failure(class: ErrorClass, latency: Nanos) -> Self {
-        Outcome { error: Some(class), ttft: None, latency, input_tokens: 0, output_tokens: 0, retry_after: None }
+        Outcome {
+            error: Some(class),
+            ttft: None,
+            latency,
+            input_tokens: 0,
+            output_tokens: 0,
+            retry_after: None,
+            status: None,
+        }
+    }
+
+    /// This outcome, answered with HTTP status `status`.
+    pub fn with_status(self, status: u16) -> Self {
+        Outcome { status: Some(status), ..self }
     }
 
     /// Whether the attempt succeeded.

@@ -616,7 +616,8 @@ impl EndpointState {
 /// Most latency samples a LiteLLM latency list keeps (its `max_latency_list_size`, default 10).
 pub const MAX_LATENCY_SAMPLES: usize = 32;
 
-/// One calendar minute, as LiteLLM keys its usage counters (`%Y-%m-%d-%H-%M`); virtual time starts at minute 0.
+/// One calendar minute, as LiteLLM keys its usage counters (`%Y-%m-%d-%H-%M`); time 0 falls `origin` into a
+/// minute (see [`CompatState::set_calendar_origin`]), by default on its start.
 const MINUTE: Nanos = 60_000_000_000;
 
 /// The per-deployment memory of LiteLLM's router, kept so that its strategies can be reproduced exactly
@@ -626,10 +627,15 @@ const MINUTE: Nanos = 60_000_000_000;
 /// `allowed_fails` cooldown. Fixed size: updating it never allocates.
 #[derive(Clone, Debug)]
 pub struct CompatState {
+    /// Where time 0 falls in its calendar minute (below one minute).
+    origin: Nanos,
     minute: u64,
     successes: u64,
     failures: u64,
     success_tokens: u64,
+    /// Attempts sent this minute, counted at dispatch whatever their outcome (the `rpm` counter of
+    /// usage-based-routing-v2's pre-call check).
+    dispatches: u64,
     latency: [f64; MAX_LATENCY_SAMPLES],
     latency_len: u8,
     ttft: [f64; MAX_LATENCY_SAMPLES],
@@ -647,10 +653,12 @@ pub struct CompatState {
 impl Default for CompatState {
     fn default() -> Self {
         CompatState {
+            origin: 0,
             minute: 0,
             successes: 0,
             failures: 0,
             success_tokens: 0,
+            dispatches: 0,
             latency: [0.0; MAX_LATENCY_SAMPLES],
             latency_len: 0,
             ttft: [0.0; MAX_LATENCY_SAMPLES],
@@ -679,20 +687,55 @@ fn push_capped(list: &mut [f64; MAX_LATENCY_SAMPLES], len: &mut u8, cap: usize, 
 }
 
 impl CompatState {
+    /// Puts time 0 `origin` into its calendar minute (taken modulo a minute), so that the minutes LiteLLM counts
+    /// in line up with a run that started that far into a wall-clock minute. Clears the minute's counts.
+    pub fn set_calendar_origin(&mut self, origin: Nanos) {
+        self.origin = origin % MINUTE;
+        self.minute = 0;
+        self.successes = 0;
+        self.failures = 0;
+        self.success_tokens = 0;
+        self.dispatches = 0;
+    }
+
+    /// The calendar minute of `now`.
+    #[inline]
+    fn minute_of(&self, now: Nanos) -> u64 {
+        now.saturating_add(self.origin) / MINUTE
+    }
+
     fn roll(&mut self, now: Nanos) {
-        let m = now / MINUTE;
+        let m = self.minute_of(now);
         if m != self.minute {
             self.minute = m;
             self.successes = 0;
             self.failures = 0;
             self.success_tokens = 0;
+            self.dispatches = 0;
         }
+    }
+
+    /// Counts an attempt sent at `now` (LiteLLM 1.110.2's usage-based-routing-v2 increments its per-minute `rpm`
+    /// key in the pre-call check, before the call, so failures count too).
+    pub fn record_dispatch(&mut self, now: Nanos) {
+        self.roll(now);
+        self.dispatches += 1;
+    }
+
+    /// Attempts sent in the calendar minute of `now` (see [`CompatState::record_dispatch`]).
+    #[inline]
+    pub fn minute_dispatches(&self, now: Nanos) -> u64 {
+        if self.minute_of(now) == self.minute { self.dispatches } else { 0 }
     }
 
     /// (successes, failures, tokens of successes) in the calendar minute of `now`.
     #[inline]
     pub fn minute_counts(&self, now: Nanos) -> (u64, u64, u64) {
-        if now / MINUTE == self.minute { (self.successes, self.failures, self.success_tokens) } else { (0, 0, 0) }
+        if self.minute_of(now) == self.minute {
+            (self.successes, self.failures, self.success_tokens)
+        } else {
+            (0, 0, 0)
+        }
     }
 
     /// The latency list (seconds per output token; 1000 for a timeout), in LiteLLM's order.

@@ -73,6 +73,43 @@ fn usage_v2_picks_fewest_tokens_this_minute_within_tpm() {
     assert!(n.iter().all(|&k| k > 800), "{n:?}");
 }
 
+/// LiteLLM 1.110.2's usage-based-routing-v2 also skips a deployment whose calls this UTC minute, counted before
+/// each call (failures too), plus one reach its `rpm`: with `rpm = 5` it takes 4 calls a minute. routesim before
+/// had only the shared quota filter (5 per sliding minute) and gave it 5.
+#[test]
+fn usage_v2_skips_a_deployment_whose_calls_this_minute_plus_one_reach_its_rpm() {
+    let src = "[[endpoints]]\nid = \"a\"\nlimits = { rpm = 5 }\n[[endpoints]]\nid = \"b\"\n\
+               [policy]\nname = \"u\"\nkind = \"litellm-usage-v2\"\n[policy.tracking.circuit]\nenabled = false\n";
+    let mut r = router(src);
+    let (a, b) = (idx(&r, "a"), idx(&r, "b"));
+    success(&mut r, "b", 0, 100 * MS, None, 100, false); // b: 200 tokens, a: none
+    // `a` fails every call: failures add no tokens, so it stays the one with the fewest, but each call counts.
+    let picks = |r: &mut Router, from: u64| -> Vec<&'static str> {
+        (0..8)
+            .map(|i| {
+                let now = from + i * S;
+                let req = RequestInfo::new(i, 100);
+                let e = pick(r, &req, now).expect("a pick");
+                r.on_dispatch(e, &req, now);
+                let out =
+                    if e == a { Outcome::failure(ErrorClass::Server, MS) } else { Outcome::success(MS, None, 1, 1) };
+                r.on_result(e, &req, &out, now + MS);
+                if e == a { "a" } else { "b" }
+            })
+            .collect()
+    };
+    assert_eq!(picks(&mut r, S), ["a", "a", "a", "a", "b", "b", "b", "b"], "rpm - 1 = 4 calls on a this minute");
+    assert_eq!(r.state(a).compat.minute_dispatches(9 * S), 4);
+    assert_eq!(r.state(b).compat.minute_dispatches(9 * S), 5, "b's success and its 4 picks");
+    // The next calendar minute starts a's count afresh (the shared filter's sliding minute has let go too).
+    success(&mut r, "b", 124 * S, 100 * MS, None, 100, false);
+    assert_eq!(picks(&mut r, 125 * S), ["a", "a", "a", "a", "b", "b", "b", "b"]);
+    // rpm = 1 leaves no call at all (0 + 1 >= 1): b every time, a's tokens notwithstanding.
+    let mut r = router(&src.replace("rpm = 5", "rpm = 1"));
+    success(&mut r, "b", 0, 100 * MS, None, 100, false);
+    assert_eq!(counts(&mut r, 100, S, |i| RequestInfo::new(i, 100)), vec![0, 100]);
+}
+
 // ===== latency-based-routing =====
 
 fn latency_src(extra: &str) -> String {

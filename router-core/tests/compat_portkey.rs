@@ -162,3 +162,67 @@ fn a_fallback_never_leaves_the_requests_scope() {
     }
     assert!(unscoped_c > 50, "unscoped, the load balancer draws c too ({unscoped_c} of 200)");
 }
+
+/// Issue 29: Portkey's code lists name statuses, not classes. `retry.on_status_codes` [429, 503] retries a 503 on
+/// the same target and not a 500 (both are `server`); a fallback on [429, 500] moves on after a 500 and not after
+/// a 503. Before, the import turned both lists into the `server` class, which retried and moved on after both.
+#[test]
+fn status_lists_tell_a_500_from_a_503() {
+    let exact = src().replace("on = [\"rate_limited\"]", "on = [429, 503]").replace(
+        "fallback_on = { fb = [\"rate_limited\", \"server\"] }",
+        "fallback_on = { fb = [\"rate_limited\", 500] }",
+    );
+    let cfg = config(&exact);
+    assert_eq!(
+        cfg.policy.target_retry.as_ref().map(|t| t.on.clone()),
+        Some(vec![router_core::ErrorMatch::Status(429), router_core::ErrorMatch::Status(503)]),
+        "a number is a status"
+    );
+    let mut r = router(&exact);
+    let (req, a) = request_to(&mut r, "a");
+    let fails = |code: u16| Outcome::failure(ErrorClass::Server, 10 * MS).with_status(code);
+    // On `a` (no fallback above it): a 503 is retried on `a` after 1 s, a 500 is answered.
+    let next = r.next_attempt(&req, &mut Attempts::first(a), &fails(503), S);
+    assert_eq!(next, NextAttempt::Retry { endpoint: a, delay: S, fallback: false }, "503 retried");
+    let next = r.next_attempt(&req, &mut Attempts::first(a), &fails(500), S);
+    assert_eq!(next, NextAttempt::GiveUp(GiveUpReason::NoEndpoint), "500 not retried");
+    // A 5xx with no status (a broken connection) is neither 500 nor 503.
+    let next = r.next_attempt(&req, &mut Attempts::first(a), &Outcome::failure(ErrorClass::Server, MS), S);
+    assert_eq!(next, NextAttempt::GiveUp(GiveUpReason::NoEndpoint), "no status, not in [429, 503]");
+    // On `b` under fb (moves on after 429 or 500): a 500 goes to c at once; a 503 is retried on b, and once
+    // b's retries are spent the request fails there, since fb does not move on after a 503.
+    let (req, b) = request_to(&mut r, "b");
+    let c = idx(&r, "c");
+    let next = r.next_attempt(&req, &mut Attempts::first(b), &fails(500), S);
+    assert_eq!(next, NextAttempt::Retry { endpoint: c, delay: 0, fallback: true }, "500: fb moves on");
+    let mut att = Attempts::first(b);
+    let mut seen = Vec::new();
+    let last = loop {
+        match r.next_attempt(&req, &mut att, &fails(503), S) {
+            NextAttempt::Retry { endpoint, .. } => seen.push(id(&r, endpoint).to_string()),
+            give_up => break give_up,
+        }
+    };
+    assert_eq!(seen, ["b", "b"], "503: b's two retries");
+    assert_eq!(last, NextAttempt::GiveUp(GiveUpReason::NoEndpoint), "503: fb does not move on");
+}
+
+#[test]
+fn an_error_list_names_classes_and_statuses_and_rejects_anything_else() {
+    use router_core::ErrorMatch;
+    let parse = |s: &str| toml::from_str::<std::collections::BTreeMap<String, Vec<ErrorMatch>>>(&format!("on = {s}"));
+    let ok = parse("[\"server\", 503, \"timeout\"]").expect("classes and statuses");
+    assert_eq!(
+        ok["on"],
+        [ErrorMatch::Class(ErrorClass::Server), ErrorMatch::Status(503), ErrorMatch::Class(ErrorClass::Timeout)]
+    );
+    for bad in ["[\"5xx\"]", "[99]", "[600]", "[-1]", "[5.0]"] {
+        let err = parse(bad).expect_err(bad).to_string();
+        assert!(
+            err.contains("an error class (rate_limited, server, timeout, other) or an HTTP status code"),
+            "{bad}: {err}"
+        );
+    }
+    let written = toml::to_string(&std::collections::BTreeMap::from([("on", ok["on"].clone())])).expect("serialize");
+    assert_eq!(written.trim(), "on = [\"server\", 503, \"timeout\"]");
+}

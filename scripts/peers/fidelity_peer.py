@@ -12,10 +12,14 @@ SPEC: {
                with `status`, the rest 200; latency before the answer),
   "requests": N, "rate": arrivals per second (Poisson, seeded), "seed": S,
   "model": the model name each request asks for (LiteLLM: its model group),
-  "portkey_dir": the installed @portkey-ai/gateway (for "portkey"), "timeout_s": per request
+  "portkey_dir": the installed @portkey-ai/gateway (for "portkey"), "timeout_s": per request,
+  "fit_in_minute_s": optional; when fewer seconds than this are left in the current UTC minute, the measured run
+                     waits for the next minute to start (a run that must not straddle two calendar minutes)
 }
 Output: {"requests": N, "ok": successes, "final": {status: count}, "attempts": {id: {status: count}},
-         "seconds": wall time}. The run is bounded: every request ends within timeout_s.
+         "seconds": wall time, "minute_second": the second of the UTC minute at which the measured run started
+         (LiteLLM keys its per-minute counters by the UTC minute: the simulation starts its clock there)}.
+The run is bounded: every request ends within timeout_s (and the wait for a minute within fit_in_minute_s).
 
 Portkey's gateway listens on every interface: run this script in a network namespace of its own
 (`unshare -n sh -c 'ip link set lo up && exec python fidelity_peer.py SPEC'`).
@@ -139,11 +143,22 @@ async def run_litellm(spec, mock_addr):
         except Exception as e:  # the request's final error
             return str(getattr(e, "status_code", None) or type(e).__name__)
 
+    minute_second = start_in_minute(spec)
     start = time.monotonic()
     results = await asyncio.gather(*(one(a, start) for a in arrivals(spec["requests"], spec["rate"], spec["seed"])))
     for r in results:
         final[r] = final.get(r, 0) + 1
-    return final
+    return final, minute_second
+
+
+def start_in_minute(spec):
+    """Waits, when `fit_in_minute_s` is set and fewer seconds are left in the UTC minute, for the next minute;
+    returns the second of the minute at which the measured run starts."""
+    fit = spec.get("fit_in_minute_s")
+    left = 60.0 - time.time() % 60.0
+    if fit is not None and left < fit:
+        time.sleep(left + 0.05)
+    return time.time() % 60.0
 
 
 def free_port():
@@ -192,6 +207,7 @@ def run_portkey(spec, mock_addr):
             with lock:
                 final[status] = final.get(status, 0) + 1
 
+        minute_second = start_in_minute(spec)
         start = time.monotonic()
         threads = [
             threading.Thread(target=one, args=(a, start))
@@ -201,7 +217,7 @@ def run_portkey(spec, mock_addr):
             t.start()
         for t in threads:
             t.join()
-        return final
+        return final, minute_second
     finally:
         gw.terminate()
         try:
@@ -217,9 +233,9 @@ def main():
     mock_addr = f"127.0.0.1:{server.server_address[1]}"
     started = time.monotonic()
     if spec["peer"] == "litellm":
-        final = asyncio.run(run_litellm(spec, mock_addr))
+        final, minute_second = asyncio.run(run_litellm(spec, mock_addr))
     elif spec["peer"] == "portkey":
-        final = run_portkey(spec, mock_addr)
+        final, minute_second = run_portkey(spec, mock_addr)
     else:
         raise SystemExit(f"unknown peer {spec['peer']!r}")
     out = {
@@ -228,6 +244,7 @@ def main():
         "final": final,
         "attempts": counts,
         "seconds": round(time.monotonic() - started, 3),
+        "minute_second": round(minute_second, 3),
     }
     server.shutdown()
     print(json.dumps(out, sort_keys=True))

@@ -22,7 +22,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 /// How one upstream (endpoint) behaves: `rate` of its answers are `status`, the rest 200, after `latency_ms`;
-/// `price` is its (input, output) price per million tokens, in the config and in the simulation alike.
+/// `price` is its (input, output) price per million tokens, in the config and in the simulation alike; `rpm` (0:
+/// none) the deployment's `rpm` in a LiteLLM config (the mock does not enforce it).
 #[derive(Clone, Copy)]
 struct Upstream {
     id: &'static str,
@@ -30,12 +31,13 @@ struct Upstream {
     rate: f64,
     latency_ms: u64,
     price: (f64, f64),
+    rpm: u32,
 }
 
 impl Upstream {
     /// `id` answering `status` at `rate`, after [`LATENCY_MS`], at $1 / $2 per million tokens.
     const fn new(id: &'static str, status: u16, rate: f64) -> Self {
-        Upstream { id, status, rate, latency_ms: LATENCY_MS, price: (1.0, 2.0) }
+        Upstream { id, status, rate, latency_ms: LATENCY_MS, price: (1.0, 2.0), rpm: 0 }
     }
     const fn latency(self, latency_ms: u64) -> Self {
         Upstream { latency_ms, ..self }
@@ -43,14 +45,19 @@ impl Upstream {
     const fn price(self, input: f64, output: f64) -> Self {
         Upstream { price: (input, output), ..self }
     }
+    const fn rpm(self, rpm: u32) -> Self {
+        Upstream { rpm, ..self }
+    }
 }
 
-/// What a run measured: requests, successes, attempts per endpoint.
+/// What a run measured: requests, successes, attempts per endpoint; for the peer, the second of the UTC minute
+/// at which its measured run started.
 #[derive(Debug)]
 struct Observed {
     requests: u64,
     ok: u64,
     attempts: BTreeMap<String, u64>,
+    minute_second: f64,
 }
 
 impl Observed {
@@ -83,8 +90,25 @@ fn scratch(name: &str) -> PathBuf {
 /// least-busy, cost and latency routing out of the tolerances (docs/peers.md).
 static ONE_PEER_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// How a peer run is placed in the wall-clock minute.
+#[derive(Clone, Copy, PartialEq)]
+enum Minute {
+    /// Wherever it falls.
+    Any,
+    /// Within one UTC minute: when fewer than this many seconds are left, the run waits for the next minute.
+    Within(f64),
+}
+
 /// The real peer on `config` (with `{MOCK}` for the mock's host:port) against the mock upstreams.
-fn peer(gateway: Gateway, config: &str, ups: &[Upstream], requests: u64, model: &str, name: &str) -> Observed {
+fn peer(
+    gateway: Gateway,
+    config: &str,
+    ups: &[Upstream],
+    requests: u64,
+    model: &str,
+    name: &str,
+    minute: Minute,
+) -> Observed {
     let p = peers::peers();
     let _one = ONE_PEER_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let upstreams: serde_json::Map<String, Value> = ups
@@ -95,7 +119,7 @@ fn peer(gateway: Gateway, config: &str, ups: &[Upstream], requests: u64, model: 
             (u.id.to_string(), v)
         })
         .collect();
-    let spec = serde_json::json!({
+    let mut spec = serde_json::json!({
         "peer": match gateway { Gateway::Litellm => "litellm", Gateway::Portkey => "portkey" },
         "config": config,
         "upstreams": upstreams,
@@ -106,6 +130,9 @@ fn peer(gateway: Gateway, config: &str, ups: &[Upstream], requests: u64, model: 
         "portkey_dir": p.portkey_dir,
         "timeout_s": 30,
     });
+    if let Minute::Within(s) = minute {
+        spec["fit_in_minute_s"] = serde_json::json!(s);
+    }
     let spec_path = scratch(&format!("{name}.spec.json"));
     std::fs::write(&spec_path, spec.to_string()).expect("write the spec");
     let script = peers::repo_root().join("scripts/peers/fidelity_peer.py");
@@ -136,11 +163,14 @@ fn peer(gateway: Gateway, config: &str, ups: &[Upstream], requests: u64, model: 
             (id.clone(), by_status.as_object().map_or(0, |m| m.values().filter_map(Value::as_u64).sum()))
         })
         .collect();
-    Observed { requests, ok: v["ok"].as_u64().expect("ok"), attempts }
+    let minute_second = v["minute_second"].as_f64().expect("minute_second");
+    Observed { requests, ok: v["ok"].as_u64().expect("ok"), attempts, minute_second }
 }
 
 /// routesim's simulation of the imported `config`: provider models that answer as the mock does, Poisson
-/// arrivals at the same rate, `replications` x `requests` requests of the imported policy.
+/// arrivals at the same rate, `replications` x `requests` requests of the imported policy, each replication's
+/// clock starting `minute_second` into a calendar minute (the peer's, so that LiteLLM's per-minute counters roll
+/// over at the same point of the run).
 fn simulated(
     gateway: Gateway,
     config: &str,
@@ -148,6 +178,7 @@ fn simulated(
     requests: u64,
     replications: u32,
     name: &str,
+    minute_second: f64,
 ) -> Observed {
     let text = config.replace("{MOCK}", "127.0.0.1:9");
     let path = scratch(&format!("{name}.config"));
@@ -181,9 +212,10 @@ fn simulated(
     s.replications = replications;
     s.traffic.rate = RATE;
     let model = s.compile(&out).unwrap_or_else(|e| panic!("{e}"));
-    let mut obs = Observed { requests: 0, ok: 0, attempts: BTreeMap::new() };
+    let mut obs = Observed { requests: 0, ok: 0, attempts: BTreeMap::new(), minute_second };
+    let opts = || RunOptions { calendar_origin: (minute_second * 1e9) as u64, ..RunOptions::default() };
     for r in 0..replications {
-        let res = engine::run(&model, 0, r, RunOptions::default());
+        let res = engine::run(&model, 0, r, opts());
         let c = &res.metrics.counts;
         obs.requests += c.requests;
         obs.ok += c.succeeded;
@@ -203,7 +235,9 @@ fn tolerance(p: f64, n: u64, floor: f64) -> f64 {
 /// Compares the peer and the simulation on success rate, retries per request and attempt shares.
 fn agree(name: &str, real: &Observed, sim: &Observed, ids: &[&str]) {
     let mut report = format!(
-        "{name}: success peer {:.3} sim {:.3}; retries/request peer {:.3} sim {:.3}",
+        "{name} (peer run from second {:.1} of the minute): success peer {:.3} sim {:.3}; retries/request peer {:.3} \
+         sim {:.3}",
+        real.minute_second,
         real.success(),
         sim.success(),
         real.retries_per_request(),
@@ -235,11 +269,12 @@ fn litellm_config(strategy: &str, ups: &[Upstream], extra: &str) -> String {
     let dep = |u: &Upstream| {
         format!(
             "  - model_name: g\n    litellm_params:\n      model: openai/m\n      api_base: http://{{MOCK}}/{id}/v1\n      \
-             api_key: sk-test\n      input_cost_per_token: {pin:.10}\n      output_cost_per_token: {pout:.10}\n    \
+             api_key: sk-test\n      input_cost_per_token: {pin:.10}\n      output_cost_per_token: {pout:.10}\n{rpm}    \
              model_info:\n      id: {id}\n",
             id = u.id,
             pin = u.price.0 * 1e-6,
             pout = u.price.1 * 1e-6,
+            rpm = if u.rpm > 0 { format!("      rpm: {}\n", u.rpm) } else { String::new() },
         )
     };
     let deps: String = ups.iter().map(dep).collect();
@@ -255,8 +290,8 @@ fn litellm_config(strategy: &str, ups: &[Upstream], extra: &str) -> String {
 fn litellm_simple_shuffle_retries_every_429_like_the_real_router() {
     let ups = [Upstream::new("good", 500, 0.0), Upstream::new("bad", 429, 1.0)];
     let config = litellm_config("simple-shuffle", &ups, "");
-    let real = peer(Gateway::Litellm, &config, &ups, 150, "g", "litellm-shuffle");
-    let sim = simulated(Gateway::Litellm, &config, &ups, 3000, 2, "litellm-shuffle");
+    let real = peer(Gateway::Litellm, &config, &ups, 150, "g", "litellm-shuffle", Minute::Any);
+    let sim = simulated(Gateway::Litellm, &config, &ups, 3000, 2, "litellm-shuffle", real.minute_second);
     assert_eq!(real.ok, real.requests, "the real Router retried every 429: {real:?}");
     agree("litellm simple-shuffle, one deployment always 429", &real, &sim, &["good", "bad"]);
 }
@@ -265,30 +300,36 @@ fn litellm_simple_shuffle_retries_every_429_like_the_real_router() {
 /// deployment listed first that answers 30% of its attempts with a 500 and a healthy one, 100 ms each: at 20
 /// requests per second about two are in flight, so the second takes what the first has in flight.
 ///
-/// Cooldowns are off (`disable_cooldowns`): with them, LiteLLM cools a deployment when over half of its calls
-/// failed in the current *calendar* minute, so where the peer's 7.5 s run falls in the wall-clock minute (a
-/// new minute's first failure is "all of them") decided the flaky deployment's share: 0.570 in one run, 0.254
-/// in another, against routesim's 0.600. This case measures the in-flight choice; the health filter of 1.110.2
-/// is covered by router-core's unit test and the cooldown by the other cases.
+/// Cooldowns are on: LiteLLM cools a deployment when over half of its calls failed in the current *calendar*
+/// minute, so where the peer's 7.5 s run falls in the wall-clock minute matters (a new minute's first failure is
+/// "all of them": the flaky deployment took 0.570 of the attempts in one run and 0.254 in another when routesim's
+/// clock started on a minute). The simulation therefore starts each replication's clock at the peer's second of
+/// the minute and runs as long as the peer (40 replications of 150 requests).
 #[test]
 fn litellm_least_busy_agrees_with_the_real_router() {
     let ups = [Upstream::new("flaky", 500, 0.3).latency(100), Upstream::new("steady", 500, 0.0).latency(100)];
-    let config = litellm_config("least-busy", &ups, "  disable_cooldowns: true\n");
-    let real = peer(Gateway::Litellm, &config, &ups, 150, "g", "litellm-least-busy");
-    let sim = simulated(Gateway::Litellm, &config, &ups, 3000, 2, "litellm-least-busy");
+    let config = litellm_config("least-busy", &ups, "");
+    let real = peer(Gateway::Litellm, &config, &ups, 150, "g", "litellm-least-busy", Minute::Any);
+    let sim = simulated(Gateway::Litellm, &config, &ups, 150, 40, "litellm-least-busy", real.minute_second);
     agree("litellm least-busy, first of two 30% 500", &real, &sim, &["flaky", "steady"]);
 }
 
-/// `usage-based-routing-v2`: the fewest tokens of successes this minute. A deployment failing 30% of its
-/// attempts (500) adds tokens only for its successes, so it takes more attempts than the healthy one.
-/// Cooldowns are off for the reason given at the least-busy case (the calendar minute decides them).
+/// `usage-based-routing-v2`: the fewest tokens of successes this minute, skipping a deployment whose calls this
+/// UTC minute plus one reach its `rpm` (LiteLLM 1.110.2's pre-call count). The deployment failing 30% of its
+/// attempts (500) adds tokens only for its successes, so it would take more attempts than the healthy one, but
+/// its `rpm: 40` stops it at 39 calls a minute; cooldowns are on (see the least-busy case for the calendar
+/// minute). The peer's run is kept within one UTC minute (it waits for the next minute when fewer than 10 s are
+/// left), so that the 39 are the whole run's; the simulation starts at the peer's second of the minute and runs
+/// as long (40 x 150 requests). routesim before gave the flaky deployment its sliding-minute quota of 40 and,
+/// before that, at commit 005df01's reading, no RPM check at all.
 #[test]
 fn litellm_usage_v2_agrees_with_the_real_router() {
-    let ups = [Upstream::new("flaky", 500, 0.3), Upstream::new("steady", 500, 0.0)];
-    let config = litellm_config("usage-based-routing-v2", &ups, "  disable_cooldowns: true\n");
-    let real = peer(Gateway::Litellm, &config, &ups, 150, "g", "litellm-usage-v2");
-    let sim = simulated(Gateway::Litellm, &config, &ups, 3000, 2, "litellm-usage-v2");
-    agree("litellm usage-based-routing-v2, one of two 30% 500", &real, &sim, &["flaky", "steady"]);
+    let ups = [Upstream::new("flaky", 500, 0.3).rpm(40), Upstream::new("steady", 500, 0.0)];
+    let config = litellm_config("usage-based-routing-v2", &ups, "");
+    let real = peer(Gateway::Litellm, &config, &ups, 150, "g", "litellm-usage-v2", Minute::Within(10.0));
+    let sim = simulated(Gateway::Litellm, &config, &ups, 150, 40, "litellm-usage-v2", real.minute_second);
+    assert!(real.attempts.get("flaky").copied().unwrap_or(0) <= 39, "LiteLLM's rpm check: {real:?}");
+    agree("litellm usage-based-routing-v2, one of two 30% 500, rpm 40", &real, &sim, &["flaky", "steady"]);
 }
 
 /// `cost-based-routing`: every request goes to the cheapest deployment while it is healthy; it answers half of
@@ -298,8 +339,8 @@ fn litellm_usage_v2_agrees_with_the_real_router() {
 fn litellm_cost_based_agrees_with_the_real_router() {
     let ups = [Upstream::new("dear", 500, 0.0).price(2.0, 4.0), Upstream::new("cheap", 429, 0.5).price(0.5, 1.0)];
     let config = litellm_config("cost-based-routing", &ups, "");
-    let real = peer(Gateway::Litellm, &config, &ups, 150, "g", "litellm-cost");
-    let sim = simulated(Gateway::Litellm, &config, &ups, 3000, 2, "litellm-cost");
+    let real = peer(Gateway::Litellm, &config, &ups, 150, "g", "litellm-cost", Minute::Any);
+    let sim = simulated(Gateway::Litellm, &config, &ups, 3000, 2, "litellm-cost", real.minute_second);
     assert_eq!(real.ok, real.requests, "the real Router retried every 429 on the dear deployment: {real:?}");
     agree("litellm cost-based-routing, the cheap one 50% 429", &real, &sim, &["dear", "cheap"]);
 }
@@ -317,17 +358,17 @@ fn litellm_latency_based_agrees_with_the_real_router() {
         Upstream::new("fast", 500, 0.0).latency(5),
     ];
     let config = litellm_config("latency-based-routing", &ups, "");
-    let real = peer(Gateway::Litellm, &config, &ups, 150, "g", "litellm-latency");
+    let real = peer(Gateway::Litellm, &config, &ups, 150, "g", "litellm-latency", Minute::Any);
     // The untried deployments' turns are a start-up transient of a fixed number of requests: the simulation's
     // replications are as long as the peer's run.
-    let sim = simulated(Gateway::Litellm, &config, &ups, 150, 40, "litellm-latency");
+    let sim = simulated(Gateway::Litellm, &config, &ups, 150, 40, "litellm-latency", real.minute_second);
     agree("litellm latency-based-routing, 400 / 150 / 5 ms", &real, &sim, &["slow", "mid", "fast"]);
 }
 
-/// Issue 29, point 3: a load balancer whose 0.7-weight target answers 500, with `retry` on [429] only and a
-/// fallback (on 429, 500, 503) under the 0.3-weight branch. Portkey neither retries the 500 nor draws the load
-/// balancer again: about 70% of the requests fail. routesim merged the codes and switched targets (99.7%).
-/// (Retry on [429] only: routesim's one `server` class cannot tell 500 from 503.)
+/// Issue 29, point 3: a load balancer whose 0.7-weight target answers 500, with `retry` on [429, 503] and a
+/// fallback (on 429, 500, 503) under the 0.3-weight branch. Portkey neither retries the 500 (503 is not 500) nor
+/// draws the load balancer again: about 70% of the requests fail. routesim merged the codes and switched targets
+/// (99.7%); with the lists apart but read as classes, it retried the 500s as 503s (0.7 x 2 retries a request).
 #[test]
 fn portkey_retry_codes_and_fallback_codes_stay_apart_like_the_real_gateway() {
     let leaf = |id: &str| {
@@ -336,7 +377,7 @@ fn portkey_retry_codes_and_fallback_codes_stay_apart_like_the_real_gateway() {
         )
     };
     let config = format!(
-        "{{\"retry\": {{\"attempts\": 2, \"on_status_codes\": [429]}}, \"strategy\": {{\"mode\": \"loadbalance\"}}, \
+        "{{\"retry\": {{\"attempts\": 2, \"on_status_codes\": [429, 503]}}, \"strategy\": {{\"mode\": \"loadbalance\"}}, \
          \"targets\": [{{\"name\": \"a\", \"provider\": \"openai\", \"api_key\": \"sk-test\", \"custom_host\": \
          \"http://{{MOCK}}/a/v1\", \"weight\": 0.7}}, {{\"strategy\": {{\"mode\": \"fallback\", \"on_status_codes\": \
          [429, 500, 503]}}, \"weight\": 0.3, \"targets\": [{}, {}]}}]}}",
@@ -344,10 +385,10 @@ fn portkey_retry_codes_and_fallback_codes_stay_apart_like_the_real_gateway() {
         leaf("c")
     );
     let ups = [Upstream::new("a", 500, 1.0), Upstream::new("b", 429, 0.5), Upstream::new("c", 500, 0.0)];
-    let real = peer(Gateway::Portkey, &config, &ups, 200, "m", "portkey-lb");
-    let sim = simulated(Gateway::Portkey, &config, &ups, 4000, 2, "portkey-lb");
+    let real = peer(Gateway::Portkey, &config, &ups, 200, "m", "portkey-lb", Minute::Any);
+    let sim = simulated(Gateway::Portkey, &config, &ups, 4000, 2, "portkey-lb", 0.0);
     assert!(real.success() < 0.5, "the real gateway fails the 0.7-weight target's requests: {real:?}");
-    agree("portkey loadbalance 0.7 x 500, fallback under 0.3", &real, &sim, &["a", "b", "c"]);
+    agree("portkey loadbalance 0.7 x 500, retry [429, 503], fallback under 0.3", &real, &sim, &["a", "b", "c"]);
 }
 
 /// Portkey's fallback without `on_status_codes` moves on after any error, and `retry` retries a target first.
@@ -357,7 +398,7 @@ fn portkey_fallback_after_retries_agrees_with_the_real_gateway() {
                   {\"name\": \"a\", \"provider\": \"openai\", \"api_key\": \"sk-test\", \"custom_host\": \"http://{MOCK}/a/v1\"}, \
                   {\"name\": \"b\", \"provider\": \"openai\", \"api_key\": \"sk-test\", \"custom_host\": \"http://{MOCK}/b/v1\"}]}";
     let ups = [Upstream::new("a", 503, 0.6), Upstream::new("b", 500, 0.2)];
-    let real = peer(Gateway::Portkey, config, &ups, 200, "m", "portkey-fallback");
-    let sim = simulated(Gateway::Portkey, config, &ups, 4000, 2, "portkey-fallback");
+    let real = peer(Gateway::Portkey, config, &ups, 200, "m", "portkey-fallback", Minute::Any);
+    let sim = simulated(Gateway::Portkey, config, &ups, 4000, 2, "portkey-fallback", 0.0);
     agree("portkey fallback a (60% 503) -> b (20% 500), retry 1", &real, &sim, &["a", "b"]);
 }

@@ -125,7 +125,7 @@ impl Router {
                 return NextAttempt::GiveUp(GiveUpReason::MaxAttempts);
             }
             self.advance(now);
-            return self.next_in_targets(req, attempts, class, now, scope.excluded);
+            return self.next_in_targets(req, attempts, class, outcome.status, now, scope.excluded);
         }
         if !self.retry.retry_on.contains(&class) {
             return NextAttempt::GiveUp(GiveUpReason::NotRetryable);

@@ -1,5 +1,5 @@
-//! LiteLLM compat tracking: which outcomes feed [`crate::state::CompatState`], and the latency strategy's
-//! placeholders written before each choice.
+//! LiteLLM compat tracking: which outcomes feed [`crate::state::CompatState`], where its calendar minutes start,
+//! and the latency strategy's placeholders written before each choice.
 
 use super::Router;
 use crate::model::{EndpointIdx, Nanos, RequestInfo};
@@ -17,6 +17,16 @@ pub(super) struct CompatTracking {
 }
 
 impl Router {
+    /// Puts time 0 `origin` into its calendar minute for the LiteLLM compat counters (usage per minute, the
+    /// cooldown's failure rate this minute), before the first request: LiteLLM keys them by the UTC minute, so a
+    /// simulation of a gateway run that started 37 s into a minute must roll its minutes 23 s in, not at 60 s.
+    /// `origin` is taken modulo a minute; 0 (the default) starts time 0 on a minute.
+    pub fn set_calendar_origin(&mut self, origin: Nanos) {
+        for st in &mut self.states {
+            st.compat.set_calendar_origin(origin);
+        }
+    }
+
     /// LiteLLM's latency strategy, on a pick while its group's map exists (written within `ttl`), writes the
     /// placeholder `[0]` into the map for every healthy deployment without an entry; it stays in that
     /// deployment's list (see [`crate::state::CompatState::add_placeholder`]). Done before every choice, for

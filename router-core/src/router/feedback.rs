@@ -7,10 +7,13 @@ use crate::model::{EndpointIdx, Nanos, Outcome, Price, RequestInfo};
 impl Router {
     /// Records that an attempt of `req` was sent to `ep` at `now`: one request and the request's
     /// [`TrackingConfig::tpm_estimate`] tokens in the endpoint's quota window, the same count the quota filter
-    /// used to admit it.
+    /// used to admit it; with LiteLLM compat tracking, one attempt in the endpoint's calendar-minute counter.
     pub fn on_dispatch(&mut self, ep: EndpointIdx, req: &RequestInfo, now: Nanos) {
         let Some(st) = self.states.get_mut(ep.get()) else { return };
         st.on_dispatch(self.tracking.tpm_estimate(req), now, &self.tracking.circuit);
+        if self.compat.is_some() {
+            st.compat.record_dispatch(now);
+        }
         self.board.touch(ep);
     }
 

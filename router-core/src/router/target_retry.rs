@@ -4,14 +4,14 @@
 use super::Router;
 use super::attempts::{Attempts, GiveUpReason, NextAttempt};
 use crate::keyed_rand::KeyedRand;
-use crate::model::{ErrorClass, Nanos, RequestInfo};
+use crate::model::{ErrorClass, ErrorMatch, Nanos, RequestInfo};
 use crate::policy::{EndpointSet, PolicyIdx, Target, check};
 
 /// A compiled [`crate::TargetRetryConfig`].
 #[derive(Debug)]
 pub(super) struct TargetRetry {
     pub(super) attempts: u32,
-    pub(super) on: Vec<ErrorClass>,
+    pub(super) on: Vec<ErrorMatch>,
     pub(super) base_delay: Nanos,
     /// Per endpoint: the fallback policies above it on its first path from the root, innermost first, each with
     /// the position of the child the endpoint is under.
@@ -19,12 +19,13 @@ pub(super) struct TargetRetry {
     /// Per policy: its children in order (fallback policies only; empty for the others).
     pub(super) children: Vec<Vec<Target>>,
     /// Per policy: the errors on which a fallback policy moves on (`None`: any error).
-    pub(super) moves_on: Vec<Option<Vec<ErrorClass>>>,
+    pub(super) moves_on: Vec<Option<Vec<ErrorMatch>>>,
 }
 
 impl Router {
     /// Portkey's order (see [`crate::TargetRetryConfig`]): retries on the same endpoint, then the innermost
-    /// fallback above it that moves on after this error takes its next target that can take the request. A
+    /// fallback above it that moves on after this error (its `class`, answered with HTTP `status` when it had one)
+    /// takes its next target that can take the request. A
     /// fallback never moves to an endpoint in `excluded` (the request's [`super::Scope`]): a target outside it
     /// counts as one that cannot take the request.
     pub(super) fn next_in_targets(
@@ -32,13 +33,14 @@ impl Router {
         req: &RequestInfo,
         attempts: &mut Attempts,
         class: ErrorClass,
+        status: Option<u16>,
         now: Nanos,
         excluded: EndpointSet,
     ) -> NextAttempt {
         let Some(tr) = &self.target_retry else { return NextAttempt::GiveUp(GiveUpReason::NoEndpoint) };
         // Attempts on the current endpoint (the first attempt of a request counts 1, as `GroupStage` starts).
         let on_target = attempts.stage.count.max(1);
-        if tr.on.contains(&class) && on_target <= tr.attempts {
+        if ErrorMatch::any(&tr.on, class, status) && on_target <= tr.attempts {
             let delay = tr.base_delay.saturating_mul(1u64 << (on_target - 1).min(40));
             if !self.retry_budget_allows(now) {
                 return NextAttempt::GiveUp(GiveUpReason::BudgetExhausted);
@@ -54,7 +56,7 @@ impl Router {
         'up: for a in 0..depth {
             let Some(tr) = &self.target_retry else { break };
             let (p, pos) = tr.ancestors[last][a];
-            if tr.moves_on[p.0 as usize].as_ref().is_some_and(|codes| !codes.contains(&class)) {
+            if tr.moves_on[p.0 as usize].as_ref().is_some_and(|codes| !ErrorMatch::any(codes, class, status)) {
                 continue;
             }
             let width = tr.children[p.0 as usize].len();

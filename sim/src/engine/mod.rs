@@ -90,6 +90,10 @@ pub struct RunOptions<'a> {
     pub records: Option<&'a mut dyn FnMut(&RequestRecord)>,
     /// Called now and then with the number of requests generated so far (progress bars).
     pub progress: Option<&'a (dyn Fn(u64) + Sync)>,
+    /// Where simulated time 0 falls in a calendar minute, for the router's LiteLLM compat counters (0: on a
+    /// minute's start): the compat fidelity tests start the simulation at the second of the minute at which the
+    /// real gateway's run started ([`router_core::Router::set_calendar_origin`]).
+    pub calendar_origin: Nanos,
 }
 
 /// What one run produced.
@@ -227,6 +231,8 @@ struct Req {
     done: bool,
     /// Drawn outcome of the current attempt once in service, or the refusal.
     error: Option<ErrorClass>,
+    /// The HTTP status of that failure, if it had one (500 and 503 are both `server`).
+    status: Option<u16>,
     retry_after: Option<Nanos>,
     first_token: Nanos,
     cost: f64,
@@ -446,6 +452,7 @@ fn lockstep_q<const Q: bool>(
         .iter()
         .map(|&p| on_scenario_traffic(model, router(model, p, replication).into(), replication, Fed::default()))
         .collect();
+    sims.iter_mut().zip(&opts).for_each(|(sim, o)| sim.set_calendar_origin(o));
     // Each run's own time: its start, its events and an equal share of generating the chunks it used.
     let mut busy = vec![0.0f64; sims.len()];
     let mut ended = vec![false; sims.len()];
@@ -641,9 +648,17 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
 
     fn run(mut self, mut opts: RunOptions<'_>) -> RunResult {
         let start = Instant::now();
+        self.set_calendar_origin(&opts);
         self.begin();
         self.pump(&mut opts);
         RunResult { busy_s: start.elapsed().as_secs_f64(), ..self.finish() }
+    }
+
+    /// Puts simulated time 0 where [`RunOptions::calendar_origin`] says in the router's calendar minute.
+    fn set_calendar_origin(&mut self, opts: &RunOptions<'_>) {
+        if opts.calendar_origin != 0 {
+            self.router.set_calendar_origin(opts.calendar_origin);
+        }
     }
 
     /// Reads the first arrival and schedules the faults and the first health check.
@@ -808,6 +823,7 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
                     started: false,
                     done: false,
                     error: None,
+                    status: None,
                     retry_after: None,
                     first_token: 0,
                     cost: 0.0,
@@ -836,6 +852,7 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
         q.started = false;
         q.done = false;
         q.error = None;
+        q.status = None;
         q.retry_after = None;
         q.first_token = 0;
         q.cost = 0.0;
@@ -955,6 +972,7 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
             q.queued = false;
             q.started = false;
             q.error = None;
+            q.status = None;
             q.retry_after = None;
         }
         // A matrix log's request is the real prompt: on this endpoint it has this endpoint's real tokens (what
@@ -978,6 +996,7 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
             Admission::Refused { class, latency, retry_after } => {
                 let q = &mut self.reqs[r as usize];
                 q.error = Some(class);
+                q.status = Some(Admission::refusal_status(class));
                 q.retry_after = retry_after;
                 self.events.push(now.saturating_add(latency), Ev::Refused { handle: h });
             }
@@ -1015,6 +1034,12 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
             let f = self.providers[ep.get()].time_factor();
             let scaled = |ns: Nanos| (ns as f64 * f) as Nanos;
             svc.error = t.error;
+            // The log's class, not its code, is kept: a logged 5xx replays as a 500.
+            svc.status = match t.error {
+                Some(ErrorClass::RateLimited) => Some(429),
+                Some(ErrorClass::Server) => Some(500),
+                _ => None,
+            };
             svc.duration = scaled(t.latency);
             svc.ttft = if t.error.is_some() { 0 } else { t.ttft.map_or(svc.ttft, scaled).min(svc.duration) };
         }
@@ -1030,6 +1055,7 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
         q.queued = false;
         q.started = true;
         q.error = svc.error;
+        q.status = svc.status;
         q.first_token = now.saturating_add(svc.ttft);
         let end = now.saturating_add(svc.duration);
         self.events.push(end, Ev::ServiceDone { ep: ep.0, handle: h });
@@ -1079,6 +1105,7 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
             }
         }
         q.error = Some(ErrorClass::Timeout);
+        q.status = None;
         q.retry_after = None;
         if q.queued {
             q.queued = false;
@@ -1091,10 +1118,10 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
     /// The current attempt of `r` ended now with the error stored in the request (or success).
     fn finish_attempt(&mut self, r: u32, opts: &mut RunOptions<'_>) {
         let now = self.now;
-        let (ep, a, error, retry_after, dispatched, first_token, measured, started) = {
+        let (ep, a, error, status, retry_after, dispatched, first_token, measured, started) = {
             let q = &mut self.reqs[r as usize];
             q.done = true;
-            (q.ep, q.arrival, q.error, q.retry_after, q.dispatched, q.first_token, q.measured, q.started)
+            (q.ep, q.arrival, q.error, q.status, q.retry_after, q.dispatched, q.first_token, q.measured, q.started)
         };
         let success = error.is_none();
         // An attempt that never reached the model (refused at admission: 429 over quota, 503 when full or down;
@@ -1121,6 +1148,7 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
             },
             output_tokens: if success { a.output_tokens } else { 0 },
             retry_after,
+            status,
         };
         let estimate = self.estimate(r);
         let info = fill_info::<Q>(&mut self.templates, &self.reqs[r as usize].arrival, estimate);

@@ -91,6 +91,22 @@ pub fn codes_of(classes: &[router_core::ErrorClass]) -> Vec<u16> {
     out
 }
 
+/// The status codes an error list names (Portkey's `on_status_codes`): a class's codes as [`codes_of`] gives
+/// them, a status itself; sorted, each once.
+pub fn codes_of_matches(list: &[router_core::ErrorMatch]) -> Vec<u16> {
+    use router_core::ErrorMatch;
+    let mut out = Vec::new();
+    for m in list {
+        match *m {
+            ErrorMatch::Class(c) => out.extend(codes_of(&[c])),
+            ErrorMatch::Status(s) => out.push(s),
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 /// A comment block: `prefix` before every line.
 pub fn comment_block(prefix: &str, title: &str, lines: &[String]) -> String {
     let mut s = format!("{prefix} {title}\n");

@@ -6,10 +6,10 @@
 //! targets with their weights. Endpoints are leaf targets named by their id. Retries, the timeout and the
 //! cache carry over; circuit breakers, cooldowns and measurement windows do not.
 
-use super::{PORTKEY_PROVIDERS, Source, codes_of, comment_block, is_public_base};
+use super::{PORTKEY_PROVIDERS, Source, codes_of, codes_of_matches, comment_block, is_public_base};
 use crate::import::scenario::toml_str;
 use router_core::condition::RawValue;
-use router_core::{ErrorClass, PolicyKind, PolicySpec};
+use router_core::{ErrorClass, ErrorMatch, PolicyKind, PolicySpec};
 use serde_json::{Map, Value, json};
 
 /// The typed request fields of routesim's conditions (not metadata): Portkey cannot see them.
@@ -178,7 +178,11 @@ impl Writer<'_, '_> {
         strategy.insert("mode".into(), json!("fallback"));
         // Portkey's own order (an imported config): each fallback node's codes; otherwise the retried ones.
         let own = match &self.src.policy.target_retry {
-            Some(t) => t.fallback_on.get(&g.name).filter(|c| !c.contains(&ErrorClass::Other)).map(|c| codes_of(c)),
+            Some(t) => t
+                .fallback_on
+                .get(&g.name)
+                .filter(|c| !c.contains(&ErrorMatch::Class(ErrorClass::Other)))
+                .map(|c| codes_of_matches(c)),
             None => self.codes.clone(),
         };
         if let Some(c) = own {
@@ -224,7 +228,7 @@ impl Writer<'_, '_> {
         let root = self.src.policy;
         if let Some(t) = &root.target_retry {
             if t.attempts > 0 {
-                let codes = codes_of(&t.on);
+                let codes = codes_of_matches(&t.on);
                 doc.insert("retry".into(), json!({ "attempts": t.attempts, "on_status_codes": codes }));
             }
         } else if let Some(r) = &root.retry {

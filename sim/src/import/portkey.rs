@@ -9,7 +9,8 @@
 //!   `conditional` is `conditional` with the same query operators (`$regex` is not modelled: an error).
 //! - Retries and fallbacks follow Portkey's order ([`router_core::TargetRetryConfig`] on the root): `retry`
 //!   (`attempts`, `on_status_codes`) retries the same target; each `fallback` node's own `on_status_codes`
-//!   (absent: any error) decide when it moves to its next target; a load balancer never draws again.
+//!   (absent: any error) decide when it moves to its next target; a load balancer never draws again. The code
+//!   lists carry over exactly ([`match_of`]): a list naming 503 but not 500 retries a 503 and not a 500.
 //! - `request_timeout` (ms), `cache` (`simple`, `max_age`) and `override_params.model` (inherited by nested
 //!   targets, as Portkey merges them) are read.
 //! - Keys that change routing but are not modelled are an error naming them; other unknown keys a warning.
@@ -18,8 +19,8 @@ use super::yaml::parse_json;
 use super::{ClassDraft, EndpointDraft, ImportError, Imported, env_reference, slug};
 use crate::import::scenario::secs;
 use router_core::{
-    CacheConfig, Duration, ErrorClass, PolicyKind, PolicySpec, RetryConfig, RuleSpec, TargetRetryConfig, TargetSpec,
-    TrackingConfig, condition::RawValue,
+    CacheConfig, Duration, ErrorClass, ErrorMatch, PolicyKind, PolicySpec, RetryConfig, RuleSpec, TargetRetryConfig,
+    TargetSpec, TrackingConfig, condition::RawValue,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -123,13 +124,15 @@ const STRATEGY_NOT_MODELLED: [&str; 1] = ["cb_config"];
 /// Portkey's default retry status codes.
 const DEFAULT_RETRY_CODES: [u16; 5] = [429, 500, 502, 503, 504];
 
-/// The error class of an HTTP status, as routesim's provider models produce them.
-pub fn class_of(code: u16) -> ErrorClass {
+/// What a status code of Portkey's `on_status_codes` names in routesim: 429 is the `rate_limited` class (which
+/// is 429 and nothing else), 408 the `timeout` class (Portkey answers 408 when its `request_timeout` runs out,
+/// routesim's client timeout), any other code that status alone (a `server` failure answered 500 is not one
+/// answered 503).
+pub fn match_of(code: u16) -> ErrorMatch {
     match code {
-        429 => ErrorClass::RateLimited,
-        408 => ErrorClass::Timeout,
-        500..=599 => ErrorClass::Server,
-        _ => ErrorClass::Other,
+        429 => ErrorMatch::Class(ErrorClass::RateLimited),
+        408 => ErrorMatch::Class(ErrorClass::Timeout),
+        _ => ErrorMatch::Status(code),
     }
 }
 
@@ -146,7 +149,7 @@ struct Walk<'a> {
     assumptions: Vec<String>,
     approximations: Vec<String>,
     /// Fallback group name -> the error classes of its `on_status_codes`.
-    fallback_on: BTreeMap<String, Vec<ErrorClass>>,
+    fallback_on: BTreeMap<String, Vec<ErrorMatch>>,
     longest_fallback: u32,
 }
 
@@ -232,7 +235,7 @@ impl Walk<'_> {
         let mut spec = PolicySpec::new(name.clone(), PolicyKind::Fallback);
         match strategy.mode.as_str() {
             "single" => spec.targets = vec![TargetSpec::Name(children[0].clone())],
-            "fallback" => self.fallback(&mut spec, strategy, &children, at),
+            "fallback" => self.fallback(&mut spec, strategy, &children, at)?,
             "loadbalance" => self.loadbalance(&mut spec, node, strategy, &children, at)?,
             _ => self.conditional(&mut spec, node, strategy, &children, at)?,
         }
@@ -242,13 +245,20 @@ impl Walk<'_> {
 
     /// A `fallback` node: its children in order; its `on_status_codes` (absent: any error) decide when it moves
     /// on.
-    fn fallback(&mut self, spec: &mut PolicySpec, strategy: &Strategy, children: &[String], at: NodePath<'_>) {
+    fn fallback(
+        &mut self,
+        spec: &mut PolicySpec,
+        strategy: &Strategy,
+        children: &[String],
+        at: NodePath<'_>,
+    ) -> Result<(), ImportError> {
         spec.targets = children.iter().cloned().map(TargetSpec::Name).collect();
         self.longest_fallback = self.longest_fallback.max(children.len() as u32);
         if let Some(codes) = &strategy.on_status_codes {
-            let classes = self.classes_of(codes, &at.key("strategy.on_status_codes"));
-            self.fallback_on.insert(spec.name.clone(), classes);
+            let matches = self.matches_of(codes, &at.key("strategy.on_status_codes"))?;
+            self.fallback_on.insert(spec.name.clone(), matches);
         }
+        Ok(())
     }
 
     /// A `loadbalance` node: `weighted` by the targets' weights (a missing weight is 1), or `sticky` with a
@@ -386,22 +396,20 @@ impl Walk<'_> {
         Ok(id)
     }
 
-    /// The error classes of a list of status codes, each once; a list naming some of the server error codes but
-    /// not all is noted: routesim's `server` class is every 5xx.
-    fn classes_of(&mut self, codes: &[u16], path: &str) -> Vec<ErrorClass> {
-        let mut out: Vec<ErrorClass> = Vec::new();
-        for &c in codes {
-            let class = class_of(c);
-            if !out.contains(&class) {
-                out.push(class);
+    /// What a list of status codes names ([`match_of`]), each once, in the list's order; a code that is not an
+    /// HTTP status (outside 100..=599) is an error naming the list.
+    fn matches_of(&self, codes: &[u16], path: &str) -> Result<Vec<ErrorMatch>, ImportError> {
+        let mut out: Vec<ErrorMatch> = Vec::new();
+        for (i, &c) in codes.iter().enumerate() {
+            if !(100..=599).contains(&c) {
+                return Err(self.err(&format!("{path}[{i}]"), format!("{c} is not an HTTP status code (100..=599)")));
+            }
+            let m = match_of(c);
+            if !out.contains(&m) {
+                out.push(m);
             }
         }
-        let five: Vec<u16> = codes.iter().copied().filter(|c| (500..600).contains(c)).collect();
-        if !five.is_empty() && [500, 502, 503, 504].iter().any(|c| !five.contains(c)) {
-            self.approximations
-                .push(format!("{path}: {five:?} stand for every 5xx: routesim's providers answer one `server` class"));
-        }
-        out
+        Ok(out)
     }
 
     /// A Portkey query as a router-core condition.
@@ -590,7 +598,7 @@ impl Walk<'_> {
             ));
         }
         let codes = root.retry.as_ref().and_then(|r| r.on_status_codes.clone()).unwrap_or(DEFAULT_RETRY_CODES.to_vec());
-        let on = if attempts > 0 { self.classes_of(&codes, "retry.on_status_codes") } else { Vec::new() };
+        let on = if attempts > 0 { self.matches_of(&codes, "retry.on_status_codes")? } else { Vec::new() };
         policy.retry = Some(RetryConfig {
             // Portkey tries each leaf at most 1 + attempts times; target_retry decides the order.
             max_attempts: (per_target * self.endpoints.len().max(1) as u32).min(100),
@@ -604,7 +612,7 @@ impl Walk<'_> {
         });
         policy.target_retry = Some(TargetRetryConfig {
             attempts,
-            on: if on.is_empty() { ErrorClass::ALL.to_vec() } else { on },
+            on: if on.is_empty() { ErrorClass::ALL.map(ErrorMatch::Class).to_vec() } else { on },
             base_delay: Duration::from_millis(1000),
             fallback_on: std::mem::take(&mut self.fallback_on),
         });

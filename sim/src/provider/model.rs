@@ -29,11 +29,21 @@ pub enum Admission {
     },
 }
 
+impl Admission {
+    /// The HTTP status of a refusal of `class`: 429 over quota, 503 when the queue is full or the endpoint down
+    /// (what the live mock answers).
+    pub fn refusal_status(class: ErrorClass) -> u16 {
+        if class == ErrorClass::RateLimited { 429 } else { 503 }
+    }
+}
+
 /// The drawn service of one attempt.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Service {
     /// `None` on success.
     pub error: Option<ErrorClass>,
+    /// The HTTP status of a failure (see [`STATUSES`]); `None` on success.
+    pub status: Option<u16>,
     /// Time from service start to the first token.
     pub ttft: Nanos,
     /// Time from service start to the end of the attempt (success or failure).
@@ -82,6 +92,11 @@ pub struct Provider {
 
 /// Error classes in the order of the cumulative error table.
 const CLASSES: [ErrorClass; 4] = [ErrorClass::RateLimited, ErrorClass::Server, ErrorClass::Server, ErrorClass::Timeout];
+
+/// The HTTP status of each row of the error table, as the live mock answers it: `rate_limited` 429, `server`
+/// 500, `unavailable` 503, a hang 504 (when the client has not given up first). Only a router whose error
+/// lists name statuses (Portkey's `on_status_codes`) tells 500 from 503; the draws are the same either way.
+pub const STATUSES: [u16; 4] = [429, 500, 503, 504];
 
 impl Provider {
     /// A provider from its (validated) scenario spec.
@@ -190,16 +205,17 @@ impl Provider {
     #[inline]
     fn draw_in_slot<R: rand::Rng + ?Sized>(&self, output_tokens: u32, slot: Option<usize>, rng: &mut R) -> Service {
         let error = slot.map(|i| CLASSES[i]);
+        let status = slot.map(|i| STATUSES[i]);
         let ttft_s = self.ttft.sample(rng);
         let tpot_s = self.tpot.sample(rng);
         let factor = self.time_factor();
         let ttft = secs(ttft_s * factor);
         let full = secs((ttft_s + output_tokens.saturating_sub(1) as f64 * tpot_s) * factor);
         match error {
-            None => Service { error: None, ttft, duration: full.max(ttft) },
-            Some(ErrorClass::Timeout) => Service { error, ttft: 0, duration: self.hang },
-            Some(ErrorClass::RateLimited) => Service { error, ttft: 0, duration: self.reject_latency },
-            Some(_) => Service { error, ttft: 0, duration: (full as f64 * self.fail_after) as Nanos },
+            None => Service { error: None, status: None, ttft, duration: full.max(ttft) },
+            Some(ErrorClass::Timeout) => Service { error, status, ttft: 0, duration: self.hang },
+            Some(ErrorClass::RateLimited) => Service { error, status, ttft: 0, duration: self.reject_latency },
+            Some(_) => Service { error, status, ttft: 0, duration: (full as f64 * self.fail_after) as Nanos },
         }
     }
 

@@ -58,12 +58,21 @@ impl Policy for LeastBusy {
     }
 }
 
-/// LiteLLM `usage-based-routing-v2` (`litellm/router_strategy/lowest_tpm_rpm_v2.py`, commit 005df01).
+/// LiteLLM `usage-based-routing-v2` (`litellm/router_strategy/lowest_tpm_rpm_v2.py` as LiteLLM 1.110.2 ships it,
+/// the version `scripts/peers` pins).
 ///
-/// The deployment with the fewest tokens (input + output of successful calls) in the current UTC minute, among
-/// those for which `tokens + input tokens <= tpm`; ties uniformly at random. LiteLLM's RPM check in the
-/// selection compares a key it never stores (`rpm_dict[item]` is keyed `id:rpm:minute`, `item` is the id), so
-/// RPM is enforced only by its pre-call check, which the shared quota filter stands for here.
+/// The deployment with the fewest tokens (input + output of successful calls) in the current UTC minute, ties
+/// uniformly at random, skipping one for which `tokens + input tokens > tpm` or, from 1.110.2's
+/// `_return_potential_deployments`, `attempts + 1 >= rpm`: its `rpm` counter is the calls of this minute counted
+/// by the strategy's pre-call check (`async_pre_call_check` increments `{id}:{model}:rpm:{HH-MM}` before each
+/// call, so failures count), here [`crate::state::CompatState::minute_dispatches`]. The `>=` lets a deployment
+/// take `rpm - 1` calls a minute. With none left LiteLLM raises a 429 ("No deployments available"); here the
+/// policy chooses none. The pre-call check's own 429 (the counter past `rpm` after its increment) needs picks
+/// raced between selection and call, which routesim's at-once dispatch never makes. The shared quota filter
+/// still applies (its sliding minute allows `rpm`, so the calendar-minute check binds first within a minute).
+///
+/// Commit 005df01 (which routesim followed before) compared a key it never stored (`rpm_dict[item]` keyed
+/// `id:rpm:minute`, `item` the id), so it had no RPM check in the selection.
 #[derive(Debug)]
 pub struct UsageV2 {
     targets: Vec<WeightedTarget>,
@@ -84,9 +93,12 @@ impl Policy for UsageV2 {
             req,
             |ctx, cands| {
                 for c in cands.iter_mut() {
-                    let (_, _, tokens) = ctx.state(c.ep).compat.minute_counts(now);
-                    let tpm = ctx.gates[c.ep.get()].tpm;
-                    c.score = if tokens.saturating_add(input) > tpm { f64::INFINITY } else { tokens as f64 };
+                    let compat = &ctx.state(c.ep).compat;
+                    let (_, _, tokens) = compat.minute_counts(now);
+                    let calls = compat.minute_dispatches(now);
+                    let g = &ctx.gates[c.ep.get()];
+                    let over = tokens.saturating_add(input) > g.tpm || calls.saturating_add(1) >= g.rpm;
+                    c.score = if over { f64::INFINITY } else { tokens as f64 };
                 }
             },
             |cands, rand| within_relative(cands, 0.0, rand),

@@ -7,7 +7,7 @@ use super::graph::{PolicyGraph, policy_edges};
 use super::names::Names;
 use super::validate::validate_retry;
 use crate::config::{ConfigError, GroupRetryConfig, PolicyKind, PolicySpec, RetryConfig, RouterConfig, TargetSpec};
-use crate::model::{Endpoint, EndpointIdx, ErrorClass};
+use crate::model::{Endpoint, EndpointIdx, ErrorClass, ErrorMatch};
 use crate::policy::{PolicyIdx, Target};
 
 /// Compiles LiteLLM's order ([`GroupRetryConfig`]): the model groups (the root's own targets and every group the
@@ -177,7 +177,7 @@ fn compile_target_retry(
         }
     }
     walk(0, &mut Vec::new(), specs, &kids, &mut ancestors);
-    let mut moves_on: Vec<Option<Vec<ErrorClass>>> = vec![None; specs.len()];
+    let mut moves_on: Vec<Option<Vec<ErrorMatch>>> = vec![None; specs.len()];
     for (name, classes) in &t.fallback_on {
         let path = format!("policy.target_retry.fallback_on.{name}");
         match names.policies.get(name.as_str()) {
@@ -197,7 +197,7 @@ fn compile_target_retry(
         }
     }
     if t.on.is_empty() && t.attempts > 0 {
-        return Err(ConfigError::new("policy.target_retry.on", "expected at least one error class to retry"));
+        return Err(ConfigError::new("policy.target_retry.on", "expected at least one error class or status to retry"));
     }
     let children = kids
         .into_iter()
