@@ -654,10 +654,10 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
         RunResult { busy_s: start.elapsed().as_secs_f64(), ..self.finish() }
     }
 
-    /// Puts simulated time 0 where [`RunOptions::calendar_origin`] says in the router's calendar minute.
+    /// Puts simulated time 0 where [`RunOptions::calendar_origin`] says in the routers' calendar minute.
     fn set_calendar_origin(&mut self, opts: &RunOptions<'_>) {
         if opts.calendar_origin != 0 {
-            self.router.set_calendar_origin(opts.calendar_origin);
+            self.routers.each_mut(|r| r.set_calendar_origin(opts.calendar_origin));
         }
     }
 

@@ -136,6 +136,14 @@ impl Routers {
         }
     }
 
+    /// Applies `f` to the router of each arm (the control's, then the canary's).
+    pub(super) fn each_mut(&mut self, mut f: impl FnMut(&mut Router)) {
+        f(&mut self.control);
+        if let Some(c) = &mut self.canary {
+            f(&mut c.router);
+        }
+    }
+
     /// Whether `f` holds for the router of either arm.
     pub(super) fn any(&self, f: impl Fn(&Router) -> bool) -> bool {
         f(&self.control) || self.canary.as_ref().is_some_and(|c| f(&c.router))
