@@ -34,7 +34,7 @@ use router_core::{
     Attempts, Decision, EndpointIdx, ErrorClass, Nanos, NextAttempt, Outcome, RequestInfo, Router, RouterConfig,
     keyed_rand::replication_seed, nanos_to_secs,
 };
-pub use routers::Arm;
+pub use routers::{Arm, Canary, CanaryError};
 use routers::{CanaryArm, Routers};
 use std::time::Instant;
 
@@ -311,32 +311,6 @@ fn run_routed<const Q: bool>(model: &Compiled, routers: Routers, replication: u3
     }
 }
 
-/// A canary beside a run's policy, as the gateway's `[rollout] canary = { policy, fraction, by = "request" }`.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Canary {
-    /// The canary policy's index in the scenario.
-    pub policy: usize,
-    /// Share of the hash space sent to the canary, in [0, 1].
-    pub fraction: f64,
-}
-
-/// Why a canary run cannot be made.
-#[derive(Clone, Debug, PartialEq, thiserror::Error)]
-pub enum CanaryError {
-    /// The fraction is not a share in [0, 1].
-    #[error("the canary fraction must be a share in [0, 1], found {0}")]
-    Fraction(f64),
-    /// The canary names the run's own policy.
-    #[error("`{0}` is both the control and the canary: a canary names another policy")]
-    SamePolicy(String),
-    /// The canary policy batches (the gateway refuses it too).
-    #[error("`{0}` batches deferrable requests: a canary policy cannot batch (the gateway refuses it too)")]
-    Batches(String),
-    /// One of the arms is the oracle, which no gateway can serve.
-    #[error("`{0}` is the oracle (it knows each request's outcome): it cannot be an arm of a canary")]
-    Oracle(String),
-}
-
 /// Simulates `policy` with `canary` beside it for one replication: one run in which each request is routed
 /// by the router of its arm (the canary's when its id's point under the canary policy's name is below the
 /// fraction, exactly as the gateway picks it with `by = "request"`), both arms sharing the providers'
@@ -351,20 +325,7 @@ pub fn run_canary(
     replication: u32,
     opts: RunOptions<'_>,
 ) -> Result<RunResult, CanaryError> {
-    let names = model.policy_names();
-    let cfg = |p: usize| &model.router_configs[p].policy;
-    if !(canary.fraction.is_finite() && (0.0..=1.0).contains(&canary.fraction)) {
-        return Err(CanaryError::Fraction(canary.fraction));
-    }
-    if canary.policy == policy {
-        return Err(CanaryError::SamePolicy(names[policy].clone()));
-    }
-    if cfg(canary.policy).batching.is_some() {
-        return Err(CanaryError::Batches(names[canary.policy].clone()));
-    }
-    if let Some(&p) = [policy, canary.policy].iter().find(|&&p| cfg(p).kind == PolicyKind::Oracle) {
-        return Err(CanaryError::Oracle(names[p].clone()));
-    }
+    canary.check(model, policy)?;
     let client = router_core::Timeouts { attempt: model.timeout, ttft: model.ttft_timeout };
     let canary_router = router(model, canary.policy, replication);
     let timeouts = canary_router.timeouts().or(client);

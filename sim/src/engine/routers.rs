@@ -6,10 +6,13 @@
 //! policy's name ([`router_core::canary::CanaryHash::point_of_id`]) is below the fraction: the arm the
 //! gateway picks with `by = "request"` for the same id, so a simulated canary splits the traffic as the
 //! gateway's log of the same requests does. Every call about a request (decide, dispatch, result, next
-//! attempt, cascade verification) goes to its arm's router; health checks go to both.
+//! attempt, cascade verification) goes to its arm's router; health checks go to both. A [`Canary`] is
+//! checked as the gateway checks `[rollout] canary` (another policy, one that does not batch), and no arm may
+//! be the oracle.
 
+use crate::scenario::Compiled;
 use router_core::canary::CanaryHash;
-use router_core::{EndpointIdx, Nanos, Router, Timeouts};
+use router_core::{EndpointIdx, Nanos, PolicyKind, Router, Timeouts};
 
 /// The arm of a request in a canary run (every request of a run without a canary is in the control arm).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -28,6 +31,54 @@ impl Arm {
             Arm::Control => "control",
             Arm::Canary => "canary",
         }
+    }
+}
+
+/// A canary beside a run's policy, as the gateway's `[rollout] canary = { policy, fraction, by = "request" }`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Canary {
+    /// The canary policy's index in the scenario.
+    pub policy: usize,
+    /// Share of the hash space sent to the canary, in [0, 1].
+    pub fraction: f64,
+}
+
+/// Why a canary run cannot be made.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum CanaryError {
+    /// The fraction is not a share in [0, 1].
+    #[error("the canary fraction must be a share in [0, 1], found {0}")]
+    Fraction(f64),
+    /// The canary names the run's own policy.
+    #[error("`{0}` is both the control and the canary: a canary names another policy")]
+    SamePolicy(String),
+    /// The canary policy batches (the gateway refuses it too).
+    #[error("`{0}` batches deferrable requests: a canary policy cannot batch (the gateway refuses it too)")]
+    Batches(String),
+    /// One of the arms is the oracle, which no gateway can serve.
+    #[error("`{0}` is the oracle (it knows each request's outcome): it cannot be an arm of a canary")]
+    Oracle(String),
+}
+
+impl Canary {
+    /// Whether this canary can run beside `policy` in `model` (as the gateway validates `[rollout] canary`,
+    /// and no arm the oracle).
+    pub(super) fn check(&self, model: &Compiled, policy: usize) -> Result<(), CanaryError> {
+        let names = model.policy_names();
+        let cfg = |p: usize| &model.router_configs[p].policy;
+        if !(self.fraction.is_finite() && (0.0..=1.0).contains(&self.fraction)) {
+            return Err(CanaryError::Fraction(self.fraction));
+        }
+        if self.policy == policy {
+            return Err(CanaryError::SamePolicy(names[policy].clone()));
+        }
+        if cfg(self.policy).batching.is_some() {
+            return Err(CanaryError::Batches(names[self.policy].clone()));
+        }
+        if let Some(&p) = [policy, self.policy].iter().find(|&&p| cfg(p).kind == PolicyKind::Oracle) {
+            return Err(CanaryError::Oracle(names[p].clone()));
+        }
+        Ok(())
     }
 }
 
