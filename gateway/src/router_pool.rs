@@ -16,6 +16,15 @@ pub struct RouterPool {
     /// Shadow routers, in `[rollout] shadow` order, with their policy names.
     shadows: Vec<(String, Mutex<Router>)>,
     epoch: Instant,
+    /// Where router time 0 (`epoch`) falls in its UTC minute, in nanoseconds: the LiteLLM compat policies key
+    /// their per-minute counters by the calendar minute, as LiteLLM does (`Router::set_calendar_origin`).
+    calendar_origin: Nanos,
+}
+
+/// Nanoseconds since the start of the current UTC minute (0 if the system clock is before 1970).
+fn into_utc_minute() -> Nanos {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    (since_epoch.as_nanos() % 60_000_000_000) as Nanos
 }
 
 impl RouterPool {
@@ -26,9 +35,23 @@ impl RouterPool {
 
     /// `n` routers of `cfg` and, for `rollout`, `n` of the canary policy and one per shadow policy.
     pub fn with_rollout(cfg: &RouterConfig, n: usize, rollout: &Rollout) -> Result<RouterPool, ConfigError> {
-        let build = |c: &RouterConfig| {
-            (0..n.max(1)).map(|_| Router::new(c).map(Mutex::new)).collect::<Result<Vec<_>, ConfigError>>()
+        Self::built(cfg, n, rollout, Instant::now(), into_utc_minute())
+    }
+
+    /// The pool's routers, with time 0 at `epoch`, `calendar_origin` nanoseconds into its UTC minute.
+    fn built(
+        cfg: &RouterConfig,
+        n: usize,
+        rollout: &Rollout,
+        epoch: Instant,
+        calendar_origin: Nanos,
+    ) -> Result<RouterPool, ConfigError> {
+        let new = |c: &RouterConfig| {
+            let mut r = Router::new(c)?;
+            r.set_calendar_origin(calendar_origin);
+            Ok::<_, ConfigError>(r)
         };
+        let build = |c: &RouterConfig| (0..n.max(1)).map(|_| new(c).map(Mutex::new)).collect::<Result<Vec<_>, _>>();
         let mut arms: Vec<Vec<Mutex<Router>>> = vec![build(cfg)?];
         if let Some(c) = &rollout.canary {
             arms.push(build(&c.router)?);
@@ -36,9 +59,9 @@ impl RouterPool {
         let shadows = rollout
             .shadows
             .iter()
-            .map(|c| Ok((c.policy.name.clone(), Mutex::new(Router::new(c)?))))
+            .map(|c| Ok((c.policy.name.clone(), Mutex::new(new(c)?))))
             .collect::<Result<_, ConfigError>>()?;
-        Ok(RouterPool { arms, shadows, epoch: Instant::now() })
+        Ok(RouterPool { arms, shadows, epoch, calendar_origin })
     }
 
     /// The pool of a reloaded configuration: same clock and shard count; each new router adopts the state
@@ -46,8 +69,7 @@ impl RouterPool {
     /// shard `i` from control shard `i`, canary shard `i` from canary shard `i` (control's when there was
     /// no canary), a shadow from the shadow of the same name (control shard 0's when it is new).
     pub fn successor(&self, cfg: &RouterConfig, rollout: &Rollout) -> Result<RouterPool, ConfigError> {
-        let mut next = Self::with_rollout(cfg, self.len(), rollout)?;
-        next.epoch = self.epoch;
+        let mut next = Self::built(cfg, self.len(), rollout, self.epoch, self.calendar_origin)?;
         // Each old router is locked only while its state is copied.
         fn lock(m: &Mutex<Router>) -> std::sync::MutexGuard<'_, Router> {
             m.lock().unwrap_or_else(|p| p.into_inner())
@@ -67,6 +89,11 @@ impl RouterPool {
             };
         }
         Ok(next)
+    }
+
+    /// Where router time 0 falls in its UTC minute, in nanoseconds (see [`Router::set_calendar_origin`]).
+    pub fn calendar_origin(&self) -> Nanos {
+        self.calendar_origin
     }
 
     /// Nanoseconds since the pool was built.
@@ -132,5 +159,37 @@ impl RouterPool {
     /// The name of the policy of arm `arm`.
     pub fn policy_name(&self, arm: usize) -> String {
         self.with_arm(arm, 0, |r| r.name().to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use router_core::{Endpoint, PolicyKind, PolicySpec};
+
+    fn config() -> RouterConfig {
+        RouterConfig {
+            endpoints: vec![Endpoint::new("a"), Endpoint::new("b")],
+            policy: PolicySpec::new("rr", PolicyKind::RoundRobin),
+            groups: vec![],
+            seed: 1,
+            quality: Default::default(),
+        }
+    }
+
+    /// Router time 0 sits where the pool was built in its UTC minute (LiteLLM's per-minute counters roll on the
+    /// calendar minute), and a reload's pool keeps the same clock.
+    #[test]
+    fn router_time_zero_sits_at_the_pools_second_of_the_utc_minute_and_reloads_keep_it() {
+        let before = into_utc_minute();
+        let pool = RouterPool::new(&config(), 2).unwrap();
+        let after = into_utc_minute();
+        let origin = pool.calendar_origin();
+        let within =
+            if before <= after { (before..=after).contains(&origin) } else { origin >= before || origin <= after };
+        assert!(within, "origin {origin} not between {before} and {after}");
+        let next = pool.successor(&config(), &Rollout::default()).unwrap();
+        assert_eq!(next.calendar_origin(), origin);
+        assert_eq!(next.instant_at(0), pool.instant_at(0));
     }
 }
