@@ -170,11 +170,15 @@ impl Routers {
         }
     }
 
-    /// The run's name: the control policy's, and `+ canary NAME (F%)` in a canary run.
+    /// The run's name: the control policy's, and `+ canary NAME (F%)` in a canary run (F to a tenth).
     pub(super) fn name(&self) -> String {
         match &self.canary {
             None => self.control.name().to_string(),
-            Some(c) => format!("{} + canary {} ({}%)", self.control.name(), c.router.name(), 100.0 * c.fraction),
+            // The percentage to a tenth (46.4, not 46.400000000000006).
+            Some(c) => {
+                let percent = (1000.0 * c.fraction).round() / 10.0;
+                format!("{} + canary {} ({percent}%)", self.control.name(), c.router.name())
+            }
         }
     }
 
