@@ -5,7 +5,12 @@
 //! arm (a cache hit, a request denied by its key) and is counted apart, not as malformed. A malformed row
 //! (bad JSON, a missing or non-numeric column, an unknown status, a group that is neither arm) is counted by
 //! reason with its line, and skipped; with `strict` the first one is an error naming the file and line.
+//!
+//! In a JSONL log, client feedback rows (`POST /v1/feedback`) give their request's `quality`, joined as the
+//! log readers join them ([`crate::logs::feedback`]: the latest rating wins, a rating wins over the judge's
+//! score, a rating of an unknown request is a malformed row); they are not requests and not counted as rows.
 
+use crate::logs::feedback::{self, FeedbackIndex};
 use crate::logs::read::{FileKind, LogError, RowErrors};
 use serde_json::{Map, Value};
 use std::fs::File;
@@ -215,16 +220,32 @@ pub fn read(path: &Path, grouping: &Grouping, strict: bool) -> Result<AbLog, Log
     };
     match kind {
         FileKind::Jsonl => {
+            // Client ratings (`POST /v1/feedback` rows) join their requests as the log readers join them.
+            let mut feedback = FeedbackIndex::scan(path).map_err(|e| err(format!("cannot read: {e}")))?;
             for (i, line) in BufReader::new(file).lines().enumerate() {
                 let line = line.map_err(|e| err(format!("line {}: cannot read: {e}", i + 1)))?;
                 if line.trim().is_empty() {
                     continue;
                 }
                 let parsed = match serde_json::from_str::<Map<String, Value>>(&line) {
-                    Ok(obj) => parse(&obj, grouping),
+                    Ok(obj) if feedback::is_feedback(&obj) => match feedback::parse_row(&obj) {
+                        // A rating is not a request: it is joined to its request row, not counted as a row.
+                        Ok(_) => continue,
+                        Err(bad) => Err(bad),
+                    },
+                    Ok(obj) => parse(&obj, grouping).map(|p| match (p, feedback.rating_of(&obj)) {
+                        (Parsed::Arm(arm, policy, row), Some(q)) => {
+                            Parsed::Arm(arm, policy, AbRow { quality: Some(q), ..row })
+                        }
+                        (p, _) => p,
+                    }),
                     Err(e) => Err(("invalid JSON", e.to_string())),
                 };
                 handle(i as u64, parsed, &mut log)?;
+            }
+            for (line, id) in feedback.unmatched() {
+                let detail = format!("request_id {id}: no request row of this log has it");
+                handle(line - 1, Err((feedback::UNKNOWN_REQUEST, detail)), &mut log)?;
             }
         }
         _ => {
@@ -275,5 +296,46 @@ mod tests {
         let seen: Vec<(f64, Option<f64>, f64)> =
             log.control.rows.iter().chain(&log.canary.rows).map(|r| (r.latency_s, r.ttft_s, r.cost_usd)).collect();
         assert_eq!(seen, vec![(2.0, Some(0.4), 0.5), (6.0, None, 0.5), (4.0, Some(1.0), 0.5)]);
+    }
+
+    /// Feedback rows give their request's quality (before or after it, the latest one winning over earlier
+    /// ones and over the judge's score), are not rows themselves, and a rating of an unknown request or
+    /// without a usable quality is a malformed row with its line.
+    #[test]
+    fn feedback_rows_join_their_requests_and_bad_ones_are_counted_with_their_line() {
+        let dir = std::env::temp_dir().join(format!("routesim-ab-feedback-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("log.jsonl");
+        let req = |id: u64, arm: &str, judge: Option<f64>| {
+            let q = judge.map_or("null".to_string(), |q| q.to_string());
+            format!(
+                r#"{{"request_id":{id},"arm":"{arm}","status":"ok","latency_s":1.0,"cost_usd":0.01,"quality":{q}}}"#
+            )
+        };
+        let fb = |id: u64, q: &str| format!(r#"{{"request_id":{id},"feedback":true,"quality":{q}}}"#);
+        let lines = [
+            fb(2, "0.25"),                // line 1: before its request
+            req(1, "control", Some(0.9)), // line 2: judged 0.9, rated 0 below
+            req(2, "canary", None),       // line 3
+            req(3, "canary", Some(0.4)),  // line 4: judged only
+            fb(1, "1"),                   // line 5
+            fb(1, "false"),               // line 6: the latest rating of request 1
+            fb(9, "1"),                   // line 7: no request 9
+            fb(3, r#""very good""#),      // line 8: not a score
+        ];
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        let grouping = Grouping { by: GroupBy::Arm, control: "control".into(), canary: "canary".into() };
+        let log = read(&path, &grouping, false).unwrap();
+        let qualities = |arm: &ArmRows| arm.rows.iter().map(|r| r.quality).collect::<Vec<_>>();
+        assert_eq!(qualities(&log.control), vec![Some(0.0)]);
+        assert_eq!(qualities(&log.canary), vec![Some(0.25), Some(0.4)]);
+        assert_eq!(log.read, 5, "3 requests and the 2 malformed ratings");
+        assert_eq!(log.errors.total(), 2);
+        assert_eq!(log.errors.counts.get(feedback::UNKNOWN_REQUEST), Some(&1));
+        let lines_of: Vec<&str> = log.errors.examples.iter().map(|(at, _, _)| at.as_str()).collect();
+        assert_eq!(lines_of, vec!["line 8", "line 7"]);
+        let strict = read(&path, &grouping, true).unwrap_err();
+        assert!(strict.message.starts_with("line 8:"), "{}", strict.message);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
