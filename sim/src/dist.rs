@@ -114,8 +114,19 @@ pub enum Sampler {
 
 impl Sampler {
     /// One draw.
-    #[inline]
+    #[inline(always)]
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> f64 {
+        // A constant (a peer model's token counts, a zero time per token) is read in place: the call to the
+        // random draws, which the compiler keeps out of line, cost more than the draw.
+        match self {
+            Sampler::Constant(v) => *v,
+            _ => self.sample_random(rng),
+        }
+    }
+
+    /// [`Sampler::sample`] of a distribution that draws.
+    #[inline]
+    fn sample_random<R: Rng + ?Sized>(&self, rng: &mut R) -> f64 {
         match self {
             Sampler::Constant(v) => *v,
             Sampler::Exponential { dist, .. } => dist.sample(rng),

@@ -1236,7 +1236,22 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
         self.release(r);
     }
 
+    /// Hands the finished request in slab entry `r` to the records sink, if the run has one (checked here,
+    /// inline: most runs keep no records).
+    #[inline(always)]
     fn emit(&mut self, r: u32, ok: Option<(Nanos, Nanos)>, error: Option<ErrorClass>, opts: &mut RunOptions<'_>) {
+        if opts.records.is_some() {
+            self.emit_record(r, ok, error, opts);
+        }
+    }
+
+    fn emit_record(
+        &mut self,
+        r: u32,
+        ok: Option<(Nanos, Nanos)>,
+        error: Option<ErrorClass>,
+        opts: &mut RunOptions<'_>,
+    ) {
         let Some(sink) = opts.records.as_mut() else { return };
         let q = &self.reqs[r as usize];
         let attempted = !(q.cache_hit || (ok.is_none() && error.is_none()));

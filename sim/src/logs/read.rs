@@ -146,10 +146,25 @@ pub struct Vocabulary {
     endpoint_ix: HashMap<String, u16>,
     class_ix: HashMap<String, u16>,
     template_ix: HashMap<(u16, Vec<(String, String)>), u32>,
+    /// Per class, the index of its template without metadata, once seen.
+    bare_templates: Vec<Option<u32>>,
+}
+
+/// Names a vocabulary looks up by comparing them in turn, before it hashes: a log names a handful of endpoints
+/// and classes, and comparing a few short strings costs less than hashing one.
+const SCANNED: usize = 16;
+
+/// The index of `name` among the first [`SCANNED`] of `names`, if there.
+#[inline]
+fn scan(names: &[String], name: &str) -> Option<u16> {
+    names.iter().take(SCANNED).position(|n| n == name).map(|i| i as u16)
 }
 
 impl Vocabulary {
     fn endpoint(&mut self, name: &str) -> Option<u16> {
+        if let Some(i) = scan(&self.endpoints, name) {
+            return Some(i);
+        }
         if let Some(&i) = self.endpoint_ix.get(name) {
             return Some(i);
         }
@@ -160,6 +175,9 @@ impl Vocabulary {
     }
 
     fn class(&mut self, name: &str) -> Option<u16> {
+        if let Some(i) = scan(&self.classes, name) {
+            return Some(i);
+        }
         if let Some(&i) = self.class_ix.get(name) {
             return Some(i);
         }
@@ -170,11 +188,24 @@ impl Vocabulary {
     }
 
     fn template(&mut self, class: u16, meta: Vec<(String, String)>) -> u32 {
+        // A row without metadata (most logs have none) finds its class's template without hashing.
+        if meta.is_empty()
+            && let Some(Some(i)) = self.bare_templates.get(class as usize)
+        {
+            return *i;
+        }
         let key = (class, meta);
         if let Some(&i) = self.template_ix.get(&key) {
             return i;
         }
         let i = self.templates.len() as u32;
+        if key.1.is_empty() {
+            let c = key.0 as usize;
+            if self.bare_templates.len() <= c {
+                self.bare_templates.resize(c + 1, None);
+            }
+            self.bare_templates[c] = Some(i);
+        }
         self.templates.push(key.clone());
         self.template_ix.insert(key, i);
         i
@@ -837,17 +868,27 @@ fn first_tag(s: &str) -> &str {
 
 /// An outcome from an HTTP status code or a word.
 pub fn parse_status(s: &str) -> Option<Outcome> {
-    let lower = s.to_ascii_lowercase();
-    match lower.as_str() {
-        "success" | "ok" | "true" | "completed" => return Some(Outcome::Ok),
-        "failure" | "error" | "false" | "failed" => return Some(Outcome::Failed(ErrorClass::Server)),
-        "rate_limited" => return Some(Outcome::Failed(ErrorClass::RateLimited)),
-        "server" => return Some(Outcome::Failed(ErrorClass::Server)),
-        "timeout" => return Some(Outcome::Failed(ErrorClass::Timeout)),
-        "other" | "rejected" => return Some(Outcome::Failed(ErrorClass::Other)),
-        _ => {}
+    // Words in any case, compared in place (no lower-case copy per row).
+    const WORDS: [(&str, Outcome); 13] = [
+        ("ok", Outcome::Ok),
+        ("success", Outcome::Ok),
+        ("true", Outcome::Ok),
+        ("completed", Outcome::Ok),
+        ("failure", Outcome::Failed(ErrorClass::Server)),
+        ("error", Outcome::Failed(ErrorClass::Server)),
+        ("false", Outcome::Failed(ErrorClass::Server)),
+        ("failed", Outcome::Failed(ErrorClass::Server)),
+        ("rate_limited", Outcome::Failed(ErrorClass::RateLimited)),
+        ("server", Outcome::Failed(ErrorClass::Server)),
+        ("timeout", Outcome::Failed(ErrorClass::Timeout)),
+        ("other", Outcome::Failed(ErrorClass::Other)),
+        ("rejected", Outcome::Failed(ErrorClass::Other)),
+    ];
+    if let Some((_, outcome)) = WORDS.iter().find(|(w, _)| w.eq_ignore_ascii_case(s)) {
+        return Some(*outcome);
     }
-    let code: u16 = lower.parse::<f64>().ok().filter(|c| c.fract() == 0.0 && (100.0..600.0).contains(c))? as u16;
+    // A number reads the same in any case (`1E2`, `inf`), and only codes 100-599 count.
+    let code: u16 = s.parse::<f64>().ok().filter(|c| c.fract() == 0.0 && (100.0..600.0).contains(c))? as u16;
     Some(match code {
         200..=399 => Outcome::Ok,
         429 => Outcome::Failed(ErrorClass::RateLimited),
@@ -861,6 +902,26 @@ pub fn parse_status(s: &str) -> Option<Outcome> {
 mod tests {
     use super::*;
 
+    /// Names get the indices of their first appearance whether found by scanning or by hashing, and a row
+    /// without metadata gets its class's one template.
+    #[test]
+    fn vocabularies_index_names_in_order_of_appearance() {
+        let mut v = Vocabulary::default();
+        let names: Vec<String> = (0..40).map(|i| format!("e{}", i % 23)).collect();
+        let got: Vec<u16> = names.iter().map(|n| v.endpoint(n).expect("room")).collect();
+        let want: Vec<u16> = (0..40).map(|i| (i % 23) as u16).collect();
+        assert_eq!(got, want);
+        assert_eq!(v.endpoints.len(), 23);
+        assert_eq!(v.class("a"), Some(0));
+        assert_eq!(v.class("b"), Some(1));
+        assert_eq!(v.class("a"), Some(0));
+        let meta = vec![("plan".to_string(), "pro".to_string())];
+        let (t0, t1, t2) = (v.template(1, Vec::new()), v.template(1, meta.clone()), v.template(0, Vec::new()));
+        assert_eq!((t0, t1, t2), (0, 1, 2));
+        assert_eq!((v.template(1, Vec::new()), v.template(1, meta), v.template(0, Vec::new())), (0, 1, 2));
+        assert_eq!(v.templates.len(), 3);
+    }
+
     #[test]
     fn statuses_map_to_error_classes() {
         assert_eq!(parse_status("200"), Some(Outcome::Ok));
@@ -870,6 +931,14 @@ mod tests {
         assert_eq!(parse_status("504"), Some(Outcome::Failed(ErrorClass::Timeout)));
         assert_eq!(parse_status("400"), Some(Outcome::Failed(ErrorClass::Other)));
         assert_eq!(parse_status("teapot"), None);
+        // Words in any case, numbers in any notation, as the lower-cased text read.
+        assert_eq!(parse_status("Rate_Limited"), Some(Outcome::Failed(ErrorClass::RateLimited)));
+        assert_eq!(parse_status("OK"), Some(Outcome::Ok));
+        assert_eq!(parse_status("Rejected"), Some(Outcome::Failed(ErrorClass::Other)));
+        assert_eq!(parse_status("5E2"), Some(Outcome::Failed(ErrorClass::Server)));
+        assert_eq!(parse_status("429.0"), Some(Outcome::Failed(ErrorClass::RateLimited)));
+        assert_eq!(parse_status("INF"), None);
+        assert_eq!(parse_status("okay"), None);
         assert_eq!(first_tag("[\"code\", \"prod\"]"), "code");
         assert_eq!(first_tag("chat"), "chat");
     }

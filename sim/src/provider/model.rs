@@ -138,7 +138,11 @@ impl Provider {
         if self.outages > 0 {
             return Admission::Refused { class: ErrorClass::Server, latency: self.reject_latency, retry_after: None };
         }
-        self.window.advance(now);
+        // The window only feeds the quota checks: an endpoint without a quota keeps none.
+        let quota = self.rpm.is_some() || self.tpm.is_some();
+        if quota {
+            self.window.advance(now);
+        }
         let over_rpm = self.rpm.is_some_and(|l| self.window.sum(0) + 1 > l);
         let over_tpm = self.tpm.is_some_and(|l| self.window.sum(1) + tokens > l);
         if over_rpm || over_tpm {
@@ -165,8 +169,10 @@ impl Provider {
             }
         };
         // Only admitted attempts use the quota (a 503 for a full queue does not).
-        self.window.add(now, 0, 1);
-        self.window.add(now, 1, tokens);
+        if quota {
+            self.window.add(now, 0, 1);
+            self.window.add(now, 1, tokens);
+        }
         admission
     }
 

@@ -6,6 +6,7 @@
 //! depends on routing, so every policy of a replication sees exactly the same requests.
 
 use super::TrafficModel;
+use crate::dist::Sampler;
 use crate::rng::{self, KeyedRng, Stream, StreamBase, key};
 use rand::Rng;
 use rand_distr::{Distribution, Exp1};
@@ -67,6 +68,22 @@ pub struct ArrivalSource<'m> {
     rate_from: Nanos,
     rate_until: Nanos,
     done: bool,
+    /// The token counts of every request when nothing about a request is random (see [`fixed_tokens`]).
+    fixed: Option<(u32, u32)>,
+}
+
+/// The input and output token counts of every request when the model has one class with constant token
+/// counts, never deferrable and never repeated: then no draw of a request's keyed stream decides anything (the
+/// class draw has one outcome, the constants draw nothing, the flags are not drawn), so the stream need not be
+/// made.
+fn fixed_tokens(model: &TrafficModel) -> Option<(u32, u32)> {
+    let [c] = model.classes.as_slice() else { return None };
+    match (&c.input, &c.output) {
+        (Sampler::Constant(i), Sampler::Constant(o)) if c.deferrable <= 0.0 && c.repeat <= 0.0 => {
+            Some((tokens(*i), tokens(*o)))
+        }
+        _ => None,
+    }
 }
 
 impl<'m> ArrivalSource<'m> {
@@ -92,6 +109,7 @@ impl<'m> ArrivalSource<'m> {
             rate_from: 1,
             rate_until: 0,
             done: false,
+            fixed: fixed_tokens(model),
         }
     }
 
@@ -154,6 +172,20 @@ impl<'m> ArrivalSource<'m> {
 
     #[inline(always)]
     fn attributes(&self, id: u64) -> Arrival {
+        if let Some((input_tokens, output_tokens)) = self.fixed {
+            let c = &self.model.classes[0];
+            return Arrival {
+                id,
+                at: self.now,
+                class: 0,
+                template: 0,
+                input_tokens,
+                output_tokens,
+                expected_output: c.output_known,
+                deferrable: false,
+                cache_key: None,
+            };
+        }
         let mut r = KeyedRng::new(self.attrs.key(id, 0));
         let cum = &self.model.cum_weights;
         let u = r.unit();
@@ -253,6 +285,27 @@ deferrable = 1.0
         keys.sort_unstable();
         keys.dedup();
         assert_eq!(keys.len(), 10);
+    }
+
+    #[test]
+    fn constant_attributes_skip_the_keyed_stream_and_give_the_same_arrivals() {
+        let one = "rate = 5.0\n[[classes]]\nname = \"r\"\ninput_tokens = { dist = \"constant\", value = 2.5 }\n\
+                   output_tokens = { dist = \"constant\", value = 7 }\noutput_known = true\n";
+        let m = TrafficModel::new(&config(one)).expect("valid");
+        let limit = Limit { until: None, max_requests: Some(5_000) };
+        let mut short = ArrivalSource::new(&m, 3, 1, limit);
+        assert_eq!(short.fixed, Some((3, 7)));
+        let mut keyed = ArrivalSource::new(&m, 3, 1, limit);
+        keyed.fixed = None;
+        let (a, b): (Vec<_>, Vec<_>) =
+            (std::iter::from_fn(|| short.next()).collect(), std::iter::from_fn(|| keyed.next()).collect());
+        assert_eq!(a.len(), 5_000);
+        assert_eq!(a, b);
+        // Anything random about a request takes the keyed stream.
+        let two = TrafficModel::new(&config(TWO_CLASSES)).expect("valid");
+        assert_eq!(ArrivalSource::new(&two, 3, 1, limit).fixed, None);
+        let repeated = format!("{one}repeat = 0.5\ndistinct_prompts = 3\n");
+        assert_eq!(ArrivalSource::new(&TrafficModel::new(&config(&repeated)).expect("valid"), 3, 1, limit).fixed, None);
     }
 
     #[test]

@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""Issue 32's speed targets, measured side by side in one run, as ratios that travel between machines.
+
+For each of `--rounds` rounds (default 3; the medians are printed), in this order, one after the other:
+
+* the peer model (`scenarios/peer-simpy-router.toml`) at 5 and 10 requests/s: `routesim bench --threads 1
+  --repeat 1` on `--requests` requests (default 1,000,000), and its ceiling, the same model as a minimal event
+  loop routing through router-core (`sim/examples/minimal_peer_loop.rs ... router`); target: routesim >= 0.8
+  of the ceiling;
+* the quickstart (`scenarios/quickstart.toml`, its six policies, one replication, aggregates only): `routesim
+  bench --threads 1 --repeat 1 --requests N` (its total requests/s), and its ceiling
+  (`sim/examples/minimal_quickstart_loop.rs`: the quickstart's traffic, endpoints and policies in a minimal
+  loop through router-core); target: >= 0.8 of the ceiling;
+* the replay of a 1,000,000-row `gen-log` CSV (`routesim replay scenarios/quickstart.toml --log LOG
+  --policies hybrid --replications 1`, end to end), against `wc -l` of the same file and a plain Rust read
+  and parse of it (`sim/examples/log_read_floor.rs`, `plain` and `csv`); target: <= 1 s.
+
+Every binary comes from one release build (`cargo build --release -p routesim --no-default-features -p sim
+--bin routesim --example minimal_peer_loop --example minimal_quickstart_loop --example log_read_floor`,
+honouring CARGO_TARGET_DIR), or from `--bin-dir DIR` (a `release` directory holding `routesim` and
+`examples/`). `--against DIR` adds another build's `routesim` (e.g. a copy of the previous commit's) to every
+round, run right after this one's, so that the two are compared under the same load.
+
+    python3 scripts/speed_targets.py [--requests 1000000] [--rounds 3] [--against OLD_RELEASE_DIR]
+"""
+import argparse
+import json
+import os
+import pathlib
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+PEER = ROOT / "scenarios" / "peer-simpy-router.toml"
+QUICKSTART = ROOT / "scenarios" / "quickstart.toml"
+EXAMPLES = ["minimal_peer_loop", "minimal_quickstart_loop", "log_read_floor"]
+
+
+def say(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run(args, **kw):
+    done = subprocess.run([str(a) for a in args], cwd=ROOT, capture_output=True, text=True, **kw)
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(map(str, args))} failed:\n{done.stdout}{done.stderr}")
+    return done.stdout
+
+
+def timed(args):
+    start = time.perf_counter()
+    run(args)
+    return time.perf_counter() - start
+
+
+def peer_at(rate, tmp):
+    """A copy of the peer scenario whose `[traffic] rate` is `rate`."""
+    text = PEER.read_text()
+    new, n = re.subn(r"(?m)^rate = .*$", f"rate = {rate!r}", text, count=1)
+    if n != 1:
+        sys.exit(f"{PEER}: no `rate =` line")
+    path = pathlib.Path(tmp) / f"peer-rate-{rate:g}.toml"
+    path.write_text(new)
+    return path
+
+
+def bench(routesim, scenario, n):
+    out = run([routesim, "bench", scenario, "--requests", n, "--threads", 1, "--repeat", 1, "--json"])
+    return json.loads(out)["requests_per_s"]
+
+
+def per_s(stdout):
+    found = re.search(r"(\d+) requests/s", stdout)
+    if not found:
+        sys.exit(f"no requests/s in:\n{stdout}")
+    return int(found.group(1))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--requests", type=int, default=1_000_000, help="requests per bench run and per loop")
+    ap.add_argument("--rows", type=int, default=1_000_000, help="rows of the replayed log")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--bin-dir", help="a release directory with routesim and examples/ (default: build one)")
+    ap.add_argument("--against", help="another build's release directory, whose routesim runs in every round too")
+    ap.add_argument("--skip", nargs="*", default=[], choices=["peer", "quickstart", "replay"])
+    a = ap.parse_args()
+    if a.bin_dir:
+        release = pathlib.Path(a.bin_dir)
+    else:
+        say("building routesim and the examples in release mode (the first build takes several minutes)")
+        cmd = ["cargo", "build", "--release", "-p", "routesim", "--no-default-features", "-p", "sim", "--bin",
+               "routesim"]
+        for e in EXAMPLES:
+            cmd += ["--example", e]
+        subprocess.run(cmd, cwd=ROOT, check=True)
+        release = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release"
+    builds = [("routesim", release / "routesim")]
+    if a.against:
+        builds.append(("against", pathlib.Path(a.against) / "routesim"))
+    example = lambda name: release / "examples" / name
+    n = a.requests
+    figures = {}
+
+    def note(key, value):
+        figures.setdefault(key, []).append(value)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        peers = {rate: peer_at(rate, tmp) for rate in (5.0, 10.0)}
+        log = pathlib.Path(tmp) / "log.csv"
+        if "replay" not in a.skip:
+            run([release / "routesim", "gen-log", QUICKSTART, "--rows", a.rows, "--out", log])
+        for r in range(a.rounds):
+            say(f"round {r + 1} of {a.rounds}")
+            if "peer" not in a.skip:
+                for rate, path in peers.items():
+                    for name, binary in builds:
+                        note(f"peer {rate:g}/s {name}", bench(binary, path, n))
+                    note(f"peer {rate:g}/s ceiling", per_s(run([example("minimal_peer_loop"), rate, n, "router"])))
+            if "quickstart" not in a.skip:
+                for name, binary in builds:
+                    note(f"quickstart {name}", bench(binary, QUICKSTART, n))
+                note("quickstart ceiling", per_s(run([example("minimal_quickstart_loop"), n])))
+            if "replay" not in a.skip:
+                for name, binary in builds:
+                    out = pathlib.Path(tmp) / f"out-{name}"
+                    note(f"replay {name} s", timed([binary, "replay", QUICKSTART, "--log", log, "--policies",
+                                                    "hybrid", "--replications", 1, "--out", out]))
+                note("replay wc -l s", timed(["wc", "-l", log]))
+                note("replay plain read+parse s", timed([example("log_read_floor"), log, "plain"]))
+                note("replay csv read+parse s", timed([example("log_read_floor"), log, "csv"]))
+
+    med = {k: statistics.median(v) for k, v in figures.items()}
+    print(f"medians of {a.rounds} rounds; {n} requests per bench and loop, {a.rows}-row log")
+    for k, v in med.items():
+        unit = "s" if k.endswith(" s") else "requests/s"
+        print(f"  {k:<34} {v:>14,.3f} {unit}" if unit == "s" else f"  {k:<34} {v:>14,.0f} {unit}")
+    for name, _ in builds:
+        if "peer" not in a.skip:
+            for rate in (5, 10):
+                ratio = med[f"peer {rate}/s {name}"] / med[f"peer {rate}/s ceiling"]
+                print(f"{name}: peer at {rate}/s, routesim / ceiling through router-core = {ratio:.2f} (target 0.8)")
+        if "quickstart" not in a.skip:
+            ratio = med[f"quickstart {name}"] / med["quickstart ceiling"]
+            print(f"{name}: quickstart, routesim / ceiling = {ratio:.2f} (target 0.8)")
+        if "replay" not in a.skip:
+            t = med[f"replay {name} s"]
+            print(f"{name}: replay {t:.2f} s (target 1 s) = {t / med['replay wc -l s']:.0f}x wc -l, "
+                  f"{t / med['replay plain read+parse s']:.1f}x a plain read+parse, "
+                  f"{t / med['replay csv read+parse s']:.1f}x a csv-crate read+parse")
+
+
+if __name__ == "__main__":
+    main()
