@@ -6,6 +6,8 @@
 //! Everything runs on 127.0.0.1 with ephemeral ports, bounded in requests and time; the mock process is
 //! killed when the test ends, whatever happens.
 
+mod common;
+
 use sim::scenario::Scenario;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -22,10 +24,7 @@ impl Drop for KillOnDrop {
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("routesim-live-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
+    common::scratch("live-cli", name)
 }
 
 /// Two endpoints with constant service times (TTFT 200 ms, then 10 tokens at 20 ms: 380 ms in all) and no

@@ -3,6 +3,9 @@
 //! sampling and looping do what they say, a generated log replays to the scenario's own metrics, trace-driven
 //! replay reproduces logged latencies, and fit recovers known parameters.
 
+mod common;
+
+use common::root;
 use sim::experiment::{self, ExperimentOptions};
 use sim::logs::ReplaySettings;
 use sim::logs::ingest::{Measured, Window, ingest};
@@ -13,15 +16,8 @@ use sim::scenario::{Overrides, Scenario};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
-}
-
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("routesim-logs-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
+    common::scratch("logs", name)
 }
 
 fn load(path: &Path, requests: Option<u64>, replications: Option<u32>) -> sim::scenario::Compiled {

@@ -3,21 +3,17 @@
 //! client feedback rows of a gateway log joined to their requests, and matrix logs (every prompt's outcome on every model): their errors, and a replay whose quality and cost,
 //! with unlimited capacity, are exactly those computed by hand from the file.
 
+mod common;
+
+use common::root;
 use sim::logs::ingest::{Measured, Window, ingest};
 use sim::logs::read::{LogReader, QUALITY_NOT_A_NUMBER, QUALITY_OUT_OF_RANGE, RowErrors, Vocabulary};
 use sim::scenario::{Overrides, Scenario};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
-}
-
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("routesim-quality-logs-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
+    common::scratch("quality-logs", name)
 }
 
 fn read_all(reader: &LogReader) -> (Vec<sim::logs::read::LogRow>, RowErrors) {

@@ -3,6 +3,8 @@
 //! and the Slurm array run them), re-runs skip finished cells and never take a broken file, and the
 //! deployment manifests have what the schedulers need.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -14,12 +16,8 @@ fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_routesim")
 }
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
-}
-
 fn routesim(args: &[&str]) -> Output {
-    Command::new(bin()).args(args).current_dir(repo_root()).output().expect("routesim runs")
+    Command::new(bin()).args(args).current_dir(common::root()).output().expect("routesim runs")
 }
 
 fn ok(out: &Output) -> String {
@@ -33,16 +31,13 @@ fn ok(out: &Output) -> String {
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("routesim-sweep-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
+    common::scratch("sweep", name)
 }
 
 /// A small sweep over a scenario field and a policy field: 2 x 2 points x 3 policies, 2 replications of
 /// 6000 requests (the first 4800, two minutes, are warm-up).
 fn small_sweep(dir: &Path) -> PathBuf {
-    let scenario = repo_root().join("scenarios/hybrid-tuning.toml");
+    let scenario = common::root().join("scenarios/hybrid-tuning.toml");
     let text = format!(
         "name = \"small\"\nscenarios = [\"{}\"]\npolicies = [\"round-robin\", \"cost\", \"hybrid\"]\n\
          baseline = \"round-robin\"\nreplications = 2\nrequests = 6000\n\n\
@@ -65,7 +60,7 @@ fn assert_same_results(a: &Path, b: &Path) {
 }
 
 fn yaml_docs() -> Vec<serde_norway::Value> {
-    let text = std::fs::read_to_string(repo_root().join("deploy/kubernetes/sweep-job.yaml")).expect("manifest");
+    let text = std::fs::read_to_string(common::root().join("deploy/kubernetes/sweep-job.yaml")).expect("manifest");
     serde_norway::Deserializer::from_str(&text)
         .map(|d| serde::Deserialize::deserialize(d).expect("valid YAML document"))
         .collect()
@@ -104,7 +99,7 @@ fn run_container(container: &serde_norway::Value, env: &BTreeMap<String, String>
         .args(argv)
         .envs(env)
         .env("PATH", path)
-        .current_dir(repo_root())
+        .current_dir(common::root())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -163,14 +158,14 @@ fn shards_merge_into_the_bytes_of_one_process() {
             let out = dir.join(format!("slurm-{i}"));
             dirs.push(out.display().to_string());
             Command::new("bash")
-                .arg(repo_root().join("deploy/slurm/sweep.sbatch"))
+                .arg(common::root().join("deploy/slurm/sweep.sbatch"))
                 .env("SLURM_ARRAY_TASK_ID", i.to_string())
                 .env("SLURM_ARRAY_TASK_COUNT", "4")
                 .env("SLURM_CPUS_PER_TASK", "1")
                 .env("SWEEP", sweep)
                 .env("OUT", &out)
                 .env("ROUTESIM", bin())
-                .current_dir(repo_root())
+                .current_dir(common::root())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -398,7 +393,7 @@ fn kubernetes_job_has_what_an_indexed_sweep_needs() {
     );
     assert!(script.contains("--threads \"$THREADS\""));
     let sweep_file = env["SWEEP"].strip_prefix("/opt/routesim/").expect("the image keeps scenarios in /opt/routesim");
-    assert!(repo_root().join(sweep_file).exists(), "{sweep_file} exists in the repository");
+    assert!(common::root().join(sweep_file).exists(), "{sweep_file} exists in the repository");
     let cpu = c["resources"]["requests"]["cpu"].as_str().unwrap();
     assert_eq!(cpu, env["THREADS"], "as many threads as requested cores");
     assert!(c["resources"]["limits"]["memory"].as_str().is_some());
@@ -423,7 +418,7 @@ fn kubernetes_job_has_what_an_indexed_sweep_needs() {
 
 #[test]
 fn slurm_scripts_and_dockerfile_are_complete() {
-    let root = repo_root();
+    let root = common::root();
     let sbatch = std::fs::read_to_string(root.join("deploy/slurm/sweep.sbatch")).unwrap();
     let directives: BTreeMap<String, String> = sbatch
         .lines()
