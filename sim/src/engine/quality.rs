@@ -70,11 +70,17 @@ impl<'m> QualityRun<'m> {
     /// A new request in slab entry `r`: draws its estimate and, for the oracle, its scope (the endpoints
     /// that would not answer it acceptably are excluded; when none would, none is, and the oracle takes the
     /// cheapest).
+    #[inline]
     pub(super) fn arrive(&mut self, r: u32, asked: Asked) {
-        if !self.estimates && !self.oracle {
-            // Nothing to keep per request: the answer's score is drawn when it completes.
-            return;
+        // Inline, so that the common case (nothing to keep per request: the answer's score is drawn when it
+        // completes) costs a test and no call.
+        if self.estimates || self.oracle {
+            self.keep(r, asked);
         }
+    }
+
+    /// [`QualityRun::arrive`] when the run keeps an estimate or a scope per request.
+    fn keep(&mut self, r: u32, asked: Asked) {
         let r = r as usize;
         if self.estimate.len() <= r {
             self.estimate.resize(r + 1, None);
