@@ -89,29 +89,8 @@ pub struct Rollout {
     pub shadows: Vec<RouterConfig>,
 }
 
-/// The arm of a request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Arm {
-    /// The served (`--policy`) policy.
-    Control,
-    /// The canary policy.
-    Canary,
-}
-
-impl Arm {
-    /// Name in the log and in metrics.
-    pub fn name(self) -> &'static str {
-        match self {
-            Arm::Control => "control",
-            Arm::Canary => "canary",
-        }
-    }
-
-    /// Index in the router pool (0 control, 1 canary).
-    pub fn index(self) -> usize {
-        self as usize
-    }
-}
+/// The arm of a request (router-core's, shared with the simulator's canary runs).
+pub use router_core::canary::Arm;
 
 /// The stable point in [0, 1) of `value` for a canary of policy `salt` (router-core's
 /// [`router_core::canary`], which the simulator's canary runs share).

@@ -7,6 +7,31 @@
 //! (`routesim ab --predict`) pick the same arm for the same request id, so a simulated canary splits the
 //! traffic exactly as the gateway's log does.
 
+/// The arm of a request under a canary: the gateway's log column `arm` and the simulator's records say it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Arm {
+    /// The served policy (the run's policy in the simulator).
+    #[default]
+    Control,
+    /// The canary policy.
+    Canary,
+}
+
+impl Arm {
+    /// Name in logs, records and metrics (`control` / `canary`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Arm::Control => "control",
+            Arm::Canary => "canary",
+        }
+    }
+
+    /// Index among the arms (0 control, 1 canary), as the gateway's router pool orders them.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
 /// FNV-1a's 64-bit prime.
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 

@@ -14,25 +14,8 @@ use crate::scenario::Compiled;
 use router_core::canary::CanaryHash;
 use router_core::{EndpointIdx, Nanos, PolicyKind, Router, Timeouts};
 
-/// The arm of a request in a canary run (every request of a run without a canary is in the control arm).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum Arm {
-    /// The run's policy.
-    #[default]
-    Control,
-    /// The canary policy.
-    Canary,
-}
-
-impl Arm {
-    /// Name in records and logs (`control` / `canary`, as the gateway's log).
-    pub fn name(self) -> &'static str {
-        match self {
-            Arm::Control => "control",
-            Arm::Canary => "canary",
-        }
-    }
-}
+/// A request's arm in a canary run (router-core's, shared with the gateway).
+pub use router_core::canary::Arm;
 
 /// A canary beside a run's policy, as the gateway's `[rollout] canary = { policy, fraction, by = "request" }`.
 #[derive(Clone, Copy, Debug, PartialEq)]
