@@ -540,7 +540,7 @@ impl EndpointState {
             None => {
                 // The two averages usually share their window and their last sample (a streamed success
                 // updates both): then the decay factor is the same number, computed once.
-                let shared = self.ttft.decays_as(&self.latency);
+                let shared = outcome.ttft.is_some() && self.ttft.decays_as(&self.latency);
                 let decay = self.latency.decay_at(now);
                 self.latency.observe_decayed(outcome.latency, now, decay);
                 if self.track_peak {

@@ -176,8 +176,12 @@ impl Scoreboard {
         for ((column, range), new) in
             [&mut self.latency, &mut self.load, &mut self.quota].into_iter().zip(&self.ranges).zip(new)
         {
-            range.set(replaced(range.get(), column[e], new));
-            column[e] = new;
+            // An unchanged value (the common case for two of the three) leaves the range as it is, as
+            // `replaced` would.
+            if new.to_bits() != column[e].to_bits() {
+                range.set(replaced(range.get(), column[e], new));
+                column[e] = new;
+            }
         }
         let ready = ready(g, st);
         self.ready.set(EndpointIdx(e as u16), ready);
