@@ -360,6 +360,18 @@ impl<const K: usize> SlidingWindow<K> {
         self.sums[k] += v;
     }
 
+    /// Adds `v[k]` to every counter `k` in the current bucket (after advancing to `now`): [`SlidingWindow::add`]
+    /// for each counter, with one advance.
+    #[inline]
+    pub fn add_all(&mut self, now: Nanos, v: [u64; K]) {
+        self.advance(now);
+        let bucket = &mut self.buckets[self.head];
+        for k in 0..K {
+            bucket[k] += v[k];
+            self.sums[k] += v[k];
+        }
+    }
+
     /// The sum of counter `k` over the window, as of the last advance.
     #[inline]
     pub fn sum(&self, k: usize) -> u64 {
@@ -515,8 +527,9 @@ impl EndpointState {
     pub fn on_dispatch(&mut self, tokens: u64, now: Nanos, cfg: &CircuitConfig) {
         self.in_flight += 1;
         self.dispatched += 1;
-        self.quota.add(now, QUOTA_REQUESTS, 1);
-        self.quota.add(now, QUOTA_TOKENS, tokens);
+        let mut counts = [0; 2];
+        (counts[QUOTA_REQUESTS], counts[QUOTA_TOKENS]) = (1, tokens);
+        self.quota.add_all(now, counts);
         match self.circuit {
             Circuit::Open { until } if now >= until => self.circuit = Circuit::HalfOpen { probes: 1 },
             Circuit::HalfOpen { probes } if probes < cfg.half_open_probes.max(1) => {
@@ -540,7 +553,7 @@ impl EndpointState {
             None => {
                 // The two averages usually share their window and their last sample (a streamed success
                 // updates both): then the decay factor is the same number, computed once.
-                let shared = self.ttft.decays_as(&self.latency);
+                let shared = outcome.ttft.is_some() && self.ttft.decays_as(&self.latency);
                 let decay = self.latency.decay_at(now);
                 self.latency.observe_decayed(outcome.latency, now, decay);
                 if self.track_peak {

@@ -101,6 +101,8 @@ pub(crate) struct Scoreboard {
     ready: EndpointSet,
     /// Endpoints whose state changed since their entries were computed.
     dirty: EndpointSet,
+    /// The words of an [`EndpointSet`] that can hold one of the endpoints: `ceil(n / 64)`.
+    words: usize,
     min_context: u64,
     min_room: u64,
     max_throttled: Nanos,
@@ -122,6 +124,7 @@ impl Scoreboard {
             ranges: Default::default(),
             ready: EndpointSet::default(),
             dirty: EndpointSet::default(),
+            words: n.div_ceil(64),
             min_context: u64::MAX,
             min_room: u64::MAX,
             max_throttled: 0,
@@ -134,13 +137,15 @@ impl Scoreboard {
     /// [`Scoreboard::flush`].
     #[inline]
     pub(crate) fn touch(&mut self, e: EndpointIdx) {
+        debug_assert!(e.get() < self.latency.len(), "a touched endpoint exists");
         self.dirty.insert(e);
     }
 
     /// Brings the entries of the endpoints touched since the last flush up to date.
     #[inline]
     pub(crate) fn flush(&mut self, gates: &[Gate], states: &[EndpointState]) {
-        for w in 0..self.dirty.0.len() {
+        // Only the words that can hold an endpoint: one for up to 64 endpoints.
+        for w in 0..self.words {
             let mut bits = std::mem::take(&mut self.dirty.0[w]);
             while bits != 0 {
                 self.refresh(w * 64 + bits.trailing_zeros() as usize, gates, states);
@@ -171,8 +176,12 @@ impl Scoreboard {
         for ((column, range), new) in
             [&mut self.latency, &mut self.load, &mut self.quota].into_iter().zip(&self.ranges).zip(new)
         {
-            range.set(replaced(range.get(), column[e], new));
-            column[e] = new;
+            // An unchanged value (the common case for two of the three) leaves the range as it is, as
+            // `replaced` would.
+            if new.to_bits() != column[e].to_bits() {
+                range.set(replaced(range.get(), column[e], new));
+                column[e] = new;
+            }
         }
         let ready = ready(g, st);
         self.ready.set(EndpointIdx(e as u16), ready);

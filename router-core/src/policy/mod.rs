@@ -377,11 +377,14 @@ impl<'a> Ctx<'a> {
     #[inline]
     pub fn gather(&mut self, targets: &[WeightedTarget], req: &RequestInfo) -> usize {
         let start = self.scratch.len();
+        // The fast filter, copied once for the loop rather than once per target (it never changes during a
+        // selection).
+        let fast = self.fast;
         for wt in targets {
             // Endpoints, the common case, are filtered inline; groups recurse.
             let mark = self.journal.len();
             let picked = match wt.target {
-                Target::Endpoint(e) => self.eligible(e, req).then_some(e),
+                Target::Endpoint(e) => self.admits(&fast, e, req).then_some(e),
                 Target::Policy(_) => {
                     self.speculative += 1;
                     let picked = self.resolve(wt.target, req);

@@ -32,12 +32,46 @@ fn lowest(c: &[Cand]) -> f64 {
 /// This is the anti-herding tolerance of latency-based routing.
 #[inline]
 pub fn within(c: &[Cand], buffer: f64, rand: &mut KeyedRand) -> Option<usize> {
+    if buffer == 0.0 {
+        return lowest_tied(c, rand);
+    }
+    within_scan(c, buffer, rand)
+}
+
+/// [`within`] in three passes (the lowest score, how many are within the limit, the chosen one): any buffer.
+#[inline]
+fn within_scan(c: &[Cand], buffer: f64, rand: &mut KeyedRand) -> Option<usize> {
     let best = lowest(c);
     if !best.is_finite() {
         return (!c.is_empty()).then(|| rand.below(c.len()));
     }
     let limit = if best > 0.0 { best * (1.0 + buffer) } else { best + buffer };
     nth_at_most(c, limit, c.iter().filter(|x| x.score <= limit).count(), rand)
+}
+
+/// [`within`] with no buffer, in one pass: the lowest score and how many candidates hold it, then a uniformly
+/// random one of them. The same choice and the same draws as the general case: with a zero buffer its limit is
+/// the best score itself (`best * 1` or `best + 0`), and the candidates at or below it are exactly those equal
+/// to it (none is lower, a NaN is neither; `0.0` and `-0.0` are equal both ways).
+#[inline]
+fn lowest_tied(c: &[Cand], rand: &mut KeyedRand) -> Option<usize> {
+    let (mut best, mut first, mut n) = (f64::INFINITY, 0, 0usize);
+    for (i, x) in c.iter().enumerate() {
+        if x.score < best {
+            (best, first, n) = (x.score, i, 1);
+        } else if x.score == best {
+            n += 1;
+        }
+    }
+    if !best.is_finite() {
+        return (!c.is_empty()).then(|| rand.below(c.len()));
+    }
+    if n == 1 {
+        // One choice: the draw only moves along the sequence.
+        rand.below(1);
+        return Some(first);
+    }
+    nth_at_most(c, best, n, rand)
 }
 
 /// Uniformly random among the candidates whose score is within `margin` (an absolute amount) of the best:
@@ -127,6 +161,31 @@ mod tests {
             assert!(seen[i] > 1100, "{seen:?}");
         }
         assert_eq!(min_score(&c, &mut KeyedRand::new(0, 1, 0)), Some(3));
+    }
+
+    /// With no buffer, the one-pass selection makes the same choice as the three passes, and leaves the
+    /// keyed sequence at the same place, for every set of up to four scores among zeros of both signs,
+    /// ties, infinities and NaN.
+    #[test]
+    fn within_without_buffer_chooses_as_the_three_passes() {
+        let values = [0.0, -0.0, 1.0, 2.0, f64::INFINITY, f64::NEG_INFINITY, f64::NAN];
+        let mut sets: Vec<Vec<f64>> = vec![vec![]];
+        for len in 1..=4u32 {
+            for code in 0..values.len().pow(len) {
+                let mut rest = code;
+                sets.push((0..len).map(|_| (values[rest % values.len()], rest /= values.len()).0).collect());
+            }
+        }
+        for scores in &sets {
+            let c = cands(scores);
+            for id in 0..8 {
+                for buffer in [0.0, -0.0] {
+                    let (mut fast, mut scan) = (KeyedRand::new(9, id, 0), KeyedRand::new(9, id, 0));
+                    assert_eq!(within(&c, buffer, &mut fast), within_scan(&c, buffer, &mut scan), "{scores:?}");
+                    assert_eq!(fast.next_u64(), scan.next_u64(), "the sequence moved alike: {scores:?}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -26,8 +26,9 @@ impl Router {
         let price = Price { input_per_mtok: gate.price_in, output_per_mtok: gate.price_out };
         let cost = price.cost(outcome.input_tokens, outcome.output_tokens);
         let extra = self.tracking.tpm_beyond_estimate(req, outcome.output_tokens);
-        let throttled_before = self.states[ep.get()].throttled_until;
-        self.states[ep.get()].on_result(outcome, cost, extra, now, &self.tracking);
+        let st = &mut self.states[ep.get()];
+        let throttled_before = st.throttled_until;
+        st.on_result(outcome, cost, extra, now, &self.tracking);
         if let Some(c) = &self.compat {
             let g = c.latency_group_of[ep.get()];
             if let Some((members, ttl)) = c.latency_groups.get(g as usize) {
