@@ -566,15 +566,7 @@ fn fit_recovers_known_parameters_and_its_output_loads_as_endpoints() {
     assert!(fast_ns.ttft.as_ref().is_some_and(|f| f.n > 9000) && fast_ns.errors.server == 0.0);
 
     // `routesim fit` writes providers.toml and QQ plots; a scenario includes it as its endpoints.
-    let out = Command::new(env!("CARGO_BIN_EXE_routesim"))
-        .args(["fit", "--log"])
-        .arg(&log)
-        .arg("--out")
-        .arg(dir.join("providers.toml"))
-        .output()
-        .expect("runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = common::fit(&log, &dir.join("providers.toml"));
     assert!(stdout.contains("KS") && stdout.contains("p95"), "{stdout}");
     for f in ["providers.toml", "qq-fast.png", "qq-fast.svg", "qq-slow.png"] {
         assert!(dir.join(f).is_file(), "{f} missing");

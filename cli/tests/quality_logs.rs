@@ -190,15 +190,7 @@ fn fit_estimates_accuracy_per_endpoint_and_class_with_intervals_and_a_minimum_of
     assert_eq!(sim::logs::fit::MIN_QUALITY_ROWS, 30);
 
     // `routesim fit` writes them as `quality = { ... }` with the intervals in a comment; the file loads.
-    let out = Command::new(env!("CARGO_BIN_EXE_routesim"))
-        .args(["fit", "--log"])
-        .arg(&log)
-        .arg("--out")
-        .arg(dir.join("providers.toml"))
-        .output()
-        .expect("runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = common::fit(&log, &dir.join("providers.toml"));
     assert!(stdout.contains("rare not estimated: 12 row(s), fewer than 30"), "{stdout}");
     let written = std::fs::read_to_string(dir.join("providers.toml")).expect("providers.toml");
     assert!(written.contains("#   code: 0."), "{written}");

@@ -18,3 +18,16 @@ pub fn scratch(suite: &str, name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("scratch dir");
     dir
 }
+
+/// Runs `routesim fit --log LOG --out OUT`, asserts it succeeded and returns what it printed.
+pub fn fit(log: &Path, out: &Path) -> String {
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_routesim"))
+        .args(["fit", "--log"])
+        .arg(log)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("runs");
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    String::from_utf8_lossy(&run.stdout).into_owned()
+}
