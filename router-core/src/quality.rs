@@ -71,6 +71,7 @@ impl QualityConfig {
 }
 
 /// The logistic function `1 / (1 + e^-x)`, exact at both infinities.
+#[inline]
 pub fn sigmoid(x: f64) -> f64 {
     if x >= 0.0 {
         1.0 / (1.0 + (-x).exp())
@@ -82,6 +83,7 @@ pub fn sigmoid(x: f64) -> f64 {
 
 /// Probability that an endpoint of ability `theta` answers a request of difficulty `d` acceptably, for a
 /// class of discrimination `a`: `sigma(a * (theta - d))`. An infinite ability (accuracy 1 or 0) gives 1 or 0.
+#[inline]
 pub fn acceptance(theta: f64, a: f64, d: f64) -> f64 {
     if theta == f64::INFINITY {
         1.0

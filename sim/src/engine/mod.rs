@@ -26,7 +26,7 @@ use crate::quality::Asked;
 use crate::rng::{KeyedRng, Stream, StreamBase, key};
 use crate::scenario::Compiled;
 use crate::traffic::{Arrival, ArrivalSource};
-use quality::QualityRun;
+use quality::{Drawn, QualityRun};
 use queue::EventQueue;
 use router_core::PolicyKind;
 use router_core::policy::EndpointSet;
@@ -137,6 +137,12 @@ trait Arrivals {
     fn starved(&self) -> bool {
         false
     }
+    /// The answer-quality outcomes drawn so far of request `id`, when the source keeps them for every run it
+    /// feeds (a [`Fed`] source, for the requests of its current chunk); `None`: the run draws its own.
+    #[inline(always)]
+    fn drawn(&mut self, _id: u64) -> Option<&mut Drawn> {
+        None
+    }
 }
 
 impl Arrivals for ArrivalSource<'_> {
@@ -171,18 +177,33 @@ impl Arrivals for LogSource<'_> {
 /// [`run_lockstep`]): the run pauses when a chunk is used up and resumes when the next one is loaded.
 #[derive(Default)]
 struct Fed {
-    chunk: Vec<Arrival>,
+    chunk: Chunk,
     next: usize,
     /// Whether the chunk loaded last is the final one.
     last: bool,
 }
 
+/// A chunk of arrivals that [`run_lockstep`] generates once and lends to every run in turn.
+#[derive(Default)]
+struct Chunk {
+    arrivals: Vec<Arrival>,
+    /// With quality on (the item-response model): the outcomes drawn so far of every arrival, in the same
+    /// order, shared by the runs (see [`Drawn`]); empty otherwise.
+    drawn: Vec<Drawn>,
+}
+
 impl Arrivals for Fed {
     #[inline(always)]
     fn next(&mut self) -> Option<Arrival> {
-        let a = self.chunk.get(self.next).copied();
+        let a = self.chunk.arrivals.get(self.next).copied();
         self.next += usize::from(a.is_some());
         a
+    }
+    #[inline(always)]
+    fn drawn(&mut self, id: u64) -> Option<&mut Drawn> {
+        // Arrival ids are consecutive within a chunk; a request of an earlier chunk finds none.
+        let first = self.chunk.arrivals.first()?.id;
+        self.chunk.drawn.get_mut(id.wrapping_sub(first) as usize)
     }
     #[inline(always)]
     fn trace(&self) -> Option<Trace> {
@@ -423,12 +444,21 @@ fn lockstep_q<const Q: bool>(
         *busy += start.elapsed().as_secs_f64();
     }
     let mut source = ArrivalSource::new(&model.traffic, model.seed, replication, model.limit);
-    let mut chunk = Vec::with_capacity(chunk_len);
+    let mut chunk = Chunk { arrivals: Vec::with_capacity(chunk_len), drawn: Vec::new() };
+    let share_outcomes = Q && model.quality.as_deref().is_some_and(|q| q.item_response().is_some());
     loop {
         let start = Instant::now();
-        chunk.clear();
-        chunk.extend(std::iter::from_fn(|| source.next()).take(chunk_len));
-        let last = chunk.len() < chunk_len;
+        chunk.arrivals.clear();
+        chunk.arrivals.extend(std::iter::from_fn(|| source.next()).take(chunk_len));
+        if share_outcomes {
+            debug_assert!(
+                chunk.arrivals.windows(2).all(|w| w[1].id == w[0].id + 1),
+                "arrival ids are consecutive within a chunk (`Fed::drawn` relies on it)"
+            );
+            chunk.drawn.clear();
+            chunk.drawn.resize(chunk.arrivals.len(), Drawn::default());
+        }
+        let last = chunk.arrivals.len() < chunk_len;
         let share = start.elapsed().as_secs_f64() / ended.iter().filter(|&&e| !e).count().max(1) as f64;
         for (i, sim) in sims.iter_mut().enumerate() {
             if !ended[i] {
@@ -497,7 +527,7 @@ impl<const Q: bool> Sim<'_, Fed, Q> {
     /// Loads the next chunk of arrivals (`last`: none come after it) and runs until the chunk is used up, or to
     /// the end of the run after the last one. Returns whether the run has ended.
     /// The chunk is lent to the run for the call and handed back unchanged.
-    fn feed(&mut self, chunk: &mut Vec<Arrival>, last: bool, opts: &mut RunOptions<'_>) -> bool {
+    fn feed(&mut self, chunk: &mut Chunk, last: bool, opts: &mut RunOptions<'_>) -> bool {
         std::mem::swap(&mut self.source.chunk, chunk);
         self.source.next = 0;
         self.source.last = last;
@@ -1179,7 +1209,8 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
         let Some(spec) = self.routers.for_request(a.id).verification(info, ep) else { return false };
         let (precision, recall) = (spec.precision, spec.recall);
         let Some(quality) = &self.quality else { return false };
-        if quality.verifier_passes(Asked { id: a.id, class: a.class }, ep, precision, recall) {
+        let drawn = if quality.item_response() { self.source.drawn(a.id) } else { None };
+        if quality.verifier_passes(Asked { id: a.id, class: a.class }, ep, precision, recall, drawn) {
             return false;
         }
         let mut attempts = self.reqs[r as usize].attempts;
@@ -1208,7 +1239,8 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
             if Q && !q.cache_hit
                 && let (Some(quality), Some(counts)) = (&self.quality, &mut self.metrics.quality)
             {
-                let score = quality.score(Asked { id: q.arrival.id, class: q.arrival.class }, q.ep);
+                let drawn = if quality.item_response() { self.source.drawn(q.arrival.id) } else { None };
+                let score = quality.score(Asked { id: q.arrival.id, class: q.arrival.class }, q.ep, drawn);
                 counts.answer(q.arrival.class as usize, score);
             }
         }
@@ -1351,7 +1383,7 @@ mod tests {
             })
             .collect();
         format!(
-            "{} {} {} {} {:?} {:?} {:?} {:?} {:?} {} {:?} {:?} {:?}",
+            "{} {} {} {} {:?} {:?} {:?} {:?} {:?} {} {:?} {:?} {:?} {:?}",
             r.policy,
             r.end,
             r.in_flight,
@@ -1365,6 +1397,7 @@ mod tests {
             classes,
             m.queueing,
             m.series,
+            m.quality,
         )
     }
 

@@ -4,13 +4,57 @@
 //! Only runs of a scenario with quality on have one: the event loop is compiled twice (`Sim<_, true>` and
 //! `Sim<_, false>`), and the run without quality has no trace of this module on its path.
 
-use crate::quality::{Asked, Outcomes, QualityKeys, RealCall, Verifier, acceptable, endpoint_key};
+use crate::quality::{Asked, Outcomes, QualityKeys, QualityModel, RealCall, Verifier, acceptable, endpoint_key};
 use router_core::policy::EndpointSet;
 use router_core::{EndpointIdx, Scope};
+
+/// One request's outcomes drawn so far (the item-response model), kept where every run that simulates the
+/// request can read them: [`super::run_lockstep`] lends each chunk of arrivals to its runs in turn, and the
+/// outcome of an endpoint on a request is the same in every run of the replication (common random numbers),
+/// so the runs after the first that route the request to the same endpoint read it instead of drawing it.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Drawn {
+    /// The request's difficulty, NaN until drawn.
+    difficulty: f64,
+    /// Bit `e`: endpoint `e`'s outcome is drawn (endpoints 0 to 63; the others are drawn each time).
+    known: u64,
+    /// Bit `e`: endpoint `e` answers the request acceptably (meaningful where `known` is set).
+    acceptable: u64,
+}
+
+impl Default for Drawn {
+    fn default() -> Self {
+        Drawn { difficulty: f64::NAN, known: 0, acceptable: 0 }
+    }
+}
+
+impl Drawn {
+    /// [`QualityModel::score_of`], read from here when drawn before and kept here when not.
+    #[inline(always)]
+    fn score(&mut self, model: &QualityModel, keys: &QualityKeys, asked: Asked, endpoint: EndpointIdx) -> Option<f64> {
+        let theta = model.theta(asked.class, endpoint)?;
+        let e = endpoint.get();
+        let bit = 1u64.checked_shl(e as u32).unwrap_or(0);
+        if self.known & bit != 0 {
+            return Some(if self.acceptable & bit != 0 { 1.0 } else { 0.0 });
+        }
+        if self.difficulty.is_nan() {
+            self.difficulty = keys.difficulty(asked.id);
+        }
+        let score = model.outcome(keys, asked, e, theta, self.difficulty);
+        self.known |= bit;
+        if score == 1.0 {
+            self.acceptable |= bit;
+        }
+        Some(score)
+    }
+}
 
 /// What a run with quality on keeps besides the engine's own state.
 pub(super) struct QualityRun<'m> {
     outcomes: &'m dyn Outcomes,
+    /// The same source when it is the item-response model (scores drawn inline, and kept in a [`Drawn`]).
+    model: Option<&'m QualityModel>,
     keys: QualityKeys,
     /// Whether routers see an estimate (the source has one).
     estimates: bool,
@@ -44,6 +88,7 @@ impl<'m> QualityRun<'m> {
         QualityRun {
             endpoint_keys: endpoint_ids.iter().map(|id| endpoint_key(id)).collect(),
             outcomes,
+            model: outcomes.item_response(),
             keys: QualityKeys::new(seed, replication),
             estimates: outcomes.has_estimate(),
             real_calls: outcomes.has_real_calls(),
@@ -67,10 +112,16 @@ impl<'m> QualityRun<'m> {
         self.cascade
     }
 
+    /// Whether scores come from the item-response model (whose draws a [`Drawn`] can keep).
+    #[inline(always)]
+    pub(super) fn item_response(&self) -> bool {
+        self.model.is_some()
+    }
+
     /// A new request in slab entry `r`: draws its estimate and, for the oracle, its scope (the endpoints
     /// that would not answer it acceptably are excluded; when none would, none is, and the oracle takes the
     /// cheapest).
-    #[inline]
+    #[inline(always)]
     pub(super) fn arrive(&mut self, r: u32, asked: Asked) {
         // Inline, so that the common case (nothing to keep per request: the answer's score is drawn when it
         // completes) costs a test and no call.
@@ -120,17 +171,29 @@ impl<'m> QualityRun<'m> {
         if self.real_calls { self.outcomes.real_call(asked, endpoint) } else { None }
     }
 
-    /// The score of `endpoint`'s answer to `asked`.
-    #[inline]
-    pub(super) fn score(&self, asked: Asked, endpoint: EndpointIdx) -> Option<f64> {
-        self.outcomes.score(&self.keys, asked, endpoint)
+    /// The score of `endpoint`'s answer to `asked`; `drawn`: the request's outcomes drawn so far, when
+    /// another run may have drawn them (see [`Drawn`]).
+    #[inline(always)]
+    pub(super) fn score(&self, asked: Asked, endpoint: EndpointIdx, drawn: Option<&mut Drawn>) -> Option<f64> {
+        match (self.model, drawn) {
+            (Some(model), Some(drawn)) => drawn.score(model, &self.keys, asked, endpoint),
+            (Some(model), None) => model.score_of(&self.keys, asked, endpoint),
+            (None, _) => self.outcomes.score(&self.keys, asked, endpoint),
+        }
     }
 
     /// Whether a cascade verifier of `precision` and `recall` passes `endpoint`'s answer to `asked`. An
     /// answer of unknown quality passes (nothing to judge it by); the base rate behind the precision is the
     /// endpoint's stated accuracy on the class (0.5 when unknown).
-    pub(super) fn verifier_passes(&self, asked: Asked, endpoint: EndpointIdx, precision: f64, recall: f64) -> bool {
-        let Some(score) = self.score(asked, endpoint) else { return true };
+    pub(super) fn verifier_passes(
+        &self,
+        asked: Asked,
+        endpoint: EndpointIdx,
+        precision: f64,
+        recall: f64,
+        drawn: Option<&mut Drawn>,
+    ) -> bool {
+        let Some(score) = self.score(asked, endpoint, drawn) else { return true };
         let base_rate = self.outcomes.accuracy(asked.class, endpoint).unwrap_or(0.5);
         let u = self.keys.verifier_uniform(asked.id, self.endpoint_keys[endpoint.get()]);
         Verifier::new(precision, recall, base_rate).passes(acceptable(score), u)

@@ -49,11 +49,25 @@ impl QualityModel {
         let discrimination: Vec<f64> = classes.iter().map(|c| config.discrimination(Some(c))).collect();
         let mut theta = Vec::with_capacity(classes.len() * n);
         let mut accuracy = Vec::with_capacity(classes.len() * n);
+        // Each solve is a bisection over a numerical integral (millions of instructions); classes that fall
+        // back to `default` repeat the same (accuracy, discrimination) pairs, solved once each.
+        let mut solved: Vec<((u64, u64), f64)> = Vec::new();
         for (c, class) in classes.iter().enumerate() {
             for (_, acc) in &endpoints {
                 let p = acc.for_class(Some(class));
                 accuracy.push(p);
-                theta.push(p.map(|p| solve_theta(p, discrimination[c])));
+                theta.push(p.map(|p| {
+                    let a = discrimination[c];
+                    let pair = (p.to_bits(), a.to_bits());
+                    match solved.iter().find(|(k, _)| *k == pair) {
+                        Some(&(_, t)) => t,
+                        None => {
+                            let t = solve_theta(p, a);
+                            solved.push((pair, t));
+                            t
+                        }
+                    }
+                }));
             }
         }
         Some(QualityModel {
@@ -73,6 +87,7 @@ impl QualityModel {
     }
 
     /// The ability of `endpoint` on class `class`, when it states an accuracy for it.
+    #[inline]
     pub fn theta(&self, class: u16, endpoint: EndpointIdx) -> Option<f64> {
         self.theta.get(class as usize * self.endpoints + endpoint.get()).copied().flatten()
     }
@@ -96,8 +111,25 @@ impl QualityModel {
     #[inline]
     fn score_at(&self, keys: &QualityKeys, request: Asked, endpoint: usize, d: f64) -> Option<f64> {
         let t = self.theta[request.class as usize * self.endpoints + endpoint]?;
-        let p = acceptance(t, self.discrimination[request.class as usize], d);
-        Some(if keys.outcome_uniform(request.id, self.keys[endpoint]) < p { 1.0 } else { 0.0 })
+        Some(self.outcome(keys, request, endpoint, t, d))
+    }
+
+    /// The score (1 or 0) of the endpoint of index `endpoint` and ability `theta` (its [`QualityModel::theta`]
+    /// on the request's class) on a request of difficulty `d`: acceptable iff its keyed outcome uniform is
+    /// below the acceptance probability.
+    #[inline(always)]
+    pub fn outcome(&self, keys: &QualityKeys, request: Asked, endpoint: usize, theta: f64, d: f64) -> f64 {
+        let p = acceptance(theta, self.discrimination[request.class as usize], d);
+        if keys.outcome_uniform(request.id, self.keys[endpoint]) < p { 1.0 } else { 0.0 }
+    }
+
+    /// [`Outcomes::score`], inline: the ability is looked up once, and the difficulty is drawn only when the
+    /// endpoint states an accuracy for the class.
+    #[inline]
+    pub fn score_of(&self, keys: &QualityKeys, request: Asked, endpoint: EndpointIdx) -> Option<f64> {
+        let e = endpoint.get();
+        let t = (*self.theta.get(request.class as usize * self.endpoints + e)?)?;
+        Some(self.outcome(keys, request, e, t, keys.difficulty(request.id)))
     }
 }
 
@@ -105,6 +137,10 @@ impl Outcomes for QualityModel {
     fn score(&self, keys: &QualityKeys, request: Asked, endpoint: EndpointIdx) -> Option<f64> {
         self.theta(request.class, endpoint)?;
         self.score_at(keys, request, endpoint.get(), keys.difficulty(request.id))
+    }
+
+    fn item_response(&self) -> Option<&QualityModel> {
+        Some(self)
     }
 
     fn scores(&self, keys: &QualityKeys, request: Asked, out: &mut [Option<f64>]) {

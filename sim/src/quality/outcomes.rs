@@ -81,4 +81,10 @@ pub trait Outcomes: Send + Sync + std::fmt::Debug {
     fn real_call(&self, _request: Asked, _endpoint: EndpointIdx) -> Option<RealCall> {
         None
     }
+
+    /// The source as the item-response model, when it is one: the engine then asks it for scores directly
+    /// (inline, no dynamic call), the same scores [`Outcomes::score`] gives. The default: not the model.
+    fn item_response(&self) -> Option<&super::QualityModel> {
+        None
+    }
 }
