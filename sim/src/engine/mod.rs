@@ -752,7 +752,7 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
     /// takes the metrics over (a run's histograms are megabytes: no copy).
     fn finish(mut self) -> RunResult {
         let q = self.queue_len();
-        self.metrics.pool_classes();
+        self.metrics.finish_histograms();
         self.metrics.series.finish(q, self.now);
         self.integrate_occupancy(self.now);
         if let Some(first) = self.first_measured {

@@ -6,9 +6,11 @@
 //! left out of the summary), while the time series covers the whole run so that a user can see the warm-up.
 
 pub mod quality;
+pub mod tally;
 pub mod timeseries;
 
 pub use quality::QualityCounts;
+pub use tally::LatencyTally;
 pub use timeseries::{Interval, TimeSeries};
 
 use hdrhistogram::Histogram;
@@ -56,6 +58,12 @@ impl LatencyHistogram {
     pub fn record_us(&mut self, us: u64) {
         // Cannot fail: the value is in this histogram's range.
         let _ = self.0.record(us);
+    }
+
+    /// Records `count` values `us` (a value from [`LatencyHistogram::to_us`]).
+    pub fn record_n_us(&mut self, us: u64, count: u64) {
+        // Cannot fail: the value is in this histogram's range.
+        let _ = self.0.record_n(us, count);
     }
 
     /// The quantile a histogram holding exactly `us` (values from [`LatencyHistogram::to_us`]) would report
@@ -224,6 +232,9 @@ pub struct Metrics {
     pub series: TimeSeries,
     /// Answer quality of measured requests, when the scenario has quality on.
     pub quality: Option<QualityCounts>,
+    /// Latency and TTFT tallies of [`Metrics::success`], a pair per class (one pair with a single class),
+    /// until [`Metrics::finish_histograms`] folds them into the histograms.
+    tallies: Vec<LatencyTally>,
 }
 
 impl Metrics {
@@ -242,6 +253,8 @@ impl Metrics {
             endpoint_cost: vec![0.0; endpoints],
             series: TimeSeries::new(interval, endpoints),
             quality: None,
+            // Zeroed allocations each (a clone of one would write every page).
+            tallies: (0..2 * classes.max(1)).map(|_| LatencyTally::default()).collect(),
         }
     }
 
@@ -254,29 +267,38 @@ impl Metrics {
     }
 
     /// A measured request of task class `class` that succeeded after `latency` with first token after `ttft`.
-    /// With several task classes the latency is recorded in its class's histograms only (two histogram
-    /// updates instead of four per request): call [`Metrics::pool_classes`] once everything is recorded to
-    /// fill the overall histograms.
+    /// The values are counted in tallies (one increment each, see [`LatencyTally`]), with several task classes
+    /// in their class's only: call [`Metrics::finish_histograms`] once everything is recorded to fill the
+    /// histograms.
     #[inline]
     pub fn success(&mut self, class: usize, latency: Nanos, ttft: Nanos) {
         self.counts.succeeded += 1;
-        match (self.latency_by_class.get_mut(class), self.ttft_by_class.get_mut(class)) {
-            (Some(l), Some(t)) => {
-                l.record(latency);
-                t.record(ttft);
-            }
-            _ => {
-                self.latency.record(latency);
-                self.ttft.record(ttft);
-            }
+        // With a single class its pair is the overall histograms'.
+        let i = if self.latency_by_class.is_empty() { 0 } else { 2 * class };
+        if let [l, t] = &mut self.tallies[i..i + 2] {
+            l.record(latency);
+            t.record(ttft);
         }
     }
 
-    /// Fills the overall latency and TTFT histograms from the per-class ones, after recording with
-    /// [`Metrics::success`] (call it once; with a single class it does nothing). Quantiles, means and counts
-    /// are those of recording every request in the overall histograms too: a histogram's statistics depend
-    /// only on its counts, and pooling adds the counts.
-    pub fn pool_classes(&mut self) {
+    /// Fills the histograms from the tallies of [`Metrics::success`], then the overall latency and TTFT
+    /// histograms from the per-class ones (call it once, after recording). Quantiles, means and counts are
+    /// those of recording every request in its class's histograms and in the overall ones: a histogram's
+    /// statistics depend only on its counts, and both tallying and pooling add the counts.
+    pub fn finish_histograms(&mut self) {
+        let mut tallies = std::mem::take(&mut self.tallies);
+        if self.latency_by_class.is_empty() {
+            if let [l, t] = &mut tallies[..] {
+                l.drain_into(&mut self.latency);
+                t.drain_into(&mut self.ttft);
+            }
+        } else {
+            let hists = self.latency_by_class.iter_mut().zip(&mut self.ttft_by_class);
+            for ((l, t), pair) in hists.zip(tallies.chunks_exact_mut(2)) {
+                pair[0].drain_into(l);
+                pair[1].drain_into(t);
+            }
+        }
         for h in &self.latency_by_class {
             self.latency.merge(h);
         }
@@ -341,7 +363,7 @@ mod tests {
             overall.0.record(latency);
             overall.1.record(ttft);
         }
-        m.pool_classes();
+        m.finish_histograms();
         assert_eq!(m.counts.succeeded, 3000);
         for (pooled, direct) in [(&m.latency, &overall.0), (&m.ttft, &overall.1)] {
             assert_eq!(pooled.len(), direct.len());
