@@ -43,7 +43,7 @@ pub use cascade::Cascade;
 pub use conditional::Conditional;
 pub use cost::CostBased;
 pub use fallback::FallbackChain;
-pub(crate) use hot::{FastFilter, Scoreboard};
+pub(crate) use hot::{FastFilter, Reads, Scoreboard};
 pub use hybrid::Hybrid;
 pub(crate) use hybrid::Terms;
 pub use latency::LatencyBased;

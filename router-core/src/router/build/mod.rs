@@ -23,7 +23,7 @@ use super::cascade::CascadePlan;
 use super::{Router, Timeouts};
 use crate::config::{PolicyKind, PolicySpec, RouterConfig};
 use crate::policy::{EndpointSet, QualityTable, Target};
-use crate::policy::{Gate, Scoreboard, Terms};
+use crate::policy::{Gate, Reads, Scoreboard, Terms};
 use crate::resilience::RetryBudget;
 use crate::state::{EndpointState, TrackingConfig};
 use graph::PolicyGraph;
@@ -161,7 +161,8 @@ fn initial_state(cfg: &RouterConfig, graph: &PolicyGraph<'_>, tracking: &Trackin
             }
         }
     }
-    let board = Scoreboard::new(&gates, &states);
+    // The scoreboard refreshes only the score columns some policy reads.
+    let board = Scoreboard::new(&gates, &states, Reads::of(specs.iter().map(|(s, _)| s.kind)));
     // Only quotas read the sliding windows between feedback (see `Router::advance`). Any declared quota
     // counts, even `tpm = u64::MAX`: its gate's reciprocal still weighs the window in the quota score.
     let quotas = cfg.endpoints.iter().any(|e| e.limits.rpm.is_some() || e.limits.tpm.is_some());
