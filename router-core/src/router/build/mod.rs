@@ -71,6 +71,7 @@ impl Router {
         let batcher = resilience::compile_batcher(root, &graph.names, &cfg.endpoints)?;
         let Live { gates, states, board, idle_tick } = initial_state(cfg, &graph, &tracking);
         let Capacity { scratch, journal, widest } = capacity(&graph.specs, cfg.endpoints.len());
+        let direct = policies::direct_root(&graph, &cfg.endpoints, tracking.default_output_tokens);
         Ok(Router {
             name: root.name.clone(),
             kind: root.kind,
@@ -81,6 +82,7 @@ impl Router {
             counters: vec![0; policies.len()],
             journal: Vec::with_capacity(journal),
             policies,
+            direct,
             scratch: Vec::with_capacity(scratch),
             terms: Terms::with_len(widest),
             tracking,
