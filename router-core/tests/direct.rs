@@ -32,9 +32,6 @@ fn endpoint() -> impl Strategy<Value = Ep> {
     )
 }
 
-/// One event: `(what, endpoint, tokens, a choice)`.
-type Event = (u8, usize, u32, u8);
-
 fn config(eps: &[Ep], kind: PolicyKind, buffer: f64, subset: u64) -> RouterConfig {
     let endpoints: Vec<Endpoint> = eps
         .iter()
@@ -77,6 +74,7 @@ proptest! {
         kind in 0usize..4,
         buffer in prop_oneof![Just(0.0), 0.0f64..0.5],
         subset in any::<u64>(),
+        // Each event: (what, an endpoint, tokens, a choice).
         events in prop::collection::vec((0u8..8, 0usize..8, 0u32..6_000, any::<u8>()), 1..120),
     ) {
         let cfg = config(&eps, KINDS[kind], buffer, subset);
