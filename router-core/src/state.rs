@@ -524,6 +524,7 @@ impl EndpointState {
 
     /// Records a dispatch at `now` that is expected to use `tokens` tokens of the TPM quota (the router passes
     /// [`TrackingConfig::tpm_estimate`]).
+    #[inline]
     pub fn on_dispatch(&mut self, tokens: u64, now: Nanos, cfg: &CircuitConfig) {
         self.in_flight += 1;
         self.dispatched += 1;
@@ -541,6 +542,7 @@ impl EndpointState {
 
     /// Records the outcome of an attempt at `now`: latency averages, errors, spend, throttling and the circuit.
     /// `extra_tokens` are tokens not counted at dispatch (see [`TrackingConfig::tpm_beyond_estimate`]).
+    #[inline]
     pub fn on_result(&mut self, outcome: &Outcome, cost_usd: f64, extra_tokens: u64, now: Nanos, cfg: &TrackingConfig) {
         self.in_flight = self.in_flight.saturating_sub(1);
         self.spend_usd += cost_usd;

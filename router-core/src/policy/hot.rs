@@ -6,6 +6,7 @@
 //! from every decision (times every endpoint) to the feedback that changed the state (one endpoint).
 
 use super::{EndpointSet, Gate};
+use crate::config::PolicyKind;
 use crate::model::{EndpointIdx, Nanos};
 use crate::state::{Circuit, EndpointState};
 use std::cell::Cell;
@@ -66,12 +67,59 @@ fn replaced(r: Option<(f64, f64)>, old: f64, new: f64) -> Option<(f64, f64)> {
     Some((if new < lo { new } else { lo }, if new > hi { new } else { hi }))
 }
 
+/// Which of the scoreboard's score columns (and their ranges) some policy of a router reads. A refresh
+/// recomputes only those; the filter's entries (throttling, TPM room, readiness and the bounds) are always
+/// kept. Decided once, when the router is built, from the kinds of its policies ([`Reads::of`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Reads {
+    /// [`Scoreboard::latency`]: latency and hybrid routing.
+    pub(crate) latency: bool,
+    /// [`Scoreboard::load`]: hybrid routing.
+    pub(crate) load: bool,
+    /// [`Scoreboard::quota`]: usage and hybrid routing.
+    pub(crate) quota: bool,
+    /// [`Scoreboard::ranges`] kept up to date by the refreshes (hybrid routing over all the endpoints reads them
+    /// on every decision); without it they are scanned when asked for.
+    pub(crate) ranges: bool,
+}
+
+impl Reads {
+    /// Every column and the ranges.
+    pub(crate) const ALL: Reads = Reads { latency: true, load: true, quota: true, ranges: true };
+
+    /// What a router whose policies (the root and its groups) are of `kinds` reads. A kind not named here
+    /// reads no score column: its scorer reads the endpoints' state or the prices, which are not refreshed.
+    pub(crate) fn of(kinds: impl IntoIterator<Item = PolicyKind>) -> Reads {
+        let mut r = Reads { latency: false, load: false, quota: false, ranges: false };
+        for kind in kinds {
+            match kind {
+                PolicyKind::Latency => r.latency = true,
+                PolicyKind::Usage => r.quota = true,
+                PolicyKind::Hybrid => r = Reads::ALL,
+                _ => {}
+            }
+        }
+        r
+    }
+}
+
+/// Sets a score column's entry to `new`; with `keep_range`, updates the column's known range as [`replaced`] does
+/// (an unchanged value, the common case, leaves it as it is).
+#[inline(always)]
+fn update(entry: &mut f64, range: &Cell<Option<(f64, f64)>>, keep_range: bool, new: f64) {
+    if keep_range && new.to_bits() != entry.to_bits() {
+        range.set(replaced(range.get(), *entry, new));
+    }
+    *entry = new;
+}
+
 /// What the shared filter and the scorers read of every endpoint on every decision, one array per quantity
 /// indexed by endpoint, kept up to date with the endpoints' [`Gate`]s and [`EndpointState`]s; which endpoints
 /// are ready (see [`ready`]); and bounds over the ready ones that decide the per-request checks of all of them
 /// at once.
 ///
-/// Invariant, after [`Scoreboard::flush`]: every array is current, and for every ready endpoint `e`,
+/// Invariant, after [`Scoreboard::flush`]: every array is current (of the score columns, those in
+/// [`Scoreboard::reads`]; the others keep their first values and are never read), and for every ready endpoint `e`,
 /// `min_context <= context[e]`, `min_room <= tpm_room[e]` and `max_throttled >= throttled_until[e]`. An
 /// endpoint's entries change, and an endpoint becomes ready, only in [`Scoreboard::flush`] or
 /// [`Scoreboard::refresh_all`], which fold the values of each ready endpoint they visit into the bounds; the
@@ -95,8 +143,11 @@ pub(crate) struct Scoreboard {
     pub(crate) price_in: Vec<f64>,
     /// Price per million output tokens ([`Gate::price_out`]).
     pub(crate) price_out: Vec<f64>,
+    /// The score columns the router's policies read: the only ones refreshed.
+    reads: Reads,
     /// The smallest and largest of `latency`, `load` and `quota` over all endpoints, or `None` when an update
-    /// may have removed one of them (then [`Scoreboard::ranges`] scans the array again).
+    /// may have removed one of them (then [`Scoreboard::ranges`] scans the array again). Kept only with
+    /// [`Reads::ranges`].
     ranges: [Cell<Option<(f64, f64)>>; 3],
     ready: EndpointSet,
     /// Endpoints whose state changed since their entries were computed.
@@ -109,8 +160,8 @@ pub(crate) struct Scoreboard {
 }
 
 impl Scoreboard {
-    /// The scoreboard of endpoints with gates `gates` in states `states`.
-    pub(crate) fn new(gates: &[Gate], states: &[EndpointState]) -> Self {
+    /// The scoreboard of endpoints with gates `gates` in states `states`, keeping the score columns `reads`.
+    pub(crate) fn new(gates: &[Gate], states: &[EndpointState], reads: Reads) -> Self {
         let n = gates.len();
         let mut b = Scoreboard {
             throttled_until: vec![0; n],
@@ -121,6 +172,7 @@ impl Scoreboard {
             quota: vec![0.0; n],
             price_in: gates.iter().map(|g| g.price_in).collect(),
             price_out: gates.iter().map(|g| g.price_out).collect(),
+            reads,
             ranges: Default::default(),
             ready: EndpointSet::default(),
             dirty: EndpointSet::default(),
@@ -165,23 +217,23 @@ impl Scoreboard {
     }
 
     /// Recomputes the entries of `e` from its gate and state, by the arithmetic the filter and the scorers
-    /// used on them, and folds them into the bounds when `e` is ready.
+    /// used on them, and folds them into the bounds when `e` is ready. Of the score columns, only those the
+    /// router's policies read ([`Reads`]).
     #[inline]
     fn refresh(&mut self, e: usize, gates: &[Gate], states: &[EndpointState]) {
         let (g, st) = (&gates[e], &states[e]);
         let room = tpm_room(g.tpm, st.window_tokens());
         self.throttled_until[e] = st.throttled_until;
         self.tpm_room[e] = room;
-        let new = [st.latency.value(), g.load(st), g.quota_utilisation(st)];
-        for ((column, range), new) in
-            [&mut self.latency, &mut self.load, &mut self.quota].into_iter().zip(&self.ranges).zip(new)
-        {
-            // An unchanged value (the common case for two of the three) leaves the range as it is, as
-            // `replaced` would.
-            if new.to_bits() != column[e].to_bits() {
-                range.set(replaced(range.get(), column[e], new));
-                column[e] = new;
-            }
+        let reads = self.reads;
+        if reads.latency {
+            update(&mut self.latency[e], &self.ranges[0], reads.ranges, st.latency.value());
+        }
+        if reads.load {
+            update(&mut self.load[e], &self.ranges[1], reads.ranges, g.load(st));
+        }
+        if reads.quota {
+            update(&mut self.quota[e], &self.ranges[2], reads.ranges, g.quota_utilisation(st));
         }
         let ready = ready(g, st);
         self.ready.set(EndpointIdx(e as u16), ready);
@@ -192,15 +244,19 @@ impl Scoreboard {
         }
     }
 
-    /// The smallest and largest latency average, load and quota use over all endpoints (see [`range`]).
+    /// The smallest and largest latency average, load and quota use over all endpoints (see [`range`]). The
+    /// columns must be among those read ([`Reads`]); the ranges are remembered only with [`Reads::ranges`].
     #[inline]
     pub(crate) fn ranges(&self) -> [(f64, f64); 3] {
+        debug_assert!(self.reads.latency && self.reads.load && self.reads.quota, "the columns are kept");
         let columns = [&self.latency, &self.load, &self.quota];
         std::array::from_fn(|k| match self.ranges[k].get() {
             Some(r) => r,
             None => {
                 let r = range(columns[k]);
-                self.ranges[k].set(Some(r));
+                if self.reads.ranges {
+                    self.ranges[k].set(Some(r));
+                }
                 r
             }
         })

@@ -19,12 +19,44 @@ pub fn min_score(c: &[Cand], rand: &mut KeyedRand) -> Option<usize> {
     within(c, 0.0, rand)
 }
 
+/// Scores to select among, by position: the candidates' own, or plain numbers (the direct decision of
+/// `policy/direct.rs`, which keeps no [`Cand`]s). One implementation of each selector serves both, so they
+/// choose alike and draw alike.
+pub(crate) trait Scores {
+    /// How many candidates.
+    fn count(&self) -> usize;
+    /// The score of candidate `i` (`i < count()`).
+    fn at(&self, i: usize) -> f64;
+}
+
+impl Scores for [Cand] {
+    #[inline(always)]
+    fn count(&self) -> usize {
+        self.len()
+    }
+    #[inline(always)]
+    fn at(&self, i: usize) -> f64 {
+        self[i].score
+    }
+}
+
+impl Scores for [f64] {
+    #[inline(always)]
+    fn count(&self) -> usize {
+        self.len()
+    }
+    #[inline(always)]
+    fn at(&self, i: usize) -> f64 {
+        self[i]
+    }
+}
+
 /// The lowest score (`inf` when there is none). A NaN score is passed over, as `f64::min` does; a plain
 /// comparison is one instruction where `f64::min` is five, on the loop's dependency chain. (The two may keep
 /// different zeros of `0.0` and `-0.0`, which every use below treats alike.)
 #[inline]
-fn lowest(c: &[Cand]) -> f64 {
-    c.iter().fold(f64::INFINITY, |best, x| if x.score < best { x.score } else { best })
+fn lowest<S: Scores + ?Sized>(c: &S) -> f64 {
+    (0..c.count()).fold(f64::INFINITY, |best, i| if c.at(i) < best { c.at(i) } else { best })
 }
 
 /// Uniformly random among the candidates whose score is within `buffer` (a fraction) of the best:
@@ -32,6 +64,12 @@ fn lowest(c: &[Cand]) -> f64 {
 /// This is the anti-herding tolerance of latency-based routing.
 #[inline]
 pub fn within(c: &[Cand], buffer: f64, rand: &mut KeyedRand) -> Option<usize> {
+    within_of(c, buffer, rand)
+}
+
+/// [`within`] over any [`Scores`].
+#[inline]
+pub(crate) fn within_of<S: Scores + ?Sized>(c: &S, buffer: f64, rand: &mut KeyedRand) -> Option<usize> {
     if buffer == 0.0 {
         return lowest_tied(c, rand);
     }
@@ -40,13 +78,13 @@ pub fn within(c: &[Cand], buffer: f64, rand: &mut KeyedRand) -> Option<usize> {
 
 /// [`within`] in three passes (the lowest score, how many are within the limit, the chosen one): any buffer.
 #[inline]
-fn within_scan(c: &[Cand], buffer: f64, rand: &mut KeyedRand) -> Option<usize> {
+fn within_scan<S: Scores + ?Sized>(c: &S, buffer: f64, rand: &mut KeyedRand) -> Option<usize> {
     let best = lowest(c);
     if !best.is_finite() {
-        return (!c.is_empty()).then(|| rand.below(c.len()));
+        return (c.count() > 0).then(|| rand.below(c.count()));
     }
     let limit = if best > 0.0 { best * (1.0 + buffer) } else { best + buffer };
-    nth_at_most(c, limit, c.iter().filter(|x| x.score <= limit).count(), rand)
+    nth_at_most_of(c, limit, (0..c.count()).filter(|&i| c.at(i) <= limit).count(), rand)
 }
 
 /// [`within`] with no buffer, in one pass: the lowest score and how many candidates hold it, then a uniformly
@@ -54,24 +92,25 @@ fn within_scan(c: &[Cand], buffer: f64, rand: &mut KeyedRand) -> Option<usize> {
 /// the best score itself (`best * 1` or `best + 0`), and the candidates at or below it are exactly those equal
 /// to it (none is lower, a NaN is neither; `0.0` and `-0.0` are equal both ways).
 #[inline]
-fn lowest_tied(c: &[Cand], rand: &mut KeyedRand) -> Option<usize> {
+fn lowest_tied<S: Scores + ?Sized>(c: &S, rand: &mut KeyedRand) -> Option<usize> {
     let (mut best, mut first, mut n) = (f64::INFINITY, 0, 0usize);
-    for (i, x) in c.iter().enumerate() {
-        if x.score < best {
-            (best, first, n) = (x.score, i, 1);
-        } else if x.score == best {
+    for i in 0..c.count() {
+        let x = c.at(i);
+        if x < best {
+            (best, first, n) = (x, i, 1);
+        } else if x == best {
             n += 1;
         }
     }
     if !best.is_finite() {
-        return (!c.is_empty()).then(|| rand.below(c.len()));
+        return (c.count() > 0).then(|| rand.below(c.count()));
     }
     if n == 1 {
         // One choice: the draw only moves along the sequence.
         rand.below(1);
         return Some(first);
     }
-    nth_at_most(c, best, n, rand)
+    nth_at_most_of(c, best, n, rand)
 }
 
 /// Uniformly random among the candidates whose score is within `margin` (an absolute amount) of the best:
@@ -90,9 +129,15 @@ pub fn within_abs(c: &[Cand], margin: f64, rand: &mut KeyedRand) -> Option<usize
 /// A uniformly random candidate among the `n` (> 0) whose `score <= limit`.
 #[inline]
 pub fn nth_at_most(c: &[Cand], limit: f64, n: usize, rand: &mut KeyedRand) -> Option<usize> {
+    nth_at_most_of(c, limit, n, rand)
+}
+
+/// [`nth_at_most`] over any [`Scores`].
+#[inline]
+fn nth_at_most_of<S: Scores + ?Sized>(c: &S, limit: f64, n: usize, rand: &mut KeyedRand) -> Option<usize> {
     let mut k = rand.below(n.max(1));
-    c.iter().position(|x| {
-        if x.score <= limit {
+    (0..c.count()).position(|i| {
+        if c.at(i) <= limit {
             if k == 0 {
                 return true;
             }
@@ -181,7 +226,11 @@ mod tests {
             for id in 0..8 {
                 for buffer in [0.0, -0.0] {
                     let (mut fast, mut scan) = (KeyedRand::new(9, id, 0), KeyedRand::new(9, id, 0));
-                    assert_eq!(within(&c, buffer, &mut fast), within_scan(&c, buffer, &mut scan), "{scores:?}");
+                    assert_eq!(
+                        within(&c, buffer, &mut fast),
+                        within_scan(c.as_slice(), buffer, &mut scan),
+                        "{scores:?}"
+                    );
                     assert_eq!(fast.next_u64(), scan.next_u64(), "the sequence moved alike: {scores:?}");
                 }
             }

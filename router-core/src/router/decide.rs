@@ -164,7 +164,57 @@ impl Router {
         }
     }
 
+    /// The endpoint policy `root` picks for `req` at `now`, `exclude` filtered out, and the filter's counts of
+    /// why others were not picked. The root policy (`root == 0`) is decided directly when it can be
+    /// ([`Router::select_direct`]).
+    #[inline]
     pub(super) fn select(
+        &mut self,
+        root: usize,
+        req: &RequestInfo,
+        now: Nanos,
+        exclude: EndpointSet,
+        rand: KeyedRand,
+    ) -> (Option<EndpointIdx>, [u32; 6]) {
+        if root == 0
+            && self.direct.is_some()
+            && let Some(decided) = self.select_direct(req, now, exclude, rand)
+        {
+            // Debug builds decide the general way too: the same pick and the same counts.
+            #[cfg(debug_assertions)]
+            assert_eq!(
+                decided,
+                self.select_general(0, req, now, exclude, rand),
+                "the direct decision is the general one"
+            );
+            return decided;
+        }
+        self.select_general(root, req, now, exclude, rand)
+    }
+
+    /// [`Router::select`] through the root's [`crate::policy::Direct`] form: `None` when the router has none or
+    /// it declines (the fast filter does not settle every target).
+    #[inline]
+    fn select_direct(
+        &mut self,
+        req: &RequestInfo,
+        now: Nanos,
+        exclude: EndpointSet,
+        rand: KeyedRand,
+    ) -> Option<(Option<EndpointIdx>, [u32; 6])> {
+        if self.compat.as_ref().is_some_and(|c| !c.latency_groups.is_empty()) {
+            self.latency_placeholders(req, now);
+        }
+        self.board.flush(&self.gates, &self.states);
+        let direct = self.direct.as_mut()?;
+        let context_tokens = req.input_tokens as u64 + req.expected_output_tokens.unwrap_or(0) as u64;
+        let quota_tokens = self.tracking.tpm_estimate(req);
+        let fast = self.board.filter(exclude, !req.required_capabilities.is_empty(), context_tokens, quota_tokens, now);
+        direct.select(&fast, &self.states, exclude, req, rand)
+    }
+
+    /// [`Router::select`] through the policy's own `select`, on a selection context.
+    pub(super) fn select_general(
         &mut self,
         root: usize,
         req: &RequestInfo,

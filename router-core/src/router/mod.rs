@@ -36,7 +36,7 @@ pub use decide::{Chooser, Decision, RejectReason, Scope};
 
 use crate::config::{PolicyKind, RetryConfig};
 use crate::model::{Endpoint, EndpointIdx, ErrorClass, Nanos, RequestInfo};
-use crate::policy::{Cand, EndpointSet, Gate, JournalEntry, Policy, PolicyIdx, Scoreboard, Terms, check};
+use crate::policy::{Cand, Direct, EndpointSet, Gate, JournalEntry, Policy, PolicyIdx, Scoreboard, Terms, check};
 use crate::resilience::{Batcher, ResponseCache, RetryBudget};
 use crate::state::{EndpointState, TrackingConfig};
 use compat::CompatTracking;
@@ -72,6 +72,9 @@ pub struct Router {
     /// The hot path's view of `gates` and `states`: every change to a state is `touch`ed on it.
     board: Scoreboard,
     policies: Vec<Box<dyn Policy>>,
+    /// The root policy decided without the general machinery, when it targets endpoints only and scores each
+    /// by one figure (see [`Direct`]); `None` otherwise.
+    direct: Option<Direct>,
     counters: Vec<u64>,
     journal: Vec<JournalEntry>,
     scratch: Vec<Cand>,

@@ -23,7 +23,7 @@ use super::cascade::CascadePlan;
 use super::{Router, Timeouts};
 use crate::config::{PolicyKind, PolicySpec, RouterConfig};
 use crate::policy::{EndpointSet, QualityTable, Target};
-use crate::policy::{Gate, Scoreboard, Terms};
+use crate::policy::{Gate, Reads, Scoreboard, Terms};
 use crate::resilience::RetryBudget;
 use crate::state::{EndpointState, TrackingConfig};
 use graph::PolicyGraph;
@@ -71,6 +71,7 @@ impl Router {
         let batcher = resilience::compile_batcher(root, &graph.names, &cfg.endpoints)?;
         let Live { gates, states, board, idle_tick } = initial_state(cfg, &graph, &tracking);
         let Capacity { scratch, journal, widest } = capacity(&graph.specs, cfg.endpoints.len());
+        let direct = policies::direct_root(&graph, &cfg.endpoints, tracking.default_output_tokens);
         Ok(Router {
             name: root.name.clone(),
             kind: root.kind,
@@ -81,6 +82,7 @@ impl Router {
             counters: vec![0; policies.len()],
             journal: Vec::with_capacity(journal),
             policies,
+            direct,
             scratch: Vec::with_capacity(scratch),
             terms: Terms::with_len(widest),
             tracking,
@@ -161,7 +163,8 @@ fn initial_state(cfg: &RouterConfig, graph: &PolicyGraph<'_>, tracking: &Trackin
             }
         }
     }
-    let board = Scoreboard::new(&gates, &states);
+    // The scoreboard refreshes only the score columns some policy reads.
+    let board = Scoreboard::new(&gates, &states, Reads::of(specs.iter().map(|(s, _)| s.kind)));
     // Only quotas read the sliding windows between feedback (see `Router::advance`). Any declared quota
     // counts, even `tpm = u64::MAX`: its gate's reciprocal still weighs the window in the quota score.
     let quotas = cfg.endpoints.iter().any(|e| e.limits.rpm.is_some() || e.limits.tpm.is_some());

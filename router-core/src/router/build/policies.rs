@@ -7,7 +7,7 @@ use crate::config::{ConfigError, PolicyKind, PolicySpec, TargetSpec, check_range
 use crate::model::{Endpoint, EndpointIdx, MAX_ENDPOINTS};
 use crate::policy::compat::litellm;
 use crate::policy::{
-    Cascade, Conditional, CostBased, FallbackChain, Hybrid, LatencyBased, LeastOutstanding, Policy, PolicyIdx,
+    Cascade, Conditional, CostBased, Direct, FallbackChain, Hybrid, LatencyBased, LeastOutstanding, Policy, PolicyIdx,
     PowerOfTwo, QualityBar, QualityTable, RoundRobin, Sticky, Target, Threshold, UsageBased, WeightedRandom,
     WeightedTarget,
 };
@@ -26,6 +26,14 @@ pub(super) fn compile_policies(
         .enumerate()
         .map(|(i, (spec, p))| compile_policy(PolicyIdx(i as u16), spec, p, &graph.names, endpoints, table))
         .collect()
+}
+
+/// The root policy's direct form (see [`Direct`]), when it has one; `default_output` is the tracking's
+/// `default_output_tokens`. Call it after [`compile_policies`] succeeded (the root's targets are valid).
+pub(super) fn direct_root(graph: &PolicyGraph<'_>, endpoints: &[Endpoint], default_output: u32) -> Option<Direct> {
+    let (spec, p) = graph.specs.first()?;
+    let targets = compile_targets(spec, p, &graph.names, endpoints).ok()?;
+    Direct::of(spec, &targets, default_output)
 }
 
 /// The weighted targets of a policy at path `p` (every non-batch endpoint when it names none), checked.
