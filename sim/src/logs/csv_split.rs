@@ -2,11 +2,13 @@
 //!
 //! A line without a quote and without a carriage return is its fields cut at every comma: that is what the
 //! `csv` crate makes of it too. [`Splitter`] cuts such lines itself (a `gen-log` CSV and most exports hold
-//! nothing else) and hands the rest of the file to the `csv` crate from the first line that has a quote or
-//! a carriage return on, so quoting, CRLF and lone CR terminators keep the crate's meaning. Either way a
-//! record carries the line the crate reports for it (`Position::line`: the line after the previous record,
-//! so blank lines before a record do not count), and blank lines are skipped as the crate skips them.
+//! little else) and reads a record that starts on any other line with the crate's own parser (`csv-core`,
+//! one reader for the whole file, fed from the line's start), so quoting, quoted newlines, CRLF and lone CR
+//! terminators keep the crate's meaning. Either way a record carries the line the crate reports for it
+//! (`Position::line`: the line after the previous record, so blank lines before a record do not count), and
+//! blank lines are skipped as the crate skips them.
 
+use csv_core::ReadRecordResult;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
@@ -50,10 +52,16 @@ impl<'a> Record<'a> {
         self.bounds.is_empty()
     }
 
+    /// Where field `i` is in its batch's [`Records::bytes`].
+    #[inline]
+    pub fn span(&self, i: usize) -> std::ops::Range<usize> {
+        self.bounds[2 * i]..self.bounds[2 * i + 1]
+    }
+
     /// Field `i`'s bytes.
     #[inline]
     pub fn field(&self, i: usize) -> &'a [u8] {
-        &self.bytes[self.bounds[2 * i]..self.bounds[2 * i + 1]]
+        &self.bytes[self.span(i)]
     }
 }
 
@@ -66,6 +74,11 @@ impl Records {
     /// Whether the batch is empty.
     pub fn is_empty(&self) -> bool {
         self.records.is_empty()
+    }
+
+    /// The fields' bytes, back to back (the records' [`Record::span`]s index them).
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
     }
 
     /// Record `i`.
@@ -97,49 +110,36 @@ impl Records {
         self.records.push((self.bounds.len(), at));
     }
 
-    /// Adds a record read by the `csv` crate.
-    fn push_record(&mut self, record: &csv::ByteRecord, at: u64) {
-        for field in record {
-            self.bounds.push(self.bytes.len());
-            self.bytes.extend_from_slice(field);
-            self.bounds.push(self.bytes.len());
+    /// Adds a record read by `csv-core`: its fields back to back in `fields`, each ending at `ends`.
+    fn push_parsed(&mut self, fields: &[u8], ends: &[usize], at: u64) {
+        let base = self.bytes.len();
+        self.bytes.extend_from_slice(fields);
+        let mut start = 0;
+        for &end in ends {
+            self.bounds.push(base + start);
+            self.bounds.push(base + end);
+            start = end;
         }
         self.records.push((self.bounds.len(), at));
     }
 }
 
-/// Where the fast path reads: a buffer of the file, the line count and where the `csv` crate would resume.
-struct Plain {
+/// Splits a CSV file into records after its header; see the module's doc.
+pub struct Splitter {
     file: File,
     buf: Vec<u8>,
     /// Unread bytes are `buf[start..]`.
     start: usize,
-    /// The file's offset of `buf[0]`.
-    offset: u64,
     /// The file is read to its end.
     eof: bool,
     /// Newlines before `buf[start]`.
     newlines: u64,
-    /// The offset after the last record's terminator (the header's included), and the line the `csv` crate
-    /// reports for a record starting there.
-    resume: (u64, u64),
-}
-
-/// The `csv` crate reading the rest of the file, and how its lines map to the file's.
-struct Crate {
-    reader: csv::Reader<File>,
-    record: csv::ByteRecord,
-    /// The line of the first record it reads.
-    first_line: u64,
-    first: bool,
-    /// Newlines it reads before the resume point (1 when it starts on the header's or a record's `\n`).
-    lead: u64,
-}
-
-/// Splits a CSV file into records after its header; see the module's doc.
-pub struct Splitter {
-    plain: Option<Plain>,
-    csv: Option<Crate>,
+    /// The line the `csv` crate reports for a record starting after the last record's terminator.
+    line: u64,
+    /// The parser of the lines that need CSV rules, and its output: a record's fields and their ends.
+    core: csv_core::Reader,
+    fields: Vec<u8>,
+    ends: Vec<usize>,
 }
 
 impl Splitter {
@@ -147,100 +147,40 @@ impl Splitter {
     pub fn open(path: &Path, offset: u64, line: u64) -> std::io::Result<Splitter> {
         let mut file = File::open(path)?;
         file.seek(SeekFrom::Start(offset))?;
-        let plain = Plain {
+        let mut core = csv_core::Reader::new();
+        // A blank line first, so that the parser does not strip a byte-order mark as at a file's start.
+        let _ = core.read_record(b"\n", &mut [0u8; 1], &mut [0usize; 1]);
+        Ok(Splitter {
             file,
             buf: Vec::with_capacity(CHUNK),
             start: 0,
-            offset,
             eof: false,
             newlines: line - 1,
-            resume: (offset, line),
-        };
-        Ok(Splitter { plain: Some(plain), csv: None })
+            line,
+            core,
+            fields: vec![0; 1024],
+            ends: vec![0; 32],
+        })
     }
 
     /// Refills `out` with up to `max` records; false once the file is at its end or failed.
     pub fn fill(&mut self, out: &mut Records, max: usize) -> bool {
         out.clear();
         while out.len() < max {
-            let more = match self.plain.as_mut() {
-                Some(plain) => match plain.next(out) {
-                    Ok(Step::Record) => true,
-                    Ok(Step::End) => return false,
-                    Ok(Step::Switch) => {
-                        let resume = plain.resume;
-                        match self.switch(resume) {
-                            Ok(()) => true,
-                            Err(e) => {
-                                out.error = Some(e.to_string());
-                                return false;
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        out.error = Some(e.to_string());
-                        return false;
-                    }
-                },
-                None => match self.csv.as_mut() {
-                    Some(c) => match c.reader.read_byte_record(&mut c.record) {
-                        Ok(true) => {
-                            let rel = c.record.position().map_or(1, |p| p.line());
-                            // The reader starts on the terminator before the resume point (so that a
-                            // byte-order mark there is not stripped as at a file's start): its first record
-                            // reports line 1, the later ones `lead` lines more than the file's.
-                            let at = if c.first { c.first_line } else { c.first_line + rel - 1 - c.lead };
-                            c.first = false;
-                            out.push_record(&c.record, at);
-                            true
-                        }
-                        Ok(false) => return false,
-                        Err(e) => {
-                            out.error = Some(e.to_string());
-                            return false;
-                        }
-                    },
-                    None => return false,
-                },
-            };
-            if !more {
-                return false;
+            match self.next(out) {
+                Ok(true) => {}
+                Ok(false) => return false,
+                Err(e) => {
+                    out.error = Some(e.to_string());
+                    return false;
+                }
             }
         }
         true
     }
 
-    /// Hands the rest of the file to the `csv` crate, from the terminator before `offset`.
-    fn switch(&mut self, (offset, line): (u64, u64)) -> std::io::Result<()> {
-        let Some(plain) = self.plain.take() else { return Ok(()) };
-        let mut file = plain.file;
-        // `offset` follows the header's or a record's terminator (`\n`, or a CR the crate ended the header
-        // at), which the reader starts on: to it, a blank line.
-        let from = offset.saturating_sub(1);
-        let mut before = [0u8; 1];
-        file.seek(SeekFrom::Start(from))?;
-        if offset > 0 {
-            file.read_exact(&mut before)?;
-            file.seek(SeekFrom::Start(from))?;
-        }
-        let lead = (offset > 0 && before[0] == b'\n') as u64;
-        let reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(file);
-        self.csv = Some(Crate { reader, record: csv::ByteRecord::new(), first_line: line, first: true, lead });
-        Ok(())
-    }
-}
-
-/// What [`Plain::next`] did.
-enum Step {
-    Record,
-    End,
-    /// A line needs the `csv` crate: read from [`Plain::resume`] with it.
-    Switch,
-}
-
-impl Plain {
-    /// Adds the next record to `out`, if the next non-blank line is a plain one.
-    fn next(&mut self, out: &mut Records) -> std::io::Result<Step> {
+    /// Adds the next record to `out`; false at the end of the file.
+    fn next(&mut self, out: &mut Records) -> std::io::Result<bool> {
         loop {
             let rest = &self.buf[self.start..];
             let (line, used, ended) = match memchr::memchr(b'\n', rest) {
@@ -253,7 +193,7 @@ impl Plain {
             };
             if line.is_empty() {
                 if !ended {
-                    return Ok(Step::End);
+                    return Ok(false);
                 }
                 // A blank line: skipped, counted, and not where a record starts.
                 self.start += used;
@@ -261,20 +201,49 @@ impl Plain {
                 continue;
             }
             if memchr::memchr2(b'"', b'\r', line).is_some() {
-                return Ok(Step::Switch);
+                return self.parsed(out);
             }
-            out.push_plain(line, self.resume.1);
+            out.push_plain(line, self.line);
             self.start += used;
             self.newlines += ended as u64;
-            self.resume = (self.offset + self.start as u64, self.newlines + 1);
-            return Ok(Step::Record);
+            self.line = self.newlines + 1;
+            return Ok(true);
+        }
+    }
+
+    /// Adds the record that starts at `buf[start]` as `csv-core` reads it (it may span lines, and end at a
+    /// CR); false if there is none.
+    fn parsed(&mut self, out: &mut Records) -> std::io::Result<bool> {
+        let (mut outlen, mut endlen) = (0, 0);
+        loop {
+            let input = &self.buf[self.start..];
+            let (res, nin, nout, nend) =
+                self.core.read_record(input, &mut self.fields[outlen..], &mut self.ends[endlen..]);
+            self.newlines += memchr::memchr_iter(b'\n', &input[..nin]).count() as u64;
+            self.start += nin;
+            outlen += nout;
+            endlen += nend;
+            match res {
+                ReadRecordResult::InputEmpty => {
+                    if !self.eof {
+                        self.refill()?;
+                    }
+                }
+                ReadRecordResult::OutputFull => self.fields.resize(self.fields.len() * 2, 0),
+                ReadRecordResult::OutputEndsFull => self.ends.resize(self.ends.len() * 2, 0),
+                ReadRecordResult::Record => {
+                    out.push_parsed(&self.fields[..outlen], &self.ends[..endlen], self.line);
+                    self.line = self.newlines + 1;
+                    return Ok(true);
+                }
+                ReadRecordResult::End => return Ok(false),
+            }
         }
     }
 
     /// Moves the unread bytes to the front of the buffer and reads more after them.
     fn refill(&mut self) -> std::io::Result<()> {
         self.buf.drain(..self.start);
-        self.offset += self.start as u64;
         self.start = 0;
         let have = self.buf.len();
         let want = have + CHUNK;

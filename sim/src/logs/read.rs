@@ -463,6 +463,9 @@ impl LogReader {
                         }
                     });
                     for batch in full_rx {
+                        // The batch checked as UTF-8 at once: a field of a valid batch is valid where it starts
+                        // and ends on a character; any other is checked alone.
+                        let text = std::str::from_utf8(batch.bytes()).ok();
                         let mut cells: Vec<Option<&str>> = Vec::with_capacity(at.len());
                         for i in 0..batch.len() {
                             let record = batch.get(i);
@@ -477,7 +480,8 @@ impl LogReader {
                                 cells.clear();
                                 let mut bad = None;
                                 for &c in &at {
-                                    match std::str::from_utf8(record.field(c)) {
+                                    let cell = text.and_then(|t| t.get(record.span(c)));
+                                    match cell.map_or_else(|| std::str::from_utf8(record.field(c)), Ok) {
                                         Ok(v) => cells.push(Some(v)),
                                         Err(_) => {
                                             bad = Some((loc(), ("invalid UTF-8", format!("column {}", header[c]))));
