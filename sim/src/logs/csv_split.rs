@@ -273,8 +273,11 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// Records as fields and the line reported for each.
+    type Lines = Vec<(Vec<Vec<u8>>, u64)>;
+
     /// The records and lines the `csv` crate reads after the header of `text`, and the splitter's.
-    fn both(text: &[u8]) -> (Vec<(Vec<Vec<u8>>, u64)>, Vec<(Vec<Vec<u8>>, u64)>) {
+    fn both(text: &[u8]) -> (Lines, Lines) {
         let dir = std::env::temp_dir().join(format!("routesim-csv-split-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let path = dir.join(format!("{:x}.csv", router_core::fnv1a(text)));
