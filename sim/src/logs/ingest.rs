@@ -71,42 +71,43 @@ impl Drop for IngestedLog {
 }
 
 /// The reorder buffer: rows held until no earlier arrival can still come, released in (arrival, index)
-/// order. Rows wait in a slab whose slots are reused; their keys wait in a sorted deque, where a row that
-/// arrives in order (or nearly: within [`NEAR`] keys of the end) is placed at once, and a heap for the rest,
-/// so a log that is sorted or nearly sorted pays no heap operation per row.
+/// order. The rows wait in a ring in the order they were pushed (so that a nearly sorted log releases them
+/// from memory nearly in sequence), their keys in a sorted deque, where a row that arrives in order or
+/// nearly (within [`NEAR`] keys of the end) is placed by a binary search and a short shift, and in a heap
+/// for the rest. A log that is sorted or nearly sorted pays no heap operation per row.
 #[derive(Default)]
 struct Reorder {
     sorted: VecDeque<Key>,
     heap: BinaryHeap<Reverse<Key>>,
-    slab: Vec<LogRow>,
-    free: Vec<u32>,
+    /// Rows by push number, from `base` on; `None` once released.
+    rows: VecDeque<Option<LogRow>>,
+    base: u64,
 }
 
-/// A held row: (arrival, index in the file, slab slot).
-type Key = (i64, u64, u32);
+/// A held row: (arrival, index in the file, push number).
+type Key = (i64, u64, u64);
 
-/// How far from the end of the sorted deque a row may be placed by shifting keys.
-const NEAR: usize = 32;
+/// How far from the end of the sorted deque a key may be placed by shifting keys.
+const NEAR: usize = 512;
 
 impl Reorder {
     fn push(&mut self, row: LogRow) {
-        let slot = match self.free.pop() {
-            Some(s) => {
-                self.slab[s as usize] = row;
-                s
-            }
-            None => {
-                self.slab.push(row);
-                (self.slab.len() - 1) as u32
-            }
-        };
-        let key = (row.arrival, row.index, slot);
+        let key = (row.arrival, row.index, self.base + self.rows.len() as u64);
+        self.rows.push_back(Some(row));
         let n = self.sorted.len();
-        let place = (0..n.min(NEAR)).map(|back| n - back).find(|&at| self.sorted[at - 1] <= key);
-        match place {
-            Some(at) => self.sorted.insert(at, key),
-            None if n == 0 => self.sorted.push_back(key),
-            None => self.heap.push(Reverse(key)),
+        let from = n.saturating_sub(NEAR);
+        if n == 0 || self.sorted[n - 1] <= key {
+            self.sorted.push_back(key);
+        } else if self.sorted[from] <= key {
+            // The first key after `key` among the last NEAR (keys are distinct: the index is).
+            let (mut lo, mut hi) = (from, n - 1);
+            while lo < hi {
+                let mid = (lo + hi) / 2;
+                if self.sorted[mid] <= key { lo = mid + 1 } else { hi = mid }
+            }
+            self.sorted.insert(lo, key);
+        } else {
+            self.heap.push(Reverse(key));
         }
     }
 
@@ -132,9 +133,12 @@ impl Reorder {
         } else {
             self.heap.pop();
         }
-        let slot = first.2;
-        self.free.push(slot);
-        Some(self.slab[slot as usize])
+        let row = self.rows.get_mut((first.2 - self.base) as usize).and_then(Option::take);
+        while matches!(self.rows.front(), Some(None)) {
+            self.rows.pop_front();
+            self.base += 1;
+        }
+        row
     }
 }
 

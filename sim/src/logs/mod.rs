@@ -4,6 +4,8 @@
 //!
 //! - [`format`]: the built-in column mappings (LiteLLM, Portkey, Azure traces, BurstGPT, generic) and
 //!   timestamp parsing.
+//! - [`csv_split`]: a CSV log cut into records as the `csv` crate cuts it, without its rules for the lines
+//!   that need none.
 //! - [`read`]: streaming a CSV (the `csv` crate), JSONL (serde_json, a line at a time) or Parquet (polars, a
 //!   slice of row groups at a time) file into parsed rows, with malformed rows counted by reason.
 //! - [`ingest`]: ordering rows by arrival within a bounded reorder window, the time window, the "as logged"
@@ -13,14 +15,17 @@
 //!   per endpoint and task class from a `quality` column.
 //! - [`feedback`]: a gateway log's client feedback rows, joined to their requests by request id.
 //! - [`quality`]: logged answer quality tallied into an acceptance rate and a mean score with 95% intervals.
+//! - [`number`]: numbers of a log's cells, parsed faster than `str::parse` and to the same bits.
 //! - [`matrix`]: a matrix log (every prompt's outcome on every model, RouterBench's layout) and the table
 //!   a replay draws each prompt's real outcome from.
 
+pub mod csv_split;
 pub mod feedback;
 pub mod fit;
 pub mod format;
 pub mod ingest;
 pub mod matrix;
+pub mod number;
 pub mod quality;
 pub mod read;
 pub mod source;

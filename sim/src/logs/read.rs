@@ -6,7 +6,9 @@
 //! Every mapped column is read as text and parsed here, so that a malformed value is caught with its row,
 //! counted by reason and skipped (or, with `strict`, reported as an error), never silently dropped.
 
+use super::csv_split::{Records, Splitter};
 use super::format::{LogFormat, TimeFormat, parse_time};
+use super::number::{parse_f64, short_integer};
 use polars::prelude::*;
 use router_core::ErrorClass;
 use std::borrow::Cow;
@@ -440,26 +442,34 @@ impl LogReader {
                     .iter()
                     .map(|(_, c)| header.iter().position(|h| h == c).ok_or_else(|| io_err(&format!("no column `{c}`"))))
                     .collect::<Result<_, _>>()?;
+                // The rows after the header: split by `csv_split` (the `csv` crate's records and lines).
+                let after_header = reader.position().clone();
+                drop(reader);
+                let mut splitter =
+                    Splitter::open(&self.path, after_header.byte(), after_header.line()).map_err(|e| io_err(&e))?;
                 // A second thread splits the file into records while this one parses them (the two halves of
                 // reading cost about the same): batches of records go over a bounded channel, in file order, and
                 // come back to be refilled, so memory stays bounded and nothing is allocated per row.
-                let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<RecordBatch>(2);
-                let (empty_tx, empty_rx) = std::sync::mpsc::channel::<RecordBatch>();
+                let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Records>(2);
+                let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Records>();
                 std::thread::scope(|scope| -> Result<(), LogError> {
                     scope.spawn(move || {
                         loop {
                             let mut batch = empty_rx.try_recv().unwrap_or_default();
-                            let more = batch.fill(&mut reader);
+                            let more = splitter.fill(&mut batch, CSV_BATCH);
                             if full_tx.send(batch).is_err() || !more {
                                 return;
                             }
                         }
                     });
                     for batch in full_rx {
+                        // The batch checked as UTF-8 at once: a field of a valid batch is valid where it starts
+                        // and ends on a character; any other is checked alone.
+                        let text = std::str::from_utf8(batch.bytes()).ok();
                         let mut cells: Vec<Option<&str>> = Vec::with_capacity(at.len());
-                        for record in &batch.records[..batch.len] {
-                            let line = record.position().map_or(index + 2, |p| p.line());
-                            let loc = || format!("line {line}");
+                        for i in 0..batch.len() {
+                            let record = batch.get(i);
+                            let loc = || format!("line {}", record.line);
                             let row = if record.len() != header.len() {
                                 let reason = if record.len() < header.len() { "short row" } else { "long row" };
                                 Err((
@@ -470,7 +480,8 @@ impl LogReader {
                                 cells.clear();
                                 let mut bad = None;
                                 for &c in &at {
-                                    match std::str::from_utf8(&record[c]) {
+                                    let cell = text.and_then(|t| t.get(record.span(c)));
+                                    match cell.map_or_else(|| std::str::from_utf8(record.field(c)), Ok) {
                                         Ok(v) => cells.push(Some(v)),
                                         Err(_) => {
                                             bad = Some((loc(), ("invalid UTF-8", format!("column {}", header[c]))));
@@ -601,36 +612,6 @@ impl LogReader {
 /// Records per batch handed from the CSV splitting thread to the parsing one.
 const CSV_BATCH: usize = 4096;
 
-/// A batch of CSV records (reused: `records` keeps its buffers, `len` says how many are filled).
-#[derive(Default)]
-struct RecordBatch {
-    records: Vec<csv::ByteRecord>,
-    len: usize,
-    /// The read error that ended the file early, after the records before it.
-    error: Option<csv::Error>,
-}
-
-impl RecordBatch {
-    /// Refills the batch from `reader`; false once the file is at its end or failed.
-    fn fill(&mut self, reader: &mut csv::Reader<File>) -> bool {
-        self.len = 0;
-        while self.len < CSV_BATCH {
-            if self.records.len() == self.len {
-                self.records.push(csv::ByteRecord::new());
-            }
-            match reader.read_byte_record(&mut self.records[self.len]) {
-                Ok(true) => self.len += 1,
-                Ok(false) => return false,
-                Err(e) => {
-                    self.error = Some(e);
-                    return false;
-                }
-            }
-        }
-        true
-    }
-}
-
 /// At most `n` characters of `s`.
 fn truncate(s: &str, n: usize) -> String {
     match s.char_indices().nth(n) {
@@ -753,7 +734,7 @@ impl RowParser {
     fn number(&self, cells: &[Option<&str>], field: Field) -> Result<Option<f64>, RowError> {
         match self.get(cells, field) {
             None => Ok(None),
-            Some(s) => match s.parse::<f64>() {
+            Some(s) => match parse_f64(s) {
                 Ok(v) if v.is_finite() && v >= 0.0 => Ok(Some(v)),
                 _ => Err(("negative or non-numeric value", format!("{field} = {s:?}"))),
             },
@@ -763,9 +744,13 @@ impl RowParser {
     fn tokens(&self, cells: &[Option<&str>], field: Field) -> Result<u32, RowError> {
         match self.get(cells, field) {
             None => Ok(0),
-            Some(s) => match s.parse::<f64>() {
-                Ok(v) if v.is_finite() && v >= 0.0 && v <= u32::MAX as f64 && v.fract() == 0.0 => Ok(v as u32),
-                _ => Err(("negative or non-numeric tokens", format!("{field} = {s:?}"))),
+            // A short run of digits is its own value; anything else is read as a number that must be whole.
+            Some(s) => match short_integer(s) {
+                Some(n) => Ok(n),
+                None => match parse_f64(s) {
+                    Ok(v) if v.is_finite() && v >= 0.0 && v <= u32::MAX as f64 && v.fract() == 0.0 => Ok(v as u32),
+                    _ => Err(("negative or non-numeric tokens", format!("{field} = {s:?}"))),
+                },
             },
         }
     }
