@@ -445,7 +445,7 @@ fn lockstep_q<const Q: bool>(
     }
     let mut source = ArrivalSource::new(&model.traffic, model.seed, replication, model.limit);
     let mut chunk = Chunk { arrivals: Vec::with_capacity(chunk_len), drawn: Vec::new() };
-    let share_outcomes = Q && model.quality.as_deref().is_some_and(|q| q.item_response().is_some());
+    let share_outcomes = Q && model.quality.as_deref().is_some_and(|q| quality::item_response(q).is_some());
     loop {
         let start = Instant::now();
         chunk.arrivals.clear();
@@ -904,7 +904,8 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
         }
         let now = self.now;
         if Q && let Some(q) = &mut self.quality {
-            q.arrive(r, Asked { id: a.id, class: a.class });
+            let shared = if q.item_response() { self.source.drawn(a.id).copied() } else { None };
+            q.arrive(r, Asked { id: a.id, class: a.class }, shared);
         }
         let estimate = self.estimate(r);
         let scope = self.oracle_scope(r);
@@ -1193,6 +1194,13 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
         }
     }
 
+    /// Hands the outcomes drawn so far of request `id` back to the source, for the other runs it feeds.
+    fn share_drawn(&mut self, id: u64, drawn: Drawn) {
+        if let Some(slot) = self.source.drawn(id) {
+            *slot = drawn;
+        }
+    }
+
     /// Cascade (quality on): after the request in slab entry `r` got a successful answer from `ep`, a stage of
     /// a cascade that is not its last, the verifier judges the answer (drawn from its precision and recall
     /// against the true outcome); when it rejects, the request escalates to the next eligible stage (the
@@ -1208,9 +1216,12 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
         let info = fill_info::<Q>(&mut self.templates, &a, estimate);
         let Some(spec) = self.routers.for_request(a.id).verification(info, ep) else { return false };
         let (precision, recall) = (spec.precision, spec.recall);
-        let Some(quality) = &self.quality else { return false };
-        let drawn = if quality.item_response() { self.source.drawn(a.id) } else { None };
-        if quality.verifier_passes(Asked { id: a.id, class: a.class }, ep, precision, recall, drawn) {
+        let Some(quality) = &mut self.quality else { return false };
+        let (passes, drawn) = quality.verifier_passes(r, Asked { id: a.id, class: a.class }, ep, precision, recall);
+        if let Some(drawn) = drawn {
+            self.share_drawn(a.id, drawn);
+        }
+        if passes {
             return false;
         }
         let mut attempts = self.reqs[r as usize].attempts;
@@ -1237,11 +1248,15 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
             // The answer's quality is that of the attempt that answered (the last one); a cache hit's is
             // unknown (the router's cache does not say which endpoint filled it).
             if Q && !q.cache_hit
-                && let (Some(quality), Some(counts)) = (&self.quality, &mut self.metrics.quality)
+                && let (Some(quality), Some(counts)) = (&mut self.quality, &mut self.metrics.quality)
             {
-                let drawn = if quality.item_response() { self.source.drawn(q.arrival.id) } else { None };
-                let score = quality.score(Asked { id: q.arrival.id, class: q.arrival.class }, q.ep, drawn);
+                let (score, drawn) = quality.score(r, Asked { id: q.arrival.id, class: q.arrival.class }, q.ep);
                 counts.answer(q.arrival.class as usize, score);
+                if let Some(drawn) = drawn
+                    && let Some(slot) = self.source.drawn(q.arrival.id)
+                {
+                    *slot = drawn;
+                }
             }
         }
         self.metrics.series.completed(latency);

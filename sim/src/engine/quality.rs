@@ -12,6 +12,9 @@ use router_core::{EndpointIdx, Scope};
 /// request can read them: [`super::run_lockstep`] lends each chunk of arrivals to its runs in turn, and the
 /// outcome of an endpoint on a request is the same in every run of the replication (common random numbers),
 /// so the runs after the first that route the request to the same endpoint read it instead of drawing it.
+/// A run copies the chunk's entry into its own slab when the request arrives (the chunk is read in order
+/// then, which the caches follow; at completion, in completion order, it would miss them) and writes it back
+/// when it drew something new.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Drawn {
     /// The request's difficulty, NaN until drawn.
@@ -29,7 +32,7 @@ impl Default for Drawn {
 }
 
 impl Drawn {
-    /// [`QualityModel::score_of`], read from here when drawn before and kept here when not.
+    /// [`Outcomes::score`] of the model, read from here when drawn before and kept here when not.
     #[inline(always)]
     fn score(&mut self, model: &QualityModel, keys: &QualityKeys, asked: Asked, endpoint: EndpointIdx) -> Option<f64> {
         let theta = model.theta(asked.class, endpoint)?;
@@ -50,6 +53,12 @@ impl Drawn {
     }
 }
 
+/// The outcome source as the item-response model, when it is one: the engine then draws its scores inline
+/// (no dynamic call) and shares them between runs ([`Drawn`]), the same scores [`Outcomes::score`] gives.
+pub(super) fn item_response(outcomes: &dyn Outcomes) -> Option<&QualityModel> {
+    (outcomes as &dyn std::any::Any).downcast_ref()
+}
+
 /// What a run with quality on keeps besides the engine's own state.
 pub(super) struct QualityRun<'m> {
     outcomes: &'m dyn Outcomes,
@@ -66,6 +75,8 @@ pub(super) struct QualityRun<'m> {
     cascade: bool,
     /// Per slab entry: the estimate of the request it holds.
     estimate: Vec<Option<f64>>,
+    /// Per slab entry (item-response model only): the outcomes drawn so far of the request it holds.
+    drawn: Vec<Drawn>,
     /// Per slab entry (oracle only): the scope of the request it holds.
     scope: Vec<Scope>,
     /// Every endpoint's score of one request (oracle only).
@@ -88,13 +99,14 @@ impl<'m> QualityRun<'m> {
         QualityRun {
             endpoint_keys: endpoint_ids.iter().map(|id| endpoint_key(id)).collect(),
             outcomes,
-            model: outcomes.item_response(),
+            model: item_response(outcomes),
             keys: QualityKeys::new(seed, replication),
             estimates: outcomes.has_estimate(),
             real_calls: outcomes.has_real_calls(),
             oracle,
             cascade,
             estimate: Vec::new(),
+            drawn: Vec::new(),
             scope: Vec::new(),
             scratch: vec![None; endpoints],
         }
@@ -118,16 +130,31 @@ impl<'m> QualityRun<'m> {
         self.model.is_some()
     }
 
-    /// A new request in slab entry `r`: draws its estimate and, for the oracle, its scope (the endpoints
-    /// that would not answer it acceptably are excluded; when none would, none is, and the oracle takes the
+    /// A new request in slab entry `r`: keeps its outcomes drawn so far by other runs (`shared`, see
+    /// [`Drawn`]; `None`: none) and draws its estimate and, for the oracle, its scope (the endpoints that
+    /// would not answer it acceptably are excluded; when none would, none is, and the oracle takes the
     /// cheapest).
     #[inline(always)]
-    pub(super) fn arrive(&mut self, r: u32, asked: Asked) {
+    pub(super) fn arrive(&mut self, r: u32, asked: Asked, shared: Option<Drawn>) {
+        if self.model.is_some() {
+            let drawn = shared.unwrap_or_default();
+            match self.drawn.get_mut(r as usize) {
+                Some(slot) => *slot = drawn,
+                None => self.grow_drawn(r, drawn),
+            }
+        }
         // Inline, so that the common case (nothing to keep per request: the answer's score is drawn when it
         // completes) costs a test and no call.
         if self.estimates || self.oracle {
             self.keep(r, asked);
         }
+    }
+
+    /// [`QualityRun::arrive`] into a new slab entry.
+    #[cold]
+    fn grow_drawn(&mut self, r: u32, drawn: Drawn) {
+        self.drawn.resize(r as usize + 1, Drawn::default());
+        self.drawn[r as usize] = drawn;
     }
 
     /// [`QualityRun::arrive`] when the run keeps an estimate or a scope per request.
@@ -171,31 +198,38 @@ impl<'m> QualityRun<'m> {
         if self.real_calls { self.outcomes.real_call(asked, endpoint) } else { None }
     }
 
-    /// The score of `endpoint`'s answer to `asked`; `drawn`: the request's outcomes drawn so far, when
-    /// another run may have drawn them (see [`Drawn`]).
+    /// The score of `endpoint`'s answer to `asked`, the request in slab entry `r`, and the request's
+    /// outcomes drawn so far when this drew a new one (to share with the other runs, see [`Drawn`]).
     #[inline(always)]
-    pub(super) fn score(&self, asked: Asked, endpoint: EndpointIdx, drawn: Option<&mut Drawn>) -> Option<f64> {
-        match (self.model, drawn) {
-            (Some(model), Some(drawn)) => drawn.score(model, &self.keys, asked, endpoint),
-            (Some(model), None) => model.score_of(&self.keys, asked, endpoint),
-            (None, _) => self.outcomes.score(&self.keys, asked, endpoint),
+    pub(super) fn score(&mut self, r: u32, asked: Asked, endpoint: EndpointIdx) -> (Option<f64>, Option<Drawn>) {
+        match self.model {
+            Some(model) => {
+                let drawn = &mut self.drawn[r as usize];
+                let known = drawn.known;
+                let score = drawn.score(model, &self.keys, asked, endpoint);
+                (score, (drawn.known != known).then_some(*drawn))
+            }
+            None => (self.outcomes.score(&self.keys, asked, endpoint), None),
         }
     }
 
     /// Whether a cascade verifier of `precision` and `recall` passes `endpoint`'s answer to `asked`. An
     /// answer of unknown quality passes (nothing to judge it by); the base rate behind the precision is the
     /// endpoint's stated accuracy on the class (0.5 when unknown).
+    /// Also returns the request's outcomes drawn so far when this drew a new one (see
+    /// [`QualityRun::score`]).
     pub(super) fn verifier_passes(
-        &self,
+        &mut self,
+        r: u32,
         asked: Asked,
         endpoint: EndpointIdx,
         precision: f64,
         recall: f64,
-        drawn: Option<&mut Drawn>,
-    ) -> bool {
-        let Some(score) = self.score(asked, endpoint, drawn) else { return true };
+    ) -> (bool, Option<Drawn>) {
+        let (score, drawn) = self.score(r, asked, endpoint);
+        let Some(score) = score else { return (true, drawn) };
         let base_rate = self.outcomes.accuracy(asked.class, endpoint).unwrap_or(0.5);
         let u = self.keys.verifier_uniform(asked.id, self.endpoint_keys[endpoint.get()]);
-        Verifier::new(precision, recall, base_rate).passes(acceptable(score), u)
+        (Verifier::new(precision, recall, base_rate).passes(acceptable(score), u), drawn)
     }
 }

@@ -122,25 +122,12 @@ impl QualityModel {
         let p = acceptance(theta, self.discrimination[request.class as usize], d);
         if keys.outcome_uniform(request.id, self.keys[endpoint]) < p { 1.0 } else { 0.0 }
     }
-
-    /// [`Outcomes::score`], inline: the ability is looked up once, and the difficulty is drawn only when the
-    /// endpoint states an accuracy for the class.
-    #[inline]
-    pub fn score_of(&self, keys: &QualityKeys, request: Asked, endpoint: EndpointIdx) -> Option<f64> {
-        let e = endpoint.get();
-        let t = (*self.theta.get(request.class as usize * self.endpoints + e)?)?;
-        Some(self.outcome(keys, request, e, t, keys.difficulty(request.id)))
-    }
 }
 
 impl Outcomes for QualityModel {
     fn score(&self, keys: &QualityKeys, request: Asked, endpoint: EndpointIdx) -> Option<f64> {
         self.theta(request.class, endpoint)?;
         self.score_at(keys, request, endpoint.get(), keys.difficulty(request.id))
-    }
-
-    fn item_response(&self) -> Option<&QualityModel> {
-        Some(self)
     }
 
     fn scores(&self, keys: &QualityKeys, request: Asked, out: &mut [Option<f64>]) {

@@ -46,7 +46,7 @@ pub struct Asked {
 /// Where answer quality comes from. Implementations must be pure functions of their arguments (the random
 /// ones draw from `keys`, keyed by request and endpoint), so that every policy of a replication sees the same
 /// outcomes and results do not depend on the thread count.
-pub trait Outcomes: Send + Sync + std::fmt::Debug {
+pub trait Outcomes: std::any::Any + Send + Sync + std::fmt::Debug {
     /// The score in `[0, 1]` of `endpoint`'s answer to `request`, or `None` when unknown (the endpoint states
     /// no accuracy for the class, or the log has no such outcome): such answers are left out of quality.
     fn score(&self, keys: &QualityKeys, request: Asked, endpoint: EndpointIdx) -> Option<f64>;
@@ -79,12 +79,6 @@ pub trait Outcomes: Send + Sync + std::fmt::Debug {
 
     /// The real call of `endpoint` on `request` (its tokens and cost), when the source records it.
     fn real_call(&self, _request: Asked, _endpoint: EndpointIdx) -> Option<RealCall> {
-        None
-    }
-
-    /// The source as the item-response model, when it is one: the engine then asks it for scores directly
-    /// (inline, no dynamic call), the same scores [`Outcomes::score`] gives. The default: not the model.
-    fn item_response(&self) -> Option<&super::QualityModel> {
         None
     }
 }
