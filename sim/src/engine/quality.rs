@@ -143,8 +143,7 @@ impl<'m> QualityRun<'m> {
                 None => self.grow_drawn(r, drawn),
             }
         }
-        // Inline, so that the common case (nothing to keep per request: the answer's score is drawn when it
-        // completes) costs a test and no call.
+        // Inline, so that the common case (no estimate, no oracle scope to keep) costs a test and no call.
         if self.estimates || self.oracle {
             self.keep(r, asked);
         }
