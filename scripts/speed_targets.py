@@ -11,6 +11,9 @@ For each of `--rounds` rounds (default 3; the medians are printed), in this orde
   bench --threads 1 --repeat 1 --requests N` (its total requests/s), and its ceiling
   (`sim/examples/minimal_quickstart_loop.rs`: the quickstart's traffic, endpoints and policies in a minimal
   loop through router-core); target: >= 0.8 of the ceiling;
+* issue 30's benchmark: the quickstart (whose endpoints state accuracies) and a copy without its `quality =`
+  lines, each build's pair run one right after the other; target: quality on costs at most 10% more per
+  simulated request (the median of the rounds' pairs);
 * the replay of a 1,000,000-row `gen-log` CSV (`routesim replay scenarios/quickstart.toml --log LOG
   --policies hybrid --replications 1`, end to end), against `wc -l` of the same file and a plain Rust read
   and parse of it (`sim/examples/log_read_floor.rs`, `plain` and `csv`); target: <= 1 s.
@@ -68,6 +71,18 @@ def peer_at(rate, tmp):
     return path
 
 
+def without_quality(tmp):
+    """A copy of the quickstart without its endpoints' `quality = ...` lines (issue 30's benchmark: quality on
+    costs at most 10% more per simulated request)."""
+    text = QUICKSTART.read_text()
+    new, n = re.subn(r"(?m)^quality = .*\n", "", text)
+    if n == 0:
+        sys.exit(f"{QUICKSTART}: no `quality =` line")
+    path = pathlib.Path(tmp) / "quickstart-without-quality.toml"
+    path.write_text(new)
+    return path
+
+
 def bench(routesim, scenario, n):
     out = run([routesim, "bench", scenario, "--requests", n, "--threads", 1, "--repeat", 1, "--json"])
     return json.loads(out)["requests_per_s"]
@@ -87,7 +102,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--bin-dir", help="a release directory with routesim and examples/ (default: build one)")
     ap.add_argument("--against", help="another build's release directory, whose routesim runs in every round too")
-    ap.add_argument("--skip", nargs="*", default=[], choices=["peer", "quickstart", "replay"])
+    ap.add_argument("--skip", nargs="*", default=[], choices=["peer", "quickstart", "quality", "replay"])
     a = ap.parse_args()
     if a.bin_dir:
         release = pathlib.Path(a.bin_dir)
@@ -111,6 +126,7 @@ def main():
 
     with tempfile.TemporaryDirectory() as tmp:
         peers = {rate: peer_at(rate, tmp) for rate in (5.0, 10.0)}
+        plain = without_quality(tmp)
         log = pathlib.Path(tmp) / "log.csv"
         if "replay" not in a.skip:
             run([release / "routesim", "gen-log", QUICKSTART, "--rows", a.rows, "--out", log])
@@ -125,6 +141,11 @@ def main():
                 for name, binary in builds:
                     note(f"quickstart {name}", bench(binary, QUICKSTART, n))
                 note("quickstart ceiling", per_s(run([example("minimal_quickstart_loop"), n])))
+            if "quality" not in a.skip:
+                # Each build's own pair, one right after the other: the cost of quality per simulated request.
+                for name, binary in builds:
+                    note(f"quality on {name}", bench(binary, QUICKSTART, n))
+                    note(f"quality off {name}", bench(binary, plain, n))
             if "replay" not in a.skip:
                 for name, binary in builds:
                     out = pathlib.Path(tmp) / f"out-{name}"
@@ -147,6 +168,11 @@ def main():
         if "quickstart" not in a.skip:
             ratio = med[f"quickstart {name}"] / med["quickstart ceiling"]
             print(f"{name}: quickstart, routesim / ceiling = {ratio:.2f} (target 0.8)")
+        if "quality" not in a.skip:
+            pairs = zip(figures[f"quality off {name}"], figures[f"quality on {name}"])
+            costs = sorted(off / on - 1 for off, on in pairs)
+            print(f"{name}: quality on costs {statistics.median(costs):+.1%} per simulated request "
+                  f"(median of {len(costs)} pairs, {costs[0]:+.1%} to {costs[-1]:+.1%}; target at most +10%)")
         if "replay" not in a.skip:
             t = med[f"replay {name} s"]
             print(f"{name}: replay {t:.2f} s (target 1 s) = {t / med['replay wc -l s']:.0f}x wc -l, "
