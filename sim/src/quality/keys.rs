@@ -13,12 +13,7 @@ use router_core::keyed_rand::mix64;
 
 /// The 64-bit key of an endpoint id in the outcome and verifier streams: FNV-1a over its bytes, then mixed.
 pub fn endpoint_key(id: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in id.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    mix64(h)
+    mix64(router_core::fnv1a(id.as_bytes()))
 }
 
 /// The bases of the four quality streams of one replication, computed once per run.
