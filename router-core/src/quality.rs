@@ -73,12 +73,12 @@ impl QualityConfig {
 /// The logistic function `1 / (1 + e^-x)`, exact at both infinities.
 #[inline]
 pub fn sigmoid(x: f64) -> f64 {
-    if x >= 0.0 {
-        1.0 / (1.0 + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (1.0 + e)
-    }
+    // `1 / (1 + e^-x)` for x >= 0 and `e^x / (1 + e^x)` below (no overflow either way), written as one
+    // `exp(-|x|)` and a select rather than a branch on the sign: the simulator calls this once per drawn
+    // outcome with x of random sign, where a branch is mispredicted half the time. The values are the same.
+    let e = (-x.abs()).exp();
+    let numerator = if x >= 0.0 { 1.0 } else { e };
+    numerator / (1.0 + e)
 }
 
 /// Probability that an endpoint of ability `theta` answers a request of difficulty `d` acceptably, for a
@@ -94,6 +94,50 @@ pub fn acceptance(theta: f64, a: f64, d: f64) -> f64 {
     }
 }
 
+/// Whether a uniform `u` falls below [`acceptance`]`(theta, a, d)`: the very verdict of `u < acceptance(..)`,
+/// mostly without calling the exponential. A polynomial `e^-|x|` ([`exp_neg_approx`], relative error below
+/// 1e-8) puts the probability within [`ACCEPT_MARGIN`] of the exact one, which settles every `u` farther than
+/// that from it; the exact probability settles the rest (about one draw in a million) and every `|x|` beyond
+/// [`FAST_RANGE`], infinities and NaN included.
+#[inline]
+pub fn accepts(u: f64, theta: f64, a: f64, d: f64) -> bool {
+    let x = a * (theta - d);
+    let t = x.abs();
+    if t <= FAST_RANGE {
+        let e = exp_neg_approx(t);
+        let p = if x >= 0.0 { 1.0 } else { e } / (1.0 + e);
+        if u < p - ACCEPT_MARGIN {
+            return true;
+        }
+        if u >= p + ACCEPT_MARGIN {
+            return false;
+        }
+    }
+    u < acceptance(theta, a, d)
+}
+
+/// The `|x|` up to which [`accepts`] approximates (beyond it the probability is within 1e-13 of 0 or 1).
+const FAST_RANGE: f64 = 30.0;
+/// How far from the approximate probability a uniform must fall for [`accepts`] to trust it: the
+/// approximation's error is below 1e-8 (tested; 2.7e-10 at worst on a fine grid), so the margin is ample.
+const ACCEPT_MARGIN: f64 = 5e-7;
+
+/// `e^-t` for `t` in `0..=FAST_RANGE`, to a relative error below 1e-8: `t` split as `k ln 2 - r` with `|r|` at
+/// most `ln 2 / 2`, `2^-k` put in the exponent bits and `e^r` by its Taylor polynomial of degree 8 (remainder
+/// below `0.347^9 / 9!`, 2e-10). No branch and no call.
+#[inline(always)]
+fn exp_neg_approx(t: f64) -> f64 {
+    const ROUND: f64 = 6_755_399_441_055_744.0; // 1.5 * 2^52: adding and subtracting it rounds to an integer
+    let y = -t;
+    let k = (y * std::f64::consts::LOG2_E + ROUND) - ROUND;
+    let r = y - k * std::f64::consts::LN_2;
+    let mut poly = 1.0 / 40_320.0;
+    for c in [1.0 / 5_040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0] {
+        poly = poly * r + c;
+    }
+    f64::from_bits(((1023 + k as i64) as u64) << 52) * poly
+}
+
 /// Half-width of the integration range over the standard normal difficulty: beyond 10 sd the density is
 /// below 1e-22.
 const SPAN: f64 = 10.0;
@@ -103,17 +147,41 @@ const INTERVALS: usize = 800;
 /// Expected acceptance of an endpoint of ability `theta` over the class's standard normal difficulty:
 /// `E[sigma(a * (theta - d))]`, `d ~ N(0, 1)`, by Simpson's rule. This is the accuracy that `theta` implies.
 pub fn mean_acceptance(theta: f64, a: f64) -> f64 {
-    if theta.is_infinite() {
-        return acceptance(theta, a, 0.0);
+    Simpson::new().mean_acceptance(theta, a)
+}
+
+/// [`mean_acceptance`]'s Simpson rule: its nodes and the normal kernel `e^(-d^2/2)` at each, which do not
+/// depend on the ability, so that [`solve_theta`] computes them once rather than once per bisection step
+/// (half of its exponentials). The sums are the very ones of the textbook loop, term by term.
+struct Simpson {
+    /// `(d, e^(-d^2/2))` at `d = -SPAN + i h`, `i = 0..=INTERVALS` (the ends exactly `-SPAN` and `SPAN`).
+    nodes: Vec<(f64, f64)>,
+}
+
+impl Simpson {
+    fn new() -> Self {
+        let h = 2.0 * SPAN / INTERVALS as f64;
+        let node = |i: usize| match i {
+            0 => -SPAN,
+            INTERVALS => SPAN,
+            _ => -SPAN + i as f64 * h,
+        };
+        Simpson { nodes: (0..=INTERVALS).map(node).map(|d| (d, (-0.5 * d * d).exp())).collect() }
     }
-    let h = 2.0 * SPAN / INTERVALS as f64;
-    let f = |d: f64| acceptance(theta, a, d) * (-0.5 * d * d).exp();
-    let mut sum = f(-SPAN) + f(SPAN);
-    for i in 1..INTERVALS {
-        let w = if i % 2 == 1 { 4.0 } else { 2.0 };
-        sum += w * f(-SPAN + i as f64 * h);
+
+    fn mean_acceptance(&self, theta: f64, a: f64) -> f64 {
+        if theta.is_infinite() {
+            return acceptance(theta, a, 0.0);
+        }
+        let h = 2.0 * SPAN / INTERVALS as f64;
+        let f = |(d, kernel): (f64, f64)| acceptance(theta, a, d) * kernel;
+        let mut sum = f(self.nodes[0]) + f(self.nodes[INTERVALS]);
+        for (i, &node) in self.nodes.iter().enumerate().take(INTERVALS).skip(1) {
+            let w = if i % 2 == 1 { 4.0 } else { 2.0 };
+            sum += w * f(node);
+        }
+        (sum * h / 3.0 / (2.0 * std::f64::consts::PI).sqrt()).clamp(0.0, 1.0)
     }
-    (sum * h / 3.0 / (2.0 * std::f64::consts::PI).sqrt()).clamp(0.0, 1.0)
 }
 
 /// The ability whose [`mean_acceptance`] is `accuracy`, for discrimination `a` (> 0). Accuracy 1 gives
@@ -131,11 +199,13 @@ pub fn solve_theta(accuracy: f64, a: f64) -> f64 {
     if p <= 0.0 {
         return f64::NEG_INFINITY;
     }
+    let simpson = Simpson::new();
+    let mean_acceptance = |theta| simpson.mean_acceptance(theta, a);
     let (mut lo, mut hi) = (-1.0, 1.0);
-    while mean_acceptance(lo, a) > p {
+    while mean_acceptance(lo) > p {
         lo *= 2.0;
     }
-    while mean_acceptance(hi, a) < p {
+    while mean_acceptance(hi) < p {
         hi *= 2.0;
     }
     for _ in 0..200 {
@@ -143,7 +213,7 @@ pub fn solve_theta(accuracy: f64, a: f64) -> f64 {
         if mid <= lo || mid >= hi {
             break;
         }
-        if mean_acceptance(mid, a) < p {
+        if mean_acceptance(mid) < p {
             lo = mid;
         } else {
             hi = mid;
@@ -185,6 +255,86 @@ mod tests {
             for &acc in &[0.01, 0.2, 0.5, 0.62, 0.8, 0.95, 0.999] {
                 let theta = solve_theta(acc, a);
                 assert!((mean_acceptance(theta, a) - acc).abs() < 1e-9, "a={a} acc={acc} theta={theta}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// The branch-free sigmoid gives the very bits of the two-branch textbook form (outcomes drawn
+        /// against it must not move), over the whole range of doubles, signed zeros and infinities included.
+        #[test]
+        fn sigmoid_has_the_bits_of_the_two_branch_form(bits in proptest::num::u64::ANY, small in -40.0f64..40.0) {
+            fn two_branch(x: f64) -> f64 {
+                if x >= 0.0 {
+                    1.0 / (1.0 + (-x).exp())
+                } else {
+                    let e = x.exp();
+                    e / (1.0 + e)
+                }
+            }
+            for x in [f64::from_bits(bits), small, 0.0, -0.0, f64::INFINITY, f64::NEG_INFINITY] {
+                let (got, want) = (sigmoid(x), two_branch(x));
+                proptest::prop_assert!(got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()), "x={x}: {got} != {want}");
+            }
+        }
+    }
+
+    /// The textbook Simpson loop that [`Simpson`] reorganises: the thetas solved (and so every outcome drawn
+    /// against them) must not move by a bit.
+    fn textbook_mean_acceptance(theta: f64, a: f64) -> f64 {
+        if theta.is_infinite() {
+            return acceptance(theta, a, 0.0);
+        }
+        let h = 2.0 * SPAN / INTERVALS as f64;
+        let f = |d: f64| acceptance(theta, a, d) * (-0.5 * d * d).exp();
+        let mut sum = f(-SPAN) + f(SPAN);
+        for i in 1..INTERVALS {
+            let w = if i % 2 == 1 { 4.0 } else { 2.0 };
+            sum += w * f(-SPAN + i as f64 * h);
+        }
+        (sum * h / 3.0 / (2.0 * std::f64::consts::PI).sqrt()).clamp(0.0, 1.0)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_simpson_rule_has_the_bits_of_the_textbook_loop(theta in -8.0f64..8.0, a in 0.1f64..6.0) {
+            let simpson = Simpson::new();
+            proptest::prop_assert_eq!(simpson.mean_acceptance(theta, a).to_bits(), textbook_mean_acceptance(theta, a).to_bits());
+        }
+    }
+
+    #[test]
+    fn the_polynomial_exponential_is_within_its_stated_error() {
+        let steps = 3_000_000;
+        let worst = (0..=steps)
+            .map(|i| FAST_RANGE * i as f64 / steps as f64)
+            .map(|t| (exp_neg_approx(t) / (-t).exp() - 1.0).abs())
+            .fold(0.0, f64::max);
+        assert!(worst < 1e-8, "worst relative error {worst}");
+    }
+
+    proptest::proptest! {
+        /// [`accepts`] gives the verdict of the exact probability, for uniforms anywhere and for uniforms right
+        /// at the probability's edge (the exact value, a few ulps around it, and within the margin).
+        #[test]
+        fn accepts_is_the_exact_verdict(
+            theta in -6.0f64..6.0, a in 0.1f64..6.0, d in -8.0f64..8.0, u in 0.0f64..1.0, ulps in -4i64..=4,
+            inside in -1.0f64..1.0,
+        ) {
+            let p = acceptance(theta, a, d);
+            let near = f64::from_bits((p.to_bits() as i64 + ulps).max(0) as u64);
+            for u in [u, p, near, p + inside * ACCEPT_MARGIN, p + inside * 3.0 * ACCEPT_MARGIN] {
+                proptest::prop_assert_eq!(accepts(u, theta, a, d), u < p, "u={} p={}", u, p);
+            }
+        }
+    }
+
+    #[test]
+    fn accepts_settles_certain_and_far_abilities_exactly() {
+        for (theta, d) in [(f64::INFINITY, 3.0), (f64::NEG_INFINITY, -3.0), (40.0, 0.0), (-40.0, 0.0), (f64::NAN, 0.0)]
+        {
+            for u in [0.0, 1e-300, 0.5, 1.0 - f64::EPSILON] {
+                assert_eq!(accepts(u, theta, 1.0, d), u < acceptance(theta, 1.0, d), "theta={theta} u={u}");
             }
         }
     }

@@ -22,7 +22,7 @@ mod routers;
 use crate::logs::source::{LogSource, Trace};
 use crate::metrics::Metrics;
 use crate::provider::{Admission, Provider, Waiting};
-use crate::quality::Asked;
+use crate::quality::{Asked, QualityKeys};
 use crate::rng::{KeyedRng, Stream, StreamBase, key};
 use crate::scenario::Compiled;
 use crate::traffic::{Arrival, ArrivalSource};
@@ -446,6 +446,7 @@ fn lockstep_q<const Q: bool>(
     let mut source = ArrivalSource::new(&model.traffic, model.seed, replication, model.limit);
     let mut chunk = Chunk { arrivals: Vec::with_capacity(chunk_len), drawn: Vec::new() };
     let share_outcomes = Q && model.quality.as_deref().is_some_and(|q| quality::item_response(q).is_some());
+    let quality_keys = QualityKeys::new(model.seed, replication);
     loop {
         let start = Instant::now();
         chunk.arrivals.clear();
@@ -455,8 +456,10 @@ fn lockstep_q<const Q: bool>(
                 chunk.arrivals.windows(2).all(|w| w[1].id == w[0].id + 1),
                 "arrival ids are consecutive within a chunk (`Fed::drawn` relies on it)"
             );
+            // Every request's difficulty is drawn here, in one tight loop over the chunk, rather than by the
+            // first run to complete it: the same keyed draw, off the runs' completion path.
             chunk.drawn.clear();
-            chunk.drawn.resize(chunk.arrivals.len(), Drawn::default());
+            chunk.drawn.extend(chunk.arrivals.iter().map(|a| Drawn::of_difficulty(quality_keys.difficulty(a.id))));
         }
         let last = chunk.arrivals.len() < chunk_len;
         let share = start.elapsed().as_secs_f64() / ended.iter().filter(|&&e| !e).count().max(1) as f64;
@@ -1152,7 +1155,8 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
             self.metrics.attempt(ep.get(), error, cost, tokens);
         }
         if success {
-            if Q && self.cascade_escalates(r, ep, opts) {
+            // The test inline, the verdict out of line: most runs have no cascade.
+            if Q && self.quality.as_ref().is_some_and(QualityRun::cascade) && self.cascade_escalates(r, ep, opts) {
                 return;
             }
             let latency = now - a.at;
@@ -1205,11 +1209,8 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
     /// a cascade that is not its last, the verifier judges the answer (drawn from its precision and recall
     /// against the true outcome); when it rejects, the request escalates to the next eligible stage (the
     /// rejected attempt's cost and time stay counted). Returns whether it escalated; when not, the answer
-    /// stands (accepted, or no stage left to escalate to).
+    /// stands (accepted, or no stage left to escalate to). Only for a run with a cascade.
     fn cascade_escalates(&mut self, r: u32, ep: EndpointIdx, opts: &mut RunOptions<'_>) -> bool {
-        if !self.quality.as_ref().is_some_and(QualityRun::cascade) {
-            return false;
-        }
         let now = self.now;
         let estimate = self.estimate(r);
         let a = self.reqs[r as usize].arrival;

@@ -4,7 +4,7 @@ use super::keys::{QualityKeys, endpoint_key};
 use super::outcomes::{Asked, Outcomes};
 use router_core::EndpointIdx;
 use router_core::quality::estimate_sigma;
-use router_core::quality::{Accuracy, QualityConfig, acceptance, solve_theta};
+use router_core::quality::{Accuracy, QualityConfig, acceptance, accepts, solve_theta};
 
 /// The quality model of one scenario: for every task class and endpoint the ability `theta` solved from the
 /// stated accuracy ([`solve_theta`]), the class's discrimination, the id keys of the endpoints and the noise
@@ -119,8 +119,14 @@ impl QualityModel {
     /// below the acceptance probability.
     #[inline(always)]
     pub fn outcome(&self, keys: &QualityKeys, request: Asked, endpoint: usize, theta: f64, d: f64) -> f64 {
-        let p = acceptance(theta, self.discrimination[request.class as usize], d);
-        if keys.outcome_uniform(request.id, self.keys[endpoint]) < p { 1.0 } else { 0.0 }
+        f64::from(u8::from(self.accepts(keys, request, endpoint, theta, d)))
+    }
+
+    /// [`QualityModel::outcome`] as a bool: whether the answer is acceptable.
+    #[inline(always)]
+    pub fn accepts(&self, keys: &QualityKeys, request: Asked, endpoint: usize, theta: f64, d: f64) -> bool {
+        let u = keys.outcome_uniform(request.id, self.keys[endpoint]);
+        accepts(u, theta, self.discrimination[request.class as usize], d)
     }
 }
 
