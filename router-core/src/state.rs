@@ -343,7 +343,8 @@ impl<const K: usize> SlidingWindow<K> {
             return;
         }
         for _ in 0..steps {
-            self.head = (self.head + 1) % BUCKETS;
+            // The next bucket, round the ring (a comparison, not a remainder by 60).
+            self.head = if self.head + 1 == BUCKETS { 0 } else { self.head + 1 };
             for k in 0..K {
                 self.sums[k] -= self.buckets[self.head][k];
             }

@@ -71,7 +71,7 @@ impl Direct {
 
     /// Decides `req` when the fast filter settles every target: each is either open (and, by the bounds,
     /// passes every per-request check) or excluded. `None` when it does not (the general path decides).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn select(
         &mut self,
         fast: &FastFilter<'_>,

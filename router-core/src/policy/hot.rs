@@ -194,7 +194,7 @@ impl Scoreboard {
     }
 
     /// Brings the entries of the endpoints touched since the last flush up to date.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn flush(&mut self, gates: &[Gate], states: &[EndpointState]) {
         // Only the words that can hold an endpoint: one for up to 64 endpoints.
         for w in 0..self.words {
@@ -219,7 +219,7 @@ impl Scoreboard {
     /// Recomputes the entries of `e` from its gate and state, by the arithmetic the filter and the scorers
     /// used on them, and folds them into the bounds when `e` is ready. Of the score columns, only those the
     /// router's policies read ([`Reads`]).
-    #[inline]
+    #[inline(always)]
     fn refresh(&mut self, e: usize, gates: &[Gate], states: &[EndpointState]) {
         let (g, st) = (&gates[e], &states[e]);
         let room = tpm_room(g.tpm, st.window_tokens());

@@ -8,6 +8,7 @@ impl Router {
     /// Records that an attempt of `req` was sent to `ep` at `now`: one request and the request's
     /// [`TrackingConfig::tpm_estimate`] tokens in the endpoint's quota window, the same count the quota filter
     /// used to admit it; with LiteLLM compat tracking, one attempt in the endpoint's calendar-minute counter.
+    #[inline]
     pub fn on_dispatch(&mut self, ep: EndpointIdx, req: &RequestInfo, now: Nanos) {
         let Some(st) = self.states.get_mut(ep.get()) else { return };
         st.on_dispatch(self.tracking.tpm_estimate(req), now, &self.tracking.circuit);
@@ -29,6 +30,30 @@ impl Router {
         let st = &mut self.states[ep.get()];
         let throttled_before = st.throttled_until;
         st.on_result(outcome, cost, extra, now, &self.tracking);
+        if self.compat.is_some() || self.target_retry.is_some() || self.cooldown.is_some() {
+            self.on_result_emulated(ep, req, outcome, now, throttled_before);
+        }
+        self.board.touch(ep);
+        if outcome.is_success()
+            && let (Some(cache), Some(key)) = (&mut self.cache, req.cache_key)
+        {
+            cache.insert(key, now);
+        }
+    }
+
+    /// What [`Router::on_result`] does besides the endpoint's own state for a router that emulates another
+    /// gateway (LiteLLM's latency groups and cooldowns, Portkey's stateless targets): out of line, so that the
+    /// router's own feedback keeps a small frame. `throttled_before` is the endpoint's throttling before this
+    /// outcome.
+    #[inline(never)]
+    fn on_result_emulated(
+        &mut self,
+        ep: EndpointIdx,
+        req: &RequestInfo,
+        outcome: &Outcome,
+        now: Nanos,
+        throttled_before: Nanos,
+    ) {
         if let Some(c) = &self.compat {
             let g = c.latency_group_of[ep.get()];
             if let Some((members, ttl)) = c.latency_groups.get(g as usize) {
@@ -55,12 +80,6 @@ impl Router {
             {
                 st.throttled_until = st.throttled_until.max(now.saturating_add(cd.time));
             }
-        }
-        self.board.touch(ep);
-        if outcome.is_success()
-            && let (Some(cache), Some(key)) = (&mut self.cache, req.cache_key)
-        {
-            cache.insert(key, now);
         }
     }
 
