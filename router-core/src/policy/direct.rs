@@ -108,15 +108,13 @@ impl Direct {
     ) -> Option<Decided> {
         let mut why = [0u32; 6];
         let targets = &self.targets[..];
-        let scores = &mut self.scores[..targets.len()];
         if self.set.without(fast.open).is_empty() {
-            // Every target open (the common case): the candidates are the targets.
-            for (s, e) in scores.iter_mut().zip(targets) {
-                *s = score(e.get());
-            }
-            let chosen = select::within_of(&*scores, buffer, &mut rand);
+            // Every target open (the common case): the candidates are the targets, scored as the selector reads
+            // them (no array written and read back).
+            let chosen = select::within_of(&Figures { targets, score: &score }, buffer, &mut rand);
             return Some((chosen.map(|k| targets[k]), why));
         }
+        let scores = &mut self.scores[..targets.len()];
         let eps = &mut self.eps[..targets.len()];
         let mut n = 0;
         for &e in targets {
@@ -132,5 +130,23 @@ impl Direct {
         }
         let chosen = select::within_of(&scores[..n], buffer, &mut rand);
         Some((chosen.map(|k| eps[k]), why))
+    }
+}
+
+/// The figures of `targets` by position, computed by `score` (of an endpoint's index) each time the selector
+/// reads one: the same numbers, in the same order, as an array of them.
+struct Figures<'a, F> {
+    targets: &'a [EndpointIdx],
+    score: &'a F,
+}
+
+impl<F: Fn(usize) -> f64> select::Scores for Figures<'_, F> {
+    #[inline(always)]
+    fn count(&self) -> usize {
+        self.targets.len()
+    }
+    #[inline(always)]
+    fn at(&self, i: usize) -> f64 {
+        (self.score)(self.targets[i].get())
     }
 }

@@ -152,6 +152,11 @@ pub(crate) struct Scoreboard {
     ready: EndpointSet,
     /// Endpoints whose state changed since their entries were computed.
     dirty: EndpointSet,
+    /// Endpoints whose entries no window sum and no in-flight count moves, as long as the count stays on one
+    /// side of the concurrency limit (see [`Scoreboard::keeps_entries`]): no RPM and no TPM limit (the TPM room
+    /// stays unlimited, the quota use 0, and readiness compares the request count only with `u64::MAX`, which
+    /// no window of dispatches reaches), on a board that keeps no load column.
+    settled: EndpointSet,
     /// The words of an [`EndpointSet`] that can hold one of the endpoints: `ceil(n / 64)`.
     words: usize,
     min_context: u64,
@@ -176,13 +181,47 @@ impl Scoreboard {
             ranges: Default::default(),
             ready: EndpointSet::default(),
             dirty: EndpointSet::default(),
+            settled: EndpointSet::default(),
             words: n.div_ceil(64),
             min_context: u64::MAX,
             min_room: u64::MAX,
             max_throttled: 0,
         };
+        if !reads.load {
+            for (e, g) in gates.iter().enumerate() {
+                let unlimited = g.rpm == u64::MAX && g.tpm == u64::MAX && g.inv_rpm == 0.0 && g.inv_tpm == 0.0;
+                b.settled.set(EndpointIdx(e as u16), unlimited);
+            }
+        }
         b.refresh_all(gates, states);
         b
+    }
+
+    /// Whether feedback on `e` leaves its entries as they are, except its latency average (which the caller
+    /// sets with [`Scoreboard::set_latency`]): `e` is settled, the feedback moved only its windows, its
+    /// in-flight count (from `in_flight` to `now_in_flight`, both on the same side of `concurrency`), its
+    /// latency averages and counters, and its circuit was closed before and after (`closed`) and its throttling
+    /// unchanged (`throttled_kept`). Readiness, the TPM room, the throttling and the quota use are then what a
+    /// refresh would compute again, so the feedback need not [`Scoreboard::touch`] it.
+    #[inline(always)]
+    pub(crate) fn keeps_entries(
+        &self,
+        e: EndpointIdx,
+        (in_flight, now_in_flight): (u32, u32),
+        concurrency: u32,
+        closed: bool,
+        throttled_kept: bool,
+    ) -> bool {
+        self.settled.contains(e) & closed & throttled_kept & ((in_flight < concurrency) == (now_in_flight < concurrency))
+    }
+
+    /// Sets the latency average of `e` (if the latency column is kept), after feedback that kept its other
+    /// entries ([`Scoreboard::keeps_entries`]).
+    #[inline(always)]
+    pub(crate) fn set_latency(&mut self, e: EndpointIdx, latency: f64) {
+        if self.reads.latency {
+            update(&mut self.latency[e.get()], &self.ranges[0], self.reads.ranges, latency);
+        }
     }
 
     /// Notes that the state of `e` changed: its entries are brought up to date by the next
@@ -202,6 +241,35 @@ impl Scoreboard {
             while bits != 0 {
                 self.refresh(w * 64 + bits.trailing_zeros() as usize, gates, states);
                 bits &= bits - 1;
+            }
+        }
+        // Debug builds check that every entry is what a refresh would compute now: that the feedback which did
+        // not touch an endpoint ([`Scoreboard::keeps_entries`]) left nothing stale.
+        #[cfg(debug_assertions)]
+        self.assert_current(gates, states);
+    }
+
+    /// Asserts the invariant of [`Scoreboard`] after a flush: every entry (of the columns kept) as a refresh
+    /// would compute it, and the bounds hold for every ready endpoint.
+    #[cfg(debug_assertions)]
+    fn assert_current(&self, gates: &[Gate], states: &[EndpointState]) {
+        for (e, (g, st)) in gates.iter().zip(states).enumerate() {
+            let ready = ready(g, st);
+            let room = tpm_room(g.tpm, st.window_tokens());
+            assert_eq!(self.ready.contains(EndpointIdx(e as u16)), ready, "endpoint {e}'s readiness is current");
+            assert_eq!(self.throttled_until[e], st.throttled_until, "endpoint {e}'s throttling is current");
+            assert_eq!(self.tpm_room[e], room, "endpoint {e}'s TPM room is current");
+            let columns = [
+                (self.reads.latency, self.latency[e], st.latency.value()),
+                (self.reads.load, self.load[e], g.load(st)),
+                (self.reads.quota, self.quota[e], g.quota_utilisation(st)),
+            ];
+            for (k, (kept, entry, fresh)) in columns.into_iter().enumerate() {
+                assert!(!kept || entry.to_bits() == fresh.to_bits(), "endpoint {e}'s score column {k} is current");
+            }
+            if ready {
+                assert!(self.min_context <= g.context && self.min_room <= room, "endpoint {e} within the bounds");
+                assert!(self.max_throttled >= st.throttled_until, "endpoint {e} within the bounds");
             }
         }
     }
