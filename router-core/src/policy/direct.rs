@@ -86,9 +86,10 @@ impl Direct {
         let board = fast.board;
         // One loop per kind of score, each with the figure inlined.
         match self.score {
-            Score::Latency { buffer } => self.pick(fast, exclude, buffer, rand, |i| board.latency[i]),
-            Score::InFlight => self.pick(fast, exclude, 0.0, rand, |i| states[i].in_flight as f64),
-            Score::Cost { default_output } => self.pick(fast, exclude, 0.0, rand, |i| {
+            Score::Latency { buffer } => self.pick::<true>(fast, exclude, buffer, rand, |i| board.latency[i]),
+            // In-flight counts often tie, and the selector reads the tied ones twice: read each state once.
+            Score::InFlight => self.pick::<false>(fast, exclude, 0.0, rand, |i| states[i].in_flight as f64),
+            Score::Cost { default_output } => self.pick::<true>(fast, exclude, 0.0, rand, |i| {
                 Price { input_per_mtok: board.price_in[i], output_per_mtok: board.price_out[i] }
                     .expected_cost(req, default_output)
             }),
@@ -96,9 +97,11 @@ impl Direct {
     }
 
     /// Scores the open targets by `score` (of an endpoint's index) and picks one within `buffer` of the best
-    /// ([`select::within_of`]). Written by position (the arrays are as long as the targets), not pushed.
+    /// ([`select::within_of`]). Written by position (the arrays are as long as the targets), not pushed. With
+    /// `IN_PLACE` and every target open, the selector reads each figure where it is (through `score`) instead of
+    /// from an array of them: the same numbers, without writing the array, for figures cheap to read again.
     #[inline(always)]
-    fn pick(
+    fn pick<const IN_PLACE: bool>(
         &mut self,
         fast: &FastFilter<'_>,
         exclude: EndpointSet,
@@ -108,13 +111,19 @@ impl Direct {
     ) -> Option<Decided> {
         let mut why = [0u32; 6];
         let targets = &self.targets[..];
+        let scores = &mut self.scores[..targets.len()];
         if self.set.without(fast.open).is_empty() {
-            // Every target open (the common case): the candidates are the targets, scored as the selector reads
-            // them (no array written and read back).
-            let chosen = select::within_of(&Figures { targets, score: &score }, buffer, &mut rand);
+            // Every target open (the common case): the candidates are the targets.
+            let chosen = if IN_PLACE {
+                select::within_of(&Figures { targets, score: &score }, buffer, &mut rand)
+            } else {
+                for (s, e) in scores.iter_mut().zip(targets) {
+                    *s = score(e.get());
+                }
+                select::within_of(&*scores, buffer, &mut rand)
+            };
             return Some((chosen.map(|k| targets[k]), why));
         }
-        let scores = &mut self.scores[..targets.len()];
         let eps = &mut self.eps[..targets.len()];
         let mut n = 0;
         for &e in targets {

@@ -39,7 +39,7 @@ impl Router {
         let (throttled_before, in_flight) = (st.throttled_until, st.in_flight);
         let closed_before = matches!(st.circuit, Circuit::Closed);
         st.on_result(outcome, cost, extra, now, &self.tracking);
-        if self.compat.is_some() || self.target_retry.is_some() || self.cooldown.is_some() {
+        if self.emulates {
             self.on_result_emulated(ep, req, outcome, now, throttled_before);
             self.board.touch(ep);
         } else {

@@ -93,6 +93,9 @@ pub struct Router {
     /// the span of the longer window: no verdict and no score reads the window sums, and the windows move only
     /// that often (see [`Router::advance`]).
     idle_tick: Option<Nanos>,
+    /// Whether outcomes feed another gateway's emulation (`compat`, `cooldown` or `target_retry` is set): one
+    /// flag for the feedback's hot path.
+    emulates: bool,
     /// LiteLLM compat: whether outcomes feed [`crate::state::CompatState`], with how many latency samples.
     compat: Option<CompatTracking>,
     /// LiteLLM cooldowns instead of the circuit breaker.
