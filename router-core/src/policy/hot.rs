@@ -411,6 +411,38 @@ mod tests {
         }
     }
 
+    /// Only an endpoint without RPM and TPM limits (none declared, not even `u64::MAX`, whose reciprocal weighs the
+    /// window in the quota use) is settled, and none on a board that keeps the load column; and feedback keeps
+    /// its entries only with the circuit closed, the throttling kept and the in-flight count on one side of the
+    /// concurrency limit.
+    #[test]
+    fn only_unlimited_endpoints_without_the_load_column_are_settled() {
+        use crate::model::{Endpoint, Limits};
+        use crate::state::TrackingConfig;
+        let limits = [
+            Limits::default(),
+            Limits { concurrency: Some(2), context_window: Some(100), ..Limits::default() },
+            Limits { rpm: Some(10), ..Limits::default() },
+            Limits { tpm: Some(1_000), ..Limits::default() },
+            Limits { tpm: Some(u64::MAX), ..Limits::default() },
+        ];
+        let gates: Vec<Gate> =
+            limits.iter().map(|&limits| Gate::new(&Endpoint { limits, ..Endpoint::new("e") })).collect();
+        let states = vec![EndpointState::new(&TrackingConfig::default()); gates.len()];
+        let latency_only = Reads { latency: true, load: false, quota: true, ranges: false };
+        let board = Scoreboard::new(&gates, &states, latency_only);
+        let settled: Vec<bool> = (0..gates.len()).map(|e| board.settled.contains(EndpointIdx(e as u16))).collect();
+        assert_eq!(settled, [true, true, false, false, false]);
+        assert!(Scoreboard::new(&gates, &states, Reads::ALL).settled.is_empty());
+        let e = EndpointIdx(1);
+        assert!(board.keeps_entries(e, (0, 1), 2, true, true));
+        assert!(!board.keeps_entries(e, (1, 2), 2, true, true), "at the concurrency limit");
+        assert!(!board.keeps_entries(e, (2, 1), 2, true, true), "below it again");
+        assert!(!board.keeps_entries(e, (0, 1), 2, false, true), "a circuit not closed");
+        assert!(!board.keeps_entries(e, (0, 1), 2, true, false), "throttled");
+        assert!(!board.keeps_entries(EndpointIdx(2), (0, 1), u32::MAX, true, true), "an RPM limit");
+    }
+
     /// The filter's `tokens + estimate <= tpm` (saturating) is `tokens <= tpm` (part of being ready) and
     /// `estimate <= tpm_room`, at the edges too.
     #[test]
