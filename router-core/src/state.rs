@@ -323,14 +323,7 @@ impl<const K: usize> SlidingWindow<K> {
     /// A window of the given span (at least 60 ns).
     pub fn new(span: Duration) -> Self {
         let width = (span.nanos() / BUCKETS as u64).max(1);
-        SlidingWindow {
-            width,
-            head: 0,
-            head_start: 0,
-            head_end: width,
-            buckets: [[0; K]; BUCKETS],
-            sums: [0; K],
-        }
+        SlidingWindow { width, head: 0, head_start: 0, head_end: width, buckets: [[0; K]; BUCKETS], sums: [0; K] }
     }
 
     /// Moves the window forward to `now`, forgetting buckets that fell out of it.

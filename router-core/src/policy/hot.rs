@@ -212,7 +212,10 @@ impl Scoreboard {
         closed: bool,
         throttled_kept: bool,
     ) -> bool {
-        self.settled.contains(e) & closed & throttled_kept & ((in_flight < concurrency) == (now_in_flight < concurrency))
+        self.settled.contains(e)
+            & closed
+            & throttled_kept
+            & ((in_flight < concurrency) == (now_in_flight < concurrency))
     }
 
     /// Sets the latency average of `e` (if the latency column is kept), after feedback that kept its other
