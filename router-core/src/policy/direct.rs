@@ -86,10 +86,13 @@ impl Direct {
         let board = fast.board;
         // One loop per kind of score, each with the figure inlined.
         match self.score {
-            Score::Latency { buffer } => self.pick::<true>(fast, exclude, buffer, rand, |i| board.latency[i]),
-            // In-flight counts often tie, and the selector reads the tied ones twice: read each state once.
+            // Without a buffer the selector reads each latency once (twice for ties, which are rare among
+            // averages): read them in place. With one it reads them three times: score them into the array.
+            Score::Latency { buffer: 0.0 } => self.pick::<true>(fast, exclude, 0.0, rand, |i| board.latency[i]),
+            Score::Latency { buffer } => self.pick::<false>(fast, exclude, buffer, rand, |i| board.latency[i]),
+            // In-flight counts tie often, and a cost takes a division: score each once.
             Score::InFlight => self.pick::<false>(fast, exclude, 0.0, rand, |i| states[i].in_flight as f64),
-            Score::Cost { default_output } => self.pick::<true>(fast, exclude, 0.0, rand, |i| {
+            Score::Cost { default_output } => self.pick::<false>(fast, exclude, 0.0, rand, |i| {
                 Price { input_per_mtok: board.price_in[i], output_per_mtok: board.price_out[i] }
                     .expected_cost(req, default_output)
             }),
