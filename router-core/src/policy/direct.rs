@@ -18,7 +18,9 @@ use crate::state::EndpointState;
 /// What a direct root scores its endpoints by (lower is better).
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Score {
-    /// The latency average, at random among those within `buffer` of the lowest (`latency`).
+    /// The latency average, the lowest at random among ties (`latency` without a buffer).
+    LowestLatency,
+    /// The latency average, at random among those within `buffer` (not 0) of the lowest (`latency`).
     Latency { buffer: f64 },
     /// The requests in flight, ties at random (`least-outstanding`).
     InFlight,
@@ -49,9 +51,10 @@ impl Direct {
     /// threshold, or a group among the targets.
     pub(crate) fn of(spec: &PolicySpec, targets: &[WeightedTarget], default_output: u32) -> Option<Direct> {
         let score = match spec.kind {
-            PolicyKind::Latency if spec.slow_threshold.is_none() => {
-                Score::Latency { buffer: spec.buffer.unwrap_or(0.0) }
-            }
+            PolicyKind::Latency if spec.slow_threshold.is_none() => match spec.buffer.unwrap_or(0.0) {
+                0.0 => Score::LowestLatency,
+                buffer => Score::Latency { buffer },
+            },
             PolicyKind::LeastOutstanding => Score::InFlight,
             PolicyKind::Cost | PolicyKind::Oracle => Score::Cost { default_output },
             _ => return None,
@@ -88,7 +91,7 @@ impl Direct {
         match self.score {
             // Without a buffer the selector reads each latency once (twice for ties, which are rare among
             // averages): read them in place. With one it reads them three times: score them into the array.
-            Score::Latency { buffer: 0.0 } => self.pick::<true>(fast, exclude, 0.0, rand, |i| board.latency[i]),
+            Score::LowestLatency => self.pick::<true>(fast, exclude, 0.0, rand, |i| board.latency[i]),
             Score::Latency { buffer } => self.pick::<false>(fast, exclude, buffer, rand, |i| board.latency[i]),
             // In-flight counts tie often, and a cost takes a division: score each once.
             Score::InFlight => self.pick::<false>(fast, exclude, 0.0, rand, |i| states[i].in_flight as f64),
