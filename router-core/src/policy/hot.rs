@@ -150,7 +150,8 @@ pub(crate) struct Scoreboard {
     /// [`Reads::ranges`].
     ranges: [Cell<Option<(f64, f64)>>; 3],
     ready: EndpointSet,
-    /// Endpoints whose state changed since their entries were computed.
+    /// Endpoints whose state changed since their entries were computed (feedback that keeps an endpoint's
+    /// entries, [`Scoreboard::keeps_entries`], does not add it).
     dirty: EndpointSet,
     /// Endpoints whose entries no window sum and no in-flight count moves, as long as the count stays on one
     /// side of the concurrency limit (see [`Scoreboard::keeps_entries`]): no RPM and no TPM limit (the TPM room

@@ -69,7 +69,8 @@ pub struct Router {
     endpoints: Vec<Endpoint>,
     gates: Vec<Gate>,
     states: Vec<EndpointState>,
-    /// The hot path's view of `gates` and `states`: every change to a state is `touch`ed on it.
+    /// The hot path's view of `gates` and `states`: every change to a state is `touch`ed on it, unless the
+    /// feedback kept the endpoint's entries as they were ([`Scoreboard::keeps_entries`]).
     board: Scoreboard,
     policies: Vec<Box<dyn Policy>>,
     /// The root policy decided without the general machinery, when it targets endpoints only and scores each
