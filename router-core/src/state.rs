@@ -313,6 +313,8 @@ pub struct SlidingWindow<const K: usize> {
     sums: [u64; K],
     width: Nanos,
     head_start: Nanos,
+    /// When the current bucket ends: `head_start + width`, saturating (see [`SlidingWindow::next_boundary`]).
+    head_end: Nanos,
     head: usize,
     buckets: [[u64; K]; BUCKETS],
 }
@@ -320,19 +322,14 @@ pub struct SlidingWindow<const K: usize> {
 impl<const K: usize> SlidingWindow<K> {
     /// A window of the given span (at least 60 ns).
     pub fn new(span: Duration) -> Self {
-        SlidingWindow {
-            width: (span.nanos() / BUCKETS as u64).max(1),
-            head: 0,
-            head_start: 0,
-            buckets: [[0; K]; BUCKETS],
-            sums: [0; K],
-        }
+        let width = (span.nanos() / BUCKETS as u64).max(1);
+        SlidingWindow { width, head: 0, head_start: 0, head_end: width, buckets: [[0; K]; BUCKETS], sums: [0; K] }
     }
 
     /// Moves the window forward to `now`, forgetting buckets that fell out of it.
     #[inline]
     pub fn advance(&mut self, now: Nanos) {
-        if now < self.head_start.saturating_add(self.width) {
+        if now < self.head_end {
             return;
         }
         let steps = (now - self.head_start) / self.width;
@@ -340,16 +337,19 @@ impl<const K: usize> SlidingWindow<K> {
             self.buckets = [[0; K]; BUCKETS];
             self.sums = [0; K];
             self.head_start = now - now % self.width;
+            self.head_end = self.head_start.saturating_add(self.width);
             return;
         }
         for _ in 0..steps {
-            self.head = (self.head + 1) % BUCKETS;
+            // The next bucket, round the ring (a comparison, not a remainder by 60).
+            self.head = if self.head + 1 == BUCKETS { 0 } else { self.head + 1 };
             for k in 0..K {
                 self.sums[k] -= self.buckets[self.head][k];
             }
             self.buckets[self.head] = [0; K];
         }
         self.head_start += steps * self.width;
+        self.head_end = self.head_start.saturating_add(self.width);
     }
 
     /// Adds `v` to counter `k` in the current bucket (after advancing to `now`).
@@ -382,7 +382,7 @@ impl<const K: usize> SlidingWindow<K> {
     /// multiples of the bucket width, so windows of equal span share their boundaries.
     #[inline]
     pub fn next_boundary(&self) -> Nanos {
-        self.head_start.saturating_add(self.width)
+        self.head_end
     }
 }
 

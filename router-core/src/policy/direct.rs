@@ -18,7 +18,9 @@ use crate::state::EndpointState;
 /// What a direct root scores its endpoints by (lower is better).
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Score {
-    /// The latency average, at random among those within `buffer` of the lowest (`latency`).
+    /// The latency average, the lowest at random among ties (`latency` without a buffer).
+    LowestLatency,
+    /// The latency average, at random among those within `buffer` (not 0) of the lowest (`latency`).
     Latency { buffer: f64 },
     /// The requests in flight, ties at random (`least-outstanding`).
     InFlight,
@@ -49,9 +51,10 @@ impl Direct {
     /// threshold, or a group among the targets.
     pub(crate) fn of(spec: &PolicySpec, targets: &[WeightedTarget], default_output: u32) -> Option<Direct> {
         let score = match spec.kind {
-            PolicyKind::Latency if spec.slow_threshold.is_none() => {
-                Score::Latency { buffer: spec.buffer.unwrap_or(0.0) }
-            }
+            PolicyKind::Latency if spec.slow_threshold.is_none() => match spec.buffer.unwrap_or(0.0) {
+                0.0 => Score::LowestLatency,
+                buffer => Score::Latency { buffer },
+            },
             PolicyKind::LeastOutstanding => Score::InFlight,
             PolicyKind::Cost | PolicyKind::Oracle => Score::Cost { default_output },
             _ => return None,
@@ -71,7 +74,7 @@ impl Direct {
 
     /// Decides `req` when the fast filter settles every target: each is either open (and, by the bounds,
     /// passes every per-request check) or excluded. `None` when it does not (the general path decides).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn select(
         &mut self,
         fast: &FastFilter<'_>,
@@ -86,9 +89,13 @@ impl Direct {
         let board = fast.board;
         // One loop per kind of score, each with the figure inlined.
         match self.score {
-            Score::Latency { buffer } => self.pick(fast, exclude, buffer, rand, |i| board.latency[i]),
-            Score::InFlight => self.pick(fast, exclude, 0.0, rand, |i| states[i].in_flight as f64),
-            Score::Cost { default_output } => self.pick(fast, exclude, 0.0, rand, |i| {
+            // Without a buffer the selector reads each latency once (twice for ties, which are rare among
+            // averages): read them in place. With one it reads them three times: score them into the array.
+            Score::LowestLatency => self.pick::<true>(fast, exclude, 0.0, rand, |i| board.latency[i]),
+            Score::Latency { buffer } => self.pick::<false>(fast, exclude, buffer, rand, |i| board.latency[i]),
+            // In-flight counts tie often, and a cost takes a division: score each once.
+            Score::InFlight => self.pick::<false>(fast, exclude, 0.0, rand, |i| states[i].in_flight as f64),
+            Score::Cost { default_output } => self.pick::<false>(fast, exclude, 0.0, rand, |i| {
                 Price { input_per_mtok: board.price_in[i], output_per_mtok: board.price_out[i] }
                     .expected_cost(req, default_output)
             }),
@@ -96,9 +103,11 @@ impl Direct {
     }
 
     /// Scores the open targets by `score` (of an endpoint's index) and picks one within `buffer` of the best
-    /// ([`select::within_of`]). Written by position (the arrays are as long as the targets), not pushed.
+    /// ([`select::within_of`]). Written by position (the arrays are as long as the targets), not pushed. With
+    /// `IN_PLACE` and every target open, the selector reads each figure where it is (through `score`) instead of
+    /// from an array of them: the same numbers, without writing the array, for figures cheap to read again.
     #[inline(always)]
-    fn pick(
+    fn pick<const IN_PLACE: bool>(
         &mut self,
         fast: &FastFilter<'_>,
         exclude: EndpointSet,
@@ -111,10 +120,14 @@ impl Direct {
         let scores = &mut self.scores[..targets.len()];
         if self.set.without(fast.open).is_empty() {
             // Every target open (the common case): the candidates are the targets.
-            for (s, e) in scores.iter_mut().zip(targets) {
-                *s = score(e.get());
-            }
-            let chosen = select::within_of(&*scores, buffer, &mut rand);
+            let chosen = if IN_PLACE {
+                select::within_of(&Figures { targets, score: &score }, buffer, &mut rand)
+            } else {
+                for (s, e) in scores.iter_mut().zip(targets) {
+                    *s = score(e.get());
+                }
+                select::within_of(&*scores, buffer, &mut rand)
+            };
             return Some((chosen.map(|k| targets[k]), why));
         }
         let eps = &mut self.eps[..targets.len()];
@@ -132,5 +145,23 @@ impl Direct {
         }
         let chosen = select::within_of(&scores[..n], buffer, &mut rand);
         Some((chosen.map(|k| eps[k]), why))
+    }
+}
+
+/// The figures of `targets` by position, computed by `score` (of an endpoint's index) each time the selector
+/// reads one: the same numbers, in the same order, as an array of them.
+struct Figures<'a, F> {
+    targets: &'a [EndpointIdx],
+    score: &'a F,
+}
+
+impl<F: Fn(usize) -> f64> select::Scores for Figures<'_, F> {
+    #[inline(always)]
+    fn count(&self) -> usize {
+        self.targets.len()
+    }
+    #[inline(always)]
+    fn at(&self, i: usize) -> f64 {
+        (self.score)(self.targets[i].get())
     }
 }

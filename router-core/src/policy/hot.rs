@@ -150,8 +150,14 @@ pub(crate) struct Scoreboard {
     /// [`Reads::ranges`].
     ranges: [Cell<Option<(f64, f64)>>; 3],
     ready: EndpointSet,
-    /// Endpoints whose state changed since their entries were computed.
+    /// Endpoints whose state changed since their entries were computed (feedback that keeps an endpoint's
+    /// entries, [`Scoreboard::keeps_entries`], does not add it).
     dirty: EndpointSet,
+    /// Endpoints whose entries no window sum and no in-flight count moves, as long as the count stays on one
+    /// side of the concurrency limit (see [`Scoreboard::keeps_entries`]): no RPM and no TPM limit (the TPM room
+    /// stays unlimited, the quota use 0, and readiness compares the request count only with `u64::MAX`, which
+    /// no window of dispatches reaches), on a board that keeps no load column.
+    settled: EndpointSet,
     /// The words of an [`EndpointSet`] that can hold one of the endpoints: `ceil(n / 64)`.
     words: usize,
     min_context: u64,
@@ -176,13 +182,50 @@ impl Scoreboard {
             ranges: Default::default(),
             ready: EndpointSet::default(),
             dirty: EndpointSet::default(),
+            settled: EndpointSet::default(),
             words: n.div_ceil(64),
             min_context: u64::MAX,
             min_room: u64::MAX,
             max_throttled: 0,
         };
+        if !reads.load {
+            for (e, g) in gates.iter().enumerate() {
+                let unlimited = g.rpm == u64::MAX && g.tpm == u64::MAX && g.inv_rpm == 0.0 && g.inv_tpm == 0.0;
+                b.settled.set(EndpointIdx(e as u16), unlimited);
+            }
+        }
         b.refresh_all(gates, states);
         b
+    }
+
+    /// Whether feedback on `e` leaves its entries as they are, except its latency average (which the caller
+    /// sets with [`Scoreboard::set_latency`]): `e` is settled, the feedback moved only its windows, its
+    /// in-flight count (from `in_flight` to `now_in_flight`, both on the same side of `concurrency`), its
+    /// latency averages and counters, and its circuit was closed before and after (`closed`) and its throttling
+    /// unchanged (`throttled_kept`). Readiness, the TPM room, the throttling and the quota use are then what a
+    /// refresh would compute again, so the feedback need not [`Scoreboard::touch`] it.
+    #[inline(always)]
+    pub(crate) fn keeps_entries(
+        &self,
+        e: EndpointIdx,
+        (in_flight, now_in_flight): (u32, u32),
+        concurrency: u32,
+        closed: bool,
+        throttled_kept: bool,
+    ) -> bool {
+        self.settled.contains(e)
+            & closed
+            & throttled_kept
+            & ((in_flight < concurrency) == (now_in_flight < concurrency))
+    }
+
+    /// Sets the latency average of `e` (if the latency column is kept), after feedback that kept its other
+    /// entries ([`Scoreboard::keeps_entries`]).
+    #[inline(always)]
+    pub(crate) fn set_latency(&mut self, e: EndpointIdx, latency: f64) {
+        if self.reads.latency {
+            update(&mut self.latency[e.get()], &self.ranges[0], self.reads.ranges, latency);
+        }
     }
 
     /// Notes that the state of `e` changed: its entries are brought up to date by the next
@@ -194,7 +237,7 @@ impl Scoreboard {
     }
 
     /// Brings the entries of the endpoints touched since the last flush up to date.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn flush(&mut self, gates: &[Gate], states: &[EndpointState]) {
         // Only the words that can hold an endpoint: one for up to 64 endpoints.
         for w in 0..self.words {
@@ -202,6 +245,35 @@ impl Scoreboard {
             while bits != 0 {
                 self.refresh(w * 64 + bits.trailing_zeros() as usize, gates, states);
                 bits &= bits - 1;
+            }
+        }
+        // Debug builds check that every entry is what a refresh would compute now: that the feedback which did
+        // not touch an endpoint ([`Scoreboard::keeps_entries`]) left nothing stale.
+        #[cfg(debug_assertions)]
+        self.assert_current(gates, states);
+    }
+
+    /// Asserts the invariant of [`Scoreboard`] after a flush: every entry (of the columns kept) as a refresh
+    /// would compute it, and the bounds hold for every ready endpoint.
+    #[cfg(debug_assertions)]
+    fn assert_current(&self, gates: &[Gate], states: &[EndpointState]) {
+        for (e, (g, st)) in gates.iter().zip(states).enumerate() {
+            let ready = ready(g, st);
+            let room = tpm_room(g.tpm, st.window_tokens());
+            assert_eq!(self.ready.contains(EndpointIdx(e as u16)), ready, "endpoint {e}'s readiness is current");
+            assert_eq!(self.throttled_until[e], st.throttled_until, "endpoint {e}'s throttling is current");
+            assert_eq!(self.tpm_room[e], room, "endpoint {e}'s TPM room is current");
+            let columns = [
+                (self.reads.latency, self.latency[e], st.latency.value()),
+                (self.reads.load, self.load[e], g.load(st)),
+                (self.reads.quota, self.quota[e], g.quota_utilisation(st)),
+            ];
+            for (k, (kept, entry, fresh)) in columns.into_iter().enumerate() {
+                assert!(!kept || entry.to_bits() == fresh.to_bits(), "endpoint {e}'s score column {k} is current");
+            }
+            if ready {
+                assert!(self.min_context <= g.context && self.min_room <= room, "endpoint {e} within the bounds");
+                assert!(self.max_throttled >= st.throttled_until, "endpoint {e} within the bounds");
             }
         }
     }
@@ -219,7 +291,7 @@ impl Scoreboard {
     /// Recomputes the entries of `e` from its gate and state, by the arithmetic the filter and the scorers
     /// used on them, and folds them into the bounds when `e` is ready. Of the score columns, only those the
     /// router's policies read ([`Reads`]).
-    #[inline]
+    #[inline(always)]
     fn refresh(&mut self, e: usize, gates: &[Gate], states: &[EndpointState]) {
         let (g, st) = (&gates[e], &states[e]);
         let room = tpm_room(g.tpm, st.window_tokens());
@@ -341,6 +413,38 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Only an endpoint without RPM and TPM limits (none declared, not even `u64::MAX`, whose reciprocal weighs the
+    /// window in the quota use) is settled, and none on a board that keeps the load column; and feedback keeps
+    /// its entries only with the circuit closed, the throttling kept and the in-flight count on one side of the
+    /// concurrency limit.
+    #[test]
+    fn only_unlimited_endpoints_without_the_load_column_are_settled() {
+        use crate::model::{Endpoint, Limits};
+        use crate::state::TrackingConfig;
+        let limits = [
+            Limits::default(),
+            Limits { concurrency: Some(2), context_window: Some(100), ..Limits::default() },
+            Limits { rpm: Some(10), ..Limits::default() },
+            Limits { tpm: Some(1_000), ..Limits::default() },
+            Limits { tpm: Some(u64::MAX), ..Limits::default() },
+        ];
+        let gates: Vec<Gate> =
+            limits.iter().map(|&limits| Gate::new(&Endpoint { limits, ..Endpoint::new("e") })).collect();
+        let states = vec![EndpointState::new(&TrackingConfig::default()); gates.len()];
+        let latency_only = Reads { latency: true, load: false, quota: true, ranges: false };
+        let board = Scoreboard::new(&gates, &states, latency_only);
+        let settled: Vec<bool> = (0..gates.len()).map(|e| board.settled.contains(EndpointIdx(e as u16))).collect();
+        assert_eq!(settled, [true, true, false, false, false]);
+        assert!(Scoreboard::new(&gates, &states, Reads::ALL).settled.is_empty());
+        let e = EndpointIdx(1);
+        assert!(board.keeps_entries(e, (0, 1), 2, true, true));
+        assert!(!board.keeps_entries(e, (1, 2), 2, true, true), "at the concurrency limit");
+        assert!(!board.keeps_entries(e, (2, 1), 2, true, true), "below it again");
+        assert!(!board.keeps_entries(e, (0, 1), 2, false, true), "a circuit not closed");
+        assert!(!board.keeps_entries(e, (0, 1), 2, true, false), "throttled");
+        assert!(!board.keeps_entries(EndpointIdx(2), (0, 1), u32::MAX, true, true), "an RPM limit");
     }
 
     /// The filter's `tokens + estimate <= tpm` (saturating) is `tokens <= tpm` (part of being ready) and

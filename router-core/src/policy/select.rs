@@ -68,7 +68,7 @@ pub fn within(c: &[Cand], buffer: f64, rand: &mut KeyedRand) -> Option<usize> {
 }
 
 /// [`within`] over any [`Scores`].
-#[inline]
+#[inline(always)]
 pub(crate) fn within_of<S: Scores + ?Sized>(c: &S, buffer: f64, rand: &mut KeyedRand) -> Option<usize> {
     if buffer == 0.0 {
         return lowest_tied(c, rand);
@@ -91,7 +91,7 @@ fn within_scan<S: Scores + ?Sized>(c: &S, buffer: f64, rand: &mut KeyedRand) -> 
 /// random one of them. The same choice and the same draws as the general case: with a zero buffer its limit is
 /// the best score itself (`best * 1` or `best + 0`), and the candidates at or below it are exactly those equal
 /// to it (none is lower, a NaN is neither; `0.0` and `-0.0` are equal both ways).
-#[inline]
+#[inline(always)]
 fn lowest_tied<S: Scores + ?Sized>(c: &S, rand: &mut KeyedRand) -> Option<usize> {
     let (mut best, mut first, mut n) = (f64::INFINITY, 0, 0usize);
     for i in 0..c.count() {

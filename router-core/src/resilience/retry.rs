@@ -37,16 +37,25 @@ impl RetryBudget {
         RetryBudget { cfg, tokens: cap, cap, last: 0 }
     }
 
+    #[inline]
     fn refill(&mut self, now: Nanos) {
         let dt = now.saturating_sub(self.last) as f64 / NANOS_PER_SEC as f64;
-        self.tokens = (self.tokens + dt * self.cfg.min_per_s).min(self.cap);
+        self.tokens = self.capped(self.tokens + dt * self.cfg.min_per_s);
         self.last = self.last.max(now);
     }
 
+    /// `tokens.min(cap)` by a plain comparison (one instruction where `f64::min` takes five): the cap is never
+    /// NaN (it is at least 1 by `max`, which passes a NaN over), and for a NaN `tokens` both give the cap.
+    #[inline(always)]
+    fn capped(&self, tokens: f64) -> f64 {
+        if tokens < self.cap { tokens } else { self.cap }
+    }
+
     /// Records a first attempt (a routed request; never a rejected one).
+    #[inline]
     pub fn deposit(&mut self, now: Nanos) {
         self.refill(now);
-        self.tokens = (self.tokens + self.cfg.ratio).min(self.cap);
+        self.tokens = self.capped(self.tokens + self.cfg.ratio);
     }
 
     /// Takes a token for a retry; false when the budget is spent.

@@ -99,14 +99,20 @@ pub struct Scope {
 
 impl Router {
     /// Decides what to do with a new request at `now`.
-    #[inline]
     pub fn decide(&mut self, req: &RequestInfo, now: Nanos) -> Decision {
-        self.decide_in(req, now, &Scope::default())
+        // The default scope known here, its checks fold away.
+        self.decide_scoped(req, now, &Scope::default())
     }
 
     /// [`Router::decide`] within `scope`: its chooser picks among the endpoints it does not exclude. A
     /// deferrable request is batched only when the batch endpoint is in scope.
     pub fn decide_in(&mut self, req: &RequestInfo, now: Nanos, scope: &Scope) -> Decision {
+        self.decide_scoped(req, now, scope)
+    }
+
+    /// The body of [`Router::decide_in`], inlined into it and into [`Router::decide`].
+    #[inline(always)]
+    fn decide_scoped(&mut self, req: &RequestInfo, now: Nanos, scope: &Scope) -> Decision {
         self.advance(now);
         if let (Some(cache), Some(key)) = (&self.cache, req.cache_key)
             && cache.hit(key, now)
@@ -134,7 +140,9 @@ impl Router {
     }
 
     /// The endpoint `scope`'s chooser picks, with `tried` excluded too, and the filter's counts of why others
-    /// were not.
+    /// were not. Inlined into its two callers (a new request, a retry), so that a direct decision runs in the
+    /// caller's frame.
+    #[inline(always)]
     pub(super) fn choose(
         &mut self,
         scope: &Scope,
@@ -194,7 +202,7 @@ impl Router {
 
     /// [`Router::select`] through the root's [`crate::policy::Direct`] form: `None` when the router has none or
     /// it declines (the fast filter does not settle every target).
-    #[inline]
+    #[inline(always)]
     fn select_direct(
         &mut self,
         req: &RequestInfo,
@@ -213,7 +221,9 @@ impl Router {
         direct.select(&fast, &self.states, exclude, req, rand)
     }
 
-    /// [`Router::select`] through the policy's own `select`, on a selection context.
+    /// [`Router::select`] through the policy's own `select`, on a selection context. Never inlined: the
+    /// direct decision's callers keep a small frame.
+    #[inline(never)]
     pub(super) fn select_general(
         &mut self,
         root: usize,
@@ -280,16 +290,24 @@ impl Router {
     /// right after adding to it, which advances it. Between walks a window is advanced by the feedback that
     /// adds to it, and the scoreboard's bounds only loosen (they stay bounds). At 5 requests/s a boundary
     /// passes every 5 requests: the walk was about 200 instructions per request of a router without quotas.
-    #[inline]
+    #[inline(always)]
     pub(super) fn advance(&mut self, now: Nanos) {
         if now >= self.next_tick {
-            let mut next = Nanos::MAX;
-            for s in &mut self.states {
-                s.advance(now);
-                next = next.min(s.next_boundary());
-            }
-            self.next_tick = self.idle_tick.map_or(next, |every| now.saturating_add(every));
-            self.board.refresh_all(&self.gates, &self.states);
+            self.tick(now);
         }
+    }
+
+    /// The walk of [`Router::advance`] when a boundary has passed: out of line, so that a decision between
+    /// boundaries pays one comparison.
+    #[cold]
+    #[inline(never)]
+    fn tick(&mut self, now: Nanos) {
+        let mut next = Nanos::MAX;
+        for s in &mut self.states {
+            s.advance(now);
+            next = next.min(s.next_boundary());
+        }
+        self.next_tick = self.idle_tick.map_or(next, |every| now.saturating_add(every));
+        self.board.refresh_all(&self.gates, &self.states);
     }
 }

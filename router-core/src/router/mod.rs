@@ -69,7 +69,8 @@ pub struct Router {
     endpoints: Vec<Endpoint>,
     gates: Vec<Gate>,
     states: Vec<EndpointState>,
-    /// The hot path's view of `gates` and `states`: every change to a state is `touch`ed on it.
+    /// The hot path's view of `gates` and `states`: every change to a state is `touch`ed on it, unless the
+    /// feedback kept the endpoint's entries as they were ([`Scoreboard::keeps_entries`]).
     board: Scoreboard,
     policies: Vec<Box<dyn Policy>>,
     /// The root policy decided without the general machinery, when it targets endpoints only and scores each
@@ -93,6 +94,9 @@ pub struct Router {
     /// the span of the longer window: no verdict and no score reads the window sums, and the windows move only
     /// that often (see [`Router::advance`]).
     idle_tick: Option<Nanos>,
+    /// Whether outcomes feed another gateway's emulation (`compat`, `cooldown` or `target_retry` is set): one
+    /// flag for the feedback's hot path.
+    emulates: bool,
     /// LiteLLM compat: whether outcomes feed [`crate::state::CompatState`], with how many latency samples.
     compat: Option<CompatTracking>,
     /// LiteLLM cooldowns instead of the circuit breaker.

@@ -98,6 +98,7 @@ impl Router {
             seed: cfg.seed,
             next_tick: 0,
             idle_tick,
+            emulates: compat.is_some() || cooldown.is_some() || target_retry.is_some(),
             compat,
             cooldown,
             group_retry,
