@@ -11,9 +11,13 @@ For each of `--rounds` rounds (default 3; the medians are printed), in this orde
   bench --threads 1 --repeat 1 --requests N` (its total requests/s), and its ceiling
   (`sim/examples/minimal_quickstart_loop.rs`: the quickstart's traffic, endpoints and policies in a minimal
   loop through router-core); target: >= 0.8 of the ceiling;
-* issue 30's benchmark: the quickstart (whose endpoints state accuracies) and a copy without its `quality =`
-  lines, each build's pair run one right after the other; target: quality on costs at most 10% more per
-  simulated request (the median of the rounds' pairs);
+* issue 30's benchmark, after the rounds: `--quality-pairs` short pairs (default 100 of `--quality-requests`
+  = 50,000 requests per policy), the quickstart (whose endpoints state accuracies) and a copy without its
+  `quality =` lines run one right after the other, in alternating order, each build's pair in turn; target:
+  quality on costs at most 10% more per simulated request (the median of the pairs, with a bootstrap 95%
+  interval). Many short pairs, not a few long ones: on a virtual machine whose speed drifts by 20-40% within
+  seconds, a pair of long runs straddles the drift, while the median of a hundred short ones pins the cost
+  to about two points;
 * the replay of a 1,000,000-row `gen-log` CSV (`routesim replay scenarios/quickstart.toml --log LOG
   --policies hybrid --replications 1`, end to end), against `wc -l` of the same file and a plain Rust read
   and parse of it (`sim/examples/log_read_floor.rs`, `plain` and `csv`); target: <= 1 s.
@@ -30,6 +34,7 @@ import argparse
 import json
 import os
 import pathlib
+import random
 import re
 import statistics
 import subprocess
@@ -88,6 +93,14 @@ def bench(routesim, scenario, n):
     return json.loads(out)["requests_per_s"]
 
 
+def bootstrap_median_interval(values, resamples=2000):
+    """A 95% percentile-bootstrap interval of the median of `values` (seeded: the same values give the same
+    interval)."""
+    rng = random.Random(1)
+    medians = sorted(statistics.median(rng.choices(values, k=len(values))) for _ in range(resamples))
+    return medians[int(0.025 * resamples)], medians[int(0.975 * resamples) - 1]
+
+
 def per_s(stdout):
     found = re.search(r"(\d+) requests/s", stdout)
     if not found:
@@ -102,6 +115,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--bin-dir", help="a release directory with routesim and examples/ (default: build one)")
     ap.add_argument("--against", help="another build's release directory, whose routesim runs in every round too")
+    ap.add_argument("--quality-pairs", type=int, default=100, help="pairs of issue 30's benchmark")
+    ap.add_argument("--quality-requests", type=int, default=50_000, help="requests per policy in each of them")
     ap.add_argument("--skip", nargs="*", default=[], choices=["peer", "quickstart", "quality", "replay"])
     a = ap.parse_args()
     if a.bin_dir:
@@ -141,11 +156,6 @@ def main():
                 for name, binary in builds:
                     note(f"quickstart {name}", bench(binary, QUICKSTART, n))
                 note("quickstart ceiling", per_s(run([example("minimal_quickstart_loop"), n])))
-            if "quality" not in a.skip:
-                # Each build's own pair, one right after the other: the cost of quality per simulated request.
-                for name, binary in builds:
-                    note(f"quality on {name}", bench(binary, QUICKSTART, n))
-                    note(f"quality off {name}", bench(binary, plain, n))
             if "replay" not in a.skip:
                 for name, binary in builds:
                     out = pathlib.Path(tmp) / f"out-{name}"
@@ -154,6 +164,19 @@ def main():
                 note("replay wc -l s", timed(["wc", "-l", log]))
                 note("replay plain read+parse s", timed([example("log_read_floor"), log, "plain"]))
                 note("replay csv read+parse s", timed([example("log_read_floor"), log, "csv"]))
+        if "quality" not in a.skip:
+            say(f"issue 30's benchmark: {a.quality_pairs} pairs of {a.quality_requests} requests per policy")
+            for i in range(a.quality_pairs):
+                # Each build's own pair, one right after the other, in alternating order.
+                for name, binary in builds:
+                    order = [("on", QUICKSTART), ("off", plain)]
+                    for side, scenario in order if i % 2 == 0 else order[::-1]:
+                        note(f"quality {side} {name}", bench(binary, scenario, a.quality_requests))
+    quality_costs = {}
+    for name, _ in builds:
+        if f"quality on {name}" in figures:
+            pairs = zip(figures.pop(f"quality off {name}"), figures.pop(f"quality on {name}"))
+            quality_costs[name] = [off / on - 1 for off, on in pairs]
 
     med = {k: statistics.median(v) for k, v in figures.items()}
     print(f"medians of {a.rounds} rounds; {n} requests per bench and loop, {a.rows}-row log")
@@ -168,11 +191,12 @@ def main():
         if "quickstart" not in a.skip:
             ratio = med[f"quickstart {name}"] / med["quickstart ceiling"]
             print(f"{name}: quickstart, routesim / ceiling = {ratio:.2f} (target 0.8)")
-        if "quality" not in a.skip:
-            pairs = zip(figures[f"quality off {name}"], figures[f"quality on {name}"])
-            costs = sorted(off / on - 1 for off, on in pairs)
+        if name in quality_costs:
+            costs = sorted(quality_costs[name])
+            low, high = bootstrap_median_interval(costs)
             print(f"{name}: quality on costs {statistics.median(costs):+.1%} per simulated request "
-                  f"(median of {len(costs)} pairs, {costs[0]:+.1%} to {costs[-1]:+.1%}; target at most +10%)")
+                  f"(median of {len(costs)} pairs, 95% interval {low:+.1%} to {high:+.1%}, pairs "
+                  f"{costs[0]:+.1%} to {costs[-1]:+.1%}; target at most +10%)")
         if "replay" not in a.skip:
             t = med[f"replay {name} s"]
             print(f"{name}: replay {t:.2f} s (target 1 s) = {t / med['replay wc -l s']:.0f}x wc -l, "

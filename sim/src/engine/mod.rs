@@ -190,6 +190,9 @@ struct Chunk {
     /// With quality on (the item-response model): the outcomes drawn so far of every arrival, in the same
     /// order, shared by the runs (see [`Drawn`]); empty otherwise.
     drawn: Vec<Drawn>,
+    /// The id of the first arrival when `drawn` is filled (ids are consecutive within a chunk). Kept here
+    /// rather than read from `arrivals[0]` at each completion: by then that line has left the cache.
+    first_id: u64,
 }
 
 impl Arrivals for Fed {
@@ -202,8 +205,7 @@ impl Arrivals for Fed {
     #[inline(always)]
     fn drawn(&mut self, id: u64) -> Option<&mut Drawn> {
         // Arrival ids are consecutive within a chunk; a request of an earlier chunk finds none.
-        let first = self.chunk.arrivals.first()?.id;
-        self.chunk.drawn.get_mut(id.wrapping_sub(first) as usize)
+        self.chunk.drawn.get_mut(id.wrapping_sub(self.chunk.first_id) as usize)
     }
     #[inline(always)]
     fn trace(&self) -> Option<Trace> {
@@ -444,7 +446,7 @@ fn lockstep_q<const Q: bool>(
         *busy += start.elapsed().as_secs_f64();
     }
     let mut source = ArrivalSource::new(&model.traffic, model.seed, replication, model.limit);
-    let mut chunk = Chunk { arrivals: Vec::with_capacity(chunk_len), drawn: Vec::new() };
+    let mut chunk = Chunk { arrivals: Vec::with_capacity(chunk_len), drawn: Vec::new(), first_id: 0 };
     let share_outcomes = Q && model.quality.as_deref().is_some_and(|q| quality::item_response(q).is_some());
     let quality_keys = QualityKeys::new(model.seed, replication);
     loop {
@@ -460,6 +462,7 @@ fn lockstep_q<const Q: bool>(
             // first run to complete it: the same keyed draw, off the runs' completion path.
             chunk.drawn.clear();
             chunk.drawn.extend(chunk.arrivals.iter().map(|a| Drawn::of_difficulty(quality_keys.difficulty(a.id))));
+            chunk.first_id = chunk.arrivals.first().map_or(0, |a| a.id);
         }
         let last = chunk.arrivals.len() < chunk_len;
         let share = start.elapsed().as_secs_f64() / ended.iter().filter(|&&e| !e).count().max(1) as f64;
