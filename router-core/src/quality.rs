@@ -76,7 +76,13 @@ pub fn sigmoid(x: f64) -> f64 {
     // `1 / (1 + e^-x)` for x >= 0 and `e^x / (1 + e^x)` below (no overflow either way), written as one
     // `exp(-|x|)` and a select rather than a branch on the sign: the simulator calls this once per drawn
     // outcome with x of random sign, where a branch is mispredicted half the time. The values are the same.
-    let e = (-x.abs()).exp();
+    logistic(x, (-x.abs()).exp())
+}
+
+/// [`sigmoid`]`(x)` from `e = e^-|x|` (exact, or [`exp_neg_approx`]'s in [`accepts`]): `1 / (1 + e)` for
+/// `x >= 0` and `e / (1 + e)` below, by a select.
+#[inline(always)]
+fn logistic(x: f64, e: f64) -> f64 {
     let numerator = if x >= 0.0 { 1.0 } else { e };
     numerator / (1.0 + e)
 }
@@ -104,8 +110,7 @@ pub fn accepts(u: f64, theta: f64, a: f64, d: f64) -> bool {
     let x = a * (theta - d);
     let t = x.abs();
     if t <= FAST_RANGE {
-        let e = exp_neg_approx(t);
-        let p = if x >= 0.0 { 1.0 } else { e } / (1.0 + e);
+        let p = logistic(x, exp_neg_approx(t));
         // One test that is almost always true (the draw is far from the edge), and the verdict as the sign
         // of the gap: no branch on the verdict itself, which is a coin flip a branch would mispredict.
         let gap = u - p;
