@@ -432,11 +432,15 @@ pub struct EndpointState {
     /// Whether results update [`EndpointState::peak`]: a router clears it when none of its policies reads the
     /// peak EWMA (only `p2c` does), which saves an `exp` per successful attempt.
     pub track_peak: bool,
+    /// Whether successful results update [`EndpointState::ttft`]. No policy of router-core reads the TTFT
+    /// average, so a router clears it (for a time-windowed average, which the default is, that saves an `exp`
+    /// per successful attempt); a caller that reads the average sets it.
+    pub track_ttft: bool,
     /// Latency average of successful attempts.
     pub latency: Ema,
     /// Peak-sensitive EWMA of latency, kept up to date only while [`EndpointState::track_peak`] is set.
     pub peak: PeakEwma,
-    /// Time-to-first-token average.
+    /// Time-to-first-token average, kept up to date only while [`EndpointState::track_ttft`] is set.
     pub ttft: Ema,
     /// Total spend on this endpoint in USD.
     pub spend_usd: f64,
@@ -460,6 +464,7 @@ impl EndpointState {
             ttft: Ema::new(&cfg.ttft),
             peak: PeakEwma::new(cfg.peak_decay, cfg.peak_default),
             track_peak: true,
+            track_ttft: true,
             quota: SlidingWindow::new(cfg.quota_window),
             errors: SlidingWindow::new(cfg.error_window),
             spend_usd: 0.0,
@@ -555,13 +560,14 @@ impl EndpointState {
             None => {
                 // The two averages usually share their window and their last sample (a streamed success
                 // updates both): then the decay factor is the same number, computed once.
-                let shared = outcome.ttft.is_some() && self.ttft.decays_as(&self.latency);
+                let ttft = outcome.ttft.filter(|_| self.track_ttft);
+                let shared = ttft.is_some() && self.ttft.decays_as(&self.latency);
                 let decay = self.latency.decay_at(now);
                 self.latency.observe_decayed(outcome.latency, now, decay);
                 if self.track_peak {
                     self.peak.observe(outcome.latency, now);
                 }
-                if let Some(t) = outcome.ttft {
+                if let Some(t) = ttft {
                     let decay = if shared { decay } else { self.ttft.decay_at(now) };
                     self.ttft.observe_decayed(t, now, decay);
                 }

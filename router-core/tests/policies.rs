@@ -649,3 +649,23 @@ fn the_peak_ewma_is_kept_only_when_a_policy_reads_it() {
         assert_eq!(after != before, kept, "{kind}: peak {before} -> {after}");
     }
 }
+
+#[test]
+fn the_ttft_average_is_kept_only_for_a_caller_that_reads_it() {
+    // No policy reads it: every router's endpoints leave it alone ...
+    for kind in ["latency", "usage", "p2c", "round-robin"] {
+        let mut r = router(&format!("{}[policy]\nname = \"p\"\nkind = \"{kind}\"\n", endpoints(&["a", "b"])));
+        let a = idx(&r, "a");
+        assert!(!r.state(a).track_ttft, "{kind}");
+        complete(&mut r, a, 1_000, 4_000_000_000);
+        assert_eq!(r.state(a).ttft.samples(), 0, "{kind}: the TTFT average took a sample");
+        assert_eq!(r.state(a).latency.samples(), 1, "{kind}: the latency average missed its sample");
+    }
+    // ... and an endpoint state that tracks it (the default of a fresh one) averages the first tokens.
+    let tracking = router_core::state::TrackingConfig::default();
+    let mut st = router_core::state::EndpointState::new(&tracking);
+    assert!(st.track_ttft);
+    st.on_result(&router_core::Outcome::success(4 * S, Some(S), 10, 10), 0.0, 0, 5 * S, &tracking);
+    assert_eq!(st.ttft.samples(), 1);
+    assert_eq!(st.ttft.value(), S as f64);
+}

@@ -19,9 +19,10 @@ impl Router {
             let from = &old.states[j.get()];
             let st = &mut self.states[i];
             if same_tracking {
-                let track_peak = st.track_peak;
+                let (track_peak, track_ttft) = (st.track_peak, st.track_ttft);
                 *st = from.clone();
                 st.track_peak = track_peak;
+                st.track_ttft = track_ttft;
                 st.in_flight = 0;
             } else {
                 st.circuit = from.circuit;

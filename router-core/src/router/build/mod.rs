@@ -145,7 +145,7 @@ struct Live {
     idle_tick: Option<crate::model::Nanos>,
 }
 
-/// The endpoints' fresh states (peak EWMA only when p2c reads it; LiteLLM's single-deployment flags), the
+/// The endpoints' fresh states (peak EWMA only when p2c reads it, no TTFT average; LiteLLM's single-deployment flags), the
 /// gates and scoreboard over them, and how often the windows move without quotas (see `Router::advance`).
 fn initial_state(cfg: &RouterConfig, graph: &PolicyGraph<'_>, tracking: &TrackingConfig) -> Live {
     let (root, specs, names) = (&cfg.policy, &graph.specs, &graph.names);
@@ -156,6 +156,8 @@ fn initial_state(cfg: &RouterConfig, graph: &PolicyGraph<'_>, tracking: &Trackin
     let peak_read = specs.iter().any(|(s, _)| s.kind == PolicyKind::P2c);
     for st in &mut states {
         st.track_peak = peak_read;
+        // No policy reads the TTFT average (see `EndpointState::track_ttft`).
+        st.track_ttft = false;
     }
     if let Some(c) = &root.cooldown {
         for id in &c.single_deployment {
