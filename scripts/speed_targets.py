@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
 """Issue 32's speed targets, measured side by side in one run, as ratios that travel between machines.
 
-For each of `--rounds` rounds (default 3; the medians are printed), in this order, one after the other:
+For each of `--rounds` rounds (default 9; the medians are printed), in this order, one after the other:
 
 * the peer model (`scenarios/peer-simpy-router.toml`) at 5 and 10 requests/s: `routesim bench --threads 1
   --repeat 1` on `--requests` requests (default 1,000,000), and its ceiling, the same model as a minimal event
   loop routing through router-core (`sim/examples/minimal_peer_loop.rs ... router`); target: routesim >= 0.8
-  of the ceiling;
+  of the ceiling. Each round runs the ceiling and each build one right after the other (the ceiling first in
+  even rounds, last in odd ones) and takes their ratio; the median of the rounds' ratios is printed with a
+  bootstrap 95% interval. A ratio of runs a second apart cancels the machine's drift, which moves every
+  figure by 20-40% within minutes on a shared virtual machine (a ratio of medians taken over minutes does
+  not: it moved by 0.1 between two runs of 3 rounds);
 * the quickstart (`scenarios/quickstart.toml`, its six policies, one replication, aggregates only): `routesim
   bench --threads 1 --repeat 1 --requests N` (its total requests/s), and its ceiling
   (`sim/examples/minimal_quickstart_loop.rs`: the quickstart's traffic, endpoints and policies in a minimal
-  loop through router-core); target: >= 0.8 of the ceiling;
+  loop through router-core); target: >= 0.8 of the ceiling, measured as the peer's (a ratio per round);
 * issue 30's benchmark, after the rounds: `--quality-pairs` short pairs (default 100 of `--quality-requests`
   = 50,000 requests per policy), the quickstart (whose endpoints state accuracies) and a copy without its
   `quality =` lines run one right after the other, in alternating order, each build's pair in turn; target:
@@ -28,7 +32,7 @@ honouring CARGO_TARGET_DIR), or from `--bin-dir DIR` (a `release` directory hold
 `examples/`). `--against DIR` adds another build's `routesim` (e.g. a copy of the previous commit's) to every
 round, run right after this one's, so that the two are compared under the same load.
 
-    python3 scripts/speed_targets.py [--requests 1000000] [--rounds 3] [--against OLD_RELEASE_DIR]
+    python3 scripts/speed_targets.py [--requests 1000000] [--rounds 9] [--against OLD_RELEASE_DIR]
 """
 import argparse
 import json
@@ -112,7 +116,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--requests", type=int, default=1_000_000, help="requests per bench run and per loop")
     ap.add_argument("--rows", type=int, default=1_000_000, help="rows of the replayed log")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--bin-dir", help="a release directory with routesim and examples/ (default: build one)")
     ap.add_argument("--against", help="another build's release directory, whose routesim runs in every round too")
     ap.add_argument("--quality-pairs", type=int, default=100, help="pairs of issue 30's benchmark")
@@ -139,6 +143,22 @@ def main():
     def note(key, value):
         figures.setdefault(key, []).append(value)
 
+    ratios = {}
+
+    def paired(what, round_no, ceiling, measure):
+        """One round of `what`: the ceiling and each build one right after the other (the ceiling first in even
+        rounds, last in odd ones), noting each figure and each build's ratio to this round's ceiling."""
+        if round_no % 2 == 0:
+            top = ceiling()
+            speeds = [(name, measure(binary)) for name, binary in builds]
+        else:
+            speeds = [(name, measure(binary)) for name, binary in builds]
+            top = ceiling()
+        note(f"{what} ceiling", top)
+        for name, speed in speeds:
+            note(f"{what} {name}", speed)
+            ratios.setdefault(f"{what} {name}", []).append(speed / top)
+
     with tempfile.TemporaryDirectory() as tmp:
         peers = {rate: peer_at(rate, tmp) for rate in (5.0, 10.0)}
         plain = without_quality(tmp)
@@ -149,13 +169,11 @@ def main():
             say(f"round {r + 1} of {a.rounds}")
             if "peer" not in a.skip:
                 for rate, path in peers.items():
-                    for name, binary in builds:
-                        note(f"peer {rate:g}/s {name}", bench(binary, path, n))
-                    note(f"peer {rate:g}/s ceiling", per_s(run([example("minimal_peer_loop"), rate, n, "router"])))
+                    ceiling = lambda: per_s(run([example("minimal_peer_loop"), rate, n, "router"]))
+                    paired(f"peer {rate:g}/s", r, ceiling, lambda binary: bench(binary, path, n))
             if "quickstart" not in a.skip:
-                for name, binary in builds:
-                    note(f"quickstart {name}", bench(binary, QUICKSTART, n))
-                note("quickstart ceiling", per_s(run([example("minimal_quickstart_loop"), n])))
+                ceiling = lambda: per_s(run([example("minimal_quickstart_loop"), n]))
+                paired("quickstart", r, ceiling, lambda binary: bench(binary, QUICKSTART, n))
             if "replay" not in a.skip:
                 for name, binary in builds:
                     out = pathlib.Path(tmp) / f"out-{name}"
@@ -183,14 +201,19 @@ def main():
     for k, v in med.items():
         unit = "s" if k.endswith(" s") else "requests/s"
         print(f"  {k:<34} {v:>14,.3f} {unit}" if unit == "s" else f"  {k:<34} {v:>14,.0f} {unit}")
+    def ratio_line(key):
+        values = sorted(ratios[key])
+        low, high = bootstrap_median_interval(values)
+        return (f"{statistics.median(values):.2f} (median of {len(values)} rounds' ratios, 95% interval "
+                f"{low:.2f} to {high:.2f}, rounds {values[0]:.2f} to {values[-1]:.2f}; target 0.8)")
+
     for name, _ in builds:
         if "peer" not in a.skip:
             for rate in (5, 10):
-                ratio = med[f"peer {rate}/s {name}"] / med[f"peer {rate}/s ceiling"]
-                print(f"{name}: peer at {rate}/s, routesim / ceiling through router-core = {ratio:.2f} (target 0.8)")
+                print(f"{name}: peer at {rate}/s, routesim / ceiling through router-core = "
+                      f"{ratio_line(f'peer {rate}/s {name}')}")
         if "quickstart" not in a.skip:
-            ratio = med[f"quickstart {name}"] / med["quickstart ceiling"]
-            print(f"{name}: quickstart, routesim / ceiling = {ratio:.2f} (target 0.8)")
+            print(f"{name}: quickstart, routesim / ceiling = {ratio_line(f'quickstart {name}')}")
         if name in quality_costs:
             costs = sorted(quality_costs[name])
             low, high = bootstrap_median_interval(costs)

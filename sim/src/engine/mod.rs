@@ -96,6 +96,14 @@ pub struct RunOptions<'a> {
     pub calendar_origin: Nanos,
 }
 
+impl RunOptions<'_> {
+    /// Whether these options ask for nothing a plain run leaves out (see [`Sim`]): no horizon and no records
+    /// sink (a progress callback is checked in every run: once per arrival, never taken but every 65,536th).
+    fn plain(&self) -> bool {
+        self.horizon.is_none() && self.records.is_none()
+    }
+}
+
 /// What one run produced.
 #[derive(Clone, Debug)]
 pub struct RunResult {
@@ -321,15 +329,25 @@ fn run_q<const Q: bool>(model: &Compiled, policy: usize, replication: u32, opts:
 
 /// One run of replication `replication` routed by `routers`, with quality on (`Q`) or off.
 fn run_routed<const Q: bool>(model: &Compiled, routers: Routers, replication: u32, opts: RunOptions<'_>) -> RunResult {
+    let plain = opts.plain() && !routers.has_canary() && model.scenario.keys.is_empty();
     match &model.replay {
         None => {
             let source = ArrivalSource::new(&model.traffic, model.seed, replication, model.limit);
-            on_scenario_traffic::<_, Q>(model, routers, replication, source).run(opts)
+            if plain {
+                on_scenario_traffic::<_, Q, true>(model, routers, replication, source).run(opts)
+            } else {
+                on_scenario_traffic::<_, Q, false>(model, routers, replication, source).run(opts)
+            }
         }
         Some(input) => {
             let source = LogSource::new(input, model.seed, replication);
             let (templates, classes) = (input.templates.clone(), input.classes.len());
-            Sim::<_, Q>::new(model, routers, replication, source, templates, classes, input.trace_driven).run(opts)
+            if plain && !input.trace_driven {
+                Sim::<_, Q, true>::new(model, routers, replication, source, templates, classes, false).run(opts)
+            } else {
+                let tracing = input.trace_driven;
+                Sim::<_, Q, false>::new(model, routers, replication, source, templates, classes, tracing).run(opts)
+            }
         }
     }
 }
@@ -374,12 +392,12 @@ fn router(model: &Compiled, policy: usize, replication: u32) -> Router {
 }
 
 /// A run routed by `routers` on the scenario's own traffic model (its request templates), fed by `source`.
-fn on_scenario_traffic<S: Arrivals, const Q: bool>(
+fn on_scenario_traffic<S: Arrivals, const Q: bool, const PLAIN: bool>(
     model: &Compiled,
     routers: Routers,
     replication: u32,
     source: S,
-) -> Sim<'_, S, Q> {
+) -> Sim<'_, S, Q, PLAIN> {
     let classes = model.traffic.class_count();
     let templates = (0..classes).map(|c| model.traffic.request_template(c)).collect();
     Sim::new(model, routers, replication, source, templates, classes, false)
@@ -429,10 +447,25 @@ fn lockstep_q<const Q: bool>(
     model: &Compiled,
     policies: &[usize],
     replication: u32,
+    opts: Vec<RunOptions<'_>>,
+    chunk_len: usize,
+) -> Vec<RunResult> {
+    if model.scenario.keys.is_empty() && opts.iter().all(RunOptions::plain) {
+        lockstep_runs::<Q, true>(model, policies, replication, opts, chunk_len)
+    } else {
+        lockstep_runs::<Q, false>(model, policies, replication, opts, chunk_len)
+    }
+}
+
+/// [`lockstep_q`] with runs that are plain or not (see [`Sim`]).
+fn lockstep_runs<const Q: bool, const PLAIN: bool>(
+    model: &Compiled,
+    policies: &[usize],
+    replication: u32,
     mut opts: Vec<RunOptions<'_>>,
     chunk_len: usize,
 ) -> Vec<RunResult> {
-    let mut sims: Vec<Sim<'_, Fed, Q>> = policies
+    let mut sims: Vec<Sim<'_, Fed, Q, PLAIN>> = policies
         .iter()
         .map(|&p| on_scenario_traffic(model, router(model, p, replication).into(), replication, Fed::default()))
         .collect();
@@ -482,8 +515,12 @@ fn lockstep_q<const Q: bool>(
 }
 
 /// One run. `Q`: whether the scenario has quality on (then `quality` is set); the loop is compiled once
-/// with and once without it, so a run without quality pays nothing for it.
-struct Sim<'m, S, const Q: bool> {
+/// with and once without it, so a run without quality pays nothing for it. `PLAIN`: the run has none of the
+/// features only some runs use (client keys, a canary arm, trace-driven service, and in its
+/// [`RunOptions`] a horizon or a records sink); its loop is compiled without their checks (about 70
+/// instructions per request of the peer model, 3% of its time). A run that has any of them is compiled with
+/// `PLAIN` false and checks each at run time, as every run did before.
+struct Sim<'m, S, const Q: bool, const PLAIN: bool> {
     model: &'m Compiled,
     routers: Routers,
     providers: Vec<Provider>,
@@ -529,7 +566,7 @@ struct Sim<'m, S, const Q: bool> {
     quality: Option<QualityRun<'m>>,
 }
 
-impl<const Q: bool> Sim<'_, Fed, Q> {
+impl<const Q: bool, const PLAIN: bool> Sim<'_, Fed, Q, PLAIN> {
     /// Loads the next chunk of arrivals (`last`: none come after it) and runs until the chunk is used up, or to
     /// the end of the run after the last one. Returns whether the run has ended.
     /// The chunk is lent to the run for the call and handed back unchanged.
@@ -546,7 +583,7 @@ impl<const Q: bool> Sim<'_, Fed, Q> {
     }
 }
 
-impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
+impl<'m, S: Arrivals, const Q: bool, const PLAIN: bool> Sim<'m, S, Q, PLAIN> {
     fn new(
         model: &'m Compiled,
         routers: Routers,
@@ -574,6 +611,10 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
         } else {
             None
         };
+        debug_assert!(
+            !PLAIN || (keys.is_none() && !tracing && !routers.has_canary()),
+            "a plain run has no client keys, no trace-driven service and no canary"
+        );
         let mut metrics = Metrics::new(model.endpoints.len(), classes, model.interval);
         if Q {
             metrics.quality = Some(crate::metrics::QualityCounts::new(classes));
@@ -628,7 +669,7 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
     /// scenario's `[client]` ones.
     #[inline(always)]
     fn attempt_timeouts(&self, id: u64) -> (Option<Nanos>, Option<Nanos>) {
-        match self.routers.canary_timeouts(id) {
+        match self.routers.canary_timeouts::<PLAIN>(id) {
             Some(t) => (t.attempt, t.ttft),
             None => (self.timeout, self.ttft_timeout),
         }
@@ -638,7 +679,7 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
     #[inline(always)]
     fn advance_source(&mut self) {
         self.pending_arrival = self.source.next();
-        if self.tracing {
+        if !PLAIN && self.tracing {
             self.pending_trace = self.source.trace();
         }
     }
@@ -677,6 +718,7 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
     /// resumes where it stopped when the next chunk is loaded: see [`Sim::feed`]).
     /// Returns whether the run has ended.
     fn pump(&mut self, opts: &mut RunOptions<'_>) -> bool {
+        debug_assert!(!PLAIN || opts.plain(), "a plain run has no horizon and no records sink");
         loop {
             // A fed run whose chunk is used up stops here, before looking at any event: the next arrival, not
             // yet known, may come before the earliest queued event.
@@ -692,7 +734,7 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
                 (Some(a), None) => (a, true),
                 (None, None) => return true,
             };
-            if opts.horizon.is_some_and(|h| t > h) {
+            if !PLAIN && opts.horizon.is_some_and(|h| t > h) {
                 return true;
             }
             // Periodic events keep firing forever: stop once no request can come or is in flight.
@@ -881,9 +923,10 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
         current_attempt(&self.reqs, h)
     }
 
+    #[inline(always)]
     fn on_arrival(&mut self, opts: &mut RunOptions<'_>) {
         let Some(mut a) = self.pending_arrival.take() else { return };
-        let denied = self.keys.as_mut().and_then(|k| k.admit(&mut a, self.now).err());
+        let denied = if PLAIN { None } else { self.keys.as_mut().and_then(|k| k.admit(&mut a, self.now).err()) };
         let trace = self.pending_trace.take();
         self.advance_source();
         if let Some(p) = opts.progress
@@ -893,7 +936,7 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
         }
         self.metrics.counts.arrivals += 1;
         let r = self.alloc(a);
-        if self.tracing {
+        if !PLAIN && self.tracing {
             if self.traces.len() <= r as usize {
                 self.traces.resize(r as usize + 1, None);
             }
@@ -917,7 +960,7 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
         let scope = self.oracle_scope(r);
         // From the local copy of the arrival, not the slab entry just written (no store-to-load round trip).
         let info = fill_info::<Q>(&mut self.templates, &a, estimate);
-        let router = self.routers.for_request(a.id);
+        let router = self.routers.for_request::<PLAIN>(a.id);
         let decision = match scope {
             Some(scope) if Q => router.decide_in(info, now, &scope),
             _ => router.decide(info, now),
@@ -960,6 +1003,7 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
         }
     }
 
+    #[inline(always)]
     fn dispatch(&mut self, r: u32, ep: EndpointIdx, _opts: &mut RunOptions<'_>) {
         let now = self.now;
         {
@@ -984,7 +1028,7 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
         }
         let estimate = self.estimate(r);
         let info = fill_info::<Q>(&mut self.templates, &self.reqs[r as usize].arrival, estimate);
-        self.routers.for_request(info.id).on_dispatch(ep, info, now);
+        self.routers.for_request::<PLAIN>(info.id).on_dispatch(ep, info, now);
         self.metrics.series.attempt(ep.get());
         let a = self.reqs[r as usize].arrival;
         let (generation, attempt) = (self.reqs[r as usize].generation, self.reqs[r as usize].attempts.count);
@@ -1016,13 +1060,15 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
         }
     }
 
+    #[inline(always)]
     fn start_service(&mut self, r: u32, ep: EndpointIdx, h: u64) {
         let now = self.now;
         let q = &self.reqs[r as usize];
         let a = q.arrival;
         let mut svc =
             self.providers[ep.get()].draw_attempt(self.service_keys, a.id, q.attempts.count, ep.0, a.output_tokens);
-        if self.tracing
+        if !PLAIN
+            && self.tracing
             && q.attempts.count == 1
             && let Some(t) = self.traces[r as usize].filter(|t| t.endpoint == ep)
         {
@@ -1078,6 +1124,7 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
         }
     }
 
+    #[inline(always)]
     fn on_service_done(&mut self, ep: u16, h: u64, opts: &mut RunOptions<'_>) {
         // Free the slot first: the next queued attempt (if any, and not abandoned) starts now.
         let reqs = &self.reqs;
@@ -1114,6 +1161,7 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
     }
 
     /// The current attempt of `r` ended now with the error stored in the request (or success).
+    #[inline(always)]
     fn finish_attempt(&mut self, r: u32, opts: &mut RunOptions<'_>) {
         let now = self.now;
         let (ep, a, error, status, retry_after, dispatched, first_token, measured, started) = {
@@ -1150,7 +1198,7 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
         };
         let estimate = self.estimate(r);
         let info = fill_info::<Q>(&mut self.templates, &self.reqs[r as usize].arrival, estimate);
-        self.routers.for_request(a.id).on_result(ep, info, &outcome, now);
+        self.routers.for_request::<PLAIN>(a.id).on_result(ep, info, &outcome, now);
         self.reqs[r as usize].cost += cost;
         self.metrics.series.cost(cost);
         if measured {
@@ -1170,7 +1218,7 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
         let mut attempts = self.reqs[r as usize].attempts;
         let scope = self.oracle_scope(r);
         let info = fill_info::<Q>(&mut self.templates, &self.reqs[r as usize].arrival, estimate);
-        let router = self.routers.for_request(a.id);
+        let router = self.routers.for_request::<PLAIN>(a.id);
         let next = match scope {
             Some(scope) if Q => router.next_attempt_in(info, &mut attempts, &outcome, now, &scope),
             _ => router.next_attempt(info, &mut attempts, &outcome, now),
@@ -1218,7 +1266,7 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
         let estimate = self.estimate(r);
         let a = self.reqs[r as usize].arrival;
         let info = fill_info::<Q>(&mut self.templates, &a, estimate);
-        let Some(spec) = self.routers.for_request(a.id).verification(info, ep) else { return false };
+        let Some(spec) = self.routers.for_request::<PLAIN>(a.id).verification(info, ep) else { return false };
         let (precision, recall) = (spec.precision, spec.recall);
         let Some(quality) = &mut self.quality else { return false };
         let (passes, drawn) = quality.verifier_passes(r, Asked { id: a.id, class: a.class }, ep, precision, recall);
@@ -1230,7 +1278,7 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
         }
         let mut attempts = self.reqs[r as usize].attempts;
         let info = fill_info::<Q>(&mut self.templates, &a, estimate);
-        match self.routers.for_request(a.id).escalate(info, &mut attempts, now) {
+        match self.routers.for_request::<PLAIN>(a.id).escalate(info, &mut attempts, now) {
             NextAttempt::Retry { endpoint, delay, .. } => {
                 self.reqs[r as usize].attempts = attempts;
                 if self.reqs[r as usize].measured
@@ -1245,6 +1293,7 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
         }
     }
 
+    #[inline(always)]
     fn complete(&mut self, r: u32, latency: Nanos, ttft: Nanos, opts: &mut RunOptions<'_>) {
         let q = &self.reqs[r as usize];
         if q.measured {
@@ -1264,7 +1313,7 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
             }
         }
         self.metrics.series.completed(latency);
-        if let Some(k) = &mut self.keys {
+        if !PLAIN && let Some(k) = &mut self.keys {
             let tokens = if q.cache_hit { 0 } else { q.arrival.input_tokens as u64 + q.arrival.output_tokens as u64 };
             k.finish(&q.arrival, tokens, q.cost, self.now);
         }
@@ -1279,7 +1328,7 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
             self.metrics.failure(e);
         }
         self.metrics.series.failed();
-        if let Some(k) = &mut self.keys {
+        if !PLAIN && let Some(k) = &mut self.keys {
             let q = &self.reqs[r as usize];
             k.finish(&q.arrival, 0, q.cost, self.now);
         }
@@ -1291,7 +1340,7 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
     /// inline: most runs keep no records).
     #[inline(always)]
     fn emit(&mut self, r: u32, ok: Option<(Nanos, Nanos)>, error: Option<ErrorClass>, opts: &mut RunOptions<'_>) {
-        if opts.records.is_some() {
+        if !PLAIN && opts.records.is_some() {
             self.emit_record(r, ok, error, opts);
         }
     }
@@ -1356,7 +1405,7 @@ impl<'m, S: Arrivals, const Q: bool> Sim<'m, S, Q> {
         for r in held {
             let estimate = self.estimate(r);
             let info = fill_info::<Q>(&mut self.templates, &self.reqs[r as usize].arrival, estimate);
-            self.routers.for_request(info.id).on_dispatch(ep, info, now);
+            self.routers.for_request::<PLAIN>(info.id).on_dispatch(ep, info, now);
             self.metrics.series.attempt(ep.get());
             let q = &mut self.reqs[r as usize];
             q.ep = ep;
@@ -1470,6 +1519,31 @@ mod tests {
         let model = compiled("scenarios/team-keys.toml", text, 3_000);
         assert!(!model.scenario.keys.is_empty() && model.scenario.policies.len() >= 2);
         assert_lockstep_is_separate(&model, &[1_000, 777]);
+    }
+
+    #[test]
+    fn plain_runs_give_the_results_of_runs_that_check_every_feature() {
+        // Without a records sink (nor keys, canary, trace or horizon) a run is compiled plain; with one it
+        // checks every feature at run time. Both must give the same result, alone and in lockstep, with
+        // quality on (the quickstart) and off (the peer model).
+        let peer = compiled(
+            "scenarios/peer-simpy-router.toml",
+            include_str!("../../../scenarios/peer-simpy-router.toml"),
+            4_000,
+        );
+        for model in [quickstart(2_500), peer] {
+            assert!(model.scenario.keys.is_empty() && model.replay.is_none());
+            let policies: Vec<usize> = (0..model.scenario.policies.len()).collect();
+            let (general, _) =
+                records_of(&policies, |opts| policies.iter().zip(opts).map(|(&p, o)| run(&model, p, 1, o)).collect());
+            let plain: Vec<String> =
+                policies.iter().map(|&p| fingerprint(&run(&model, p, 1, RunOptions::default()))).collect();
+            assert_eq!(plain, general, "{}", model.scenario.name);
+            let opts = policies.iter().map(|_| RunOptions::default()).collect();
+            let lockstep_plain: Vec<String> =
+                lockstep(&model, &policies, 1, opts, 700).iter().map(fingerprint).collect();
+            assert_eq!(lockstep_plain, general, "{} in lockstep", model.scenario.name);
+        }
     }
 
     #[test]

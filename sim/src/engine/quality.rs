@@ -1,8 +1,9 @@
 //! Answer quality within one run: the per-request state the engine keeps for it (the router-visible
 //! estimate, the oracle's scope) and the questions it asks the outcome source.
 //!
-//! Only runs of a scenario with quality on have one: the event loop is compiled twice (`Sim<_, true>` and
-//! `Sim<_, false>`), and the run without quality has no trace of this module on its path.
+//! Only runs of a scenario with quality on have one: the event loop is compiled with and without it
+//! (`Sim<_, true, _>` and `Sim<_, false, _>`), and the run without quality has no trace of this module on its
+//! path.
 
 use crate::quality::{Asked, Outcomes, QualityKeys, QualityModel, RealCall, Verifier, acceptable, endpoint_key};
 use router_core::policy::EndpointSet;

@@ -33,7 +33,7 @@ impl<E: Copy> Default for EventQueue<E> {
 
 impl<E: Copy> EventQueue<E> {
     /// Schedules `event` at time `at`.
-    #[inline]
+    #[inline(always)]
     pub fn push(&mut self, at: Nanos, event: E) {
         self.seq += 1;
         let key = ((at as u128) << 64) | self.seq as u128;
@@ -44,7 +44,7 @@ impl<E: Copy> EventQueue<E> {
     }
 
     /// Removes and returns the earliest event.
-    #[inline]
+    #[inline(always)]
     pub fn pop(&mut self) -> Option<(Nanos, E)> {
         let (last_key, last_event) = (self.keys.pop()?, self.events.pop()?);
         let (k, e) = (self.keys.as_mut_slice(), self.events.as_mut_slice());

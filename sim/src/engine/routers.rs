@@ -115,9 +115,19 @@ impl Routers {
         }
     }
 
-    /// The router of request `id`'s arm.
+    /// Whether a canary arm runs beside the control.
+    pub(super) fn has_canary(&self) -> bool {
+        self.canary.is_some()
+    }
+
+    /// The router of request `id`'s arm. `PLAIN`: the caller knows there is no canary (the control, without
+    /// a look).
     #[inline(always)]
-    pub(super) fn for_request(&mut self, id: u64) -> &mut Router {
+    pub(super) fn for_request<const PLAIN: bool>(&mut self, id: u64) -> &mut Router {
+        debug_assert!(!PLAIN || self.canary.is_none(), "a plain run has no canary");
+        if PLAIN {
+            return &mut self.control;
+        }
         match &mut self.canary {
             Some(c) if c.takes(id) => &mut c.router,
             _ => &mut self.control,
@@ -126,8 +136,12 @@ impl Routers {
 
     /// The canary's attempt timeouts when request `id` is in the canary arm (`None`: the control's, which
     /// the run keeps itself).
+    /// `PLAIN`: the caller knows there is no canary (`None` without a look).
     #[inline(always)]
-    pub(super) fn canary_timeouts(&self, id: u64) -> Option<Timeouts> {
+    pub(super) fn canary_timeouts<const PLAIN: bool>(&self, id: u64) -> Option<Timeouts> {
+        if PLAIN {
+            return None;
+        }
         match &self.canary {
             Some(c) if c.takes(id) => Some(c.timeouts),
             _ => None,

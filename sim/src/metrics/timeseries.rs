@@ -149,23 +149,30 @@ impl TimeSeries {
     }
 
     /// A request completed successfully with `latency`.
-    #[inline]
+    #[inline(always)]
     pub fn completed(&mut self, latency: Nanos) {
         self.current.completed += 1;
         let us = self.hist.to_us(latency);
-        if self.spilled {
-            self.hist.record_us(us);
-        } else if self.latencies.len() < BUFFERED {
+        if !self.spilled && self.latencies.len() < BUFFERED {
             self.latencies.push(us);
         } else {
-            // A busy interval: count it in the histogram (memory stays bounded).
+            self.completed_busy(us);
+        }
+    }
+
+    /// [`TimeSeries::completed`] in an interval with [`BUFFERED`] completions or more: they are counted in the
+    /// histogram (memory stays bounded). Out of line: most intervals never get there.
+    #[cold]
+    #[inline(never)]
+    fn completed_busy(&mut self, us: u64) {
+        if !self.spilled {
             for &v in &self.latencies {
                 self.hist.record_us(v);
             }
             self.latencies.clear();
-            self.hist.record_us(us);
             self.spilled = true;
         }
+        self.hist.record_us(us);
     }
 
     /// The p95 latency of the open interval in seconds (NaN if nothing completed), forgetting its latencies.
