@@ -763,7 +763,7 @@ impl<'m, S: Arrivals, const Q: bool, const PLAIN: bool> Sim<'m, S, Q, PLAIN> {
                 Ev::AttemptStart { req, generation } => {
                     if self.is_live(req, generation) {
                         let ep = self.reqs[req as usize].ep;
-                        self.dispatch(req, ep, opts);
+                        self.dispatch(req, ep, false, opts);
                     }
                 }
                 Ev::ServiceDone { ep, handle } => self.on_service_done(ep, handle, opts),
@@ -973,7 +973,7 @@ impl<'m, S: Arrivals, const Q: bool, const PLAIN: bool> Sim<'m, S, Q, PLAIN> {
                 at.count = 1;
                 at.tried.insert(endpoint);
                 at.last = endpoint;
-                self.dispatch(r, endpoint, opts);
+                self.dispatch(r, endpoint, true, opts);
             }
             Decision::CacheHit => {
                 self.reqs[r as usize].cache_hit = true;
@@ -1003,10 +1003,12 @@ impl<'m, S: Arrivals, const Q: bool, const PLAIN: bool> Sim<'m, S, Q, PLAIN> {
         }
     }
 
+    /// Sends the current attempt of the request in slab entry `r` to `ep`. `info_filled`: its class template
+    /// still holds this request's info, as [`Sim::on_arrival`] filled it for the decision just made.
     #[inline(always)]
-    fn dispatch(&mut self, r: u32, ep: EndpointIdx, _opts: &mut RunOptions<'_>) {
+    fn dispatch(&mut self, r: u32, ep: EndpointIdx, info_filled: bool, _opts: &mut RunOptions<'_>) {
         let now = self.now;
-        {
+        let (a, generation, attempt) = {
             let q = &mut self.reqs[r as usize];
             q.ep = ep;
             q.dispatched = now;
@@ -1016,22 +1018,27 @@ impl<'m, S: Arrivals, const Q: bool, const PLAIN: bool> Sim<'m, S, Q, PLAIN> {
             q.error = None;
             q.status = None;
             q.retry_after = None;
-        }
-        // A matrix log's request is the real prompt: on this endpoint it has this endpoint's real tokens (what
-        // quotas count, the service time's length, the bill).
-        if Q && let Some(quality) = &self.quality {
-            let a = &mut self.reqs[r as usize].arrival;
-            if let Some(call) = quality.real_call(Asked { id: a.id, class: a.class }, ep) {
-                a.input_tokens = call.input_tokens;
-                a.output_tokens = call.output_tokens;
+            // A matrix log's request is the real prompt: on this endpoint it has this endpoint's real tokens
+            // (what quotas count, the service time's length, the bill).
+            if Q && let Some(quality) = &self.quality {
+                let a = &mut q.arrival;
+                if let Some(call) = quality.real_call(Asked { id: a.id, class: a.class }, ep) {
+                    a.input_tokens = call.input_tokens;
+                    a.output_tokens = call.output_tokens;
+                }
             }
-        }
-        let estimate = self.estimate(r);
-        let info = fill_info::<Q>(&mut self.templates, &self.reqs[r as usize].arrival, estimate);
+            (q.arrival, q.generation, q.attempts.count)
+        };
+        // With quality the tokens may have changed just above: the info is filled again.
+        let info = if info_filled && !Q {
+            &self.templates[a.template as usize]
+        } else {
+            let estimate = self.estimate(r);
+            fill_info::<Q>(&mut self.templates, &a, estimate)
+        };
+        debug_assert!(info.id == a.id && info.input_tokens == a.input_tokens, "the template holds this request");
         self.routers.for_request::<PLAIN>(info.id).on_dispatch(ep, info, now);
         self.metrics.series.attempt(ep.get());
-        let a = self.reqs[r as usize].arrival;
-        let (generation, attempt) = (self.reqs[r as usize].generation, self.reqs[r as usize].attempts.count);
         let h = handle(r, generation, attempt);
         let tokens = a.input_tokens as u64 + a.output_tokens as u64;
         match self.providers[ep.get()].admit(tokens, now) {
@@ -1240,7 +1247,7 @@ impl<'m, S: Arrivals, const Q: bool, const PLAIN: bool> Sim<'m, S, Q, PLAIN> {
     /// zero, else started by an `AttemptStart` event after `delay` (a retry's backoff).
     fn next_attempt_after(&mut self, r: u32, endpoint: EndpointIdx, delay: Nanos, opts: &mut RunOptions<'_>) {
         if delay == 0 {
-            self.dispatch(r, endpoint, opts);
+            self.dispatch(r, endpoint, false, opts);
         } else {
             let q = &mut self.reqs[r as usize];
             q.ep = endpoint;

@@ -61,6 +61,9 @@ impl Interval {
 pub struct TimeSeries {
     width: Nanos,
     current: Interval,
+    /// End of the open interval (`current.start + width`, saturated), kept with them: the engine compares
+    /// every event's time with it.
+    boundary: Nanos,
     /// The per-interval latency histogram's configuration; it holds counts only once `latencies` is full.
     hist: LatencyHistogram,
     /// Latencies (as `hist` counts them) of the requests completed in the open interval, up to
@@ -81,6 +84,7 @@ impl TimeSeries {
         TimeSeries {
             width: width.max(1),
             current: Interval::empty(0, endpoints),
+            boundary: width.max(1),
             hist: LatencyHistogram::coarse(),
             latencies: Vec::new(),
             spilled: false,
@@ -97,7 +101,8 @@ impl TimeSeries {
     /// End of the open interval: the engine calls [`TimeSeries::close`] before handling any event at or after it.
     #[inline]
     pub fn boundary(&self) -> Nanos {
-        self.current.start.saturating_add(self.width)
+        debug_assert_eq!(self.boundary, self.current.start.saturating_add(self.width));
+        self.boundary
     }
 
     /// Closes the open interval with the queue length observed at its end and opens the next one.
@@ -110,6 +115,7 @@ impl TimeSeries {
         let next_start = self.boundary();
         let endpoints = self.current.attempts.len();
         let mut row = std::mem::replace(&mut self.current, Interval::empty(next_start, endpoints));
+        self.boundary = next_start.saturating_add(self.width);
         row.p95_s = self.take_p95();
         row.queue_len = queue_len;
         row.width = width;
@@ -146,6 +152,7 @@ impl TimeSeries {
         // The open interval started at the old boundary, which is a boundary of the coarser grid too: it now
         // covers twice the time.
         self.width *= 2;
+        self.boundary = self.current.start.saturating_add(self.width);
     }
 
     /// A request completed successfully with `latency`.
