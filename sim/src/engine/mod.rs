@@ -435,29 +435,18 @@ fn lockstep(
     if model.replay.is_some() || policies.len() < 2 {
         return policies.iter().zip(opts).map(|(&p, o)| run(model, p, replication, o)).collect();
     }
-    if model.quality.is_some() {
-        lockstep_q::<true>(model, policies, replication, opts, chunk_len)
-    } else {
-        lockstep_q::<false>(model, policies, replication, opts, chunk_len)
+    let plain = model.scenario.keys.is_empty() && opts.iter().all(RunOptions::plain);
+    let (p, r) = (policies, replication);
+    match (model.quality.is_some(), plain) {
+        (true, true) => lockstep_runs::<true, true>(model, p, r, opts, chunk_len),
+        (true, false) => lockstep_runs::<true, false>(model, p, r, opts, chunk_len),
+        (false, true) => lockstep_runs::<false, true>(model, p, r, opts, chunk_len),
+        (false, false) => lockstep_runs::<false, false>(model, p, r, opts, chunk_len),
     }
 }
 
-/// [`lockstep`] on the scenario's traffic with quality on (`Q`) or off.
-fn lockstep_q<const Q: bool>(
-    model: &Compiled,
-    policies: &[usize],
-    replication: u32,
-    opts: Vec<RunOptions<'_>>,
-    chunk_len: usize,
-) -> Vec<RunResult> {
-    if model.scenario.keys.is_empty() && opts.iter().all(RunOptions::plain) {
-        lockstep_runs::<Q, true>(model, policies, replication, opts, chunk_len)
-    } else {
-        lockstep_runs::<Q, false>(model, policies, replication, opts, chunk_len)
-    }
-}
-
-/// [`lockstep_q`] with runs that are plain or not (see [`Sim`]).
+/// [`lockstep`] on the scenario's traffic, with quality on (`Q`) or off, with runs that are plain or not (see
+/// [`Sim`]).
 fn lockstep_runs<const Q: bool, const PLAIN: bool>(
     model: &Compiled,
     policies: &[usize],
