@@ -201,6 +201,7 @@ def main():
     for k, v in med.items():
         unit = "s" if k.endswith(" s") else "requests/s"
         print(f"  {k:<34} {v:>14,.3f} {unit}" if unit == "s" else f"  {k:<34} {v:>14,.0f} {unit}")
+
     def ratio_line(key):
         values = sorted(ratios[key])
         low, high = bootstrap_median_interval(values)

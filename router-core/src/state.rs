@@ -72,7 +72,8 @@ impl Default for CircuitConfig {
 pub struct TrackingConfig {
     /// End-to-end latency average (successful attempts: queueing plus service, as a client sees it).
     pub latency: EmaConfig,
-    /// Time-to-first-token average.
+    /// Time-to-first-token average: kept only for a caller that reads [`EndpointState::ttft`] (no policy does;
+    /// see [`EndpointState::track_ttft`]).
     pub ttft: EmaConfig,
     /// Decay time of the peak-sensitive EWMA (tower's `PeakEwma`; default 10 s).
     pub peak_decay: Duration,
