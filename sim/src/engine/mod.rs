@@ -1297,8 +1297,9 @@ impl<'m, S: Arrivals, const Q: bool, const PLAIN: bool> Sim<'m, S, Q, PLAIN> {
     }
 
     /// The request in slab entry `r` completed successfully. Out of line, unlike the rest of the per-request
-    /// path: inlined, it brought the answer-quality scoring into the event loop, where quality's share of the
-    /// quickstart's time rose from about 9% to 10-13% (issue 30's benchmark) while saving 20 instructions.
+    /// path: inlined, it saved about 25 instructions per request but brought the answer-quality scoring into
+    /// the event loop, where quality's share of the quickstart's time rose from about 9% to 10-13% (issue 30's
+    /// benchmark).
     fn complete(&mut self, r: u32, latency: Nanos, ttft: Nanos, opts: &mut RunOptions<'_>) {
         let q = &self.reqs[r as usize];
         if q.measured {

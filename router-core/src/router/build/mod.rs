@@ -145,8 +145,9 @@ struct Live {
     idle_tick: Option<crate::model::Nanos>,
 }
 
-/// The endpoints' fresh states (peak EWMA only when p2c reads it, no TTFT average; LiteLLM's single-deployment flags), the
-/// gates and scoreboard over them, and how often the windows move without quotas (see `Router::advance`).
+/// The endpoints' fresh states (peak EWMA only when p2c reads it, no TTFT average; LiteLLM's single-deployment
+/// flags), the gates and scoreboard over them, and how often the windows move without quotas (see
+/// `Router::advance`).
 fn initial_state(cfg: &RouterConfig, graph: &PolicyGraph<'_>, tracking: &TrackingConfig) -> Live {
     let (root, specs, names) = (&cfg.policy, &graph.specs, &graph.names);
     let n = cfg.endpoints.len();
