@@ -736,10 +736,8 @@ impl<'m, S: Arrivals, const Q: bool, const PLAIN: bool> Sim<'m, S, Q, PLAIN> {
                 let Some((_, ev)) = self.events.pop() else { return true };
                 ev
             };
-            // (An event at the end of time, from a saturated service time, closes no further interval.)
-            while t >= self.metrics.series.boundary() && self.metrics.series.boundary() < Nanos::MAX {
-                let q = self.queue_len();
-                self.metrics.series.close(q);
+            if t >= self.metrics.series.boundary() {
+                self.close_intervals(t);
             }
             self.integrate_occupancy(t);
             self.now = t;
@@ -782,6 +780,18 @@ impl<'m, S: Arrivals, const Q: bool, const PLAIN: bool> Sim<'m, S, Q, PLAIN> {
                     }
                 }
             }
+        }
+    }
+
+    /// Closes the time series' intervals that end at or before `t`. Out of line: an interval holds many
+    /// events.
+    #[cold]
+    #[inline(never)]
+    fn close_intervals(&mut self, t: Nanos) {
+        // (An event at the end of time, from a saturated service time, closes no further interval.)
+        while t >= self.metrics.series.boundary() && self.metrics.series.boundary() < Nanos::MAX {
+            let q = self.queue_len();
+            self.metrics.series.close(q);
         }
     }
 
