@@ -247,7 +247,15 @@ pub struct Measured {
     pub from_request: u64,
 }
 
+/// Rows handed from the reading thread to the spilling one at a time.
+const BATCH: usize = 4096;
+
 /// Reads `reader` into a spill file at `spill`, ordered by arrival within `reorder`, keeping `window`.
+///
+/// Two threads share the work (three with a CSV log's splitter, see [`LogReader::for_each`]): this one reads
+/// and parses the rows and hands them over in batches, in file order, to a [`Spiller`] on a second thread,
+/// which orders, windows, summarises and writes them. The rows are the same, in the same order, as one thread
+/// doing both.
 pub fn ingest(
     reader: &LogReader,
     window: Window,
@@ -259,75 +267,50 @@ pub fn ingest(
     let io =
         |e: std::io::Error| LogError { file: spill.to_path_buf(), message: format!("writing the spill file: {e}") };
     let file = std::fs::File::create(spill).map_err(io)?;
-    let mut out = BufWriter::with_capacity(1 << 20, file);
-    let mut vocab = Vocabulary::default();
-    let mut errors = RowErrors::default();
-    let mut held = Reorder::default();
-    let mut max_seen = i64::MIN;
-    let mut released: Option<i64> = None; // arrival of the last row released
-    let mut start: Option<i64> = None;
-    let mut last_kept = 0i64;
-    let mut rows = 0u64;
-    let mut summary = AsLogged::default();
-    let mut has_latency = false;
-    let mut write_err: Option<std::io::Error> = None;
-    // Rows too late for the reorder window: counted, with the first examples (bounded, unlike the rows).
-    let mut late = RowErrors::default();
-    let mut first_arrival: Option<i64> = None;
+    let mut spiller = Spiller::new(BufWriter::with_capacity(1 << 20, file), window, measured, reorder);
     // Relative times already count from the log's origin; absolute ones count from the first arrival.
     if reader.format.time == super::format::TimeFormat::RelativeS {
-        start = Some(0);
+        spiller.start = Some(0);
     }
-    let mut emit = |r: LogRow, out: &mut BufWriter<std::fs::File>| {
-        let t0 = *start.get_or_insert(r.arrival);
-        let rel = r.arrival - t0;
-        if rel < window.from as i64 || window.to.is_some_and(|to| rel >= to as i64) {
-            return;
-        }
-        let rel = (rel - window.from as i64).max(0);
-        last_kept = rel;
-        if rel >= measured.from as i64 && rows >= measured.from_request {
-            summary.push(&r);
-        }
-        rows += 1;
-        has_latency |= r.latency.is_some();
-        if let Err(e) = out.write_all(&encode(&r, rel)) {
-            write_err.get_or_insert(e);
-        }
-    };
-    let read = reader.for_each(strict, &mut vocab, &mut errors, |row| {
-        first_arrival.get_or_insert(row.arrival);
-        if released.is_some_and(|t| row.arrival < t) {
-            let loc = reader.kind.locate(row.index);
-            late.push(
-                loc,
-                LATE,
-                format!(
-                    "arrival {} ns, {} ns before a row already replayed",
-                    row.arrival,
-                    released.unwrap_or(0) - row.arrival
-                ),
-            );
-            return;
-        }
-        max_seen = max_seen.max(row.arrival);
-        held.push(row);
-        while let Some(first) = held.first_arrival() {
-            if max_seen.saturating_sub(first) <= reorder as i64 {
-                break;
+    let mut vocab = Vocabulary::default();
+    let mut errors = RowErrors::default();
+    // Full batches go over a bounded channel (memory stays bounded) and come back empty to be refilled.
+    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Vec<LogRow>>(4);
+    let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<LogRow>>();
+    let (read, spiller) = std::thread::scope(|scope| {
+        let worker = scope.spawn(move || {
+            for mut batch in full_rx {
+                for row in batch.drain(..) {
+                    spiller.take(row, reader.kind);
+                }
+                // The reader may be done and gone: an unreturned batch is simply dropped.
+                let _ = empty_tx.send(batch);
             }
-            let Some(r) = held.pop() else { break };
-            released = Some(r.arrival);
-            emit(r, &mut out);
+            spiller.finish();
+            spiller
+        });
+        let mut batch = Vec::with_capacity(BATCH);
+        let read = reader.for_each(strict, &mut vocab, &mut errors, |row| {
+            batch.push(row);
+            if batch.len() == BATCH {
+                let next = empty_rx.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH));
+                // The spiller only stops when the channel closes, so the send cannot fail while it runs.
+                let _ = full_tx.send(std::mem::replace(&mut batch, next));
+            }
+        });
+        if read.is_ok() && !batch.is_empty() {
+            let _ = full_tx.send(batch);
         }
-    })?;
-    while let Some(r) = held.pop() {
-        emit(r, &mut out);
-    }
+        drop(full_tx);
+        let spiller = worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (read, spiller)
+    });
+    let read = read?;
+    let Spiller { rows, summary, has_latency, write_err, late, first_arrival, last_kept, out, .. } = spiller;
     if let Some(e) = write_err {
         return Err(io(e));
     }
-    out.flush().map_err(io)?;
+    out.into_inner().map_err(|e| io(e.into_error()))?;
     let late_rows = late.total();
     if late_rows > 0 {
         let err = |message: String| LogError { file: reader.path.clone(), message };
@@ -368,6 +351,98 @@ pub fn ingest(
         format: reader.format.name.clone(),
         quality: reader.format.columns.quality.is_some().then_some(summary.quality),
     })
+}
+
+/// The rows of a log from the reader on: put in arrival order within the reorder window (a row too late for
+/// it counted, not placed), cut to the time window, summarised "as logged" and written to the spill file.
+struct Spiller {
+    out: BufWriter<std::fs::File>,
+    window: Window,
+    measured: Measured,
+    reorder: Nanos,
+    held: Reorder,
+    max_seen: i64,
+    /// Arrival of the last row released.
+    released: Option<i64>,
+    /// The time the kept rows' arrivals count from.
+    start: Option<i64>,
+    last_kept: i64,
+    rows: u64,
+    summary: AsLogged,
+    has_latency: bool,
+    write_err: Option<std::io::Error>,
+    /// Rows too late for the reorder window: counted, with the first examples (bounded, unlike the rows).
+    late: RowErrors,
+    first_arrival: Option<i64>,
+}
+
+impl Spiller {
+    fn new(out: BufWriter<std::fs::File>, window: Window, measured: Measured, reorder: Nanos) -> Spiller {
+        Spiller {
+            out,
+            window,
+            measured,
+            reorder,
+            held: Reorder::default(),
+            max_seen: i64::MIN,
+            released: None,
+            start: None,
+            last_kept: 0,
+            rows: 0,
+            summary: AsLogged::default(),
+            has_latency: false,
+            write_err: None,
+            late: RowErrors::default(),
+            first_arrival: None,
+        }
+    }
+
+    /// The next row of the file (`kind` locates it in messages).
+    fn take(&mut self, row: LogRow, kind: super::read::FileKind) {
+        self.first_arrival.get_or_insert(row.arrival);
+        if let Some(released) = self.released.filter(|&t| row.arrival < t) {
+            let detail =
+                format!("arrival {} ns, {} ns before a row already replayed", row.arrival, released - row.arrival);
+            self.late.push(kind.locate(row.index), LATE, detail);
+            return;
+        }
+        self.max_seen = self.max_seen.max(row.arrival);
+        self.held.push(row);
+        while let Some(first) = self.held.first_arrival() {
+            if self.max_seen.saturating_sub(first) <= self.reorder as i64 {
+                break;
+            }
+            let Some(r) = self.held.pop() else { break };
+            self.released = Some(r.arrival);
+            self.emit(r);
+        }
+    }
+
+    /// Releases the rows still held, at the end of the file.
+    fn finish(&mut self) {
+        while let Some(r) = self.held.pop() {
+            self.emit(r);
+        }
+    }
+
+    /// Keeps a released row if it falls in the window.
+    fn emit(&mut self, r: LogRow) {
+        let t0 = *self.start.get_or_insert(r.arrival);
+        let rel = r.arrival - t0;
+        if rel < self.window.from as i64 || self.window.to.is_some_and(|to| rel >= to as i64) {
+            return;
+        }
+        let rel = (rel - self.window.from as i64).max(0);
+        self.last_kept = rel;
+        if rel >= self.measured.from as i64 && self.rows >= self.measured.from_request {
+            self.summary.push(&r);
+        }
+        self.rows += 1;
+        self.has_latency |= r.latency.is_some();
+        if let Err(e) = self.out.write_all(&encode(&r, rel)) {
+            self.write_err.get_or_insert(e);
+        }
+    }
 }
 
 /// The spilled form of a row, with its arrival relative to the window's start.
