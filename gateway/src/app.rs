@@ -107,12 +107,13 @@ impl App {
             .map_err(|e| anyhow::anyhow!("{}: field `{}`: {}", cfg.file.display(), e.path, e.message))?;
         let shared = Shared {
             metrics,
-            log: Arc::new(log),
             access,
             tls,
             started_wall: SystemTime::now(),
-            next_id: Arc::new(AtomicU64::new(1)),
+            // A restart continues the log's ids (see `reqlog::LeftOff`).
+            next_id: Arc::new(AtomicU64::new(log.left_off().last_id.map_or(1, |id| id.saturating_add(1)))),
             draining: Arc::new(AtomicBool::new(false)),
+            log: Arc::new(log),
         };
         Ok((App::build(cfg, routers, shared, 1)?, writer))
     }

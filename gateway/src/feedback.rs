@@ -205,7 +205,7 @@ pub async fn serve(app: &App, headers: &HeaderMap, body: Body) -> Response {
         request_id: fb.request_id,
         feedback: true,
         quality: fb.quality,
-        arrival_s: arrival as f64 / 1e9,
+        arrival_s: app.log.arrival_s(arrival),
         time_unix_s: wall.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0),
         key_id,
     };

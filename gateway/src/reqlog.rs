@@ -5,7 +5,7 @@
 //! moves on; a writer thread serialises, appends and rotates. When the channel is full the row is dropped
 //! and counted (`routesim_gateway_log_rows_dropped_total`): the log never slows a request down.
 //!
-//! Columns: the generic ones (`request_id`, `arrival_s` = seconds since the gateway started, `class`,
+//! Columns: the generic ones (`request_id`, `arrival_s` = seconds since the log began, see [`LeftOff`], `class`,
 //! `input_tokens`, `output_tokens`, `endpoint`, `ttft_s`, `latency_s`, `status`, `cost_usd`, `cache_key`,
 //! `deferrable`, `output_known`) and, read past by routesim, `time_unix_s`, `attempts`, `http_status`,
 //! `streaming`, `cache_hit`, `cancelled`, `key_id`, `denied` and `client_error` (a request whose client went away is logged with status
@@ -29,12 +29,17 @@
 //! appended when it arrives. routesim joins them to their request rows by `request_id` (the latest one wins
 //! over the judge's score). The log remembers the last [`RECENT_REQUESTS`] rows it accepted
 //! ([`RecentRequests`]: id, key id, answered or not), so that feedback can be checked against them.
+//!
+//! A restarted gateway continues the log it finds ([`LeftOff`]): its request ids go on after the largest id
+//! of the file's last rows and its `arrival_s` after their latest arrival, so that ids stay unique within a
+//! log (a rating joins one request, not one per run) and arrivals never go back (routesim would count a run's
+//! rows as out of order). The time the gateway was down is not in `arrival_s`; `time_unix_s` has it.
 
 use prometheus_client::metrics::counter::Counter;
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Mutex, RwLock};
@@ -45,7 +50,7 @@ use std::thread::JoinHandle;
 pub struct LogRow {
     /// The gateway's request id.
     pub request_id: u64,
-    /// Arrival, seconds since the gateway started (monotonic clock).
+    /// Arrival, seconds since the log began (monotonic clock; a restart continues after the log's last row).
     pub arrival_s: f64,
     /// Arrival, seconds since the Unix epoch (wall clock), for people.
     pub time_unix_s: f64,
@@ -122,7 +127,7 @@ pub struct FeedbackRow {
     pub feedback: bool,
     /// The rating: a score in 0..=1 (`true`/`false` are written as 1/0).
     pub quality: f64,
-    /// When the feedback arrived, seconds since the gateway started.
+    /// When the feedback arrived, on the request rows' `arrival_s` scale.
     pub arrival_s: f64,
     /// When the feedback arrived, seconds since the Unix epoch.
     pub time_unix_s: f64,
@@ -213,6 +218,71 @@ pub struct RequestLog {
     dropped: Counter,
     /// The requests logged lately, for feedback; `None` when the log is disabled.
     recent: Option<Mutex<RecentRequests>>,
+    /// Where the file left off when it was opened.
+    left_off: LeftOff,
+}
+
+/// Where an existing log left off: the largest `request_id` and the latest `arrival_s` among its last rows
+/// (request and feedback rows alike), read when the gateway opens it.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LeftOff {
+    /// The largest request id, if the log has a row.
+    pub last_id: Option<u64>,
+    /// The latest arrival, seconds (0 for a new log): this run's `arrival_s` starts here.
+    pub arrival_s: f64,
+}
+
+/// How much of a log's end [`LeftOff::read`] reads: many rows, and the rows of a run are in id order (a
+/// client-given id out of order is as likely to be missed as any id of an older run).
+const TAIL_BYTES: u64 = 1 << 20;
+
+impl LeftOff {
+    /// Reads where the log at `path` left off: its last complete rows, or those of its first rotated file
+    /// when it has none (a run that logged nothing after a rotation). A missing file, or one without a
+    /// readable row, leaves off nowhere: ids start at 1 and arrivals at 0. A row cut short (a crash while
+    /// writing it) or not in the log's format is skipped.
+    pub fn read(path: &Path) -> std::io::Result<LeftOff> {
+        for file in [path.to_path_buf(), rotated_path(path, 1)] {
+            if let Some(left_off) = Self::read_file(&file)? {
+                return Ok(left_off);
+            }
+        }
+        Ok(LeftOff::default())
+    }
+
+    fn read_file(path: &Path) -> std::io::Result<Option<LeftOff>> {
+        let mut file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let len = file.metadata()?.len();
+        let start = len.saturating_sub(TAIL_BYTES);
+        file.seek(SeekFrom::Start(start))?;
+        let mut tail = Vec::with_capacity((len - start) as usize);
+        file.read_to_end(&mut tail)?;
+        let mut lines: Vec<&[u8]> = tail.split(|&b| b == b'\n').collect();
+        // The last piece follows the last newline: empty, or a row cut short. The first may be a row's end.
+        lines.pop();
+        if start > 0 && !lines.is_empty() {
+            lines.remove(0);
+        }
+        #[derive(serde::Deserialize)]
+        struct Row {
+            request_id: u64,
+            arrival_s: f64,
+        }
+        let mut left_off: Option<LeftOff> = None;
+        for row in lines.iter().filter_map(|l| serde_json::from_slice::<Row>(l).ok()) {
+            let last = left_off.get_or_insert(LeftOff { last_id: Some(row.request_id), arrival_s: row.arrival_s });
+            last.last_id = last.last_id.max(Some(row.request_id));
+            if row.arrival_s.is_finite() && row.arrival_s > last.arrival_s {
+                last.arrival_s = row.arrival_s;
+            }
+        }
+        Ok(left_off
+            .map(|l| LeftOff { arrival_s: if l.arrival_s.is_finite() { l.arrival_s.max(0.0) } else { 0.0 }, ..l }))
+    }
 }
 
 /// The writer thread; join it after the last [`RequestLog`] is dropped to flush the file.
@@ -230,11 +300,12 @@ impl LogWriter {
 impl RequestLog {
     /// A log that records nothing.
     pub fn disabled() -> RequestLog {
-        RequestLog { tx: RwLock::new(None), dropped: Counter::default(), recent: None }
+        RequestLog { tx: RwLock::new(None), dropped: Counter::default(), recent: None, left_off: LeftOff::default() }
     }
 
     /// Opens (appends to) `path`, rotating past `max_bytes` and keeping `keep` old files, with a channel of
-    /// `capacity` rows. `written` and `dropped` count rows.
+    /// `capacity` rows. `written` and `dropped` count rows. Where the log left off is read first
+    /// ([`RequestLog::left_off`]).
     pub fn open(
         path: &Path,
         max_bytes: u64,
@@ -246,6 +317,7 @@ impl RequestLog {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
+        let left_off = LeftOff::read(path)?;
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         let size = file.metadata()?.len();
         let (tx, rx) = sync_channel(capacity);
@@ -259,7 +331,18 @@ impl RequestLog {
         };
         let handle = std::thread::Builder::new().name("request-log".into()).spawn(move || w.run(rx))?;
         let recent = Some(Mutex::new(RecentRequests::new(RECENT_REQUESTS)));
-        Ok((RequestLog { tx: RwLock::new(Some(tx)), dropped, recent }, LogWriter { handle }))
+        Ok((RequestLog { tx: RwLock::new(Some(tx)), dropped, recent, left_off }, LogWriter { handle }))
+    }
+
+    /// Where the file left off when the gateway opened it (nowhere for a new or disabled log).
+    pub fn left_off(&self) -> LeftOff {
+        self.left_off
+    }
+
+    /// The `arrival_s` to log for an event `ns` nanoseconds after the gateway started: after where the file
+    /// left off.
+    pub fn arrival_s(&self, ns: u64) -> f64 {
+        self.left_off.arrival_s + ns as f64 / 1e9
     }
 
     /// Hands a row to the writer without waiting; a full channel drops it and counts the drop. A row
@@ -449,9 +532,49 @@ mod tests {
     }
 
     #[test]
+    fn a_log_is_continued_where_it_left_off() {
+        let dir = std::env::temp_dir().join(format!("gw-reqlog-left-off-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("requests.jsonl");
+        assert_eq!(LeftOff::read(&path).unwrap(), LeftOff::default(), "no file: ids from 1, arrivals from 0");
+        // A client-given id above the later ones, a feedback row, and a row cut short by a crash.
+        let text = [
+            r#"{"request_id":1,"arrival_s":0.5,"class":"default"}"#,
+            r#"{"request_id":90,"arrival_s":1.25,"class":"default"}"#,
+            r#"{"request_id":2,"arrival_s":2.0,"class":"default"}"#,
+            r#"{"request_id":1,"feedback":true,"quality":1.0,"arrival_s":3.5,"time_unix_s":9.0}"#,
+            r#"{"request_id":500,"arrival_s":99"#,
+        ]
+        .join("\n");
+        std::fs::write(&path, &text).unwrap();
+        assert_eq!(LeftOff::read(&path).unwrap(), LeftOff { last_id: Some(90), arrival_s: 3.5 });
+        // A run that logged nothing after a rotation: the rotated file tells.
+        std::fs::rename(&path, rotated_path(&path, 1)).unwrap();
+        std::fs::write(&path, "").unwrap();
+        assert_eq!(LeftOff::read(&path).unwrap(), LeftOff { last_id: Some(90), arrival_s: 3.5 });
+        // Opening the log continues it: arrivals after 3.5 s.
+        let (log, w) = RequestLog::open(&path, 1 << 20, 2, 16, Counter::default(), Counter::default()).unwrap();
+        assert_eq!(log.left_off().last_id, Some(90));
+        assert_eq!(log.arrival_s(1_500_000_000), 5.0);
+        log.close();
+        w.join();
+        // A file of other lines leaves off nowhere.
+        std::fs::write(&path, "not json\n{\"id\": 3}\n").unwrap();
+        std::fs::remove_file(rotated_path(&path, 1)).unwrap();
+        assert_eq!(LeftOff::read(&path).unwrap(), LeftOff::default());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn a_full_channel_drops_and_counts_instead_of_blocking() {
         let (tx, _rx) = sync_channel(2);
-        let log = RequestLog { tx: RwLock::new(Some(tx)), dropped: Counter::default(), recent: None };
+        let log = RequestLog {
+            tx: RwLock::new(Some(tx)),
+            dropped: Counter::default(),
+            recent: None,
+            left_off: LeftOff::default(),
+        };
         for i in 0..5 {
             log.record(row(i));
         }

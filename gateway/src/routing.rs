@@ -282,7 +282,7 @@ impl Tracker {
         let wall = app.started_wall + Duration::from_nanos(self.arrival_ns);
         app.log.record(LogRow {
             request_id: self.info.id,
-            arrival_s: self.arrival_ns as f64 / 1e9,
+            arrival_s: app.log.arrival_s(self.arrival_ns),
             time_unix_s: wall.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0),
             class: self.info.task_class.clone().unwrap_or_else(|| "default".into()),
             input_tokens: usage.input,

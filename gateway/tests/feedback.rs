@@ -123,3 +123,41 @@ async fn a_key_rates_only_its_own_requests() {
     assert!(fb.iter().all(|r| r["key_id"] == "alice" && r["quality"] == 0.0 && r["request_id"] == id), "{fb:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A restarted gateway continues its log: ids go on after the last run's (so a rating joins one request,
+/// not one per run), arrivals never go back, and the restart forgets the earlier run's requests for feedback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_gateway_continues_the_logs_ids_and_arrivals() {
+    let m = mocks(vec![MockReply::ok(2)]).await;
+    let dir = temp_dir("feedback-restart");
+    let log = dir.join("requests.jsonl");
+    let text = config_text(&urls(&m), &format!("[request_log]\npath = \"{}\"\n\n{RR}", log.display()));
+    let c = client();
+    let mut ids = Vec::new();
+    for run in 0..2 {
+        let gw = gateway(&text).await;
+        let url = gw.url();
+        for _ in 0..2 {
+            let r = c.post(format!("{url}/v1/chat/completions")).body(chat("hi", false)).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            ids.push(r.headers()["x-request-id"].to_str().unwrap().parse::<u64>().unwrap());
+        }
+        if run == 1 {
+            let (s, v) = feedback(&c, &url, None, &format!(r#"{{"request_id": {}, "quality": 1}}"#, ids[2])).await;
+            assert_eq!(s, 200, "{v}");
+            let (s, v) = feedback(&c, &url, None, &format!(r#"{{"request_id": {}, "quality": 1}}"#, ids[0])).await;
+            assert_eq!((s, code(&v)), (404, "unknown_request"), "the restart forgot run 1's requests: {v}");
+        }
+        gw.shutdown();
+        gw.wait().await.unwrap();
+    }
+    assert_eq!(ids, vec![1, 2, 3, 4], "the second run's ids follow the first's");
+    let rows = rows(&log);
+    let logged: Vec<u64> =
+        rows.iter().filter(|r| r.get("feedback").is_none()).map(|r| r["request_id"].as_u64().unwrap()).collect();
+    assert_eq!(logged, ids, "{rows:?}");
+    let arrivals: Vec<f64> = rows.iter().map(|r| r["arrival_s"].as_f64().unwrap()).collect();
+    assert!(arrivals.windows(2).all(|w| w[0] <= w[1]), "arrivals never go back across the restart: {arrivals:?}");
+    assert!(arrivals[2] >= arrivals[1], "{arrivals:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -13,8 +13,9 @@
 //!   model's);
 //! - a feedback row whose `request_id` no request row of the log has is counted as a malformed row
 //!   ([`UNKNOWN_REQUEST`], with its line), as is a feedback row without a usable `request_id` or `quality`;
-//! - a rating applies to every request row of its id (ids repeat only when a gateway restarted within one log
-//!   or clients gave ids: keep one file per gateway run for an exact join).
+//! - a rating applies to every request row of its id (ids repeat only when clients gave ids, or in logs of
+//!   gateways before 2026-12-08, which started their ids again at 1 after a restart; a gateway now continues
+//!   its log's ids and arrivals).
 //!
 //! Feedback rows are not requests: they are not counted among the log's rows (except the malformed ones) and
 //! never replayed. A log without feedback rows reads exactly as before.
