@@ -3,7 +3,8 @@
 //!
 //! The gateway runs in-process on 127.0.0.1 (ephemeral port) in front of two mock upstreams, also on
 //! loopback; a bounded open-loop load (a few seconds, a few hundred requests, streamed and not, with some
-//! upstream failures) goes through it; then the log it wrote is handed to the `routesim` binary.
+//! upstream failures) goes through it, in two runs of the gateway (a restart in the middle); then the log
+//! they wrote is handed to the `routesim` binary.
 
 use routesim_gateway::GatewayConfig;
 use routesim_live::load::generator::{LoadSpec, client, open_loop};
@@ -82,23 +83,31 @@ fn the_gateway_log_replays_and_fits_with_no_mapping() {
         // Two 5xx on e0 (fewer than the circuit breaker's default 5 in a row): failed first attempts,
         // served by the fallback.
         m0.script((0..2).map(|_| MockReply::status(503)));
-        let gw = routesim_gateway::start(gateway_config(&m0.base_url(), &m1.base_url(), &log)).await.expect("start");
-        let c = client();
-        let spec = |stream: bool| LoadSpec {
-            url: format!("{}/v1/chat/completions", gw.url()),
-            body: serde_json::json!({"model": "auto", "stream": stream, "max_tokens": 64,
-                "messages": [{"role": "user", "content": "Replay me through routesim."}]})
-            .to_string()
-            .into(),
-            rate: 60.0,
-            duration: Duration::from_secs(3),
-            timeout: Duration::from_secs(10),
-        };
-        let (plain, streamed) = (spec(false), spec(true));
-        let (a, b) = tokio::join!(open_loop(&c, &plain), open_loop(&c, &streamed));
-        gw.shutdown();
-        gw.wait().await.expect("drained");
-        (a.ok + b.ok, a.failed + b.failed)
+        // Two runs of the gateway on the same log, 1.5 s each: the second continues the first's ids and
+        // arrivals, so the log reads as one.
+        let (mut ok, mut failed) = (0, 0);
+        for _ in 0..2 {
+            let gw =
+                routesim_gateway::start(gateway_config(&m0.base_url(), &m1.base_url(), &log)).await.expect("start");
+            let c = client();
+            let spec = |stream: bool| LoadSpec {
+                url: format!("{}/v1/chat/completions", gw.url()),
+                body: serde_json::json!({"model": "auto", "stream": stream, "max_tokens": 64,
+                    "messages": [{"role": "user", "content": "Replay me through routesim."}]})
+                .to_string()
+                .into(),
+                rate: 60.0,
+                duration: Duration::from_millis(1500),
+                timeout: Duration::from_secs(10),
+            };
+            let (plain, streamed) = (spec(false), spec(true));
+            let (a, b) = tokio::join!(open_loop(&c, &plain), open_loop(&c, &streamed));
+            gw.shutdown();
+            gw.wait().await.expect("drained");
+            ok += a.ok + b.ok;
+            failed += a.failed + b.failed;
+        }
+        (ok, failed)
     });
     assert_eq!((ok, failed), (360, 0));
     let text = std::fs::read_to_string(&log).expect("log written");
@@ -108,6 +117,15 @@ fn the_gateway_log_replays_and_fits_with_no_mapping() {
     assert!(on("e0") > 150 && on("e1") > 150, "round-robin: e0 {} e1 {}", on("e0"), on("e1"));
     assert_eq!(rows.iter().filter(|r| r["attempts"] == 2).count(), 2, "the two failed first attempts");
     assert_eq!(rows.iter().filter(|r| r["ttft_s"].is_number()).count(), 180, "a TTFT for every stream");
+    let mut ids: Vec<u64> = rows.iter().map(|r| r["request_id"].as_u64().expect("id")).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, (1..=360).collect::<Vec<u64>>(), "the second run's ids follow the first's");
+    let arrivals: Vec<f64> = rows.iter().map(|r| r["arrival_s"].as_f64().expect("arrival")).collect();
+    let (first_run_last, second_run_first) = (arrivals[..180].iter().copied().fold(0.0, f64::max), arrivals[180]);
+    assert!(
+        second_run_first >= first_run_last,
+        "arrivals go on after the restart: {first_run_last} then {second_run_first}"
+    );
 
     let scenario = dir.join("scenario.toml");
     std::fs::write(&scenario, SCENARIO).expect("scenario");
