@@ -82,13 +82,7 @@ async fn chat(State(live): State<Arc<Live>>, request: Request) -> Response {
         Ok(b) => b,
         Err(_) => {
             app.metrics.ops.body_timeouts.inc();
-            let e = ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "invalid_request_error",
-                "request_timeout",
-                format!("the request body did not arrive within {} s", limit.as_secs_f64()),
-            );
-            let mut r = client_error(&app, e, key_id, None);
+            let mut r = client_error(&app, ApiError::body_timeout("request", limit), key_id, None);
             // The rest of the body is not read: the connection cannot be reused.
             r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
             return r;

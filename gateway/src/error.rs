@@ -42,6 +42,17 @@ impl ApiError {
         ApiError { status, kind, code, param: None, message: message.into(), retry_after: None }
     }
 
+    /// 408 for a body (`what`: "request", "feedback") that did not arrive within `limit`
+    /// (`[connections] body_read_timeout`).
+    pub fn body_timeout(what: &str, limit: std::time::Duration) -> Self {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "invalid_request_error",
+            "request_timeout",
+            format!("the {what} body did not arrive within {} s", limit.as_secs_f64()),
+        )
+    }
+
     /// 404 for an unknown route.
     pub fn not_found(path: &str) -> Self {
         // The path is the client's own, but it may be long: bound what is echoed.

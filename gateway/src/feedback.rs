@@ -132,13 +132,7 @@ pub async fn serve(app: &App, headers: &HeaderMap, body: Body) -> Response {
         Ok(Err(_)) => return refused(app, too_large()),
         Err(_) => {
             app.metrics.ops.body_timeouts.inc();
-            let e = ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "invalid_request_error",
-                "request_timeout",
-                format!("the feedback body did not arrive within {} s", limit.as_secs_f64()),
-            );
-            let mut r = refused(app, e);
+            let mut r = refused(app, ApiError::body_timeout("feedback", limit));
             r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
             return r;
         }

@@ -97,6 +97,10 @@ async fn slow_and_idle_connections_are_closed_by_their_timeouts() {
     assert!(cut, "a head sent at 5 bytes/s is cut (after {at:?})");
     let (answer, closed) = slow_body.await.unwrap();
     assert!(answer.starts_with("HTTP/1.1 408"), "a slow body gets 408: {answer:?}");
+    assert!(
+        answer.contains(r#""code":"request_timeout""#) && answer.contains("the request body did not arrive within"),
+        "with its code and cause: {answer:?}"
+    );
     assert!(closed, "and its connection is closed");
     assert!(t0.elapsed() < Duration::from_secs(8), "all within a few timeouts: {:?}", t0.elapsed());
     assert_eq!(m[0].requests(), 0, "nothing reached the upstream");
