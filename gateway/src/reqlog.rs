@@ -232,8 +232,9 @@ pub struct LeftOff {
     pub arrival_s: f64,
 }
 
-/// How much of a log's end [`LeftOff::read`] reads: many rows, and the rows of a run are in id order (a
-/// client-given id out of order is as likely to be missed as any id of an older run).
+/// How much of a log's end [`LeftOff::read`] reads: thousands of rows. The gateway's own ids grow with time,
+/// so the largest is among them; only a client-given id larger than every later one and older than them all
+/// is missed.
 const TAIL_BYTES: u64 = 1 << 20;
 
 impl LeftOff {
