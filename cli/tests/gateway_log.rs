@@ -77,7 +77,7 @@ fn the_gateway_log_replays_and_fits_with_no_mapping() {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let log = dir.join("requests.jsonl");
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-    let (ok, failed) = rt.block_on(async {
+    let (ok, failed, first_run) = rt.block_on(async {
         let m0 = MockUpstream::start(reply(20, 2, 12)).await;
         let m1 = MockUpstream::start(reply(40, 3, 20)).await;
         // Two 5xx on e0 (fewer than the circuit breaker's default 5 in a row): failed first attempts,
@@ -85,8 +85,8 @@ fn the_gateway_log_replays_and_fits_with_no_mapping() {
         m0.script((0..2).map(|_| MockReply::status(503)));
         // Two runs of the gateway on the same log, 1.5 s each: the second continues the first's ids and
         // arrivals, so the log reads as one.
-        let (mut ok, mut failed) = (0, 0);
-        for _ in 0..2 {
+        let (mut ok, mut failed, mut first_run) = (0, 0, 0);
+        for run in 0..2 {
             let gw =
                 routesim_gateway::start(gateway_config(&m0.base_url(), &m1.base_url(), &log)).await.expect("start");
             let c = client();
@@ -106,8 +106,11 @@ fn the_gateway_log_replays_and_fits_with_no_mapping() {
             gw.wait().await.expect("drained");
             ok += a.ok + b.ok;
             failed += a.failed + b.failed;
+            if run == 0 {
+                first_run = (a.ok + a.failed + b.ok + b.failed) as usize;
+            }
         }
-        (ok, failed)
+        (ok, failed, first_run)
     });
     assert_eq!((ok, failed), (360, 0));
     let text = std::fs::read_to_string(&log).expect("log written");
@@ -121,7 +124,11 @@ fn the_gateway_log_replays_and_fits_with_no_mapping() {
     ids.sort_unstable();
     assert_eq!(ids, (1..=360).collect::<Vec<u64>>(), "the second run's ids follow the first's");
     let arrivals: Vec<f64> = rows.iter().map(|r| r["arrival_s"].as_f64().expect("arrival")).collect();
-    let (first_run_last, second_run_first) = (arrivals[..180].iter().copied().fold(0.0, f64::max), arrivals[180]);
+    // Rows are written as requests end, so a run's arrivals are not in file order; the runs' rows are.
+    let (first_run_last, second_run_first) = (
+        arrivals[..first_run].iter().copied().fold(0.0, f64::max),
+        arrivals[first_run..].iter().copied().fold(f64::INFINITY, f64::min),
+    );
     assert!(
         second_run_first >= first_run_last,
         "arrivals go on after the restart: {first_run_last} then {second_run_first}"

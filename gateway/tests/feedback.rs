@@ -158,6 +158,5 @@ async fn a_restarted_gateway_continues_the_logs_ids_and_arrivals() {
     assert_eq!(logged, ids, "{rows:?}");
     let arrivals: Vec<f64> = rows.iter().map(|r| r["arrival_s"].as_f64().unwrap()).collect();
     assert!(arrivals.windows(2).all(|w| w[0] <= w[1]), "arrivals never go back across the restart: {arrivals:?}");
-    assert!(arrivals[2] >= arrivals[1], "{arrivals:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
