@@ -275,14 +275,14 @@ impl LeftOff {
         }
         let mut left_off: Option<LeftOff> = None;
         for row in lines.iter().filter_map(|l| serde_json::from_slice::<Row>(l).ok()) {
-            let last = left_off.get_or_insert(LeftOff { last_id: Some(row.request_id), arrival_s: row.arrival_s });
+            // Arrivals count from 0: a negative one (not the gateway's) does not move the start back.
+            let last = left_off.get_or_insert(LeftOff::default());
             last.last_id = last.last_id.max(Some(row.request_id));
             if row.arrival_s.is_finite() && row.arrival_s > last.arrival_s {
                 last.arrival_s = row.arrival_s;
             }
         }
-        Ok(left_off
-            .map(|l| LeftOff { arrival_s: if l.arrival_s.is_finite() { l.arrival_s.max(0.0) } else { 0.0 }, ..l }))
+        Ok(left_off)
     }
 }
 
