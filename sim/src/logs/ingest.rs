@@ -267,11 +267,9 @@ pub fn ingest(
     let io =
         |e: std::io::Error| LogError { file: spill.to_path_buf(), message: format!("writing the spill file: {e}") };
     let file = std::fs::File::create(spill).map_err(io)?;
-    let mut spiller = Spiller::new(BufWriter::with_capacity(1 << 20, file), window, measured, reorder);
     // Relative times already count from the log's origin; absolute ones count from the first arrival.
-    if reader.format.time == super::format::TimeFormat::RelativeS {
-        spiller.start = Some(0);
-    }
+    let start = (reader.format.time == super::format::TimeFormat::RelativeS).then_some(0);
+    let mut spiller = Spiller::new(BufWriter::with_capacity(1 << 20, file), window, measured, reorder, start);
     let mut vocab = Vocabulary::default();
     let mut errors = RowErrors::default();
     // Full batches go over a bounded channel (memory stays bounded) and come back empty to be refilled.
@@ -377,7 +375,14 @@ struct Spiller {
 }
 
 impl Spiller {
-    fn new(out: BufWriter<std::fs::File>, window: Window, measured: Measured, reorder: Nanos) -> Spiller {
+    /// A spiller writing to `out`, whose kept arrivals count from `start` (`None`: from the first row's).
+    fn new(
+        out: BufWriter<std::fs::File>,
+        window: Window,
+        measured: Measured,
+        reorder: Nanos,
+        start: Option<i64>,
+    ) -> Spiller {
         Spiller {
             out,
             window,
@@ -386,7 +391,7 @@ impl Spiller {
             held: Reorder::default(),
             max_seen: i64::MIN,
             released: None,
-            start: None,
+            start,
             last_kept: 0,
             rows: 0,
             summary: AsLogged::default(),
