@@ -3,8 +3,8 @@
 //! score in 0..=1 or `true`/`false` (1/0). The rating is appended to the request log as a feedback row (see
 //! [`crate::reqlog::FeedbackRow`]), which routesim joins to the request's row when it reads the log.
 //!
-//! The request must be one the log still remembers ([`crate::reqlog::RECENT_REQUESTS`] rows, since the
-//! gateway started), answered (status `ok`), and made with the same client key as the feedback (with keys
+//! The request must be one the log still remembers (the last [`crate::reqlog::RECENT_REQUESTS`] requests,
+//! read back from the log's last rows after a restart), answered (status `ok`), and made with the same client key as the feedback (with keys
 //! required; without keys anyone may rate any remembered request). Answers, all OpenAI-shaped errors except
 //! the 200:
 //!
@@ -18,7 +18,7 @@
 //! | 400 | `quality_out_of_range` | a number outside 0..=1 (or not finite) |
 //! | 401/403 | as for requests | the key is missing, unknown, revoked or expired |
 //! | 403 | `not_your_request` | the request was made with another key |
-//! | 404 | `unknown_request` | the log does not remember that id (never issued, too old, before a restart) |
+//! | 404 | `unknown_request` | the log does not remember that id (never issued, too old, its row dropped or lost) |
 //! | 404 | `feedback_disabled` | the gateway keeps no request log |
 //! | 408 | `request_timeout` | the body did not arrive in time |
 //! | 409 | `request_not_answered` | the request failed or was refused: there is no answer to rate |
@@ -151,8 +151,7 @@ pub async fn serve(app: &App, headers: &HeaderMap, body: Body) -> Response {
                     "invalid_request_error",
                     "unknown_request",
                     format!(
-                        "request {} is not among the last {RECENT_REQUESTS} requests this gateway logged since it \
-                         started",
+                        "request {} is not among the last {RECENT_REQUESTS} requests of this gateway's log",
                         fb.request_id
                     ),
                 ),

@@ -28,12 +28,15 @@
 //! true, "quality", "arrival_s", "time_unix_s", "key_id"}`, a client's rating of an earlier request's answer,
 //! appended when it arrives. routesim joins them to their request rows by `request_id` (the latest one wins
 //! over the judge's score). The log remembers the last [`RECENT_REQUESTS`] rows it accepted
-//! ([`RecentRequests`]: id, key id, answered or not), so that feedback can be checked against them.
+//! ([`RecentRequests`]: id, key id, answered or not, ratings so far), so that feedback can be checked against
+//! them.
 //!
-//! A restarted gateway continues the log it finds ([`LeftOff`]): its request ids go on after the largest id
-//! of the file's last rows and its `arrival_s` after their latest arrival, so that ids stay unique within a
-//! log (a rating joins one request, not one per run) and arrivals never go back (routesim would count a run's
-//! rows as out of order). The time the gateway was down is not in `arrival_s`; `time_unix_s` has it.
+//! A restarted gateway continues the log it finds ([`LogTail`]): its request ids go on after the largest id
+//! of the file's last rows and its `arrival_s` after their latest arrival ([`LeftOff`]), so that ids stay
+//! unique within a log (a rating joins one request, not one per run) and arrivals never go back (routesim
+//! would count a run's rows as out of order); and it remembers the requests of those rows, so that a client
+//! can still rate an answer it got before the restart. The time the gateway was down is not in `arrival_s`;
+//! `time_unix_s` has it.
 
 use prometheus_client::metrics::counter::Counter;
 use serde::Serialize;
@@ -167,7 +170,8 @@ pub struct RecentRequest {
 }
 
 /// The last [`RECENT_REQUESTS`] requests the log accepted, by request id (bounded: the oldest is forgotten
-/// first; a restart forgets them all).
+/// first). A restarted gateway reads them back from the log's last rows ([`LogTail`]), with the ratings
+/// they got; a row the earlier run did not write (dropped, or lost in a crash) is not among them.
 #[derive(Debug, Default)]
 pub struct RecentRequests {
     by_id: HashMap<u64, RecentRequest>,
@@ -232,58 +236,123 @@ pub struct LeftOff {
     pub arrival_s: f64,
 }
 
-/// How much of a log's end [`LeftOff::read`] reads: thousands of rows. The gateway's own ids grow with time,
-/// so the largest is among them; only a client-given id larger than every later one and older than them all
-/// is missed.
-const TAIL_BYTES: u64 = 1 << 20;
+/// What a gateway takes over from the log it continues, read when it opens it ([`LogTail::read`]): where the
+/// log left off, and its last [`RECENT_REQUESTS`] requests with the ratings they got, so that a client can
+/// rate an answer it got before a restart.
+#[derive(Debug)]
+pub struct LogTail {
+    /// Where the log left off.
+    pub left_off: LeftOff,
+    /// The requests of the log's last rows, as [`RequestLog::record`] remembered them.
+    pub recent: RecentRequests,
+}
+
+/// The most of one file's end [`LogTail::read`] reads (a request row is a few hundred bytes, so
+/// [`RECENT_REQUESTS`] of them fit several times over): it bounds the time and memory of a start on a log
+/// of huge rows.
+const TAIL_BYTES_MAX: u64 = 64 << 20;
+
+/// [`LogTail::read`] reads a file's end in blocks of this many bytes, from the last.
+const TAIL_BLOCK: u64 = 1 << 20;
+
+/// The columns of a log row that [`LogTail::read`] reads (a request row has a status, a feedback row says
+/// so; any other line with an id and an arrival only moves where the log left off).
+#[derive(serde::Deserialize)]
+struct TailRow {
+    request_id: u64,
+    arrival_s: f64,
+    #[serde(default)]
+    feedback: bool,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    key_id: Option<String>,
+}
 
 impl LeftOff {
-    /// Reads where the log at `path` left off: its last complete rows, or those of its first rotated file
-    /// when it has none (a run that logged nothing after a rotation). A missing file, or one without a
-    /// readable row, leaves off nowhere: ids start at 1 and arrivals at 0. A row cut short (a crash while
-    /// writing it) or not in the log's format is skipped.
+    /// Reads where the log at `path` left off (see [`LogTail::read`]).
     pub fn read(path: &Path) -> std::io::Result<LeftOff> {
-        for file in [path.to_path_buf(), rotated_path(path, 1)] {
-            if let Some(left_off) = Self::read_file(&file)? {
-                return Ok(left_off);
-            }
-        }
-        Ok(LeftOff::default())
+        Ok(LogTail::read(path, RECENT_REQUESTS)?.left_off)
     }
+}
 
-    fn read_file(path: &Path) -> std::io::Result<Option<LeftOff>> {
-        let mut file = match File::open(path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let len = file.metadata()?.len();
-        let start = len.saturating_sub(TAIL_BYTES);
-        file.seek(SeekFrom::Start(start))?;
-        let mut tail = Vec::with_capacity((len - start) as usize);
-        file.read_to_end(&mut tail)?;
-        let mut lines: Vec<&[u8]> = tail.split(|&b| b == b'\n').collect();
-        // The last piece follows the last newline: empty, or a row cut short. The first may be a row's end.
-        lines.pop();
-        if start > 0 && !lines.is_empty() {
-            lines.remove(0);
+impl LogTail {
+    /// Reads the last `rows` complete rows of the log at `path`: those of the file, preceded by those of its
+    /// first rotated file when the file has fewer (a run that logged little after a rotation). A missing
+    /// file, or one without a readable row, leaves off nowhere (ids start at 1 and arrivals at 0) and
+    /// remembers no request. A row cut short (a crash while writing it) or not in the log's format is
+    /// skipped. Each file's last [`TAIL_BYTES_MAX`] bytes at most are read.
+    pub fn read(path: &Path, rows: usize) -> std::io::Result<LogTail> {
+        // A missing file has nothing before its rotated one.
+        let (mut read, whole) = tail_rows(path, rows)?.unwrap_or((TailRows::default(), true));
+        if whole && read.lines < rows {
+            let (earlier, _) = tail_rows(&rotated_path(path, 1), rows - read.lines)?.unwrap_or_default();
+            read.rows.splice(0..0, earlier.rows);
         }
-        #[derive(serde::Deserialize)]
-        struct Row {
-            request_id: u64,
-            arrival_s: f64,
-        }
-        let mut left_off: Option<LeftOff> = None;
-        for row in lines.iter().filter_map(|l| serde_json::from_slice::<Row>(l).ok()) {
+        let mut tail = LogTail { left_off: LeftOff::default(), recent: RecentRequests::new(rows) };
+        for row in read.rows {
+            let left_off = &mut tail.left_off;
+            left_off.last_id = left_off.last_id.max(Some(row.request_id));
             // Arrivals count from 0: a negative one (not the gateway's) does not move the start back.
-            let last = left_off.get_or_insert(LeftOff::default());
-            last.last_id = last.last_id.max(Some(row.request_id));
-            if row.arrival_s.is_finite() && row.arrival_s > last.arrival_s {
-                last.arrival_s = row.arrival_s;
+            if row.arrival_s.is_finite() && row.arrival_s > left_off.arrival_s {
+                left_off.arrival_s = row.arrival_s;
+            }
+            if row.feedback {
+                if let Some(r) = tail.recent.get_mut(row.request_id) {
+                    r.feedback = r.feedback.saturating_add(1);
+                }
+            } else if let Some(status) = row.status {
+                tail.recent.insert(row.request_id, row.key_id, status == "ok");
             }
         }
-        Ok(left_off)
+        Ok(tail)
     }
+}
+
+/// The rows of a file's last lines (see [`tail_rows`]).
+#[derive(Default)]
+struct TailRows {
+    /// The readable rows, in file order.
+    rows: Vec<TailRow>,
+    /// The complete lines they were read from, readable or not.
+    lines: usize,
+}
+
+/// The readable rows among the last `rows` complete lines of the file at `path` (read backwards in
+/// [`TAIL_BLOCK`]s, at most [`TAIL_BYTES_MAX`]), and whether those lines reach back to the file's start;
+/// `None` when there is no such file.
+fn tail_rows(path: &Path, rows: usize) -> std::io::Result<Option<(TailRows, bool)>> {
+    let mut file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let len = file.metadata()?.len();
+    let floor = len.saturating_sub(TAIL_BYTES_MAX);
+    let (mut pos, mut blocks, mut newlines) = (len, Vec::new(), 0usize);
+    // One newline more than the rows wanted: the line before them may have been cut by the block's start.
+    while pos > floor && newlines <= rows {
+        let step = TAIL_BLOCK.min(pos - floor);
+        pos -= step;
+        file.seek(SeekFrom::Start(pos))?;
+        let mut block = vec![0; step as usize];
+        file.read_exact(&mut block)?;
+        newlines += block.iter().filter(|&&b| b == b'\n').count();
+        blocks.push(block);
+    }
+    blocks.reverse();
+    let text = blocks.concat();
+    let mut lines: Vec<&[u8]> = text.split(|&b| b == b'\n').collect();
+    // The last piece follows the last newline: empty, or a row cut short. The first may be a row's end.
+    lines.pop();
+    if pos > 0 && !lines.is_empty() {
+        lines.remove(0);
+    }
+    // The lines reach back to the file's start when it was read from there and none is left out.
+    let whole = pos == 0 && lines.len() <= rows;
+    let lines = &lines[lines.len().saturating_sub(rows)..];
+    let read = lines.iter().filter_map(|l| serde_json::from_slice::<TailRow>(l).ok()).collect();
+    Ok(Some((TailRows { rows: read, lines: lines.len() }, whole)))
 }
 
 /// The writer thread; join it after the last [`RequestLog`] is dropped to flush the file.
@@ -305,8 +374,8 @@ impl RequestLog {
     }
 
     /// Opens (appends to) `path`, rotating past `max_bytes` and keeping `keep` old files, with a channel of
-    /// `capacity` rows. `written` and `dropped` count rows. Where the log left off is read first
-    /// ([`RequestLog::left_off`]).
+    /// `capacity` rows. `written` and `dropped` count rows. The log's end is read first ([`LogTail`]): where
+    /// it left off ([`RequestLog::left_off`]) and its last requests, which feedback may rate.
     pub fn open(
         path: &Path,
         max_bytes: u64,
@@ -318,7 +387,7 @@ impl RequestLog {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        let left_off = LeftOff::read(path)?;
+        let tail = LogTail::read(path, RECENT_REQUESTS)?;
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         let size = file.metadata()?.len();
         let (tx, rx) = sync_channel(capacity);
@@ -331,7 +400,7 @@ impl RequestLog {
             written,
         };
         let handle = std::thread::Builder::new().name("request-log".into()).spawn(move || w.run(rx))?;
-        let recent = Some(Mutex::new(RecentRequests::new(RECENT_REQUESTS)));
+        let (recent, left_off) = (Some(Mutex::new(tail.recent)), tail.left_off);
         Ok((RequestLog { tx: RwLock::new(Some(tx)), dropped, recent, left_off }, LogWriter { handle }))
     }
 
@@ -532,12 +601,18 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    #[test]
-    fn a_log_is_continued_where_it_left_off() {
-        let dir = std::env::temp_dir().join(format!("gw-reqlog-left-off-{}", std::process::id()));
+    /// A new, empty directory named after `name` and this process, and a log path in it.
+    fn fresh_log(name: &str) -> (PathBuf, PathBuf) {
+        let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("requests.jsonl");
+        (dir, path)
+    }
+
+    #[test]
+    fn a_log_is_continued_where_it_left_off() {
+        let (dir, path) = fresh_log("gw-reqlog-left-off");
         assert_eq!(LeftOff::read(&path).unwrap(), LeftOff::default(), "no file: ids from 1, arrivals from 0");
         // A client-given id above the later ones, a feedback row, and a row cut short by a crash.
         let text = [
@@ -564,6 +639,57 @@ mod tests {
         std::fs::write(&path, "not json\n{\"id\": 3}\n").unwrap();
         std::fs::remove_file(rotated_path(&path, 1)).unwrap();
         assert_eq!(LeftOff::read(&path).unwrap(), LeftOff::default());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_reopened_log_remembers_its_last_requests_and_their_ratings() {
+        let (dir, path) = fresh_log("gw-reqlog-tail");
+        let request = |id: u64, status: &str, key: &str| {
+            format!(r#"{{"request_id":{id},"arrival_s":{id}.0,"status":"{status}","key_id":"{key}","cost_usd":0.0}}"#)
+        };
+        let rating = |id: u64| format!(r#"{{"request_id":{id},"feedback":true,"quality":1.0,"arrival_s":9.0}}"#);
+        let lines = [request(1, "ok", "a"), request(2, "server", "b"), rating(1), request(3, "ok", "a"), rating(1)];
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        let mut tail = LogTail::read(&path, 100).unwrap();
+        assert_eq!(tail.left_off, LeftOff { last_id: Some(3), arrival_s: 9.0 });
+        assert_eq!(tail.recent.len(), 3);
+        let one = tail.recent.get_mut(1).unwrap();
+        assert_eq!((one.key_id.as_deref(), one.answered, one.feedback), (Some("a"), true, 2), "two ratings of 1");
+        let two = tail.recent.get_mut(2).unwrap();
+        assert_eq!((two.key_id.as_deref(), two.answered, two.feedback), (Some("b"), false, 0), "2 failed");
+        // Only the last rows: the ratings of a request read before the window are not counted against it.
+        let mut last = LogTail::read(&path, 2).unwrap();
+        assert_eq!(last.recent.len(), 1);
+        assert_eq!(last.recent.get_mut(3).map(|r| r.feedback), Some(0));
+        // After a rotation the rotated file's last rows come first.
+        std::fs::rename(&path, rotated_path(&path, 1)).unwrap();
+        std::fs::write(&path, request(4, "ok", "c") + "\n").unwrap();
+        let mut rotated = LogTail::read(&path, 3).unwrap();
+        assert_eq!(rotated.left_off.last_id, Some(4));
+        let remembered: Vec<u64> = (1..=4).filter(|&id| rotated.recent.get_mut(id).is_some()).collect();
+        assert_eq!(
+            remembered,
+            vec![3, 4],
+            "the last three lines: request 3, a rating of 1 (forgotten with it), request 4"
+        );
+        // A long log is read back in blocks: exactly its last rows, whichever block they start in.
+        let long: String = (1..=6_000u64).map(|id| request(id, "ok", &"k".repeat(200)) + "\n").collect();
+        assert!(long.len() as u64 > TAIL_BLOCK, "more than one block");
+        std::fs::write(&path, &long).unwrap();
+        for rows in [1, 10, 4_321, 6_000, 7_000] {
+            let mut tail = LogTail::read(&path, rows).unwrap();
+            let kept = rows.min(6_000) as u64;
+            assert_eq!(tail.recent.len() as u64, kept, "{rows} rows");
+            let first = 6_001 - kept;
+            assert!(tail.recent.get_mut(first).is_some() && tail.recent.get_mut(first - 1).is_none(), "{rows} rows");
+        }
+        // Opening the log takes them over: a rating can follow a restart.
+        let (log, w) = RequestLog::open(&path, 1 << 30, 2, 16, Counter::default(), Counter::default()).unwrap();
+        assert!(log.recent().unwrap().lock().unwrap().get_mut(6_000).is_some_and(|r| r.answered));
+        assert_eq!(log.left_off().last_id, Some(6_000));
+        log.close();
+        w.join();
         let _ = std::fs::remove_dir_all(&dir);
     }
 

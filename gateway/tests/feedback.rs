@@ -117,6 +117,15 @@ async fn a_key_rates_only_its_own_requests() {
     assert_eq!((s, code(&v)), (429, "feedback_limit"), "{v}");
     gw.shutdown();
     gw.wait().await.unwrap();
+    // A restarted gateway reads the request and its ratings back from the log: the same answers.
+    let gw = gateway(&config_text(&urls(&m), &rest)).await;
+    let url = gw.url();
+    let (s, v) = feedback(&c, &url, Some(&sb), &body).await;
+    assert_eq!((s, code(&v)), (403, "not_your_request"), "after a restart: {v}");
+    let (s, v) = feedback(&c, &url, Some(&sa), &body).await;
+    assert_eq!((s, code(&v)), (429, "feedback_limit"), "after a restart: {v}");
+    gw.shutdown();
+    gw.wait().await.unwrap();
     let rows = rows(&log);
     let fb: Vec<_> = rows.iter().filter(|r| r.get("feedback").is_some()).collect();
     assert_eq!(fb.len(), 8, "{rows:?}");
@@ -125,7 +134,8 @@ async fn a_key_rates_only_its_own_requests() {
 }
 
 /// A restarted gateway continues its log: ids go on after the last run's (so a rating joins one request,
-/// not one per run), arrivals never go back, and the restart forgets the earlier run's requests for feedback.
+/// not one per run), arrivals never go back, and the earlier run's answers can still be rated (the keys and
+/// the limit of ratings carry over too: `a_key_rates_only_its_own_requests`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_gateway_continues_the_logs_ids_and_arrivals() {
     let m = mocks(vec![MockReply::ok(2)]).await;
@@ -146,7 +156,9 @@ async fn a_restarted_gateway_continues_the_logs_ids_and_arrivals() {
             let (s, v) = feedback(&c, &url, None, &format!(r#"{{"request_id": {}, "quality": 1}}"#, ids[2])).await;
             assert_eq!(s, 200, "{v}");
             let (s, v) = feedback(&c, &url, None, &format!(r#"{{"request_id": {}, "quality": 1}}"#, ids[0])).await;
-            assert_eq!((s, code(&v)), (404, "unknown_request"), "the restart forgot run 1's requests: {v}");
+            assert_eq!(s, 200, "run 1's answer is rated after the restart: {v}");
+            let (s, v) = feedback(&c, &url, None, &format!(r#"{{"request_id": {}, "quality": 1}}"#, 99)).await;
+            assert_eq!((s, code(&v)), (404, "unknown_request"), "{v}");
         }
         gw.shutdown();
         gw.wait().await.unwrap();
