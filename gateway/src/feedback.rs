@@ -4,8 +4,8 @@
 //! [`crate::reqlog::FeedbackRow`]), which routesim joins to the request's row when it reads the log.
 //!
 //! The request must be one the log still remembers (the last [`crate::reqlog::RECENT_REQUESTS`] requests,
-//! read back from the log's last rows after a restart), answered (status `ok`), and made with the same client key as the feedback (with keys
-//! required; without keys anyone may rate any remembered request). Answers, all OpenAI-shaped errors except
+//! read back from the log's last rows after a restart), answered (status `ok`), and made with the same
+//! client key as the feedback (with keys required; without keys anyone may rate any remembered request). Answers, all OpenAI-shaped errors except
 //! the 200:
 //!
 //! | status | code | when |

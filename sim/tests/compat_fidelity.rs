@@ -255,10 +255,9 @@ fn agree(name: &str, real: &Observed, sim: &Observed, ids: &[&str]) {
         "retries per request differ by more than {rtol:.3}: {report}"
     );
     for id in ids {
-        // Over the requests, not the attempts: a request's attempts follow one draw of the router (its retries
-        // and fallbacks go where its first pick leads), so the attempts are not independent draws and their
-        // count overstates the share's precision. (Over the attempts, a run of 200 requests of the Portkey
-        // load-balancer case fell 0.001 outside its 0.092 with a first-pick split 2.9 standard errors off.)
+        // Over the requests, not the attempts: a request's attempts are not independent draws (its retries and
+        // fallbacks depend on where it went first), so their count overstates the share's precision. (Over the
+        // attempts, a 200-request run of the Portkey load-balancer case fell 0.001 outside its 0.092.)
         let stol = tolerance(real.share(id), real.requests, 0.05);
         assert!(
             (real.share(id) - sim.share(id)).abs() <= stol,
