@@ -269,13 +269,6 @@ struct TailRow {
     key_id: Option<String>,
 }
 
-impl LeftOff {
-    /// Reads where the log at `path` left off (see [`LogTail::read`]).
-    pub fn read(path: &Path) -> std::io::Result<LeftOff> {
-        Ok(LogTail::read(path, RECENT_REQUESTS)?.left_off)
-    }
-}
-
 impl LogTail {
     /// Reads the last `rows` complete rows of the log at `path`: those of the file, preceded by those of its
     /// first rotated file when the file has fewer (a run that logged little after a rotation). A missing
@@ -601,6 +594,11 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// Where the log at `path` left off, as a gateway opening it reads it.
+    fn left_off(path: &Path) -> LeftOff {
+        LogTail::read(path, RECENT_REQUESTS).unwrap().left_off
+    }
+
     /// A new, empty directory named after `name` and this process, and a log path in it.
     fn fresh_log(name: &str) -> (PathBuf, PathBuf) {
         let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
@@ -613,7 +611,7 @@ mod tests {
     #[test]
     fn a_log_is_continued_where_it_left_off() {
         let (dir, path) = fresh_log("gw-reqlog-left-off");
-        assert_eq!(LeftOff::read(&path).unwrap(), LeftOff::default(), "no file: ids from 1, arrivals from 0");
+        assert_eq!(left_off(&path), LeftOff::default(), "no file: ids from 1, arrivals from 0");
         // A client-given id above the later ones, a feedback row, and a row cut short by a crash.
         let text = [
             r#"{"request_id":1,"arrival_s":0.5,"class":"default"}"#,
@@ -624,11 +622,11 @@ mod tests {
         ]
         .join("\n");
         std::fs::write(&path, &text).unwrap();
-        assert_eq!(LeftOff::read(&path).unwrap(), LeftOff { last_id: Some(90), arrival_s: 3.5 });
+        assert_eq!(left_off(&path), LeftOff { last_id: Some(90), arrival_s: 3.5 });
         // A run that logged nothing after a rotation: the rotated file tells.
         std::fs::rename(&path, rotated_path(&path, 1)).unwrap();
         std::fs::write(&path, "").unwrap();
-        assert_eq!(LeftOff::read(&path).unwrap(), LeftOff { last_id: Some(90), arrival_s: 3.5 });
+        assert_eq!(left_off(&path), LeftOff { last_id: Some(90), arrival_s: 3.5 });
         // Opening the log continues it: arrivals after 3.5 s.
         let (log, w) = RequestLog::open(&path, 1 << 20, 2, 16, Counter::default(), Counter::default()).unwrap();
         assert_eq!(log.left_off().last_id, Some(90));
@@ -638,7 +636,7 @@ mod tests {
         // A file of other lines leaves off nowhere.
         std::fs::write(&path, "not json\n{\"id\": 3}\n").unwrap();
         std::fs::remove_file(rotated_path(&path, 1)).unwrap();
-        assert_eq!(LeftOff::read(&path).unwrap(), LeftOff::default());
+        assert_eq!(left_off(&path), LeftOff::default());
         let _ = std::fs::remove_dir_all(&dir);
     }
 
