@@ -329,7 +329,7 @@ fn run_q<const Q: bool>(model: &Compiled, policy: usize, replication: u32, opts:
 
 /// One run of replication `replication` routed by `routers`, with quality on (`Q`) or off.
 fn run_routed<const Q: bool>(model: &Compiled, routers: Routers, replication: u32, opts: RunOptions<'_>) -> RunResult {
-    let plain = opts.plain() && !routers.has_canary() && model.scenario.keys.is_empty();
+    let plain = plain_run(model, &opts) && !routers.has_canary();
     match &model.replay {
         None => {
             let source = ArrivalSource::new(&model.traffic, model.seed, replication, model.limit);
@@ -350,6 +350,13 @@ fn run_routed<const Q: bool>(model: &Compiled, routers: Routers, replication: u3
             }
         }
     }
+}
+
+/// Whether a run of `model` with `opts` can be compiled plain (see [`Sim`]), as far as the scenario and the
+/// options tell: no client keys, no horizon, no records sink. (A canary arm, or a trace-driven replay, also
+/// rules it out; the callers that can meet them check those.)
+fn plain_run(model: &Compiled, opts: &RunOptions<'_>) -> bool {
+    opts.plain() && model.scenario.keys.is_empty()
 }
 
 /// Simulates `policy` with `canary` beside it for one replication: one run in which each request is routed
@@ -435,7 +442,7 @@ fn lockstep(
     if model.replay.is_some() || policies.len() < 2 {
         return policies.iter().zip(opts).map(|(&p, o)| run(model, p, replication, o)).collect();
     }
-    let plain = model.scenario.keys.is_empty() && opts.iter().all(RunOptions::plain);
+    let plain = opts.iter().all(|o| plain_run(model, o));
     let (p, r) = (policies, replication);
     match (model.quality.is_some(), plain) {
         (true, true) => lockstep_runs::<true, true>(model, p, r, opts, chunk_len),
