@@ -5,8 +5,8 @@
 //!
 //! The request must be one the log still remembers (the last [`crate::reqlog::RECENT_REQUESTS`] requests,
 //! read back from the log's last rows after a restart), answered (status `ok`), and made with the same
-//! client key as the feedback (with keys required; without keys anyone may rate any remembered request). Answers, all OpenAI-shaped errors except
-//! the 200:
+//! client key as the feedback (with keys required; without keys anyone may rate any remembered request).
+//! Answers, all OpenAI-shaped errors except the 200:
 //!
 //! | status | code | when |
 //! |---|---|---|

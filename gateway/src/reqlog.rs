@@ -276,10 +276,9 @@ impl LogTail {
     /// remembers no request. A row cut short (a crash while writing it) or not in the log's format is
     /// skipped. Each file's last [`TAIL_BYTES_MAX`] bytes at most are read.
     pub fn read(path: &Path, rows: usize) -> std::io::Result<LogTail> {
-        // A missing file has nothing before its rotated one.
-        let (mut read, whole) = tail_rows(path, rows)?.unwrap_or((TailRows::default(), true));
+        let (mut read, whole) = tail_rows(path, rows)?;
         if whole && read.lines < rows {
-            let (earlier, _) = tail_rows(&rotated_path(path, 1), rows - read.lines)?.unwrap_or_default();
+            let (earlier, _) = tail_rows(&rotated_path(path, 1), rows - read.lines)?;
             read.rows.splice(0..0, earlier.rows);
         }
         let mut tail = LogTail { left_off: LeftOff::default(), recent: RecentRequests::new(rows) };
@@ -312,12 +311,12 @@ struct TailRows {
 }
 
 /// The readable rows among the last `rows` complete lines of the file at `path` (read backwards in
-/// [`TAIL_BLOCK`]s, at most [`TAIL_BYTES_MAX`]), and whether those lines reach back to the file's start;
-/// `None` when there is no such file.
-fn tail_rows(path: &Path, rows: usize) -> std::io::Result<Option<(TailRows, bool)>> {
+/// [`TAIL_BLOCK`]s, at most [`TAIL_BYTES_MAX`]), and whether those lines reach back to the file's start (a
+/// missing file: none, from its start).
+fn tail_rows(path: &Path, rows: usize) -> std::io::Result<(TailRows, bool)> {
     let mut file = match File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((TailRows::default(), true)),
         Err(e) => return Err(e),
     };
     let len = file.metadata()?.len();
@@ -345,7 +344,7 @@ fn tail_rows(path: &Path, rows: usize) -> std::io::Result<Option<(TailRows, bool
     let whole = pos == 0 && lines.len() <= rows;
     let lines = &lines[lines.len().saturating_sub(rows)..];
     let read = lines.iter().filter_map(|l| serde_json::from_slice::<TailRow>(l).ok()).collect();
-    Ok(Some((TailRows { rows: read, lines: lines.len() }, whole)))
+    Ok((TailRows { rows: read, lines: lines.len() }, whole))
 }
 
 /// The writer thread; join it after the last [`RequestLog`] is dropped to flush the file.
